@@ -1,0 +1,2 @@
+//! Entry point of the RDS API emulator (being built).
+fn main() {}

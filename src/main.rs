@@ -1,0 +1,2 @@
+//! Binary entry point of terraform-provider-hwrds (being built).
+fn main() {}
