@@ -1,0 +1,354 @@
+//! The seed's upgrade constraints as one set of checks, used by the resource's plan
+//! (diagnostics at attributes) and by the data sources (`upgrade_blockers`).
+//!
+//! Pure functions over [`InstanceFacts`]; fetching the instance is the caller's job.
+
+use std::cmp::Ordering;
+
+/// What the checks need to know about an instance.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InstanceFacts {
+    pub id: String,
+    pub name: String,
+    /// Engine as the API names it: `MySQL`, `PostgreSQL`, `SQLServer`, ...
+    pub engine: String,
+    /// Major version, e.g. `8.0`.
+    pub version: String,
+    /// Full version, e.g. `8.0.28.231003` (MySQL and PostgreSQL only).
+    pub complete_version: Option<String>,
+    /// Latest minor version available for the instance, when it could be derived.
+    pub latest_version: Option<String>,
+    pub status: String,
+    /// `Single`, `Ha` or `Replica`.
+    pub instance_type: String,
+    pub nodes: Vec<NodeFacts>,
+    /// For a read replica: the id of its primary instance.
+    pub primary_id: Option<String>,
+}
+
+/// One node of an instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeFacts {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub status: String,
+    pub availability_zone: String,
+}
+
+/// The upgrade options a check depends on, as configured (None = not set in config).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpgradeOptions {
+    pub is_delayed: Option<bool>,
+    pub second_switch: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The upgrade cannot be submitted.
+    Error,
+    /// The upgrade can be submitted, but the user should know something.
+    Warning,
+}
+
+/// One result of the checks: what is wrong, and which argument it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    /// The resource argument the finding points at.
+    pub attribute: &'static str,
+    pub summary: String,
+    pub detail: String,
+}
+
+impl InstanceFacts {
+    /// `orders (cee52…in01), MySQL 8.0.28` — how diagnostics name an instance.
+    pub fn describe(&self) -> String {
+        let version = self.complete_version.as_deref().unwrap_or(&self.version);
+        if self.name.is_empty() {
+            format!("instance {} ({} {})", self.id, self.engine, version)
+        } else {
+            format!(
+                "instance {} ({}, {} {})",
+                self.name, self.id, self.engine, version
+            )
+        }
+    }
+
+    pub fn is_mysql(&self) -> bool {
+        self.engine.eq_ignore_ascii_case("mysql")
+    }
+
+    pub fn is_postgresql(&self) -> bool {
+        self.engine.eq_ignore_ascii_case("postgresql")
+    }
+
+    /// Whether the instance is already on the latest minor version; None when unknown.
+    pub fn on_latest(&self) -> Option<bool> {
+        let current = self.complete_version.as_deref()?;
+        let latest = self.latest_version.as_deref()?;
+        Some(compare_versions(current, latest) != Ordering::Less)
+    }
+}
+
+/// Compares dotted versions numerically over the components both have, so
+/// `8.0.28.231003` and `8.0.28` are equal and `8.0.28` is older than `8.0.32`.
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    let parse = |v: &str| -> Vec<u64> {
+        v.split(['.', '-'])
+            .map(|part| {
+                let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().unwrap_or(0)
+            })
+            .collect()
+    };
+    let (a, b) = (parse(a), parse(b));
+    for (x, y) in a.iter().zip(b.iter()) {
+        match x.cmp(y) {
+            Ordering::Equal => continue,
+            other => return other,
+        }
+    }
+    Ordering::Equal
+}
+
+fn node_is_healthy(node: &NodeFacts) -> bool {
+    node.status.is_empty()
+        || node.status.eq_ignore_ascii_case("active")
+        || node.status.eq_ignore_ascii_case("normal")
+}
+
+/// Runs every check of the seed's constraints against an instance and the options.
+pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let who = instance.describe();
+    let error = |attribute, summary: &str, detail: String| Finding {
+        severity: Severity::Error,
+        attribute,
+        summary: summary.to_string(),
+        detail,
+    };
+
+    if !instance.is_mysql() && !instance.is_postgresql() {
+        findings.push(error(
+            "instance_id",
+            "Engine does not support minor version upgrades",
+            format!(
+                "{who} runs {}; minor version upgrades are available for MySQL and PostgreSQL only.",
+                instance.engine
+            ),
+        ));
+    }
+    if instance.instance_type.eq_ignore_ascii_case("replica") {
+        let primary = instance
+            .primary_id
+            .as_deref()
+            .map(|id| format!(" Upgrade its primary instance {id} instead;"))
+            .unwrap_or_default();
+        findings.push(error(
+            "instance_id",
+            "A read replica cannot be upgraded alone",
+            format!(
+                "{who} is a read replica.{primary} read replicas are upgraded together with their primary."
+            ),
+        ));
+    }
+    if !instance.status.eq_ignore_ascii_case("active") {
+        findings.push(error(
+            "instance_id",
+            "Instance is not ACTIVE",
+            format!(
+                "{who} has status {}; a minor version upgrade needs the instance to be ACTIVE. \
+                 Wait for the current operation to finish and plan again.",
+                instance.status
+            ),
+        ));
+    }
+    if instance.is_postgresql() {
+        let abnormal: Vec<String> = instance
+            .nodes
+            .iter()
+            .filter(|node| !node_is_healthy(node))
+            .map(|node| format!("{} ({}, {})", node.name, node.role, node.status))
+            .collect();
+        if !abnormal.is_empty() {
+            findings.push(error(
+                "instance_id",
+                "PostgreSQL instance has an abnormal node",
+                format!(
+                    "{who} has abnormal nodes: {}. PostgreSQL instances with an abnormal node cannot be upgraded.",
+                    abnormal.join(", ")
+                ),
+            ));
+        }
+        let version = instance
+            .complete_version
+            .as_deref()
+            .unwrap_or(&instance.version);
+        if compare_versions(version, "11") == Ordering::Equal
+            && compare_versions(version, "11.2") == Ordering::Less
+            && version.split('.').count() >= 2
+        {
+            findings.push(error(
+                "instance_id",
+                "PostgreSQL 11 below 11.2 cannot be upgraded",
+                format!("{who}: PostgreSQL 11 instances older than 11.2 cannot take a minor version upgrade."),
+            ));
+        }
+        if options.is_delayed == Some(true) {
+            findings.push(error(
+                "is_delayed",
+                "PostgreSQL upgrades run immediately only",
+                format!(
+                    "{who}: PostgreSQL minor version upgrades cannot be delayed to the maintenance window. \
+                     Set is_delayed = false (the upgrade may cause a primary/standby switchover)."
+                ),
+            ));
+        }
+    }
+    let mysql_ha = instance.is_mysql() && instance.instance_type.eq_ignore_ascii_case("ha");
+    if options.second_switch.is_some() && !mysql_ha {
+        findings.push(Finding {
+            severity: Severity::Warning,
+            attribute: "second_switch",
+            summary: "second_switch has no effect on this instance".to_string(),
+            detail: format!(
+                "{who} is a {} {} instance; second_switch only applies to MySQL primary/standby instances and is ignored here.",
+                instance.engine, instance.instance_type
+            ),
+        });
+    }
+    if instance.on_latest() == Some(true) {
+        findings.push(Finding {
+            severity: Severity::Warning,
+            attribute: "instance_id",
+            summary: "Instance is already on the latest minor version".to_string(),
+            detail: format!(
+                "{who} already runs {}, the latest minor version available ({}). The upgrade job will have nothing to install.",
+                instance.complete_version.as_deref().unwrap_or_default(),
+                instance.latest_version.as_deref().unwrap_or_default()
+            ),
+        });
+    }
+    findings
+}
+
+/// Human-readable reasons why an instance cannot take a minor upgrade now (empty when it
+/// can): the same checks as the resource's plan, with default options.
+pub fn upgrade_blockers(instance: &InstanceFacts) -> Vec<String> {
+    check_upgrade(instance, UpgradeOptions::default())
+        .into_iter()
+        .filter(|f| f.severity == Severity::Error || f.summary.contains("latest minor version"))
+        .map(|f| format!("{}: {}", f.summary, f.detail))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mysql_ha() -> InstanceFacts {
+        InstanceFacts {
+            id: "i1".into(),
+            name: "orders".into(),
+            engine: "MySQL".into(),
+            version: "8.0".into(),
+            complete_version: Some("8.0.28.231003".into()),
+            latest_version: Some("8.0.32".into()),
+            status: "ACTIVE".into(),
+            instance_type: "Ha".into(),
+            ..Default::default()
+        }
+    }
+
+    fn summaries(findings: &[Finding]) -> Vec<(&'static str, Severity)> {
+        findings.iter().map(|f| (f.attribute, f.severity)).collect()
+    }
+
+    #[test]
+    fn healthy_mysql_ha_passes() {
+        let opts = UpgradeOptions {
+            is_delayed: Some(true),
+            second_switch: Some(true),
+        };
+        assert!(check_upgrade(&mysql_ha(), opts).is_empty());
+        assert!(upgrade_blockers(&mysql_ha()).is_empty());
+    }
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert_eq!(compare_versions("8.0.28.231003", "8.0.28"), Ordering::Equal);
+        assert_eq!(compare_versions("8.0.9", "8.0.28"), Ordering::Less);
+        assert_eq!(compare_versions("11.1", "11.2"), Ordering::Less);
+        assert_eq!(compare_versions("16.5.21", "16.4"), Ordering::Greater);
+    }
+
+    #[test]
+    fn other_engines_replicas_and_inactive_instances_are_refused() {
+        let mut sql = mysql_ha();
+        sql.engine = "SQLServer".into();
+        let findings = check_upgrade(&sql, UpgradeOptions::default());
+        assert!(findings[0].detail.contains("SQLServer"));
+        assert_eq!(findings[0].severity, Severity::Error);
+
+        let mut replica = mysql_ha();
+        replica.instance_type = "Replica".into();
+        replica.primary_id = Some("p1".into());
+        let findings = check_upgrade(&replica, UpgradeOptions::default());
+        assert!(findings[0].detail.contains("p1"), "{findings:?}");
+
+        let mut busy = mysql_ha();
+        busy.status = "BACKING UP".into();
+        let findings = check_upgrade(&busy, UpgradeOptions::default());
+        assert_eq!(summaries(&findings), vec![("instance_id", Severity::Error)]);
+        assert!(findings[0].detail.contains("BACKING UP"));
+        assert!(findings[0].detail.contains("orders"));
+    }
+
+    #[test]
+    fn postgresql_constraints() {
+        let mut pg = mysql_ha();
+        pg.engine = "PostgreSQL".into();
+        pg.version = "11".into();
+        pg.complete_version = Some("11.1.0".into());
+        pg.latest_version = Some("11.22".into());
+        pg.nodes = vec![NodeFacts {
+            name: "n1".into(),
+            role: "slave".into(),
+            status: "ABNORMAL".into(),
+            ..Default::default()
+        }];
+        let opts = UpgradeOptions {
+            is_delayed: Some(true),
+            second_switch: Some(false),
+        };
+        let findings = check_upgrade(&pg, opts);
+        assert_eq!(
+            summaries(&findings),
+            vec![
+                ("instance_id", Severity::Error),
+                ("instance_id", Severity::Error),
+                ("is_delayed", Severity::Error),
+                ("second_switch", Severity::Warning),
+            ]
+        );
+        pg.complete_version = Some("11.2.1".into());
+        pg.nodes.clear();
+        assert!(check_upgrade(&pg, UpgradeOptions::default()).is_empty());
+    }
+
+    #[test]
+    fn latest_version_is_a_warning_and_a_blocker() {
+        let mut latest = mysql_ha();
+        latest.complete_version = Some("8.0.32.240101".into());
+        let findings = check_upgrade(&latest, UpgradeOptions::default());
+        assert_eq!(
+            summaries(&findings),
+            vec![("instance_id", Severity::Warning)]
+        );
+        assert!(findings[0].detail.contains("8.0.32"));
+        assert_eq!(upgrade_blockers(&latest).len(), 1);
+        latest.latest_version = None;
+        assert_eq!(latest.on_latest(), None);
+    }
+}
