@@ -1,1 +1,141 @@
-//! (being built)
+//! The tfplugin6 protocol layer: a small `Provider` / `Resource` / `DataSource` trait layer
+//! and the gRPC service that drives it. This layer — not each resource — enforces the
+//! protocol's plan and apply rules and turns errors into diagnostics with attribute paths.
+//!
+//! Generated prost types never leave this module; everything above speaks `cty::Value`,
+//! `schema::Schema` and [`Diagnostics`].
+
+mod convert;
+mod diagnostics;
+mod rules;
+mod server;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cty::{AttributePath, Value};
+use crate::schema::Schema;
+
+pub use diagnostics::{Diagnostic, Diagnostics, Severity};
+pub use server::register;
+
+/// Code generated from proto/tfplugin6.proto.
+pub mod proto {
+    tonic::include_proto!("tfplugin6");
+}
+
+/// What every call into a provider, resource or data source can see.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// Cancelled by StopProvider (Ctrl-C in Terraform) or process shutdown.
+    pub cancel: CancellationToken,
+}
+
+/// A planned change that a resource may refine.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub config: Value,
+    /// None when the resource is being created.
+    pub prior: Option<Value>,
+    /// The planned new state: the layer has applied defaults and marked computed values
+    /// unknown where something changes; the resource may set computed values.
+    pub planned: Value,
+    /// Extra paths whose change replaces the resource (schema flags are added by the layer).
+    pub requires_replace: Vec<AttributePath>,
+    pub prior_private: Vec<u8>,
+    pub planned_private: Vec<u8>,
+}
+
+/// The outcome of create/update/read: the new state (None = the object is gone) with
+/// private data and diagnostics. A create may return a state together with errors.
+#[derive(Debug, Clone, Default)]
+pub struct StateResult {
+    pub state: Option<Value>,
+    pub private: Vec<u8>,
+    pub diagnostics: Diagnostics,
+}
+
+impl StateResult {
+    pub fn ok(state: Value) -> Self {
+        StateResult {
+            state: Some(state),
+            ..Default::default()
+        }
+    }
+
+    pub fn error(diagnostics: Diagnostics) -> Self {
+        StateResult {
+            state: None,
+            private: Vec::new(),
+            diagnostics,
+        }
+    }
+}
+
+/// The provider: its configuration schema, configuration, and what it offers.
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync + 'static {
+    fn schema(&self) -> Schema;
+    fn resources(&self) -> Vec<Arc<dyn Resource>>;
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource>>;
+    async fn validate_config(&self, _config: &Value) -> Diagnostics {
+        Diagnostics::default()
+    }
+    async fn configure(&self, ctx: &Ctx, config: &Value, terraform_version: &str) -> Diagnostics;
+}
+
+/// A managed resource type.
+#[async_trait::async_trait]
+pub trait Resource: Send + Sync + 'static {
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+    async fn validate_config(&self, _config: &Value) -> Diagnostics {
+        Diagnostics::default()
+    }
+    /// Refines a plan (never called for destroy).
+    async fn modify_plan(&self, _ctx: &Ctx, _plan: &mut Plan) -> Diagnostics {
+        Diagnostics::default()
+    }
+    async fn create(
+        &self,
+        ctx: &Ctx,
+        planned: &Value,
+        config: &Value,
+        private: &[u8],
+    ) -> StateResult;
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        prior: &Value,
+        planned: &Value,
+        config: &Value,
+        private: &[u8],
+    ) -> StateResult;
+    async fn delete(&self, ctx: &Ctx, prior: &Value) -> Diagnostics;
+    async fn read(&self, ctx: &Ctx, state: &Value, private: &[u8]) -> StateResult;
+    /// The state for `terraform import` (Terraform calls read right after).
+    async fn import(&self, ctx: &Ctx, id: &str) -> StateResult;
+    /// Turns a stored state of `version` (JSON) into a value of today's schema. The default
+    /// decodes it with today's schema (attributes no longer known are dropped).
+    fn upgrade_state(&self, _version: i64, json: &[u8]) -> Result<Value, Diagnostics> {
+        crate::cty::json::decode(json, &self.schema().block.value_type()).map_err(|e| {
+            Diagnostics::from(Diagnostic::error_at(
+                e.path.clone(),
+                "Stored state could not be read",
+                format!("The state of this resource does not match its schema: {e}"),
+            ))
+        })
+    }
+}
+
+/// A data source type.
+#[async_trait::async_trait]
+pub trait DataSource: Send + Sync + 'static {
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+    async fn validate_config(&self, _config: &Value) -> Diagnostics {
+        Diagnostics::default()
+    }
+    async fn read(&self, ctx: &Ctx, config: &Value) -> StateResult;
+}

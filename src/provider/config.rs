@@ -1,0 +1,337 @@
+//! The `hwrds` provider block: its schema, the environment variable fallbacks, and
+//! validation with diagnostics at the attribute. Produces a [`ProviderConfig`].
+
+use std::net::IpAddr;
+
+use crate::cty::{AttributePath, Type, Value};
+use crate::rds::credentials::{Credentials, Secret};
+use crate::schema::{Attribute, Block, Schema};
+use crate::tfplugin::{Diagnostic, Diagnostics};
+
+/// Retries per API call when neither config nor `HW_MAX_RETRIES` says otherwise.
+pub const DEFAULT_MAX_RETRIES: i64 = 5;
+const MAX_MAX_RETRIES: i64 = 20;
+
+/// Attribute name, environment variable, and description of each string setting.
+const STRING_SETTINGS: &[(&str, &str, &str)] = &[
+    (
+        "region",
+        "HW_REGION_NAME",
+        "Huawei Cloud region of the RDS instances, e.g. `ap-southeast-1`. Falls back to `HW_REGION_NAME`. Required unless `endpoint` is set.",
+    ),
+    (
+        "project_id",
+        "HW_PROJECT_ID",
+        "Project id of the region. Falls back to `HW_PROJECT_ID`; when neither is set it is looked up once through IAM.",
+    ),
+    (
+        "access_key",
+        "HW_ACCESS_KEY",
+        "Access key id (AK). Falls back to `HW_ACCESS_KEY`.",
+    ),
+    (
+        "secret_key",
+        "HW_SECRET_KEY",
+        "Secret access key (SK). Falls back to `HW_SECRET_KEY`. Never logged nor stored in state.",
+    ),
+    (
+        "security_token",
+        "HW_SECURITY_TOKEN",
+        "Security token of temporary credentials. Falls back to `HW_SECURITY_TOKEN`.",
+    ),
+    (
+        "endpoint",
+        "HWRDS_ENDPOINT",
+        "RDS endpoint URL overriding `https://rds.{region}.myhuaweicloud.com`, e.g. the hwrds emulator. Falls back to `HWRDS_ENDPOINT`. `http://` is accepted for loopback addresses only.",
+    ),
+    (
+        "iam_endpoint",
+        "HWRDS_IAM_ENDPOINT",
+        "IAM endpoint URL used to look up the project id, overriding `https://iam.myhuaweicloud.com`. Falls back to `HWRDS_IAM_ENDPOINT`, then to `endpoint` when that is set.",
+    ),
+];
+
+/// The provider configuration schema.
+pub fn schema() -> Schema {
+    let mut block = Block::new(
+        "The hwrds provider manages Huawei Cloud RDS minor version upgrades. Every argument is optional and falls back to the environment variable named in its description.",
+    );
+    for (name, _, description) in STRING_SETTINGS {
+        let mut attribute = Attribute::optional(name, Type::String, description);
+        if matches!(*name, "secret_key" | "security_token") {
+            attribute = attribute.sensitive();
+        }
+        block = block.attribute(attribute);
+    }
+    block = block
+        .attribute(Attribute::optional(
+            "insecure",
+            Type::Bool,
+            "Skip TLS certificate verification of the API endpoints. Falls back to `HW_INSECURE`. Never use it against the real cloud; the provider warns every time it is set.",
+        ))
+        .attribute(Attribute::optional(
+            "max_retries",
+            Type::Number,
+            "How many times a throttled or failed API request is retried (0-20). Falls back to `HW_MAX_RETRIES`, default 5.",
+        ));
+    Schema { version: 0, block }
+}
+
+/// The resolved provider configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderConfig {
+    pub region: Option<String>,
+    pub project_id: Option<String>,
+    pub credentials: Credentials,
+    pub endpoint: Option<String>,
+    pub iam_endpoint: Option<String>,
+    pub insecure: bool,
+    pub max_retries: u32,
+}
+
+/// Reads an environment variable (a seam so tests need not touch the process env).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn setting(config: &Value, name: &str, env_var: &str, env: Env) -> Option<String> {
+    match config.get_attr(name) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => env(env_var).filter(|s| !s.is_empty()),
+    }
+}
+
+/// Checks an endpoint URL: https, or http to a loopback address only.
+pub fn check_endpoint(url: &str) -> Result<(), String> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a valid URL: {e}"))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| format!("{url:?} has no host"))?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback =
+                bare == "localhost" || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if loopback {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{url:?} uses plain http to a non-loopback host; credentials and requests must travel over https. http:// is accepted only for a local emulator (127.0.0.1, ::1, localhost)."
+                ))
+            }
+        }
+        other => Err(format!("{url:?} has scheme {other:?}; use https://")),
+    }
+}
+
+/// Validates what is known of the configuration (values may still be unknown).
+pub fn validate(config: &Value) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    for name in ["endpoint", "iam_endpoint"] {
+        if let Some(Value::String(url)) = config.get_attr(name)
+            && let Err(message) = check_endpoint(url)
+        {
+            diags.push(Diagnostic::error_at(
+                AttributePath::attribute(name),
+                "Invalid endpoint",
+                message,
+            ));
+        }
+    }
+    if let Some(v @ Value::Number(_)) = config.get_attr("max_retries") {
+        match v.as_i64() {
+            Some(n) if (0..=MAX_MAX_RETRIES).contains(&n) => {}
+            _ => diags.push(Diagnostic::error_at(
+                AttributePath::attribute("max_retries"),
+                "Invalid max_retries",
+                format!("max_retries must be a whole number from 0 to {MAX_MAX_RETRIES}."),
+            )),
+        }
+    }
+    diags
+}
+
+/// Resolves the configuration with environment fallbacks and checks it is usable.
+pub fn resolve(config: &Value, env: Env) -> Result<(ProviderConfig, Diagnostics), Diagnostics> {
+    let mut diags = validate(config);
+    let get = |name: &str| {
+        let env_var = STRING_SETTINGS
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, e, _)| *e)
+            .unwrap_or_default();
+        setting(config, name, env_var, env)
+    };
+    let (region, endpoint) = (get("region"), get("endpoint"));
+    for (name, value) in [
+        ("endpoint", &endpoint),
+        ("iam_endpoint", &get("iam_endpoint")),
+    ] {
+        let from_env = !matches!(config.get_attr(name), Some(Value::String(_)));
+        if let (true, Some(url)) = (from_env, value)
+            && let Err(message) = check_endpoint(url)
+        {
+            diags.push(Diagnostic::error_at(
+                AttributePath::attribute(name),
+                "Invalid endpoint",
+                format!("From the environment: {message}"),
+            ));
+        }
+    }
+    let access_key = get("access_key");
+    let secret_key = get("secret_key");
+    match (&access_key, &secret_key) {
+        (Some(_), Some(_)) => {}
+        (None, None) => diags.push(Diagnostic::error_at(
+            AttributePath::attribute("access_key"),
+            "No credentials",
+            "Set access_key and secret_key in the provider block, or HW_ACCESS_KEY and HW_SECRET_KEY in the environment.",
+        )),
+        (Some(_), None) => diags.push(Diagnostic::error_at(
+            AttributePath::attribute("secret_key"),
+            "Incomplete credentials",
+            "access_key is set but secret_key is not (nor HW_SECRET_KEY).",
+        )),
+        (None, Some(_)) => diags.push(Diagnostic::error_at(
+            AttributePath::attribute("access_key"),
+            "Incomplete credentials",
+            "secret_key is set but access_key is not (nor HW_ACCESS_KEY).",
+        )),
+    }
+    if region.is_none() && endpoint.is_none() {
+        diags.push(Diagnostic::error_at(
+            AttributePath::attribute("region"),
+            "No region",
+            "Set region in the provider block or HW_REGION_NAME in the environment.",
+        ));
+    }
+    let insecure = match config.get_attr("insecure") {
+        Some(Value::Bool(b)) => *b,
+        _ => env("HW_INSECURE").is_some_and(|v| matches!(v.as_str(), "true" | "1")),
+    };
+    if insecure {
+        diags.push(Diagnostic::warning_at(
+            AttributePath::attribute("insecure"),
+            "TLS certificate verification is off",
+            "insecure = true: the provider does not verify the API's TLS certificate, so anyone on the network path could read your requests. Use it only against a test endpoint.",
+        ));
+    }
+    let max_retries = match config.get_attr("max_retries").and_then(Value::as_i64) {
+        Some(n) => n,
+        None => match env("HW_MAX_RETRIES") {
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if (0..=MAX_MAX_RETRIES).contains(&n) => n,
+                _ => {
+                    diags.push(Diagnostic::error_at(
+                        AttributePath::attribute("max_retries"),
+                        "Invalid HW_MAX_RETRIES",
+                        format!("HW_MAX_RETRIES={v:?} is not a whole number from 0 to {MAX_MAX_RETRIES}."),
+                    ));
+                    DEFAULT_MAX_RETRIES
+                }
+            },
+            None => DEFAULT_MAX_RETRIES,
+        },
+    };
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    let config = ProviderConfig {
+        region,
+        project_id: get("project_id"),
+        credentials: Credentials {
+            access_key: access_key.unwrap_or_default(),
+            secret_key: Secret::new(secret_key.unwrap_or_default()),
+            security_token: get("security_token").map(Secret::new),
+        },
+        iam_endpoint: get("iam_endpoint").or_else(|| endpoint.clone()),
+        endpoint,
+        insecure,
+        max_retries: max_retries.clamp(0, MAX_MAX_RETRIES) as u32,
+    };
+    Ok((config, diags))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, Value)]) -> Value {
+        let mut v = Value::null_object(&schema().block.value_type());
+        for (k, val) in pairs {
+            v.set_attr(k, val.clone());
+        }
+        v
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn endpoints() {
+        assert!(check_endpoint("https://rds.ap-southeast-1.myhuaweicloud.com").is_ok());
+        assert!(check_endpoint("http://127.0.0.1:8080").is_ok());
+        assert!(check_endpoint("http://[::1]:8080").is_ok());
+        assert!(check_endpoint("http://localhost:1").is_ok());
+        assert!(
+            check_endpoint("http://10.0.0.1")
+                .unwrap_err()
+                .contains("loopback")
+        );
+        assert!(check_endpoint("ftp://x").is_err());
+        assert!(check_endpoint("not a url").is_err());
+    }
+
+    #[test]
+    fn env_fallbacks_and_secrets() {
+        let env = |name: &str| match name {
+            "HW_ACCESS_KEY" => Some("AK".to_string()),
+            "HW_SECRET_KEY" => Some("SK-secret".to_string()),
+            "HW_REGION_NAME" => Some("ap-southeast-1".to_string()),
+            _ => None,
+        };
+        let (resolved, diags) = resolve(&config(&[]), &env).unwrap();
+        assert!(diags.is_empty());
+        assert_eq!(resolved.region.as_deref(), Some("ap-southeast-1"));
+        assert_eq!(resolved.max_retries, 5);
+        assert!(!format!("{resolved:?}").contains("SK-secret"));
+        let (resolved, _) =
+            resolve(&config(&[("region", Value::string("cn-north-4"))]), &env).unwrap();
+        assert_eq!(resolved.region.as_deref(), Some("cn-north-4"));
+    }
+
+    #[test]
+    fn errors_point_at_attributes() {
+        let err = resolve(&config(&[("access_key", Value::string("AK"))]), &no_env).unwrap_err();
+        let paths: Vec<_> = err.iter().filter_map(|d| d.path.clone()).collect();
+        assert!(paths.contains(&AttributePath::attribute("secret_key")));
+        assert!(paths.contains(&AttributePath::attribute("region")));
+        let diags = validate(&config(&[
+            ("endpoint", Value::string("http://example.com")),
+            ("max_retries", Value::int(99)),
+        ]));
+        let paths: Vec<_> = diags.iter().filter_map(|d| d.path.clone()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                AttributePath::attribute("endpoint"),
+                AttributePath::attribute("max_retries")
+            ]
+        );
+    }
+
+    #[test]
+    fn insecure_always_warns() {
+        let env = |name: &str| match name {
+            "HW_ACCESS_KEY" | "HW_SECRET_KEY" => Some("x".to_string()),
+            "HWRDS_ENDPOINT" => Some("http://127.0.0.1:1".to_string()),
+            "HW_INSECURE" => Some("true".to_string()),
+            _ => None,
+        };
+        let (resolved, diags) = resolve(&config(&[]), &env).unwrap();
+        assert!(resolved.insecure);
+        assert_eq!(diags.0[0].path, Some(AttributePath::attribute("insecure")));
+        assert_eq!(resolved.iam_endpoint.as_deref(), Some("http://127.0.0.1:1"));
+    }
+}

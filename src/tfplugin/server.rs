@@ -1,0 +1,485 @@
+//! The tfplugin6 `Provider` gRPC service: decodes each request, routes it to the trait
+//! layer, applies the protocol rules, and encodes the answer. Every failure becomes a
+//! diagnostic; nothing here panics on what Terraform sends.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tonic::service::RoutesBuilder;
+use tonic::{Request, Response, Status};
+
+use super::proto::provider_server::{Provider as ProviderRpc, ProviderServer};
+use super::{
+    Ctx, DataSource, Diagnostic, Diagnostics, Plan, Provider, Resource, convert, proto, rules,
+};
+use crate::cty::Value;
+use crate::plugin::MAX_MESSAGE_BYTES;
+use crate::schema::Schema;
+
+/// Adds the tfplugin6 Provider service for `provider` to the plugin's routes.
+/// StopProvider cancels a child of `shutdown` that every in-flight call sees.
+pub fn register(
+    provider: Arc<dyn Provider>,
+    shutdown: CancellationToken,
+    routes: &mut RoutesBuilder,
+) {
+    let service = Service::new(provider, shutdown.child_token());
+    routes.add_service(
+        ProviderServer::new(service)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES),
+    );
+}
+
+struct Service {
+    provider: Arc<dyn Provider>,
+    provider_schema: Schema,
+    resources: HashMap<&'static str, (Arc<dyn Resource>, Schema)>,
+    data_sources: HashMap<&'static str, (Arc<dyn DataSource>, Schema)>,
+    stop: CancellationToken,
+}
+
+impl Service {
+    fn new(provider: Arc<dyn Provider>, stop: CancellationToken) -> Self {
+        let resources = provider
+            .resources()
+            .into_iter()
+            .map(|r| (r.type_name(), (r.clone(), r.schema())))
+            .collect();
+        let data_sources = provider
+            .data_sources()
+            .into_iter()
+            .map(|d| (d.type_name(), (d.clone(), d.schema())))
+            .collect();
+        Service {
+            provider_schema: provider.schema(),
+            provider,
+            resources,
+            data_sources,
+            stop,
+        }
+    }
+
+    fn ctx(&self) -> Ctx {
+        Ctx {
+            cancel: self.stop.clone(),
+        }
+    }
+
+    fn resource(&self, name: &str) -> Result<&(Arc<dyn Resource>, Schema), Diagnostics> {
+        self.resources.get(name).ok_or_else(|| {
+            Diagnostics::from(Diagnostic::error(
+                "Unknown resource type",
+                format!("This provider has no resource type {name:?}."),
+            ))
+        })
+    }
+
+    fn data_source(&self, name: &str) -> Result<&(Arc<dyn DataSource>, Schema), Diagnostics> {
+        self.data_sources.get(name).ok_or_else(|| {
+            Diagnostics::from(Diagnostic::error(
+                "Unknown data source type",
+                format!("This provider has no data source type {name:?}."),
+            ))
+        })
+    }
+}
+
+fn diags(d: &Diagnostics) -> Vec<proto::Diagnostic> {
+    convert::diagnostics(d)
+}
+
+/// Runs a fallible step, turning its diagnostics into the RPC's answer on failure.
+macro_rules! try_diags {
+    ($expr:expr, $resp:expr) => {
+        match $expr {
+            Ok(v) => v,
+            Err(d) => {
+                let mut resp = $resp;
+                resp.diagnostics = diags(&d);
+                return Ok(Response::new(resp));
+            }
+        }
+    };
+}
+
+#[tonic::async_trait]
+impl ProviderRpc for Service {
+    async fn get_metadata(
+        &self,
+        _request: Request<proto::get_metadata::Request>,
+    ) -> Result<Response<proto::get_metadata::Response>, Status> {
+        Ok(Response::new(proto::get_metadata::Response {
+            server_capabilities: Some(capabilities()),
+            diagnostics: Vec::new(),
+            data_sources: self
+                .data_sources
+                .keys()
+                .map(|n| proto::get_metadata::DataSourceMetadata {
+                    type_name: n.to_string(),
+                })
+                .collect(),
+            resources: self
+                .resources
+                .keys()
+                .map(|n| proto::get_metadata::ResourceMetadata {
+                    type_name: n.to_string(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn get_provider_schema(
+        &self,
+        _request: Request<proto::get_provider_schema::Request>,
+    ) -> Result<Response<proto::get_provider_schema::Response>, Status> {
+        Ok(Response::new(proto::get_provider_schema::Response {
+            provider: Some(convert::schema(&self.provider_schema)),
+            resource_schemas: self
+                .resources
+                .iter()
+                .map(|(n, (_, s))| (n.to_string(), convert::schema(s)))
+                .collect(),
+            data_source_schemas: self
+                .data_sources
+                .iter()
+                .map(|(n, (_, s))| (n.to_string(), convert::schema(s)))
+                .collect(),
+            diagnostics: Vec::new(),
+            provider_meta: None,
+            server_capabilities: Some(capabilities()),
+        }))
+    }
+
+    async fn validate_provider_config(
+        &self,
+        request: Request<proto::validate_provider_config::Request>,
+    ) -> Result<Response<proto::validate_provider_config::Response>, Status> {
+        let req = request.into_inner();
+        let empty = proto::validate_provider_config::Response::default();
+        let ty = self.provider_schema.block.value_type();
+        let config = try_diags!(
+            convert::decode(req.config.as_ref(), &ty, "configuration"),
+            empty
+        );
+        let d = self.provider.validate_config(&config).await;
+        Ok(Response::new(proto::validate_provider_config::Response {
+            diagnostics: diags(&d),
+        }))
+    }
+
+    async fn validate_resource_config(
+        &self,
+        request: Request<proto::validate_resource_config::Request>,
+    ) -> Result<Response<proto::validate_resource_config::Response>, Status> {
+        let req = request.into_inner();
+        let empty = proto::validate_resource_config::Response::default();
+        let (resource, schema) = try_diags!(self.resource(&req.type_name), empty);
+        let ty = schema.block.value_type();
+        let config = try_diags!(
+            convert::decode(req.config.as_ref(), &ty, "configuration"),
+            empty
+        );
+        let d = resource.validate_config(&config).await;
+        Ok(Response::new(proto::validate_resource_config::Response {
+            diagnostics: diags(&d),
+        }))
+    }
+
+    async fn validate_data_resource_config(
+        &self,
+        request: Request<proto::validate_data_resource_config::Request>,
+    ) -> Result<Response<proto::validate_data_resource_config::Response>, Status> {
+        let req = request.into_inner();
+        let empty = proto::validate_data_resource_config::Response::default();
+        let (source, schema) = try_diags!(self.data_source(&req.type_name), empty);
+        let ty = schema.block.value_type();
+        let config = try_diags!(
+            convert::decode(req.config.as_ref(), &ty, "configuration"),
+            empty
+        );
+        let d = source.validate_config(&config).await;
+        Ok(Response::new(
+            proto::validate_data_resource_config::Response {
+                diagnostics: diags(&d),
+            },
+        ))
+    }
+
+    async fn upgrade_resource_state(
+        &self,
+        request: Request<proto::upgrade_resource_state::Request>,
+    ) -> Result<Response<proto::upgrade_resource_state::Response>, Status> {
+        let req = request.into_inner();
+        let empty = proto::upgrade_resource_state::Response::default();
+        let (resource, schema) = try_diags!(self.resource(&req.type_name), empty);
+        let raw = req.raw_state.unwrap_or_default();
+        if raw.json.is_empty() {
+            let d = if raw.flatmap.is_empty() {
+                Diagnostics::default()
+            } else {
+                Diagnostics::from(Diagnostic::error(
+                    "Legacy state format",
+                    "This state was written in the pre-0.12 flatmap format, which hwrds never wrote.",
+                ))
+            };
+            return Ok(Response::new(proto::upgrade_resource_state::Response {
+                upgraded_state: None,
+                diagnostics: diags(&d),
+            }));
+        }
+        let value = try_diags!(resource.upgrade_state(req.version, &raw.json), empty);
+        let ty = schema.block.value_type();
+        let upgraded = try_diags!(convert::encode(&value, &ty), empty);
+        Ok(Response::new(proto::upgrade_resource_state::Response {
+            upgraded_state: Some(upgraded),
+            diagnostics: Vec::new(),
+        }))
+    }
+
+    async fn configure_provider(
+        &self,
+        request: Request<proto::configure_provider::Request>,
+    ) -> Result<Response<proto::configure_provider::Response>, Status> {
+        let req = request.into_inner();
+        let empty = proto::configure_provider::Response::default();
+        let ty = self.provider_schema.block.value_type();
+        let config = try_diags!(
+            convert::decode(req.config.as_ref(), &ty, "configuration"),
+            empty
+        );
+        let d = self
+            .provider
+            .configure(&self.ctx(), &config, &req.terraform_version)
+            .await;
+        Ok(Response::new(proto::configure_provider::Response {
+            diagnostics: diags(&d),
+        }))
+    }
+
+    async fn read_resource(
+        &self,
+        request: Request<proto::read_resource::Request>,
+    ) -> Result<Response<proto::read_resource::Response>, Status> {
+        let req = request.into_inner();
+        let empty = proto::read_resource::Response::default();
+        let (resource, schema) = try_diags!(self.resource(&req.type_name), empty);
+        let ty = schema.block.value_type();
+        let current = try_diags!(
+            convert::decode(req.current_state.as_ref(), &ty, "state"),
+            empty
+        );
+        if current.is_null() {
+            return Ok(Response::new(proto::read_resource::Response {
+                new_state: req.current_state,
+                diagnostics: Vec::new(),
+                private: req.private,
+            }));
+        }
+        let result = resource.read(&self.ctx(), &current, &req.private).await;
+        let mut d = result.diagnostics;
+        let mut state = result.state.unwrap_or(Value::Null);
+        d.extend(rules::check_wholly_known(&mut state));
+        let new_state = try_diags!(convert::encode(&state, &ty), empty);
+        Ok(Response::new(proto::read_resource::Response {
+            new_state: Some(new_state),
+            diagnostics: diags(&d),
+            private: result.private,
+        }))
+    }
+
+    async fn plan_resource_change(
+        &self,
+        request: Request<proto::plan_resource_change::Request>,
+    ) -> Result<Response<proto::plan_resource_change::Response>, Status> {
+        let req = request.into_inner();
+        let empty = proto::plan_resource_change::Response::default();
+        let (resource, schema) = try_diags!(self.resource(&req.type_name), empty);
+        let block = &schema.block;
+        let ty = block.value_type();
+        let prior = try_diags!(
+            convert::decode(req.prior_state.as_ref(), &ty, "prior state"),
+            empty
+        );
+        let proposed = try_diags!(
+            convert::decode(req.proposed_new_state.as_ref(), &ty, "proposed state"),
+            empty
+        );
+        let config = try_diags!(
+            convert::decode(req.config.as_ref(), &ty, "configuration"),
+            empty
+        );
+        if proposed.is_null() {
+            return Ok(Response::new(proto::plan_resource_change::Response {
+                planned_state: req.proposed_new_state,
+                requires_replace: Vec::new(),
+                planned_private: req.prior_private,
+                diagnostics: Vec::new(),
+            }));
+        }
+        let prior = (!prior.is_null()).then_some(prior);
+        let planned = rules::prepare_plan(block, prior.as_ref(), &config, proposed);
+        let mut plan = Plan {
+            config,
+            prior,
+            planned,
+            requires_replace: Vec::new(),
+            planned_private: req.prior_private.clone(),
+            prior_private: req.prior_private,
+        };
+        let mut d = resource.modify_plan(&self.ctx(), &mut plan).await;
+        d.extend(rules::check_plan_keeps_config(
+            block,
+            &plan.config,
+            &plan.planned,
+        ));
+        let mut requires_replace = plan.requires_replace;
+        if let Some(prior) = &plan.prior {
+            for path in rules::replace_paths(block, prior, &plan.planned) {
+                if !requires_replace.contains(&path) {
+                    requires_replace.push(path);
+                }
+            }
+        }
+        let planned_state = try_diags!(convert::encode(&plan.planned, &ty), empty);
+        Ok(Response::new(proto::plan_resource_change::Response {
+            planned_state: Some(planned_state),
+            requires_replace: requires_replace.iter().map(convert::path).collect(),
+            planned_private: plan.planned_private,
+            diagnostics: diags(&d),
+        }))
+    }
+
+    async fn apply_resource_change(
+        &self,
+        request: Request<proto::apply_resource_change::Request>,
+    ) -> Result<Response<proto::apply_resource_change::Response>, Status> {
+        let req = request.into_inner();
+        let empty = proto::apply_resource_change::Response::default();
+        let (resource, schema) = try_diags!(self.resource(&req.type_name), empty);
+        let block = &schema.block;
+        let ty = block.value_type();
+        let prior = try_diags!(
+            convert::decode(req.prior_state.as_ref(), &ty, "prior state"),
+            empty
+        );
+        let planned = try_diags!(
+            convert::decode(req.planned_state.as_ref(), &ty, "planned state"),
+            empty
+        );
+        let config = try_diags!(
+            convert::decode(req.config.as_ref(), &ty, "configuration"),
+            empty
+        );
+        let ctx = self.ctx();
+        if planned.is_null() {
+            let d = resource.delete(&ctx, &prior).await;
+            let new_state = try_diags!(convert::encode(&Value::Null, &ty), empty);
+            return Ok(Response::new(proto::apply_resource_change::Response {
+                new_state: Some(new_state),
+                private: Vec::new(),
+                diagnostics: diags(&d),
+            }));
+        }
+        let result = if prior.is_null() {
+            resource
+                .create(&ctx, &planned, &config, &req.planned_private)
+                .await
+        } else {
+            resource
+                .update(&ctx, &prior, &planned, &config, &req.planned_private)
+                .await
+        };
+        let mut d = result.diagnostics;
+        let state = match result.state {
+            Some(mut state) => {
+                d.extend(rules::check_wholly_known(&mut state));
+                d.extend(rules::check_keeps_planned(block, &planned, &state));
+                state
+            }
+            // A failed update keeps the prior object; a failed create leaves nothing.
+            None if !prior.is_null() => prior,
+            None => Value::Null,
+        };
+        let new_state = try_diags!(convert::encode(&state, &ty), empty);
+        Ok(Response::new(proto::apply_resource_change::Response {
+            new_state: Some(new_state),
+            private: result.private,
+            diagnostics: diags(&d),
+        }))
+    }
+
+    async fn import_resource_state(
+        &self,
+        request: Request<proto::import_resource_state::Request>,
+    ) -> Result<Response<proto::import_resource_state::Response>, Status> {
+        let req = request.into_inner();
+        let empty = proto::import_resource_state::Response::default();
+        let (resource, schema) = try_diags!(self.resource(&req.type_name), empty);
+        let ty = schema.block.value_type();
+        let result = resource.import(&self.ctx(), &req.id).await;
+        let mut d = result.diagnostics;
+        let mut imported = Vec::new();
+        if let Some(mut state) = result.state {
+            d.extend(rules::check_wholly_known(&mut state));
+            let encoded = try_diags!(convert::encode(&state, &ty), empty);
+            imported.push(proto::import_resource_state::ImportedResource {
+                type_name: req.type_name.clone(),
+                state: Some(encoded),
+                private: result.private,
+            });
+        }
+        Ok(Response::new(proto::import_resource_state::Response {
+            imported_resources: imported,
+            diagnostics: diags(&d),
+        }))
+    }
+
+    async fn read_data_source(
+        &self,
+        request: Request<proto::read_data_source::Request>,
+    ) -> Result<Response<proto::read_data_source::Response>, Status> {
+        let req = request.into_inner();
+        let empty = proto::read_data_source::Response::default();
+        let (source, schema) = try_diags!(self.data_source(&req.type_name), empty);
+        let ty = schema.block.value_type();
+        let config = try_diags!(
+            convert::decode(req.config.as_ref(), &ty, "configuration"),
+            empty
+        );
+        let result = source.read(&self.ctx(), &config).await;
+        let mut d = result.diagnostics;
+        let state = match result.state {
+            Some(mut state) => {
+                d.extend(rules::check_wholly_known(&mut state));
+                Some(try_diags!(convert::encode(&state, &ty), empty))
+            }
+            None => None,
+        };
+        Ok(Response::new(proto::read_data_source::Response {
+            state,
+            diagnostics: diags(&d),
+        }))
+    }
+
+    async fn stop_provider(
+        &self,
+        _request: Request<proto::stop_provider::Request>,
+    ) -> Result<Response<proto::stop_provider::Response>, Status> {
+        tracing::info!("Terraform asked the provider to stop; cancelling in-flight work");
+        self.stop.cancel();
+        Ok(Response::new(proto::stop_provider::Response {
+            error: String::new(),
+        }))
+    }
+}
+
+fn capabilities() -> proto::ServerCapabilities {
+    proto::ServerCapabilities {
+        plan_destroy: false,
+        get_provider_schema_optional: false,
+        move_resource_state: false,
+        generate_resource_config: false,
+    }
+}
