@@ -42,6 +42,9 @@ pub struct Attribute {
     pub default: Option<Value>,
     /// A change of this attribute replaces the resource.
     pub requires_replace: bool,
+    /// A computed value that an in-place update never changes (an id, a creation time):
+    /// the plan keeps the prior value instead of showing it as unknown.
+    pub stable: bool,
 }
 
 /// How a nested block repeats.
@@ -71,6 +74,7 @@ impl Attribute {
             sensitive: false,
             default: None,
             requires_replace: false,
+            stable: false,
         }
     }
 
@@ -104,6 +108,12 @@ impl Attribute {
 
     pub fn requires_replace(mut self) -> Self {
         self.requires_replace = true;
+        self
+    }
+
+    /// Keeps the prior value through in-place updates (see [`Attribute::stable`] field).
+    pub fn stable(mut self) -> Self {
+        self.stable = true;
         self
     }
 

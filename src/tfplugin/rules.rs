@@ -31,8 +31,11 @@ pub fn apply_defaults(block: &Block, config: &Value, planned: &mut Value) {
     }
 }
 
-fn mark_computed_unknown(block: &Block, config: &Value, planned: &mut Value) {
+fn mark_computed_unknown(block: &Block, config: &Value, planned: &mut Value, updating: bool) {
     for attr in block.attributes.iter().filter(|a| a.is_computed()) {
+        if updating && attr.stable {
+            continue;
+        }
         let configured = config.get_attr(&attr.name).is_some_and(|v| !v.is_null());
         if !configured && attr.default.is_none() {
             planned.set_attr(&attr.name, Value::Unknown);
@@ -68,7 +71,7 @@ pub fn prepare_plan(
         Some(prior) => config_changed(block, prior, &planned),
     };
     if changing {
-        mark_computed_unknown(block, config, &mut planned);
+        mark_computed_unknown(block, config, &mut planned, prior.is_some());
     }
     planned
 }
@@ -196,15 +199,22 @@ mod tests {
             .attribute(Attribute::required("name", Type::String, "").requires_replace())
             .attribute(Attribute::optional("note", Type::String, ""))
             .attribute(Attribute::optional("flag", Type::Bool, "").default(Value::Bool(true)))
-            .attribute(Attribute::computed("id", Type::String, ""))
+            .attribute(Attribute::computed("id", Type::String, "").stable())
+            .attribute(Attribute::computed("rev", Type::Number, ""))
     }
 
     fn obj(name: &str, note: Value, flag: Value, id: Value) -> Value {
+        let rev = match &id {
+            Value::Unknown => Value::Unknown,
+            Value::Null => Value::Null,
+            _ => Value::int(1),
+        };
         Value::object([
             ("name", Value::string(name)),
             ("note", note),
             ("flag", flag),
             ("id", id),
+            ("rev", rev),
         ])
     }
 
@@ -234,7 +244,8 @@ mod tests {
         let config = obj("b", Value::Null, Value::Null, Value::Null);
         let proposed = obj("b", Value::Null, Value::Bool(true), Value::string("x"));
         let planned = prepare_plan(&block(), Some(&prior), &config, proposed);
-        assert_eq!(planned.get_attr("id"), Some(&Value::Unknown));
+        assert_eq!(planned.get_attr("id"), Some(&Value::string("x")), "stable");
+        assert_eq!(planned.get_attr("rev"), Some(&Value::Unknown));
         assert_eq!(
             replace_paths(&block(), &prior, &planned),
             vec![AttributePath::attribute("name")]

@@ -1,0 +1,26 @@
+# hwrds — the two set-up commands are `make test` and `make demo` (see README.md).
+.PHONY: test tools lint fmt build check-fmt clippy unit
+
+CARGO ?= cargo
+
+## Installs Terraform (1.15.5 and 1.6.6) and the test tools under .tools/ when missing.
+tools:
+	bash scripts/install-terraform
+
+check-fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## Everything CI runs: tools, formatting, lints, and every test (real Terraform included).
+test: tools check-fmt clippy
+	$(CARGO) test --all-targets
+
+lint: check-fmt clippy
+
+fmt:
+	$(CARGO) fmt --all
+
+build:
+	$(CARGO) build --release --bins

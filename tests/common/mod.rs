@@ -1,0 +1,209 @@
+//! Support shared by the integration tests: finding Terraform, running it in an isolated
+//! workspace against a locally built provider, and reading its output and state.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tool(name: &str) -> PathBuf {
+    let path = repo_root().join(".tools/bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `make test` (it installs Terraform with scripts/install-terraform)",
+        path.display()
+    );
+    path
+}
+
+/// Terraform 1.15.5: `TF_ACC_TERRAFORM_PATH`, else `.tools/bin/terraform`.
+pub fn terraform() -> PathBuf {
+    match std::env::var_os("TF_ACC_TERRAFORM_PATH") {
+        Some(path) => PathBuf::from(path),
+        None => tool("terraform"),
+    }
+}
+
+/// Terraform 1.6.6 (the line OpenTofu forked from): `.tools/bin/terraform-1.6`.
+pub fn terraform_16() -> PathBuf {
+    tool("terraform-1.6")
+}
+
+/// The output of one Terraform command.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout and stderr together, for assertions and failure messages.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "terraform failed:\n{}", self.all());
+        self
+    }
+}
+
+/// A temporary Terraform working directory whose CLI configuration points the given
+/// provider source at a local directory (dev_overrides), isolated from the user's setup.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+    terraform: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Workspace {
+    /// `overrides`: (provider source, directory holding `terraform-provider-<name>`).
+    pub fn new(terraform: PathBuf, overrides: &[(&str, &Path)], main_tf: &str) -> Workspace {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lines: String = overrides
+            .iter()
+            .map(|(source, path)| format!("    \"{source}\" = \"{}\"\n", path.display()))
+            .collect();
+        let cli_config = format!(
+            "provider_installation {{\n  dev_overrides {{\n{lines}  }}\n  direct {{}}\n}}\n"
+        );
+        std::fs::write(dir.path().join("cli.tfrc"), cli_config).expect("write cli config");
+        std::fs::write(dir.path().join("main.tf"), main_tf).expect("write main.tf");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).expect("home dir");
+        let env = vec![
+            (
+                "TF_CLI_CONFIG_FILE".to_string(),
+                dir.path().join("cli.tfrc").display().to_string(),
+            ),
+            ("TF_IN_AUTOMATION".to_string(), "1".to_string()),
+            ("CHECKPOINT_DISABLE".to_string(), "1".to_string()),
+            ("TF_INPUT".to_string(), "0".to_string()),
+            ("HOME".to_string(), home.display().to_string()),
+        ];
+        Workspace {
+            dir,
+            terraform,
+            env,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
+    pub fn write(&self, name: &str, content: &str) {
+        std::fs::write(self.path().join(name), content).expect("write file");
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.terraform);
+        cmd.args(args)
+            .current_dir(self.path())
+            .env_remove("TF_LOG")
+            .env_remove("TF_LOG_PROVIDER")
+            .env_remove("TF_CLI_ARGS")
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs terraform with `args` (and `-no-color`), at most `timeout`.
+    pub fn run_with_timeout(&self, args: &[&str], timeout: Duration) -> Run {
+        let mut all: Vec<&str> = args.to_vec();
+        let takes_no_color = [
+            "plan", "apply", "destroy", "import", "validate", "show", "refresh", "output", "init",
+        ];
+        if !args.is_empty() && !args.contains(&"-no-color") && takes_no_color.contains(&args[0]) {
+            all.insert(1, "-no-color");
+        }
+        let child = self
+            .command(&all)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start terraform");
+        let output = wait_with_timeout(child, timeout, &all);
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_timeout(args, Duration::from_secs(180))
+    }
+
+    pub fn apply(&self) -> Run {
+        self.run(&["apply", "-auto-approve", "-input=false"])
+    }
+
+    /// `terraform plan -detailed-exitcode`: 0 no changes, 2 changes, 1 error.
+    pub fn plan(&self) -> Run {
+        self.run(&["plan", "-detailed-exitcode", "-input=false"])
+    }
+
+    /// The state file as JSON.
+    pub fn state(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.path().join("terraform.tfstate"))
+            .expect("terraform.tfstate exists");
+        serde_json::from_str(&text).expect("state is JSON")
+    }
+
+    /// The `attributes` of the managed resource at `address` (e.g. `hwrdstest_thing.a`).
+    pub fn resource_attributes(&self, address: &str) -> serde_json::Value {
+        let (ty, name) = address.split_once('.').expect("type.name");
+        let state = self.state();
+        let resources = state["resources"].as_array().cloned().unwrap_or_default();
+        let found = resources
+            .iter()
+            .find(|r| r["type"] == ty && r["name"] == name && r["mode"] == "managed")
+            .unwrap_or_else(|| panic!("{address} not in state: {state}"));
+        found["instances"][0]["attributes"].clone()
+    }
+}
+
+fn wait_with_timeout(mut child: std::process::Child, timeout: Duration, args: &[&str]) -> Output {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return child.wait_with_output().expect("collect output"),
+            Ok(None) if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let output = child.wait_with_output().expect("collect output");
+                panic!(
+                    "terraform {args:?} did not finish within {timeout:?}:\n{}\n{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("waiting for terraform: {e}"),
+        }
+    }
+}
+
+/// A directory holding `terraform-provider-<name>` as a link to `binary`.
+pub fn provider_dir(name: &str, binary: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::os::unix::fs::symlink(
+        binary,
+        dir.path().join(format!("terraform-provider-{name}")),
+    )
+    .expect("link provider binary");
+    dir
+}
