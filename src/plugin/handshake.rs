@@ -14,10 +14,9 @@ pub const APP_PROTOCOL_VERSION: u32 = 6;
 
 /// What a person who runs the binary by hand sees.
 pub const RUN_BY_HAND_MESSAGE: &str = "\
-This binary is a plugin for Terraform (terraform-provider-hwrds). It is not meant to be
-executed directly: declare the provider `hwrds/hwrds` in a Terraform configuration and run
-`terraform init` and `terraform plan`; Terraform starts this program itself.
-See the README for set-up, or run `terraform-provider-hwrds --version`.";
+terraform-provider-hwrds is a Terraform plugin and is not meant to be executed directly.
+Declare the provider `hwrds/hwrds` in a Terraform configuration and run `terraform init`
+and `terraform plan`: Terraform starts this program itself. See the README for set-up.";
 
 /// Whether Terraform launched us (the cookie matches).
 pub fn launched_by_terraform(cookie: Option<&str>) -> bool {
