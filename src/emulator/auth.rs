@@ -1,0 +1,167 @@
+//! AK/SK signature verification, as the cloud's API gateway does it: rebuild the canonical
+//! request from what arrived (decoded path and query, the headers named in
+//! `SignedHeaders`, the body) and compare signatures; check the date window and token.
+
+use axum::http::request::Parts;
+
+use super::config::Config;
+use crate::rds::signer::{self, SignableRequest};
+
+/// Why a request was refused.
+pub struct Rejection {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn reject(code: &'static str, message: impl Into<String>) -> Result<(), Rejection> {
+    Err(Rejection {
+        code,
+        message: message.into(),
+    })
+}
+
+/// Seconds the signing time may differ from the server's clock.
+const DATE_WINDOW_SECONDS: f64 = 15.0 * 60.0;
+
+fn percent_decode(input: &str) -> String {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&input[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 3;
+                }
+                Err(_) => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_sdk_date(value: &str) -> Option<f64> {
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let parsed = time::PrimitiveDateTime::parse(value, &format).ok()?;
+    Some(parsed.assume_utc().unix_timestamp() as f64)
+}
+
+/// Verifies the request's AK/SK signature against the configured credentials.
+pub fn verify(config: &Config, parts: &Parts, body: &[u8], now: f64) -> Result<(), Rejection> {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(authorization) = header("authorization") else {
+        return reject(
+            "APIGW.0301",
+            "Incorrect IAM authentication information: Authorization header is missing.",
+        );
+    };
+    let Some(parsed) = signer::parse_authorization(authorization) else {
+        return reject(
+            "APIGW.0301",
+            "Incorrect IAM authentication information: unsupported Authorization header.",
+        );
+    };
+    let Some(date) = header("x-sdk-date") else {
+        return reject(
+            "APIGW.0301",
+            "Incorrect IAM authentication information: X-Sdk-Date is missing.",
+        );
+    };
+    if !parsed.signed_headers.iter().any(|h| h == "x-sdk-date") {
+        return reject(
+            "APIGW.0301",
+            "Incorrect IAM authentication information: X-Sdk-Date must be signed.",
+        );
+    }
+    match parse_sdk_date(date) {
+        Some(at) if (at - now).abs() <= DATE_WINDOW_SECONDS => {}
+        Some(_) => {
+            return reject(
+                "APIGW.0303",
+                "Incorrect app authentication information: the signature expired (X-Sdk-Date is more than 15 minutes off).",
+            );
+        }
+        None => {
+            return reject(
+                "APIGW.0301",
+                "Incorrect IAM authentication information: X-Sdk-Date is malformed.",
+            );
+        }
+    }
+    if parsed.access_key != config.access_key {
+        return reject(
+            "APIGW.0301",
+            "Incorrect IAM authentication information: the access key does not exist.",
+        );
+    }
+    if let Some(token) = &config.security_token
+        && header("x-security-token") != Some(token.as_str())
+    {
+        return reject(
+            "APIGW.0301",
+            "Incorrect IAM authentication information: the security token is missing or wrong.",
+        );
+    }
+    let mut headers = Vec::with_capacity(parsed.signed_headers.len());
+    for name in &parsed.signed_headers {
+        let value = if name == "host" {
+            header("host").map(str::to_string)
+        } else {
+            header(name).map(str::to_string)
+        };
+        match value {
+            Some(v) => headers.push((name.clone(), v)),
+            None => {
+                return reject(
+                    "APIGW.0301",
+                    format!(
+                        "Incorrect IAM authentication information: signed header {name} is missing."
+                    ),
+                );
+            }
+        }
+    }
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect();
+    let path = percent_decode(parts.uri.path());
+    let request = SignableRequest {
+        method: parts.method.as_str(),
+        path: &path,
+        query: &query,
+        headers: &headers,
+        body,
+    };
+    let expected = signer::signature(
+        &config.secret_key,
+        date,
+        &signer::canonical_request(&request),
+    );
+    if expected != parsed.signature {
+        return reject(
+            "APIGW.0301",
+            "Incorrect IAM authentication information: verify aksk signature fail.",
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! The emulator's configuration file (JSON, every key optional) and its defaults.
+
+use serde::{Deserialize, Serialize};
+
+/// Top-level configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub access_key: String,
+    pub secret_key: String,
+    /// When set, requests must carry this `X-Security-Token` (temporary credentials).
+    pub security_token: Option<String>,
+    pub project_id: String,
+    pub region: String,
+    /// Default duration of an upgrade job, in seconds (fractions allowed).
+    pub job_seconds: f64,
+    /// Seconds after a delayed upgrade is submitted until "the maintenance window" opens.
+    pub window_opens_after_seconds: f64,
+    /// Seconds during which a new job id is unknown to `GET /jobs`.
+    pub job_visible_after_seconds: f64,
+    pub instances: Option<Vec<InstanceSpec>>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            access_key: "EMULATORAK".into(),
+            secret_key: "EMULATORSK".into(),
+            security_token: None,
+            project_id: "0483b6b16e954cb88930a360d2c4e663".into(),
+            region: "ap-southeast-1".into(),
+            job_seconds: 3.0,
+            window_opens_after_seconds: 5.0,
+            job_visible_after_seconds: 0.0,
+            instances: None,
+        }
+    }
+}
+
+/// One instance as configured.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct InstanceSpec {
+    pub id: String,
+    pub name: String,
+    pub engine: String,
+    pub version: String,
+    pub complete_version: String,
+    pub latest_version: String,
+    /// `Single`, `Ha` or `Replica`.
+    #[serde(rename = "type")]
+    pub instance_type: String,
+    pub status: String,
+    pub fail_upgrade: bool,
+    pub job_seconds: Option<f64>,
+    pub job_queryable: bool,
+    pub maintenance_window: String,
+    /// Availability zones of the nodes (primary first); two different zones make an HA
+    /// instance switch back after the upgrade when `second_switch` is true.
+    pub availability_zones: Vec<String>,
+    /// For a replica: its primary instance.
+    pub primary_id: Option<String>,
+    /// Node statuses to report (e.g. `["ACTIVE", "ABNORMAL"]`); all ACTIVE by default.
+    pub node_statuses: Vec<String>,
+}
+
+impl Default for InstanceSpec {
+    fn default() -> Self {
+        InstanceSpec {
+            id: String::new(),
+            name: String::new(),
+            engine: "MySQL".into(),
+            version: "8.0".into(),
+            complete_version: "8.0.28".into(),
+            latest_version: "8.0.32".into(),
+            instance_type: "Single".into(),
+            status: "ACTIVE".into(),
+            fail_upgrade: false,
+            job_seconds: None,
+            job_queryable: true,
+            maintenance_window: "22:00-02:00".into(),
+            availability_zones: Vec::new(),
+            primary_id: None,
+            node_statuses: Vec::new(),
+        }
+    }
+}
+
+/// The demo instances used when the configuration lists none.
+pub fn demo_instances() -> Vec<InstanceSpec> {
+    let spec = |id: &str, name: &str| InstanceSpec {
+        id: id.into(),
+        name: name.into(),
+        ..Default::default()
+    };
+    vec![
+        InstanceSpec {
+            ..spec("a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01", "orders")
+        },
+        InstanceSpec {
+            instance_type: "Ha".into(),
+            availability_zones: vec!["ap-southeast-1a".into(), "ap-southeast-1b".into()],
+            complete_version: "8.0.25".into(),
+            ..spec("b2c3d4e5f6a74b8c9d0e1f2a3b4c5d6ein01", "payments")
+        },
+        InstanceSpec {
+            engine: "PostgreSQL".into(),
+            version: "14".into(),
+            complete_version: "14.8".into(),
+            latest_version: "14.12".into(),
+            instance_type: "Ha".into(),
+            availability_zones: vec!["ap-southeast-1a".into(), "ap-southeast-1a".into()],
+            job_queryable: false,
+            ..spec("c3d4e5f6a7b84c9d0e1f2a3b4c5d6e7fin03", "analytics")
+        },
+        InstanceSpec {
+            instance_type: "Replica".into(),
+            primary_id: Some("b2c3d4e5f6a74b8c9d0e1f2a3b4c5d6ein01".into()),
+            complete_version: "8.0.25".into(),
+            ..spec("d4e5f6a7b8c94d0e1f2a3b4c5d6e7f8ain01", "payments-replica")
+        },
+        InstanceSpec {
+            engine: "SQLServer".into(),
+            version: "2019_SE".into(),
+            complete_version: String::new(),
+            latest_version: String::new(),
+            ..spec("e5f6a7b8c9d04e1f2a3b4c5d6e7f8a9bin04", "reporting")
+        },
+    ]
+}

@@ -1,0 +1,254 @@
+//! The emulator's world: instances, upgrade jobs, counters and faults. Jobs progress
+//! lazily from wall-clock time whenever the state is looked at, so thousands of
+//! instances cost nothing while idle and a restarted emulator carries on where it was.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::config::{Config, InstanceSpec, demo_instances};
+
+/// Seconds since the Unix epoch.
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+/// `2021-07-12T09:22:04+0000`: Huawei's time format (offset without a colon).
+pub fn huawei_time(at: f64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(at as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+0000",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// A node of an instance.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Node {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub status: String,
+    pub availability_zone: String,
+}
+
+/// An instance: its configured facts plus what upgrades changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Instance {
+    pub spec: InstanceSpec,
+    pub nodes: Vec<Node>,
+    pub created: f64,
+    pub updated: f64,
+}
+
+impl Instance {
+    pub fn new(spec: InstanceSpec, at: f64) -> Self {
+        let roles: &[&str] = match spec.instance_type.to_ascii_lowercase().as_str() {
+            "ha" => &["master", "slave"],
+            "replica" => &["readreplica"],
+            _ => &["master"],
+        };
+        let nodes = roles
+            .iter()
+            .enumerate()
+            .map(|(i, role)| Node {
+                id: format!("{}no{:02}", &spec.id[..spec.id.len().min(28)], i + 1),
+                name: format!("{}_node{}", spec.name, i),
+                role: role.to_string(),
+                status: spec
+                    .node_statuses
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| "ACTIVE".into()),
+                availability_zone: spec
+                    .availability_zones
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| "ap-southeast-1a".into()),
+            })
+            .collect();
+        Instance {
+            spec,
+            nodes,
+            created: at,
+            updated: at,
+        }
+    }
+
+    fn azs_differ(&self) -> bool {
+        let mut zones: Vec<&str> = self
+            .nodes
+            .iter()
+            .map(|n| n.availability_zone.as_str())
+            .collect();
+        zones.dedup();
+        zones.len() > 1
+    }
+
+    fn swap_roles(nodes: &mut [Node]) {
+        for node in nodes {
+            node.role = match node.role.as_str() {
+                "master" => "slave".into(),
+                "slave" => "master".into(),
+                other => other.into(),
+            };
+        }
+    }
+}
+
+/// Where a job is at a given time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Phase {
+    /// Delayed: waiting for the maintenance window.
+    Scheduled,
+    Running(f64),
+    Completed,
+    Failed,
+}
+
+/// An upgrade job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub instance_id: String,
+    pub instance_name: String,
+    pub submitted_at: f64,
+    pub starts_at: f64,
+    pub duration: f64,
+    pub second_switch: bool,
+    pub delayed: bool,
+    pub fail: bool,
+    pub queryable: bool,
+    /// Applied to the instance (the job is over and its effects are recorded).
+    pub settled: bool,
+    pub ended_at: Option<f64>,
+}
+
+impl Job {
+    pub fn phase(&self, at: f64) -> Phase {
+        if at < self.starts_at {
+            Phase::Scheduled
+        } else if at < self.starts_at + self.duration {
+            Phase::Running(((at - self.starts_at) / self.duration).clamp(0.0, 0.99))
+        } else if self.fail {
+            Phase::Failed
+        } else {
+            Phase::Completed
+        }
+    }
+
+    pub fn fail_reason(&self) -> &'static str {
+        "Minor version upgrade failed: the upgrade was rolled back and the instance keeps its version."
+    }
+}
+
+/// Fault injection settings (`POST /__emulator/faults`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    pub probability: f64,
+    pub kinds: Vec<String>,
+    pub seed: u64,
+}
+
+/// Counters served by `GET /__emulator/stats`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Stats {
+    pub requests: BTreeMap<String, u64>,
+    pub upgrade_posts: BTreeMap<String, u64>,
+    pub upgrade_jobs: BTreeMap<String, u64>,
+    pub rejected_signatures: u64,
+}
+
+/// Everything the emulator knows; persisted to the state file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct World {
+    pub config: Config,
+    pub instances: BTreeMap<String, Instance>,
+    pub jobs: BTreeMap<String, Job>,
+    pub stats: Stats,
+    pub faults: Faults,
+}
+
+impl World {
+    pub fn new(config: Config) -> Self {
+        let at = now();
+        let specs = config.instances.clone().unwrap_or_else(demo_instances);
+        let instances = specs
+            .into_iter()
+            .map(|s| (s.id.clone(), Instance::new(s, at)))
+            .collect();
+        World {
+            config,
+            instances,
+            jobs: BTreeMap::new(),
+            stats: Stats::default(),
+            faults: Faults::default(),
+        }
+    }
+
+    /// Records the effects of jobs that have ended; true when anything changed.
+    pub fn settle(&mut self, at: f64) -> bool {
+        let mut changed = false;
+        for job in self.jobs.values_mut().filter(|j| !j.settled) {
+            let phase = job.phase(at);
+            if !matches!(phase, Phase::Completed | Phase::Failed) {
+                continue;
+            }
+            job.settled = true;
+            job.ended_at = Some(job.starts_at + job.duration);
+            changed = true;
+            let Some(instance) = self.instances.get_mut(&job.instance_id) else {
+                continue;
+            };
+            instance.updated = at;
+            if phase == Phase::Completed {
+                instance.spec.complete_version = instance.spec.latest_version.clone();
+                let is_pg = instance.spec.engine.eq_ignore_ascii_case("postgresql");
+                let switch_back = job.second_switch && instance.azs_differ() && !is_pg;
+                if instance.nodes.len() > 1 && !switch_back {
+                    Instance::swap_roles(&mut instance.nodes);
+                }
+            }
+        }
+        changed
+    }
+
+    /// The running (or scheduled) job of an instance, if any.
+    pub fn active_job(&self, instance_id: &str, at: f64) -> Option<&Job> {
+        self.jobs.values().find(|j| {
+            j.instance_id == instance_id
+                && matches!(j.phase(at), Phase::Scheduled | Phase::Running(_))
+        })
+    }
+
+    /// An instance as the API shows it now: status and node roles reflect a running job.
+    pub fn instance_view(&self, instance: &Instance, at: f64) -> (String, Vec<Node>) {
+        let mut nodes = instance.nodes.clone();
+        match self.active_job(&instance.spec.id, at).map(|j| j.phase(at)) {
+            Some(Phase::Running(progress)) => {
+                // Standby first, then the switchover, then the old primary.
+                if nodes.len() > 1 && progress >= 0.5 {
+                    Instance::swap_roles(&mut nodes);
+                }
+                // The node being upgraded is always the standby of the moment.
+                let single = nodes.len() == 1;
+                for node in nodes.iter_mut().filter(|n| single || n.role == "slave") {
+                    node.status = "UPGRADING".into();
+                }
+                ("MODIFYING".into(), nodes)
+            }
+            _ => (instance.spec.status.clone(), nodes),
+        }
+    }
+}
