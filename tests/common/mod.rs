@@ -207,3 +207,129 @@ pub fn provider_dir(name: &str, binary: &Path) -> tempfile::TempDir {
     .expect("link provider binary");
     dir
 }
+
+/// A running `hwrds-emulator` process (killed on drop).
+pub struct Emulator {
+    pub child: std::process::Child,
+    pub url: String,
+    pub config_path: PathBuf,
+    pub state_path: Option<PathBuf>,
+    _dir: std::sync::Arc<tempfile::TempDir>,
+}
+
+/// The emulator's default credentials and project.
+pub const ACCESS_KEY: &str = "EMULATORAK";
+pub const SECRET_KEY: &str = "EMULATORSK";
+pub const PROJECT_ID: &str = "0483b6b16e954cb88930a360d2c4e663";
+
+impl Emulator {
+    /// Starts the emulator with `config` (JSON), optionally persisting to a state file.
+    pub fn start(config: serde_json::Value, with_state_file: bool) -> Emulator {
+        let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
+        let config_path = dir.path().join("emulator.json");
+        std::fs::write(&config_path, config.to_string()).expect("write emulator config");
+        let state_path = with_state_file.then(|| dir.path().join("state.json"));
+        Self::spawn(config_path, state_path, dir)
+    }
+
+    fn spawn(
+        config_path: PathBuf,
+        state_path: Option<PathBuf>,
+        dir: std::sync::Arc<tempfile::TempDir>,
+    ) -> Emulator {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hwrds-emulator"));
+        cmd.args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(&config_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(state) = &state_path {
+            cmd.arg("--state-file").arg(state);
+        }
+        let mut child = cmd.spawn().expect("start hwrds-emulator");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("read first line");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Emulator {
+            child,
+            url,
+            config_path,
+            state_path,
+            _dir: dir,
+        }
+    }
+
+    /// Kills the process and starts a new one on the same config and state file.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Dropping the old handle kills an already dead process: harmless.
+        *self = Self::spawn(
+            self.config_path.clone(),
+            self.state_path.clone(),
+            self._dir.clone(),
+        );
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        let (status, body) = http(&self.url, "GET", "/__emulator/stats", None);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("stats JSON")
+    }
+
+    pub fn admin(&self, path: &str, body: serde_json::Value) {
+        let (status, text) = http(&self.url, "POST", path, Some(&body.to_string()));
+        assert_eq!(status, 200, "{path}: {text}");
+    }
+
+    pub fn faults(&self, body: serde_json::Value) {
+        self.admin("/__emulator/faults", body);
+    }
+
+    /// Upgrade jobs started for `instance_id`.
+    pub fn upgrade_jobs(&self, instance_id: &str) -> u64 {
+        self.stats()["upgrade_jobs"][instance_id]
+            .as_u64()
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 request for the emulator's unsigned admin routes.
+pub fn http(base: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to emulator");
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}

@@ -1,0 +1,595 @@
+//! The RDS client: one shared HTTP client, signing, endpoints and the project lookup,
+//! the rate limiter, retries, and the calls hwrds makes. Knows nothing about Terraform.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::credentials::Credentials;
+use super::error::{RdsError, describe_body, from_response};
+use super::limiter::RateLimiter;
+use super::models::*;
+use super::retry::{RetryPolicy, parse_retry_after};
+use super::signer::{self, SignableRequest};
+
+/// What the client needs to know.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub region: Option<String>,
+    pub project_id: Option<String>,
+    pub credentials: Credentials,
+    /// RDS endpoint; default `https://rds.{region}.myhuaweicloud.com`.
+    pub endpoint: Option<String>,
+    /// IAM endpoint; default `https://iam.myhuaweicloud.com`.
+    pub iam_endpoint: Option<String>,
+    /// Skip TLS verification (test endpoints only).
+    pub insecure: bool,
+    pub retry: RetryPolicy,
+    /// Shared rate limit, requests per second, and burst.
+    pub requests_per_second: f64,
+    pub burst: u32,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(credentials: Credentials) -> Self {
+        ClientConfig {
+            region: None,
+            project_id: None,
+            credentials,
+            endpoint: None,
+            iam_endpoint: None,
+            insecure: false,
+            retry: RetryPolicy::default(),
+            requests_per_second: 20.0,
+            burst: 40,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The default RDS endpoint of a region.
+pub fn default_endpoint(region: &str) -> String {
+    if region == "eu-west-101" {
+        format!("https://rds.{region}.myhuaweicloud.eu")
+    } else {
+        format!("https://rds.{region}.myhuaweicloud.com")
+    }
+}
+
+/// A call's context: cancellation and an optional deadline.
+#[derive(Debug, Clone, Default)]
+pub struct CallCtx {
+    pub cancel: CancellationToken,
+    pub deadline: Option<Instant>,
+}
+
+impl CallCtx {
+    pub fn new(cancel: CancellationToken) -> Self {
+        CallCtx {
+            cancel,
+            deadline: None,
+        }
+    }
+
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+}
+
+/// Upgrade options of `POST .../db-upgrade`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpgradeRequest {
+    pub is_delayed: bool,
+    pub second_switch: bool,
+}
+
+/// Filters for listing instances.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceFilter {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub instance_type: Option<String>,
+    pub engine: Option<String>,
+}
+
+/// Filters for the task center.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub instance_id: Option<String>,
+    pub status: Option<String>,
+    pub name: Option<String>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    config: ClientConfig,
+    endpoint: String,
+    iam_endpoint: String,
+    project_id: OnceCell<String>,
+    limiter: RateLimiter,
+    pub(super) jobs: super::waiter::JobWatches,
+}
+
+/// A cheap-to-clone handle; every clone shares the HTTP pool, limiter and caches.
+#[derive(Clone)]
+pub struct RdsClient {
+    inner: Arc<Inner>,
+}
+
+/// What one attempt produced.
+enum Attempt {
+    Done(Vec<u8>),
+    Retry(RdsError, Option<Duration>),
+    Fail(RdsError),
+}
+
+impl RdsClient {
+    pub fn new(config: ClientConfig) -> Result<Self, RdsError> {
+        let endpoint = match (&config.endpoint, &config.region) {
+            (Some(e), _) => e.trim_end_matches('/').to_string(),
+            (None, Some(r)) => default_endpoint(r),
+            (None, None) => return Err(RdsError::Config("no region and no endpoint".into())),
+        };
+        let iam_endpoint = config
+            .iam_endpoint
+            .clone()
+            .unwrap_or_else(|| "https://iam.myhuaweicloud.com".into())
+            .trim_end_matches('/')
+            .to_string();
+        if config.insecure {
+            tracing::warn!(
+                "TLS certificate verification is OFF for the Huawei Cloud API (insecure = true)"
+            );
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("hwrds/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(config.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .danger_accept_invalid_certs(config.insecure)
+            .build()
+            .map_err(|e| RdsError::Config(format!("HTTP client: {e}")))?;
+        let project_id = OnceCell::new_with(config.project_id.clone());
+        Ok(RdsClient {
+            inner: Arc::new(Inner {
+                http,
+                limiter: RateLimiter::new(config.requests_per_second, config.burst),
+                endpoint,
+                iam_endpoint,
+                project_id,
+                config,
+                jobs: Default::default(),
+            }),
+        })
+    }
+
+    pub(super) fn jobs(&self) -> &super::waiter::JobWatches {
+        &self.inner.jobs
+    }
+
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.inner.limiter
+    }
+
+    /// The project id: configured, or looked up once through IAM (concurrent callers share it).
+    pub async fn project_id(&self, ctx: &CallCtx) -> Result<String, RdsError> {
+        self.inner
+            .project_id
+            .get_or_try_init(|| async {
+                let region = self.inner.config.region.clone().ok_or_else(|| {
+                    RdsError::Config(
+                        "project_id is not set and there is no region to look it up".into(),
+                    )
+                })?;
+                let url = format!("{}/v3/projects", self.inner.iam_endpoint);
+                let list: ProjectList = self
+                    .call(
+                        ctx,
+                        Method::GET,
+                        &url,
+                        &[("name", region.as_str())],
+                        None,
+                        None,
+                        true,
+                    )
+                    .await?;
+                list.projects
+                    .into_iter()
+                    .find(|p| p.name == region)
+                    .map(|p| p.id)
+                    .ok_or_else(|| {
+                        RdsError::Config(format!(
+                            "IAM knows no project named {region:?} for these credentials"
+                        ))
+                    })
+            })
+            .await
+            .cloned()
+    }
+
+    async fn rds_get<T: DeserializeOwned>(
+        &self,
+        ctx: &CallCtx,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, RdsError> {
+        let project = self.project_id(ctx).await?;
+        let url = format!("{}/v3/{project}{path}", self.inner.endpoint);
+        self.call(ctx, Method::GET, &url, query, None, Some(&project), true)
+            .await
+    }
+
+    /// Submits a minor version upgrade and returns the job id. Never retried once it may
+    /// have reached the server: the error is then [`RdsError::Ambiguous`].
+    pub async fn upgrade(
+        &self,
+        ctx: &CallCtx,
+        instance_id: &str,
+        request: UpgradeRequest,
+    ) -> Result<String, RdsError> {
+        let project = self.project_id(ctx).await?;
+        let url = format!(
+            "{}/v3/{project}/instances/{}/db-upgrade",
+            self.inner.endpoint,
+            signer::percent_encode(instance_id)
+        );
+        let body = serde_json::json!({"is_delayed": request.is_delayed, "second_switch": request.second_switch});
+        let body = serde_json::to_vec(&body).map_err(|e| RdsError::Config(e.to_string()))?;
+        let accepted: UpgradeAccepted = self
+            .call(
+                ctx,
+                Method::POST,
+                &url,
+                &[],
+                Some(body),
+                Some(&project),
+                false,
+            )
+            .await?;
+        Ok(accepted.job_id)
+    }
+
+    /// A job by id; an unknown id is [`RdsError::JobNotFound`].
+    pub async fn job(&self, ctx: &CallCtx, job_id: &str) -> Result<Job, RdsError> {
+        match self
+            .rds_get::<JobEnvelope>(ctx, "/jobs", &[("id", job_id)])
+            .await
+        {
+            Ok(envelope) => Ok(envelope.job),
+            Err(e) if e.code() == Some("DBS.200543") => {
+                Err(RdsError::JobNotFound(job_id.to_string()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Task-center entries, newest first, following pagination.
+    pub async fn tasks(&self, ctx: &CallCtx, filter: &TaskFilter) -> Result<Vec<Task>, RdsError> {
+        let mut all = Vec::new();
+        loop {
+            let offset = all.len().to_string();
+            let mut query: Vec<(&str, &str)> = vec![("offset", offset.as_str()), ("limit", "50")];
+            for (k, v) in [
+                ("instance_id", &filter.instance_id),
+                ("status", &filter.status),
+                ("name", &filter.name),
+            ] {
+                if let Some(v) = v {
+                    query.push((k, v.as_str()));
+                }
+            }
+            let page: TaskList = self.rds_get(ctx, "/tasklist", &query).await?;
+            let got = page.tasks.len();
+            all.extend(page.tasks);
+            let total = page.total_count.unwrap_or(0) as usize;
+            if got == 0 || all.len() >= total {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// One instance by id (None when it does not exist).
+    pub async fn instance(&self, ctx: &CallCtx, id: &str) -> Result<Option<Instance>, RdsError> {
+        let list: InstanceList = self.rds_get(ctx, "/instances", &[("id", id)]).await?;
+        Ok(list.instances.into_iter().find(|i| i.id == id))
+    }
+
+    /// Every instance matching `filter`, following pagination (100 per page).
+    pub async fn instances(
+        &self,
+        ctx: &CallCtx,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<Instance>, RdsError> {
+        let mut all = Vec::new();
+        loop {
+            let offset = all.len().to_string();
+            let mut query: Vec<(&str, &str)> = vec![("offset", offset.as_str()), ("limit", "100")];
+            for (k, v) in [
+                ("id", &filter.id),
+                ("name", &filter.name),
+                ("type", &filter.instance_type),
+                ("datastore_type", &filter.engine),
+            ] {
+                if let Some(v) = v {
+                    query.push((k, v.as_str()));
+                }
+            }
+            let page: InstanceList = self.rds_get(ctx, "/instances", &query).await?;
+            let got = page.instances.len();
+            all.extend(page.instances);
+            let total = page.total_count.unwrap_or(0) as usize;
+            if got == 0 || all.len() >= total {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// Versions of an engine (`mysql`, `postgresql`, ...).
+    pub async fn engine_versions(
+        &self,
+        ctx: &CallCtx,
+        engine: &str,
+    ) -> Result<Vec<DataStoreVersion>, RdsError> {
+        let path = format!("/datastores/{}", signer::percent_encode(engine));
+        let list: DataStoreList = self.rds_get(ctx, &path, &[]).await?;
+        Ok(list.data_stores)
+    }
+
+    /// PostgreSQL minor versions of a major version (`version` like `16`).
+    pub async fn minor_versions(
+        &self,
+        ctx: &CallCtx,
+        engine: &str,
+        version: &str,
+    ) -> Result<Vec<SmallVersion>, RdsError> {
+        let path = format!(
+            "/datastores/{}/small-version",
+            signer::percent_encode(engine)
+        );
+        let list: SmallVersionList = self.rds_get(ctx, &path, &[("version", version)]).await?;
+        Ok(list.data_stores)
+    }
+
+    /// Sends a signed request with retries, limiter and cancellation, and decodes JSON.
+    #[allow(clippy::too_many_arguments)]
+    async fn call<T: DeserializeOwned>(
+        &self,
+        ctx: &CallCtx,
+        method: Method,
+        url: &str,
+        query: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+        project: Option<&str>,
+        idempotent: bool,
+    ) -> Result<T, RdsError> {
+        let policy = self.inner.config.retry;
+        let mut attempt = 0;
+        loop {
+            if !self.inner.limiter.acquire(&ctx.cancel).await {
+                return Err(RdsError::Cancelled);
+            }
+            let outcome = tokio::select! {
+                _ = ctx.cancel.cancelled() => return Err(RdsError::Cancelled),
+                _ = sleep_until(ctx.deadline) => return Err(RdsError::Timeout(format!("{method} {url}"))),
+                outcome = self.attempt(&method, url, query, body.as_deref(), project, idempotent) => outcome,
+            };
+            let (error, retry_after) = match outcome {
+                Attempt::Done(bytes) => {
+                    self.inner.limiter.on_success();
+                    return serde_json::from_slice(&bytes).map_err(|e| RdsError::Decode {
+                        status: 200,
+                        message: format!("{e}; {}", describe_body(&bytes)),
+                    });
+                }
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Retry(e, retry_after) => (e, retry_after),
+            };
+            if error.is_throttled() {
+                self.inner.limiter.on_throttled();
+            }
+            if attempt >= policy.max_retries {
+                return Err(error);
+            }
+            let delay = policy.delay(attempt, retry_after);
+            attempt += 1;
+            if let Some(deadline) = ctx.deadline
+                && Instant::now() + delay > deadline
+            {
+                return Err(error);
+            }
+            tracing::debug!(%method, url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying API request");
+            tokio::select! {
+                _ = ctx.cancel.cancelled() => return Err(RdsError::Cancelled),
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &str,
+        query: &[(&str, &str)],
+        body: Option<&[u8]>,
+        project: Option<&str>,
+        idempotent: bool,
+    ) -> Attempt {
+        let request = match self.signed(method, url, query, body, project) {
+            Ok(r) => r,
+            Err(e) => return Attempt::Fail(e),
+        };
+        let response = match self.inner.http.execute(request).await {
+            Ok(r) => r,
+            Err(e) => {
+                let message = error_chain(&e);
+                // A connect error never reached the server: safe to retry any request.
+                return if e.is_connect() || idempotent {
+                    Attempt::Retry(RdsError::Transport(message), None)
+                } else {
+                    Attempt::Fail(RdsError::Ambiguous(message))
+                };
+            }
+        };
+        let status = response.status();
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let bytes = match response.bytes().await {
+            Ok(b) => b.to_vec(),
+            Err(e) => {
+                let message = format!("reading the answer: {}", error_chain(&e));
+                return if idempotent {
+                    Attempt::Retry(RdsError::Transport(message), None)
+                } else {
+                    Attempt::Fail(RdsError::Ambiguous(message))
+                };
+            }
+        };
+        if status.is_success() {
+            return Attempt::Done(bytes);
+        }
+        let error = from_response(status.as_u16(), &bytes, request_id);
+        // 429 and 503 mean "not processed"; other 5xx may have been processed.
+        let retryable = status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::SERVICE_UNAVAILABLE
+            || (idempotent && status.is_server_error());
+        if retryable {
+            Attempt::Retry(error, retry_after)
+        } else {
+            Attempt::Fail(error)
+        }
+    }
+
+    fn signed(
+        &self,
+        method: &Method,
+        url: &str,
+        query: &[(&str, &str)],
+        body: Option<&[u8]>,
+        project: Option<&str>,
+    ) -> Result<reqwest::Request, RdsError> {
+        let mut full = reqwest::Url::parse(url)
+            .map_err(|e| RdsError::Config(format!("bad URL {url}: {e}")))?;
+        let encoded: Vec<String> = query
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    signer::percent_encode(k),
+                    signer::percent_encode(v)
+                )
+            })
+            .collect();
+        if !encoded.is_empty() {
+            full.set_query(Some(&encoded.join("&")));
+        }
+        let host = match (full.host_str(), full.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => return Err(RdsError::Config(format!("no host in {url}"))),
+        };
+        let date = time::OffsetDateTime::now_utc();
+        let sdk_date = format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            date.year(),
+            u8::from(date.month()),
+            date.day(),
+            date.hour(),
+            date.minute(),
+            date.second()
+        );
+        let creds = &self.inner.config.credentials;
+        let mut headers: Vec<(String, String)> = vec![
+            ("Host".into(), host),
+            (signer::DATE_HEADER.into(), sdk_date),
+        ];
+        if body.is_some() {
+            headers.push(("Content-Type".into(), "application/json".into()));
+        }
+        if let Some(project) = project {
+            headers.push(("X-Project-Id".into(), project.to_string()));
+        }
+        if let Some(token) = &creds.security_token {
+            headers.push(("X-Security-Token".into(), token.expose().to_string()));
+        }
+        let decoded_path = percent_decode_path(full.path());
+        let owned_query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let authorization = signer::authorization(
+            &creds.access_key,
+            creds.secret_key.expose(),
+            &SignableRequest {
+                method: method.as_str(),
+                path: &decoded_path,
+                query: &owned_query,
+                headers: &headers,
+                body: body.unwrap_or_default(),
+            },
+        );
+        let mut builder = self.inner.http.request(method.clone(), full);
+        for (k, v) in headers.iter().filter(|(k, _)| k != "Host") {
+            builder = builder.header(k, v);
+        }
+        builder = builder.header("Authorization", authorization);
+        if let Some(body) = body {
+            builder = builder.body(body.to_vec());
+        }
+        builder
+            .build()
+            .map_err(|e| RdsError::Config(format!("building the request: {e}")))
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn percent_decode_path(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&path[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
+}

@@ -1,0 +1,195 @@
+//! The one error type of the RDS client, with the kinds a caller must tell apart:
+//! an API refusal (status, code, message, request id), a transport failure, an
+//! ambiguous non-idempotent request, a decode failure, a timeout or a cancellation.
+
+use std::fmt;
+
+/// Errors from calls to Huawei Cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RdsError {
+    /// The API answered with an error.
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+    },
+    /// The request could not be sent or its answer not received (safe to retry for reads).
+    Transport(String),
+    /// A non-idempotent request may have reached the server but no answer came back:
+    /// the operation may or may not have happened.
+    Ambiguous(String),
+    /// The answer could not be understood.
+    Decode { status: u16, message: String },
+    /// The caller's deadline passed.
+    Timeout(String),
+    /// The caller cancelled (Terraform's Ctrl-C).
+    Cancelled,
+    /// A job id the API does not know (yet, or any more).
+    JobNotFound(String),
+    /// The configuration cannot work (bad endpoint, missing region).
+    Config(String),
+}
+
+/// Error codes that mean "the instance is busy with another operation; try later".
+pub const BUSY_CODES: &[&str] = &[
+    "DBS.200011",
+    "DBS.200019",
+    "DBS.200047",
+    "DBS.201202",
+    "DBS.212006",
+    "DBS.200018",
+    "DBS.200076",
+    "DBS.200080",
+    "DBS.280036",
+    "DBS.280228",
+];
+
+impl RdsError {
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            RdsError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.code().is_some_and(|c| BUSY_CODES.contains(&c))
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RdsError::JobNotFound(_))
+            || self.code().is_some_and(|c| {
+                ["DBS.200002", "DBS.200045", "DBS.200602", "DBS.200543"].contains(&c)
+            })
+    }
+
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, RdsError::Api { status: 429, .. }) || self.code() == Some("APIGW.0308")
+    }
+
+    /// Authentication failures are never retried: five in a row lock the access key.
+    pub fn is_auth(&self) -> bool {
+        matches!(self, RdsError::Api { status: 401, .. })
+    }
+}
+
+impl fmt::Display for RdsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RdsError::Api {
+                status,
+                code,
+                message,
+                request_id,
+            } => {
+                write!(f, "{code}: {message} (HTTP {status}")?;
+                if let Some(id) = request_id {
+                    write!(f, ", request id {id}")?;
+                }
+                write!(f, ")")
+            }
+            RdsError::Transport(m) => write!(f, "network error: {m}"),
+            RdsError::Ambiguous(m) => write!(
+                f,
+                "no answer after the request was sent ({m}); the operation may or may not have happened"
+            ),
+            RdsError::Decode { status, message } => {
+                write!(f, "unexpected answer (HTTP {status}): {message}")
+            }
+            RdsError::Timeout(m) => write!(f, "timed out: {m}"),
+            RdsError::Cancelled => write!(f, "cancelled"),
+            RdsError::JobNotFound(id) => write!(f, "job {id} is not known to the API"),
+            RdsError::Config(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for RdsError {}
+
+/// Parses an error body in any of the shapes Huawei's gateways use:
+/// `{"error_code","error_msg"}`, `{"code","message"}`, `{"error":{"code","message"}}`.
+pub fn from_response(status: u16, body: &[u8], request_id: Option<String>) -> RdsError {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let pick = |v: &serde_json::Value, code: &str, msg: &str| {
+        let c = v.get(code)?.as_str()?.to_string();
+        let m = v
+            .get(msg)
+            .and_then(|m| m.as_str())
+            .unwrap_or_default()
+            .to_string();
+        Some((c, m))
+    };
+    let found = parsed.as_ref().and_then(|v| {
+        pick(v, "error_code", "error_msg")
+            .or_else(|| pick(v, "code", "message"))
+            .or_else(|| v.get("error").and_then(|e| pick(e, "code", "message")))
+    });
+    let request_id = request_id.or_else(|| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get("request_id"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    });
+    match found {
+        Some((code, message)) => RdsError::Api {
+            status,
+            code,
+            message,
+            request_id,
+        },
+        None => RdsError::Api {
+            status,
+            code: format!("HTTP.{status}"),
+            message: describe_body(body),
+            request_id,
+        },
+    }
+}
+
+/// A short, printable description of an unexpected body.
+pub fn describe_body(body: &[u8]) -> String {
+    if body.is_empty() {
+        return "empty body".to_string();
+    }
+    let text = String::from_utf8_lossy(body);
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut shown: String = one_line.chars().take(200).collect();
+    if one_line.chars().count() > 200 {
+        shown.push('…');
+    }
+    format!("body {shown:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_shape_parses() {
+        let e = from_response(
+            409,
+            br#"{"error_code":"DBS.200019","error_msg":"busy"}"#,
+            Some("r1".into()),
+        );
+        assert!(e.is_busy());
+        assert_eq!(e.to_string(), "DBS.200019: busy (HTTP 409, request id r1)");
+        let e = from_response(400, br#"{"code":"X.1","message":"m"}"#, None);
+        assert_eq!(e.code(), Some("X.1"));
+        let e = from_response(400, br#"{"error":{"code":"Y.2","message":"n"}}"#, None);
+        assert_eq!(e.code(), Some("Y.2"));
+        let e = from_response(
+            429,
+            br#"{"error_msg":"The throttling threshold has been reached","error_code":"APIGW.0308","request_id":"abc"}"#,
+            None,
+        );
+        assert!(e.is_throttled());
+        assert!(e.to_string().contains("abc"));
+        let e = from_response(502, b"<html><body>Bad Gateway</body></html>", None);
+        assert!(e.to_string().contains("Bad Gateway"), "{e}");
+        let e = from_response(500, b"", None);
+        assert!(e.to_string().contains("empty body"));
+        assert!(from_response(401, b"{}", None).is_auth());
+    }
+}

@@ -1,0 +1,209 @@
+//! The job waiter: polls an upgrade job to `Completed` or `Failed` with backoff and jitter,
+//! treats "job not found" as pending for a grace period after submission, reports
+//! progress, honours each waiter's deadline and cancellation, and coalesces — waiters on
+//! the same job in one client share one poll loop (and all polls share the limiter).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::client::{CallCtx, RdsClient};
+use super::error::RdsError;
+use super::models::Job;
+
+/// Poll timing.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitSchedule {
+    /// First wait, before the first poll.
+    pub initial: Duration,
+    pub factor: f64,
+    pub max: Duration,
+    /// How long "job not found" counts as "not visible yet".
+    pub not_found_grace: Duration,
+}
+
+impl Default for WaitSchedule {
+    fn default() -> Self {
+        WaitSchedule {
+            initial: Duration::from_millis(1500),
+            factor: 1.5,
+            max: Duration::from_secs(30),
+            not_found_grace: Duration::from_secs(60),
+        }
+    }
+}
+
+impl WaitSchedule {
+    /// The wait before poll `n` (0-based), with ±20 % jitter.
+    pub fn interval(&self, n: u32) -> Duration {
+        let base = self.initial.as_secs_f64() * self.factor.powi(n.min(60) as i32);
+        let capped = base.min(self.max.as_secs_f64());
+        Duration::from_secs_f64(capped * (0.8 + 0.4 * fastrand::f64()))
+    }
+}
+
+/// What a poll loop has seen so far.
+#[derive(Debug, Clone)]
+pub enum JobState {
+    /// Not seen yet, or still running (with the latest answer).
+    Pending(Option<Job>),
+    /// Finished (Completed or Failed), or polling gave up with an error.
+    Done(Result<Job, RdsError>),
+}
+
+type Watch = watch::Receiver<JobState>;
+
+/// The poll loops of one client, by job id. Holding senders (not receivers) lets a loop
+/// see when its last waiter has gone, and stop.
+#[derive(Default)]
+pub struct JobWatches(Mutex<HashMap<String, Arc<watch::Sender<JobState>>>>);
+
+/// Why waiting ended without a finished job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WaitError {
+    /// The caller's deadline passed; the last job status seen, if any.
+    Timeout(Option<Job>),
+    /// Cancelled (StopProvider); the last job status seen, if any.
+    Cancelled(Option<Job>),
+    /// Polling failed.
+    Api(RdsError),
+}
+
+impl RdsClient {
+    /// Waits until job `job_id` finishes, calling `on_progress` whenever its progress
+    /// changes. Returns the finished job (Completed or Failed).
+    pub async fn wait_for_job(
+        &self,
+        ctx: &CallCtx,
+        job_id: &str,
+        schedule: WaitSchedule,
+        mut on_progress: impl FnMut(&Job) + Send,
+    ) -> Result<Job, WaitError> {
+        let mut rx = self.watch_job(job_id, schedule);
+        let mut last_seen: Option<Job> = None;
+        loop {
+            let state = rx.borrow_and_update().clone();
+            match state {
+                JobState::Done(Ok(job)) => return Ok(job),
+                // The loop stopped because every earlier waiter left just as we came.
+                JobState::Done(Err(RdsError::Cancelled)) if !ctx.cancel.is_cancelled() => {
+                    rx = self.watch_job(job_id, schedule);
+                    continue;
+                }
+                JobState::Done(Err(e)) => return Err(WaitError::Api(e)),
+                JobState::Pending(Some(job)) => {
+                    let changed = last_seen.as_ref().is_none_or(|l| {
+                        l.progress_text() != job.progress_text() || l.status != job.status
+                    });
+                    if changed {
+                        tracing::info!(job_id, status = %job.status, progress = job.progress_text().unwrap_or(""), "upgrade job progress");
+                        on_progress(&job);
+                    }
+                    last_seen = Some(job);
+                }
+                JobState::Pending(None) => {}
+            }
+            tokio::select! {
+                _ = ctx.cancel.cancelled() => return Err(WaitError::Cancelled(last_seen)),
+                _ = sleep_until(ctx.deadline) => return Err(WaitError::Timeout(last_seen)),
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        return Err(WaitError::Api(RdsError::Transport("job poller stopped".into())));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Subscribes to the poll loop of `job_id`, starting it when none runs.
+    fn watch_job(&self, job_id: &str, schedule: WaitSchedule) -> Watch {
+        let mut watches = self.jobs().0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = watches.get(job_id) {
+            return tx.subscribe();
+        }
+        let (tx, rx) = watch::channel(JobState::Pending(None));
+        let tx = Arc::new(tx);
+        watches.insert(job_id.to_string(), tx.clone());
+        let client = self.clone();
+        let job_id = job_id.to_string();
+        tokio::spawn(async move {
+            let outcome = client.poll(&job_id, schedule, &tx).await;
+            // Leave the map first, so a waiter arriving now starts a fresh loop.
+            {
+                let mut watches = client.jobs().0.lock().unwrap_or_else(|e| e.into_inner());
+                if watches.get(&job_id).is_some_and(|t| Arc::ptr_eq(t, &tx)) {
+                    watches.remove(&job_id);
+                }
+            }
+            let _ = tx.send(JobState::Done(outcome));
+        });
+        rx
+    }
+
+    async fn poll(
+        &self,
+        job_id: &str,
+        schedule: WaitSchedule,
+        tx: &watch::Sender<JobState>,
+    ) -> Result<Job, RdsError> {
+        let started = Instant::now();
+        let stop = CancellationToken::new();
+        let ctx = CallCtx::new(stop.clone());
+        let mut consecutive_errors = 0;
+        for n in 0.. {
+            tokio::select! {
+                _ = tx.closed() => return Err(RdsError::Cancelled),
+                _ = tokio::time::sleep(schedule.interval(n)) => {}
+            }
+            let result = tokio::select! {
+                _ = tx.closed() => return Err(RdsError::Cancelled),
+                r = self.job(&ctx, job_id) => r,
+            };
+            match result {
+                Ok(job) if job.is_finished() => return Ok(job),
+                Ok(job) => {
+                    consecutive_errors = 0;
+                    let _ = tx.send(JobState::Pending(Some(job)));
+                }
+                Err(RdsError::JobNotFound(_)) if started.elapsed() < schedule.not_found_grace => {}
+                Err(e @ RdsError::JobNotFound(_)) => return Err(e),
+                Err(e) if e.is_auth() => return Err(e),
+                Err(e) => {
+                    consecutive_errors += 1;
+                    tracing::debug!(job_id, error = %e, "polling the job failed");
+                    if consecutive_errors >= 10 {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Err(RdsError::Transport("unreachable".into()))
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_grows_to_its_cap() {
+        let s = WaitSchedule::default();
+        assert!(
+            s.interval(0) >= Duration::from_millis(1200)
+                && s.interval(0) <= Duration::from_millis(1800)
+        );
+        assert!(s.interval(50) <= Duration::from_secs(36));
+        assert!(s.interval(50) >= Duration::from_secs(24));
+    }
+}

@@ -1,0 +1,334 @@
+//! The RDS client against the real emulator process over HTTP: every call, error shapes,
+//! retries under each fault kind, no blind POST retry, the rate limiter, and the job
+//! waiter's progress, deadline, cancellation, grace period and coalescing.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{ACCESS_KEY, Emulator, PROJECT_ID, SECRET_KEY};
+use hwrds::rds::credentials::{Credentials, Secret};
+use hwrds::rds::retry::RetryPolicy;
+use hwrds::rds::{
+    CallCtx, ClientConfig, InstanceFilter, RdsClient, RdsError, TaskFilter, UpgradeRequest,
+    WaitError, WaitSchedule,
+};
+use serde_json::json;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+fn config(emulator: &Emulator, secret: &str) -> ClientConfig {
+    let mut config = ClientConfig::new(Credentials {
+        access_key: ACCESS_KEY.into(),
+        secret_key: Secret::new(secret),
+        security_token: None,
+    });
+    config.region = Some("ap-southeast-1".into());
+    config.endpoint = Some(emulator.url.clone());
+    config.iam_endpoint = Some(emulator.url.clone());
+    config.retry = RetryPolicy {
+        max_retries: 8,
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(300),
+    };
+    config.requests_per_second = 500.0;
+    config.burst = 100;
+    config
+}
+
+fn client(emulator: &Emulator) -> RdsClient {
+    RdsClient::new(config(emulator, SECRET_KEY)).unwrap()
+}
+
+fn ctx() -> CallCtx {
+    CallCtx::new(CancellationToken::new())
+}
+
+const FAST: WaitSchedule = WaitSchedule {
+    initial: Duration::from_millis(100),
+    factor: 1.5,
+    max: Duration::from_millis(400),
+    not_found_grace: Duration::from_secs(5),
+};
+
+fn instance(id: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut base = json!({"id": id, "name": format!("db-{id}"), "engine": "MySQL", "version": "8.0",
+        "complete_version": "8.0.28", "latest_version": "8.0.32", "type": "Single", "job_seconds": 0.6});
+    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    base
+}
+
+#[tokio::test]
+async fn every_call_against_the_emulator() {
+    let emu = Emulator::start(json!({"job_seconds": 0.6}), false);
+    let c = client(&emu);
+    assert_eq!(
+        c.project_id(&ctx()).await.unwrap(),
+        PROJECT_ID,
+        "looked up through IAM"
+    );
+
+    let all = c
+        .instances(&ctx(), &InstanceFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 5, "the demo instances");
+    let mysql = c
+        .instances(
+            &ctx(),
+            &InstanceFilter {
+                engine: Some("MySQL".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(mysql.iter().all(|i| i.datastore.engine == "MySQL"));
+    let ha = all.iter().find(|i| i.name == "payments").unwrap().clone();
+    assert_eq!(ha.instance_type, "Ha");
+    assert_eq!(ha.nodes.len(), 2);
+    assert!(
+        c.instance(&ctx(), "no-such-instance")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let replica = all.iter().find(|i| i.instance_type == "Replica").unwrap();
+    assert_eq!(replica.primary_id(), Some(ha.id.as_str()));
+
+    let mysql_versions = c.engine_versions(&ctx(), "mysql").await.unwrap();
+    assert!(
+        mysql_versions.iter().any(|v| v.name == "8.0.32"),
+        "{mysql_versions:?}"
+    );
+    let pg_minors = c.minor_versions(&ctx(), "postgresql", "14").await.unwrap();
+    assert!(
+        pg_minors
+            .iter()
+            .any(|v| v.name == "14.12" && v.favored == Some(true)),
+        "{pg_minors:?}"
+    );
+
+    let request = UpgradeRequest {
+        is_delayed: false,
+        second_switch: true,
+    };
+    let job_id = c.upgrade(&ctx(), &ha.id, request).await.unwrap();
+    let busy = c.upgrade(&ctx(), &ha.id, request).await.unwrap_err();
+    assert!(busy.is_busy(), "{busy}");
+    assert!(busy.to_string().contains("request id"), "{busy}");
+    let running = c.job(&ctx(), &job_id).await.unwrap();
+    assert_eq!(running.status, "Running");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let done = c
+        .wait_for_job(&ctx(), &job_id, FAST, move |job| {
+            sink.lock()
+                .unwrap()
+                .push(job.progress_text().unwrap_or_default().to_string())
+        })
+        .await
+        .unwrap();
+    assert_eq!(done.status, "Completed");
+    assert!(!seen.lock().unwrap().is_empty(), "progress was reported");
+    let after = c.instance(&ctx(), &ha.id).await.unwrap().unwrap();
+    assert_eq!(after.datastore.complete_version.as_deref(), Some("8.0.32"));
+    assert_eq!(after.status, "ACTIVE");
+    // AZs differ and second_switch: the roles are back where they were.
+    assert_eq!(after.nodes[0].role, ha.nodes[0].role);
+    let tasks = c
+        .tasks(
+            &ctx(),
+            &TaskFilter {
+                instance_id: Some(ha.id.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].id, job_id);
+    assert_eq!(tasks[0].status, "Completed");
+    assert!(matches!(
+        c.job(&ctx(), "unknown-job").await,
+        Err(RdsError::JobNotFound(_))
+    ));
+
+    let refused = c.upgrade(&ctx(), &replica.id, request).await.unwrap_err();
+    assert_eq!(refused.code(), Some("DBS.200023"));
+}
+
+#[tokio::test]
+async fn wrong_secret_is_refused_once_and_never_retried() {
+    let emu = Emulator::start(json!({}), false);
+    let c = RdsClient::new(config(&emu, "not-the-secret")).unwrap();
+    let err = c
+        .instances(&ctx(), &InstanceFilter::default())
+        .await
+        .unwrap_err();
+    assert!(err.is_auth(), "{err}");
+    assert!(err.to_string().contains("APIGW.0301"), "{err}");
+    assert_eq!(
+        emu.stats()["rejected_signatures"],
+        1,
+        "a 401 is never retried"
+    );
+}
+
+#[tokio::test]
+async fn reads_survive_every_fault_kind() {
+    let emu = Emulator::start(json!({}), false);
+    let c = client(&emu);
+    c.project_id(&ctx()).await.unwrap();
+    for kind in [
+        "throttle",
+        "server_error",
+        "reset_after_processing",
+        "latency",
+    ] {
+        emu.faults(json!({"probability": 0.5, "kinds": [kind], "seed": 7}));
+        for _ in 0..8 {
+            let list = c.instances(&ctx(), &InstanceFilter::default()).await;
+            assert!(list.is_ok(), "{kind}: {list:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_ambiguous_submit_is_never_retried() {
+    let emu = Emulator::start(json!({"instances": [instance("i1", json!({}))]}), false);
+    let c = client(&emu);
+    c.project_id(&ctx()).await.unwrap();
+    emu.faults(json!({"probability": 1.0, "kinds": ["reset_after_processing"], "seed": 1}));
+    let request = UpgradeRequest {
+        is_delayed: false,
+        second_switch: true,
+    };
+    let err = c.upgrade(&ctx(), "i1", request).await.unwrap_err();
+    assert!(matches!(err, RdsError::Ambiguous(_)), "{err}");
+    emu.faults(json!({"probability": 0}));
+    let stats = emu.stats();
+    assert_eq!(stats["upgrade_posts"]["i1"], 1, "posted exactly once");
+    assert_eq!(
+        stats["upgrade_jobs"]["i1"], 1,
+        "the server did start the job"
+    );
+
+    // Throttled submits were not processed, so they are retried until one gets through.
+    let emu = Emulator::start(json!({"instances": [instance("i2", json!({}))]}), false);
+    let c = client(&emu);
+    c.project_id(&ctx()).await.unwrap();
+    emu.faults(json!({"probability": 0.6, "kinds": ["throttle"], "seed": 3}));
+    c.upgrade(&ctx(), "i2", request).await.unwrap();
+    assert_eq!(emu.upgrade_jobs("i2"), 1);
+}
+
+#[tokio::test]
+async fn the_shared_limiter_bounds_the_rate() {
+    let emu = Emulator::start(json!({}), false);
+    let mut cfg = config(&emu, SECRET_KEY);
+    cfg.requests_per_second = 10.0;
+    cfg.burst = 1;
+    let c = RdsClient::new(cfg).unwrap();
+    let started = Instant::now();
+    let calls = (0..10).map(|_| {
+        let c = c.clone();
+        async move { c.instance(&ctx(), "x").await }
+    });
+    for result in futures_join(calls).await {
+        result.unwrap();
+    }
+    // 1 project lookup + 10 reads at 10/s with a burst of 1: at least ~1 s.
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+async fn futures_join<F: std::future::Future + Send + 'static>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn waiter_deadline_cancel_grace_and_coalescing() {
+    let emu = Emulator::start(
+        json!({"job_visible_after_seconds": 0.5,
+               "instances": [instance("slow", json!({"job_seconds": 30})), instance("quick", json!({"job_seconds": 1.5}))]}),
+        false,
+    );
+    let c = client(&emu);
+    let request = UpgradeRequest {
+        is_delayed: false,
+        second_switch: true,
+    };
+    let slow = c.upgrade(&ctx(), "slow", request).await.unwrap();
+    let deadline = ctx().with_deadline(Instant::now() + Duration::from_millis(1200));
+    match c.wait_for_job(&deadline, &slow, FAST, |_| {}).await {
+        Err(WaitError::Timeout(Some(job))) => assert_eq!(job.status, "Running"),
+        other => panic!("expected a timeout with the last status, got {other:?}"),
+    }
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        trigger.cancel();
+    });
+    let started = Instant::now();
+    let result = c
+        .wait_for_job(&CallCtx::new(cancel), &slow, FAST, |_| {})
+        .await;
+    assert!(matches!(result, Err(WaitError::Cancelled(_))), "{result:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(800),
+        "cancellation is prompt"
+    );
+
+    // Two waiters on one job share one poll loop; the job is invisible for 0.5 s first.
+    let quick = c.upgrade(&ctx(), "quick", request).await.unwrap();
+    let before = emu.stats()["requests"]["GET /v3/{project_id}/jobs"]
+        .as_u64()
+        .unwrap_or(0);
+    let (ctx_a, ctx_b) = (ctx(), ctx());
+    let (a, b) = tokio::join!(
+        c.wait_for_job(&ctx_a, &quick, FAST, |_| {}),
+        c.wait_for_job(&ctx_b, &quick, FAST, |_| {})
+    );
+    assert_eq!(a.unwrap().status, "Completed");
+    assert_eq!(b.unwrap().status, "Completed");
+    let polls = emu.stats()["requests"]["GET /v3/{project_id}/jobs"]
+        .as_u64()
+        .unwrap_or(0)
+        - before;
+    // One loop polling every ~0.1-0.4 s for ~1.5 s: well under what two loops would make.
+    assert!(polls <= 10, "{polls} polls for two waiters");
+}
+
+#[tokio::test]
+async fn listings_follow_pagination() {
+    let emu = Emulator::start(json!({"instances": []}), false);
+    let many: Vec<_> = (0..250)
+        .map(|i| instance(&format!("p{i:03}"), json!({})))
+        .collect();
+    emu.admin("/__emulator/instances", json!({"instances": many}));
+    let c = client(&emu);
+    let all = c
+        .instances(&ctx(), &InstanceFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 250);
+    assert_eq!(emu.stats()["requests"]["GET /v3/{project_id}/instances"], 3);
+}
