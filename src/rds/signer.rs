@@ -51,16 +51,14 @@ pub fn canonical_uri(path: &str) -> String {
     uri
 }
 
-/// The canonical query string: sorted by key then value, each part encoded.
+/// The canonical query string: sorted by raw key then value (as the official SDKs sort,
+/// before encoding), each part encoded.
 pub fn canonical_query(query: &[(String, String)]) -> String {
-    let mut pairs: Vec<(String, String)> = query
-        .iter()
-        .map(|(k, v)| (percent_encode(k), percent_encode(v)))
-        .collect();
+    let mut pairs: Vec<&(String, String)> = query.iter().collect();
     pairs.sort();
     pairs
         .iter()
-        .map(|(k, v)| format!("{k}={v}"))
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -262,6 +260,11 @@ mod tests {
         assert_eq!(
             canonical_query(&pairs(&[("b", "x y"), ("a", "é/+")])),
             "a=%C3%A9%2F%2B&b=x%20y"
+        );
+        // Sorted before encoding: "z" comes before "é" although "%C3" < "z".
+        assert_eq!(
+            canonical_query(&pairs(&[("é", "1"), ("z", "2")])),
+            "z=2&%C3%A9=1"
         );
     }
 }
