@@ -204,7 +204,10 @@ async fn the_seeds_constraints_are_enforced() {
         "busy while running"
     );
     let stats = emu.stats();
-    assert_eq!(stats["upgrade_posts"]["pg"], 4, "every signed POST that reached the handler");
+    assert_eq!(
+        stats["upgrade_posts"]["pg"], 4,
+        "every signed POST that reached the handler"
+    );
     assert_eq!(stats["upgrade_jobs"]["pg"], 1);
 }
 
