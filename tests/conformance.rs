@@ -95,6 +95,16 @@ fn thing_schema() -> Schema {
                 Type::Number,
                 "Bumped by every update.",
             ))
+            .attribute(Attribute::optional(
+                "wait_seconds",
+                Type::Number,
+                "Create waits this long, or until Terraform stops the provider.",
+            ))
+            .attribute(Attribute::computed(
+                "interrupted",
+                Type::Bool,
+                "Whether StopProvider cut the create short.",
+            ))
             .block(NestedBlock::list("rule", rule)),
     }
 }
@@ -124,7 +134,7 @@ impl Resource for Thing {
         }
         Diagnostics::default()
     }
-    async fn create(&self, _ctx: &Ctx, planned: &Value, _c: &Value, _p: &[u8]) -> StateResult {
+    async fn create(&self, ctx: &Ctx, planned: &Value, _c: &Value, _p: &[u8]) -> StateResult {
         let mut state = planned.clone();
         let name = planned
             .get_attr("name")
@@ -132,7 +142,23 @@ impl Resource for Thing {
             .unwrap_or_default();
         state.set_attr("id", Value::string(format!("thing-{name}")));
         state.set_attr("revision", Value::int(1));
-        StateResult::ok(state)
+        let wait = planned
+            .get_attr("wait_seconds")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
+        let interrupted = tokio::select! {
+            _ = ctx.cancel.cancelled() => true,
+            _ = tokio::time::sleep(std::time::Duration::from_secs_f64(wait)) => false,
+        };
+        state.set_attr("interrupted", Value::Bool(interrupted));
+        let mut result = StateResult::ok(state);
+        if interrupted {
+            result.diagnostics.push(Diagnostic::warning(
+                "Stopped early",
+                "Terraform stopped the provider; the object is recorded as it is.",
+            ));
+        }
+        result
     }
     async fn update(
         &self,
@@ -143,6 +169,7 @@ impl Resource for Thing {
         _p: &[u8],
     ) -> StateResult {
         let mut state = planned.clone();
+        state.set_attr("interrupted", Value::Bool(false));
         state.set_attr("id", prior.get_attr("id").cloned().unwrap_or(Value::Null));
         let revision = prior
             .get_attr("revision")
@@ -174,6 +201,7 @@ impl Resource for Thing {
         state.set_attr("enabled", Value::Bool(true));
         state.set_attr("name_length", Value::int(name.chars().count() as i64));
         state.set_attr("revision", Value::int(1));
+        state.set_attr("interrupted", Value::Bool(false));
         state.set_attr("rule", Value::List(Vec::new()));
         StateResult::ok(state)
     }
@@ -436,6 +464,47 @@ fn diagnostics_point_at_lines(terraform: std::path::PathBuf) {
     assert!(run.all().contains("greeting = \"fail\""), "{}", run.all());
 }
 
+/// Ctrl-C during an apply: Terraform calls StopProvider, the in-flight create sees the
+/// cancellation and returns its state, which Terraform records. The plugin survives the
+/// SIGINT until then.
+fn interrupt_returns_state(terraform: std::path::PathBuf) {
+    let body = "resource \"hwrdstest_thing\" \"slow\" {\n  name         = \"slow\"\n  wait_seconds = 120\n}\n";
+    let (ws, _p) = workspace(terraform, body);
+    let mut child = ws
+        .command(&["apply", "-auto-approve", "-no-color"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start terraform");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "terraform did not stop after SIGINT"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Interrupt received"), "{text}");
+    let attrs = ws.resource_attributes("hwrdstest_thing.slow");
+    assert_eq!(
+        attrs["interrupted"], true,
+        "the create returned early with its state: {text}"
+    );
+    assert_eq!(attrs["id"], "thing-slow");
+}
+
 fn terraform_path_again() -> std::path::PathBuf {
     common::terraform()
 }
@@ -542,6 +611,14 @@ fn main() {
         (
             "schema_has_descriptions",
             Box::new(|| schema_has_descriptions(common::terraform())),
+        ),
+        (
+            "interrupt_returns_state_tf115",
+            Box::new(|| interrupt_returns_state(common::terraform())),
+        ),
+        (
+            "interrupt_returns_state_tf16",
+            Box::new(|| interrupt_returns_state(common::terraform_16())),
         ),
     ];
     let selected: Vec<&Scenario> = scenarios
