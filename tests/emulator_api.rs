@@ -20,18 +20,8 @@ async fn signed(
     secret: &str,
     sdk_date: Option<String>,
 ) -> (u16, Value) {
-    let now = time::OffsetDateTime::now_utc();
-    let date = sdk_date.unwrap_or_else(|| {
-        format!(
-            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-            now.year(),
-            u8::from(now.month()),
-            now.day(),
-            now.hour(),
-            now.minute(),
-            now.second()
-        )
-    });
+    let date =
+        sdk_date.unwrap_or_else(|| hwrds::rds::signer::sdk_date(time::OffsetDateTime::now_utc()));
     let host = emu.url.trim_start_matches("http://").to_string();
     let body_bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
     let headers = vec![("Host".to_string(), host), ("X-Sdk-Date".to_string(), date)];

@@ -23,35 +23,6 @@ fn reject(code: &'static str, message: impl Into<String>) -> Result<(), Rejectio
 /// Seconds the signing time may differ from the server's clock.
 const DATE_WINDOW_SECONDS: f64 = 15.0 * 60.0;
 
-fn percent_decode(input: &str) -> String {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&input[i + 1..i + 3], 16) {
-                Ok(b) => {
-                    out.push(b);
-                    i += 3;
-                }
-                Err(_) => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn parse_sdk_date(value: &str) -> Option<f64> {
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let parsed = time::PrimitiveDateTime::parse(value, &format).ok()?;
@@ -141,10 +112,13 @@ pub fn verify(config: &Config, parts: &Parts, body: &[u8], now: f64) -> Result<(
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
+            (
+                signer::percent_decode(k, true),
+                signer::percent_decode(v, true),
+            )
         })
         .collect();
-    let path = percent_decode(parts.uri.path());
+    let path = signer::percent_decode(parts.uri.path(), false);
     let request = SignableRequest {
         method: parts.method.as_str(),
         path: &path,

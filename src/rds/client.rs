@@ -273,24 +273,40 @@ impl RdsClient {
 
     /// Task-center entries, newest first, following pagination.
     pub async fn tasks(&self, ctx: &CallCtx, filter: &TaskFilter) -> Result<Vec<Task>, RdsError> {
+        let filters = [
+            ("instance_id", &filter.instance_id),
+            ("status", &filter.status),
+            ("name", &filter.name),
+        ];
+        self.paginate(ctx, "/tasklist", 50, &filters, |page: TaskList| {
+            (page.tasks, page.total_count)
+        })
+        .await
+    }
+
+    /// Follows `offset`/`limit` pagination of a listing until `total_count` items came.
+    async fn paginate<P: DeserializeOwned, T>(
+        &self,
+        ctx: &CallCtx,
+        path: &str,
+        page_size: usize,
+        filters: &[(&str, &Option<String>)],
+        items: impl Fn(P) -> (Vec<T>, Option<u64>),
+    ) -> Result<Vec<T>, RdsError> {
+        let limit = page_size.to_string();
         let mut all = Vec::new();
         loop {
             let offset = all.len().to_string();
-            let mut query: Vec<(&str, &str)> = vec![("offset", offset.as_str()), ("limit", "50")];
-            for (k, v) in [
-                ("instance_id", &filter.instance_id),
-                ("status", &filter.status),
-                ("name", &filter.name),
-            ] {
-                if let Some(v) = v {
-                    query.push((k, v.as_str()));
-                }
-            }
-            let page: TaskList = self.rds_get(ctx, "/tasklist", &query).await?;
-            let got = page.tasks.len();
-            all.extend(page.tasks);
-            let total = page.total_count.unwrap_or(0) as usize;
-            if got == 0 || all.len() >= total {
+            let mut query: Vec<(&str, &str)> = vec![("offset", &offset), ("limit", &limit)];
+            query.extend(
+                filters
+                    .iter()
+                    .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v))),
+            );
+            let (page, total) = items(self.rds_get(ctx, path, &query).await?);
+            let got = page.len();
+            all.extend(page);
+            if got == 0 || all.len() >= total.unwrap_or(0) as usize {
                 return Ok(all);
             }
         }
@@ -308,28 +324,16 @@ impl RdsClient {
         ctx: &CallCtx,
         filter: &InstanceFilter,
     ) -> Result<Vec<Instance>, RdsError> {
-        let mut all = Vec::new();
-        loop {
-            let offset = all.len().to_string();
-            let mut query: Vec<(&str, &str)> = vec![("offset", offset.as_str()), ("limit", "100")];
-            for (k, v) in [
-                ("id", &filter.id),
-                ("name", &filter.name),
-                ("type", &filter.instance_type),
-                ("datastore_type", &filter.engine),
-            ] {
-                if let Some(v) = v {
-                    query.push((k, v.as_str()));
-                }
-            }
-            let page: InstanceList = self.rds_get(ctx, "/instances", &query).await?;
-            let got = page.instances.len();
-            all.extend(page.instances);
-            let total = page.total_count.unwrap_or(0) as usize;
-            if got == 0 || all.len() >= total {
-                return Ok(all);
-            }
-        }
+        let filters = [
+            ("id", &filter.id),
+            ("name", &filter.name),
+            ("type", &filter.instance_type),
+            ("datastore_type", &filter.engine),
+        ];
+        self.paginate(ctx, "/instances", 100, &filters, |page: InstanceList| {
+            (page.instances, page.total_count)
+        })
+        .await
     }
 
     /// Versions of an engine (`mysql`, `postgresql`, ...).
@@ -503,16 +507,7 @@ impl RdsClient {
             (Some(h), None) => h.to_string(),
             _ => return Err(RdsError::Config(format!("no host in {url}"))),
         };
-        let date = time::OffsetDateTime::now_utc();
-        let sdk_date = format!(
-            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-            date.year(),
-            u8::from(date.month()),
-            date.day(),
-            date.hour(),
-            date.minute(),
-            date.second()
-        );
+        let sdk_date = signer::sdk_date(time::OffsetDateTime::now_utc());
         let creds = &self.inner.config.credentials;
         let mut headers: Vec<(String, String)> = vec![
             ("Host".into(), host),
@@ -527,7 +522,7 @@ impl RdsClient {
         if let Some(token) = &creds.security_token {
             headers.push(("X-Security-Token".into(), token.expose().to_string()));
         }
-        let decoded_path = percent_decode_path(full.path());
+        let decoded_path = signer::percent_decode(full.path(), false);
         let owned_query: Vec<(String, String)> = query
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -557,30 +552,12 @@ impl RdsClient {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
+/// Sleeps until the deadline, or forever without one.
+pub(super) async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
-}
-
-fn percent_decode_path(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&path[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -38,6 +38,49 @@ pub fn percent_encode(input: &str) -> String {
     out
 }
 
+/// Decodes `%XX` escapes (and, in query strings, `+` as a space); malformed escapes are
+/// kept as they are.
+pub fn percent_decode(input: &str, plus_as_space: bool) -> String {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| input.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(if plus_as_space && bytes[i] == b'+' {
+                    b' '
+                } else {
+                    bytes[i]
+                });
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The `X-Sdk-Date` value for a time: `YYYYMMDDTHHMMSSZ` in UTC.
+pub fn sdk_date(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
 /// The canonical URI: each segment encoded, always ending in `/`.
 pub fn canonical_uri(path: &str) -> String {
     let mut uri = path
@@ -251,6 +294,15 @@ mod tests {
         assert_eq!(parsed.access_key, "AK");
         assert_eq!(parsed.signed_headers, vec!["host", "x-sdk-date"]);
         assert_eq!(parsed.signature.len(), 64);
+    }
+
+    #[test]
+    fn decoding_and_dates() {
+        assert_eq!(percent_decode("a%20b+c%2", true), "a b c%2");
+        assert_eq!(percent_decode("a+b%zz", false), "a+b%zz");
+        assert_eq!(percent_decode("%C3%A9", false), "é");
+        let at = time::macros::datetime!(2026-11-24 10:15:00 UTC);
+        assert_eq!(sdk_date(at), "20261124T101500Z");
     }
 
     #[test]

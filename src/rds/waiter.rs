@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::client::{CallCtx, RdsClient};
+use super::client::{CallCtx, RdsClient, sleep_until};
 use super::error::RdsError;
 use super::models::Job;
 
@@ -182,13 +182,6 @@ impl RdsClient {
             }
         }
         Err(RdsError::Transport("unreachable".into()))
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 
