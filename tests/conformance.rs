@@ -476,7 +476,31 @@ fn interrupt_returns_state(terraform: std::path::PathBuf) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start terraform");
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    // Interrupt once the create is under way (Terraform prints "Creating...").
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    let started = std::time::Instant::now();
+    while !seen.contains("Creating...") {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the create never started:\n{seen}"
+        );
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let pid = child.id().to_string();
     std::process::Command::new("kill")
         .args(["-INT", &pid])
@@ -490,12 +514,12 @@ fn interrupt_returns_state(terraform: std::path::PathBuf) {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+        seen.push_str(&line);
+        seen.push('\n');
+    }
     let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{seen}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("Interrupt received"), "{text}");
     let attrs = ws.resource_attributes("hwrdstest_thing.slow");
     assert_eq!(

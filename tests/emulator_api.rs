@@ -205,7 +205,7 @@ async fn the_seeds_constraints_are_enforced() {
 async fn ha_upgrade_phases_delayed_window_and_failure() {
     let emu = Emulator::start(
         json!({"window_opens_after_seconds": 0.8, "instances": [
-            spec("ha", json!({"type": "Ha", "job_seconds": 1.2, "availability_zones": ["az1", "az2"]})),
+            spec("ha", json!({"type": "Ha", "job_seconds": 2.4, "availability_zones": ["az1", "az2"]})),
             spec("ha-same-az", json!({"type": "Ha", "job_seconds": 0.3, "availability_zones": ["az1", "az1"]})),
             spec("later", json!({"job_seconds": 0.3})),
             spec("broken", json!({"fail_upgrade": true, "job_seconds": 0.3})),
@@ -216,7 +216,8 @@ async fn ha_upgrade_phases_delayed_window_and_failure() {
     let job_id = accepted["job_id"].as_str().unwrap().to_string();
     let during = instance(&emu, "ha").await;
     assert_eq!(during["status"], "MODIFYING");
-    tokio::time::sleep(Duration::from_millis(750)).await;
+    // Switchover at half way (1.2 s); the job ends at 2.4 s.
+    tokio::time::sleep(Duration::from_millis(1400)).await;
     let switched = instance(&emu, "ha").await;
     assert_eq!(
         switched["nodes"][0]["role"], "slave",
@@ -225,7 +226,7 @@ async fn ha_upgrade_phases_delayed_window_and_failure() {
     let (_, running) = job(&emu, &job_id).await;
     assert_eq!(running["job"]["status"], "Running");
     assert!(running["job"]["process"].as_str().unwrap().ends_with('%'));
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
     let done = instance(&emu, "ha").await;
     assert_eq!(done["status"], "ACTIVE");
     assert_eq!(done["datastore"]["complete_version"], "8.0.32");
