@@ -145,7 +145,7 @@ async fn serve(register: impl RegisterServices) -> Result<(), String> {
 
     let server = tonic::transport::Server::builder().add_routes(routes);
     let stop = shutdown.clone();
-    let result = match tls {
+    let mut server_task = match tls {
         Some(tls) => {
             let incoming = tls_incoming(listener, tls.config, shutdown.clone());
             tokio::spawn(server.serve_with_incoming_shutdown(incoming, stop.cancelled_owned()))
@@ -155,10 +155,16 @@ async fn serve(register: impl RegisterServices) -> Result<(), String> {
             tokio::spawn(server.serve_with_incoming_shutdown(incoming, stop.cancelled_owned()))
         }
     };
-    shutdown.cancelled().await;
-    // In-flight RPCs get a short grace; Terraform kills a plugin that lingers anyway.
-    match tokio::time::timeout(SHUTDOWN_GRACE, result).await {
-        Ok(Ok(Err(e))) => Err(format!("gRPC server: {e}")),
+    let ended = tokio::select! {
+        _ = shutdown.cancelled() => {
+            // In-flight RPCs get a short grace; Terraform kills a plugin that lingers anyway.
+            tokio::time::timeout(SHUTDOWN_GRACE, server_task).await.ok()
+        }
+        ended = &mut server_task => Some(ended),
+    };
+    match ended {
+        Some(Ok(Err(e))) => Err(format!("gRPC server: {e}")),
+        Some(Err(e)) => Err(format!("gRPC server task: {e}")),
         _ => Ok(()),
     }
 }
