@@ -1,19 +1,41 @@
 //! The hwrds provider: its configuration and the resources and data sources it offers.
 //! The only layer where Terraform semantics and the RDS client meet.
 
+mod catalog;
 pub mod checks;
 pub mod config;
+mod instance_data;
 
 use std::sync::{Arc, OnceLock};
 
 use crate::cty::Value;
+use crate::rds::{ClientConfig, RdsClient};
 use crate::schema::Schema;
-use crate::tfplugin::{Ctx, DataSource, Diagnostics, Provider, Resource};
+use crate::tfplugin::{Ctx, DataSource, Diagnostic, Diagnostics, Provider, Resource};
+
+/// What resources and data sources share once Terraform has configured the provider.
+#[derive(Default)]
+pub struct ProviderState {
+    config: OnceLock<config::ProviderConfig>,
+    client: OnceLock<RdsClient>,
+}
+
+impl ProviderState {
+    /// The RDS client, or a diagnostic when the provider is not configured.
+    pub fn client(&self) -> Result<&RdsClient, Diagnostics> {
+        self.client.get().ok_or_else(|| {
+            Diagnostics::from(Diagnostic::error(
+                "Provider not configured",
+                "The hwrds provider has no usable configuration; see the errors on the provider block.",
+            ))
+        })
+    }
+}
 
 /// The `hwrds` provider.
 #[derive(Default)]
 pub struct HwrdsProvider {
-    config: OnceLock<config::ProviderConfig>,
+    state: Arc<ProviderState>,
 }
 
 impl HwrdsProvider {
@@ -23,8 +45,19 @@ impl HwrdsProvider {
 
     /// The configuration, once Terraform has configured the provider.
     pub fn config(&self) -> Option<&config::ProviderConfig> {
-        self.config.get()
+        self.state.config.get()
     }
+}
+
+fn client_config(resolved: &config::ProviderConfig) -> ClientConfig {
+    let mut client = ClientConfig::new(resolved.credentials.clone());
+    client.region = resolved.region.clone();
+    client.project_id = resolved.project_id.clone();
+    client.endpoint = resolved.endpoint.clone();
+    client.iam_endpoint = resolved.iam_endpoint.clone();
+    client.insecure = resolved.insecure;
+    client.retry.max_retries = resolved.max_retries;
+    client
 }
 
 #[async_trait::async_trait]
@@ -38,7 +71,9 @@ impl Provider for HwrdsProvider {
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-        Vec::new()
+        vec![Arc::new(instance_data::InstanceDataSource {
+            state: self.state.clone(),
+        })]
     }
 
     async fn validate_config(&self, config: &Value) -> Diagnostics {
@@ -47,13 +82,21 @@ impl Provider for HwrdsProvider {
 
     async fn configure(&self, _ctx: &Ctx, config: &Value, _terraform_version: &str) -> Diagnostics {
         let env = |name: &str| std::env::var(name).ok();
-        match config::resolve(config, &env) {
-            Ok((resolved, diags)) => {
-                tracing::debug!(region = ?resolved.region, endpoint = ?resolved.endpoint, "provider configured");
-                let _ = self.config.set(resolved);
-                diags
+        let (resolved, mut diags) = match config::resolve(config, &env) {
+            Ok(ok) => ok,
+            Err(diags) => return diags,
+        };
+        match RdsClient::new(client_config(&resolved)) {
+            Ok(client) => {
+                let _ = self.state.client.set(client);
             }
-            Err(diags) => diags,
+            Err(e) => diags.push(Diagnostic::error(
+                "Cannot create the API client",
+                e.to_string(),
+            )),
         }
+        tracing::debug!(region = ?resolved.region, endpoint = ?resolved.endpoint, "provider configured");
+        let _ = self.state.config.set(resolved);
+        diags
     }
 }

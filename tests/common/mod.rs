@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -177,22 +177,27 @@ impl Workspace {
     }
 }
 
-fn wait_with_timeout(mut child: std::process::Child, timeout: Duration, args: &[&str]) -> Output {
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => return child.wait_with_output().expect("collect output"),
-            Ok(None) if start.elapsed() > timeout => {
-                let _ = child.kill();
-                let output = child.wait_with_output().expect("collect output");
-                panic!(
-                    "terraform {args:?} did not finish within {timeout:?}:\n{}\n{}",
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => panic!("waiting for terraform: {e}"),
+/// Collects a child's output (draining both pipes, so a chatty Terraform never blocks)
+/// and kills it if it outlives `timeout`.
+fn wait_with_timeout(child: std::process::Child, timeout: Duration, args: &[&str]) -> Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(output) => output.expect("collect terraform output"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            let output = rx.recv().ok().and_then(Result::ok);
+            let (stdout, stderr) = output.map(|o| (o.stdout, o.stderr)).unwrap_or_default();
+            panic!(
+                "terraform {args:?} did not finish within {timeout:?}:\n{}\n{}",
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(&stderr)
+            );
         }
     }
 }

@@ -1,0 +1,246 @@
+//! `hwrds_db_instance`: one RDS instance by id or exact name, with its versions, nodes,
+//! the latest minor version available and whether an upgrade is possible now (the same
+//! checks as the resource's plan).
+
+use std::sync::Arc;
+
+use super::ProviderState;
+use super::catalog;
+use super::checks::{InstanceFacts, upgrade_blockers};
+use crate::cty::{AttributePath, Type, Value};
+use crate::rds::{CallCtx, InstanceFilter};
+use crate::schema::{Attribute, Block, Schema};
+use crate::tfplugin::{Ctx, DataSource, Diagnostic, Diagnostics, StateResult};
+
+pub struct InstanceDataSource {
+    pub(super) state: Arc<ProviderState>,
+}
+
+/// The object type of one node.
+pub fn node_type() -> Type {
+    Type::object([
+        ("id", Type::String),
+        ("name", Type::String),
+        ("role", Type::String),
+        ("status", Type::String),
+        ("availability_zone", Type::String),
+    ])
+}
+
+/// The computed attributes describing an instance (shared with `hwrds_db_instances`).
+pub fn instance_attributes() -> Vec<Attribute> {
+    vec![
+        Attribute::computed(
+            "engine",
+            Type::String,
+            "Database engine: `MySQL`, `PostgreSQL`, `SQLServer`, ...",
+        ),
+        Attribute::computed("version", Type::String, "Major version, e.g. `8.0`."),
+        Attribute::computed(
+            "complete_version",
+            Type::String,
+            "Full version the instance runs, e.g. `8.0.28.231003` (MySQL and PostgreSQL).",
+        ),
+        Attribute::computed("status", Type::String, "Instance status, e.g. `ACTIVE`."),
+        Attribute::computed(
+            "type",
+            Type::String,
+            "`Single`, `Ha` (primary/standby) or `Replica`.",
+        ),
+        Attribute::computed(
+            "maintenance_window",
+            Type::String,
+            "Maintenance window (UTC), e.g. `22:00-02:00`; delayed upgrades run in it.",
+        ),
+        Attribute::computed(
+            "nodes",
+            Type::list(node_type()),
+            "Nodes with their role (`master`, `slave`, `readreplica`), status and availability zone.",
+        ),
+        Attribute::computed(
+            "latest_version",
+            Type::String,
+            "Latest minor version available for the instance's engine and major version, derived from the versions API; null when it cannot be derived.",
+        ),
+        Attribute::computed(
+            "upgrade_available",
+            Type::Bool,
+            "True when a minor upgrade can be submitted now and would move the instance to a newer version.",
+        ),
+        Attribute::computed(
+            "upgrade_blockers",
+            Type::list(Type::String),
+            "Why an upgrade is not available now (the same checks as `hwrds_db_minor_upgrade`'s plan); empty when it is.",
+        ),
+    ]
+}
+
+/// The values of [`instance_attributes`] for an instance.
+pub fn instance_values(
+    facts: &InstanceFacts,
+    maintenance_window: Option<&str>,
+) -> Vec<(&'static str, Value)> {
+    let blockers = upgrade_blockers(facts);
+    let nodes = facts
+        .nodes
+        .iter()
+        .map(|n| {
+            Value::object([
+                ("id", Value::string(&n.id)),
+                ("name", Value::string(&n.name)),
+                ("role", Value::string(&n.role)),
+                ("status", Value::string(&n.status)),
+                ("availability_zone", Value::string(&n.availability_zone)),
+            ])
+        })
+        .collect();
+    vec![
+        ("engine", Value::string(&facts.engine)),
+        ("version", Value::string(&facts.version)),
+        (
+            "complete_version",
+            Value::opt_string(facts.complete_version.clone()),
+        ),
+        ("status", Value::string(&facts.status)),
+        ("type", Value::string(&facts.instance_type)),
+        ("maintenance_window", Value::opt_string(maintenance_window)),
+        ("nodes", Value::List(nodes)),
+        (
+            "latest_version",
+            Value::opt_string(facts.latest_version.clone()),
+        ),
+        (
+            "upgrade_available",
+            Value::Bool(blockers.is_empty() && facts.on_latest() == Some(false)),
+        ),
+        (
+            "upgrade_blockers",
+            Value::List(blockers.into_iter().map(Value::String).collect()),
+        ),
+    ]
+}
+
+#[async_trait::async_trait]
+impl DataSource for InstanceDataSource {
+    fn type_name(&self) -> &'static str {
+        "hwrds_db_instance"
+    }
+
+    fn schema(&self) -> Schema {
+        let mut block = Block::new("One RDS instance, by `id` or exact `name`, with its versions and whether a minor upgrade is available.")
+            .attribute(Attribute::optional_computed("id", Type::String, "Instance id. Set `id` or `name`."))
+            .attribute(Attribute::optional_computed("name", Type::String, "Exact instance name. Set `id` or `name`."));
+        for attribute in instance_attributes() {
+            block = block.attribute(attribute);
+        }
+        Schema { version: 0, block }
+    }
+
+    async fn validate_config(&self, config: &Value) -> Diagnostics {
+        let set = |name| config.get_attr(name).is_some_and(|v| !v.is_null());
+        match (set("id"), set("name")) {
+            (true, true) => Diagnostics::from(Diagnostic::error_at(
+                AttributePath::attribute("name"),
+                "Conflicting arguments",
+                "Set either id or name, not both.",
+            )),
+            (false, false) => Diagnostics::from(Diagnostic::error_at(
+                AttributePath::root(),
+                "Missing argument",
+                "Set id or name to choose the instance.",
+            )),
+            _ => Diagnostics::default(),
+        }
+    }
+
+    async fn read(&self, ctx: &Ctx, config: &Value) -> StateResult {
+        let client = match self.state.client() {
+            Ok(c) => c,
+            Err(d) => return StateResult::error(d),
+        };
+        let call = CallCtx::new(ctx.cancel.clone());
+        let id = config
+            .get_attr("id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let name = config
+            .get_attr("name")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let (attribute, wanted) = match (&id, &name) {
+            (Some(id), _) => ("id", id.clone()),
+            (None, Some(name)) => ("name", name.clone()),
+            (None, None) => return StateResult::error(self.validate_config(config).await),
+        };
+        let found = match &id {
+            Some(id) => client
+                .instance(&call, id)
+                .await
+                .map(|i| i.into_iter().collect::<Vec<_>>()),
+            None => client
+                .instances(
+                    &call,
+                    &InstanceFilter {
+                        name: name.clone(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map(|all| {
+                    all.into_iter()
+                        .filter(|i| Some(&i.name) == name.as_ref())
+                        .collect()
+                }),
+        };
+        let mut matches = match found {
+            Ok(m) => m,
+            Err(e) => {
+                return StateResult::error(Diagnostics::from(Diagnostic::error_at(
+                    AttributePath::attribute(attribute),
+                    "Cannot read the RDS instance",
+                    format!("Looking up instance {attribute} {wanted:?} failed: {e}"),
+                )));
+            }
+        };
+        if matches.len() != 1 {
+            let detail = if matches.is_empty() {
+                format!("No RDS instance has {attribute} {wanted:?} in this project and region.")
+            } else {
+                format!(
+                    "{} RDS instances are named {wanted:?}; use id instead.",
+                    matches.len()
+                )
+            };
+            return StateResult::error(Diagnostics::from(Diagnostic::error_at(
+                AttributePath::attribute(attribute),
+                "RDS instance not found",
+                detail,
+            )));
+        }
+        let instance = matches.remove(0);
+        let latest = match catalog::latest_version(
+            client,
+            &call,
+            &instance.datastore.engine,
+            &instance.datastore.version,
+        )
+        .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                return StateResult::error(Diagnostics::from(Diagnostic::error(
+                    "Cannot read the available versions",
+                    format!("Listing {} versions failed: {e}", instance.datastore.engine),
+                )));
+            }
+        };
+        let facts = catalog::facts(&instance, latest);
+        let mut state = Value::null_object(&self.schema().block.value_type());
+        state.set_attr("id", Value::string(&instance.id));
+        state.set_attr("name", Value::string(&instance.name));
+        for (name, value) in instance_values(&facts, instance.maintenance_window.as_deref()) {
+            state.set_attr(name, value);
+        }
+        StateResult::ok(state)
+    }
+}
