@@ -23,18 +23,27 @@ fn block(b: &Block, version: i64) -> proto::schema::Block {
             .map(|nested| proto::schema::NestedBlock {
                 type_name: nested.name.clone(),
                 block: Some(block(&nested.block, version)),
-                nesting: match nested.nesting {
-                    Nesting::Single => proto::schema::nested_block::NestingMode::Single,
-                    Nesting::List => proto::schema::nested_block::NestingMode::List,
-                    Nesting::Set => proto::schema::nested_block::NestingMode::Set,
-                } as i32,
+                nesting: nesting_mode(nested.nesting) as i32,
                 min_items: nested.min_items,
                 max_items: nested.max_items,
             })
             .collect(),
         description: b.description.clone(),
         description_kind: proto::StringKind::Plain as i32,
-        deprecated: false,
+        deprecated: b.deprecated,
+        deprecation_message: String::new(),
+        computed: false,
+    }
+}
+
+fn nesting_mode(nesting: Nesting) -> proto::schema::nested_block::NestingMode {
+    use proto::schema::nested_block::NestingMode;
+    match nesting {
+        Nesting::Single => NestingMode::Single,
+        Nesting::List => NestingMode::List,
+        Nesting::Set => NestingMode::Set,
+        Nesting::Map => NestingMode::Map,
+        Nesting::Group => NestingMode::Group,
     }
 }
 
@@ -49,8 +58,9 @@ fn attribute(a: &Attribute) -> proto::schema::Attribute {
         computed: a.is_computed(),
         sensitive: a.sensitive,
         description_kind: proto::StringKind::Plain as i32,
-        deprecated: false,
+        deprecated: a.deprecated,
         write_only: false,
+        deprecation_message: String::new(),
     }
 }
 

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
-use tonic::service::RoutesBuilder;
-use tonic::{Request, Response, Status};
+use tonic::codegen::BoxStream;
+use tonic::service::{Routes, RoutesBuilder};
+use tonic::{Request, Response, Status, Streaming};
 
 use super::proto::provider_server::{Provider as ProviderRpc, ProviderServer};
 use super::{
@@ -17,19 +18,25 @@ use crate::cty::Value;
 use crate::plugin::MAX_MESSAGE_BYTES;
 use crate::schema::Schema;
 
-/// Adds the tfplugin6 Provider service for `provider` to the plugin's routes.
-/// StopProvider cancels a child of `shutdown` that every in-flight call sees.
+/// The tfplugin6 Provider gRPC service for `provider`, with Terraform's 256 MiB message
+/// limits. StopProvider cancels a child of `shutdown` that every in-flight call sees.
+pub fn routes(provider: Arc<dyn Provider>, shutdown: CancellationToken) -> Routes {
+    Routes::new(server(provider, shutdown))
+}
+
+/// Adds the same service as [`routes`] to routes being built by the plugin host.
 pub fn register(
     provider: Arc<dyn Provider>,
     shutdown: CancellationToken,
     routes: &mut RoutesBuilder,
 ) {
-    let service = Service::new(provider, shutdown.child_token());
-    routes.add_service(
-        ProviderServer::new(service)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES),
-    );
+    routes.add_service(server(provider, shutdown));
+}
+
+fn server(provider: Arc<dyn Provider>, shutdown: CancellationToken) -> ProviderServer<Service> {
+    ProviderServer::new(Service::new(provider, shutdown.child_token()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
 struct Service {
@@ -127,6 +134,7 @@ impl ProviderRpc for Service {
                     type_name: n.to_string(),
                 })
                 .collect(),
+            ..Default::default()
         }))
     }
 
@@ -147,8 +155,8 @@ impl ProviderRpc for Service {
                 .map(|(n, (_, s))| (n.to_string(), convert::schema(s)))
                 .collect(),
             diagnostics: Vec::new(),
-            provider_meta: None,
             server_capabilities: Some(capabilities()),
+            ..Default::default()
         }))
     }
 
@@ -273,8 +281,8 @@ impl ProviderRpc for Service {
         if current.is_null() {
             return Ok(Response::new(proto::read_resource::Response {
                 new_state: req.current_state,
-                diagnostics: Vec::new(),
                 private: req.private,
+                ..Default::default()
             }));
         }
         let result = resource.read(&self.ctx(), &current, &req.private).await;
@@ -286,6 +294,7 @@ impl ProviderRpc for Service {
             new_state: Some(new_state),
             diagnostics: diags(&d),
             private: result.private,
+            ..Default::default()
         }))
     }
 
@@ -313,9 +322,8 @@ impl ProviderRpc for Service {
         if proposed.is_null() {
             return Ok(Response::new(proto::plan_resource_change::Response {
                 planned_state: req.proposed_new_state,
-                requires_replace: Vec::new(),
                 planned_private: req.prior_private,
-                diagnostics: Vec::new(),
+                ..Default::default()
             }));
         }
         let prior = (!prior.is_null()).then_some(prior);
@@ -348,6 +356,7 @@ impl ProviderRpc for Service {
             requires_replace: requires_replace.iter().map(convert::path).collect(),
             planned_private: plan.planned_private,
             diagnostics: diags(&d),
+            ..Default::default()
         }))
     }
 
@@ -378,8 +387,8 @@ impl ProviderRpc for Service {
             let new_state = try_diags!(convert::encode(&Value::Null, &ty), empty);
             return Ok(Response::new(proto::apply_resource_change::Response {
                 new_state: Some(new_state),
-                private: Vec::new(),
                 diagnostics: diags(&d),
+                ..Default::default()
             }));
         }
         let result = if prior.is_null() {
@@ -407,6 +416,7 @@ impl ProviderRpc for Service {
             new_state: Some(new_state),
             private: result.private,
             diagnostics: diags(&d),
+            ..Default::default()
         }))
     }
 
@@ -428,11 +438,13 @@ impl ProviderRpc for Service {
                 type_name: req.type_name.clone(),
                 state: Some(encoded),
                 private: result.private,
+                identity: None,
             });
         }
         Ok(Response::new(proto::import_resource_state::Response {
             imported_resources: imported,
             diagnostics: diags(&d),
+            deferred: None,
         }))
     }
 
@@ -460,7 +472,179 @@ impl ProviderRpc for Service {
         Ok(Response::new(proto::read_data_source::Response {
             state,
             diagnostics: diags(&d),
+            deferred: None,
         }))
+    }
+
+    async fn get_resource_identity_schemas(
+        &self,
+        _request: Request<proto::get_resource_identity_schemas::Request>,
+    ) -> Result<Response<proto::get_resource_identity_schemas::Response>, Status> {
+        // No resource of this provider has an identity.
+        Ok(Response::new(
+            proto::get_resource_identity_schemas::Response::default(),
+        ))
+    }
+
+    async fn get_functions(
+        &self,
+        _request: Request<proto::get_functions::Request>,
+    ) -> Result<Response<proto::get_functions::Response>, Status> {
+        // The provider defines no functions.
+        Ok(Response::new(proto::get_functions::Response::default()))
+    }
+
+    type ListResourceStream = BoxStream<proto::list_resource::Event>;
+
+    async fn list_resource(
+        &self,
+        _request: Request<proto::list_resource::Request>,
+    ) -> Result<Response<Self::ListResourceStream>, Status> {
+        Err(unimplemented("list resources"))
+    }
+
+    type ReadStateBytesStream = BoxStream<proto::read_state_bytes::Response>;
+
+    async fn read_state_bytes(
+        &self,
+        _request: Request<proto::read_state_bytes::Request>,
+    ) -> Result<Response<Self::ReadStateBytesStream>, Status> {
+        Err(unimplemented("state stores"))
+    }
+
+    async fn write_state_bytes(
+        &self,
+        _request: Request<Streaming<proto::write_state_bytes::RequestChunk>>,
+    ) -> Result<Response<proto::write_state_bytes::Response>, Status> {
+        Err(unimplemented("state stores"))
+    }
+
+    type InvokeActionStream = BoxStream<proto::invoke_action::Event>;
+
+    async fn invoke_action(
+        &self,
+        _request: Request<proto::invoke_action::Request>,
+    ) -> Result<Response<Self::InvokeActionStream>, Status> {
+        Err(unimplemented("actions"))
+    }
+
+    async fn upgrade_resource_identity(
+        &self,
+        _request: Request<proto::upgrade_resource_identity::Request>,
+    ) -> Result<Response<proto::upgrade_resource_identity::Response>, Status> {
+        Err(unimplemented("resource identities"))
+    }
+
+    async fn move_resource_state(
+        &self,
+        _request: Request<proto::move_resource_state::Request>,
+    ) -> Result<Response<proto::move_resource_state::Response>, Status> {
+        Err(unimplemented("moving state between resource types"))
+    }
+
+    async fn generate_resource_config(
+        &self,
+        _request: Request<proto::generate_resource_config::Request>,
+    ) -> Result<Response<proto::generate_resource_config::Response>, Status> {
+        Err(unimplemented("generating configuration"))
+    }
+
+    async fn validate_ephemeral_resource_config(
+        &self,
+        _request: Request<proto::validate_ephemeral_resource_config::Request>,
+    ) -> Result<Response<proto::validate_ephemeral_resource_config::Response>, Status> {
+        Err(unimplemented("ephemeral resources"))
+    }
+
+    async fn open_ephemeral_resource(
+        &self,
+        _request: Request<proto::open_ephemeral_resource::Request>,
+    ) -> Result<Response<proto::open_ephemeral_resource::Response>, Status> {
+        Err(unimplemented("ephemeral resources"))
+    }
+
+    async fn renew_ephemeral_resource(
+        &self,
+        _request: Request<proto::renew_ephemeral_resource::Request>,
+    ) -> Result<Response<proto::renew_ephemeral_resource::Response>, Status> {
+        Err(unimplemented("ephemeral resources"))
+    }
+
+    async fn close_ephemeral_resource(
+        &self,
+        _request: Request<proto::close_ephemeral_resource::Request>,
+    ) -> Result<Response<proto::close_ephemeral_resource::Response>, Status> {
+        Err(unimplemented("ephemeral resources"))
+    }
+
+    async fn validate_list_resource_config(
+        &self,
+        _request: Request<proto::validate_list_resource_config::Request>,
+    ) -> Result<Response<proto::validate_list_resource_config::Response>, Status> {
+        Err(unimplemented("list resources"))
+    }
+
+    async fn call_function(
+        &self,
+        _request: Request<proto::call_function::Request>,
+    ) -> Result<Response<proto::call_function::Response>, Status> {
+        Err(unimplemented("provider functions"))
+    }
+
+    async fn validate_state_store_config(
+        &self,
+        _request: Request<proto::validate_state_store::Request>,
+    ) -> Result<Response<proto::validate_state_store::Response>, Status> {
+        Err(unimplemented("state stores"))
+    }
+
+    async fn configure_state_store(
+        &self,
+        _request: Request<proto::configure_state_store::Request>,
+    ) -> Result<Response<proto::configure_state_store::Response>, Status> {
+        Err(unimplemented("state stores"))
+    }
+
+    async fn lock_state(
+        &self,
+        _request: Request<proto::lock_state::Request>,
+    ) -> Result<Response<proto::lock_state::Response>, Status> {
+        Err(unimplemented("state stores"))
+    }
+
+    async fn unlock_state(
+        &self,
+        _request: Request<proto::unlock_state::Request>,
+    ) -> Result<Response<proto::unlock_state::Response>, Status> {
+        Err(unimplemented("state stores"))
+    }
+
+    async fn get_states(
+        &self,
+        _request: Request<proto::get_states::Request>,
+    ) -> Result<Response<proto::get_states::Response>, Status> {
+        Err(unimplemented("state stores"))
+    }
+
+    async fn delete_state(
+        &self,
+        _request: Request<proto::delete_state::Request>,
+    ) -> Result<Response<proto::delete_state::Response>, Status> {
+        Err(unimplemented("state stores"))
+    }
+
+    async fn plan_action(
+        &self,
+        _request: Request<proto::plan_action::Request>,
+    ) -> Result<Response<proto::plan_action::Response>, Status> {
+        Err(unimplemented("actions"))
+    }
+
+    async fn validate_action_config(
+        &self,
+        _request: Request<proto::validate_action_config::Request>,
+    ) -> Result<Response<proto::validate_action_config::Response>, Status> {
+        Err(unimplemented("actions"))
     }
 
     async fn stop_provider(
@@ -473,6 +657,11 @@ impl ProviderRpc for Service {
             error: String::new(),
         }))
     }
+}
+
+/// The answer to the optional parts of the protocol this provider does not offer.
+fn unimplemented(what: &str) -> Status {
+    Status::unimplemented(format!("the hwrds provider offers no {what}"))
 }
 
 fn capabilities() -> proto::ServerCapabilities {
