@@ -264,6 +264,9 @@ mod tests {
             block.value_type().to_json().to_string(),
             r#"["object",{"settings":["object",{"v":"string"}],"tags":["map",["object",{"v":"string"}]]}]"#
         );
-        assert_eq!((block.blocks[1].min_items, block.blocks[1].max_items), (1, 1));
+        assert_eq!(
+            (block.blocks[1].min_items, block.blocks[1].max_items),
+            (1, 1)
+        );
     }
 }
