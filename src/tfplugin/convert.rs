@@ -172,35 +172,24 @@ mod tests {
         assert_eq!(block.version, 2);
         assert_eq!(block.description, "An upgrade.");
         assert_eq!(block.description_kind, proto::StringKind::Plain as i32);
-        let flags: Vec<(&str, &[u8], bool, bool, bool, bool)> = block
+        // name, type JSON, and the required / optional / computed / sensitive flags.
+        let flags: Vec<String> = block
             .attributes
             .iter()
             .map(|a| {
-                let ty: &[u8] = &a.r#type;
-                (
-                    a.name.as_str(),
-                    ty,
-                    a.required,
-                    a.optional,
-                    a.computed,
-                    a.sensitive,
-                )
+                let ty = String::from_utf8_lossy(&a.r#type);
+                let f = |b: bool| if b { 'x' } else { '-' };
+                let (r, o, c, s) = (f(a.required), f(a.optional), f(a.computed), f(a.sensitive));
+                format!("{} {ty} {r}{o}{c}{s}", a.name)
             })
             .collect();
         assert_eq!(
             flags,
             [
-                ("instance_id", &b"\"string\""[..], true, false, false, false),
-                ("secret", &b"\"string\""[..], false, true, false, true),
-                ("delay", &b"\"bool\""[..], false, true, true, false),
-                (
-                    "tags",
-                    &br#"["map","string"]"#[..],
-                    false,
-                    false,
-                    true,
-                    false
-                ),
+                r#"instance_id "string" x---"#,
+                r#"secret "string" -x-x"#,
+                r#"delay "bool" -xx-"#,
+                r#"tags ["map","string"] --x-"#,
             ]
         );
         assert_eq!(block.attributes[0].description, "The instance.");
