@@ -16,7 +16,9 @@ pub struct Schema {
 pub struct Block {
     pub description: String,
     pub attributes: Vec<Attribute>,
+    /// Nested blocks (`block_types` in the protocol).
     pub blocks: Vec<NestedBlock>,
+    pub deprecated: bool,
 }
 
 /// Who sets an attribute.
@@ -45,14 +47,20 @@ pub struct Attribute {
     /// A computed value that an in-place update never changes (an id, a creation time):
     /// the plan keeps the prior value instead of showing it as unknown.
     pub stable: bool,
+    pub deprecated: bool,
 }
 
 /// How a nested block repeats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nesting {
+    /// At most one block: an object, or null when absent.
     Single,
     List,
     Set,
+    /// Blocks with a label each: a map of objects keyed by label.
+    Map,
+    /// Exactly one block that is never null (absent means all attributes null).
+    Group,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +83,7 @@ impl Attribute {
             default: None,
             requires_replace: false,
             stable: false,
+            deprecated: false,
         }
     }
 
@@ -117,6 +126,11 @@ impl Attribute {
         self
     }
 
+    pub fn deprecated(mut self) -> Self {
+        self.deprecated = true;
+        self
+    }
+
     pub fn is_computed(&self) -> bool {
         matches!(self.mode, Mode::Computed | Mode::OptionalComputed)
     }
@@ -140,6 +154,11 @@ impl Block {
         self
     }
 
+    pub fn deprecated(mut self) -> Self {
+        self.deprecated = true;
+        self
+    }
+
     pub fn find_attribute(&self, name: &str) -> Option<&Attribute> {
         self.attributes.iter().find(|a| a.name == name)
     }
@@ -153,9 +172,10 @@ impl Block {
             .chain(self.blocks.iter().map(|b| {
                 let inner = b.block.value_type();
                 let ty = match b.nesting {
-                    Nesting::Single => inner,
+                    Nesting::Single | Nesting::Group => inner,
                     Nesting::List => Type::list(inner),
                     Nesting::Set => Type::set(inner),
+                    Nesting::Map => Type::map(inner),
                 };
                 (b.name.clone(), ty)
             }));
@@ -187,6 +207,27 @@ impl NestedBlock {
             ..Self::single(name, block)
         }
     }
+
+    pub fn map(name: &str, block: Block) -> Self {
+        NestedBlock {
+            nesting: Nesting::Map,
+            ..Self::single(name, block)
+        }
+    }
+
+    pub fn group(name: &str, block: Block) -> Self {
+        NestedBlock {
+            nesting: Nesting::Group,
+            ..Self::single(name, block)
+        }
+    }
+
+    /// Bounds on the number of blocks (0 = no bound); Terraform checks them.
+    pub fn items(mut self, min: i64, max: i64) -> Self {
+        self.min_items = min;
+        self.max_items = max;
+        self
+    }
 }
 
 #[cfg(test)]
@@ -211,5 +252,21 @@ mod tests {
         );
         let with_default = Attribute::optional("x", Type::Bool, "").default(Value::Bool(true));
         assert_eq!(with_default.mode, Mode::OptionalComputed);
+    }
+
+    #[test]
+    fn map_and_group_blocks_have_their_value_types() {
+        let inner = || Block::new("").attribute(Attribute::optional("v", Type::String, ""));
+        let block = Block::new("r")
+            .block(NestedBlock::map("tags", inner()))
+            .block(NestedBlock::group("settings", inner()).items(1, 1));
+        assert_eq!(
+            block.value_type().to_json().to_string(),
+            r#"["object",{"settings":["object",{"v":"string"}],"tags":["map",["object",{"v":"string"}]]}]"#
+        );
+        assert_eq!(
+            (block.blocks[1].min_items, block.blocks[1].max_items),
+            (1, 1)
+        );
     }
 }

@@ -23,18 +23,27 @@ fn block(b: &Block, version: i64) -> proto::schema::Block {
             .map(|nested| proto::schema::NestedBlock {
                 type_name: nested.name.clone(),
                 block: Some(block(&nested.block, version)),
-                nesting: match nested.nesting {
-                    Nesting::Single => proto::schema::nested_block::NestingMode::Single,
-                    Nesting::List => proto::schema::nested_block::NestingMode::List,
-                    Nesting::Set => proto::schema::nested_block::NestingMode::Set,
-                } as i32,
+                nesting: nesting_mode(nested.nesting) as i32,
                 min_items: nested.min_items,
                 max_items: nested.max_items,
             })
             .collect(),
         description: b.description.clone(),
         description_kind: proto::StringKind::Plain as i32,
-        deprecated: false,
+        deprecated: b.deprecated,
+        deprecation_message: String::new(),
+        computed: false,
+    }
+}
+
+fn nesting_mode(nesting: Nesting) -> proto::schema::nested_block::NestingMode {
+    use proto::schema::nested_block::NestingMode;
+    match nesting {
+        Nesting::Single => NestingMode::Single,
+        Nesting::List => NestingMode::List,
+        Nesting::Set => NestingMode::Set,
+        Nesting::Map => NestingMode::Map,
+        Nesting::Group => NestingMode::Group,
     }
 }
 
@@ -49,8 +58,9 @@ fn attribute(a: &Attribute) -> proto::schema::Attribute {
         computed: a.is_computed(),
         sensitive: a.sensitive,
         description_kind: proto::StringKind::Plain as i32,
-        deprecated: false,
+        deprecated: a.deprecated,
         write_only: false,
+        deprecation_message: String::new(),
     }
 }
 
@@ -126,4 +136,124 @@ pub fn encode(value: &Value, ty: &Type) -> Result<proto::DynamicValue, Diagnosti
                 format!("This is a bug in the provider: {e}"),
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::NestedBlock;
+    use proto::attribute_path::step::Selector;
+
+    #[test]
+    fn schema_becomes_proto_with_types_modes_and_docs() {
+        let s = Schema {
+            version: 2,
+            block: Block::new("An upgrade.")
+                .attribute(Attribute::required(
+                    "instance_id",
+                    Type::String,
+                    "The instance.",
+                ))
+                .attribute(Attribute::optional("secret", Type::String, "").sensitive())
+                .attribute(Attribute::optional("delay", Type::Bool, "").default(Value::Bool(false)))
+                .attribute(Attribute::computed("tags", Type::map(Type::String), ""))
+                .block(
+                    NestedBlock::single(
+                        "timeouts",
+                        Block::new("").attribute(Attribute::optional("create", Type::String, "")),
+                    )
+                    .items(0, 1),
+                )
+                .block(NestedBlock::group("g", Block::new("")).items(1, 1)),
+        };
+        let p = schema(&s);
+        assert_eq!(p.version, 2);
+        let block = p.block.unwrap_or_default();
+        assert_eq!(block.version, 2);
+        assert_eq!(block.description, "An upgrade.");
+        assert_eq!(block.description_kind, proto::StringKind::Plain as i32);
+        // name, type JSON, and the required / optional / computed / sensitive flags.
+        let flags: Vec<String> = block
+            .attributes
+            .iter()
+            .map(|a| {
+                let ty = String::from_utf8_lossy(&a.r#type);
+                let f = |b: bool| if b { 'x' } else { '-' };
+                let (r, o, c, s) = (f(a.required), f(a.optional), f(a.computed), f(a.sensitive));
+                format!("{} {ty} {r}{o}{c}{s}", a.name)
+            })
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                r#"instance_id "string" x---"#,
+                r#"secret "string" -x-x"#,
+                r#"delay "bool" -xx-"#,
+                r#"tags ["map","string"] --x-"#,
+            ]
+        );
+        assert_eq!(block.attributes[0].description, "The instance.");
+        use proto::schema::nested_block::NestingMode;
+        let nested: Vec<(&str, i32, i64, i64)> = block
+            .block_types
+            .iter()
+            .map(|b| (b.type_name.as_str(), b.nesting, b.min_items, b.max_items))
+            .collect();
+        assert_eq!(
+            nested,
+            [
+                ("timeouts", NestingMode::Single as i32, 0, 1),
+                ("g", NestingMode::Group as i32, 1, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn diagnostics_carry_attribute_path_steps() {
+        let path = AttributePath::attribute("rule")
+            .join(PathStep::ElementKeyInt(1))
+            .join(PathStep::Attribute("tags".into()))
+            .join(PathStep::ElementKeyString("env".into()));
+        let mut d = Diagnostics::default();
+        d.error_at(path, "Bad tag", "why");
+        d.warning("Insecure", "");
+        let p = diagnostics(&d);
+        assert_eq!(p[0].severity, proto::diagnostic::Severity::Error as i32);
+        assert_eq!(
+            (p[0].summary.as_str(), p[0].detail.as_str()),
+            ("Bad tag", "why")
+        );
+        let steps: Vec<Option<Selector>> = p[0]
+            .attribute
+            .iter()
+            .flat_map(|a| a.steps.iter().map(|s| s.selector.clone()))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                Some(Selector::AttributeName("rule".into())),
+                Some(Selector::ElementKeyInt(1)),
+                Some(Selector::AttributeName("tags".into())),
+                Some(Selector::ElementKeyString("env".into())),
+            ]
+        );
+        assert_eq!(p[1].severity, proto::diagnostic::Severity::Warning as i32);
+        assert_eq!(p[1].attribute, None, "no path: about the whole object");
+    }
+
+    #[test]
+    fn empty_dynamic_values_are_null_and_json_is_accepted() {
+        let ty = Type::object([("a", Type::String)]);
+        assert_eq!(decode(None, &ty, "state"), Ok(Value::Null));
+        let empty = proto::DynamicValue::default();
+        assert_eq!(decode(Some(&empty), &ty, "state"), Ok(Value::Null));
+        let json = proto::DynamicValue {
+            msgpack: Vec::new(),
+            json: br#"{"a":"x"}"#.to_vec(),
+        };
+        assert_eq!(
+            decode(Some(&json), &ty, "state"),
+            Ok(Value::object([("a", Value::string("x"))]))
+        );
+    }
 }

@@ -70,6 +70,36 @@ impl Diagnostics {
         self.0.extend(other.0);
     }
 
+    /// Adds an error about the attribute at `path` (the user sees its line).
+    pub fn error_at(
+        &mut self,
+        path: AttributePath,
+        summary: impl Into<String>,
+        detail: impl Into<String>,
+    ) {
+        self.push(Diagnostic::error_at(path, summary, detail));
+    }
+
+    /// Adds a warning about the attribute at `path`.
+    pub fn warning_at(
+        &mut self,
+        path: AttributePath,
+        summary: impl Into<String>,
+        detail: impl Into<String>,
+    ) {
+        self.push(Diagnostic::warning_at(path, summary, detail));
+    }
+
+    /// Adds an error about the whole object.
+    pub fn error(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
+        self.push(Diagnostic::error(summary, detail));
+    }
+
+    /// Adds a warning about the whole object.
+    pub fn warning(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
+        self.push(Diagnostic::warning(summary, detail));
+    }
+
     pub fn has_errors(&self) -> bool {
         self.0.iter().any(|d| d.severity == Severity::Error)
     }
@@ -86,5 +116,25 @@ impl Diagnostics {
 impl From<Diagnostic> for Diagnostics {
     fn from(diagnostic: Diagnostic) -> Self {
         Diagnostics(vec![diagnostic])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cty::PathStep;
+
+    #[test]
+    fn helpers_record_severity_and_path() {
+        let mut d = Diagnostics::default();
+        d.warning_at(AttributePath::attribute("a"), "w", "");
+        assert!(!d.has_errors());
+        let path = AttributePath::attribute("rule").join(PathStep::ElementKeyInt(2));
+        d.error_at(path.clone(), "bad port", "detail");
+        assert!(d.has_errors());
+        assert_eq!(d.0[1].severity, Severity::Error);
+        assert_eq!(d.0[1].path, Some(path));
+        d.error("whole", "");
+        assert_eq!(d.0[2].path, None);
     }
 }

@@ -18,7 +18,7 @@ use crate::cty::{AttributePath, Value};
 use crate::schema::Schema;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
-pub use server::register;
+pub use server::{register, routes};
 
 /// Code generated from proto/tfplugin6.proto.
 pub mod proto {

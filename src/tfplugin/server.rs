@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
-use tonic::service::RoutesBuilder;
-use tonic::{Request, Response, Status};
+use tonic::codegen::BoxStream;
+use tonic::service::{Routes, RoutesBuilder};
+use tonic::{Request, Response, Status, Streaming};
 
 use super::proto::provider_server::{Provider as ProviderRpc, ProviderServer};
 use super::{
@@ -17,19 +18,25 @@ use crate::cty::Value;
 use crate::plugin::MAX_MESSAGE_BYTES;
 use crate::schema::Schema;
 
-/// Adds the tfplugin6 Provider service for `provider` to the plugin's routes.
-/// StopProvider cancels a child of `shutdown` that every in-flight call sees.
+/// The tfplugin6 Provider gRPC service for `provider`, with Terraform's 256 MiB message
+/// limits. StopProvider cancels a child of `shutdown` that every in-flight call sees.
+pub fn routes(provider: Arc<dyn Provider>, shutdown: CancellationToken) -> Routes {
+    Routes::new(server(provider, shutdown))
+}
+
+/// Adds the same service as [`routes`] to routes being built by the plugin host.
 pub fn register(
     provider: Arc<dyn Provider>,
     shutdown: CancellationToken,
     routes: &mut RoutesBuilder,
 ) {
-    let service = Service::new(provider, shutdown.child_token());
-    routes.add_service(
-        ProviderServer::new(service)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES),
-    );
+    routes.add_service(server(provider, shutdown));
+}
+
+fn server(provider: Arc<dyn Provider>, shutdown: CancellationToken) -> ProviderServer<Service> {
+    ProviderServer::new(Service::new(provider, shutdown.child_token()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
 struct Service {
@@ -127,6 +134,7 @@ impl ProviderRpc for Service {
                     type_name: n.to_string(),
                 })
                 .collect(),
+            ..Default::default()
         }))
     }
 
@@ -147,8 +155,8 @@ impl ProviderRpc for Service {
                 .map(|(n, (_, s))| (n.to_string(), convert::schema(s)))
                 .collect(),
             diagnostics: Vec::new(),
-            provider_meta: None,
             server_capabilities: Some(capabilities()),
+            ..Default::default()
         }))
     }
 
@@ -273,8 +281,8 @@ impl ProviderRpc for Service {
         if current.is_null() {
             return Ok(Response::new(proto::read_resource::Response {
                 new_state: req.current_state,
-                diagnostics: Vec::new(),
                 private: req.private,
+                ..Default::default()
             }));
         }
         let result = resource.read(&self.ctx(), &current, &req.private).await;
@@ -286,6 +294,7 @@ impl ProviderRpc for Service {
             new_state: Some(new_state),
             diagnostics: diags(&d),
             private: result.private,
+            ..Default::default()
         }))
     }
 
@@ -313,9 +322,8 @@ impl ProviderRpc for Service {
         if proposed.is_null() {
             return Ok(Response::new(proto::plan_resource_change::Response {
                 planned_state: req.proposed_new_state,
-                requires_replace: Vec::new(),
                 planned_private: req.prior_private,
-                diagnostics: Vec::new(),
+                ..Default::default()
             }));
         }
         let prior = (!prior.is_null()).then_some(prior);
@@ -348,6 +356,7 @@ impl ProviderRpc for Service {
             requires_replace: requires_replace.iter().map(convert::path).collect(),
             planned_private: plan.planned_private,
             diagnostics: diags(&d),
+            ..Default::default()
         }))
     }
 
@@ -378,8 +387,8 @@ impl ProviderRpc for Service {
             let new_state = try_diags!(convert::encode(&Value::Null, &ty), empty);
             return Ok(Response::new(proto::apply_resource_change::Response {
                 new_state: Some(new_state),
-                private: Vec::new(),
                 diagnostics: diags(&d),
+                ..Default::default()
             }));
         }
         let result = if prior.is_null() {
@@ -407,6 +416,7 @@ impl ProviderRpc for Service {
             new_state: Some(new_state),
             private: result.private,
             diagnostics: diags(&d),
+            ..Default::default()
         }))
     }
 
@@ -428,11 +438,13 @@ impl ProviderRpc for Service {
                 type_name: req.type_name.clone(),
                 state: Some(encoded),
                 private: result.private,
+                identity: None,
             });
         }
         Ok(Response::new(proto::import_resource_state::Response {
             imported_resources: imported,
             diagnostics: diags(&d),
+            deferred: None,
         }))
     }
 
@@ -460,7 +472,179 @@ impl ProviderRpc for Service {
         Ok(Response::new(proto::read_data_source::Response {
             state,
             diagnostics: diags(&d),
+            deferred: None,
         }))
+    }
+
+    async fn get_resource_identity_schemas(
+        &self,
+        _request: Request<proto::get_resource_identity_schemas::Request>,
+    ) -> Result<Response<proto::get_resource_identity_schemas::Response>, Status> {
+        // No resource of this provider has an identity.
+        Ok(Response::new(
+            proto::get_resource_identity_schemas::Response::default(),
+        ))
+    }
+
+    async fn get_functions(
+        &self,
+        _request: Request<proto::get_functions::Request>,
+    ) -> Result<Response<proto::get_functions::Response>, Status> {
+        // The provider defines no functions.
+        Ok(Response::new(proto::get_functions::Response::default()))
+    }
+
+    type ListResourceStream = BoxStream<proto::list_resource::Event>;
+
+    async fn list_resource(
+        &self,
+        _request: Request<proto::list_resource::Request>,
+    ) -> Result<Response<Self::ListResourceStream>, Status> {
+        Err(unimplemented("list resources"))
+    }
+
+    type ReadStateBytesStream = BoxStream<proto::read_state_bytes::Response>;
+
+    async fn read_state_bytes(
+        &self,
+        _request: Request<proto::read_state_bytes::Request>,
+    ) -> Result<Response<Self::ReadStateBytesStream>, Status> {
+        Err(unimplemented("state stores"))
+    }
+
+    async fn write_state_bytes(
+        &self,
+        _request: Request<Streaming<proto::write_state_bytes::RequestChunk>>,
+    ) -> Result<Response<proto::write_state_bytes::Response>, Status> {
+        Err(unimplemented("state stores"))
+    }
+
+    type InvokeActionStream = BoxStream<proto::invoke_action::Event>;
+
+    async fn invoke_action(
+        &self,
+        _request: Request<proto::invoke_action::Request>,
+    ) -> Result<Response<Self::InvokeActionStream>, Status> {
+        Err(unimplemented("actions"))
+    }
+
+    async fn upgrade_resource_identity(
+        &self,
+        _request: Request<proto::upgrade_resource_identity::Request>,
+    ) -> Result<Response<proto::upgrade_resource_identity::Response>, Status> {
+        Err(unimplemented("resource identities"))
+    }
+
+    async fn move_resource_state(
+        &self,
+        _request: Request<proto::move_resource_state::Request>,
+    ) -> Result<Response<proto::move_resource_state::Response>, Status> {
+        Err(unimplemented("moving state between resource types"))
+    }
+
+    async fn generate_resource_config(
+        &self,
+        _request: Request<proto::generate_resource_config::Request>,
+    ) -> Result<Response<proto::generate_resource_config::Response>, Status> {
+        Err(unimplemented("generating configuration"))
+    }
+
+    async fn validate_ephemeral_resource_config(
+        &self,
+        _request: Request<proto::validate_ephemeral_resource_config::Request>,
+    ) -> Result<Response<proto::validate_ephemeral_resource_config::Response>, Status> {
+        Err(unimplemented("ephemeral resources"))
+    }
+
+    async fn open_ephemeral_resource(
+        &self,
+        _request: Request<proto::open_ephemeral_resource::Request>,
+    ) -> Result<Response<proto::open_ephemeral_resource::Response>, Status> {
+        Err(unimplemented("ephemeral resources"))
+    }
+
+    async fn renew_ephemeral_resource(
+        &self,
+        _request: Request<proto::renew_ephemeral_resource::Request>,
+    ) -> Result<Response<proto::renew_ephemeral_resource::Response>, Status> {
+        Err(unimplemented("ephemeral resources"))
+    }
+
+    async fn close_ephemeral_resource(
+        &self,
+        _request: Request<proto::close_ephemeral_resource::Request>,
+    ) -> Result<Response<proto::close_ephemeral_resource::Response>, Status> {
+        Err(unimplemented("ephemeral resources"))
+    }
+
+    async fn validate_list_resource_config(
+        &self,
+        _request: Request<proto::validate_list_resource_config::Request>,
+    ) -> Result<Response<proto::validate_list_resource_config::Response>, Status> {
+        Err(unimplemented("list resources"))
+    }
+
+    async fn call_function(
+        &self,
+        _request: Request<proto::call_function::Request>,
+    ) -> Result<Response<proto::call_function::Response>, Status> {
+        Err(unimplemented("provider functions"))
+    }
+
+    async fn validate_state_store_config(
+        &self,
+        _request: Request<proto::validate_state_store::Request>,
+    ) -> Result<Response<proto::validate_state_store::Response>, Status> {
+        Err(unimplemented("state stores"))
+    }
+
+    async fn configure_state_store(
+        &self,
+        _request: Request<proto::configure_state_store::Request>,
+    ) -> Result<Response<proto::configure_state_store::Response>, Status> {
+        Err(unimplemented("state stores"))
+    }
+
+    async fn lock_state(
+        &self,
+        _request: Request<proto::lock_state::Request>,
+    ) -> Result<Response<proto::lock_state::Response>, Status> {
+        Err(unimplemented("state stores"))
+    }
+
+    async fn unlock_state(
+        &self,
+        _request: Request<proto::unlock_state::Request>,
+    ) -> Result<Response<proto::unlock_state::Response>, Status> {
+        Err(unimplemented("state stores"))
+    }
+
+    async fn get_states(
+        &self,
+        _request: Request<proto::get_states::Request>,
+    ) -> Result<Response<proto::get_states::Response>, Status> {
+        Err(unimplemented("state stores"))
+    }
+
+    async fn delete_state(
+        &self,
+        _request: Request<proto::delete_state::Request>,
+    ) -> Result<Response<proto::delete_state::Response>, Status> {
+        Err(unimplemented("state stores"))
+    }
+
+    async fn plan_action(
+        &self,
+        _request: Request<proto::plan_action::Request>,
+    ) -> Result<Response<proto::plan_action::Response>, Status> {
+        Err(unimplemented("actions"))
+    }
+
+    async fn validate_action_config(
+        &self,
+        _request: Request<proto::validate_action_config::Request>,
+    ) -> Result<Response<proto::validate_action_config::Response>, Status> {
+        Err(unimplemented("actions"))
     }
 
     async fn stop_provider(
@@ -475,11 +659,369 @@ impl ProviderRpc for Service {
     }
 }
 
+/// The answer to the optional parts of the protocol this provider does not offer.
+fn unimplemented(what: &str) -> Status {
+    Status::unimplemented(format!("the hwrds provider offers no {what}"))
+}
+
 fn capabilities() -> proto::ServerCapabilities {
     proto::ServerCapabilities {
         plan_destroy: false,
         get_provider_schema_optional: false,
         move_resource_state: false,
         generate_resource_config: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cty::{AttributePath, Type, msgpack};
+    use crate::schema::{Attribute, Block};
+    use crate::tfplugin::StateResult;
+
+    /// A resource whose behaviour each test picks, to exercise the layer's rules.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Quirk {
+        None,
+        /// modify_plan overwrites a configured value.
+        ChangesConfig,
+        /// create leaves a computed value unknown.
+        LeavesUnknown,
+        /// create returns a state together with an error (Terraform taints).
+        PartialCreate,
+    }
+
+    struct Thing(Quirk);
+
+    fn thing_schema() -> Schema {
+        Schema {
+            version: 1,
+            block: Block::new("A thing.")
+                .attribute(Attribute::required("name", Type::String, "").requires_replace())
+                .attribute(Attribute::optional("note", Type::String, ""))
+                .attribute(Attribute::computed("id", Type::String, "").stable()),
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Resource for Thing {
+        fn type_name(&self) -> &'static str {
+            "hwrds_thing"
+        }
+        fn schema(&self) -> Schema {
+            thing_schema()
+        }
+        async fn modify_plan(&self, _ctx: &Ctx, plan: &mut Plan) -> Diagnostics {
+            if self.0 == Quirk::ChangesConfig {
+                plan.planned.set_attr("note", Value::string("changed"));
+            }
+            Diagnostics::default()
+        }
+        async fn create(&self, _: &Ctx, planned: &Value, _: &Value, _: &[u8]) -> StateResult {
+            let mut state = planned.clone();
+            match self.0 {
+                Quirk::LeavesUnknown => {}
+                _ => state.set_attr("id", Value::string("t-1")),
+            }
+            let mut result = StateResult::ok(state);
+            if self.0 == Quirk::PartialCreate {
+                result
+                    .diagnostics
+                    .error("Upgrade job failed", "the job ended in FAIL");
+            }
+            result
+        }
+        async fn update(&self, _: &Ctx, _: &Value, p: &Value, _: &Value, _: &[u8]) -> StateResult {
+            StateResult::ok(p.clone())
+        }
+        async fn delete(&self, _: &Ctx, _: &Value) -> Diagnostics {
+            Diagnostics::default()
+        }
+        async fn read(&self, ctx: &Ctx, state: &Value, _: &[u8]) -> StateResult {
+            // Reports gone once the provider was asked to stop, so tests can see the token.
+            if ctx.cancel.is_cancelled() {
+                return StateResult::default();
+            }
+            StateResult::ok(state.clone())
+        }
+        async fn import(&self, _: &Ctx, id: &str) -> StateResult {
+            StateResult::ok(Value::object([
+                ("name", Value::Null),
+                ("note", Value::Null),
+                ("id", Value::string(id)),
+            ]))
+        }
+    }
+
+    struct TestProvider(Quirk);
+
+    #[async_trait::async_trait]
+    impl Provider for TestProvider {
+        fn schema(&self) -> Schema {
+            Schema {
+                version: 0,
+                block: Block::new("test"),
+            }
+        }
+        fn resources(&self) -> Vec<Arc<dyn Resource>> {
+            vec![Arc::new(Thing(self.0))]
+        }
+        fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+            Vec::new()
+        }
+        async fn configure(&self, _: &Ctx, _: &Value, _: &str) -> Diagnostics {
+            Diagnostics::default()
+        }
+    }
+
+    fn service(quirk: Quirk) -> Service {
+        Service::new(Arc::new(TestProvider(quirk)), CancellationToken::new())
+    }
+
+    fn ty() -> Type {
+        thing_schema().block.value_type()
+    }
+
+    fn dv(value: &Value) -> Option<proto::DynamicValue> {
+        let msgpack = msgpack::encode(value, &ty()).expect("test values match the schema");
+        Some(proto::DynamicValue {
+            msgpack,
+            json: Vec::new(),
+        })
+    }
+
+    fn val(dv: Option<proto::DynamicValue>) -> Value {
+        let bytes = dv.map(|d| d.msgpack).unwrap_or_default();
+        msgpack::decode(&bytes, &ty()).expect("the layer encodes valid msgpack")
+    }
+
+    fn thing(name: &str, note: Value, id: Value) -> Value {
+        Value::object([("name", Value::string(name)), ("note", note), ("id", id)])
+    }
+
+    async fn plan(
+        s: &Service,
+        prior: &Value,
+        config: &Value,
+        proposed: &Value,
+    ) -> proto::plan_resource_change::Response {
+        let req = proto::plan_resource_change::Request {
+            type_name: "hwrds_thing".into(),
+            prior_state: dv(prior),
+            proposed_new_state: dv(proposed),
+            config: dv(config),
+            ..Default::default()
+        };
+        match s.plan_resource_change(Request::new(req)).await {
+            Ok(r) => r.into_inner(),
+            Err(status) => panic!("plan failed: {status}"),
+        }
+    }
+
+    async fn create(s: &Service, planned: &Value) -> proto::apply_resource_change::Response {
+        let req = proto::apply_resource_change::Request {
+            type_name: "hwrds_thing".into(),
+            prior_state: dv(&Value::Null),
+            planned_state: dv(planned),
+            config: dv(planned),
+            ..Default::default()
+        };
+        match s.apply_resource_change(Request::new(req)).await {
+            Ok(r) => r.into_inner(),
+            Err(status) => panic!("apply failed: {status}"),
+        }
+    }
+
+    fn summaries(d: &[proto::Diagnostic]) -> Vec<&str> {
+        d.iter().map(|d| d.summary.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn plan_create_update_and_destroy() {
+        let s = service(Quirk::None);
+        let config = thing("a", Value::Null, Value::Null);
+        let created = plan(&s, &Value::Null, &config, &config).await;
+        assert!(created.diagnostics.is_empty());
+        assert_eq!(
+            val(created.planned_state),
+            thing("a", Value::Null, Value::Unknown)
+        );
+
+        let prior = thing("a", Value::Null, Value::string("t-1"));
+        let renamed = thing("b", Value::Null, Value::string("t-1"));
+        let replaced = plan(&s, &prior, &thing("b", Value::Null, Value::Null), &renamed).await;
+        assert_eq!(
+            replaced.requires_replace,
+            vec![convert::path(&AttributePath::attribute("name"))]
+        );
+
+        let destroyed = plan(&s, &prior, &Value::Null, &Value::Null).await;
+        assert_eq!(val(destroyed.planned_state), Value::Null);
+        assert!(destroyed.requires_replace.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_plan_that_changes_configuration_is_an_error() {
+        let s = service(Quirk::ChangesConfig);
+        let config = thing("a", Value::string("mine"), Value::Null);
+        let r = plan(&s, &Value::Null, &config, &config).await;
+        assert_eq!(
+            summaries(&r.diagnostics),
+            ["Provider changed a configured value"]
+        );
+        let step = &r.diagnostics[0].attribute.as_ref().expect("path").steps[0];
+        assert_eq!(
+            step.selector,
+            Some(proto::attribute_path::step::Selector::AttributeName(
+                "note".into()
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn apply_requires_a_wholly_known_state() {
+        let planned = thing("a", Value::Null, Value::Unknown);
+        let r = create(&service(Quirk::LeavesUnknown), &planned).await;
+        assert_eq!(summaries(&r.diagnostics), ["Provider left a value unknown"]);
+        assert_eq!(val(r.new_state).get_attr("id"), Some(&Value::Null));
+
+        let r = create(&service(Quirk::None), &planned).await;
+        assert!(r.diagnostics.is_empty());
+        assert_eq!(
+            val(r.new_state),
+            thing("a", Value::Null, Value::string("t-1"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_partial_create_keeps_its_state_with_the_error() {
+        let planned = thing("a", Value::Null, Value::Unknown);
+        let r = create(&service(Quirk::PartialCreate), &planned).await;
+        assert_eq!(summaries(&r.diagnostics), ["Upgrade job failed"]);
+        assert_eq!(
+            val(r.new_state),
+            thing("a", Value::Null, Value::string("t-1"))
+        );
+    }
+
+    #[tokio::test]
+    async fn undecodable_values_become_diagnostics() {
+        let req = proto::plan_resource_change::Request {
+            type_name: "hwrds_thing".into(),
+            config: Some(proto::DynamicValue {
+                msgpack: vec![0xc1, 0xff],
+                json: Vec::new(),
+            }),
+            ..Default::default()
+        };
+        let r = service(Quirk::None)
+            .plan_resource_change(Request::new(req))
+            .await
+            .map(Response::into_inner);
+        let diags = r.map(|r| r.diagnostics).unwrap_or_default();
+        assert_eq!(summaries(&diags), ["Invalid configuration from Terraform"]);
+
+        let req = proto::read_resource::Request {
+            type_name: "hwrds_nope".into(),
+            ..Default::default()
+        };
+        let r = service(Quirk::None).read_resource(Request::new(req)).await;
+        let diags = r.map(|r| r.into_inner().diagnostics).unwrap_or_default();
+        assert_eq!(summaries(&diags), ["Unknown resource type"]);
+    }
+
+    #[tokio::test]
+    async fn upgrade_decodes_json_and_refuses_flatmap() {
+        let s = service(Quirk::None);
+        let upgrade = |raw: proto::RawState| proto::upgrade_resource_state::Request {
+            type_name: "hwrds_thing".into(),
+            version: 0,
+            raw_state: Some(raw),
+        };
+        let json = br#"{"name":"a","note":null,"id":"t-1","gone":true}"#.to_vec();
+        let r = s
+            .upgrade_resource_state(Request::new(upgrade(proto::RawState {
+                json,
+                flatmap: Default::default(),
+            })))
+            .await
+            .map(Response::into_inner);
+        let r = r.unwrap_or_default();
+        assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+        assert_eq!(
+            val(r.upgraded_state),
+            thing("a", Value::Null, Value::string("t-1"))
+        );
+
+        let flatmap = [("id".to_string(), "t-1".to_string())].into();
+        let r = s
+            .upgrade_resource_state(Request::new(upgrade(proto::RawState {
+                json: Vec::new(),
+                flatmap,
+            })))
+            .await
+            .map(Response::into_inner)
+            .unwrap_or_default();
+        assert_eq!(summaries(&r.diagnostics), ["Legacy state format"]);
+    }
+
+    #[tokio::test]
+    async fn stop_provider_reaches_in_flight_calls() {
+        let s = service(Quirk::None);
+        let state = thing("a", Value::Null, Value::string("t-1"));
+        let read = || {
+            let req = proto::read_resource::Request {
+                type_name: "hwrds_thing".into(),
+                current_state: dv(&state),
+                ..Default::default()
+            };
+            Request::new(req)
+        };
+        let before = s
+            .read_resource(read())
+            .await
+            .map(|r| val(r.into_inner().new_state));
+        assert_eq!(before.ok(), Some(state.clone()));
+        let stopped = s
+            .stop_provider(Request::new(proto::stop_provider::Request {}))
+            .await;
+        assert!(stopped.is_ok());
+        let after = s
+            .read_resource(read())
+            .await
+            .map(|r| val(r.into_inner().new_state));
+        assert_eq!(after.ok(), Some(Value::Null));
+    }
+
+    #[tokio::test]
+    async fn optional_parts_are_empty_or_unimplemented() {
+        let s = service(Quirk::None);
+        let ids = s
+            .get_resource_identity_schemas(Request::new(Default::default()))
+            .await
+            .map(|r| r.into_inner().identity_schemas.len());
+        assert_eq!(ids.ok(), Some(0));
+        let functions = s
+            .get_functions(Request::new(Default::default()))
+            .await
+            .map(|r| r.into_inner().functions.len());
+        assert_eq!(functions.ok(), Some(0));
+        let call = s.call_function(Request::new(Default::default())).await;
+        assert_eq!(
+            call.err().map(|e| e.code()),
+            Some(tonic::Code::Unimplemented)
+        );
+        let schema = s
+            .get_provider_schema(Request::new(Default::default()))
+            .await
+            .map(Response::into_inner)
+            .unwrap_or_default();
+        let caps = schema.server_capabilities.unwrap_or_default();
+        assert!(!caps.plan_destroy && !caps.get_provider_schema_optional);
+        assert_eq!(
+            schema.resource_schemas.keys().collect::<Vec<_>>(),
+            ["hwrds_thing"]
+        );
     }
 }
