@@ -86,7 +86,10 @@ fn launch(client_cert_pem: Option<&str>) -> Plugin {
 
 /// Trusts exactly the certificate from the handshake line (as Terraform does).
 #[derive(Debug)]
-struct PinnedServer(Vec<u8>);
+struct PinnedServer {
+    cert: Vec<u8>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
 
 impl ServerCertVerifier for PinnedServer {
     fn verify_server_cert(
@@ -97,7 +100,7 @@ impl ServerCertVerifier for PinnedServer {
         _: &[u8],
         _: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.0.as_slice() {
+        if end_entity.as_ref() == self.cert.as_slice() {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::General(
@@ -111,8 +114,7 @@ impl ServerCertVerifier for PinnedServer {
         c: &CertificateDer<'_>,
         d: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(m, c, d, &algs)
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.algorithms)
     }
     fn verify_tls13_signature(
         &self,
@@ -120,13 +122,10 @@ impl ServerCertVerifier for PinnedServer {
         c: &CertificateDer<'_>,
         d: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(m, c, d, &algs)
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::aws_lc_rs::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 
@@ -140,7 +139,10 @@ async fn channel(plugin: &Plugin, tls: bool, client: Option<&Identity>) -> Resul
     .with_safe_default_protocol_versions()
     .unwrap()
     .dangerous()
-    .with_custom_certificate_verifier(Arc::new(PinnedServer(plugin.server_cert.clone())));
+    .with_custom_certificate_verifier(Arc::new(PinnedServer {
+        cert: plugin.server_cert.clone(),
+        algorithms: rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms,
+    }));
     let mut config = match client {
         Some(id) => builder
             .with_client_auth_cert(

@@ -24,11 +24,7 @@ pub struct DecodeError {
 
 impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
+        write_at(f, &self.path, &self.message)
     }
 }
 
@@ -43,11 +39,20 @@ pub struct EncodeError {
 
 impl std::fmt::Display for EncodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
+        write_at(f, &self.path, &self.message)
+    }
+}
+
+/// `path: message`, or just the message at the root.
+fn write_at(
+    f: &mut std::fmt::Formatter<'_>,
+    path: &AttributePath,
+    message: &str,
+) -> std::fmt::Result {
+    if path.is_empty() {
+        write!(f, "{message}")
+    } else {
+        write!(f, "{path}: {message}")
     }
 }
 

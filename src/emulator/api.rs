@@ -349,7 +349,7 @@ pub async fn upgrade(
 }
 
 fn new_job_id() -> String {
-    let hex = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+    let hex = super::random_hex_id();
     format!(
         "{}-{}-{}-{}-{}",
         &hex[..8],

@@ -189,17 +189,21 @@ fn router(shared: Arc<Shared>) -> Router {
 
 async fn request_id(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    if !response.headers().contains_key("X-Request-Id") {
-        let id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-        if let Ok(value) = HeaderValue::from_str(&id) {
-            response.headers_mut().insert("X-Request-Id", value);
-        }
+    if !response.headers().contains_key("X-Request-Id")
+        && let Ok(value) = HeaderValue::from_str(&random_hex_id())
+    {
+        response.headers_mut().insert("X-Request-Id", value);
     }
     response
 }
 
+/// 32 random hex digits, as request ids and job ids are made of.
+pub(crate) fn random_hex_id() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
 fn gateway_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let request_id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+    let request_id = random_hex_id();
     let mut response = (
         status,
         Json(json!({"error_msg": message, "error_code": code, "request_id": request_id})),
