@@ -1,10 +1,94 @@
 //! Instance facts as the plan checks and data sources see them: an RDS instance plus the
 //! latest minor version available for it, derived from the versions API (no API states
 //! it per instance).
+//!
+//! [`Catalog`] is the per-process cache behind them: one paginated listing of the
+//! project's instances and one versions lookup per engine and major version, shared by
+//! every resource and data source, so planning 500 upgrades costs a handful of requests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, OnceCell};
 
 use super::checks::{InstanceFacts, NodeFacts, compare_versions};
 use crate::rds::models::Instance;
-use crate::rds::{CallCtx, RdsClient, RdsError};
+use crate::rds::{CallCtx, InstanceFilter, RdsClient, RdsError};
+
+/// Cached instance listing and latest versions of one provider process.
+#[derive(Default)]
+pub struct Catalog {
+    listing: OnceCell<Arc<Vec<Instance>>>,
+    latest: Mutex<HashMap<(String, String), Option<String>>>,
+}
+
+impl Catalog {
+    /// Every instance of the project, listed once per process (errors are not cached).
+    pub async fn all(
+        &self,
+        client: &RdsClient,
+        ctx: &CallCtx,
+    ) -> Result<Arc<Vec<Instance>>, RdsError> {
+        self.listing
+            .get_or_try_init(|| async {
+                let all = client.instances(ctx, &InstanceFilter::default()).await?;
+                tracing::debug!(count = all.len(), "listed the project's instances");
+                Ok(Arc::new(all))
+            })
+            .await
+            .cloned()
+    }
+
+    /// One instance by id: from the shared listing, or asked directly when the listing
+    /// does not hold it (an instance created since).
+    pub async fn instance(
+        &self,
+        client: &RdsClient,
+        ctx: &CallCtx,
+        id: &str,
+    ) -> Result<Option<Instance>, RdsError> {
+        if let Some(found) = self.all(client, ctx).await?.iter().find(|i| i.id == id) {
+            return Ok(Some(found.clone()));
+        }
+        client.instance(ctx, id).await
+    }
+
+    /// The latest minor version for an engine and major version, asked once per process.
+    pub async fn latest_version(
+        &self,
+        client: &RdsClient,
+        ctx: &CallCtx,
+        engine: &str,
+        version: &str,
+    ) -> Result<Option<String>, RdsError> {
+        let key = (engine.to_ascii_lowercase(), version.to_string());
+        let mut cache = self.latest.lock().await;
+        if let Some(found) = cache.get(&key) {
+            return Ok(found.clone());
+        }
+        let latest = latest_version(client, ctx, engine, version).await?;
+        cache.insert(key, latest.clone());
+        Ok(latest)
+    }
+
+    /// The facts the checks need about an instance (latest version included).
+    pub async fn facts(
+        &self,
+        client: &RdsClient,
+        ctx: &CallCtx,
+        instance: &Instance,
+    ) -> Result<InstanceFacts, RdsError> {
+        let latest = self
+            .latest_version(
+                client,
+                ctx,
+                &instance.datastore.engine,
+                &instance.datastore.version,
+            )
+            .await?;
+        Ok(facts(instance, latest))
+    }
+}
 
 /// The latest minor version of `engine` `version` (e.g. MySQL `8.0`), when known.
 pub async fn latest_version(

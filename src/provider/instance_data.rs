@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use super::ProviderState;
-use super::catalog;
 use super::checks::{InstanceFacts, upgrade_blockers};
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::{CallCtx, InstanceFilter};
@@ -218,15 +217,8 @@ impl DataSource for InstanceDataSource {
             )));
         }
         let instance = matches.remove(0);
-        let latest = match catalog::latest_version(
-            client,
-            &call,
-            &instance.datastore.engine,
-            &instance.datastore.version,
-        )
-        .await
-        {
-            Ok(v) => v,
+        let facts = match self.state.catalog.facts(client, &call, &instance).await {
+            Ok(f) => f,
             Err(e) => {
                 return StateResult::error(Diagnostics::from(Diagnostic::error(
                     "Cannot read the available versions",
@@ -234,7 +226,6 @@ impl DataSource for InstanceDataSource {
                 )));
             }
         };
-        let facts = catalog::facts(&instance, latest);
         let mut state = Value::null_object(&self.schema().block.value_type());
         state.set_attr("id", Value::string(&instance.id));
         state.set_attr("name", Value::string(&instance.name));

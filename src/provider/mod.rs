@@ -4,7 +4,11 @@
 mod catalog;
 pub mod checks;
 pub mod config;
+mod db_minor_upgrade;
 mod instance_data;
+mod instances_data;
+mod timeouts;
+pub mod upgrade_job;
 
 use std::sync::{Arc, OnceLock};
 
@@ -18,6 +22,8 @@ use crate::tfplugin::{Ctx, DataSource, Diagnostic, Diagnostics, Provider, Resour
 pub struct ProviderState {
     config: OnceLock<config::ProviderConfig>,
     client: OnceLock<RdsClient>,
+    /// Instances and versions, listed once per provider process.
+    catalog: catalog::Catalog,
 }
 
 impl ProviderState {
@@ -67,13 +73,20 @@ impl Provider for HwrdsProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        Vec::new()
+        vec![Arc::new(db_minor_upgrade::DbMinorUpgrade {
+            state: self.state.clone(),
+        })]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-        vec![Arc::new(instance_data::InstanceDataSource {
-            state: self.state.clone(),
-        })]
+        vec![
+            Arc::new(instance_data::InstanceDataSource {
+                state: self.state.clone(),
+            }),
+            Arc::new(instances_data::InstancesDataSource {
+                state: self.state.clone(),
+            }),
+        ]
     }
 
     async fn validate_config(&self, config: &Value) -> Diagnostics {

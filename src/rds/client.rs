@@ -284,6 +284,23 @@ impl RdsClient {
         .await
     }
 
+    /// Operations waiting for an instance's maintenance window (delayed upgrades).
+    pub async fn scheduled_tasks(
+        &self,
+        ctx: &CallCtx,
+        instance_id: &str,
+    ) -> Result<Vec<ScheduledTask>, RdsError> {
+        let filters = [("instance_id", &Some(instance_id.to_string()))];
+        self.paginate(
+            ctx,
+            "/schedule-tasks",
+            50,
+            &filters,
+            |page: ScheduledTaskList| (page.schedule_tasks, page.total_count),
+        )
+        .await
+    }
+
     /// Follows `offset`/`limit` pagination of a listing until `total_count` items came.
     async fn paginate<P: DeserializeOwned, T>(
         &self,
@@ -553,7 +570,7 @@ impl RdsClient {
 }
 
 /// Sleeps until the deadline, or forever without one.
-pub(super) async fn sleep_until(deadline: Option<Instant>) {
+pub async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,

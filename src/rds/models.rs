@@ -123,6 +123,38 @@ pub struct Task {
     pub status: String,
 }
 
+/// An operation waiting for the maintenance window (`GET /schedule-tasks`), e.g. a
+/// delayed upgrade; `status` is `Initing`, `Pending`, `Running`, `Completed`, `Failed`,
+/// `Unauthorized` or `Canceled`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScheduledTask {
+    pub id: String,
+    pub name: String,
+    pub instance_id: String,
+    pub status: String,
+    pub create_time: Option<String>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+}
+
+impl ScheduledTask {
+    /// Whether the task has yet to run or is running.
+    pub fn is_pending(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "Initing" | "Pending" | "Running" | "Unauthorized"
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ScheduledTaskList {
+    pub total_count: Option<u64>,
+    pub schedule_tasks: Vec<ScheduledTask>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct TaskList {

@@ -1,0 +1,844 @@
+//! `hwrds_db_minor_upgrade`: one minor version upgrade of an RDS instance — checked in
+//! the plan, submitted exactly once on apply, tracked to the end.
+//!
+//! The whole behaviour, in the order Terraform meets it:
+//! - **Plan** (create): the instance is looked up (one shared listing per provider
+//!   process) and the seed's constraints run as diagnostics at the attribute they are
+//!   about; `engine`, `instance_type` and `version_before` are known in the plan.
+//!   Plan (existing): a job still running with `wait_for_completion` plans an in-place
+//!   update that resumes waiting; a `Failed` job plans a replacement (a new attempt).
+//! - **Create**: adopt an upgrade already under way, else submit once (busy retried
+//!   until the create timeout, a lost answer resolved from the task center, never
+//!   re-sent blindly), then wait when asked. An interrupted or timed-out wait returns
+//!   the state with the job id and a warning — not an error, which would taint the
+//!   resource and make the next apply submit again.
+//! - **Read**: follows an unfinished job (job API, task center, scheduled tasks, then
+//!   the instance's version); a finished job is final and costs no request.
+//! - **Delete** forgets (an upgrade cannot be undone). **Import** takes
+//!   `<instance_id>/<job_id>` or `<instance_id>` (its most recent upgrade job).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::ProviderState;
+use super::checks::{self, InstanceFacts, Severity, UpgradeOptions};
+use super::timeouts;
+use super::upgrade_job::{
+    self, COMPLETED, FAILED, Interrupted, JobSnapshot, RUNNING, SCHEDULED, Submitted,
+};
+use crate::cty::{AttributePath, Type, Value};
+use crate::rds::models::rfc3339;
+use crate::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest, WaitSchedule};
+use crate::schema::{Attribute, Block, Schema};
+use crate::tfplugin::{Ctx, Diagnostic, Diagnostics, Plan, Resource, StateResult};
+
+pub struct DbMinorUpgrade {
+    pub(super) state: Arc<ProviderState>,
+}
+
+/// Attributes that follow the job; unknown in a plan that resumes tracking.
+const TRACKING: [&str; 5] = [
+    "status",
+    "progress",
+    "fail_reason",
+    "version_after",
+    "finished_at",
+];
+
+/// How the job is polled: quick at first (minor upgrades of small instances take
+/// minutes), then every 30 s.
+const SCHEDULE: WaitSchedule = WaitSchedule {
+    initial: Duration::from_millis(1500),
+    factor: 1.5,
+    max: Duration::from_secs(30),
+    // PostgreSQL upgrade jobs may never be visible to the job API: fall back soon.
+    not_found_grace: Duration::from_secs(5),
+};
+
+/// A job that no API knows after this long (records expire after about a month) keeps
+/// its last known state, unless the instance shows the upgrade finished.
+const VISIBILITY_GRACE: Duration = Duration::from_secs(60);
+
+pub fn schema() -> Schema {
+    let block = Block::new(
+        "A minor version upgrade of a Huawei Cloud RDS instance (MySQL or PostgreSQL). Creating the resource submits the upgrade once and, by default, waits for the job to finish; the plan shows the version the instance runs and refuses upgrades the API would refuse. Destroying it only forgets the upgrade.",
+    )
+    .attribute(Attribute::computed("id", Type::String, "`<instance_id>/<job_id>`.").stable())
+    .attribute(
+        Attribute::required("instance_id", Type::String, "Id of the RDS instance to upgrade. Changing it means a new upgrade.")
+            .requires_replace(),
+    )
+    .attribute(
+        Attribute::optional("is_delayed", Type::Bool, "Run the upgrade in the instance's maintenance window instead of now (MySQL only). Default `false`.")
+            .default(Value::Bool(false))
+            .requires_replace(),
+    )
+    .attribute(
+        Attribute::optional("second_switch", Type::Bool, "MySQL primary/standby only: after the rolling upgrade, switch back so primary and standby keep their availability zones. Default `true`.")
+            .default(Value::Bool(true))
+            .requires_replace(),
+    )
+    .attribute(
+        Attribute::optional("triggers", Type::map(Type::String), "Arbitrary values; any change means \"upgrade again\" (e.g. `{ minor = data.hwrds_db_instance.x.latest_version }`).")
+            .requires_replace(),
+    )
+    .attribute(Attribute::optional_computed(
+        "wait_for_completion",
+        Type::Bool,
+        "Wait for the job to finish during apply. Default: `true` for an immediate upgrade, `false` for a delayed one. Changing it never calls the upgrade API.",
+    ))
+    .attribute(Attribute::computed("job_id", Type::String, "Id of the upgrade job.").stable())
+    .attribute(Attribute::computed("status", Type::String, "Job status: `Scheduled` (delayed, waiting for the maintenance window), `Running`, `Completed` or `Failed`."))
+    .attribute(Attribute::computed("progress", Type::String, "Job progress as the API reports it, e.g. `60%`."))
+    .attribute(Attribute::computed("fail_reason", Type::String, "Why the job failed, when it did."))
+    .attribute(Attribute::computed("engine", Type::String, "Database engine of the instance.").stable())
+    .attribute(Attribute::computed("instance_type", Type::String, "`Single`, `Ha` or `Replica`.").stable())
+    .attribute(
+        Attribute::computed("version_before", Type::String, "Complete version the instance ran when the upgrade was planned (known in the plan).")
+            .stable(),
+    )
+    .attribute(Attribute::computed("version_after", Type::String, "Complete version the instance runs after the job completed."))
+    .attribute(Attribute::computed("submitted_at", Type::String, "When the job was created (RFC 3339).").stable())
+    .attribute(Attribute::computed("finished_at", Type::String, "When the job finished (RFC 3339)."))
+    .block(timeouts::block());
+    Schema { version: 0, block }
+}
+
+fn text(value: &Value, name: &str) -> Option<String> {
+    value
+        .get_attr(name)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn flag(value: &Value, name: &str) -> Option<bool> {
+    value.get_attr(name).and_then(Value::as_bool)
+}
+
+fn is_unknown(value: &Value, name: &str) -> bool {
+    value.get_attr(name).is_some_and(Value::is_unknown)
+}
+
+fn api_error(summary: &str, who: &str, e: &RdsError) -> Diagnostic {
+    Diagnostic::error(summary, format!("{who}: {e}"))
+}
+
+/// Checks an instance id's shape (diagnostic at `instance_id`).
+fn validate_instance_id(id: &str) -> Option<Diagnostic> {
+    let problem = if id.trim().is_empty() {
+        "must not be empty"
+    } else if id.len() > 64 {
+        "is longer than 64 characters"
+    } else if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        "may only contain letters, digits, '-' and '_'"
+    } else {
+        return None;
+    };
+    Some(Diagnostic::error_at(
+        AttributePath::attribute("instance_id"),
+        "Invalid instance id",
+        format!(
+            "instance_id {id:?} {problem}. Use the id of an RDS instance, e.g. data.hwrds_db_instance.x.id."
+        ),
+    ))
+}
+
+/// Findings of the checks as diagnostics at their attributes.
+fn findings_to_diagnostics(findings: Vec<checks::Finding>, errors_only: bool) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    for f in findings {
+        let path = AttributePath::attribute(f.attribute);
+        match f.severity {
+            Severity::Error => diags.push(Diagnostic::error_at(path, f.summary, f.detail)),
+            Severity::Warning if !errors_only => {
+                diags.push(Diagnostic::warning_at(path, f.summary, f.detail))
+            }
+            Severity::Warning => {}
+        }
+    }
+    diags
+}
+
+/// The upgrade options as configured (None where the configuration leaves them null).
+fn configured_options(config: &Value) -> UpgradeOptions {
+    UpgradeOptions {
+        is_delayed: flag(config, "is_delayed"),
+        second_switch: flag(config, "second_switch"),
+    }
+}
+
+/// Records a job snapshot in a state value.
+fn record(state: &mut Value, snap: &JobSnapshot) {
+    state.set_attr("status", Value::string(&snap.status));
+    let progress = match snap.status.as_str() {
+        COMPLETED => Some("100%".to_string()),
+        _ => snap.progress.clone(),
+    };
+    state.set_attr("progress", Value::opt_string(progress));
+    state.set_attr("fail_reason", Value::opt_string(snap.fail_reason.clone()));
+    if snap.is_finished() {
+        let ended = snap
+            .ended
+            .clone()
+            .unwrap_or_else(|| rfc3339(time::OffsetDateTime::now_utc()));
+        state.set_attr("finished_at", Value::string(ended));
+    } else {
+        state.set_attr("finished_at", Value::Null);
+    }
+    if !matches!(state.get_attr("version_after"), Some(Value::String(_))) {
+        state.set_attr("version_after", Value::Null);
+    }
+    if state.get_attr("submitted_at").is_none_or(Value::is_null) {
+        state.set_attr("submitted_at", Value::opt_string(snap.created.clone()));
+    }
+}
+
+/// The warning of a wait that stopped while the job goes on.
+fn still_running(job_id: &str, instance: &str, why: &str) -> Diagnostic {
+    Diagnostic::warning(
+        "Upgrade still running; tracking will resume",
+        format!(
+            "{why} The upgrade job {job_id} of instance {instance} goes on in Huawei Cloud and is recorded in the state. \
+             Run terraform apply again to keep tracking it: nothing is submitted again."
+        ),
+    )
+}
+
+impl DbMinorUpgrade {
+    fn client(&self) -> Result<&RdsClient, Diagnostics> {
+        self.state.client()
+    }
+
+    /// The instance's facts through the shared catalog, or a diagnostic at `instance_id`.
+    async fn facts(
+        &self,
+        client: &RdsClient,
+        call: &CallCtx,
+        id: &str,
+    ) -> Result<InstanceFacts, Diagnostic> {
+        let at = AttributePath::attribute("instance_id");
+        let instance = match self.state.catalog.instance(client, call, id).await {
+            Ok(Some(instance)) => instance,
+            Ok(None) => {
+                return Err(Diagnostic::error_at(
+                    at,
+                    "RDS instance not found",
+                    format!("No RDS instance has id {id:?} in this project and region."),
+                ));
+            }
+            Err(e) => {
+                return Err(Diagnostic::error_at(
+                    at,
+                    "Cannot read the RDS instance",
+                    format!("Looking up instance {id:?} failed: {e}"),
+                ));
+            }
+        };
+        self.state
+            .catalog
+            .facts(client, call, &instance)
+            .await
+            .map_err(|e| {
+                Diagnostic::error_at(
+                    at,
+                    "Cannot read the available versions",
+                    format!(
+                        "Listing {} versions for instance {id:?} failed: {e}",
+                        instance.datastore.engine
+                    ),
+                )
+            })
+    }
+
+    /// Reads the instance afresh (not from the cache) for the version after an upgrade.
+    async fn version_now(&self, client: &RdsClient, call: &CallCtx, id: &str) -> Option<String> {
+        match client.instance(call, id).await {
+            Ok(found) => found.and_then(|i| i.datastore.complete_version),
+            Err(e) => {
+                tracing::warn!(instance_id = id, error = %e, "cannot read the version after the upgrade");
+                None
+            }
+        }
+    }
+
+    /// Records a finished job, and on completion the instance's new version.
+    async fn finish(
+        &self,
+        client: &RdsClient,
+        call: &CallCtx,
+        state: &mut Value,
+        snap: &JobSnapshot,
+    ) {
+        let instance_id = text(state, "instance_id").unwrap_or_default();
+        if snap.status == COMPLETED {
+            let version = self.version_now(client, call, &instance_id).await;
+            state.set_attr("version_after", Value::opt_string(version));
+        }
+        record(state, snap);
+    }
+
+    /// Waits for the job recorded in `state` and records the outcome. Diagnostics say
+    /// what happened when it did not complete.
+    async fn wait_and_record(
+        &self,
+        ctx: &Ctx,
+        client: &RdsClient,
+        state: &mut Value,
+        limit: Duration,
+    ) -> Diagnostics {
+        let mut diags = Diagnostics::default();
+        let job_id = text(state, "job_id").unwrap_or_default();
+        let instance_id = text(state, "instance_id").unwrap_or_default();
+        let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
+        let waited = upgrade_job::wait(client, &call, &job_id, &instance_id, SCHEDULE, |snap| {
+            tracing::info!(instance_id = %instance_id, job_id = %snap.id, status = %snap.status, progress = snap.progress.as_deref().unwrap_or(""), "upgrade in progress");
+        })
+        .await;
+        match waited {
+            Ok(snap) => {
+                // The final read gets its own short context: the wait may have used it all.
+                let after = CallCtx::new(ctx.cancel.clone())
+                    .with_deadline(Instant::now() + Duration::from_secs(60));
+                self.finish(client, &after, state, &snap).await;
+                if snap.status == FAILED {
+                    diags.push(Diagnostic::error(
+                        "Upgrade job failed",
+                        format!(
+                            "The upgrade job {job_id} of instance {instance_id} failed: {}. The instance keeps version {}. \
+                             The next plan proposes a new attempt (a replacement of this resource).",
+                            snap.fail_reason.as_deref().unwrap_or("no reason given"),
+                            text(state, "version_before").unwrap_or_else(|| "it had".into()),
+                        ),
+                    ));
+                } else {
+                    tracing::info!(instance_id = %instance_id, job_id = %job_id, version_after = text(state, "version_after").as_deref().unwrap_or(""), "upgrade completed");
+                }
+            }
+            Err(Interrupted::Cancelled(last)) => {
+                if let Some(last) = last {
+                    record(state, &last);
+                }
+                diags.push(still_running(
+                    &job_id,
+                    &instance_id,
+                    "Terraform was interrupted while waiting.",
+                ));
+            }
+            Err(Interrupted::Timeout(last)) => {
+                if let Some(last) = last {
+                    record(state, &last);
+                }
+                let why = format!(
+                    "The wait reached its timeout ({}s; see timeouts).",
+                    limit.as_secs()
+                );
+                diags.push(still_running(&job_id, &instance_id, &why));
+            }
+            Err(Interrupted::Api(e)) => {
+                let why = format!("Following the job failed: {e}.");
+                diags.push(still_running(&job_id, &instance_id, &why));
+            }
+        }
+        diags
+    }
+
+    /// Brings a state's tracking attributes up to date (no request for a finished job).
+    async fn refresh(
+        &self,
+        ctx: &Ctx,
+        client: &RdsClient,
+        state: &mut Value,
+    ) -> Result<(), Diagnostic> {
+        let status = text(state, "status");
+        if status
+            .as_deref()
+            .is_some_and(|s| s == COMPLETED || s == FAILED)
+        {
+            return Ok(());
+        }
+        let job_id = text(state, "job_id").unwrap_or_default();
+        let instance_id = text(state, "instance_id").unwrap_or_default();
+        let who = format!("job {job_id} of instance {instance_id}");
+        let call = CallCtx::new(ctx.cancel.clone())
+            .with_deadline(Instant::now() + Duration::from_secs(120));
+        match upgrade_job::snapshot(client, &call, &job_id, &instance_id).await {
+            Ok(Some(snap)) if snap.is_finished() => self.finish(client, &call, state, &snap).await,
+            Ok(Some(snap)) => record(state, &snap),
+            Ok(None) => self.infer_from_instance(client, &call, state).await,
+            Err(e) => return Err(api_error("Cannot read the upgrade job", &who, &e)),
+        }
+        if text(state, "status").is_none() {
+            // Imported and unknown to every API: say so rather than invent a status.
+            state.set_attr("status", Value::string(RUNNING));
+        }
+        Ok(())
+    }
+
+    /// No API knows the job: once it is old enough, an instance that is ACTIVE on a newer
+    /// version than before shows the upgrade completed; otherwise the state stays.
+    async fn infer_from_instance(&self, client: &RdsClient, call: &CallCtx, state: &mut Value) {
+        let submitted = text(state, "submitted_at").and_then(|t| {
+            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
+        });
+        let old_enough = submitted.is_none_or(|t| {
+            time::OffsetDateTime::now_utc() - t
+                > time::Duration::try_from(VISIBILITY_GRACE).unwrap_or_default()
+        });
+        let (Some(before), true) = (text(state, "version_before"), old_enough) else {
+            return;
+        };
+        let instance_id = text(state, "instance_id").unwrap_or_default();
+        let Ok(Some(instance)) = client.instance(call, &instance_id).await else {
+            return;
+        };
+        let newer = instance
+            .datastore
+            .complete_version
+            .as_deref()
+            .is_some_and(|now| {
+                checks::compare_versions(now, &before) == std::cmp::Ordering::Greater
+            });
+        if instance.status.eq_ignore_ascii_case("active") && newer {
+            tracing::info!(
+                instance_id,
+                "the job is not listed any more; the instance runs a newer version: completed"
+            );
+            state.set_attr(
+                "version_after",
+                Value::opt_string(instance.datastore.complete_version),
+            );
+            let snap = JobSnapshot {
+                id: text(state, "job_id").unwrap_or_default(),
+                status: COMPLETED.into(),
+                ..Default::default()
+            };
+            record(state, &snap);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Resource for DbMinorUpgrade {
+    fn type_name(&self) -> &'static str {
+        "hwrds_db_minor_upgrade"
+    }
+
+    fn schema(&self) -> Schema {
+        schema()
+    }
+
+    async fn validate_config(&self, config: &Value) -> Diagnostics {
+        let mut diags = timeouts::validate(config);
+        if let Some(d) = text(config, "instance_id")
+            .as_deref()
+            .and_then(validate_instance_id)
+        {
+            diags.push(d);
+        }
+        if flag(config, "is_delayed") == Some(true)
+            && flag(config, "wait_for_completion") == Some(true)
+        {
+            diags.push(Diagnostic::warning_at(
+                AttributePath::attribute("wait_for_completion"),
+                "The apply will wait for the maintenance window",
+                "is_delayed = true runs the upgrade in the instance's maintenance window; with wait_for_completion = true the apply blocks until the window has come and the job has finished (or the create timeout).",
+            ));
+        }
+        diags
+    }
+
+    async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan) -> Diagnostics {
+        let mut diags = Diagnostics::default();
+        let wait_unset = plan
+            .planned
+            .get_attr("wait_for_completion")
+            .is_none_or(|v| v.is_unknown() || v.is_null());
+        if wait_unset && let Some(delayed) = flag(&plan.planned, "is_delayed") {
+            plan.planned
+                .set_attr("wait_for_completion", Value::Bool(!delayed));
+        }
+        if let Some(prior) = plan.prior.clone() {
+            let status = text(&prior, "status").unwrap_or_default();
+            let waits = flag(&plan.planned, "wait_for_completion") == Some(true);
+            if status == FAILED {
+                plan.planned.set_attr("status", Value::Unknown);
+                plan.requires_replace
+                    .push(AttributePath::attribute("status"));
+            } else if (status == RUNNING || status == SCHEDULED) && waits {
+                for name in TRACKING {
+                    plan.planned.set_attr(name, Value::Unknown);
+                }
+            } else if status == COMPLETED {
+                for name in TRACKING {
+                    plan.planned
+                        .set_attr(name, prior.get_attr(name).cloned().unwrap_or(Value::Null));
+                }
+            }
+            return diags;
+        }
+        // A new upgrade: check it against the instance when the id is known.
+        let Some(instance_id) = text(&plan.config, "instance_id") else {
+            return diags;
+        };
+        if validate_instance_id(&instance_id).is_some() {
+            return diags; // validate_config has reported it
+        }
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(d) => return d,
+        };
+        let call = CallCtx::new(ctx.cancel.clone());
+        let facts = match self.facts(client, &call, &instance_id).await {
+            Ok(f) => f,
+            Err(d) => {
+                diags.push(d);
+                return diags;
+            }
+        };
+        diags.extend(findings_to_diagnostics(
+            checks::check_upgrade(&facts, configured_options(&plan.config)),
+            false,
+        ));
+        plan.planned
+            .set_attr("engine", Value::string(&facts.engine));
+        plan.planned
+            .set_attr("instance_type", Value::string(&facts.instance_type));
+        plan.planned.set_attr(
+            "version_before",
+            Value::opt_string(facts.complete_version.clone()),
+        );
+        diags
+    }
+
+    async fn create(
+        &self,
+        ctx: &Ctx,
+        planned: &Value,
+        config: &Value,
+        _private: &[u8],
+    ) -> StateResult {
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(d) => return StateResult::error(d),
+        };
+        let instance_id = text(planned, "instance_id").unwrap_or_default();
+        let limit = timeouts::get(planned, "create");
+        let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
+        let request = UpgradeRequest {
+            is_delayed: flag(planned, "is_delayed").unwrap_or(false),
+            second_switch: flag(planned, "second_switch").unwrap_or(true),
+        };
+
+        // The checks again, now with this apply's view of the instance.
+        let facts = match self.facts(client, &call, &instance_id).await {
+            Ok(f) => f,
+            Err(d) => return StateResult::error(Diagnostics::from(d)),
+        };
+        let problems = findings_to_diagnostics(
+            checks::check_upgrade(&facts, configured_options(config)),
+            true,
+        );
+        let submitted = if problems.has_errors() {
+            // An instance busy with an upgrade (e.g. from an interrupted apply) is adopted.
+            match upgrade_job::find_active(client, &call, &instance_id, true).await {
+                Ok(Some(active)) => Submitted::Adopted(active),
+                Ok(None) => return StateResult::error(problems),
+                Err(e) => {
+                    let mut diags = problems;
+                    diags.push(api_error("Cannot read the task center", &instance_id, &e));
+                    return StateResult::error(diags);
+                }
+            }
+        } else {
+            match upgrade_job::submit_once(client, &call, &instance_id, request).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let detail = match &e {
+                        RdsError::Cancelled => format!(
+                            "Terraform was interrupted before instance {instance_id} accepted the upgrade. If a job was started anyway, the next apply adopts it instead of submitting again."
+                        ),
+                        _ => format!(
+                            "Submitting the minor version upgrade of {} failed: {e}. Nothing was started that hwrds knows of; the next apply looks for a running upgrade before submitting.",
+                            facts.describe()
+                        ),
+                    };
+                    return StateResult::error(Diagnostics::from(Diagnostic::error_at(
+                        AttributePath::attribute("instance_id"),
+                        "Upgrade not submitted",
+                        detail,
+                    )));
+                }
+            }
+        };
+
+        let mut state = planned.clone();
+        let job_id = submitted.job_id().to_string();
+        state.set_attr("id", Value::string(format!("{instance_id}/{job_id}")));
+        state.set_attr("job_id", Value::string(&job_id));
+        state.set_attr("engine", Value::string(&facts.engine));
+        state.set_attr("instance_type", Value::string(&facts.instance_type));
+        if is_unknown(&state, "version_before") {
+            state.set_attr(
+                "version_before",
+                Value::opt_string(facts.complete_version.clone()),
+            );
+        }
+        state.set_attr("version_after", Value::Null);
+        let mut diags = Diagnostics::default();
+        let snap = match &submitted {
+            Submitted::New(id) => {
+                state.set_attr(
+                    "submitted_at",
+                    Value::string(rfc3339(time::OffsetDateTime::now_utc())),
+                );
+                JobSnapshot {
+                    id: id.clone(),
+                    status: if request.is_delayed {
+                        SCHEDULED
+                    } else {
+                        RUNNING
+                    }
+                    .into(),
+                    ..Default::default()
+                }
+            }
+            Submitted::Adopted(job) => {
+                let at = job
+                    .created
+                    .clone()
+                    .unwrap_or_else(|| rfc3339(time::OffsetDateTime::now_utc()));
+                state.set_attr("submitted_at", Value::string(at));
+                diags.push(Diagnostic::warning_at(
+                    AttributePath::attribute("instance_id"),
+                    "Adopted an upgrade already under way",
+                    format!(
+                        "Instance {instance_id} already had upgrade job {} ({}); this resource tracks it instead of submitting another.",
+                        job.id, job.status
+                    ),
+                ));
+                job.clone()
+            }
+        };
+        record(&mut state, &snap);
+        if snap.is_finished() {
+            self.finish(client, &call, &mut state, &snap).await;
+        } else if flag(planned, "wait_for_completion") == Some(true) {
+            let elapsed_limit = call
+                .deadline
+                .map(|d| d.saturating_duration_since(Instant::now()))
+                .unwrap_or(limit);
+            diags.extend(
+                self.wait_and_record(ctx, client, &mut state, elapsed_limit)
+                    .await,
+            );
+        }
+        StateResult {
+            state: Some(state),
+            private: Vec::new(),
+            diagnostics: diags,
+        }
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        prior: &Value,
+        planned: &Value,
+        _config: &Value,
+        _private: &[u8],
+    ) -> StateResult {
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(d) => return StateResult::error(d),
+        };
+        let mut state = planned.clone();
+        let resumes = is_unknown(planned, "status");
+        if !resumes {
+            return StateResult::ok(state);
+        }
+        for name in TRACKING {
+            state.set_attr(name, prior.get_attr(name).cloned().unwrap_or(Value::Null));
+        }
+        let mut diags = Diagnostics::default();
+        if let Err(d) = self.refresh(ctx, client, &mut state).await {
+            diags.push(d);
+            return StateResult {
+                state: Some(state),
+                private: Vec::new(),
+                diagnostics: diags,
+            };
+        }
+        let status = text(&state, "status").unwrap_or_default();
+        if (status == RUNNING || status == SCHEDULED)
+            && flag(planned, "wait_for_completion") == Some(true)
+        {
+            tracing::info!(
+                job_id = text(&state, "job_id").as_deref().unwrap_or(""),
+                "resuming the wait for the upgrade job"
+            );
+            diags.extend(
+                self.wait_and_record(ctx, client, &mut state, timeouts::get(planned, "update"))
+                    .await,
+            );
+        }
+        StateResult {
+            state: Some(state),
+            private: Vec::new(),
+            diagnostics: diags,
+        }
+    }
+
+    async fn delete(&self, _ctx: &Ctx, prior: &Value) -> Diagnostics {
+        let job = text(prior, "job_id").unwrap_or_default();
+        let instance = text(prior, "instance_id").unwrap_or_default();
+        Diagnostics::from(Diagnostic::warning(
+            "Upgrade forgotten, not undone",
+            format!(
+                "A minor version upgrade cannot be undone: instance {instance} keeps the version job {job} installed. The resource was only removed from the state."
+            ),
+        ))
+    }
+
+    async fn read(&self, ctx: &Ctx, state: &Value, private: &[u8]) -> StateResult {
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(d) => return StateResult::error(d),
+        };
+        let mut new = state.clone();
+        let mut diags = Diagnostics::default();
+        if text(&new, "engine").is_none() {
+            // Imported: describe the instance once.
+            let call = CallCtx::new(ctx.cancel.clone());
+            let id = text(&new, "instance_id").unwrap_or_default();
+            if let Ok(Some(instance)) = client.instance(&call, &id).await {
+                new.set_attr("engine", Value::string(&instance.datastore.engine));
+                new.set_attr("instance_type", Value::string(&instance.instance_type));
+            }
+        }
+        if let Err(d) = self.refresh(ctx, client, &mut new).await {
+            diags.push(d);
+        }
+        StateResult {
+            state: Some(new),
+            private: private.to_vec(),
+            diagnostics: diags,
+        }
+    }
+
+    async fn import(&self, ctx: &Ctx, id: &str) -> StateResult {
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(d) => return StateResult::error(d),
+        };
+        let (instance_id, job_id) = match id.split_once('/') {
+            Some((instance, job)) => (instance.to_string(), Some(job.to_string())),
+            None => (id.to_string(), None),
+        };
+        let usage = "Import an upgrade as <instance_id>/<job_id>, or <instance_id> to adopt the instance's most recent upgrade job.";
+        if let Some(d) = validate_instance_id(&instance_id) {
+            return StateResult::error(Diagnostics::from(Diagnostic::error(
+                "Invalid import id",
+                format!("{} {usage}", d.detail),
+            )));
+        }
+        if job_id
+            .as_deref()
+            .is_some_and(|j| j.trim().is_empty() || j.contains('/'))
+        {
+            return StateResult::error(Diagnostics::from(Diagnostic::error(
+                "Invalid import id",
+                format!("{id:?} has no usable job id. {usage}"),
+            )));
+        }
+        let call = CallCtx::new(ctx.cancel.clone());
+        let instance = match client.instance(&call, &instance_id).await {
+            Ok(Some(i)) => i,
+            Ok(None) => {
+                return StateResult::error(Diagnostics::from(Diagnostic::error(
+                    "RDS instance not found",
+                    format!(
+                        "No RDS instance has id {instance_id:?} in this project and region. {usage}"
+                    ),
+                )));
+            }
+            Err(e) => {
+                return StateResult::error(Diagnostics::from(api_error(
+                    "Cannot read the RDS instance",
+                    &instance_id,
+                    &e,
+                )));
+            }
+        };
+        let (job_id, created) = match job_id {
+            Some(j) => (j, None),
+            None => match upgrade_job::most_recent(client, &call, &instance_id).await {
+                Ok(Some(job)) => (job.id.clone(), job.created.clone()),
+                Ok(None) => {
+                    return StateResult::error(Diagnostics::from(Diagnostic::error(
+                        "No upgrade job to import",
+                        format!(
+                            "Instance {instance_id} has no minor upgrade job in the task center (records are kept about a month). {usage}"
+                        ),
+                    )));
+                }
+                Err(e) => {
+                    return StateResult::error(Diagnostics::from(api_error(
+                        "Cannot read the task center",
+                        &instance_id,
+                        &e,
+                    )));
+                }
+            },
+        };
+        let mut state = Value::null_object(&schema().block.value_type());
+        state.set_attr("id", Value::string(format!("{instance_id}/{job_id}")));
+        state.set_attr("instance_id", Value::string(&instance_id));
+        state.set_attr("job_id", Value::string(&job_id));
+        state.set_attr("is_delayed", Value::Bool(false));
+        state.set_attr("second_switch", Value::Bool(true));
+        state.set_attr("wait_for_completion", Value::Bool(true));
+        state.set_attr("engine", Value::string(&instance.datastore.engine));
+        state.set_attr("instance_type", Value::string(&instance.instance_type));
+        state.set_attr("submitted_at", Value::opt_string(created));
+        StateResult::ok(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_ids_are_checked() {
+        assert!(validate_instance_id("a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01").is_none());
+        for bad in ["", "  ", "a/b", "x y", &"a".repeat(65)] {
+            let d = validate_instance_id(bad).expect(bad);
+            assert_eq!(d.path, Some(AttributePath::attribute("instance_id")));
+        }
+    }
+
+    #[test]
+    fn recording_a_completed_job_fills_progress_and_finish_time() {
+        let mut state = Value::null_object(&schema().block.value_type());
+        record(
+            &mut state,
+            &JobSnapshot {
+                id: "j".into(),
+                status: COMPLETED.into(),
+                ended: Some("2026-01-01T00:00:00Z".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(text(&state, "progress").as_deref(), Some("100%"));
+        assert_eq!(
+            text(&state, "finished_at").as_deref(),
+            Some("2026-01-01T00:00:00Z")
+        );
+        assert!(state.is_wholly_known());
+    }
+}

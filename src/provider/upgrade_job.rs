@@ -1,0 +1,429 @@
+//! Submitting a minor upgrade exactly once and following its job to the end.
+//!
+//! Exactly once: before submitting, an upgrade already running (or scheduled) on the
+//! instance is adopted; `DBS.200019` (instance busy) is retried until the deadline, each
+//! time looking for an upgrade to adopt first; a submission whose answer was lost
+//! ([`RdsError::Ambiguous`]) is never simply repeated — the task center is searched for
+//! the job it may have started, and only when the instance shows no sign of one is the
+//! request sent again (a second request for a running upgrade is refused as busy).
+//!
+//! Tracking: the job API first; when it does not know the job (PostgreSQL upgrade jobs
+//! may not be queryable, delayed jobs are invisible until the window opens), the task
+//! center, then the scheduled tasks.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::rds::client::sleep_until;
+use crate::rds::models::{Job, ScheduledTask, Task, parse_time, rfc3339};
+use crate::rds::{
+    CallCtx, RdsClient, RdsError, TaskFilter, UpgradeRequest, WaitError, WaitSchedule,
+};
+
+/// The status of a delayed upgrade waiting for the maintenance window.
+pub const SCHEDULED: &str = "Scheduled";
+pub const RUNNING: &str = "Running";
+pub const COMPLETED: &str = "Completed";
+pub const FAILED: &str = "Failed";
+
+/// What is known about an upgrade job at one moment.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobSnapshot {
+    pub id: String,
+    /// `Scheduled`, `Running`, `Completed` or `Failed`.
+    pub status: String,
+    pub progress: Option<String>,
+    pub fail_reason: Option<String>,
+    /// RFC 3339.
+    pub created: Option<String>,
+    /// RFC 3339, once finished.
+    pub ended: Option<String>,
+}
+
+impl JobSnapshot {
+    pub fn is_finished(&self) -> bool {
+        matches!(self.status.as_str(), COMPLETED | FAILED)
+    }
+
+    fn from_job(job: &Job) -> Self {
+        JobSnapshot {
+            id: job.id.clone(),
+            status: job.status.clone(),
+            progress: job.progress_text().map(str::to_string),
+            fail_reason: job.fail_reason.clone().filter(|r| !r.is_empty()),
+            created: job.created.as_deref().and_then(to_rfc3339),
+            ended: job.ended.as_deref().and_then(to_rfc3339),
+        }
+    }
+
+    fn from_task(task: &Task) -> Self {
+        JobSnapshot {
+            id: task.id.clone(),
+            status: task.status.clone(),
+            progress: task.process.clone().filter(|p| !p.is_empty()),
+            fail_reason: task.fail_reason.clone().filter(|r| !r.is_empty()),
+            created: task.create_time.as_deref().and_then(to_rfc3339),
+            ended: task.end_time.as_deref().and_then(to_rfc3339),
+        }
+    }
+
+    fn from_scheduled(task: &ScheduledTask) -> Self {
+        let status = match task.status.as_str() {
+            "Completed" => COMPLETED,
+            "Failed" | "Canceled" => FAILED,
+            "Running" => RUNNING,
+            _ => SCHEDULED,
+        };
+        JobSnapshot {
+            id: task.id.clone(),
+            status: status.to_string(),
+            fail_reason: (task.status == "Canceled")
+                .then(|| "the scheduled upgrade was canceled".to_string()),
+            created: task.create_time.as_deref().and_then(to_rfc3339),
+            ..Default::default()
+        }
+    }
+}
+
+fn to_rfc3339(huawei: &str) -> Option<String> {
+    parse_time(huawei).map(rfc3339)
+}
+
+/// Whether a task-center entry is a minor version upgrade.
+fn is_upgrade(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.contains("upgrade") && !name.contains("major")
+}
+
+/// An upgrade of the instance that is running or waiting for its window, if any.
+pub async fn find_active(
+    client: &RdsClient,
+    ctx: &CallCtx,
+    instance_id: &str,
+    include_scheduled: bool,
+) -> Result<Option<JobSnapshot>, RdsError> {
+    let running = client
+        .tasks(
+            ctx,
+            &TaskFilter {
+                instance_id: Some(instance_id.to_string()),
+                status: Some(RUNNING.to_string()),
+                name: None,
+            },
+        )
+        .await?;
+    if let Some(task) = running
+        .iter()
+        .find(|t| t.instance_id == instance_id && is_upgrade(&t.name))
+    {
+        return Ok(Some(JobSnapshot::from_task(task)));
+    }
+    if include_scheduled {
+        let scheduled = client.scheduled_tasks(ctx, instance_id).await?;
+        if let Some(task) = scheduled
+            .iter()
+            .find(|t| t.instance_id == instance_id && is_upgrade(&t.name) && t.is_pending())
+        {
+            return Ok(Some(JobSnapshot::from_scheduled(task)));
+        }
+    }
+    Ok(None)
+}
+
+/// The instance's most recent upgrade job (any status), e.g. to import it.
+pub async fn most_recent(
+    client: &RdsClient,
+    ctx: &CallCtx,
+    instance_id: &str,
+) -> Result<Option<JobSnapshot>, RdsError> {
+    if let Some(active) = find_active(client, ctx, instance_id, true).await? {
+        return Ok(Some(active));
+    }
+    let tasks = client
+        .tasks(
+            ctx,
+            &TaskFilter {
+                instance_id: Some(instance_id.to_string()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(tasks
+        .iter()
+        .filter(|t| t.instance_id == instance_id && is_upgrade(&t.name))
+        .max_by_key(|t| t.create_time.as_deref().and_then(parse_time))
+        .map(JobSnapshot::from_task))
+}
+
+/// How a submission ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Submitted {
+    /// This call started the upgrade.
+    New(String),
+    /// An upgrade of the instance was already under way; this is its job.
+    Adopted(JobSnapshot),
+}
+
+impl Submitted {
+    pub fn job_id(&self) -> &str {
+        match self {
+            Submitted::New(id) => id,
+            Submitted::Adopted(job) => &job.id,
+        }
+    }
+}
+
+/// How long an upgrade that may have been started is looked for before the request is
+/// sent again.
+const AMBIGUOUS_SEARCH: Duration = Duration::from_secs(30);
+
+/// Submits the upgrade once (see the module documentation), retrying "busy" until the
+/// context's deadline.
+pub async fn submit_once(
+    client: &RdsClient,
+    ctx: &CallCtx,
+    instance_id: &str,
+    request: UpgradeRequest,
+) -> Result<Submitted, RdsError> {
+    let mut busy_attempts = 0u32;
+    let mut check_scheduled = request.is_delayed;
+    loop {
+        if let Some(active) = find_active(client, ctx, instance_id, check_scheduled).await? {
+            tracing::info!(instance_id, job_id = %active.id, status = %active.status, "adopting the upgrade already under way");
+            return Ok(Submitted::Adopted(active));
+        }
+        match client.upgrade(ctx, instance_id, request).await {
+            Ok(job_id) => {
+                tracing::info!(
+                    instance_id,
+                    job_id,
+                    is_delayed = request.is_delayed,
+                    "upgrade submitted"
+                );
+                return Ok(Submitted::New(job_id));
+            }
+            Err(e) if e.is_busy() => {
+                // Busy may be another operation, or an upgrade waiting for its window.
+                check_scheduled = true;
+                let wait = Duration::from_secs(5 * 2u64.pow(busy_attempts.min(3)))
+                    .min(Duration::from_secs(30));
+                busy_attempts += 1;
+                tracing::info!(instance_id, error = %e, retry_in = ?wait, "instance busy, submitting again later");
+                pause(ctx, wait, &e).await?;
+            }
+            Err(e @ RdsError::Ambiguous(_)) => {
+                tracing::warn!(instance_id, error = %e, "no answer to the upgrade request; looking for the job it may have started");
+                if let Some(found) = search_after_ambiguous(client, ctx, instance_id).await? {
+                    return Ok(Submitted::Adopted(found));
+                }
+                check_scheduled = true;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// After a lost answer: looks for an upgrade of the instance for a while (jobs may
+/// appear with a delay). Finished ones count too: a fast job may already be done.
+async fn search_after_ambiguous(
+    client: &RdsClient,
+    ctx: &CallCtx,
+    instance_id: &str,
+) -> Result<Option<JobSnapshot>, RdsError> {
+    let since = time::OffsetDateTime::now_utc() - time::Duration::minutes(5);
+    let until = Instant::now() + AMBIGUOUS_SEARCH;
+    loop {
+        if let Some(active) = find_active(client, ctx, instance_id, true).await? {
+            return Ok(Some(active));
+        }
+        let recent = client
+            .tasks(
+                ctx,
+                &TaskFilter {
+                    instance_id: Some(instance_id.to_string()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        if let Some(task) = recent.iter().find(|t| {
+            t.instance_id == instance_id
+                && is_upgrade(&t.name)
+                && t.create_time
+                    .as_deref()
+                    .and_then(parse_time)
+                    .is_some_and(|c| c >= since)
+        }) {
+            return Ok(Some(JobSnapshot::from_task(task)));
+        }
+        if Instant::now() >= until {
+            return Ok(None);
+        }
+        let no_answer = RdsError::Ambiguous("the upgrade request got no answer".into());
+        pause(ctx, Duration::from_secs(3), &no_answer).await?;
+    }
+}
+
+/// Sleeps, unless cancelled or past the deadline first (then `cause` is reported).
+async fn pause(ctx: &CallCtx, wait: Duration, cause: &RdsError) -> Result<(), RdsError> {
+    let wake = Instant::now() + wait;
+    if ctx.deadline.is_some_and(|d| d <= wake) {
+        sleep_until(ctx.deadline).await;
+        return Err(RdsError::Timeout(format!(
+            "gave up at the timeout; last error: {cause}"
+        )));
+    }
+    tokio::select! {
+        _ = ctx.cancel.cancelled() => Err(RdsError::Cancelled),
+        _ = tokio::time::sleep_until(wake) => Ok(()),
+    }
+}
+
+/// The job's current state: the job API, else the task center, else the scheduled
+/// tasks. None when no API knows the job (yet, or any more).
+pub async fn snapshot(
+    client: &RdsClient,
+    ctx: &CallCtx,
+    job_id: &str,
+    instance_id: &str,
+) -> Result<Option<JobSnapshot>, RdsError> {
+    match client.job(ctx, job_id).await {
+        Ok(job) => return Ok(Some(JobSnapshot::from_job(&job))),
+        Err(RdsError::JobNotFound(_)) => {}
+        Err(e) => return Err(e),
+    }
+    let tasks = client
+        .tasks(
+            ctx,
+            &TaskFilter {
+                instance_id: Some(instance_id.to_string()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    if let Some(task) = tasks.iter().find(|t| t.id == job_id) {
+        return Ok(Some(JobSnapshot::from_task(task)));
+    }
+    let scheduled = client.scheduled_tasks(ctx, instance_id).await?;
+    Ok(scheduled
+        .iter()
+        .find(|t| t.id == job_id)
+        .map(JobSnapshot::from_scheduled))
+}
+
+/// Why waiting stopped before the job finished.
+#[derive(Debug)]
+pub enum Interrupted {
+    Timeout(Option<JobSnapshot>),
+    Cancelled(Option<JobSnapshot>),
+    Api(RdsError),
+}
+
+/// Waits until the job finishes (Completed or Failed), reporting progress. Uses the
+/// client's shared job waiter while the job API knows the job, and polls the fallbacks
+/// otherwise.
+pub async fn wait(
+    client: &RdsClient,
+    ctx: &CallCtx,
+    job_id: &str,
+    instance_id: &str,
+    schedule: WaitSchedule,
+    mut on_progress: impl FnMut(&JobSnapshot) + Send,
+) -> Result<JobSnapshot, Interrupted> {
+    let mut last: Option<JobSnapshot> = None;
+    let waited = client
+        .wait_for_job(ctx, job_id, schedule, |job| {
+            let snap = JobSnapshot::from_job(job);
+            on_progress(&snap);
+            last = Some(snap);
+        })
+        .await;
+    match waited {
+        Ok(job) => return Ok(JobSnapshot::from_job(&job)),
+        Err(WaitError::Timeout(job)) => {
+            return Err(Interrupted::Timeout(
+                job.as_ref().map(JobSnapshot::from_job).or(last),
+            ));
+        }
+        Err(WaitError::Cancelled(job)) => {
+            return Err(Interrupted::Cancelled(
+                job.as_ref().map(JobSnapshot::from_job).or(last),
+            ));
+        }
+        Err(WaitError::Api(RdsError::JobNotFound(_))) => {
+            tracing::debug!(
+                job_id,
+                "the job API does not know the job; following the task center"
+            );
+        }
+        Err(WaitError::Api(e)) => return Err(Interrupted::Api(e)),
+    }
+    let mut errors = 0;
+    for n in 0.. {
+        match snapshot(client, ctx, job_id, instance_id).await {
+            Ok(Some(snap)) if snap.is_finished() => return Ok(snap),
+            Ok(Some(snap)) => {
+                errors = 0;
+                if last
+                    .as_ref()
+                    .is_none_or(|l| l.progress != snap.progress || l.status != snap.status)
+                {
+                    tracing::info!(job_id, status = %snap.status, progress = snap.progress.as_deref().unwrap_or(""), "upgrade job progress");
+                    on_progress(&snap);
+                }
+                last = Some(snap);
+            }
+            Ok(None) => {}
+            Err(RdsError::Cancelled) => return Err(Interrupted::Cancelled(last)),
+            Err(RdsError::Timeout(_)) => return Err(Interrupted::Timeout(last)),
+            Err(e) if e.is_auth() => return Err(Interrupted::Api(e)),
+            Err(e) => {
+                errors += 1;
+                tracing::debug!(job_id, error = %e, "following the job failed");
+                if errors >= 10 {
+                    return Err(Interrupted::Api(e));
+                }
+            }
+        }
+        let wake = Instant::now() + schedule.interval(n);
+        tokio::select! {
+            _ = ctx.cancel.cancelled() => return Err(Interrupted::Cancelled(last)),
+            _ = sleep_until(ctx.deadline) => return Err(Interrupted::Timeout(last)),
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+    }
+    Err(Interrupted::Api(RdsError::Transport("unreachable".into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upgrade_task_names() {
+        assert!(is_upgrade("UpgradeMinorVersion"));
+        assert!(is_upgrade("Upgrade DB engine minor version"));
+        assert!(!is_upgrade("UpgradeMajorVersion"));
+        assert!(!is_upgrade("CreateBackup"));
+    }
+
+    #[test]
+    fn scheduled_statuses_map_to_job_statuses() {
+        let task = |status: &str| ScheduledTask {
+            id: "j".into(),
+            status: status.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            JobSnapshot::from_scheduled(&task("Pending")).status,
+            SCHEDULED
+        );
+        assert_eq!(
+            JobSnapshot::from_scheduled(&task("Running")).status,
+            RUNNING
+        );
+        let canceled = JobSnapshot::from_scheduled(&task("Canceled"));
+        assert!(canceled.is_finished());
+        assert!(canceled.fail_reason.unwrap().contains("canceled"));
+    }
+}
