@@ -470,56 +470,12 @@ fn diagnostics_point_at_lines(terraform: std::path::PathBuf) {
 fn interrupt_returns_state(terraform: std::path::PathBuf) {
     let body = "resource \"hwrdstest_thing\" \"slow\" {\n  name         = \"slow\"\n  wait_seconds = 120\n}\n";
     let (ws, _p) = workspace(terraform, body);
-    let mut child = ws
-        .command(&["apply", "-auto-approve", "-no-color"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start terraform");
-    // Interrupt once the create is under way (Terraform prints "Creating...").
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let mut seen = String::new();
-    let started = std::time::Instant::now();
-    while !seen.contains("Creating...") {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "the create never started:\n{seen}"
-        );
-        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
-            seen.push_str(&line);
-            seen.push('\n');
-        }
-    }
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let pid = child.id().to_string();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "terraform did not stop after SIGINT"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
-        seen.push_str(&line);
-        seen.push('\n');
-    }
-    let out = child.wait_with_output().unwrap();
-    let text = format!("{seen}{}", String::from_utf8_lossy(&out.stderr));
+    let run = ws.run_interrupted(
+        &["apply", "-auto-approve", "-no-color"],
+        "Creating...",
+        std::time::Duration::from_millis(500),
+    );
+    let text = run.all();
     assert!(text.contains("Interrupt received"), "{text}");
     let attrs = ws.resource_attributes("hwrdstest_thing.slow");
     assert_eq!(

@@ -4,32 +4,11 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::{ACCESS_KEY, Emulator, SECRET_KEY, Workspace, provider_dir};
+use common::{Emulator, SECRET_KEY, Workspace};
 use serde_json::json;
 
-const HEADER: &str = r#"
-terraform {
-  required_providers {
-    hwrds = { source = "hwrds/hwrds" }
-  }
-}
-"#;
-
 fn workspace(emu: &Emulator, body: &str) -> (Workspace, tempfile::TempDir) {
-    let binary = PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-hwrds"));
-    let dir = provider_dir("hwrds", &binary);
-    let mut ws = Workspace::new(
-        common::terraform(),
-        &[("hwrds/hwrds", dir.path())],
-        &format!("{HEADER}{body}"),
-    );
-    ws.set_env("HWRDS_ENDPOINT", &emu.url);
-    ws.set_env("HW_REGION_NAME", "ap-southeast-1");
-    ws.set_env("HW_ACCESS_KEY", ACCESS_KEY);
-    ws.set_env("HW_SECRET_KEY", SECRET_KEY);
-    (ws, dir)
+    common::hwrds_workspace(common::terraform(), emu, body)
 }
 
 #[test]

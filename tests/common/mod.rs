@@ -144,6 +144,63 @@ impl Workspace {
         }
     }
 
+    /// Runs terraform with `args` and sends it SIGINT (Ctrl-C) `after` the moment `marker`
+    /// appears on its stdout; returns everything it printed once it has stopped.
+    pub fn run_interrupted(&self, args: &[&str], marker: &str, after: Duration) -> Run {
+        use std::io::BufRead;
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start terraform");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let mut seen = String::new();
+        let started = std::time::Instant::now();
+        while !seen.contains(marker) {
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "{marker:?} never appeared:\n{seen}"
+            );
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+        }
+        std::thread::sleep(after);
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("send SIGINT");
+        let started = std::time::Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "terraform did not stop after SIGINT:\n{seen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        let out = child.wait_with_output().expect("collect output");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: seen,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_with_timeout(args, Duration::from_secs(180))
     }
@@ -337,4 +394,34 @@ pub fn http(base: &str, method: &str, path: &str, body: Option<&str>) -> (u16, S
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// The `terraform` block every hwrds configuration starts with.
+pub const HWRDS_HEADER: &str = r#"
+terraform {
+  required_providers {
+    hwrds = { source = "hwrds/hwrds" }
+  }
+}
+"#;
+
+/// A workspace using this build's hwrds provider against `emu` (credentials and endpoint
+/// from the environment, as a user would set them), with `body` after the header.
+pub fn hwrds_workspace(
+    terraform: PathBuf,
+    emu: &Emulator,
+    body: &str,
+) -> (Workspace, tempfile::TempDir) {
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-hwrds"));
+    let dir = provider_dir("hwrds", &binary);
+    let mut ws = Workspace::new(
+        terraform,
+        &[("hwrds/hwrds", dir.path())],
+        &format!("{HWRDS_HEADER}{body}"),
+    );
+    ws.set_env("HWRDS_ENDPOINT", &emu.url);
+    ws.set_env("HW_REGION_NAME", "ap-southeast-1");
+    ws.set_env("HW_ACCESS_KEY", ACCESS_KEY);
+    ws.set_env("HW_SECRET_KEY", SECRET_KEY);
+    (ws, dir)
 }
