@@ -1,5 +1,5 @@
 # hwrds — the two set-up commands are `make test` and `make demo` (see README.md).
-.PHONY: test tools lint fmt build check-fmt clippy unit
+.PHONY: test tools lint fmt build check-fmt clippy unit demo
 
 CARGO ?= cargo
 
@@ -24,3 +24,7 @@ fmt:
 
 build:
 	$(CARGO) build --release --bins
+
+## The quickstart (examples/quickstart) against the local emulator: plan, apply, result.
+demo:
+	bash scripts/demo
