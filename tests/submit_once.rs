@@ -1,0 +1,176 @@
+//! Exactly-once submission and tracking (`hwrds::provider::upgrade_job`) against the
+//! emulator process: lost answers never start a second job, running and scheduled
+//! upgrades are adopted, and jobs the job API does not know are followed to the end.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ACCESS_KEY, Emulator, SECRET_KEY};
+use hwrds::provider::upgrade_job::{self, Submitted};
+use hwrds::rds::credentials::{Credentials, Secret};
+use hwrds::rds::retry::RetryPolicy;
+use hwrds::rds::{CallCtx, ClientConfig, RdsClient, UpgradeRequest, WaitSchedule};
+use serde_json::json;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+fn client(emulator: &Emulator) -> RdsClient {
+    let mut config = ClientConfig::new(Credentials {
+        access_key: ACCESS_KEY.into(),
+        secret_key: Secret::new(SECRET_KEY),
+        security_token: None,
+    });
+    config.region = Some("ap-southeast-1".into());
+    config.endpoint = Some(emulator.url.clone());
+    config.iam_endpoint = Some(emulator.url.clone());
+    config.retry = RetryPolicy {
+        max_retries: 10,
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(200),
+    };
+    config.requests_per_second = 1000.0;
+    config.burst = 100;
+    RdsClient::new(config).unwrap()
+}
+
+fn ctx(seconds: u64) -> CallCtx {
+    CallCtx::new(CancellationToken::new())
+        .with_deadline(Instant::now() + Duration::from_secs(seconds))
+}
+
+const NOW: UpgradeRequest = UpgradeRequest {
+    is_delayed: false,
+    second_switch: true,
+};
+
+const FAST: WaitSchedule = WaitSchedule {
+    initial: Duration::from_millis(200),
+    factor: 1.5,
+    max: Duration::from_millis(500),
+    not_found_grace: Duration::from_secs(1),
+};
+
+fn ids(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("so{i:030}in01")).collect()
+}
+
+fn emulator(ids: &[String], extra: serde_json::Value) -> Emulator {
+    let instances: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let mut spec = json!({"id": id, "name": id, "job_seconds": 2});
+            if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+                s.extend(e.clone());
+            }
+            spec
+        })
+        .collect();
+    Emulator::start(
+        json!({"instances": instances, "window_opens_after_seconds": 2}),
+        false,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_answers_never_start_a_second_job() {
+    let ids = ids(8);
+    let emu = emulator(&ids, json!({}));
+    let client = client(&emu);
+    // Half of all signed requests lose their answer after the server has acted.
+    emu.faults(json!({"probability": 0.5, "kinds": ["reset_after_processing"], "seed": 3}));
+    let mut recovered = 0;
+    for id in &ids {
+        let submitted = upgrade_job::submit_once(&client, &ctx(120), id, NOW)
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert!(!submitted.job_id().is_empty());
+        // A lost answer is resolved by finding the job the request started.
+        if matches!(submitted, Submitted::Adopted(_)) {
+            recovered += 1;
+        }
+    }
+    assert!(recovered > 0, "some answers were lost and recovered");
+    emu.faults(json!({"probability": 0}));
+    let stats = emu.stats();
+    let posts: u64 = ids
+        .iter()
+        .map(|id| stats["upgrade_posts"][id].as_u64().unwrap_or(0))
+        .sum();
+    assert!(posts >= ids.len() as u64, "{stats}");
+    for id in &ids {
+        assert_eq!(emu.upgrade_jobs(id), 1, "{id}: {stats}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_and_scheduled_upgrades_are_adopted() {
+    let ids = ids(2);
+    let emu = emulator(&ids, json!({}));
+    let client = client(&emu);
+    let started = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
+    match upgrade_job::submit_once(&client, &ctx(30), &ids[0], NOW)
+        .await
+        .unwrap()
+    {
+        Submitted::Adopted(job) => assert_eq!(job.id, started),
+        other => panic!("expected adoption, got {other:?}"),
+    }
+    let delayed = UpgradeRequest {
+        is_delayed: true,
+        second_switch: true,
+    };
+    let scheduled = client.upgrade(&ctx(10), &ids[1], delayed).await.unwrap();
+    match upgrade_job::submit_once(&client, &ctx(30), &ids[1], delayed)
+        .await
+        .unwrap()
+    {
+        Submitted::Adopted(job) => {
+            assert_eq!(job.id, scheduled);
+            assert_eq!(job.status, upgrade_job::SCHEDULED);
+        }
+        other => panic!("expected adoption, got {other:?}"),
+    }
+    assert_eq!(emu.upgrade_jobs(&ids[0]), 1);
+    assert_eq!(emu.upgrade_jobs(&ids[1]), 1);
+    // The scheduled job runs once its window opens and is followed to the end.
+    let done = upgrade_job::wait(&client, &ctx(30), &scheduled, &ids[1], FAST, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(done.status, upgrade_job::COMPLETED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_unknown_to_the_job_api_are_followed_through_the_task_center() {
+    let ids = ids(1);
+    let emu = emulator(
+        &ids,
+        json!({"engine": "PostgreSQL", "version": "14", "complete_version": "14.8",
+               "latest_version": "14.12", "job_queryable": false}),
+    );
+    let client = client(&emu);
+    let job = match upgrade_job::submit_once(&client, &ctx(30), &ids[0], NOW)
+        .await
+        .unwrap()
+    {
+        Submitted::New(id) => id,
+        other => panic!("expected a new job, got {other:?}"),
+    };
+    let mut seen = Vec::new();
+    let done = upgrade_job::wait(&client, &ctx(30), &job, &ids[0], FAST, |snap| {
+        seen.push(snap.status.clone())
+    })
+    .await
+    .unwrap();
+    assert_eq!(done.status, upgrade_job::COMPLETED);
+    assert!(done.ended.is_some(), "{done:?}");
+    assert!(seen.iter().any(|s| s == "Running"), "{seen:?}");
+    let stats = emu.stats();
+    assert!(
+        stats["requests"]["GET /v3/{project_id}/tasklist"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{stats}"
+    );
+}
