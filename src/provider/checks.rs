@@ -91,6 +91,10 @@ impl InstanceFacts {
     }
 }
 
+/// Summary of the finding that the instance is not ACTIVE (an upgrade under way is one
+/// reason, which the resource adopts rather than refuses).
+pub const NOT_ACTIVE: &str = "Instance is not ACTIVE";
+
 /// Compares dotted versions numerically over the components both have, so
 /// `8.0.28.231003` and `8.0.28` are equal and `8.0.28` is older than `8.0.32`.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
@@ -156,7 +160,7 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
     if !instance.status.eq_ignore_ascii_case("active") {
         findings.push(error(
             "instance_id",
-            "Instance is not ACTIVE",
+            NOT_ACTIVE,
             format!(
                 "{who} has status {}; a minor version upgrade needs the instance to be ACTIVE. \
                  Wait for the current operation to finish and plan again.",

@@ -500,10 +500,28 @@ impl Resource for DbMinorUpgrade {
                 return diags;
             }
         };
-        diags.extend(findings_to_diagnostics(
-            checks::check_upgrade(&facts, configured_options(&plan.config)),
-            false,
-        ));
+        let mut findings = checks::check_upgrade(&facts, configured_options(&plan.config));
+        if findings.iter().any(|f| f.summary == checks::NOT_ACTIVE) {
+            // Busy with an upgrade (e.g. one an interrupted apply started): adopt it.
+            match upgrade_job::find_active(client, &call, &instance_id, true).await {
+                Ok(Some(active)) => {
+                    findings.retain(|f| f.summary != checks::NOT_ACTIVE);
+                    diags.push(Diagnostic::warning_at(
+                        AttributePath::attribute("instance_id"),
+                        "An upgrade is already under way",
+                        format!(
+                            "{} is running upgrade job {} ({}); applying tracks that job instead of submitting another.",
+                            facts.describe(),
+                            active.id,
+                            active.status
+                        ),
+                    ));
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!(error = %e, "cannot read the task center"),
+            }
+        }
+        diags.extend(findings_to_diagnostics(findings, false));
         plan.planned
             .set_attr("engine", Value::string(&facts.engine));
         plan.planned
