@@ -1,0 +1,59 @@
+//! No secret leaks: a whole upgrade (plan, apply, refresh, import) with `TF_LOG=TRACE`
+//! never shows the secret key, the security token or an Authorization header value in any
+//! log line or in the state; the schema marks them sensitive.
+
+mod common;
+
+use common::{Emulator, SECRET_KEY, hwrds_workspace};
+use serde_json::json;
+
+const TOKEN: &str = "TEMPTOKEN-7d1f0c2a9b8e4f3d";
+
+#[test]
+fn trace_logs_and_state_hold_no_secret() {
+    let emu = Emulator::start(json!({"job_seconds": 1, "security_token": TOKEN}), false);
+    let body = "data \"hwrds_db_instances\" \"all\" {}\nresource \"hwrds_db_minor_upgrade\" \"orders\" {\n  instance_id = \"a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01\"\n}\n";
+    let (mut ws, _dir) = hwrds_workspace(common::terraform(), &emu, body);
+    ws.set_env("HW_SECURITY_TOKEN", TOKEN);
+    ws.set_env("TF_LOG", "TRACE");
+    let mut logs = String::new();
+    for args in [
+        vec!["plan", "-input=false"],
+        vec!["apply", "-auto-approve", "-input=false"],
+        vec!["apply", "-refresh-only", "-auto-approve"],
+        vec!["state", "rm", "hwrds_db_minor_upgrade.orders"],
+        vec![
+            "import",
+            "hwrds_db_minor_upgrade.orders",
+            "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01",
+        ],
+    ] {
+        let run = ws.run(&args);
+        run.assert_ok();
+        logs.push_str(&run.all());
+    }
+    assert!(
+        logs.contains("provider.terraform-provider-hwrds"),
+        "the provider's own TRACE lines are in the log"
+    );
+    assert!(logs.contains("upgrade submitted"), "INFO lines are logged");
+    let state = std::fs::read_to_string(ws.path().join("terraform.tfstate")).unwrap();
+    for (what, secret) in [
+        ("secret key", SECRET_KEY),
+        ("security token", TOKEN),
+        ("signature", "Signature="),
+        ("Authorization header", "SDK-HMAC-SHA256 Access"),
+    ] {
+        assert_eq!(logs.matches(secret).count(), 0, "{what} in the logs");
+        assert_eq!(state.matches(secret).count(), 0, "{what} in the state");
+    }
+
+    let schema = ws.run(&["providers", "schema", "-json"]);
+    schema.assert_ok();
+    let schema: serde_json::Value = serde_json::from_str(&schema.stdout).unwrap();
+    let provider = &schema["provider_schemas"]["registry.terraform.io/hwrds/hwrds"]["provider"]["block"]
+        ["attributes"];
+    for secret in ["secret_key", "security_token"] {
+        assert_eq!(provider[secret]["sensitive"], true, "{secret}");
+    }
+}
