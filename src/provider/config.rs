@@ -17,7 +17,7 @@ const STRING_SETTINGS: &[(&str, &str, &str)] = &[
     (
         "region",
         "HW_REGION_NAME",
-        "Huawei Cloud region of the RDS instances, e.g. `ap-southeast-1`. Falls back to `HW_REGION_NAME`. Required unless `endpoint` is set.",
+        "Huawei Cloud region of the RDS instances, e.g. `ap-southeast-1`. Falls back to `HW_REGION_NAME`. Required unless `project_id` is known (the project lookup needs the region).",
     ),
     (
         "project_id",
@@ -127,6 +127,17 @@ pub fn check_endpoint(url: &str) -> Result<(), String> {
 /// Validates what is known of the configuration (values may still be unknown).
 pub fn validate(config: &Value) -> Diagnostics {
     let mut diags = Diagnostics::default();
+    for (name, env_var, _) in STRING_SETTINGS {
+        if let Some(Value::String(value)) = config.get_attr(name)
+            && value.trim().is_empty()
+        {
+            diags.push(Diagnostic::error_at(
+                AttributePath::attribute(*name),
+                "Empty setting",
+                format!("{name} is set to an empty string; give it a value, or remove it to use {env_var}."),
+            ));
+        }
+    }
     for name in ["endpoint", "iam_endpoint"] {
         if let Some(Value::String(url)) = config.get_attr(name)
             && let Err(message) = check_endpoint(url)
@@ -198,11 +209,11 @@ pub fn resolve(config: &Value, env: Env) -> Result<(ProviderConfig, Diagnostics)
             "secret_key is set but access_key is not (nor HW_ACCESS_KEY).",
         )),
     }
-    if region.is_none() && endpoint.is_none() {
+    if region.is_none() && get("project_id").is_none() {
         diags.push(Diagnostic::error_at(
             AttributePath::attribute("region"),
             "No region",
-            "Set region in the provider block or HW_REGION_NAME in the environment.",
+            "Set region in the provider block or HW_REGION_NAME in the environment (or give project_id).",
         ));
     }
     let insecure = match config.get_attr("insecure") {

@@ -103,6 +103,11 @@ impl Workspace {
         self.env.push((key.to_string(), value.to_string()));
     }
 
+    /// Removes a variable this workspace would set (the test process sets no HW_*).
+    pub fn unset_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
     pub fn write(&self, name: &str, content: &str) {
         std::fs::write(self.path().join(name), content).expect("write file");
     }
