@@ -335,7 +335,7 @@ mod tests {
     #[test]
     fn insecure_always_warns() {
         let env = |name: &str| match name {
-            "HW_ACCESS_KEY" | "HW_SECRET_KEY" => Some("x".to_string()),
+            "HW_ACCESS_KEY" | "HW_SECRET_KEY" | "HW_REGION_NAME" => Some("x".to_string()),
             "HWRDS_ENDPOINT" => Some("http://127.0.0.1:1".to_string()),
             "HW_INSECURE" => Some("true".to_string()),
             _ => None,
