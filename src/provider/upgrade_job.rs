@@ -5,7 +5,9 @@
 //! time looking for an upgrade to adopt first; a submission whose answer was lost
 //! ([`RdsError::Ambiguous`]) is never simply repeated — the task center is searched for
 //! the job it may have started, and only when the instance shows no sign of one is the
-//! request sent again (a second request for a running upgrade is refused as busy).
+//! request sent again (a second request for a running upgrade is refused as busy). A
+//! request once sent is seen through even when Terraform is interrupted: its answer
+//! carries the job id that the state must record.
 //!
 //! Tracking: the job API first; when it does not know the job (PostgreSQL upgrade jobs
 //! may not be queryable, delayed jobs are invisible until the window opens), the task
@@ -96,6 +98,27 @@ fn is_upgrade(name: &str) -> bool {
     name.contains("upgrade") && !name.contains("major")
 }
 
+/// Every upgrade task of the instance in the task center (any status), newest first.
+async fn upgrade_tasks(
+    client: &RdsClient,
+    ctx: &CallCtx,
+    instance_id: &str,
+) -> Result<Vec<Task>, RdsError> {
+    let tasks = client
+        .tasks(
+            ctx,
+            &TaskFilter {
+                instance_id: Some(instance_id.to_string()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(tasks
+        .into_iter()
+        .filter(|t| t.instance_id == instance_id && is_upgrade(&t.name))
+        .collect())
+}
+
 /// An upgrade of the instance that is running or waiting for its window, if any.
 pub async fn find_active(
     client: &RdsClient,
@@ -140,18 +163,9 @@ pub async fn most_recent(
     if let Some(active) = find_active(client, ctx, instance_id, true).await? {
         return Ok(Some(active));
     }
-    let tasks = client
-        .tasks(
-            ctx,
-            &TaskFilter {
-                instance_id: Some(instance_id.to_string()),
-                ..Default::default()
-            },
-        )
-        .await?;
-    Ok(tasks
+    Ok(upgrade_tasks(client, ctx, instance_id)
+        .await?
         .iter()
-        .filter(|t| t.instance_id == instance_id && is_upgrade(&t.name))
         .max_by_key(|t| t.create_time.as_deref().and_then(parse_time))
         .map(JobSnapshot::from_task))
 }
@@ -193,7 +207,16 @@ pub async fn submit_once(
             tracing::info!(instance_id, job_id = %active.id, status = %active.status, "adopting the upgrade already under way");
             return Ok(Submitted::Adopted(active));
         }
-        match client.upgrade(ctx, instance_id, request).await {
+        if ctx.cancel.is_cancelled() {
+            return Err(RdsError::Cancelled);
+        }
+        // Once sent, the request is seen through even if Terraform is interrupted: its
+        // answer carries the job id the state must record.
+        let uninterruptible = CallCtx {
+            cancel: tokio_util::sync::CancellationToken::new(),
+            deadline: ctx.deadline,
+        };
+        match client.upgrade(&uninterruptible, instance_id, request).await {
             Ok(job_id) => {
                 tracing::info!(
                     instance_id,
@@ -237,22 +260,12 @@ async fn search_after_ambiguous(
         if let Some(active) = find_active(client, ctx, instance_id, true).await? {
             return Ok(Some(active));
         }
-        let recent = client
-            .tasks(
-                ctx,
-                &TaskFilter {
-                    instance_id: Some(instance_id.to_string()),
-                    ..Default::default()
-                },
-            )
-            .await?;
+        let recent = upgrade_tasks(client, ctx, instance_id).await?;
         if let Some(task) = recent.iter().find(|t| {
-            t.instance_id == instance_id
-                && is_upgrade(&t.name)
-                && t.create_time
-                    .as_deref()
-                    .and_then(parse_time)
-                    .is_some_and(|c| c >= since)
+            t.create_time
+                .as_deref()
+                .and_then(parse_time)
+                .is_some_and(|c| c >= since)
         }) {
             return Ok(Some(JobSnapshot::from_task(task)));
         }
@@ -292,15 +305,7 @@ pub async fn snapshot(
         Err(RdsError::JobNotFound(_)) => {}
         Err(e) => return Err(e),
     }
-    let tasks = client
-        .tasks(
-            ctx,
-            &TaskFilter {
-                instance_id: Some(instance_id.to_string()),
-                ..Default::default()
-            },
-        )
-        .await?;
+    let tasks = upgrade_tasks(client, ctx, instance_id).await?;
     if let Some(task) = tasks.iter().find(|t| t.id == job_id) {
         return Ok(Some(JobSnapshot::from_task(task)));
     }
