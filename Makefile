@@ -1,5 +1,5 @@
 # hwrds — the two set-up commands are `make test` and `make demo` (see README.md).
-.PHONY: test tools lint fmt build check-fmt clippy unit
+.PHONY: test tools lint fmt build check-fmt clippy unit bench
 
 CARGO ?= cargo
 
@@ -24,3 +24,10 @@ fmt:
 
 build:
 	$(CARGO) build --release --bins
+
+## Benchmarks against a Go provider (hashicorp/null 2.1.2); prints tables, writes BENCHMARKS.md.
+bench:
+	$(CARGO) build --release --bins
+	bash scripts/install-terraform
+	bash scripts/install-null-provider
+	$(CARGO) bench --bench bench
