@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::Budget;
 use crate::stats::{duration, error_block, header, mebibytes, median, number};
 use crate::terraform::{Emulator, Tools, instance_ids, ours_workspace};
 
@@ -29,7 +30,13 @@ struct FleetRun {
 fn sum_values(value: &serde_json::Value) -> f64 {
     value
         .as_object()
-        .map(|m| m.values().filter_map(serde_json::Value::as_f64).sum())
+        // + 0.0: an empty float sum is -0.0.
+        .map(|m| {
+            m.values()
+                .filter_map(serde_json::Value::as_f64)
+                .sum::<f64>()
+                + 0.0
+        })
         .unwrap_or(0.0)
 }
 
@@ -76,7 +83,7 @@ fn fleet_apply(tools: &Tools) -> Result<FleetRun, String> {
 }
 
 /// Sections 3 and 4 over `reps` fleet applies (a fresh emulator each).
-pub fn sections(tools: &Tools, reps: usize, available: bool) -> String {
+pub fn sections(tools: &Tools, reps: usize, available: bool, budget: &Budget) -> String {
     let mut text = String::from("## 3. Fleet upgrade\n\n");
     let section4 = "## 4. Provider CPU and memory during the fleet apply\n\n";
     if !available {
@@ -86,6 +93,10 @@ pub fn sections(tools: &Tools, reps: usize, available: bool) -> String {
     let mut runs = Vec::new();
     let mut errors = String::new();
     for rep in 0..reps {
+        if rep > 0 && budget.spent() {
+            println!("section 3: time budget spent after {rep} of {reps} fleet applies");
+            break;
+        }
         println!("section 3: fleet apply {}/{reps}", rep + 1);
         match fleet_apply(tools) {
             Ok(run) => {
@@ -157,9 +168,11 @@ pub fn sections(tools: &Tools, reps: usize, available: bool) -> String {
     text.push('\n');
     text.push_str(section4);
     text.push_str(
-        "The provider processes Terraform started during the fleet apply (found by polling \
-         /proc every 10 ms for Terraform's children running the provider binary): utime+stime \
-         summed over them, and the largest VmHWM.\n\n",
+        "The provider processes Terraform started during the fleet apply, found by polling \
+         /proc every 10 ms for Terraform's children running the provider binary. CPU time is \
+         utime+stime summed over them (Terraform's cutime+cstime for those it has reaped, plus \
+         the running ones; clock-tick resolution, 10 ms); peak memory is the largest VmHWM of \
+         any one of them.\n\n",
     );
     text.push_str(&header(&["measurement", "hwrds (median)"]));
     text.push('\n');

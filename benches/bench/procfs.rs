@@ -12,17 +12,31 @@ pub fn status_bytes(pid: u32, field: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// The fields of /proc/<pid>/stat after the command name, (ppid, utime + stime in ticks).
-fn stat(pid: u32) -> Option<(u32, u64)> {
+/// What the benchmark needs from /proc/<pid>/stat.
+struct Stat {
+    ppid: u32,
+    /// utime + stime, in clock ticks.
+    cpu_ticks: u64,
+    /// cutime + cstime: the CPU of the children it has waited for, in clock ticks.
+    children_ticks: u64,
+}
+
+fn stat(pid: u32) -> Option<Stat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may contain spaces: split after the last ')'.
     let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state): ppid is field 4, utime 14, stime 15.
-    let ppid = fields.get(1)?.parse().ok()?;
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((ppid, utime + stime))
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .skip(1) // the state letter (field 3)
+        .take(14)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // fields[0] is field 4 (ppid); utime, stime, cutime, cstime are fields 14 to 17.
+    Some(Stat {
+        ppid: u32::try_from(*fields.first()?).ok()?,
+        cpu_ticks: fields.get(10)? + fields.get(11)?,
+        children_ticks: fields.get(12)? + fields.get(13)?,
+    })
 }
 
 /// Clock ticks per second for /proc/<pid>/stat times (`getconf CLK_TCK`, else 100).
@@ -44,13 +58,15 @@ struct Seen {
 }
 
 /// Follows the children of one process (Terraform) whose executable has a given file
-/// name, sampling each one's CPU time and peak resident memory (VmHWM) until it exits.
-/// CPU used after a process's last sample (at most one polling interval) is missed.
+/// name, sampling each one's peak resident memory (VmHWM) until it exits, and their CPU
+/// time: Terraform's cutime+cstime (its children already reaped; Terraform's only children
+/// are provider plugins) plus the CPU of those still running, at Terraform's last sample.
 pub struct ProviderSampler {
     parent: u32,
     exe_name: String,
     ignored: HashSet<u32>,
     seen: HashMap<u32, Seen>,
+    cpu_ticks: u64,
 }
 
 /// The totals over every provider process the sampler saw.
@@ -73,11 +89,14 @@ impl ProviderSampler {
                 .unwrap_or_default(),
             ignored: HashSet::new(),
             seen: HashMap::new(),
+            cpu_ticks: 0,
         }
     }
 
     /// One pass over /proc: finds new provider processes and samples the known ones.
     pub fn sample(&mut self) {
+        // Read first: a child reaped during this pass is then counted among the running.
+        let reaped = stat(self.parent).map(|s| s.children_ticks);
         let Ok(entries) = std::fs::read_dir("/proc") else {
             return;
         };
@@ -92,8 +111,8 @@ impl ProviderSampler {
             if self.ignored.contains(&pid) || self.seen.contains_key(&pid) {
                 continue;
             }
-            match stat(pid) {
-                Some((ppid, _)) if ppid == self.parent => {
+            match stat(pid).map(|s| s.ppid) {
+                Some(ppid) if ppid == self.parent => {
                     // A child that has not exec'd yet is looked at again next pass.
                     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
                     if exe.as_deref().and_then(Path::file_name)
@@ -108,20 +127,28 @@ impl ProviderSampler {
                 None => {}
             }
         }
+        let mut running = 0;
         for (pid, seen) in self.seen.iter_mut() {
-            if let Some((_, ticks)) = stat(*pid) {
+            if let Some(ticks) = stat(*pid).map(|s| s.cpu_ticks) {
                 seen.cpu_ticks = seen.cpu_ticks.max(ticks);
+                running += ticks;
             }
             if let Some(hwm) = status_bytes(*pid, "VmHWM") {
                 seen.hwm_bytes = seen.hwm_bytes.max(hwm);
             }
+        }
+        if let Some(reaped) = reaped {
+            self.cpu_ticks = self.cpu_ticks.max(reaped + running);
         }
     }
 
     pub fn usage(&self, ticks_per_second: f64) -> ProviderUsage {
         ProviderUsage {
             processes: self.seen.len(),
-            cpu_seconds: self.seen.values().map(|s| s.cpu_ticks).sum::<u64>() as f64
+            cpu_seconds: self
+                .cpu_ticks
+                .max(self.seen.values().map(|s| s.cpu_ticks).sum::<u64>())
+                as f64
                 / ticks_per_second,
             peak_rss_bytes: self.seen.values().map(|s| s.hwm_bytes).max().unwrap_or(0),
         }

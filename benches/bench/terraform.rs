@@ -45,7 +45,12 @@ pub struct Run {
 impl Run {
     /// Ok with the run, or an error holding the tail of Terraform's output.
     pub fn ok(self, what: &str) -> Result<Run, String> {
-        if self.code == 0 {
+        self.ok_with(what, &[0])
+    }
+
+    /// Ok with the run when its exit code is one of `codes`.
+    pub fn ok_with(self, what: &str, codes: &[i32]) -> Result<Run, String> {
+        if codes.contains(&self.code) {
             return Ok(self);
         }
         let tail: Vec<&str> = self.output.lines().rev().take(30).collect();
