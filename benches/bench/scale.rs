@@ -150,7 +150,7 @@ pub fn section(tools: &Tools, plan: &[(usize, usize)], available: bool, budget: 
                     ("`plan`", &sizes.plan, duration as fn(f64) -> String),
                     ("`apply -auto-approve`", &sizes.apply, duration),
                     (
-                        "`plan` after apply (no changes)",
+                        "`plan` after apply (refreshes all)",
                         &sizes.noop_plan,
                         duration,
                     ),
