@@ -124,8 +124,8 @@ pub fn section(tools: &Tools, plan: &[(usize, usize)], available: bool, budget: 
         "N `hwrds_db_minor_upgrade` (`for_each` over N emulator instances: MySQL Single, ACTIVE, \
          8.0.28 → 8.0.32, upgrade jobs finishing at once) versus N `null_resource` (`count = N`), \
          Terraform's default `-parallelism=10`, each cycle from an empty state: `terraform plan`, \
-         `terraform apply -auto-approve`, then a `terraform plan` that finds no changes (it \
-         refreshes every resource). Provider CPU is utime+stime summed over the provider \
+         `terraform apply -auto-approve`, then a `terraform plan` that refreshes every resource \
+         (a note below says when it still proposes changes). Provider CPU is utime+stime summed over the provider \
          processes Terraform started during the apply (clock-tick resolution, 10 ms), peak \
          memory the largest VmHWM of any one of them (sampled from /proc every 10 ms; see \
          section 4). hwrds and null alternate which goes first.\n\n",
