@@ -136,7 +136,9 @@ fn find_tools(root: &Path) -> Result<Tools, String> {
 /// Date, machine, versions and the command, for the top of BENCHMARKS.md.
 fn preamble(tools: &Tools, quick: bool, seconds: f64, load_at_start: &str) -> String {
     let date = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+        ))
         .unwrap_or_else(|_| "unknown".into());
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
