@@ -1,5 +1,5 @@
 # hwrds — the two set-up commands are `make test` and `make demo` (see README.md).
-.PHONY: test tools lint fmt build check-fmt clippy unit demo
+.PHONY: test tools lint fmt build check-fmt clippy unit demo bench
 
 CARGO ?= cargo
 
@@ -28,3 +28,10 @@ build:
 ## The quickstart (examples/quickstart) against the local emulator: plan, apply, result.
 demo:
 	bash scripts/demo
+
+## Benchmarks against a Go provider (hashicorp/null 2.1.2); prints tables, writes BENCHMARKS.md.
+bench:
+	$(CARGO) build --release --bins
+	bash scripts/install-terraform
+	bash scripts/install-null-provider
+	$(CARGO) bench --bench bench

