@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use super::shared_config;
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::credentials::{Credentials, Secret};
 use crate::schema::{Attribute, Block, Schema};
@@ -49,7 +50,21 @@ const STRING_SETTINGS: &[(&str, &str, &str)] = &[
         "HWRDS_IAM_ENDPOINT",
         "IAM endpoint URL used to look up the project id, overriding `https://iam.myhuaweicloud.com`. Falls back to `HWRDS_IAM_ENDPOINT`, then to `endpoint` when that is set.",
     ),
+    (
+        "shared_config_file",
+        "HW_SHARED_CONFIG_FILE",
+        "Path of the Huawei Cloud CLI's shared config file (e.g. `~/.hcloud/config.json`, written by `hcloud configure` with `--cli-auth-encrypt=false`). Its profile supplies credentials, region and project id where neither this block nor the environment does. Falls back to `HW_SHARED_CONFIG_FILE`.",
+    ),
+    (
+        "profile",
+        "HW_PROFILE",
+        "Profile of the shared config file to use. Falls back to `HW_PROFILE`, then to the file's `current` profile.",
+    ),
 ];
+
+/// Requests per second all calls of one provider process share when nothing else is set.
+pub const DEFAULT_REQUESTS_PER_SECOND: f64 = 20.0;
+const MAX_REQUESTS_PER_SECOND: f64 = 1000.0;
 
 /// The provider configuration schema.
 pub fn schema() -> Schema {
@@ -73,6 +88,11 @@ pub fn schema() -> Schema {
             "max_retries",
             Type::Number,
             "How many times a throttled or failed API request is retried (0-20). Falls back to `HW_MAX_RETRIES`, default 5.",
+        ))
+        .attribute(Attribute::optional(
+            "max_requests_per_second",
+            Type::Number,
+            "Rate limit shared by every API call of the provider (0.1-1000 requests per second). Throttling answers (429) halve it for a while; successes bring it back. Falls back to `HWRDS_MAX_REQUESTS_PER_SECOND`, default 20.",
         ));
     Schema { version: 0, block }
 }
@@ -87,6 +107,7 @@ pub struct ProviderConfig {
     pub iam_endpoint: Option<String>,
     pub insecure: bool,
     pub max_retries: u32,
+    pub requests_per_second: f64,
 }
 
 /// Reads an environment variable (a seam so tests need not touch the process env).
@@ -124,6 +145,16 @@ pub fn check_endpoint(url: &str) -> Result<(), String> {
     }
 }
 
+fn check_rate(rate: f64) -> Result<(), String> {
+    if (0.1..=MAX_REQUESTS_PER_SECOND).contains(&rate) {
+        Ok(())
+    } else {
+        Err(format!(
+            "max_requests_per_second must be from 0.1 to {MAX_REQUESTS_PER_SECOND}, not {rate}."
+        ))
+    }
+}
+
 /// Validates what is known of the configuration (values may still be unknown).
 pub fn validate(config: &Value) -> Diagnostics {
     let mut diags = Diagnostics::default();
@@ -148,6 +179,15 @@ pub fn validate(config: &Value) -> Diagnostics {
                 message,
             ));
         }
+    }
+    if let Some(v @ Value::Number(_)) = config.get_attr("max_requests_per_second")
+        && let Err(message) = check_rate(v.as_f64().unwrap_or(0.0))
+    {
+        diags.push(Diagnostic::error_at(
+            AttributePath::attribute("max_requests_per_second"),
+            "Invalid max_requests_per_second",
+            message,
+        ));
     }
     if let Some(v @ Value::Number(_)) = config.get_attr("max_retries") {
         match v.as_i64() {
@@ -189,14 +229,44 @@ pub fn resolve(config: &Value, env: Env) -> Result<(ProviderConfig, Diagnostics)
             ));
         }
     }
-    let access_key = get("access_key");
-    let secret_key = get("secret_key");
+    let mut access_key = get("access_key");
+    let mut secret_key = get("secret_key").map(Secret::new);
+    let mut security_token = get("security_token").map(Secret::new);
+    let mut region = region;
+    let mut project_id = get("project_id");
+    if let Some(path) = get("shared_config_file") {
+        let profile = get("profile");
+        match shared_config::load(&path, profile.as_deref(), env("HOME").as_deref()) {
+            Ok(found) => {
+                if access_key.is_none() && secret_key.is_none() {
+                    access_key = found.access_key;
+                    secret_key = found.secret_key;
+                    security_token = security_token.or(found.security_token);
+                }
+                region = region.or(found.region);
+                project_id = project_id.or(found.project_id);
+                tracing::debug!(profile = %found.name, "using the shared config file's profile");
+            }
+            Err(message) => {
+                let attribute = if message.contains("has no profile") {
+                    "profile"
+                } else {
+                    "shared_config_file"
+                };
+                diags.push(Diagnostic::error_at(
+                    AttributePath::attribute(attribute),
+                    "Cannot use the shared config file",
+                    message,
+                ));
+            }
+        }
+    }
     match (&access_key, &secret_key) {
         (Some(_), Some(_)) => {}
         (None, None) => diags.push(Diagnostic::error_at(
             AttributePath::attribute("access_key"),
             "No credentials",
-            "Set access_key and secret_key in the provider block, or HW_ACCESS_KEY and HW_SECRET_KEY in the environment.",
+            "Set access_key and secret_key in the provider block, HW_ACCESS_KEY and HW_SECRET_KEY in the environment, or shared_config_file (HW_SHARED_CONFIG_FILE) with a profile holding them.",
         )),
         (Some(_), None) => diags.push(Diagnostic::error_at(
             AttributePath::attribute("secret_key"),
@@ -209,7 +279,7 @@ pub fn resolve(config: &Value, env: Env) -> Result<(ProviderConfig, Diagnostics)
             "secret_key is set but access_key is not (nor HW_ACCESS_KEY).",
         )),
     }
-    if region.is_none() && get("project_id").is_none() {
+    if region.is_none() && project_id.is_none() {
         diags.push(Diagnostic::error_at(
             AttributePath::attribute("region"),
             "No region",
@@ -244,21 +314,47 @@ pub fn resolve(config: &Value, env: Env) -> Result<(ProviderConfig, Diagnostics)
             None => DEFAULT_MAX_RETRIES,
         },
     };
+    let requests_per_second = match config
+        .get_attr("max_requests_per_second")
+        .and_then(Value::as_f64)
+    {
+        Some(rate) => rate,
+        None => match env("HWRDS_MAX_REQUESTS_PER_SECOND") {
+            Some(v) => match v
+                .trim()
+                .parse::<f64>()
+                .map_err(|e| e.to_string())
+                .and_then(|r| check_rate(r).map(|_| r))
+            {
+                Ok(rate) => rate,
+                Err(_) => {
+                    diags.push(Diagnostic::error_at(
+                        AttributePath::attribute("max_requests_per_second"),
+                        "Invalid HWRDS_MAX_REQUESTS_PER_SECOND",
+                        format!("HWRDS_MAX_REQUESTS_PER_SECOND={v:?} is not a number from 0.1 to {MAX_REQUESTS_PER_SECOND}."),
+                    ));
+                    DEFAULT_REQUESTS_PER_SECOND
+                }
+            },
+            None => DEFAULT_REQUESTS_PER_SECOND,
+        },
+    };
     if diags.has_errors() {
         return Err(diags);
     }
     let config = ProviderConfig {
         region,
-        project_id: get("project_id"),
+        project_id,
         credentials: Credentials {
             access_key: access_key.unwrap_or_default(),
-            secret_key: Secret::new(secret_key.unwrap_or_default()),
-            security_token: get("security_token").map(Secret::new),
+            secret_key: secret_key.unwrap_or_else(|| Secret::new("")),
+            security_token,
         },
         iam_endpoint: get("iam_endpoint").or_else(|| endpoint.clone()),
         endpoint,
         insecure,
         max_retries: max_retries.clamp(0, MAX_MAX_RETRIES) as u32,
+        requests_per_second,
     };
     Ok((config, diags))
 }

@@ -7,6 +7,7 @@ pub mod config;
 mod db_minor_upgrade;
 mod instance_data;
 mod instances_data;
+mod shared_config;
 mod timeouts;
 pub mod upgrade_job;
 
@@ -63,6 +64,8 @@ fn client_config(resolved: &config::ProviderConfig) -> ClientConfig {
     client.iam_endpoint = resolved.iam_endpoint.clone();
     client.insecure = resolved.insecure;
     client.retry.max_retries = resolved.max_retries;
+    client.requests_per_second = resolved.requests_per_second;
+    client.burst = (resolved.requests_per_second * 2.0).ceil().max(1.0) as u32;
     client
 }
 
