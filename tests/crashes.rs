@@ -48,7 +48,18 @@ fn provider_children(parent: u32) -> Vec<u32> {
 
 #[test]
 fn provider_killed_mid_wait_then_next_apply_adopts_the_job() {
-    let emu = Emulator::start(json!({"job_seconds": 10}), false);
+    killed_mid_wait(10.0, false);
+}
+
+/// The job finishes before the next apply: the instance is on the latest version and
+/// the task center holds the fresh upgrade, which is adopted rather than repeated.
+#[test]
+fn provider_killed_then_job_finishes_then_next_apply_adopts_it() {
+    killed_mid_wait(3.0, true);
+}
+
+fn killed_mid_wait(job_seconds: f64, let_it_finish: bool) {
+    let emu = Emulator::start(json!({"job_seconds": job_seconds}), false);
     let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, BODY);
     let mut child = ws
         .command(&["apply", "-auto-approve", "-no-color"])
@@ -77,13 +88,17 @@ fn provider_killed_mid_wait_then_next_apply_adopts_the_job() {
     let code = child.wait().unwrap();
     assert!(!code.success(), "the apply fails when its provider dies");
 
-    let plan = ws.run(&["plan", "-input=false"]);
-    plan.assert_ok();
-    assert!(
-        flat(&plan.all()).contains("An upgrade is already under way"),
-        "{}",
-        plan.all()
-    );
+    if let_it_finish {
+        std::thread::sleep(Duration::from_secs_f64(job_seconds + 2.0));
+    } else {
+        let plan = ws.run(&["plan", "-input=false"]);
+        plan.assert_ok();
+        assert!(
+            flat(&plan.all()).contains("An upgrade is already under way"),
+            "{}",
+            plan.all()
+        );
+    }
     let run = ws.apply();
     run.assert_ok();
     assert!(

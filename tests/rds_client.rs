@@ -47,7 +47,8 @@ fn ctx() -> CallCtx {
 
 const FAST: WaitSchedule = WaitSchedule {
     initial: Duration::from_millis(100),
-    factor: 1.5,
+    proportion: 0.5,
+    min: Duration::from_millis(100),
     max: Duration::from_millis(400),
     not_found_grace: Duration::from_secs(5),
 };

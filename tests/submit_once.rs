@@ -46,7 +46,8 @@ const NOW: UpgradeRequest = UpgradeRequest {
 
 const FAST: WaitSchedule = WaitSchedule {
     initial: Duration::from_millis(200),
-    factor: 1.5,
+    proportion: 0.1,
+    min: Duration::from_millis(200),
     max: Duration::from_millis(500),
     not_found_grace: Duration::from_secs(1),
 };
@@ -81,7 +82,7 @@ async fn lost_answers_never_start_a_second_job() {
     emu.faults(json!({"probability": 0.5, "kinds": ["reset_after_processing"], "seed": 3}));
     let mut recovered = 0;
     for id in &ids {
-        let submitted = upgrade_job::submit_once(&client, &ctx(120), id, NOW)
+        let submitted = upgrade_job::submit_once(&client, &ctx(120), id, NOW, None)
             .await
             .unwrap_or_else(|e| panic!("{id}: {e}"));
         assert!(!submitted.job_id().is_empty());
@@ -109,19 +110,30 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     let emu = emulator(&ids, json!({}));
     let client = client(&emu);
     let started = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
-    match upgrade_job::submit_once(&client, &ctx(30), &ids[0], NOW)
+    match upgrade_job::submit_once(&client, &ctx(30), &ids[0], NOW, None)
         .await
         .unwrap()
     {
         Submitted::Adopted(job) => assert_eq!(job.id, started),
         other => panic!("expected adoption, got {other:?}"),
     }
+    // The same, from a listing of the project's running upgrades made beforehand.
+    let listing = upgrade_job::running_upgrades(&client, &ctx(10))
+        .await
+        .unwrap();
+    match upgrade_job::submit_once(&client, &ctx(30), &ids[0], NOW, Some(&listing))
+        .await
+        .unwrap()
+    {
+        Submitted::Adopted(job) => assert_eq!(job.id, started),
+        other => panic!("expected adoption from the listing, got {other:?}"),
+    }
     let delayed = UpgradeRequest {
         is_delayed: true,
         second_switch: true,
     };
     let scheduled = client.upgrade(&ctx(10), &ids[1], delayed).await.unwrap();
-    match upgrade_job::submit_once(&client, &ctx(30), &ids[1], delayed)
+    match upgrade_job::submit_once(&client, &ctx(30), &ids[1], delayed, None)
         .await
         .unwrap()
     {
@@ -149,7 +161,7 @@ async fn jobs_unknown_to_the_job_api_are_followed_through_the_task_center() {
                "latest_version": "14.12", "job_queryable": false}),
     );
     let client = client(&emu);
-    let job = match upgrade_job::submit_once(&client, &ctx(30), &ids[0], NOW)
+    let job = match upgrade_job::submit_once(&client, &ctx(30), &ids[0], NOW, None)
         .await
         .unwrap()
     {

@@ -4,7 +4,8 @@
 //!
 //! [`Catalog`] is the per-process cache behind them: one paginated listing of the
 //! project's instances and one versions lookup per engine and major version, shared by
-//! every resource and data source, so planning 500 upgrades costs a handful of requests.
+//! every resource and data source, so planning 500 upgrades costs a handful of requests;
+//! and one listing of the running upgrades for the creates of an apply.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +13,8 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, OnceCell};
 
 use super::checks::{InstanceFacts, NodeFacts, compare_versions};
-use crate::rds::models::Instance;
+use super::upgrade_job;
+use crate::rds::models::{Instance, Task};
 use crate::rds::{CallCtx, InstanceFilter, RdsClient, RdsError};
 
 /// Cached instance listing and latest versions of one provider process.
@@ -20,6 +22,7 @@ use crate::rds::{CallCtx, InstanceFilter, RdsClient, RdsError};
 pub struct Catalog {
     listing: OnceCell<Arc<Vec<Instance>>>,
     latest: Mutex<HashMap<(String, String), Option<String>>>,
+    running: OnceCell<Arc<Vec<Task>>>,
 }
 
 impl Catalog {
@@ -51,6 +54,21 @@ impl Catalog {
             return Ok(Some(found.clone()));
         }
         client.instance(ctx, id).await
+    }
+
+    /// The project's running upgrades when this process first asked (for the first
+    /// adoption check of each create; later checks ask afresh).
+    pub async fn running_upgrades(
+        &self,
+        client: &RdsClient,
+        ctx: &CallCtx,
+    ) -> Result<Arc<Vec<Task>>, RdsError> {
+        self.running
+            .get_or_try_init(|| async {
+                Ok(Arc::new(upgrade_job::running_upgrades(client, ctx).await?))
+            })
+            .await
+            .cloned()
     }
 
     /// The latest minor version for an engine and major version, asked once per process.

@@ -47,12 +47,14 @@ const TRACKING: [&str; 5] = [
     "finished_at",
 ];
 
-/// How the job is polled: every second at first, each wait 10 % longer than the last,
-/// at most 30 s apart — so completion is noticed within about a tenth of the job's
-/// duration (a 5 s job costs about 5 polls, a 30 min job about 90).
+/// How the job is polled: a quarter second after submission, then every second, then
+/// every tenth of the time waited so far, at most 30 s apart — so completion is noticed
+/// within about a tenth of the job's duration (a 5 s job costs about 6 polls, a 30 min
+/// job about 90).
 const SCHEDULE: WaitSchedule = WaitSchedule {
-    initial: Duration::from_secs(1),
-    factor: 1.1,
+    initial: Duration::from_millis(250),
+    proportion: 0.1,
+    min: Duration::from_secs(1),
     max: Duration::from_secs(30),
     // PostgreSQL upgrade jobs may never be visible to the job API: fall back soon.
     not_found_grace: Duration::from_secs(5),
@@ -254,6 +256,26 @@ impl DbMinorUpgrade {
                     ),
                 )
             })
+    }
+
+    /// For an instance already on the latest minor version: an upgrade of it created in
+    /// the last day, if the task center has one.
+    async fn recent_upgrade(
+        &self,
+        client: &RdsClient,
+        call: &CallCtx,
+        facts: &InstanceFacts,
+    ) -> Option<JobSnapshot> {
+        if facts.on_latest() != Some(true) {
+            return None;
+        }
+        match upgrade_job::recent(client, call, &facts.id, time::Duration::days(1)).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::debug!(instance_id = %facts.id, error = %e, "cannot read the task center");
+                None
+            }
+        }
     }
 
     /// Reads the instance afresh (not from the cache) for the version after an upgrade.
@@ -573,8 +595,14 @@ impl Resource for DbMinorUpgrade {
                     return StateResult::error(diags);
                 }
             }
+        } else if let Some(done) = self.recent_upgrade(client, &call, &facts).await {
+            // Already on the latest version right after an upgrade: most likely the job
+            // of an apply that died before recording it. Adopt it, do not upgrade again.
+            Submitted::Adopted(done)
         } else {
-            match upgrade_job::submit_once(client, &call, &instance_id, request).await {
+            let running = self.state.catalog.running_upgrades(client, &call).await;
+            let running = running.as_deref().map(|r| r.as_slice()).ok();
+            match upgrade_job::submit_once(client, &call, &instance_id, request, running).await {
                 Ok(s) => s,
                 Err(e) => {
                     let detail = match &e {

@@ -119,6 +119,52 @@ async fn upgrade_tasks(
         .collect())
 }
 
+/// Every running upgrade task of the project (one listing, for many instances at once).
+pub async fn running_upgrades(client: &RdsClient, ctx: &CallCtx) -> Result<Vec<Task>, RdsError> {
+    let running = client
+        .tasks(
+            ctx,
+            &TaskFilter {
+                status: Some(RUNNING.to_string()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(running
+        .into_iter()
+        .filter(|t| is_upgrade(&t.name))
+        .collect())
+}
+
+/// The running upgrade of `instance_id` in a listing of running tasks.
+fn running_in(tasks: &[Task], instance_id: &str) -> Option<JobSnapshot> {
+    tasks
+        .iter()
+        .find(|t| t.instance_id == instance_id && t.status == RUNNING && is_upgrade(&t.name))
+        .map(JobSnapshot::from_task)
+}
+
+/// The instance's most recent upgrade if it was created within `within` (any status).
+pub async fn recent(
+    client: &RdsClient,
+    ctx: &CallCtx,
+    instance_id: &str,
+    within: time::Duration,
+) -> Result<Option<JobSnapshot>, RdsError> {
+    let since = time::OffsetDateTime::now_utc() - within;
+    Ok(upgrade_tasks(client, ctx, instance_id)
+        .await?
+        .iter()
+        .filter(|t| {
+            t.create_time
+                .as_deref()
+                .and_then(parse_time)
+                .is_some_and(|c| c >= since)
+        })
+        .max_by_key(|t| t.create_time.as_deref().and_then(parse_time))
+        .map(JobSnapshot::from_task))
+}
+
 /// An upgrade of the instance that is running or waiting for its window, if any.
 pub async fn find_active(
     client: &RdsClient,
@@ -193,17 +239,24 @@ impl Submitted {
 const AMBIGUOUS_SEARCH: Duration = Duration::from_secs(30);
 
 /// Submits the upgrade once (see the module documentation), retrying "busy" until the
-/// context's deadline.
+/// context's deadline. `running`, a listing of the project's running upgrades made
+/// moments ago, spares the first look for one to adopt (later looks ask afresh).
 pub async fn submit_once(
     client: &RdsClient,
     ctx: &CallCtx,
     instance_id: &str,
     request: UpgradeRequest,
+    running: Option<&[Task]>,
 ) -> Result<Submitted, RdsError> {
     let mut busy_attempts = 0u32;
     let mut check_scheduled = request.is_delayed;
+    let mut listing = running.filter(|_| !request.is_delayed);
     loop {
-        if let Some(active) = find_active(client, ctx, instance_id, check_scheduled).await? {
+        let active = match listing.take() {
+            Some(tasks) => running_in(tasks, instance_id),
+            None => find_active(client, ctx, instance_id, check_scheduled).await?,
+        };
+        if let Some(active) = active {
             tracing::info!(instance_id, job_id = %active.id, status = %active.status, "adopting the upgrade already under way");
             return Ok(Submitted::Adopted(active));
         }
@@ -364,6 +417,7 @@ pub async fn wait(
         Err(WaitError::Api(e)) => return Err(Interrupted::Api(e)),
     }
     let mut errors = 0;
+    let started = Instant::now();
     for n in 0.. {
         match snapshot(client, ctx, job_id, instance_id).await {
             Ok(Some(snap)) if snap.is_finished() => return Ok(snap),
@@ -390,7 +444,7 @@ pub async fn wait(
                 }
             }
         }
-        let wake = Instant::now() + schedule.interval(n);
+        let wake = Instant::now() + schedule.interval(n, started.elapsed());
         tokio::select! {
             _ = ctx.cancel.cancelled() => return Err(Interrupted::Cancelled(last)),
             _ = sleep_until(ctx.deadline) => return Err(Interrupted::Timeout(last)),

@@ -20,7 +20,10 @@ use super::models::Job;
 pub struct WaitSchedule {
     /// First wait, before the first poll.
     pub initial: Duration,
-    pub factor: f64,
+    /// Later waits are this share of the time waited so far (so completion is noticed
+    /// within that share of the job's duration), but at least `min` and at most `max`.
+    pub proportion: f64,
+    pub min: Duration,
     pub max: Duration,
     /// How long "job not found" counts as "not visible yet".
     pub not_found_grace: Duration,
@@ -29,8 +32,9 @@ pub struct WaitSchedule {
 impl Default for WaitSchedule {
     fn default() -> Self {
         WaitSchedule {
-            initial: Duration::from_millis(1500),
-            factor: 1.5,
+            initial: Duration::from_millis(250),
+            proportion: 0.1,
+            min: Duration::from_secs(1),
             max: Duration::from_secs(30),
             not_found_grace: Duration::from_secs(60),
         }
@@ -38,11 +42,16 @@ impl Default for WaitSchedule {
 }
 
 impl WaitSchedule {
-    /// The wait before poll `n` (0-based), with ±20 % jitter.
-    pub fn interval(&self, n: u32) -> Duration {
-        let base = self.initial.as_secs_f64() * self.factor.powi(n.min(60) as i32);
-        let capped = base.min(self.max.as_secs_f64());
-        Duration::from_secs_f64(capped * (0.8 + 0.4 * fastrand::f64()))
+    /// The wait before poll `n` (0-based) after `elapsed` of waiting, with ±20 % jitter.
+    pub fn interval(&self, n: u32, elapsed: Duration) -> Duration {
+        let base = if n == 0 {
+            self.initial
+        } else {
+            elapsed
+                .mul_f64(self.proportion)
+                .clamp(self.min, self.max.max(self.min))
+        };
+        base.mul_f64(0.8 + 0.4 * fastrand::f64())
     }
 }
 
@@ -157,7 +166,7 @@ impl RdsClient {
         for n in 0.. {
             tokio::select! {
                 _ = tx.closed() => return Err(RdsError::Cancelled),
-                _ = tokio::time::sleep(schedule.interval(n)) => {}
+                _ = tokio::time::sleep(schedule.interval(n, started.elapsed())) => {}
             }
             let result = tokio::select! {
                 _ = tx.closed() => return Err(RdsError::Cancelled),
@@ -192,11 +201,10 @@ mod tests {
     #[test]
     fn schedule_grows_to_its_cap() {
         let s = WaitSchedule::default();
-        assert!(
-            s.interval(0) >= Duration::from_millis(1200)
-                && s.interval(0) <= Duration::from_millis(1800)
-        );
-        assert!(s.interval(50) <= Duration::from_secs(36));
-        assert!(s.interval(50) >= Duration::from_secs(24));
+        let at = |n, secs| s.interval(n, Duration::from_secs(secs));
+        assert!(at(0, 0) >= Duration::from_millis(200) && at(0, 0) <= Duration::from_millis(300));
+        assert!(at(1, 1) >= Duration::from_millis(800) && at(1, 1) <= Duration::from_millis(1200));
+        assert!(at(9, 100) >= Duration::from_secs(8) && at(9, 100) <= Duration::from_secs(12));
+        assert!(at(50, 3600) <= Duration::from_secs(36) && at(50, 3600) >= Duration::from_secs(24));
     }
 }
