@@ -22,6 +22,9 @@ struct FleetRun {
     upgrade_posts: f64,
     upgrade_jobs: f64,
     upgraded_instances: usize,
+    /// Worst and median seconds from a job's end to the first answer reporting it.
+    worst_lag: f64,
+    median_lag: f64,
     cpu: f64,
     peak: f64,
     processes: usize,
@@ -67,7 +70,13 @@ fn fleet_apply(tools: &Tools) -> Result<FleetRun, String> {
         })
         .unwrap_or_default();
     let usage = run.usage.unwrap_or_default();
+    let lags: Vec<f64> = stats["completion_lag_seconds"]
+        .as_object()
+        .map(|m| m.values().filter_map(serde_json::Value::as_f64).collect())
+        .unwrap_or_default();
     Ok(FleetRun {
+        worst_lag: lags.iter().cloned().fold(f64::NAN, f64::max),
+        median_lag: median(&lags).unwrap_or(f64::NAN),
         wall: run.wall.as_secs_f64(),
         requests,
         upgrade_posts: sum_values(&stats["upgrade_posts"]),
@@ -132,6 +141,14 @@ pub fn sections(tools: &Tools, reps: usize, available: bool, budget: &Budget) ->
         (
             "apply wall time / job time",
             cell(med(|r| r.wall / JOB_SECONDS), number),
+        ),
+        (
+            "worst lag, job end → provider noticed (target ≤ 10 % of job time + 1 s)",
+            cell(med(|r| r.worst_lag), duration),
+        ),
+        (
+            "median lag, job end → provider noticed",
+            cell(med(|r| r.median_lag), duration),
         ),
         (
             "API requests per instance (all routes)",

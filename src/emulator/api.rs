@@ -390,7 +390,7 @@ pub async fn show_job(
     Path(project_id): Path<String>,
     params: Params,
 ) -> Response {
-    let world = shared.lock();
+    let mut world = shared.lock();
     if let Some(r) = project_mismatch(&world, &project_id) {
         return r;
     }
@@ -407,8 +407,11 @@ pub async fn show_job(
             && at >= j.submitted_at + world.config.job_visible_after_seconds
             && j.phase(at) != Phase::Scheduled
     });
-    match visible {
-        Some(job) => Json(json!({"job": job_json(job, at)})).into_response(),
+    match visible.cloned() {
+        Some(job) => {
+            world.stats.noticed(&job, at);
+            Json(json!({"job": job_json(&job, at)})).into_response()
+        }
         None => error(
             StatusCode::BAD_REQUEST,
             "DBS.200543",
@@ -443,7 +446,7 @@ pub async fn list_tasks(
     Path(project_id): Path<String>,
     params: Params,
 ) -> Response {
-    let world = shared.lock();
+    let mut world = shared.lock();
     if let Some(r) = project_mismatch(&world, &project_id) {
         return r;
     }
@@ -464,13 +467,13 @@ pub async fn list_tasks(
         .filter(|_| name.is_none_or(|v| v == "UpgradeMinorVersion"))
         .collect();
     jobs.sort_by(|a, b| b.submitted_at.total_cmp(&a.submitted_at));
-    let tasks: Vec<Json_> = jobs
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|j| task_json(&world, j, at))
-        .collect();
-    Json(json!({"total_count": jobs.len(), "actions": ["UpgradeMinorVersion"], "tasks": tasks}))
+    let total = jobs.len();
+    let shown: Vec<Job> = jobs.into_iter().skip(offset).take(limit).cloned().collect();
+    let tasks: Vec<Json_> = shown.iter().map(|j| task_json(&world, j, at)).collect();
+    for job in &shown {
+        world.stats.noticed(job, at);
+    }
+    Json(json!({"total_count": total, "actions": ["UpgradeMinorVersion"], "tasks": tasks}))
         .into_response()
 }
 

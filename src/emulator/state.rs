@@ -168,6 +168,22 @@ pub struct Stats {
     pub upgrade_posts: BTreeMap<String, u64>,
     pub upgrade_jobs: BTreeMap<String, u64>,
     pub rejected_signatures: u64,
+    /// Per job id: seconds from the job's end to the first answer (job API or task
+    /// center) that reported it finished — how late a client noticed.
+    #[serde(default)]
+    pub completion_lag_seconds: BTreeMap<String, f64>,
+}
+
+impl Stats {
+    /// Records that `job` was reported finished at `at`, the first time only.
+    pub fn noticed(&mut self, job: &Job, at: f64) {
+        if matches!(job.phase(at), Phase::Completed | Phase::Failed) {
+            let end = job.starts_at + job.duration;
+            self.completion_lag_seconds
+                .entry(job.id.clone())
+                .or_insert(((at - end) * 1000.0).round() / 1000.0);
+        }
+    }
 }
 
 /// Everything the emulator knows; persisted to the state file.
