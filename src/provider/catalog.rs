@@ -14,8 +14,10 @@ use tokio::sync::{Mutex, OnceCell};
 
 use super::checks::{InstanceFacts, NodeFacts, compare_versions};
 use super::upgrade_job;
+use crate::cty::AttributePath;
 use crate::rds::models::{Instance, Task};
 use crate::rds::{CallCtx, InstanceFilter, RdsClient, RdsError};
+use crate::tfplugin::Diagnostic;
 
 /// Cached instance listing and latest versions of one provider process.
 #[derive(Default)]
@@ -87,6 +89,43 @@ impl Catalog {
         let latest = latest_version(client, ctx, engine, version).await?;
         cache.insert(key, latest.clone());
         Ok(latest)
+    }
+
+    /// The facts of instance `id`, or a diagnostic at the `instance_id` argument.
+    pub async fn checked_facts(
+        &self,
+        client: &RdsClient,
+        call: &CallCtx,
+        id: &str,
+    ) -> Result<InstanceFacts, Diagnostic> {
+        let at = AttributePath::attribute("instance_id");
+        let instance = match self.instance(client, call, id).await {
+            Ok(Some(instance)) => instance,
+            Ok(None) => {
+                return Err(Diagnostic::error_at(
+                    at,
+                    "RDS instance not found",
+                    format!("No RDS instance has id {id:?} in this project and region."),
+                ));
+            }
+            Err(e) => {
+                return Err(Diagnostic::error_at(
+                    at,
+                    "Cannot read the RDS instance",
+                    format!("Looking up instance {id:?} failed: {e}"),
+                ));
+            }
+        };
+        self.facts(client, call, &instance).await.map_err(|e| {
+            Diagnostic::error_at(
+                at,
+                "Cannot read the available versions",
+                format!(
+                    "Listing {} versions for instance {id:?} failed: {e}",
+                    instance.datastore.engine
+                ),
+            )
+        })
     }
 
     /// The facts the checks need about an instance (latest version included).

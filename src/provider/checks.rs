@@ -247,6 +247,62 @@ pub fn upgrade_blockers(instance: &InstanceFacts) -> Vec<String> {
         .collect()
 }
 
+// ---- Diagnostics: the checks as Terraform shows them (resource and action alike) ----
+
+use crate::cty::{AttributePath, Value};
+use crate::tfplugin::{Diagnostic, Diagnostics};
+
+fn flag(value: &Value, name: &str) -> Option<bool> {
+    value.get_attr(name).and_then(Value::as_bool)
+}
+
+/// Checks an instance id's shape (diagnostic at `instance_id`).
+pub fn validate_instance_id(id: &str) -> Option<Diagnostic> {
+    let problem = if id.trim().is_empty() {
+        "must not be empty"
+    } else if id.len() > 64 {
+        "is longer than 64 characters"
+    } else if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        "may only contain letters, digits, '-' and '_'"
+    } else {
+        return None;
+    };
+    Some(Diagnostic::error_at(
+        AttributePath::attribute("instance_id"),
+        "Invalid instance id",
+        format!(
+            "instance_id {id:?} {problem}. Use the id of an RDS instance, e.g. data.hwrds_db_instance.x.id."
+        ),
+    ))
+}
+
+/// Findings of the checks as diagnostics at their attributes.
+pub fn findings_to_diagnostics(findings: Vec<Finding>, errors_only: bool) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    for f in findings {
+        let path = AttributePath::attribute(f.attribute);
+        match f.severity {
+            Severity::Error => diags.push(Diagnostic::error_at(path, f.summary, f.detail)),
+            Severity::Warning if !errors_only => {
+                diags.push(Diagnostic::warning_at(path, f.summary, f.detail))
+            }
+            Severity::Warning => {}
+        }
+    }
+    diags
+}
+
+/// The upgrade options as configured (None where the configuration leaves them null).
+pub fn configured_options(config: &Value) -> UpgradeOptions {
+    UpgradeOptions {
+        is_delayed: flag(config, "is_delayed"),
+        second_switch: flag(config, "second_switch"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ProviderState;
-use super::checks::{self, InstanceFacts, Severity, UpgradeOptions};
+use super::checks::{self, InstanceFacts};
 use super::timeouts;
 use super::upgrade_job::{
     self, COMPLETED, FAILED, Interrupted, JobSnapshot, RUNNING, SCHEDULED, Submitted,
@@ -128,53 +128,6 @@ fn api_error(summary: &str, who: &str, e: &RdsError) -> Diagnostic {
     Diagnostic::error(summary, format!("{who}: {e}"))
 }
 
-/// Checks an instance id's shape (diagnostic at `instance_id`).
-fn validate_instance_id(id: &str) -> Option<Diagnostic> {
-    let problem = if id.trim().is_empty() {
-        "must not be empty"
-    } else if id.len() > 64 {
-        "is longer than 64 characters"
-    } else if !id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        "may only contain letters, digits, '-' and '_'"
-    } else {
-        return None;
-    };
-    Some(Diagnostic::error_at(
-        AttributePath::attribute("instance_id"),
-        "Invalid instance id",
-        format!(
-            "instance_id {id:?} {problem}. Use the id of an RDS instance, e.g. data.hwrds_db_instance.x.id."
-        ),
-    ))
-}
-
-/// Findings of the checks as diagnostics at their attributes.
-fn findings_to_diagnostics(findings: Vec<checks::Finding>, errors_only: bool) -> Diagnostics {
-    let mut diags = Diagnostics::default();
-    for f in findings {
-        let path = AttributePath::attribute(f.attribute);
-        match f.severity {
-            Severity::Error => diags.push(Diagnostic::error_at(path, f.summary, f.detail)),
-            Severity::Warning if !errors_only => {
-                diags.push(Diagnostic::warning_at(path, f.summary, f.detail))
-            }
-            Severity::Warning => {}
-        }
-    }
-    diags
-}
-
-/// The upgrade options as configured (None where the configuration leaves them null).
-fn configured_options(config: &Value) -> UpgradeOptions {
-    UpgradeOptions {
-        is_delayed: flag(config, "is_delayed"),
-        second_switch: flag(config, "second_switch"),
-    }
-}
-
 /// Records a job snapshot in a state value.
 fn record(state: &mut Value, snap: &JobSnapshot) {
     state.set_attr("status", Value::string(&snap.status));
@@ -215,47 +168,6 @@ fn still_running(job_id: &str, instance: &str, why: &str) -> Diagnostic {
 impl DbMinorUpgrade {
     fn client(&self) -> Result<&RdsClient, Diagnostics> {
         self.state.client()
-    }
-
-    /// The instance's facts through the shared catalog, or a diagnostic at `instance_id`.
-    async fn facts(
-        &self,
-        client: &RdsClient,
-        call: &CallCtx,
-        id: &str,
-    ) -> Result<InstanceFacts, Diagnostic> {
-        let at = AttributePath::attribute("instance_id");
-        let instance = match self.state.catalog.instance(client, call, id).await {
-            Ok(Some(instance)) => instance,
-            Ok(None) => {
-                return Err(Diagnostic::error_at(
-                    at,
-                    "RDS instance not found",
-                    format!("No RDS instance has id {id:?} in this project and region."),
-                ));
-            }
-            Err(e) => {
-                return Err(Diagnostic::error_at(
-                    at,
-                    "Cannot read the RDS instance",
-                    format!("Looking up instance {id:?} failed: {e}"),
-                ));
-            }
-        };
-        self.state
-            .catalog
-            .facts(client, call, &instance)
-            .await
-            .map_err(|e| {
-                Diagnostic::error_at(
-                    at,
-                    "Cannot read the available versions",
-                    format!(
-                        "Listing {} versions for instance {id:?} failed: {e}",
-                        instance.datastore.engine
-                    ),
-                )
-            })
     }
 
     /// For an instance already on the latest minor version: an upgrade of it created in
@@ -459,7 +371,7 @@ impl Resource for DbMinorUpgrade {
         let mut diags = timeouts::validate(config);
         if let Some(d) = text(config, "instance_id")
             .as_deref()
-            .and_then(validate_instance_id)
+            .and_then(checks::validate_instance_id)
         {
             diags.push(d);
         }
@@ -508,7 +420,7 @@ impl Resource for DbMinorUpgrade {
         let Some(instance_id) = text(&plan.config, "instance_id") else {
             return diags;
         };
-        if validate_instance_id(&instance_id).is_some() {
+        if checks::validate_instance_id(&instance_id).is_some() {
             return diags; // validate_config has reported it
         }
         let client = match self.client() {
@@ -516,14 +428,19 @@ impl Resource for DbMinorUpgrade {
             Err(d) => return d,
         };
         let call = CallCtx::new(ctx.cancel.clone());
-        let facts = match self.facts(client, &call, &instance_id).await {
+        let facts = match self
+            .state
+            .catalog
+            .checked_facts(client, &call, &instance_id)
+            .await
+        {
             Ok(f) => f,
             Err(d) => {
                 diags.push(d);
                 return diags;
             }
         };
-        let mut findings = checks::check_upgrade(&facts, configured_options(&plan.config));
+        let mut findings = checks::check_upgrade(&facts, checks::configured_options(&plan.config));
         if findings.iter().any(|f| f.summary == checks::NOT_ACTIVE) {
             // Busy with an upgrade (e.g. one an interrupted apply started): adopt it.
             match upgrade_job::find_active(client, &call, &instance_id, true).await {
@@ -544,7 +461,7 @@ impl Resource for DbMinorUpgrade {
                 Err(e) => tracing::debug!(error = %e, "cannot read the task center"),
             }
         }
-        diags.extend(findings_to_diagnostics(findings, false));
+        diags.extend(checks::findings_to_diagnostics(findings, false));
         plan.planned
             .set_attr("engine", Value::string(&facts.engine));
         plan.planned
@@ -576,12 +493,17 @@ impl Resource for DbMinorUpgrade {
         };
 
         // The checks again, now with this apply's view of the instance.
-        let facts = match self.facts(client, &call, &instance_id).await {
+        let facts = match self
+            .state
+            .catalog
+            .checked_facts(client, &call, &instance_id)
+            .await
+        {
             Ok(f) => f,
             Err(d) => return StateResult::error(Diagnostics::from(d)),
         };
-        let problems = findings_to_diagnostics(
-            checks::check_upgrade(&facts, configured_options(config)),
+        let problems = checks::findings_to_diagnostics(
+            checks::check_upgrade(&facts, checks::configured_options(config)),
             true,
         );
         let submitted = if problems.has_errors() {
@@ -787,7 +709,7 @@ impl Resource for DbMinorUpgrade {
             None => (id.to_string(), None),
         };
         let usage = "Import an upgrade as <instance_id>/<job_id>, or <instance_id> to adopt the instance's most recent upgrade job.";
-        if let Some(d) = validate_instance_id(&instance_id) {
+        if let Some(d) = checks::validate_instance_id(&instance_id) {
             return StateResult::error(Diagnostics::from(Diagnostic::error(
                 "Invalid import id",
                 format!("{} {usage}", d.detail),
@@ -862,9 +784,9 @@ mod tests {
 
     #[test]
     fn instance_ids_are_checked() {
-        assert!(validate_instance_id("a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01").is_none());
+        assert!(checks::validate_instance_id("a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01").is_none());
         for bad in ["", "  ", "a/b", "x y", &"a".repeat(65)] {
-            let d = validate_instance_id(bad).expect(bad);
+            let d = checks::validate_instance_id(bad).expect(bad);
             assert_eq!(d.path, Some(AttributePath::attribute("instance_id")));
         }
     }

@@ -79,6 +79,10 @@ pub trait Provider: Send + Sync + 'static {
     fn schema(&self) -> Schema;
     fn resources(&self) -> Vec<Arc<dyn Resource>>;
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>>;
+    /// Actions (Terraform 1.14+); none by default.
+    fn actions(&self) -> Vec<Arc<dyn Action>> {
+        Vec::new()
+    }
     async fn validate_config(&self, _config: &Value) -> Diagnostics {
         Diagnostics::default()
     }
@@ -138,4 +142,36 @@ pub trait DataSource: Send + Sync + 'static {
         Diagnostics::default()
     }
     async fn read(&self, ctx: &Ctx, config: &Value) -> StateResult;
+}
+
+/// Where an action reports progress; Terraform prints each message while the action runs.
+#[derive(Debug, Clone)]
+pub struct Progress(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl Progress {
+    pub fn new(sender: tokio::sync::mpsc::UnboundedSender<String>) -> Self {
+        Progress(sender)
+    }
+
+    /// Reports one progress message (dropped if Terraform stopped listening).
+    pub fn report(&self, message: impl Into<String>) {
+        let _ = self.0.send(message.into());
+    }
+}
+
+/// An action type (Terraform 1.14+): invoked with `terraform apply -invoke=...` or from a
+/// resource's `action_trigger`, streaming progress until it completes. Actions have no
+/// state: what they did is what their progress and diagnostics say.
+#[async_trait::async_trait]
+pub trait Action: Send + Sync + 'static {
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+    async fn validate_config(&self, _config: &Value) -> Diagnostics {
+        Diagnostics::default()
+    }
+    /// Checks planned before the invocation (the config may hold unknown values).
+    async fn plan(&self, _ctx: &Ctx, _config: &Value) -> Diagnostics {
+        Diagnostics::default()
+    }
+    async fn invoke(&self, ctx: &Ctx, config: &Value, progress: Progress) -> Diagnostics;
 }

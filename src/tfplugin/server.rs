@@ -12,7 +12,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::proto::provider_server::{Provider as ProviderRpc, ProviderServer};
 use super::{
-    Ctx, DataSource, Diagnostic, Diagnostics, Plan, Provider, Resource, convert, proto, rules,
+    Action, Ctx, DataSource, Diagnostic, Diagnostics, Plan, Progress, Provider, Resource, convert,
+    proto, rules,
 };
 use crate::cty::Value;
 use crate::plugin::MAX_MESSAGE_BYTES;
@@ -44,6 +45,7 @@ struct Service {
     provider_schema: Schema,
     resources: HashMap<&'static str, (Arc<dyn Resource>, Schema)>,
     data_sources: HashMap<&'static str, (Arc<dyn DataSource>, Schema)>,
+    actions: HashMap<&'static str, (Arc<dyn Action>, Schema)>,
     stop: CancellationToken,
 }
 
@@ -59,11 +61,17 @@ impl Service {
             .into_iter()
             .map(|d| (d.type_name(), (d.clone(), d.schema())))
             .collect();
+        let actions = provider
+            .actions()
+            .into_iter()
+            .map(|a| (a.type_name(), (a.clone(), a.schema())))
+            .collect();
         Service {
             provider_schema: provider.schema(),
             provider,
             resources,
             data_sources,
+            actions,
             stop,
         }
     }
@@ -79,6 +87,15 @@ impl Service {
             Diagnostics::from(Diagnostic::error(
                 "Unknown resource type",
                 format!("This provider has no resource type {name:?}."),
+            ))
+        })
+    }
+
+    fn action(&self, name: &str) -> Result<&(Arc<dyn Action>, Schema), Diagnostics> {
+        self.actions.get(name).ok_or_else(|| {
+            Diagnostics::from(Diagnostic::error(
+                "Unknown action type",
+                format!("This provider has no action type {name:?}."),
             ))
         })
     }
@@ -134,6 +151,13 @@ impl ProviderRpc for Service {
                     type_name: n.to_string(),
                 })
                 .collect(),
+            actions: self
+                .actions
+                .keys()
+                .map(|n| proto::get_metadata::ActionMetadata {
+                    type_name: n.to_string(),
+                })
+                .collect(),
             ..Default::default()
         }))
     }
@@ -153,6 +177,14 @@ impl ProviderRpc for Service {
                 .data_sources
                 .iter()
                 .map(|(n, (_, s))| (n.to_string(), convert::schema(s)))
+                .collect(),
+            action_schemas: self
+                .actions
+                .iter()
+                .map(|(n, (_, s))| {
+                    let schema = Some(convert::schema(s));
+                    (n.to_string(), proto::ActionSchema { schema })
+                })
                 .collect(),
             diagnostics: Vec::new(),
             server_capabilities: Some(capabilities()),
@@ -523,9 +555,47 @@ impl ProviderRpc for Service {
 
     async fn invoke_action(
         &self,
-        _request: Request<proto::invoke_action::Request>,
+        request: Request<proto::invoke_action::Request>,
     ) -> Result<Response<Self::InvokeActionStream>, Status> {
-        Err(unimplemented("actions"))
+        use proto::invoke_action::{Event, event};
+        let req = request.into_inner();
+        let (events, stream) = tokio::sync::mpsc::unbounded_channel::<Result<Event, Status>>();
+        let completed = |d: &Diagnostics| Event {
+            r#type: Some(event::Type::Completed(event::Completed {
+                diagnostics: diags(d),
+            })),
+        };
+        let decoded = self.action(&req.action_type).and_then(|(action, schema)| {
+            let ty = schema.block.value_type();
+            convert::decode(req.config.as_ref(), &ty, "configuration")
+                .map(|config| (action.clone(), config))
+        });
+        match decoded {
+            Err(d) => {
+                let _ = events.send(Ok(completed(&d)));
+            }
+            Ok((action, config)) => {
+                let ctx = self.ctx();
+                tokio::spawn(async move {
+                    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                    let forward = events.clone();
+                    let relay = tokio::spawn(async move {
+                        while let Some(message) = rx.recv().await {
+                            let progress = event::Type::Progress(event::Progress { message });
+                            let _ = forward.send(Ok(Event {
+                                r#type: Some(progress),
+                            }));
+                        }
+                    });
+                    let d = action.invoke(&ctx, &config, Progress::new(tx)).await;
+                    // The progress sender is gone with `invoke`: the relay drains and ends.
+                    let _ = relay.await;
+                    let _ = events.send(Ok(completed(&d)));
+                });
+            }
+        }
+        let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(stream);
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn upgrade_resource_identity(
@@ -635,16 +705,39 @@ impl ProviderRpc for Service {
 
     async fn plan_action(
         &self,
-        _request: Request<proto::plan_action::Request>,
+        request: Request<proto::plan_action::Request>,
     ) -> Result<Response<proto::plan_action::Response>, Status> {
-        Err(unimplemented("actions"))
+        let req = request.into_inner();
+        let empty = proto::plan_action::Response::default();
+        let (action, schema) = try_diags!(self.action(&req.action_type), empty);
+        let ty = schema.block.value_type();
+        let config = try_diags!(
+            convert::decode(req.config.as_ref(), &ty, "configuration"),
+            empty
+        );
+        let d = action.plan(&self.ctx(), &config).await;
+        Ok(Response::new(proto::plan_action::Response {
+            diagnostics: diags(&d),
+            deferred: None,
+        }))
     }
 
     async fn validate_action_config(
         &self,
-        _request: Request<proto::validate_action_config::Request>,
+        request: Request<proto::validate_action_config::Request>,
     ) -> Result<Response<proto::validate_action_config::Response>, Status> {
-        Err(unimplemented("actions"))
+        let req = request.into_inner();
+        let empty = proto::validate_action_config::Response::default();
+        let (action, schema) = try_diags!(self.action(&req.type_name), empty);
+        let ty = schema.block.value_type();
+        let config = try_diags!(
+            convert::decode(req.config.as_ref(), &ty, "configuration"),
+            empty
+        );
+        let d = action.validate_config(&config).await;
+        Ok(Response::new(proto::validate_action_config::Response {
+            diagnostics: diags(&d),
+        }))
     }
 
     async fn stop_provider(
