@@ -24,6 +24,7 @@ use tokio::time::Instant;
 
 use super::ProviderState;
 use super::checks::{self, InstanceFacts};
+use super::plan_checks;
 use super::timeouts;
 use super::upgrade_job::{
     self, COMPLETED, FAILED, Interrupted, JobSnapshot, RUNNING, SCHEDULED, Submitted,
@@ -440,28 +441,7 @@ impl Resource for DbMinorUpgrade {
                 return diags;
             }
         };
-        let mut findings = checks::check_upgrade(&facts, checks::configured_options(&plan.config));
-        if findings.iter().any(|f| f.summary == checks::NOT_ACTIVE) {
-            // Busy with an upgrade (e.g. one an interrupted apply started): adopt it.
-            match upgrade_job::find_active(client, &call, &instance_id, true).await {
-                Ok(Some(active)) => {
-                    findings.retain(|f| f.summary != checks::NOT_ACTIVE);
-                    diags.push(Diagnostic::warning_at(
-                        AttributePath::attribute("instance_id"),
-                        "An upgrade is already under way",
-                        format!(
-                            "{} is running upgrade job {} ({}); applying tracks that job instead of submitting another.",
-                            facts.describe(),
-                            active.id,
-                            active.status
-                        ),
-                    ));
-                }
-                Ok(None) => {}
-                Err(e) => tracing::debug!(error = %e, "cannot read the task center"),
-            }
-        }
-        diags.extend(checks::findings_to_diagnostics(findings, false));
+        diags.extend(plan_checks::diagnostics(client, &call, &facts, &plan.config).await);
         plan.planned
             .set_attr("engine", Value::string(&facts.engine));
         plan.planned

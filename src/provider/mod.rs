@@ -7,8 +7,10 @@ pub mod config;
 mod db_minor_upgrade;
 mod instance_data;
 mod instances_data;
+mod plan_checks;
 mod shared_config;
 mod timeouts;
+mod upgrade_action;
 pub mod upgrade_job;
 
 use std::sync::{Arc, OnceLock};
@@ -16,7 +18,7 @@ use std::sync::{Arc, OnceLock};
 use crate::cty::Value;
 use crate::rds::{ClientConfig, RdsClient};
 use crate::schema::Schema;
-use crate::tfplugin::{Ctx, DataSource, Diagnostic, Diagnostics, Provider, Resource};
+use crate::tfplugin::{Action, Ctx, DataSource, Diagnostic, Diagnostics, Provider, Resource};
 
 /// What resources and data sources share once Terraform has configured the provider.
 #[derive(Default)]
@@ -90,6 +92,12 @@ impl Provider for HwrdsProvider {
                 state: self.state.clone(),
             }),
         ]
+    }
+
+    fn actions(&self) -> Vec<Arc<dyn Action>> {
+        vec![Arc::new(upgrade_action::UpgradeAction {
+            state: self.state.clone(),
+        })]
     }
 
     async fn validate_config(&self, config: &Value) -> Diagnostics {

@@ -1,0 +1,85 @@
+//! The `hwrds_db_minor_upgrade` action with Terraform 1.15.5: invoked with
+//! `terraform apply -invoke=...` it submits once and streams the job's progress to the
+//! terminal; invoked again while the job runs it follows that job instead of submitting;
+//! from a resource's `action_trigger` it runs after the resource is created.
+
+mod common;
+
+use common::{Emulator, hwrds_workspace};
+use serde_json::json;
+
+const ORDERS: &str = "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01";
+
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn invoked_action_streams_progress_and_upgrades_once() {
+    let emu = Emulator::start(json!({"job_seconds": 4}), false);
+    let body = format!(
+        "action \"hwrds_db_minor_upgrade\" \"orders\" {{\n  config {{\n    instance_id = \"{ORDERS}\"\n  }}\n}}\n"
+    );
+    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &body);
+    let run = ws.run(&[
+        "apply",
+        "-auto-approve",
+        "-invoke=action.hwrds_db_minor_upgrade.orders",
+    ]);
+    run.assert_ok();
+    let out = flat(&run.all());
+    assert!(out.contains("upgrade submitted, job"), "{out}");
+    assert!(out.contains("Running"), "progress is streamed: {out}");
+    assert!(out.contains("upgrade completed, 8.0.28 -> 8.0.32"), "{out}");
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1);
+
+    // The plan of an action runs the same checks as the resource.
+    let body = "action \"hwrds_db_minor_upgrade\" \"replica\" {\n  config {\n    instance_id = \"d4e5f6a7b8c94d0e1f2a3b4c5d6e7f8ain01\"\n  }\n}\n";
+    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, body);
+    let run = ws.run(&[
+        "apply",
+        "-auto-approve",
+        "-invoke=action.hwrds_db_minor_upgrade.replica",
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(
+        flat(&run.all()).contains("A read replica cannot be upgraded alone"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(
+        emu.stats()["upgrade_posts"].as_object().map(|m| m.len()),
+        Some(1)
+    );
+}
+
+#[test]
+fn action_trigger_after_create_and_second_invocation_follows_the_running_job() {
+    let emu = Emulator::start(json!({"job_seconds": 6}), false);
+    let body = format!(
+        "action \"hwrds_db_minor_upgrade\" \"orders\" {{\n  config {{\n    instance_id         = \"{ORDERS}\"\n    wait_for_completion = false\n  }}\n}}\n\
+resource \"terraform_data\" \"release\" {{\n  input = \"v2\"\n  lifecycle {{\n    action_trigger {{\n      events  = [after_create]\n      actions = [action.hwrds_db_minor_upgrade.orders]\n    }}\n  }}\n}}\n"
+    );
+    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &body);
+    let run = ws.apply();
+    run.assert_ok();
+    assert!(
+        flat(&run.all()).contains("upgrade submitted, job"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1);
+    // Invoked again while the job runs: it follows that job, nothing new is submitted.
+    let run = ws.run(&[
+        "apply",
+        "-auto-approve",
+        "-invoke=action.hwrds_db_minor_upgrade.orders",
+    ]);
+    run.assert_ok();
+    assert!(
+        flat(&run.all()).contains("following the upgrade already under way"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1);
+}
