@@ -168,6 +168,9 @@ pub struct Stats {
     pub upgrade_posts: BTreeMap<String, u64>,
     pub upgrade_jobs: BTreeMap<String, u64>,
     pub rejected_signatures: u64,
+    /// `User-Agent` of the signed requests, with how many came with each.
+    #[serde(default)]
+    pub user_agents: BTreeMap<String, u64>,
 }
 
 /// Everything the emulator knows; persisted to the state file.
