@@ -1,5 +1,5 @@
 # hwrds — the two set-up commands are `make test` and `make demo` (see README.md).
-.PHONY: test tools lint fmt build check-fmt clippy unit demo bench
+.PHONY: test tools lint fmt build check-fmt clippy unit demo bench soak fuzz
 
 CARGO ?= cargo
 
@@ -35,3 +35,9 @@ bench:
 	bash scripts/install-terraform
 	bash scripts/install-null-provider
 	$(CARGO) bench --bench bench
+
+## The full fault matrix (tests/fault_matrix.rs): 4 fault kinds x 10/30/50 % on a fleet of
+## 20 instances through real Terraform; one summary line per cell. `make test` runs a
+## short version (each kind at 30 % on 8 instances).
+soak: tools
+	HWRDS_SOAK=1 $(CARGO) test --test fault_matrix -- --nocapture
