@@ -1,5 +1,5 @@
 # hwrds — the two set-up commands are `make test` and `make demo` (see README.md).
-.PHONY: test tools lint fmt build check-fmt clippy unit demo bench
+.PHONY: test tools lint fmt build check-fmt clippy unit demo bench soak fuzz
 
 CARGO ?= cargo
 
@@ -35,3 +35,24 @@ bench:
 	bash scripts/install-terraform
 	bash scripts/install-null-provider
 	$(CARGO) bench --bench bench
+
+## The full fault matrix (tests/fault_matrix.rs): 4 fault kinds x 10/30/50 % on a fleet of
+## 20 instances through real Terraform; one summary line per cell. `make test` runs a
+## short version (each kind at 30 % on 8 instances).
+soak: tools
+	HWRDS_SOAK=1 $(CARGO) test --test fault_matrix -- --nocapture
+
+## Fuzzes the cty msgpack and JSON decoders (fuzz/, its own package) for FUZZ_SECONDS each
+## with cargo-fuzz on nightly; without them, says so and runs the decoders' proptests
+## with 20000 cases instead (they run with 256 in `make test`).
+FUZZ_SECONDS ?= 60
+fuzz:
+	@if command -v cargo-fuzz >/dev/null 2>&1 && rustup run nightly rustc --version >/dev/null 2>&1; then \
+		cd fuzz && for target in cty_msgpack cty_json; do \
+			cargo +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+		done; \
+	else \
+		echo "make fuzz: cargo-fuzz or the nightly toolchain is missing (cargo install cargo-fuzz; rustup toolchain install nightly);"; \
+		echo "running the cty decoders' proptests with PROPTEST_CASES=20000 instead"; \
+		PROPTEST_CASES=20000 $(CARGO) test --lib cty::; \
+	fi

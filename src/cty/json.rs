@@ -253,7 +253,9 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        // 256 cases unless PROPTEST_CASES says otherwise (`make fuzz` asks for 20000); about
+        // a third of generated values hold an unknown and are rejected by the round trip.
+        #![proptest_config(ProptestConfig { max_global_rejects: 1_000_000, ..ProptestConfig::default() })]
 
         #[test]
         fn arbitrary_bytes_never_panic(ty in crate::cty::msgpack::tests::arb_type(), bytes in prop::collection::vec(any::<u8>(), 0..64)) {

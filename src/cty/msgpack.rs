@@ -569,7 +569,8 @@ pub(crate) mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        // 256 cases unless PROPTEST_CASES says otherwise (`make fuzz` asks for 20000).
+        #![proptest_config(ProptestConfig::default())]
 
         #[test]
         fn arbitrary_bytes_never_panic(ty in arb_type(), bytes in prop::collection::vec(any::<u8>(), 0..64)) {

@@ -19,6 +19,10 @@ pub struct Config {
     /// Seconds during which a new job id is unknown to `GET /jobs`.
     pub job_visible_after_seconds: f64,
     pub instances: Option<Vec<InstanceSpec>>,
+    /// The emulator's clock is this many seconds ahead of the real one (negative: behind)
+    /// when it checks a request's `X-Sdk-Date`, as a server whose clock disagrees with
+    /// the client's would; more than 15 minutes apart is `APIGW.0303`.
+    pub clock_skew_seconds: f64,
 }
 
 impl Default for Config {
@@ -33,6 +37,7 @@ impl Default for Config {
             window_opens_after_seconds: 5.0,
             job_visible_after_seconds: 0.0,
             instances: None,
+            clock_skew_seconds: 0.0,
         }
     }
 }

@@ -14,6 +14,21 @@
 //!   maintenance window opens (`window_opens_after_seconds` after submission) and shows in
 //!   `/schedule-tasks` meanwhile.
 //! - Job and task names are `UpgradeMinorVersion`; times are UTC (`+0000`).
+//! - `clock_skew_seconds` offsets only the clock the signature check uses (a request
+//!   whose `X-Sdk-Date` is more than 15 minutes from it is `APIGW.0303`); the times the
+//!   emulator reports and its jobs' timing follow the real clock.
+//!
+//! Faults (`POST /__emulator/faults`, `{"probability", "kinds", "seed"}`; each signed API
+//! request draws one kind with that probability, after its signature was checked):
+//! - `throttle`: 429 `APIGW.0308` with `Retry-After: 1`; not processed.
+//! - `server_error`: 500 or 503 `DBS.200001`; not processed.
+//! - `reset_after_processing`: processed, then the connection is closed with no answer.
+//! - `latency`: processed after a 0.2–2 s delay.
+//! - `html_error`: 502 with a gateway's HTML page (`text/html`); not processed.
+//! - `truncated_json`, `empty_body`, `wrong_types`: processed; a successful answer keeps
+//!   its status but its body is cut in half, emptied, or has every top-level field
+//!   replaced by a value of another type (`"instances": "x"`, `"job_id": 12345`).
+//!   Error answers pass unchanged.
 
 mod api;
 mod auth;
@@ -234,7 +249,14 @@ async fn signed_api(
     let (verdict, fault) = {
         let mut world = shared.world.lock().unwrap_or_else(|e| e.into_inner());
         *world.stats.requests.entry(key).or_default() += 1;
-        let verdict = auth::verify(&world.config, &parts, &body, state::now());
+        let agent = parts
+            .headers
+            .get("user-agent")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        *world.stats.user_agents.entry(agent).or_default() += 1;
+        let server_clock = state::now() + world.config.clock_skew_seconds;
+        let verdict = auth::verify(&world.config, &parts, &body, server_clock);
         if verdict.is_err() {
             world.stats.rejected_signatures += 1;
         }
@@ -276,12 +298,62 @@ async fn signed_api(
             }
             std::future::pending::<Response>().await
         }
+        Some("html_error") => {
+            // A load balancer's own page: the request never reached the service.
+            let mut r = (StatusCode::BAD_GATEWAY, GATEWAY_PAGE).into_response();
+            r.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html"),
+            );
+            r
+        }
+        Some(kind @ ("truncated_json" | "empty_body" | "wrong_types")) => {
+            // The request is processed; its successful answer is garbled on the way back.
+            let response = next.run(request).await;
+            if !response.status().is_success() {
+                return response;
+            }
+            let (mut parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+            Response::from_parts(parts, axum::body::Body::from(garble(kind, &bytes)))
+        }
         Some("latency") => {
             let delay = fastrand::u64(200..2000);
             tokio::time::sleep(Duration::from_millis(delay)).await;
             next.run(request).await
         }
         _ => next.run(request).await,
+    }
+}
+
+/// What a gateway in front of the service answers when the service behind it fails.
+const GATEWAY_PAGE: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
+/// A successful answer, garbled as the fault `kind` says.
+fn garble(kind: &str, body: &[u8]) -> Vec<u8> {
+    match kind {
+        "empty_body" => Vec::new(),
+        "truncated_json" => body[..body.len() / 2].to_vec(),
+        _ => {
+            // Every top-level field gets a value of another type: `"instances": "x"`.
+            let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(body) else {
+                return b"\"x\"".to_vec();
+            };
+            let wrong: serde_json::Map<String, serde_json::Value> = fields
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        serde_json::Value::String(_) => json!(12345),
+                        _ => json!("x"),
+                    };
+                    (k, v)
+                })
+                .collect();
+            serde_json::to_vec(&wrong).unwrap_or_default()
+        }
     }
 }
 
@@ -321,11 +393,15 @@ async fn add_instances(
 }
 
 async fn set_faults(State(shared): State<Arc<Shared>>, Json(faults): Json<Faults>) -> Response {
-    const KINDS: [&str; 4] = [
+    const KINDS: [&str; 8] = [
         "throttle",
         "server_error",
         "reset_after_processing",
         "latency",
+        "truncated_json",
+        "html_error",
+        "empty_body",
+        "wrong_types",
     ];
     if let Some(bad) = faults.kinds.iter().find(|k| !KINDS.contains(&k.as_str())) {
         return api::error(

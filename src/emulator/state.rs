@@ -172,6 +172,9 @@ pub struct Stats {
     /// center) that reported it finished — how late a client noticed.
     #[serde(default)]
     pub completion_lag_seconds: BTreeMap<String, f64>,
+    /// `User-Agent` of the signed requests, with how many came with each.
+    #[serde(default)]
+    pub user_agents: BTreeMap<String, u64>,
 }
 
 impl Stats {

@@ -126,7 +126,7 @@ pub struct RdsClient {
 
 /// What one attempt produced.
 enum Attempt {
-    Done(Vec<u8>),
+    Done(u16, Vec<u8>),
     Retry(RdsError, Option<Duration>),
     Fail(RdsError),
 }
@@ -403,12 +403,21 @@ impl RdsClient {
                 outcome = self.attempt(&method, url, query, body.as_deref(), project, idempotent) => outcome,
             };
             let (error, retry_after) = match outcome {
-                Attempt::Done(bytes) => {
+                Attempt::Done(status, bytes) => {
                     self.inner.limiter.on_success();
-                    return serde_json::from_slice(&bytes).map_err(|e| RdsError::Decode {
-                        status: 200,
-                        message: format!("{e}; {}", describe_body(&bytes)),
-                    });
+                    match serde_json::from_slice(&bytes) {
+                        Ok(value) => return Ok(value),
+                        // A read whose answer is garbled (a proxy cut it short, a gateway
+                        // put its own page in) is asked again; a request that changes
+                        // something has been processed, and its lost answer is ambiguous.
+                        Err(e) if idempotent => (decode_error(status, &e, &bytes), None),
+                        Err(e) => {
+                            return Err(RdsError::Ambiguous(format!(
+                                "the answer (HTTP {status}) could not be understood: {}",
+                                decode_error(status, &e, &bytes)
+                            )));
+                        }
+                    }
                 }
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry(e, retry_after) => (e, retry_after),
@@ -482,7 +491,7 @@ impl RdsClient {
             }
         };
         if status.is_success() {
-            return Attempt::Done(bytes);
+            return Attempt::Done(status.as_u16(), bytes);
         }
         let error = from_response(status.as_u16(), &bytes, request_id);
         // 429 and 503 mean "not processed"; other 5xx may have been processed.
@@ -567,6 +576,25 @@ impl RdsClient {
             .build()
             .map_err(|e| RdsError::Config(format!("building the request: {e}")))
     }
+}
+
+/// A 2xx answer that is not the JSON expected: what was wrong, and what came.
+fn decode_error(status: u16, error: &serde_json::Error, body: &[u8]) -> RdsError {
+    let what = if body.is_empty() {
+        "the body is empty".to_string()
+    } else if error.is_eof() {
+        format!("the JSON ends early ({error})")
+    } else if error.is_syntax() {
+        format!("the body is not JSON ({error})")
+    } else {
+        format!("the JSON does not have the expected shape ({error})")
+    };
+    let message = if body.is_empty() {
+        what
+    } else {
+        format!("{what}; {}", describe_body(body))
+    };
+    RdsError::Decode { status, message }
 }
 
 /// Sleeps until the deadline, or forever without one.

@@ -87,7 +87,11 @@ impl fmt::Display for RdsError {
                 if let Some(id) = request_id {
                     write!(f, ", request id {id}")?;
                 }
-                write!(f, ")")
+                write!(f, ")")?;
+                if code == SIGNATURE_EXPIRED {
+                    write!(f, "{}", clock_hint())?;
+                }
+                Ok(())
             }
             RdsError::Transport(m) => write!(f, "network error: {m}"),
             RdsError::Ambiguous(m) => write!(
@@ -106,6 +110,26 @@ impl fmt::Display for RdsError {
 }
 
 impl std::error::Error for RdsError {}
+
+/// The gateway's code for a request signed at a time too far from its own clock.
+pub const SIGNATURE_EXPIRED: &str = "APIGW.0303";
+
+/// What to do about `APIGW.0303`: it is this machine's clock, not the credentials.
+fn clock_hint() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        ". The request's signing time (X-Sdk-Date, taken from this machine's clock: \
+         {:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC) is more than 15 minutes away from \
+         Huawei Cloud's clock: check this machine's date, time and time zone (synchronise \
+         the clock, e.g. with NTP) and try again",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
 
 /// Parses an error body in any of the shapes Huawei's gateways use:
 /// `{"error_code","error_msg"}`, `{"code","message"}`, `{"error":{"code","message"}}`.
@@ -191,5 +215,13 @@ mod tests {
         let e = from_response(500, b"", None);
         assert!(e.to_string().contains("empty body"));
         assert!(from_response(401, b"{}", None).is_auth());
+        let e = from_response(
+            401,
+            br#"{"error_code":"APIGW.0303","error_msg":"Incorrect app authentication information: signature expired"}"#,
+            None,
+        );
+        assert!(e.is_auth(), "never retried");
+        let text = e.to_string();
+        assert!(text.contains("clock") && text.contains("UTC"), "{text}");
     }
 }
