@@ -218,6 +218,16 @@ async fn an_ambiguous_submit_is_never_retried() {
         "the server did start the job"
     );
 
+    // A server error after arrival may have been carried out: ambiguous, not retried.
+    let emu = Emulator::start(json!({"instances": [instance("i3", json!({}))]}), false);
+    let c = client(&emu);
+    c.project_id(&ctx()).await.unwrap();
+    emu.faults(json!({"probability": 1.0, "kinds": ["server_error"], "seed": 1}));
+    let err = c.upgrade(&ctx(), "i3", request).await.unwrap_err();
+    assert!(matches!(err, RdsError::Ambiguous(_)), "{err}");
+    emu.faults(json!({"probability": 0}));
+    assert_eq!(emu.stats()["upgrade_posts"]["i3"], 1, "posted exactly once");
+
     // Throttled submits were not processed, so they are retried until one gets through.
     let emu = Emulator::start(json!({"instances": [instance("i2", json!({}))]}), false);
     let c = client(&emu);

@@ -236,7 +236,7 @@ impl Submitted {
 
 /// How long an upgrade that may have been started is looked for before the request is
 /// sent again.
-const AMBIGUOUS_SEARCH: Duration = Duration::from_secs(30);
+const AMBIGUOUS_SEARCH: Duration = Duration::from_secs(12);
 
 /// Submits the upgrade once (see the module documentation), retrying "busy" until the
 /// context's deadline. `running`, a listing of the project's running upgrades made

@@ -500,6 +500,11 @@ impl RdsClient {
             || (idempotent && status.is_server_error());
         if retryable {
             Attempt::Retry(error, retry_after)
+        } else if !idempotent && status.is_server_error() {
+            // A server error after the request arrived: it may have been carried out.
+            Attempt::Fail(RdsError::Ambiguous(format!(
+                "{error} (the request may have been carried out)"
+            )))
         } else {
             Attempt::Fail(error)
         }
