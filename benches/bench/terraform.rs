@@ -352,8 +352,8 @@ variable "ids" {{
 }}
 
 resource "{OURS_RESOURCE}" "u" {{
-  for_each    = toset(var.ids)
-  instance_id = each.value
+  count       = length(var.ids)
+  instance_id = var.ids[count.index]
 }}
 "#
     )
