@@ -1,5 +1,5 @@
 # hwrds — the two set-up commands are `make test` and `make demo` (see README.md).
-.PHONY: test tools lint fmt build check-fmt clippy unit demo bench
+.PHONY: test tools lint fmt build check-fmt clippy unit demo bench docs release
 
 CARGO ?= cargo
 
@@ -35,3 +35,12 @@ bench:
 	bash scripts/install-terraform
 	bash scripts/install-null-provider
 	$(CARGO) bench --bench bench
+
+## Regenerates docs/ from the provider schema, examples/ and docs-src/ (tests/docs.rs
+## fails when the committed docs differ from what this writes).
+docs:
+	HWRDS_WRITE_DOCS=1 $(CARGO) test --test docs -- --nocapture committed_docs_match_the_generator
+
+## Release archive, SHA256SUMS and manifest under dist/ (scripts/release).
+release:
+	bash scripts/release
