@@ -30,8 +30,8 @@ locals {
 resource "hwrds_db_minor_upgrade" "fleet" {
   for_each = local.fleet
 
-  instance_id   = each.key
-  is_delayed    = true # each instance in its own maintenance window
+  instance_id = each.key
+  is_delayed  = true # each instance in its own maintenance window
   triggers = {
     minor = each.value.latest_version
   }
