@@ -1,5 +1,5 @@
 # hwrds — the two set-up commands are `make test` and `make demo` (see README.md).
-.PHONY: test tools lint fmt build check-fmt clippy unit demo bench soak fuzz
+.PHONY: test tools lint fmt build check-fmt clippy unit demo bench soak fuzz docs release
 
 CARGO ?= cargo
 
@@ -56,3 +56,12 @@ fuzz:
 		echo "running the cty decoders' proptests with PROPTEST_CASES=20000 instead"; \
 		PROPTEST_CASES=20000 $(CARGO) test --lib cty::; \
 	fi
+
+## Regenerates docs/ from the provider schema, examples/ and docs-src/ (tests/docs.rs
+## fails when the committed docs differ from what this writes).
+docs:
+	HWRDS_WRITE_DOCS=1 $(CARGO) test --test docs -- --nocapture committed_docs_match_the_generator
+
+## Release archive, SHA256SUMS and manifest under dist/ (scripts/release).
+release:
+	bash scripts/release

@@ -6,6 +6,7 @@
 //! `cty` is a self-contained value library; `emulator` is the RDS API emulator binary's code.
 
 pub mod cty;
+pub mod docs;
 pub mod emulator;
 pub mod logging;
 pub mod plugin;

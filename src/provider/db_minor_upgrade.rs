@@ -71,16 +71,16 @@ pub fn schema() -> Schema {
     )
     .attribute(Attribute::computed("id", Type::String, "`<instance_id>/<job_id>`.").stable())
     .attribute(
-        Attribute::required("instance_id", Type::String, "Id of the RDS instance to upgrade. Changing it means a new upgrade.")
+        Attribute::required("instance_id", Type::String, "Id of the RDS instance to upgrade.")
             .requires_replace(),
     )
     .attribute(
-        Attribute::optional("is_delayed", Type::Bool, "Run the upgrade in the instance's maintenance window instead of now (MySQL only). Default `false`.")
+        Attribute::optional("is_delayed", Type::Bool, "Run the upgrade in the instance's maintenance window instead of now (MySQL only).")
             .default(Value::Bool(false))
             .requires_replace(),
     )
     .attribute(
-        Attribute::optional("second_switch", Type::Bool, "MySQL primary/standby only: after the rolling upgrade, switch back so primary and standby keep their availability zones. Default `true`.")
+        Attribute::optional("second_switch", Type::Bool, "MySQL primary/standby only: after the rolling upgrade, switch back so primary and standby keep their availability zones.")
             .default(Value::Bool(true))
             .requires_replace(),
     )
