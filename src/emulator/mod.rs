@@ -280,7 +280,9 @@ async fn signed_api(
             r
         }
         Some("server_error") => {
-            let status = if fastrand::bool() {
+            // From the seeded generator, so a fault seed replays the same answers.
+            let coin = shared.rng.lock().unwrap_or_else(|e| e.into_inner()).bool();
+            let status = if coin {
                 StatusCode::INTERNAL_SERVER_ERROR
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
