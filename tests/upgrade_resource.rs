@@ -440,3 +440,20 @@ fn fleet_of_twenty_through_for_each() {
         "instance lookups are shared, not one per resource: {listings}"
     );
 }
+
+#[test]
+fn a_missing_version_after_is_read_again_on_refresh() {
+    let emu = demo_emulator(1.0);
+    let (ws, _dir) = workspace(&emu, &upgrade("orders", ORDERS, ""));
+    ws.apply().assert_ok();
+    // As if the read after completion had failed: the state lacks the new version.
+    let path = ws.path().join("terraform.tfstate");
+    let mut state: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    state["resources"][0]["instances"][0]["attributes"]["version_after"] = Value::Null;
+    std::fs::write(&path, state.to_string()).unwrap();
+    ws.run(&["apply", "-refresh-only", "-auto-approve"])
+        .assert_ok();
+    assert_eq!(attrs(&ws, "orders")["version_after"], "8.0.32");
+    assert_no_changes(&ws);
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1);
+}

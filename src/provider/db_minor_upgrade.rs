@@ -13,7 +13,8 @@
 //!   the state with the job id and a warning — not an error, which would taint the
 //!   resource and make the next apply submit again.
 //! - **Read**: follows an unfinished job (job API, task center, scheduled tasks, then
-//!   the instance's version); a finished job is final and costs no request.
+//!   the instance's version); a finished job is final and costs no request (unless the
+//!   version read after completion failed: it is asked once more).
 //! - **Delete** forgets (an upgrade cannot be undone). **Import** takes
 //!   `<instance_id>/<job_id>` or `<instance_id>` (its most recent upgrade job).
 
@@ -191,15 +192,26 @@ impl DbMinorUpgrade {
         }
     }
 
-    /// Reads the instance afresh (not from the cache) for the version after an upgrade.
+    /// Reads the instance afresh (not from the cache) for the version after an upgrade:
+    /// up to three rounds of the client's retries, as the upgrade itself is already done.
     async fn version_now(&self, client: &RdsClient, call: &CallCtx, id: &str) -> Option<String> {
-        match client.instance(call, id).await {
-            Ok(found) => found.and_then(|i| i.datastore.complete_version),
-            Err(e) => {
-                tracing::warn!(instance_id = id, error = %e, "cannot read the version after the upgrade");
-                None
+        for round in 1..=3 {
+            match client.instance(call, id).await {
+                Ok(found) => return found.and_then(|i| i.datastore.complete_version),
+                Err(e)
+                    if round < 3
+                        && !e.is_auth()
+                        && !matches!(e, RdsError::Cancelled | RdsError::Timeout(_)) =>
+                {
+                    tracing::debug!(instance_id = id, error = %e, "reading the version after the upgrade failed; again");
+                }
+                Err(e) => {
+                    tracing::warn!(instance_id = id, error = %e, "cannot read the version after the upgrade; the next refresh asks again");
+                    return None;
+                }
             }
         }
+        None
     }
 
     /// Records a finished job, and on completion the instance's new version.
@@ -291,6 +303,15 @@ impl DbMinorUpgrade {
         state: &mut Value,
     ) -> Result<(), Diagnostic> {
         let status = text(state, "status");
+        if status.as_deref() == Some(COMPLETED) && text(state, "version_after").is_none() {
+            // The read after completion failed earlier: ask once more, then it is final.
+            let call = CallCtx::new(ctx.cancel.clone())
+                .with_deadline(Instant::now() + Duration::from_secs(60));
+            let instance_id = text(state, "instance_id").unwrap_or_default();
+            let version = self.version_now(client, &call, &instance_id).await;
+            state.set_attr("version_after", Value::opt_string(version));
+            return Ok(());
+        }
         if status
             .as_deref()
             .is_some_and(|s| s == COMPLETED || s == FAILED)
