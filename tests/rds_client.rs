@@ -47,6 +47,7 @@ fn ctx() -> CallCtx {
 
 const FAST: WaitSchedule = WaitSchedule {
     initial: Duration::from_millis(100),
+    second: Duration::from_millis(100),
     proportion: 0.5,
     min: Duration::from_millis(100),
     max: Duration::from_millis(400),

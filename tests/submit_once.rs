@@ -46,6 +46,7 @@ const NOW: UpgradeRequest = UpgradeRequest {
 
 const FAST: WaitSchedule = WaitSchedule {
     initial: Duration::from_millis(200),
+    second: Duration::from_millis(200),
     proportion: 0.1,
     min: Duration::from_millis(200),
     max: Duration::from_millis(500),

@@ -49,12 +49,13 @@ const TRACKING: [&str; 5] = [
     "finished_at",
 ];
 
-/// How the job is polled: at once after submission (a job may finish in no time; the
-/// cost is one request), then every second, then every tenth of the time waited so far,
-/// at most 30 s apart — so completion is noticed within about a tenth of the job's
-/// duration (a 5 s job costs about 7 polls, a 30 min job about 90).
+/// How the job is polled: at once after submission and again 100 ms later (a job may
+/// finish in no time; the cost is two requests), then every second, then every tenth of
+/// the time waited so far, at most 30 s apart — so completion is noticed within about a
+/// tenth of the job's duration (a 5 s job costs about 7 polls, a 30 min job about 90).
 const SCHEDULE: WaitSchedule = WaitSchedule {
     initial: Duration::ZERO,
+    second: Duration::from_millis(100),
     proportion: 0.1,
     min: Duration::from_secs(1),
     max: Duration::from_secs(30),

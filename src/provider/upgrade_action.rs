@@ -26,6 +26,7 @@ pub struct UpgradeAction {
 /// Progress is polled a little more eagerly than the resource does: a person watches it.
 const SCHEDULE: WaitSchedule = WaitSchedule {
     initial: Duration::from_millis(250),
+    second: Duration::from_millis(500),
     proportion: 0.05,
     min: Duration::from_secs(1),
     max: Duration::from_secs(15),

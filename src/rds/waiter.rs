@@ -20,6 +20,8 @@ use super::models::Job;
 pub struct WaitSchedule {
     /// First wait, before the first poll.
     pub initial: Duration,
+    /// Wait before the second poll (a quick second look, for jobs that finish at once).
+    pub second: Duration,
     /// Later waits are this share of the time waited so far (so completion is noticed
     /// within that share of the job's duration), but at least `min` and at most `max`.
     pub proportion: f64,
@@ -33,6 +35,7 @@ impl Default for WaitSchedule {
     fn default() -> Self {
         WaitSchedule {
             initial: Duration::from_millis(250),
+            second: Duration::from_millis(500),
             proportion: 0.1,
             min: Duration::from_secs(1),
             max: Duration::from_secs(30),
@@ -46,6 +49,8 @@ impl WaitSchedule {
     pub fn interval(&self, n: u32, elapsed: Duration) -> Duration {
         let base = if n == 0 {
             self.initial
+        } else if n == 1 {
+            self.second
         } else {
             elapsed
                 .mul_f64(self.proportion)
@@ -203,7 +208,8 @@ mod tests {
         let s = WaitSchedule::default();
         let at = |n, secs| s.interval(n, Duration::from_secs(secs));
         assert!(at(0, 0) >= Duration::from_millis(200) && at(0, 0) <= Duration::from_millis(300));
-        assert!(at(1, 1) >= Duration::from_millis(800) && at(1, 1) <= Duration::from_millis(1200));
+        assert!(at(1, 0) >= Duration::from_millis(400) && at(1, 0) <= Duration::from_millis(600));
+        assert!(at(2, 1) >= Duration::from_millis(800) && at(2, 1) <= Duration::from_millis(1200));
         assert!(at(9, 100) >= Duration::from_secs(8) && at(9, 100) <= Duration::from_secs(12));
         assert!(at(50, 3600) <= Duration::from_secs(36) && at(50, 3600) >= Duration::from_secs(24));
     }
