@@ -135,6 +135,18 @@ impl Value {
         }
     }
 
+    /// The known string attribute `name` of an object value.
+    pub fn attr_string(&self, name: &str) -> Option<String> {
+        self.get_attr(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
+    /// The known bool attribute `name` of an object value.
+    pub fn attr_bool(&self, name: &str) -> Option<bool> {
+        self.get_attr(name).and_then(Value::as_bool)
+    }
+
     /// Mutable access to the attribute `name` of an object value.
     pub fn get_attr_mut(&mut self, name: &str) -> Option<&mut Value> {
         match self {

@@ -252,10 +252,6 @@ pub fn upgrade_blockers(instance: &InstanceFacts) -> Vec<String> {
 use crate::cty::{AttributePath, Value};
 use crate::tfplugin::{Diagnostic, Diagnostics};
 
-fn flag(value: &Value, name: &str) -> Option<bool> {
-    value.get_attr(name).and_then(Value::as_bool)
-}
-
 /// Checks an instance id's shape (diagnostic at `instance_id`).
 pub fn validate_instance_id(id: &str) -> Option<Diagnostic> {
     let problem = if id.trim().is_empty() {
@@ -298,8 +294,8 @@ pub fn findings_to_diagnostics(findings: Vec<Finding>, errors_only: bool) -> Dia
 /// The upgrade options as configured (None where the configuration leaves them null).
 pub fn configured_options(config: &Value) -> UpgradeOptions {
     UpgradeOptions {
-        is_delayed: flag(config, "is_delayed"),
-        second_switch: flag(config, "second_switch"),
+        is_delayed: config.attr_bool("is_delayed"),
+        second_switch: config.attr_bool("second_switch"),
     }
 }
 

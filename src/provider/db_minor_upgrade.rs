@@ -112,17 +112,6 @@ pub fn schema() -> Schema {
     Schema { version: 0, block }
 }
 
-fn text(value: &Value, name: &str) -> Option<String> {
-    value
-        .get_attr(name)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-}
-
-fn flag(value: &Value, name: &str) -> Option<bool> {
-    value.get_attr(name).and_then(Value::as_bool)
-}
-
 fn is_unknown(value: &Value, name: &str) -> bool {
     value.get_attr(name).is_some_and(Value::is_unknown)
 }
@@ -223,7 +212,7 @@ impl DbMinorUpgrade {
         state: &mut Value,
         snap: &JobSnapshot,
     ) {
-        let instance_id = text(state, "instance_id").unwrap_or_default();
+        let instance_id = state.attr_string("instance_id").unwrap_or_default();
         if snap.status == COMPLETED {
             let version = self.version_now(client, call, &instance_id).await;
             state.set_attr("version_after", Value::opt_string(version));
@@ -241,8 +230,8 @@ impl DbMinorUpgrade {
         limit: Duration,
     ) -> Diagnostics {
         let mut diags = Diagnostics::default();
-        let job_id = text(state, "job_id").unwrap_or_default();
-        let instance_id = text(state, "instance_id").unwrap_or_default();
+        let job_id = state.attr_string("job_id").unwrap_or_default();
+        let instance_id = state.attr_string("instance_id").unwrap_or_default();
         let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
         let waited = upgrade_job::wait(client, &call, &job_id, &instance_id, SCHEDULE, |snap| {
             tracing::info!(instance_id = %instance_id, job_id = %snap.id, status = %snap.status, progress = snap.progress.as_deref().unwrap_or(""), "upgrade in progress");
@@ -261,11 +250,11 @@ impl DbMinorUpgrade {
                             "The upgrade job {job_id} of instance {instance_id} failed: {}. The instance keeps version {}. \
                              The next plan proposes a new attempt (a replacement of this resource).",
                             snap.fail_reason.as_deref().unwrap_or("no reason given"),
-                            text(state, "version_before").unwrap_or_else(|| "it had".into()),
+                            state.attr_string("version_before").unwrap_or_else(|| "it had".into()),
                         ),
                     ));
                 } else {
-                    tracing::info!(instance_id = %instance_id, job_id = %job_id, version_after = text(state, "version_after").as_deref().unwrap_or(""), "upgrade completed");
+                    tracing::info!(instance_id = %instance_id, job_id = %job_id, version_after = state.attr_string("version_after").as_deref().unwrap_or(""), "upgrade completed");
                 }
             }
             Err(Interrupted::Cancelled(last)) => {
@@ -303,12 +292,12 @@ impl DbMinorUpgrade {
         client: &RdsClient,
         state: &mut Value,
     ) -> Result<(), Diagnostic> {
-        let status = text(state, "status");
-        if status.as_deref() == Some(COMPLETED) && text(state, "version_after").is_none() {
+        let status = state.attr_string("status");
+        if status.as_deref() == Some(COMPLETED) && state.attr_string("version_after").is_none() {
             // The read after completion failed earlier: ask once more, then it is final.
             let call = CallCtx::new(ctx.cancel.clone())
                 .with_deadline(Instant::now() + Duration::from_secs(60));
-            let instance_id = text(state, "instance_id").unwrap_or_default();
+            let instance_id = state.attr_string("instance_id").unwrap_or_default();
             let version = self.version_now(client, &call, &instance_id).await;
             state.set_attr("version_after", Value::opt_string(version));
             return Ok(());
@@ -319,8 +308,8 @@ impl DbMinorUpgrade {
         {
             return Ok(());
         }
-        let job_id = text(state, "job_id").unwrap_or_default();
-        let instance_id = text(state, "instance_id").unwrap_or_default();
+        let job_id = state.attr_string("job_id").unwrap_or_default();
+        let instance_id = state.attr_string("instance_id").unwrap_or_default();
         let who = format!("job {job_id} of instance {instance_id}");
         let call = CallCtx::new(ctx.cancel.clone())
             .with_deadline(Instant::now() + Duration::from_secs(120));
@@ -330,7 +319,7 @@ impl DbMinorUpgrade {
             Ok(None) => self.infer_from_instance(client, &call, state).await,
             Err(e) => return Err(api_error("Cannot read the upgrade job", &who, &e)),
         }
-        if text(state, "status").is_none() {
+        if state.attr_string("status").is_none() {
             // Imported and unknown to every API: say so rather than invent a status.
             state.set_attr("status", Value::string(RUNNING));
         }
@@ -340,17 +329,17 @@ impl DbMinorUpgrade {
     /// No API knows the job: once it is old enough, an instance that is ACTIVE on a newer
     /// version than before shows the upgrade completed; otherwise the state stays.
     async fn infer_from_instance(&self, client: &RdsClient, call: &CallCtx, state: &mut Value) {
-        let submitted = text(state, "submitted_at").and_then(|t| {
+        let submitted = state.attr_string("submitted_at").and_then(|t| {
             time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
         });
         let old_enough = submitted.is_none_or(|t| {
             time::OffsetDateTime::now_utc() - t
                 > time::Duration::try_from(VISIBILITY_GRACE).unwrap_or_default()
         });
-        let (Some(before), true) = (text(state, "version_before"), old_enough) else {
+        let (Some(before), true) = (state.attr_string("version_before"), old_enough) else {
             return;
         };
-        let instance_id = text(state, "instance_id").unwrap_or_default();
+        let instance_id = state.attr_string("instance_id").unwrap_or_default();
         let Ok(Some(instance)) = client.instance(call, &instance_id).await else {
             return;
         };
@@ -371,7 +360,7 @@ impl DbMinorUpgrade {
                 Value::opt_string(instance.datastore.complete_version),
             );
             let snap = JobSnapshot {
-                id: text(state, "job_id").unwrap_or_default(),
+                id: state.attr_string("job_id").unwrap_or_default(),
                 status: COMPLETED.into(),
                 ..Default::default()
             };
@@ -392,14 +381,15 @@ impl Resource for DbMinorUpgrade {
 
     async fn validate_config(&self, config: &Value) -> Diagnostics {
         let mut diags = timeouts::validate(config);
-        if let Some(d) = text(config, "instance_id")
+        if let Some(d) = config
+            .attr_string("instance_id")
             .as_deref()
             .and_then(checks::validate_instance_id)
         {
             diags.push(d);
         }
-        if flag(config, "is_delayed") == Some(true)
-            && flag(config, "wait_for_completion") == Some(true)
+        if config.attr_bool("is_delayed") == Some(true)
+            && config.attr_bool("wait_for_completion") == Some(true)
         {
             diags.push(Diagnostic::warning_at(
                 AttributePath::attribute("wait_for_completion"),
@@ -416,13 +406,13 @@ impl Resource for DbMinorUpgrade {
             .planned
             .get_attr("wait_for_completion")
             .is_none_or(|v| v.is_unknown() || v.is_null());
-        if wait_unset && let Some(delayed) = flag(&plan.planned, "is_delayed") {
+        if wait_unset && let Some(delayed) = plan.planned.attr_bool("is_delayed") {
             plan.planned
                 .set_attr("wait_for_completion", Value::Bool(!delayed));
         }
         if let Some(prior) = plan.prior.clone() {
-            let status = text(&prior, "status").unwrap_or_default();
-            let waits = flag(&plan.planned, "wait_for_completion") == Some(true);
+            let status = prior.attr_string("status").unwrap_or_default();
+            let waits = plan.planned.attr_bool("wait_for_completion") == Some(true);
             if status == FAILED {
                 plan.planned.set_attr("status", Value::Unknown);
                 plan.requires_replace
@@ -440,7 +430,7 @@ impl Resource for DbMinorUpgrade {
             return diags;
         }
         // A new upgrade: check it against the instance when the id is known.
-        let Some(instance_id) = text(&plan.config, "instance_id") else {
+        let Some(instance_id) = plan.config.attr_string("instance_id") else {
             return diags;
         };
         if checks::validate_instance_id(&instance_id).is_some() {
@@ -486,12 +476,12 @@ impl Resource for DbMinorUpgrade {
             Ok(c) => c,
             Err(d) => return StateResult::error(d),
         };
-        let instance_id = text(planned, "instance_id").unwrap_or_default();
+        let instance_id = planned.attr_string("instance_id").unwrap_or_default();
         let limit = timeouts::get(planned, "create");
         let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
         let request = UpgradeRequest {
-            is_delayed: flag(planned, "is_delayed").unwrap_or(false),
-            second_switch: flag(planned, "second_switch").unwrap_or(true),
+            is_delayed: planned.attr_bool("is_delayed").unwrap_or(false),
+            second_switch: planned.attr_bool("second_switch").unwrap_or(true),
         };
 
         // The checks again, now with this apply's view of the instance.
@@ -598,7 +588,7 @@ impl Resource for DbMinorUpgrade {
         record(&mut state, &snap);
         if snap.is_finished() {
             self.finish(client, &call, &mut state, &snap).await;
-        } else if flag(planned, "wait_for_completion") == Some(true) {
+        } else if planned.attr_bool("wait_for_completion") == Some(true) {
             let elapsed_limit = call
                 .deadline
                 .map(|d| d.saturating_duration_since(Instant::now()))
@@ -644,12 +634,12 @@ impl Resource for DbMinorUpgrade {
                 diagnostics: diags,
             };
         }
-        let status = text(&state, "status").unwrap_or_default();
+        let status = state.attr_string("status").unwrap_or_default();
         if (status == RUNNING || status == SCHEDULED)
-            && flag(planned, "wait_for_completion") == Some(true)
+            && planned.attr_bool("wait_for_completion") == Some(true)
         {
             tracing::info!(
-                job_id = text(&state, "job_id").as_deref().unwrap_or(""),
+                job_id = state.attr_string("job_id").as_deref().unwrap_or(""),
                 "resuming the wait for the upgrade job"
             );
             diags.extend(
@@ -665,8 +655,8 @@ impl Resource for DbMinorUpgrade {
     }
 
     async fn delete(&self, _ctx: &Ctx, prior: &Value) -> Diagnostics {
-        let job = text(prior, "job_id").unwrap_or_default();
-        let instance = text(prior, "instance_id").unwrap_or_default();
+        let job = prior.attr_string("job_id").unwrap_or_default();
+        let instance = prior.attr_string("instance_id").unwrap_or_default();
         Diagnostics::from(Diagnostic::warning(
             "Upgrade forgotten, not undone",
             format!(
@@ -682,10 +672,10 @@ impl Resource for DbMinorUpgrade {
         };
         let mut new = state.clone();
         let mut diags = Diagnostics::default();
-        if text(&new, "engine").is_none() {
+        if new.attr_string("engine").is_none() {
             // Imported: describe the instance once.
             let call = CallCtx::new(ctx.cancel.clone());
-            let id = text(&new, "instance_id").unwrap_or_default();
+            let id = new.attr_string("instance_id").unwrap_or_default();
             if let Ok(Some(instance)) = client.instance(&call, &id).await {
                 new.set_attr("engine", Value::string(&instance.datastore.engine));
                 new.set_attr("instance_type", Value::string(&instance.instance_type));
@@ -805,9 +795,9 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert_eq!(text(&state, "progress").as_deref(), Some("100%"));
+        assert_eq!(state.attr_string("progress").as_deref(), Some("100%"));
         assert_eq!(
-            text(&state, "finished_at").as_deref(),
+            state.attr_string("finished_at").as_deref(),
             Some("2026-01-01T00:00:00Z")
         );
         assert!(state.is_wholly_known());

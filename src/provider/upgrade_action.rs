@@ -33,19 +33,9 @@ const SCHEDULE: WaitSchedule = WaitSchedule {
     not_found_grace: Duration::from_secs(5),
 };
 
-fn text(value: &Value, name: &str) -> Option<String> {
-    value
-        .get_attr(name)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-}
-
-fn flag(value: &Value, name: &str) -> Option<bool> {
-    value.get_attr(name).and_then(Value::as_bool)
-}
-
 fn timeout(config: &Value) -> Duration {
-    text(config, "timeout")
+    config
+        .attr_string("timeout")
         .and_then(|t| timeouts::parse(&t).ok())
         .unwrap_or(timeouts::DEFAULT)
 }
@@ -90,13 +80,14 @@ impl Action for UpgradeAction {
 
     async fn validate_config(&self, config: &Value) -> Diagnostics {
         let mut diags = Diagnostics::default();
-        if let Some(d) = text(config, "instance_id")
+        if let Some(d) = config
+            .attr_string("instance_id")
             .as_deref()
             .and_then(checks::validate_instance_id)
         {
             diags.push(d);
         }
-        if let Some(t) = text(config, "timeout")
+        if let Some(t) = config.attr_string("timeout")
             && let Err(e) = timeouts::parse(&t)
         {
             diags.push(Diagnostic::error_at(
@@ -109,7 +100,7 @@ impl Action for UpgradeAction {
     }
 
     async fn plan(&self, ctx: &Ctx, config: &Value) -> Diagnostics {
-        let Some(instance_id) = text(config, "instance_id") else {
+        let Some(instance_id) = config.attr_string("instance_id") else {
             return Diagnostics::default();
         };
         if checks::validate_instance_id(&instance_id).is_some() {
@@ -136,14 +127,16 @@ impl Action for UpgradeAction {
             Ok(c) => c,
             Err(d) => return d,
         };
-        let instance_id = text(config, "instance_id").unwrap_or_default();
+        let instance_id = config.attr_string("instance_id").unwrap_or_default();
         let limit = timeout(config);
         let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
         let request = UpgradeRequest {
-            is_delayed: flag(config, "is_delayed").unwrap_or(false),
-            second_switch: flag(config, "second_switch").unwrap_or(true),
+            is_delayed: config.attr_bool("is_delayed").unwrap_or(false),
+            second_switch: config.attr_bool("second_switch").unwrap_or(true),
         };
-        let wait = flag(config, "wait_for_completion").unwrap_or(!request.is_delayed);
+        let wait = config
+            .attr_bool("wait_for_completion")
+            .unwrap_or(!request.is_delayed);
         let facts = match self
             .state
             .catalog
