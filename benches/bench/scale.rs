@@ -67,6 +67,9 @@ struct Sizes {
     noop_plan: Pairs,
     cpu: Pairs,
     peak: Pairs,
+    /// Ours against the size-matched peer (null_resources with as many triggers).
+    sized_apply: Pairs,
+    sized_noop_plan: Pairs,
     /// Which providers' plans after apply proposed changes.
     changes_after_apply: Vec<&'static str>,
 }
@@ -75,7 +78,8 @@ fn measure(tools: &Tools, count: usize, reps: usize, budget: &Budget) -> Result<
     let ids = instance_ids(count);
     let emulator = Emulator::start(tools, &ids, 0.0)?;
     let ours = ours_workspace(tools, &ids, &emulator.url)?;
-    let peer = peer_workspace(tools, count)?;
+    let peer = peer_workspace(tools, count, false)?;
+    let sized = peer_workspace(tools, count, true)?;
     let mut sizes = Sizes::default();
     for rep in 0..reps {
         if rep > 0 && budget.spent() {
@@ -94,6 +98,9 @@ fn measure(tools: &Tools, count: usize, reps: usize, budget: &Budget) -> Result<
                 sizes.changes_after_apply.push(label);
             }
         }
+        let z = cycle(&sized, None, tools, &tools.peer)?;
+        sizes.sized_apply.push(o.apply, z.apply);
+        sizes.sized_noop_plan.push(o.noop_plan, z.noop_plan);
         sizes.plan.push(o.plan, p.plan);
         sizes.apply.push(o.apply, p.apply);
         sizes.noop_plan.push(o.noop_plan, p.noop_plan);
@@ -132,7 +139,10 @@ pub fn section(tools: &Tools, plan: &[(usize, usize)], available: bool, budget: 
          (a note below says when it still proposes changes). Provider CPU is utime+stime summed over the provider \
          processes Terraform started during the apply (clock-tick resolution, 10 ms), peak \
          memory the largest VmHWM of any one of them (sampled from /proc every 10 ms; see \
-         section 4). hwrds and null alternate which goes first.\n\n",
+         section 4). hwrds and null alternate which goes first. The last two rows of each N \
+         compare with a size-matched peer: `null_resource`s whose `triggers` hold as many \
+         values as a completed upgrade's state (15), since Terraform's own work per \
+         resource grows with the size of its state object.\n\n",
     );
     text.push_str(&header(&[
         "N",
@@ -160,6 +170,16 @@ pub fn section(tools: &Tools, plan: &[(usize, usize)], available: bool, budget: 
                     ),
                     ("provider CPU time during apply", &sizes.cpu, duration),
                     ("provider peak RSS during apply", &sizes.peak, mebibytes),
+                    (
+                        "`apply` vs size-matched null (15 triggers)",
+                        &sizes.sized_apply,
+                        duration,
+                    ),
+                    (
+                        "`plan` after apply vs size-matched null",
+                        &sizes.sized_noop_plan,
+                        duration,
+                    ),
                 ] {
                     text.push_str(&pairs.row(
                         &format!("{count} | {label}"),

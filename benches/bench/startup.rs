@@ -394,7 +394,7 @@ fn terraform_schema(tools: &Tools, reps: usize) -> (Pairs, bool, Option<String>)
         tools,
         "terraform {\n  required_providers {\n    hwrds = { source = \"hwrds/hwrds\" }\n  }\n}\n",
     )
-    .and_then(|ours| Ok((ours, peer_workspace(tools, 1)?)));
+    .and_then(|ours| Ok((ours, peer_workspace(tools, 1, false)?)));
     let (ours, peer) = match workspaces {
         Ok(w) => w,
         Err(e) => return (pairs, false, Some(e)),

@@ -359,8 +359,32 @@ resource "{OURS_RESOURCE}" "u" {{
     )
 }
 
-/// The configuration of N `null_resource`s.
-pub fn peer_config(count: usize) -> String {
+/// The configuration of N `null_resource`s; `sized` gives each as many `triggers` as a
+/// completed `hwrds_db_minor_upgrade` holds attributes, with values of the same length,
+/// so Terraform handles state objects of the same size.
+pub fn peer_config(count: usize, sized: bool) -> String {
+    let triggers = if sized {
+        r#"
+  triggers = {
+    id                  = "b${count.index}in01/847bb66b-beaf-a6c2-b01c-d52b81317bd2"
+    instance_id         = "b${count.index}in01"
+    is_delayed          = "false"
+    second_switch       = "true"
+    wait_for_completion = "true"
+    job_id              = "847bb66b-beaf-a6c2-b01c-d52b81317bd2"
+    status              = "Completed"
+    progress            = "100%"
+    fail_reason         = ""
+    engine              = "MySQL"
+    instance_type       = "Single"
+    version_before      = "8.0.28"
+    version_after       = "8.0.32"
+    submitted_at        = "2026-11-26T21:29:31Z"
+    finished_at         = "2026-11-26T21:29:32Z"
+  }"#
+    } else {
+        ""
+    };
     format!(
         r#"terraform {{
   required_providers {{
@@ -369,7 +393,7 @@ pub fn peer_config(count: usize) -> String {
 }}
 
 resource "null_resource" "r" {{
-  count = {count}
+  count = {count}{triggers}
 }}
 "#
     )
@@ -394,8 +418,8 @@ pub fn ours_workspace(
 }
 
 /// A workspace for `count` null_resources, initialised from the mirror (not timed).
-pub fn peer_workspace(tools: &Tools, count: usize) -> Result<Workspace, String> {
-    let workspace = Workspace::new(tools, &peer_config(count))?;
+pub fn peer_workspace(tools: &Tools, count: usize, sized: bool) -> Result<Workspace, String> {
+    let workspace = Workspace::new(tools, &peer_config(count, sized))?;
     workspace
         .run(
             &["init", "-input=false", "-no-color"],
