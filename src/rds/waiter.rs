@@ -87,6 +87,50 @@ pub enum WaitError {
     Api(RdsError),
 }
 
+/// Predicts when a job will finish from how fast its progress percentage moves, so the
+/// poll after the predicted end comes right after it rather than up to a whole interval
+/// late. Uses two local observations (not the API's clock, which may be skewed).
+#[derive(Debug, Default)]
+struct Pace {
+    last: Option<(f64, Instant)>,
+    predicted_end: Option<Instant>,
+}
+
+impl Pace {
+    fn observe(&mut self, job: &Job, at: Instant) {
+        let Some(percent) = job
+            .progress_text()
+            .and_then(|p| p.trim().trim_end_matches('%').trim().parse::<f64>().ok())
+            .filter(|p| (0.0..100.0).contains(p))
+        else {
+            return;
+        };
+        self.predicted_end = None;
+        if let Some((before, then)) = self.last
+            && percent > before
+        {
+            let per_second = (percent - before) / at.duration_since(then).as_secs_f64().max(1e-3);
+            let remaining = Duration::from_secs_f64(((100.0 - percent) / per_second).min(86_400.0));
+            self.predicted_end = Some(at + remaining);
+        }
+        if self.last.is_none_or(|(before, _)| percent != before) {
+            self.last = Some((percent, at));
+        }
+    }
+
+    /// `regular`, or the wait until just after the predicted end when that is sooner
+    /// (at least 100 ms; each prediction is used once).
+    fn sooner_than(&mut self, regular: Duration, now: Instant) -> Duration {
+        match self.predicted_end.take() {
+            Some(end) => {
+                let until = end.saturating_duration_since(now) + Duration::from_millis(50);
+                regular.min(until.max(Duration::from_millis(100)))
+            }
+            None => regular,
+        }
+    }
+}
+
 impl RdsClient {
     /// Waits until job `job_id` finishes, calling `on_progress` whenever its progress
     /// changes. Returns the finished job (Completed or Failed).
@@ -168,10 +212,13 @@ impl RdsClient {
         let stop = CancellationToken::new();
         let ctx = CallCtx::new(stop.clone());
         let mut consecutive_errors = 0;
+        let mut pace = Pace::default();
         for n in 0.. {
+            let regular = schedule.interval(n, started.elapsed());
+            let wait = pace.sooner_than(regular, Instant::now());
             tokio::select! {
                 _ = tx.closed() => return Err(RdsError::Cancelled),
-                _ = tokio::time::sleep(schedule.interval(n, started.elapsed())) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
             let result = tokio::select! {
                 _ = tx.closed() => return Err(RdsError::Cancelled),
@@ -181,6 +228,7 @@ impl RdsClient {
                 Ok(job) if job.is_finished() => return Ok(job),
                 Ok(job) => {
                     consecutive_errors = 0;
+                    pace.observe(&job, Instant::now());
                     let _ = tx.send(JobState::Pending(Some(job)));
                 }
                 Err(RdsError::JobNotFound(_)) if started.elapsed() < schedule.not_found_grace => {}
@@ -202,6 +250,34 @@ impl RdsClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pace_predicts_the_end_from_two_observations() {
+        let job = |p: &str| Job {
+            status: "Running".into(),
+            process: Some(p.into()),
+            ..Default::default()
+        };
+        let mut pace = Pace::default();
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let second = Duration::from_secs(1);
+        pace.observe(&job("20%"), at(0));
+        assert_eq!(pace.sooner_than(second, at(0)), second);
+        pace.observe(&job("40%"), at(1000));
+        // 20 %/s, 60 % to go: 3 s — later than the regular wait, which wins.
+        assert_eq!(pace.sooner_than(second, at(1000)), second);
+        pace.observe(&job("90%"), at(3500));
+        // 20 %/s from 40 % at 1 s to 90 % at 3.5 s: done at 4 s, 0.5 s (+50 ms) from then.
+        assert_eq!(
+            pace.sooner_than(second, at(3500)),
+            Duration::from_millis(550)
+        );
+        // A prediction is used once; a stalled percentage predicts nothing.
+        assert_eq!(pace.sooner_than(second, at(3500)), second);
+        pace.observe(&job("90%"), at(5000));
+        assert_eq!(pace.sooner_than(second, at(5000)), second);
+    }
 
     #[test]
     fn schedule_grows_to_its_cap() {
