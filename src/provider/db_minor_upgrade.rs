@@ -24,8 +24,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ProviderState;
-use super::checks::{self, InstanceFacts};
+use super::checks;
 use super::plan_checks;
+use super::submission;
 use super::timeouts;
 use super::upgrade_job::{
     self, COMPLETED, FAILED, Interrupted, JobSnapshot, RUNNING, SCHEDULED, Submitted,
@@ -160,26 +161,6 @@ fn still_running(job_id: &str, instance: &str, why: &str) -> Diagnostic {
 impl DbMinorUpgrade {
     fn client(&self) -> Result<&RdsClient, Diagnostics> {
         self.state.client()
-    }
-
-    /// For an instance already on the latest minor version: an upgrade of it created in
-    /// the last day, if the task center has one.
-    async fn recent_upgrade(
-        &self,
-        client: &RdsClient,
-        call: &CallCtx,
-        facts: &InstanceFacts,
-    ) -> Option<JobSnapshot> {
-        if facts.on_latest() != Some(true) {
-            return None;
-        }
-        match upgrade_job::recent(client, call, &facts.id, time::Duration::days(1)).await {
-            Ok(found) => found,
-            Err(e) => {
-                tracing::debug!(instance_id = %facts.id, error = %e, "cannot read the task center");
-                None
-            }
-        }
     }
 
     /// Reads the instance afresh (not from the cache) for the version after an upgrade:
@@ -484,57 +465,18 @@ impl Resource for DbMinorUpgrade {
             second_switch: planned.attr_bool("second_switch").unwrap_or(true),
         };
 
-        // The checks again, now with this apply's view of the instance.
-        let facts = match self
-            .state
-            .catalog
-            .checked_facts(client, &call, &instance_id)
-            .await
+        let (facts, submitted) = match submission::submit_checked(
+            &self.state,
+            client,
+            &call,
+            &instance_id,
+            config,
+            request,
+        )
+        .await
         {
-            Ok(f) => f,
-            Err(d) => return StateResult::error(Diagnostics::from(d)),
-        };
-        let problems = checks::findings_to_diagnostics(
-            checks::check_upgrade(&facts, checks::configured_options(config)),
-            true,
-        );
-        let submitted = if problems.has_errors() {
-            // An instance busy with an upgrade (e.g. from an interrupted apply) is adopted.
-            match upgrade_job::find_active(client, &call, &instance_id, true).await {
-                Ok(Some(active)) => Submitted::Adopted(active),
-                Ok(None) => return StateResult::error(problems),
-                Err(e) => {
-                    let mut diags = problems;
-                    diags.push(api_error("Cannot read the task center", &instance_id, &e));
-                    return StateResult::error(diags);
-                }
-            }
-        } else if let Some(done) = self.recent_upgrade(client, &call, &facts).await {
-            // Already on the latest version right after an upgrade: most likely the job
-            // of an apply that died before recording it. Adopt it, do not upgrade again.
-            Submitted::Adopted(done)
-        } else {
-            let running = self.state.catalog.running_upgrades(client, &call).await;
-            let running = running.as_deref().map(|r| r.as_slice()).ok();
-            match upgrade_job::submit_once(client, &call, &instance_id, request, running).await {
-                Ok(s) => s,
-                Err(e) => {
-                    let detail = match &e {
-                        RdsError::Cancelled => format!(
-                            "Terraform was interrupted before instance {instance_id} accepted the upgrade. If a job was started anyway, the next apply adopts it instead of submitting again."
-                        ),
-                        _ => format!(
-                            "Submitting the minor version upgrade of {} failed: {e}. Nothing was started that hwrds knows of; the next apply looks for a running upgrade before submitting.",
-                            facts.describe()
-                        ),
-                    };
-                    return StateResult::error(Diagnostics::from(Diagnostic::error_at(
-                        AttributePath::attribute("instance_id"),
-                        "Upgrade not submitted",
-                        detail,
-                    )));
-                }
-            }
+            Ok(done) => done,
+            Err(d) => return StateResult::error(d),
         };
 
         let mut state = planned.clone();

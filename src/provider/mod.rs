@@ -9,6 +9,7 @@ mod instance_data;
 mod instances_data;
 mod plan_checks;
 mod shared_config;
+mod submission;
 mod timeouts;
 mod upgrade_action;
 pub mod upgrade_job;

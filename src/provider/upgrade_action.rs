@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use super::ProviderState;
 use super::checks;
 use super::plan_checks;
+use super::submission;
 use super::timeouts;
 use super::upgrade_job::{self, COMPLETED, FAILED, Interrupted, Submitted};
 use crate::cty::{AttributePath, Type, Value};
@@ -137,36 +138,20 @@ impl Action for UpgradeAction {
         let wait = config
             .attr_bool("wait_for_completion")
             .unwrap_or(!request.is_delayed);
-        let facts = match self
-            .state
-            .catalog
-            .checked_facts(client, &call, &instance_id)
-            .await
+        let (facts, submitted) = match submission::submit_checked(
+            &self.state,
+            client,
+            &call,
+            &instance_id,
+            config,
+            request,
+        )
+        .await
         {
-            Ok(f) => f,
-            Err(d) => return Diagnostics::from(d),
+            Ok(done) => done,
+            Err(d) => return d,
         };
         let who = facts.describe();
-        let problems = checks::findings_to_diagnostics(
-            checks::check_upgrade(&facts, checks::configured_options(config)),
-            true,
-        );
-        let submitted = if problems.has_errors() {
-            match upgrade_job::find_active(client, &call, &instance_id, true).await {
-                Ok(Some(active)) => Submitted::Adopted(active),
-                _ => return problems,
-            }
-        } else {
-            match upgrade_job::submit_once(client, &call, &instance_id, request, None).await {
-                Ok(s) => s,
-                Err(e) => {
-                    return Diagnostics::from(Diagnostic::error(
-                        "Upgrade not submitted",
-                        format!("Submitting the minor version upgrade of {who} failed: {e}"),
-                    ));
-                }
-            }
-        };
         let job_id = submitted.job_id().to_string();
         match &submitted {
             Submitted::New(_) => progress.report(format!(
