@@ -157,3 +157,47 @@ fn ctrl_c_right_after_submitting_keeps_the_job() {
     assert_eq!(status(&ws), "Completed");
     assert_eq!(emu.upgrade_jobs(ORDERS), 1, "exactly one job in the end");
 }
+
+/// Ctrl-C while the reads before the submission are slow (every request delayed): the
+/// create stops before sending the upgrade, records nothing, and the next apply submits
+/// the one upgrade.
+#[test]
+fn ctrl_c_before_submitting_records_nothing_and_submits_nothing() {
+    let emu = Emulator::start(json!({"job_seconds": 1}), false);
+    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, BODY);
+    // Plan first without faults, so the interrupt lands in the apply's own reads.
+    ws.run(&["plan", "-input=false", "-out=tfplan"]).assert_ok();
+    emu.faults(json!({"probability": 1.0, "kinds": ["latency"], "seed": 5}));
+    let run = ws.run_interrupted(
+        &["apply", "-no-color", "tfplan"],
+        "Creating...",
+        Duration::from_millis(0),
+    );
+    emu.faults(json!({"probability": 0}));
+    let posts = emu.stats()["upgrade_posts"][ORDERS].as_u64().unwrap_or(0);
+    eprintln!(
+        "interrupted {} the submission",
+        if posts == 0 { "before" } else { "after" }
+    );
+    if posts == 0 {
+        assert_eq!(emu.upgrade_jobs(ORDERS), 0);
+        assert!(
+            flat(&run.all()).contains("interrupted before instance"),
+            "{}",
+            run.all()
+        );
+        let state =
+            std::fs::read_to_string(ws.path().join("terraform.tfstate")).unwrap_or_default();
+        assert!(
+            !state.contains("hwrds_db_minor_upgrade"),
+            "nothing recorded: {state}"
+        );
+    } else {
+        // The request had left: its job is in the state.
+        assert_eq!(emu.upgrade_jobs(ORDERS), 1);
+        assert!(status(&ws) == "Running" || status(&ws) == "Completed");
+    }
+    ws.apply().assert_ok();
+    assert_eq!(status(&ws), "Completed");
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1, "exactly one job in the end");
+}
