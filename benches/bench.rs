@@ -14,6 +14,9 @@
 
 #[path = "bench/fleet.rs"]
 mod fleet;
+/// Trusts exactly the plugin's handshake certificate (shared with tests/plugin_host.rs).
+#[path = "../tests/common/pinned.rs"]
+mod pinned;
 #[path = "bench/procfs.rs"]
 mod procfs;
 #[path = "bench/scale.rs"]

@@ -2,6 +2,9 @@
 //! handshake line, AutoMTLS (only Terraform's certificate gets in), socket hygiene and
 //! prompt shutdown.
 
+#[path = "common/pinned.rs"]
+mod pinned;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -11,9 +14,8 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use hwrds::plugin::{MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE};
 use hwrds::tfplugin::proto as tf;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use pinned::PinnedServer;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use tonic::transport::{Channel, Endpoint};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_terraform-provider-hwrds");
@@ -84,51 +86,6 @@ fn launch(client_cert_pem: Option<&str>) -> Plugin {
     }
 }
 
-/// Trusts exactly the certificate from the handshake line (as Terraform does).
-#[derive(Debug)]
-struct PinnedServer {
-    cert: Vec<u8>,
-    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for PinnedServer {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.cert.as_slice() {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(
-                "unexpected server certificate".into(),
-            ))
-        }
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
 /// A gRPC channel over the plugin's socket: TLS with `client` as identity (None = no
 /// client certificate), or plain when `tls` is false.
 async fn channel(plugin: &Plugin, tls: bool, client: Option<&Identity>) -> Result<Channel, String> {
@@ -139,10 +96,7 @@ async fn channel(plugin: &Plugin, tls: bool, client: Option<&Identity>) -> Resul
     .with_safe_default_protocol_versions()
     .unwrap()
     .dangerous()
-    .with_custom_certificate_verifier(Arc::new(PinnedServer {
-        cert: plugin.server_cert.clone(),
-        algorithms: rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms,
-    }));
+    .with_custom_certificate_verifier(Arc::new(PinnedServer::new(plugin.server_cert.clone())));
     let mut config = match client {
         Some(id) => builder
             .with_client_auth_cert(

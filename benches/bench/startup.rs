@@ -15,23 +15,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use hwrds::plugin::{MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Endpoint;
 
+use crate::pinned::PinnedServer;
 use crate::procfs;
 use crate::stats::{Pairs, duration, error_block, header, mebibytes};
 use crate::terraform::{
     OURS_RESOURCE, OURS_SOURCE, Tools, Workspace, peer_workspace, schema_lists,
 };
-
-/// The cookie go-plugin's host sets for Terraform providers.
-const MAGIC_COOKIE: (&str, &str) = (
-    "TF_PLUGIN_MAGIC_COOKIE",
-    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
-);
 
 /// A provider binary and how to talk to it.
 pub struct Provider {
@@ -96,7 +90,7 @@ pub fn launch(
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut command = Command::new(&provider.binary);
     command
-        .env(MAGIC_COOKIE.0, MAGIC_COOKIE.1)
+        .env(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE)
         .env("PLUGIN_PROTOCOL_VERSIONS", provider.protocol.to_string())
         .env("PLUGIN_MIN_PORT", "10000")
         .env("PLUGIN_MAX_PORT", "25000")
@@ -163,14 +157,11 @@ async fn schema(
     server_cert: Vec<u8>,
 ) -> Result<(), String> {
     let aws_lc = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(aws_lc.clone())
+    let mut config = rustls::ClientConfig::builder_with_provider(aws_lc)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedServer {
-            cert: server_cert,
-            algorithms: aws_lc.signature_verification_algorithms,
-        }))
+        .with_custom_certificate_verifier(Arc::new(PinnedServer::new(server_cert)))
         .with_client_auth_cert(
             vec![CertificateDer::from(identity.cert.clone())],
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key.clone())),
@@ -215,54 +206,6 @@ async fn schema(
             provider.expected_type,
             answer.resource_schemas.keys().collect::<Vec<_>>()
         ))
-    }
-}
-
-/// Trusts exactly the certificate from the handshake line, as Terraform does.
-#[derive(Debug)]
-struct PinnedServer {
-    cert: Vec<u8>,
-    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for PinnedServer {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.cert.as_slice() {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(
-                "unexpected server certificate".into(),
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
     }
 }
 
