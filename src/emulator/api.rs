@@ -403,9 +403,7 @@ pub async fn show_job(
         );
     };
     let visible = world.jobs.get(id).filter(|j| {
-        j.queryable
-            && at >= j.submitted_at + world.config.job_visible_after_seconds
-            && j.phase(at) != Phase::Scheduled
+        j.queryable && world.is_visible(j, at) && j.phase(at) != Phase::Scheduled
     });
     match visible.cloned() {
         Some(job) => {
@@ -461,7 +459,7 @@ pub async fn list_tasks(
     let mut jobs: Vec<&Job> = world
         .jobs
         .values()
-        .filter(|j| j.phase(at) != Phase::Scheduled)
+        .filter(|j| j.phase(at) != Phase::Scheduled && world.is_visible(j, at))
         .filter(|j| instance.is_none_or(|v| j.instance_id == v))
         .filter(|j| status.is_none_or(|v| job_status(j, at).0 == v))
         .filter(|_| name.is_none_or(|v| v == "UpgradeMinorVersion"))
@@ -489,7 +487,9 @@ pub async fn task_detail(
     let jobs: Vec<Json_> = world
         .jobs
         .values()
-        .filter(|j| j.instance_id == instance_id && j.phase(at) != Phase::Scheduled)
+        .filter(|j| {
+            j.instance_id == instance_id && j.phase(at) != Phase::Scheduled && world.is_visible(j, at)
+        })
         .map(|j| job_json(j, at))
         .collect();
     Json(json!({"count": jobs.len(), "jobs": jobs})).into_response()

@@ -244,6 +244,12 @@ impl World {
     }
 
     /// The running (or scheduled) job of an instance, if any.
+    /// Whether a job already shows in `GET /jobs` and the task-center listings (a new
+    /// job is invisible for `job_visible_after_seconds`).
+    pub fn is_visible(&self, job: &Job, at: f64) -> bool {
+        at >= job.submitted_at + self.config.job_visible_after_seconds
+    }
+
     pub fn active_job(&self, instance_id: &str, at: f64) -> Option<&Job> {
         self.jobs.values().find(|j| {
             j.instance_id == instance_id
