@@ -243,13 +243,13 @@ impl World {
         changed
     }
 
-    /// The running (or scheduled) job of an instance, if any.
     /// Whether a job already shows in `GET /jobs` and the task-center listings (a new
     /// job is invisible for `job_visible_after_seconds`).
     pub fn is_visible(&self, job: &Job, at: f64) -> bool {
         at >= job.submitted_at + self.config.job_visible_after_seconds
     }
 
+    /// The running (or scheduled) job of an instance, if any.
     pub fn active_job(&self, instance_id: &str, at: f64) -> Option<&Job> {
         self.jobs.values().find(|j| {
             j.instance_id == instance_id
@@ -257,10 +257,15 @@ impl World {
         })
     }
 
-    /// An instance as the API shows it now: status and node roles reflect a running job.
+    /// An instance as the API shows it now: status and node roles reflect a running job
+    /// once that job is visible (until then the instance looks as before, as the real
+    /// API's views catch up with a new job at different moments).
     pub fn instance_view(&self, instance: &Instance, at: f64) -> (String, Vec<Node>) {
         let mut nodes = instance.nodes.clone();
-        match self.active_job(&instance.spec.id, at).map(|j| j.phase(at)) {
+        let shown = self
+            .active_job(&instance.spec.id, at)
+            .filter(|j| self.is_visible(j, at));
+        match shown.map(|j| j.phase(at)) {
             Some(Phase::Running(progress)) => {
                 // Standby first, then the switchover, then the old primary.
                 if nodes.len() > 1 && progress >= 0.5 {

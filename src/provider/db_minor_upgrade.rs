@@ -465,6 +465,7 @@ impl Resource for DbMinorUpgrade {
             second_switch: planned.attr_bool("second_switch").unwrap_or(true),
         };
 
+        let planned_version = planned.attr_string("version_before");
         let (facts, submitted) = match submission::submit_checked(
             &self.state,
             client,
@@ -472,6 +473,7 @@ impl Resource for DbMinorUpgrade {
             &instance_id,
             config,
             request,
+            planned_version.as_deref(),
         )
         .await
         {
