@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use super::ProviderState;
 use super::checks;
 use super::plan_checks;
+use super::project_lookup;
 use super::submission;
 use super::timeouts;
 use super::upgrade_job::{
@@ -118,7 +119,7 @@ fn is_unknown(value: &Value, name: &str) -> bool {
 }
 
 fn api_error(summary: &str, who: &str, e: &RdsError) -> Diagnostic {
-    Diagnostic::error(summary, format!("{who}: {e}"))
+    project_lookup::or_diagnostic(e, || Diagnostic::error(summary, format!("{who}: {e}")))
 }
 
 /// Records a job snapshot in a state value.
