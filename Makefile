@@ -3,9 +3,11 @@
 
 CARGO ?= cargo
 
-## Installs Terraform (1.15.5 and 1.6.6) and the test tools under .tools/ when missing.
+## Installs Terraform (1.15.5 and 1.6.6) and the test tools under .tools/ when missing,
+## and GnuPG (release signing and its test) when gpg is missing.
 tools:
 	bash scripts/install-terraform
+	bash scripts/install-gnupg
 
 check-fmt:
 	$(CARGO) fmt --all -- --check
