@@ -36,7 +36,8 @@ demo:
 ## 1.15.5, each installed on demand into its own venv under .tools/compat/. `make test`
 ## runs the same suite on 1.6.6 and 1.15.5 only.
 compat: tools
-	@wrappers="$$(bash scripts/install-terraform --compat | tail -n 1)"; \
+	@installed="$$(bash scripts/install-terraform --compat)" || exit 1; \
+	echo "$$installed"; wrappers="$$(echo "$$installed" | tail -n 1)"; \
 	started=$$(date +%s); \
 	HWRDS_COMPAT_TERRAFORM="$$wrappers" $(CARGO) test --test compat -- --nocapture; status=$$?; \
 	echo "make compat: $$(( $$(date +%s) - started )) s"; exit $$status
