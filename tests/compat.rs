@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{Emulator, Workspace, hwrds_workspace};
@@ -62,8 +62,8 @@ fn assert_no_changes(ws: &Workspace, after: &str) {
 }
 
 /// `Terraform vX.Y.Z`: what the executable says it is.
-fn version_of(terraform: &PathBuf) -> String {
-    let (ws, _dir) = hwrds_workspace(terraform.clone(), &Emulator::start(json!({}), false), "");
+fn version_of(terraform: &Path) -> String {
+    let ws = Workspace::new(terraform.to_path_buf(), &[], "");
     let run = ws.run(&["version"]);
     run.assert_ok();
     run.stdout
@@ -75,13 +75,13 @@ fn version_of(terraform: &PathBuf) -> String {
 }
 
 /// Plan with the versions, apply, empty second plan.
-fn plan_apply_and_empty_plan(terraform: &PathBuf, emu: &Emulator) -> String {
+fn plan_apply_and_empty_plan(terraform: &Path, emu: &Emulator) -> String {
     let body = format!(
         "{}{}",
         upgrade("orders", ORDERS),
         upgrade("analytics", ANALYTICS)
     );
-    let (ws, _dir) = hwrds_workspace(terraform.clone(), emu, &body);
+    let (ws, _dir) = hwrds_workspace(terraform.to_path_buf(), emu, &body);
     let plan = ws.plan();
     assert_eq!(
         plan.code,
@@ -119,8 +119,8 @@ fn plan_apply_and_empty_plan(terraform: &PathBuf, emu: &Emulator) -> String {
 }
 
 /// `terraform import` by instance/job id, and an `import` block by instance id.
-fn import(terraform: &PathBuf, emu: &Emulator, job_id: &str) {
-    let (ws, _dir) = hwrds_workspace(terraform.clone(), emu, &upgrade("orders", ORDERS));
+fn import(terraform: &Path, emu: &Emulator, job_id: &str) {
+    let (ws, _dir) = hwrds_workspace(terraform.to_path_buf(), emu, &upgrade("orders", ORDERS));
     ws.run(&[
         "import",
         "hwrds_db_minor_upgrade.orders",
@@ -136,7 +136,7 @@ fn import(terraform: &PathBuf, emu: &Emulator, job_id: &str) {
         "import {{\n  to = hwrds_db_minor_upgrade.orders\n  id = \"{ORDERS}\"\n}}\n{}",
         upgrade("orders", ORDERS)
     );
-    let (ws, _dir) = hwrds_workspace(terraform.clone(), emu, &body);
+    let (ws, _dir) = hwrds_workspace(terraform.to_path_buf(), emu, &body);
     let apply = ws.apply();
     apply.assert_ok();
     assert!(
@@ -150,9 +150,9 @@ fn import(terraform: &PathBuf, emu: &Emulator, job_id: &str) {
 }
 
 /// Ctrl-C while the job runs keeps it in the state; the next apply finishes it.
-fn interrupt_and_resume(terraform: &PathBuf) {
+fn interrupt_and_resume(terraform: &Path) {
     let emu = Emulator::start(json!({"job_seconds": 8}), false);
-    let (ws, _dir) = hwrds_workspace(terraform.clone(), &emu, &upgrade("orders", ORDERS));
+    let (ws, _dir) = hwrds_workspace(terraform.to_path_buf(), &emu, &upgrade("orders", ORDERS));
     let run = ws.run_interrupted(
         &["apply", "-auto-approve", "-no-color"],
         "Creating...",
@@ -172,7 +172,7 @@ fn interrupt_and_resume(terraform: &PathBuf) {
     assert_no_changes(&ws, "the resumed apply");
 }
 
-fn core_suite(terraform: &PathBuf) {
+fn core_suite(terraform: &Path) {
     let emu = Emulator::start(json!({"job_seconds": 1}), false);
     let job_id = plan_apply_and_empty_plan(terraform, &emu);
     import(terraform, &emu, &job_id);

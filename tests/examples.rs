@@ -48,7 +48,10 @@ fn demo_shows_versions_before_and_after() {
         "init installs the provider from the mirror:\n{text}"
     );
     for unwanted in ["development overrides", "Warning:"] {
-        assert!(!text.contains(unwanted), "{unwanted:?} in the demo:\n{text}");
+        assert!(
+            !text.contains(unwanted),
+            "{unwanted:?} in the demo:\n{text}"
+        );
     }
 }
 
