@@ -1,11 +1,13 @@
 # hwrds — the two set-up commands are `make test` and `make demo` (see README.md).
-.PHONY: test tools lint fmt build check-fmt clippy unit demo bench soak fuzz docs release
+.PHONY: test tools lint fmt build check-fmt clippy unit demo bench soak fuzz docs release compat testacc
 
 CARGO ?= cargo
 
-## Installs Terraform (1.15.5 and 1.6.6) and the test tools under .tools/ when missing.
+## Installs Terraform (1.15.5 and 1.6.6) and the test tools under .tools/ when missing,
+## and GnuPG (release signing and its test) when gpg is missing.
 tools:
 	bash scripts/install-terraform
+	bash scripts/install-gnupg
 
 check-fmt:
 	$(CARGO) fmt --all -- --check
@@ -28,6 +30,24 @@ build:
 ## The quickstart (examples/quickstart) against the local emulator: plan, apply, result.
 demo:
 	bash scripts/demo
+
+## The resource's core suite (tests/compat.rs: plan with versions, apply, empty second
+## plan, import, interrupt-and-resume) on every Terraform minor release from 1.6.6 to
+## 1.15.5, each installed on demand into its own venv under .tools/compat/. `make test`
+## runs the same suite on 1.6.6 and 1.15.5 only.
+compat: tools
+	@installed="$$(bash scripts/install-terraform --compat)" || exit 1; \
+	echo "$$installed"; wrappers="$$(echo "$$installed" | tail -n 1)"; \
+	started=$$(date +%s); \
+	HWRDS_COMPAT_TERRAFORM="$$wrappers" $(CARGO) test --test compat -- --nocapture; status=$$?; \
+	echo "make compat: $$(( $$(date +%s) - started )) s"; exit $$status
+
+## Acceptance tests against the real Huawei Cloud (tests/acceptance.rs): TF_ACC=1 and
+## HW_ACCESS_KEY, HW_SECRET_KEY, HW_REGION_NAME (optional HW_PROJECT_ID,
+## HW_SECURITY_TOKEN); HWRDS_ACC_INSTANCE_ID names the one instance they may upgrade.
+## Read-only otherwise. Without TF_ACC=1 they print what they would touch and do nothing.
+testacc:
+	TF_ACC=1 $(CARGO) test --test acceptance -- --nocapture --test-threads=1
 
 ## Benchmarks against a Go provider (hashicorp/null 2.1.2); prints tables, writes BENCHMARKS.md.
 bench:

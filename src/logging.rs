@@ -2,6 +2,11 @@
 //! (`@level`, `@message`, `@timestamp` with six fractional digits, `@module`, fields),
 //! at the level named by `TF_LOG_PROVIDER`, else `TF_LOG`; nothing when neither is set.
 //!
+//! Whose lines: the provider's own (targets `hwrds::*`, the API-call lines among them:
+//! `hwrds::api`, one per attempt, see [`crate::rds::call_log`]) at that level; the
+//! dependency crates' (h2, hyper, rustls, tonic, tower, reqwest, ...) only at TRACE, or
+//! at the level `HWRDS_LOG_DEPS` asks for (see [`DepsLevel`]).
+//!
 //! Secrets never reach this layer: credential types redact themselves in Debug/Display.
 
 use std::fmt::Write as _;
@@ -11,6 +16,7 @@ use serde_json::{Map, Value as Json};
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::Layer;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -30,14 +36,65 @@ pub fn level_from_env(tf_log_provider: Option<&str>, tf_log: Option<&str>) -> Le
     }
 }
 
+/// What `HWRDS_LOG_DEPS` asks of the dependency crates' logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DepsLevel {
+    /// Unset: only when the provider logs at TRACE.
+    AtTraceOnly,
+    /// `1`, `true`, `yes`: at the provider's level.
+    Same,
+    /// A level name (`debug`, `info`, ...): at that level, whatever the provider's is.
+    At(LevelFilter),
+    /// `0`, `false`, `no`, `off`: never, not even at TRACE.
+    Never,
+}
+
+impl DepsLevel {
+    /// Reads the value of `HWRDS_LOG_DEPS`; anything unrecognised counts as unset.
+    pub fn from_env(value: Option<&str>) -> DepsLevel {
+        let value = value.unwrap_or("").trim().to_ascii_lowercase();
+        match value.as_str() {
+            "1" | "true" | "yes" => DepsLevel::Same,
+            "0" | "false" | "no" | "off" => DepsLevel::Never,
+            "" => DepsLevel::AtTraceOnly,
+            other => match level_from_env(Some(other), None) {
+                LevelFilter::OFF => DepsLevel::AtTraceOnly,
+                level => DepsLevel::At(level),
+            },
+        }
+    }
+
+    /// The level the dependency crates log at when the provider logs at `provider`.
+    pub fn filter(self, provider: LevelFilter) -> LevelFilter {
+        match self {
+            DepsLevel::AtTraceOnly if provider == LevelFilter::TRACE => LevelFilter::TRACE,
+            DepsLevel::AtTraceOnly | DepsLevel::Never => LevelFilter::OFF,
+            DepsLevel::Same => provider,
+            DepsLevel::At(level) => level,
+        }
+    }
+}
+
+/// The targets of the provider's own events (library and binary crates).
+const OWN_TARGETS: [&str; 2] = ["hwrds", "terraform_provider_hwrds"];
+
+/// Which events are logged: the provider's own at `provider`, the rest at `deps`.
+pub fn targets(provider: LevelFilter, deps: DepsLevel) -> Targets {
+    OWN_TARGETS
+        .iter()
+        .fold(Targets::new(), |t, own| t.with_target(*own, provider))
+        .with_default(deps.filter(provider))
+}
+
 /// Installs the JSON-lines logger (once per process).
 pub fn init() {
     let level = level_from_env(
         std::env::var("TF_LOG_PROVIDER").ok().as_deref(),
         std::env::var("TF_LOG").ok().as_deref(),
     );
+    let deps = DepsLevel::from_env(std::env::var("HWRDS_LOG_DEPS").ok().as_deref());
     let _ = tracing_subscriber::registry()
-        .with(HclogLayer.with_filter(level))
+        .with(HclogLayer.with_filter(targets(level, deps)))
         .try_init();
 }
 
@@ -154,6 +211,32 @@ mod tests {
         assert_eq!(level_from_env(Some(""), Some("debug")), LevelFilter::DEBUG);
         assert_eq!(level_from_env(None, Some("JSON")), LevelFilter::TRACE);
         assert_eq!(level_from_env(None, Some("bogus")), LevelFilter::OFF);
+    }
+
+    #[test]
+    fn dependency_crates_only_at_trace_unless_asked() {
+        use tracing::Level;
+        let at =
+            |provider, deps, target, level| targets(provider, deps).would_enable(target, &level);
+        let debug = LevelFilter::DEBUG;
+        let unset = DepsLevel::from_env(None);
+        assert_eq!(unset, DepsLevel::AtTraceOnly);
+        assert!(at(debug, unset, "hwrds::api", Level::DEBUG));
+        assert!(at(debug, unset, "terraform_provider_hwrds", Level::DEBUG));
+        assert!(!at(debug, unset, "h2::codec", Level::DEBUG));
+        assert!(!at(debug, unset, "hyper_util::client", Level::INFO));
+        assert!(at(LevelFilter::TRACE, unset, "h2::codec", Level::TRACE));
+        let same = DepsLevel::from_env(Some("1"));
+        assert!(at(debug, same, "tonic::transport", Level::DEBUG));
+        assert!(!at(debug, same, "tonic::transport", Level::TRACE));
+        let info = DepsLevel::from_env(Some("INFO"));
+        assert_eq!(info, DepsLevel::At(LevelFilter::INFO));
+        assert!(at(LevelFilter::TRACE, info, "rustls", Level::INFO));
+        assert!(!at(LevelFilter::TRACE, info, "rustls", Level::DEBUG));
+        let never = DepsLevel::from_env(Some("off"));
+        assert!(!at(LevelFilter::TRACE, never, "h2", Level::ERROR));
+        assert!(at(LevelFilter::TRACE, never, "hwrds::rds", Level::TRACE));
+        assert_eq!(DepsLevel::from_env(Some("bogus")), DepsLevel::AtTraceOnly);
     }
 
     #[test]

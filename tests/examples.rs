@@ -1,5 +1,6 @@
-//! The examples as a user meets them: `make demo`'s script runs the quickstart against the
-//! emulator and prints the versions before and after; every example directory passes
+//! The examples as a user meets them: `make demo`'s script installs the release zip from
+//! a filesystem mirror (no development overrides, no warnings), runs the quickstart
+//! against the emulator and prints the versions before and after; every example directory passes
 //! `terraform validate` with this build's provider (Terraform 1.15.5 and 1.6.6); every
 //! `.tf` file is formatted.
 
@@ -38,6 +39,19 @@ fn demo_shows_versions_before_and_after() {
         "No changes.",
     ] {
         assert!(text.contains(expected), "{expected:?} missing:\n{text}");
+    }
+    assert!(
+        text.contains(&format!(
+            "Installed hwrds/hwrds v{}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "init installs the provider from the mirror:\n{text}"
+    );
+    for unwanted in ["development overrides", "Warning:"] {
+        assert!(
+            !text.contains(unwanted),
+            "{unwanted:?} in the demo:\n{text}"
+        );
     }
 }
 

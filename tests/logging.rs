@@ -35,3 +35,165 @@ fn info_logs_follow_each_step() {
         "nothing below INFO:\n{all}"
     );
 }
+
+/// The provider's lines in a Terraform run's stderr.
+fn provider_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("provider.terraform-provider-hwrds"))
+        .collect()
+}
+
+/// Lines that came from a dependency crate (`target=` other than the provider's own).
+fn dependency_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
+    lines
+        .iter()
+        .copied()
+        .filter(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("target="))
+                .is_some_and(|t| {
+                    !t.starts_with("hwrds") && !t.starts_with("terraform_provider_hwrds")
+                })
+        })
+        .collect()
+}
+
+/// `key=value` of a Terraform-rendered provider line (values without spaces).
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let needle = format!(" {key}=");
+    let at = line.find(&needle)? + needle.len();
+    line[at..].split_whitespace().next()
+}
+
+/// What a user sees with `TF_LOG_PROVIDER=DEBUG`: one line per API call attempt (method,
+/// path, query, status, request id, error code and body of error answers, latency,
+/// attempt, the wait a throttled answer asked for) and none of the HTTP/2, TLS or gRPC
+/// chatter of the dependency crates, which `HWRDS_LOG_DEPS=1` brings back.
+#[test]
+fn debug_logs_one_line_per_api_call_and_no_dependency_chatter() {
+    let emu = Emulator::start(json!({"job_seconds": 2}), false);
+    // Every fourth request or so is throttled (429, Retry-After: 1), the same ones each run.
+    emu.faults(json!({"probability": 0.25, "kinds": ["throttle"], "seed": 11}));
+    let body = "data \"hwrds_db_instances\" \"all\" {}\nresource \"hwrds_db_minor_upgrade\" \"orders\" {\n  instance_id = \"a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01\"\n}\n";
+    let (mut ws, _dir) = hwrds_workspace(common::terraform(), &emu, body);
+    ws.set_env("TF_LOG_PROVIDER", "DEBUG");
+    let run = ws.apply();
+    run.assert_ok();
+    let lines = provider_lines(&run.stderr);
+    let all = lines.join("\n");
+    let calls: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.contains("API call "))
+        .collect();
+
+    // One line per request the API received.
+    let stats = emu.stats();
+    let received: u64 = stats["requests"]
+        .as_object()
+        .expect("stats.requests")
+        .values()
+        .filter_map(|n| n.as_u64())
+        .sum();
+    assert!(received > 5, "{stats}");
+    assert_eq!(
+        calls.len() as u64,
+        received,
+        "one API-call line per request the emulator received ({stats}):\n{}",
+        calls.join("\n")
+    );
+    for line in &calls {
+        assert!(line.contains("[DEBUG]"), "{line}");
+        for key in [
+            "http_method",
+            "path",
+            "status",
+            "request_id",
+            "latency_ms",
+            "attempt",
+        ] {
+            assert!(field(line, key).is_some(), "{key} missing in {line}");
+        }
+        assert!(field(line, "path").unwrap().starts_with("/v3/"), "{line}");
+        assert_eq!(field(line, "request_id").unwrap().len(), 32, "{line}");
+    }
+
+    // The upgrade submission and the reads, with their queries.
+    assert!(
+        calls.iter().any(|l| field(l, "http_method") == Some("POST")
+            && field(l, "path").is_some_and(
+                |p| p.ends_with("/instances/a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01/db-upgrade")
+            )
+            && field(l, "status") == Some("200")),
+        "the upgrade submission is logged:\n{}",
+        calls.join("\n")
+    );
+    assert!(
+        calls.iter().any(|l| field(l, "query")
+            .is_some_and(|q| q.contains("id=a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01"))),
+        "queries are logged:\n{}",
+        calls.join("\n")
+    );
+
+    // Throttled answers: status, code, the (short) error body, the wait asked, the retry.
+    let throttled: Vec<&&str> = calls
+        .iter()
+        .filter(|l| field(l, "status") == Some("429"))
+        .collect();
+    assert!(
+        !throttled.is_empty(),
+        "the fault seed throttles some calls:\n{all}"
+    );
+    for line in &throttled {
+        assert_eq!(field(line, "error_code"), Some("APIGW.0308"), "{line}");
+        assert_eq!(field(line, "retry_after_ms"), Some("1000"), "{line}");
+        assert!(
+            line.contains("error_body=") && line.contains("throttling threshold"),
+            "{line}"
+        );
+    }
+    assert!(
+        calls
+            .iter()
+            .any(|l| field(l, "attempt").is_some_and(|a| a != "1")),
+        "retries carry their attempt number:\n{}",
+        calls.join("\n")
+    );
+    assert!(
+        !calls
+            .iter()
+            .filter(|l| field(l, "status").is_some_and(|s| s.starts_with('2')))
+            .any(|l| l.contains("error_body=")),
+        "successful bodies are not logged"
+    );
+
+    // Nothing from h2, hyper, rustls, tonic, tower or reqwest at DEBUG.
+    let deps = dependency_lines(&lines);
+    assert!(
+        deps.is_empty(),
+        "dependency lines at DEBUG:\n{}",
+        deps.join("\n")
+    );
+
+    // Asked for explicitly, they are there (so the check above can fail).
+    ws.set_env("HWRDS_LOG_DEPS", "1");
+    let run = ws.run(&["plan", "-input=false"]);
+    run.assert_ok();
+    let lines = provider_lines(&run.stderr);
+    let deps = dependency_lines(&lines);
+    assert!(
+        deps.iter().any(|l| [
+            "target=h2",
+            "target=hyper",
+            "target=tonic",
+            "target=tower",
+            "target=rustls",
+            "target=reqwest"
+        ]
+        .iter()
+        .any(|t| l.contains(t))),
+        "HWRDS_LOG_DEPS=1 brings the dependency crates' DEBUG lines:\n{}",
+        lines.join("\n")
+    );
+}

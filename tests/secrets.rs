@@ -1,21 +1,34 @@
-//! No secret leaks: a whole upgrade (plan, apply, refresh, import) with `TF_LOG=TRACE`
-//! never shows the secret key, the security token or an Authorization header value in any
-//! log line or in the state; the schema marks them sensitive.
+//! No secret leaks: a whole upgrade (plan, apply, refresh, import) with `TF_LOG=DEBUG` and
+//! with `TF_LOG=TRACE` (the API-call lines present, dependency crates' lines too at TRACE)
+//! never shows the access key, the secret key, the security token, a signature or an
+//! Authorization header value in any log line or in the state; the schema marks the
+//! secrets sensitive.
 
 mod common;
 
-use common::{Emulator, SECRET_KEY, hwrds_workspace};
+use common::{ACCESS_KEY, Emulator, SECRET_KEY, hwrds_workspace};
 use serde_json::json;
 
 const TOKEN: &str = "TEMPTOKEN-7d1f0c2a9b8e4f3d";
 
 #[test]
+fn debug_logs_and_state_hold_no_secret() {
+    logs_and_state_hold_no_secret("DEBUG");
+}
+
+#[test]
 fn trace_logs_and_state_hold_no_secret() {
+    logs_and_state_hold_no_secret("TRACE");
+}
+
+fn logs_and_state_hold_no_secret(level: &str) {
     let emu = Emulator::start(json!({"job_seconds": 1, "security_token": TOKEN}), false);
+    // Some error answers (their bodies are logged) among the successful ones.
+    emu.faults(json!({"probability": 0.2, "kinds": ["throttle", "server_error"], "seed": 5}));
     let body = "data \"hwrds_db_instances\" \"all\" {}\nresource \"hwrds_db_minor_upgrade\" \"orders\" {\n  instance_id = \"a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01\"\n}\n";
     let (mut ws, _dir) = hwrds_workspace(common::terraform(), &emu, body);
     ws.set_env("HW_SECURITY_TOKEN", TOKEN);
-    ws.set_env("TF_LOG", "TRACE");
+    ws.set_env("TF_LOG", level);
     let mut logs = String::new();
     for args in [
         vec!["plan", "-input=false"],
@@ -34,11 +47,25 @@ fn trace_logs_and_state_hold_no_secret() {
     }
     assert!(
         logs.contains("provider.terraform-provider-hwrds"),
-        "the provider's own TRACE lines are in the log"
+        "the provider's own {level} lines are in the log"
     );
     assert!(logs.contains("upgrade submitted"), "INFO lines are logged");
+    let calls = logs.lines().filter(|l| l.contains("API call ")).count();
+    assert!(calls > 10, "the API-call lines are in the log ({calls})");
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("API call ") && l.contains("error_body=")),
+        "error answers' bodies are in the log"
+    );
+    if level == "TRACE" {
+        assert!(
+            logs.contains("target=h2") || logs.contains("target=hyper"),
+            "the dependency crates log at TRACE"
+        );
+    }
     let state = std::fs::read_to_string(ws.path().join("terraform.tfstate")).unwrap();
     for (what, secret) in [
+        ("access key", ACCESS_KEY),
         ("secret key", SECRET_KEY),
         ("security token", TOKEN),
         ("signature", "Signature="),

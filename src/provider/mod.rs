@@ -121,7 +121,11 @@ impl Provider for HwrdsProvider {
                 e.to_string(),
             )),
         }
-        tracing::debug!(region = ?resolved.region, endpoint = ?resolved.endpoint, "provider configured");
+        tracing::debug!(
+            region = resolved.region.as_deref().unwrap_or("(none)"),
+            endpoint = resolved.endpoint.as_deref().unwrap_or("(the region's)"),
+            "provider configured"
+        );
         let _ = self.state.config.set(resolved);
         diags
     }

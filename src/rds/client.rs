@@ -10,6 +10,7 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::call_log::{self, CallOutcome, CallRecord};
 use super::credentials::Credentials;
 use super::endpoints;
 use super::error::{RdsError, describe_body, from_response};
@@ -405,7 +406,7 @@ impl RdsClient {
             let outcome = tokio::select! {
                 _ = ctx.cancel.cancelled() => return Err(RdsError::Cancelled),
                 _ = sleep_until(ctx.deadline) => return Err(RdsError::Timeout(format!("{method} {url}"))),
-                outcome = self.attempt(&method, url, query, body.as_deref(), project, idempotent) => outcome,
+                outcome = self.attempt(attempt + 1, &method, url, query, body.as_deref(), project, idempotent) => outcome,
             };
             let (error, retry_after) = match outcome {
                 Attempt::Done(status, bytes) => {
@@ -448,8 +449,11 @@ impl RdsClient {
         }
     }
 
+    /// One attempt (`number` 1 for the first), logged by [`call_log::record`].
+    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
+        number: u32,
         method: &Method,
         url: &str,
         query: &[(&str, &str)],
@@ -461,10 +465,24 @@ impl RdsClient {
             Ok(r) => r,
             Err(e) => return Attempt::Fail(e),
         };
+        let logged_url = request.url().to_string();
+        let started = Instant::now();
+        let record = |outcome: CallOutcome<'_>, retry_after: Option<Duration>| {
+            call_log::record(&CallRecord {
+                method: method.as_str(),
+                url: &logged_url,
+                attempt: number,
+                latency: started.elapsed(),
+                outcome,
+                retry_after,
+                redact: &[&self.inner.config.credentials.access_key],
+            })
+        };
         let response = match self.inner.http.execute(request).await {
             Ok(r) => r,
             Err(e) => {
                 let message = error_chain(&e);
+                record(CallOutcome::NoAnswer { error: &message }, None);
                 // A connect error never reached the server: safe to retry any request.
                 return if e.is_connect() || idempotent {
                     Attempt::Retry(RdsError::Transport(message), None)
@@ -488,6 +506,7 @@ impl RdsClient {
             Ok(b) => b.to_vec(),
             Err(e) => {
                 let message = format!("reading the answer: {}", error_chain(&e));
+                record(CallOutcome::NoAnswer { error: &message }, None);
                 return if idempotent {
                     Attempt::Retry(RdsError::Transport(message), None)
                 } else {
@@ -495,10 +514,20 @@ impl RdsClient {
                 };
             }
         };
-        if status.is_success() {
+        let error = (!status.is_success())
+            .then(|| from_response(status.as_u16(), &bytes, request_id.clone()));
+        record(
+            CallOutcome::Answered {
+                status: status.as_u16(),
+                request_id: request_id.as_deref(),
+                error_code: error.as_ref().and_then(RdsError::code),
+                error_body: error.is_some().then_some(bytes.as_slice()),
+            },
+            retry_after,
+        );
+        let Some(error) = error else {
             return Attempt::Done(status.as_u16(), bytes);
-        }
-        let error = from_response(status.as_u16(), &bytes, request_id);
+        };
         // 429 and 503 mean "not processed"; other 5xx may have been processed.
         let retryable = status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::SERVICE_UNAVAILABLE

@@ -1,6 +1,7 @@
 //! Huawei Cloud RDS client: request signing, endpoints, models, errors, retries, rate
 //! limiting and the job waiter. Knows nothing about Terraform.
 
+pub mod call_log;
 pub mod client;
 pub mod credentials;
 pub mod endpoints;
