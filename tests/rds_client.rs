@@ -1,5 +1,6 @@
 //! The RDS client against the real emulator process over HTTP: every call, error shapes,
-//! retries under each fault kind, no blind POST retry, the rate limiter, and the job
+//! retries under each fault kind, no blind POST retry, the rate limiter, 429s waited out
+//! within the deadline (and cancellation and deadlines during those waits), and the job
 //! waiter's progress, deadline, cancellation, grace period and coalescing.
 
 mod common;
@@ -11,7 +12,7 @@ use common::{ACCESS_KEY, Emulator, PROJECT_ID, SECRET_KEY};
 use hwrds::rds::credentials::{Credentials, Secret};
 use hwrds::rds::retry::RetryPolicy;
 use hwrds::rds::{
-    CallCtx, ClientConfig, InstanceFilter, RdsClient, RdsError, TaskFilter, UpgradeRequest,
+    Api, CallCtx, ClientConfig, InstanceFilter, RdsClient, RdsError, TaskFilter, UpgradeRequest,
     WaitError, WaitSchedule,
 };
 use serde_json::json;
@@ -161,6 +162,15 @@ async fn every_call_against_the_emulator() {
 
     let refused = c.upgrade(&ctx(), &replica.id, request).await.unwrap_err();
     assert_eq!(refused.code(), Some("DBS.200023"));
+
+    // Every route called is metered under the same name the client paces it by.
+    let routes: Vec<&str> = Api::ALL.iter().map(|a| a.route()).collect();
+    let stats = emu.stats();
+    let called = stats["requests"].as_object().unwrap();
+    assert!(called.len() >= 7, "{called:?}");
+    for route in called.keys() {
+        assert!(routes.contains(&route.as_str()), "{route} is not an Api");
+    }
 }
 
 #[tokio::test]
@@ -240,6 +250,123 @@ async fn an_ambiguous_submit_is_never_retried() {
     emu.faults(json!({"probability": 0.6, "kinds": ["throttle"], "seed": 3}));
     c.upgrade(&ctx(), "i2", request).await.unwrap();
     assert_eq!(emu.upgrade_jobs("i2"), 1);
+}
+
+/// The emulator's `throttle` fault: a 429 `APIGW.0308` with `Retry-After: 1`, whose
+/// message names a policy of 200 per 5 minutes, refusing at random whatever the quota.
+fn throttling(emu: &Emulator, probability: f64, seed: u64) {
+    emu.faults(json!({"probability": probability, "kinds": ["throttle"], "seed": seed}));
+}
+
+fn requests(emu: &Emulator, route: &str) -> u64 {
+    emu.stats()["requests"][route].as_u64().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_429_never_surfaces_while_the_deadline_allows() {
+    let emu = Emulator::start(json!({"instances": [instance("i1", json!({}))]}), false);
+    let mut cfg = config(&emu, SECRET_KEY);
+    // 429s are not failed attempts: none of them may use up a retry.
+    cfg.retry.max_retries = 0;
+    let c = RdsClient::new(cfg).unwrap();
+    c.project_id(&ctx()).await.unwrap();
+    throttling(&emu, 0.5, 11);
+    let deadline = || ctx().with_deadline(Instant::now() + Duration::from_secs(60));
+    let started = Instant::now();
+    for _ in 0..6 {
+        let found = c.instance(&deadline(), "i1").await;
+        assert!(found.as_ref().is_ok_and(|i| i.is_some()), "{found:?}");
+    }
+    let listings = requests(&emu, "GET /v3/{project_id}/instances");
+    assert!(listings > 6, "some reads were refused first: {listings}");
+    // Each refusal holds the API back for the policy's spacing (5 min / 200 = 1.5 s,
+    // more than the Retry-After of 1 s).
+    let refusals = listings - 6;
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500 * refusals - 100),
+        "{refusals} refusals in {:?}",
+        started.elapsed()
+    );
+    let (policy, learned) = c.api_policy(Api::ListInstances);
+    assert!(learned, "the gateway named its policy");
+    assert_eq!(
+        (policy.limit, policy.window),
+        (200, Duration::from_secs(300))
+    );
+    assert!(
+        !c.api_policy(Api::ShowJob).1,
+        "another API keeps the assumed policy"
+    );
+
+    // A refused submission was not processed: it is sent again until accepted, once.
+    let request = UpgradeRequest {
+        is_delayed: false,
+        second_switch: true,
+    };
+    throttling(&emu, 0.6, 3);
+    let job = c.upgrade(&deadline(), "i1", request).await;
+    assert!(job.is_ok(), "{job:?}");
+    let posts = requests(
+        &emu,
+        "POST /v3/{project_id}/instances/{instance_id}/db-upgrade",
+    );
+    assert!(posts > 1, "the first submissions were refused: {posts}");
+    assert_eq!(emu.upgrade_jobs("i1"), 1, "one job");
+}
+
+#[tokio::test]
+async fn cancel_and_deadline_end_a_429_wait_at_once() {
+    let emu = Emulator::start(json!({"instances": [instance("i1", json!({}))]}), false);
+    let c = client(&emu);
+    c.project_id(&ctx()).await.unwrap();
+    throttling(&emu, 1.0, 1);
+    let request = UpgradeRequest {
+        is_delayed: false,
+        second_switch: true,
+    };
+
+    for read in [true, false] {
+        let cancel = CancellationToken::new();
+        let trigger = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            trigger.cancel();
+        });
+        let call = CallCtx::new(cancel).with_deadline(Instant::now() + Duration::from_secs(60));
+        let started = Instant::now();
+        let result = if read {
+            c.instance(&call, "i1").await.map(|_| String::new())
+        } else {
+            c.upgrade(&call, "i1", request).await
+        };
+        let took = started.elapsed();
+        assert!(matches!(result, Err(RdsError::Cancelled)), "{result:?}");
+        assert!(
+            (Duration::from_millis(2500)..Duration::from_millis(2900)).contains(&took),
+            "cancellation ends the wait at once: {took:?}"
+        );
+    }
+
+    // The next slot after a refusal is 1.5 s away: a deadline 1 s away cannot be met,
+    // and the caller learns it at once, with the 429 as the last error.
+    let started = Instant::now();
+    let call = ctx().with_deadline(Instant::now() + Duration::from_secs(1));
+    let err = c.upgrade(&call, "i1", request).await.unwrap_err();
+    assert!(
+        matches!(&err, RdsError::Timeout(m) if m.contains("APIGW.0308") && m.contains("db-upgrade")),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    emu.faults(json!({"probability": 0}));
+    assert_eq!(
+        emu.upgrade_jobs("i1"),
+        0,
+        "no refused submission was processed"
+    );
 }
 
 #[tokio::test]

@@ -402,9 +402,10 @@ pub async fn show_job(
             "Parameter id is required.",
         );
     };
-    let visible = world.jobs.get(id).filter(|j| {
-        j.queryable && world.is_visible(j, at) && j.phase(at) != Phase::Scheduled
-    });
+    let visible = world
+        .jobs
+        .get(id)
+        .filter(|j| j.queryable && world.is_visible(j, at) && j.phase(at) != Phase::Scheduled);
     match visible.cloned() {
         Some(job) => {
             world.stats.noticed(&job, at);
@@ -488,7 +489,9 @@ pub async fn task_detail(
         .jobs
         .values()
         .filter(|j| {
-            j.instance_id == instance_id && j.phase(at) != Phase::Scheduled && world.is_visible(j, at)
+            j.instance_id == instance_id
+                && j.phase(at) != Phase::Scheduled
+                && world.is_visible(j, at)
         })
         .map(|j| job_json(j, at))
         .collect();
