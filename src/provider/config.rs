@@ -91,7 +91,7 @@ pub fn schema() -> Schema {
         .attribute(Attribute::optional(
             "max_retries",
             Type::Number,
-            "How many times a throttled or failed API request is retried (0-20). Falls back to `HW_MAX_RETRIES`, default 5.",
+            "How many times a failed API request (network error, server error) is retried (0-20). Throttled requests (429) are not counted: they are waited out within the operation's timeout. Falls back to `HW_MAX_RETRIES`, default 5.",
         ))
         .attribute(Attribute::optional(
             "max_requests_per_second",
