@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::flow_control::{Algorithm, FlowControlConfig, RouteLimit};
+
 /// Top-level configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -24,6 +26,19 @@ pub struct Config {
     /// when it checks a request's `X-Sdk-Date`, as a server whose clock disagrees with
     /// the client's would; more than 15 minutes apart is `APIGW.0303`.
     pub clock_skew_seconds: f64,
+    /// More users, each with its own flow-control quota (`[{"access_key", "secret_key"}]`);
+    /// `security_token` applies to the main `access_key` only.
+    pub extra_credentials: Vec<Credential>,
+    /// The API gateway's flow control (on by default, at the documented standard policy).
+    pub flow_control: FlowControlConfig,
+}
+
+/// One more user's permanent AK/SK.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    pub access_key: String,
+    pub secret_key: String,
 }
 
 impl Default for Config {
@@ -39,6 +54,8 @@ impl Default for Config {
             job_visible_after_seconds: 0.0,
             instances: None,
             clock_skew_seconds: 0.0,
+            extra_credentials: Vec::new(),
+            flow_control: FlowControlConfig::default(),
         }
     }
 }
