@@ -1,7 +1,9 @@
 //! The RDS client against the real emulator process over HTTP: every call, error shapes,
 //! retries under each fault kind, no blind POST retry, the rate limiter, 429s waited out
-//! within the deadline (and cancellation and deadlines during those waits), and the job
-//! waiter's progress, deadline, cancellation, grace period and coalescing.
+//! within the deadline (and cancellation and deadlines during those waits), pacing to the
+//! emulator's flow control (each algorithm, a policy learned from its 429s, another
+//! client spending the same quota), and the job waiter's progress, deadline,
+//! cancellation, grace period and coalescing.
 
 mod common;
 
@@ -192,21 +194,26 @@ async fn wrong_secret_is_refused_once_and_never_retried() {
 
 #[tokio::test]
 async fn reads_survive_every_fault_kind() {
-    let emu = Emulator::start(json!({}), false);
-    let c = client(&emu);
-    c.project_id(&ctx()).await.unwrap();
-    for kind in [
+    // One emulator per kind, side by side: a 429 now waits for the quota (1.5 s each
+    // here), so one after the other would take long.
+    let kinds = [
         "throttle",
         "server_error",
         "reset_after_processing",
         "latency",
-    ] {
+    ];
+    let runs = kinds.map(|kind| async move {
+        let emu = Emulator::start(json!({}), false);
+        let c = client(&emu);
+        c.project_id(&ctx()).await.unwrap();
         emu.faults(json!({"probability": 0.5, "kinds": [kind], "seed": 7}));
         for _ in 0..8 {
             let list = c.instances(&ctx(), &InstanceFilter::default()).await;
             assert!(list.is_ok(), "{kind}: {list:?}");
         }
-    }
+    });
+    let [a, b, c, d] = runs;
+    tokio::join!(a, b, c, d);
 }
 
 #[tokio::test]
@@ -367,6 +374,129 @@ async fn cancel_and_deadline_end_a_429_wait_at_once() {
         0,
         "no refused submission was processed"
     );
+}
+
+const SHOW_JOB: &str = "GET /v3/{project_id}/jobs";
+
+fn throttled(emu: &Emulator, route: &str) -> u64 {
+    emu.stats()["throttled"][route].as_u64().unwrap_or(0)
+}
+
+/// A client that assumes a quota 10 times the emulator's (10 per 2 s on `GET /jobs`),
+/// so it meets the real one and must learn it; and an upgrade job to read.
+async fn flow_controlled(algorithm: &str) -> (Emulator, RdsClient, String) {
+    let emu = Emulator::start(
+        json!({"instances": [instance("i1", json!({"job_seconds": 600}))],
+               "flow_control": {"limit": 1000, "window_seconds": 2, "algorithm": algorithm,
+                                "routes": {SHOW_JOB: {"limit": 10}}}}),
+        false,
+    );
+    let mut cfg = config(&emu, SECRET_KEY);
+    cfg.api_quota_per_minute = 3000;
+    let c = RdsClient::new(cfg).unwrap();
+    let request = UpgradeRequest {
+        is_delayed: false,
+        second_switch: true,
+    };
+    let job = c.upgrade(&ctx(), "i1", request).await.unwrap();
+    (emu, c, job)
+}
+
+#[tokio::test]
+async fn paced_to_the_gateways_policy_under_each_algorithm() {
+    let run = |algorithm: &'static str| async move {
+        let (emu, c, job) = flow_controlled(algorithm).await;
+        let started = Instant::now();
+        for n in 0..40 {
+            let read = c.job(&ctx(), &job).await;
+            assert!(read.is_ok(), "{algorithm}: read {n}: {read:?}");
+        }
+        let took = started.elapsed();
+        let (policy, learned) = c.api_policy(Api::ShowJob);
+        assert!(learned, "{algorithm}");
+        assert_eq!(
+            (policy.limit, policy.window),
+            (10, Duration::from_secs(2)),
+            "{algorithm}"
+        );
+        // The first 429 teaches the policy; after it the client stays within it.
+        let refused = throttled(&emu, SHOW_JOB);
+        eprintln!("flow control {algorithm:<12} 40 reads in {took:.2?}, {refused} refused");
+        assert!((1..=3).contains(&refused), "{algorithm}: {refused} 429s");
+        assert_eq!(requests(&emu, SHOW_JOB), 40, "{algorithm}");
+        // 40 reads at 10 per 2 s: the 40th cannot go before 6 s, and should not be
+        // much later (three windows and their margins, plus the requests themselves).
+        assert!(
+            (Duration::from_secs(6)..Duration::from_millis(8500)).contains(&took),
+            "{algorithm}: {took:?}"
+        );
+        (emu, c, job)
+    };
+    let (sliding, _, _) = tokio::join!(run("sliding"), run("fixed"), run("token_bucket"));
+
+    // Once learned, 40 concurrent readers share the API's one bucket: no more 429s.
+    let (emu, c, job) = sliding;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let before = throttled(&emu, SHOW_JOB);
+    let started = Instant::now();
+    let reads = (0..40).map(|_| {
+        let (c, job) = (c.clone(), job.clone());
+        async move { c.job(&ctx(), &job).await }
+    });
+    for read in futures_join(reads).await {
+        read.unwrap();
+    }
+    let refused = throttled(&emu, SHOW_JOB) - before;
+    eprintln!(
+        "flow control, learned: 40 concurrent reads in {:.2?}, {refused} refused",
+        started.elapsed()
+    );
+    assert!(refused <= 1, "{refused} 429s after the policy was learned");
+    assert!(
+        (Duration::from_secs(6)..Duration::from_millis(8500)).contains(&started.elapsed()),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn another_client_spending_the_quota_delays_but_never_fails_reads() {
+    let (emu, c, job) = flow_controlled("sliding").await;
+    // Another process with the same credentials reads as fast as its own pacing lets it.
+    let mut other_cfg = config(&emu, SECRET_KEY);
+    other_cfg.api_quota_per_minute = 3000;
+    let other = RdsClient::new(other_cfg).unwrap();
+    let stop = CancellationToken::new();
+    let storm = {
+        let (stop, job) = (stop.clone(), job.clone());
+        tokio::spawn(async move {
+            let mut done = 0u32;
+            while !stop.is_cancelled() {
+                if other.job(&CallCtx::new(stop.clone()), &job).await.is_ok() {
+                    done += 1;
+                }
+            }
+            done
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    for n in 0..10 {
+        let call = ctx().with_deadline(Instant::now() + Duration::from_secs(30));
+        let read = c.job(&call, &job).await;
+        assert!(read.is_ok(), "read {n}: {read:?}");
+    }
+    let took = started.elapsed();
+    stop.cancel();
+    let theirs = storm.await.unwrap();
+    eprintln!(
+        "shared quota: 10 reads in {took:.2?} beside {theirs} of the other client's, {} refused",
+        throttled(&emu, SHOW_JOB)
+    );
+    assert!(theirs >= 10, "the other client got its share too: {theirs}");
+    assert!(throttled(&emu, SHOW_JOB) >= 2, "{}", emu.stats());
+    // Sharing 10 per 2 s with a client as greedy: at most a few windows for 10 reads.
+    assert!(took < Duration::from_secs(12), "{took:?}");
 }
 
 #[tokio::test]
