@@ -494,10 +494,10 @@ impl RdsClient {
     /// Waits for the next slot of the API's quota, then for a token of the global
     /// ceiling (submissions ahead of reads), and takes the slot. `throttled`: the 429
     /// that made this a retry, reported if the wait ends in a timeout or cancellation.
-    async fn admit<'b>(
+    async fn admit(
         &self,
         ctx: &CallCtx,
-        bucket: &'b ApiBucket,
+        bucket: &ApiBucket,
         throttled: Option<&RdsError>,
     ) -> Result<Sent, RdsError> {
         let api = bucket.api();
