@@ -18,8 +18,10 @@ pub struct Config {
     pub job_seconds: f64,
     /// Seconds after a delayed upgrade is submitted until "the maintenance window" opens.
     pub window_opens_after_seconds: f64,
-    /// Seconds during which a new job is unknown to `GET /jobs` and absent from the task
-    /// center's listings (the real API shows new jobs with a delay).
+    /// Seconds during which a new job is unknown to `GET /jobs`, absent from the task
+    /// center's listings, and not yet reflected in its instance's status (the real API
+    /// shows new jobs with a delay). The upgrade API itself refuses a second upgrade as
+    /// busy at once.
     pub job_visible_after_seconds: f64,
     pub instances: Option<Vec<InstanceSpec>>,
     /// The emulator's clock is this many seconds ahead of the real one (negative: behind)

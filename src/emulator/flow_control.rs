@@ -159,7 +159,7 @@ impl Refusal {
 pub fn spell_window(seconds: f64) -> String {
     if seconds.fract() == 0.0 && seconds >= 1.0 && seconds < u64::MAX as f64 {
         let whole = seconds as u64;
-        if whole % 60 == 0 {
+        if whole.is_multiple_of(60) {
             format!("{} minute", whole / 60)
         } else {
             format!("{whole} second")

@@ -283,10 +283,15 @@ impl World {
         peak as u64
     }
 
-    /// An instance as the API shows it now: status and node roles reflect a running job.
+    /// An instance as the API shows it now: status and node roles reflect a running job
+    /// once that job is visible (until then the instance looks as before, as the real
+    /// API's views catch up with a new job at different moments).
     pub fn instance_view(&self, instance: &Instance, at: f64) -> (String, Vec<Node>) {
         let mut nodes = instance.nodes.clone();
-        match self.active_job(&instance.spec.id, at).map(|j| j.phase(at)) {
+        let shown = self
+            .active_job(&instance.spec.id, at)
+            .filter(|j| self.is_visible(j, at));
+        match shown.map(|j| j.phase(at)) {
             Some(Phase::Running(progress)) => {
                 // Standby first, then the switchover, then the old primary.
                 if nodes.len() > 1 && progress >= 0.5 {
