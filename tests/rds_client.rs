@@ -272,8 +272,65 @@ fn requests(emu: &Emulator, route: &str) -> u64 {
     emu.stats()["requests"][route].as_u64().unwrap_or(0)
 }
 
+/// The client's log events (level and fields, `message` included), as a subscriber
+/// of this test's thread sees them.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<Event>>>);
+
+type Event = (tracing::Level, Vec<(String, String)>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Fields(Vec<(String, String)>);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0
+                    .push((field.name().to_string(), format!("{value:?}")));
+            }
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                self.0.push((field.name().to_string(), value.to_string()));
+            }
+        }
+        let mut fields = Fields(Vec::new());
+        event.record(&mut fields);
+        self.0
+            .lock()
+            .unwrap()
+            .push((*event.metadata().level(), fields.0));
+    }
+}
+
+impl Captured {
+    /// Installs itself for the current thread (a `#[tokio::test]` runs on one).
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        use tracing_subscriber::layer::SubscriberExt;
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(self.clone()))
+    }
+
+    /// The fields of every event whose message is `message`.
+    fn events(&self, message: &str) -> Vec<Event> {
+        let events = self.0.lock().unwrap();
+        events
+            .iter()
+            .filter(|(_, f)| f.iter().any(|(k, v)| k == "message" && v == message))
+            .cloned()
+            .collect()
+    }
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+const WAITING: &str = "the API's flow control refused the request; waiting for its quota";
+
 #[tokio::test]
 async fn a_429_never_surfaces_while_the_deadline_allows() {
+    let log = Captured::default();
+    let _installed = log.install();
     let emu = Emulator::start(json!({"instances": [instance("i1", json!({}))]}), false);
     let mut cfg = config(&emu, SECRET_KEY);
     // 429s are not failed attempts: none of them may use up a retry.
@@ -307,6 +364,17 @@ async fn a_429_never_surfaces_while_the_deadline_allows() {
         !c.api_policy(Api::ShowJob).1,
         "another API keeps the assumed policy"
     );
+    // Each wait is logged at INFO with the API, the policy and the wait.
+    let waits = log.events(WAITING);
+    assert_eq!(waits.len() as u64, refusals, "one line per 429");
+    for (level, fields) in &waits {
+        assert_eq!(*level, tracing::Level::INFO);
+        assert_eq!(field(fields, "api"), "GET /v3/{project_id}/instances");
+        assert_eq!(field(fields, "policy"), "200 per 300 s");
+        assert_eq!(field(fields, "policy_source"), "gateway");
+        assert_eq!(field(fields, "wait_ms"), "1500", "{fields:?}");
+        assert!(field(fields, "error").contains("APIGW.0308"), "{fields:?}");
+    }
 
     // A refused submission was not processed: it is sent again until accepted, once.
     let request = UpgradeRequest {

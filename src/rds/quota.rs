@@ -122,7 +122,11 @@ impl Policy {
 
 impl fmt::Display for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} per {:?}", self.limit, self.window)
+        if self.window.subsec_nanos() == 0 {
+            write!(f, "{} per {} s", self.limit, self.window.as_secs())
+        } else {
+            write!(f, "{} per {:?}", self.limit, self.window)
+        }
     }
 }
 
@@ -513,6 +517,17 @@ mod tests {
         }
         let late = bucket.acquire(&never(), Some(deadline)).await;
         assert!(matches!(late, Err(Denied::Deadline(_))), "told at once");
+    }
+
+    #[test]
+    fn policies_read_well() {
+        assert_eq!(Policy::STANDARD.to_string(), "60 per 60 s");
+        let scaled = Policy {
+            limit: 10,
+            window: Duration::from_millis(2500),
+        };
+        assert_eq!(scaled.to_string(), "10 per 2.5s");
+        assert_eq!(Policy::STANDARD.margin(), Duration::from_millis(1200));
     }
 
     #[test]
