@@ -1,6 +1,9 @@
 //! The RDS client against the real emulator process over HTTP: every call, error shapes,
-//! retries under each fault kind, no blind POST retry, the rate limiter, and the job
-//! waiter's progress, deadline, cancellation, grace period and coalescing.
+//! retries under each fault kind, no blind POST retry, the rate limiter, 429s waited out
+//! within the deadline (and cancellation and deadlines during those waits), pacing to the
+//! emulator's flow control (each algorithm, a policy learned from its 429s, another
+//! client spending the same quota), and the job waiter's progress, deadline,
+//! cancellation, grace period and coalescing.
 
 mod common;
 
@@ -11,7 +14,7 @@ use common::{ACCESS_KEY, Emulator, PROJECT_ID, SECRET_KEY};
 use hwrds::rds::credentials::{Credentials, Secret};
 use hwrds::rds::retry::RetryPolicy;
 use hwrds::rds::{
-    CallCtx, ClientConfig, InstanceFilter, RdsClient, RdsError, TaskFilter, UpgradeRequest,
+    Api, CallCtx, ClientConfig, InstanceFilter, RdsClient, RdsError, TaskFilter, UpgradeRequest,
     WaitError, WaitSchedule,
 };
 use serde_json::json;
@@ -34,6 +37,9 @@ fn config(emulator: &Emulator, secret: &str) -> ClientConfig {
     };
     config.requests_per_second = 500.0;
     config.burst = 100;
+    // Most emulators here do not meter requests; those that do say so, and the client
+    // assumes a quota above theirs so that it must learn the real one.
+    config.api_quota_per_minute = 1_000_000;
     config
 }
 
@@ -161,6 +167,15 @@ async fn every_call_against_the_emulator() {
 
     let refused = c.upgrade(&ctx(), &replica.id, request).await.unwrap_err();
     assert_eq!(refused.code(), Some("DBS.200023"));
+
+    // Every route called is metered under the same name the client paces it by.
+    let routes: Vec<&str> = Api::ALL.iter().map(|a| a.route()).collect();
+    let stats = emu.stats();
+    let called = stats["requests"].as_object().unwrap();
+    assert!(called.len() >= 7, "{called:?}");
+    for route in called.keys() {
+        assert!(routes.contains(&route.as_str()), "{route} is not an Api");
+    }
 }
 
 #[tokio::test]
@@ -182,21 +197,26 @@ async fn wrong_secret_is_refused_once_and_never_retried() {
 
 #[tokio::test]
 async fn reads_survive_every_fault_kind() {
-    let emu = Emulator::start(json!({}), false);
-    let c = client(&emu);
-    c.project_id(&ctx()).await.unwrap();
-    for kind in [
+    // One emulator per kind, side by side: a 429 now waits for the quota (1.5 s each
+    // here), so one after the other would take long.
+    let kinds = [
         "throttle",
         "server_error",
         "reset_after_processing",
         "latency",
-    ] {
+    ];
+    let runs = kinds.map(|kind| async move {
+        let emu = Emulator::start(json!({}), false);
+        let c = client(&emu);
+        c.project_id(&ctx()).await.unwrap();
         emu.faults(json!({"probability": 0.5, "kinds": [kind], "seed": 7}));
         for _ in 0..8 {
             let list = c.instances(&ctx(), &InstanceFilter::default()).await;
             assert!(list.is_ok(), "{kind}: {list:?}");
         }
-    }
+    });
+    let [a, b, c, d] = runs;
+    tokio::join!(a, b, c, d);
 }
 
 #[tokio::test]
@@ -240,6 +260,314 @@ async fn an_ambiguous_submit_is_never_retried() {
     emu.faults(json!({"probability": 0.6, "kinds": ["throttle"], "seed": 3}));
     c.upgrade(&ctx(), "i2", request).await.unwrap();
     assert_eq!(emu.upgrade_jobs("i2"), 1);
+}
+
+/// The emulator's `throttle` fault: a 429 `APIGW.0308` with `Retry-After: 1`, whose
+/// message names a policy of 200 per 5 minutes, refusing at random whatever the quota.
+fn throttling(emu: &Emulator, probability: f64, seed: u64) {
+    emu.faults(json!({"probability": probability, "kinds": ["throttle"], "seed": seed}));
+}
+
+fn requests(emu: &Emulator, route: &str) -> u64 {
+    emu.stats()["requests"][route].as_u64().unwrap_or(0)
+}
+
+/// The client's log events (level and fields, `message` included), as a subscriber
+/// of this test's thread sees them.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<Event>>>);
+
+type Event = (tracing::Level, Vec<(String, String)>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Fields(Vec<(String, String)>);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0
+                    .push((field.name().to_string(), format!("{value:?}")));
+            }
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                self.0.push((field.name().to_string(), value.to_string()));
+            }
+        }
+        let mut fields = Fields(Vec::new());
+        event.record(&mut fields);
+        self.0
+            .lock()
+            .unwrap()
+            .push((*event.metadata().level(), fields.0));
+    }
+}
+
+impl Captured {
+    /// Installs itself for the current thread (a `#[tokio::test]` runs on one).
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        use tracing_subscriber::layer::SubscriberExt;
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(self.clone()))
+    }
+
+    /// The fields of every event whose message is `message`.
+    fn events(&self, message: &str) -> Vec<Event> {
+        let events = self.0.lock().unwrap();
+        events
+            .iter()
+            .filter(|(_, f)| f.iter().any(|(k, v)| k == "message" && v == message))
+            .cloned()
+            .collect()
+    }
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+const WAITING: &str = "the API's flow control refused the request; waiting for its quota";
+
+#[tokio::test]
+async fn a_429_never_surfaces_while_the_deadline_allows() {
+    let log = Captured::default();
+    let _installed = log.install();
+    let emu = Emulator::start(json!({"instances": [instance("i1", json!({}))]}), false);
+    let mut cfg = config(&emu, SECRET_KEY);
+    // 429s are not failed attempts: none of them may use up a retry.
+    cfg.retry.max_retries = 0;
+    let c = RdsClient::new(cfg).unwrap();
+    c.project_id(&ctx()).await.unwrap();
+    throttling(&emu, 0.5, 11);
+    let deadline = || ctx().with_deadline(Instant::now() + Duration::from_secs(60));
+    let started = Instant::now();
+    for _ in 0..6 {
+        let found = c.instance(&deadline(), "i1").await;
+        assert!(found.as_ref().is_ok_and(|i| i.is_some()), "{found:?}");
+    }
+    let listings = requests(&emu, "GET /v3/{project_id}/instances");
+    assert!(listings > 6, "some reads were refused first: {listings}");
+    // Each refusal holds the API back for the policy's spacing (5 min / 200 = 1.5 s,
+    // more than the Retry-After of 1 s).
+    let refusals = listings - 6;
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500 * refusals - 100),
+        "{refusals} refusals in {:?}",
+        started.elapsed()
+    );
+    let (policy, learned) = c.api_policy(Api::ListInstances);
+    assert!(learned, "the gateway named its policy");
+    assert_eq!(
+        (policy.limit, policy.window),
+        (200, Duration::from_secs(300))
+    );
+    assert!(
+        !c.api_policy(Api::ShowJob).1,
+        "another API keeps the assumed policy"
+    );
+    // Each wait is logged at INFO with the API, the policy and the wait.
+    let waits = log.events(WAITING);
+    assert_eq!(waits.len() as u64, refusals, "one line per 429");
+    for (level, fields) in &waits {
+        assert_eq!(*level, tracing::Level::INFO);
+        assert_eq!(field(fields, "api"), "GET /v3/{project_id}/instances");
+        assert_eq!(field(fields, "policy"), "200 per 300 s");
+        assert_eq!(field(fields, "policy_source"), "gateway");
+        assert_eq!(field(fields, "wait_ms"), "1500", "{fields:?}");
+        assert!(field(fields, "error").contains("APIGW.0308"), "{fields:?}");
+    }
+
+    // A refused submission was not processed: it is sent again until accepted, once.
+    let request = UpgradeRequest {
+        is_delayed: false,
+        second_switch: true,
+    };
+    throttling(&emu, 0.6, 3);
+    let job = c.upgrade(&deadline(), "i1", request).await;
+    assert!(job.is_ok(), "{job:?}");
+    let posts = requests(
+        &emu,
+        "POST /v3/{project_id}/instances/{instance_id}/db-upgrade",
+    );
+    assert!(posts > 1, "the first submissions were refused: {posts}");
+    assert_eq!(emu.upgrade_jobs("i1"), 1, "one job");
+}
+
+#[tokio::test]
+async fn cancel_and_deadline_end_a_429_wait_at_once() {
+    let emu = Emulator::start(json!({"instances": [instance("i1", json!({}))]}), false);
+    let c = client(&emu);
+    c.project_id(&ctx()).await.unwrap();
+    throttling(&emu, 1.0, 1);
+    let request = UpgradeRequest {
+        is_delayed: false,
+        second_switch: true,
+    };
+
+    for read in [true, false] {
+        let cancel = CancellationToken::new();
+        let trigger = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            trigger.cancel();
+        });
+        let call = CallCtx::new(cancel).with_deadline(Instant::now() + Duration::from_secs(60));
+        let started = Instant::now();
+        let result = if read {
+            c.instance(&call, "i1").await.map(|_| String::new())
+        } else {
+            c.upgrade(&call, "i1", request).await
+        };
+        let took = started.elapsed();
+        assert!(matches!(result, Err(RdsError::Cancelled)), "{result:?}");
+        assert!(
+            (Duration::from_millis(2500)..Duration::from_millis(2900)).contains(&took),
+            "cancellation ends the wait at once: {took:?}"
+        );
+    }
+
+    // The next slot after a refusal is 1.5 s away: a deadline 1 s away cannot be met,
+    // and the caller learns it at once, with the 429 as the last error.
+    let started = Instant::now();
+    let call = ctx().with_deadline(Instant::now() + Duration::from_secs(1));
+    let err = c.upgrade(&call, "i1", request).await.unwrap_err();
+    assert!(
+        matches!(&err, RdsError::Timeout(m) if m.contains("APIGW.0308") && m.contains("db-upgrade")),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    emu.faults(json!({"probability": 0}));
+    assert_eq!(
+        emu.upgrade_jobs("i1"),
+        0,
+        "no refused submission was processed"
+    );
+}
+
+const SHOW_JOB: &str = "GET /v3/{project_id}/jobs";
+
+fn throttled(emu: &Emulator, route: &str) -> u64 {
+    emu.stats()["throttled"][route].as_u64().unwrap_or(0)
+}
+
+/// A client that assumes a quota 10 times the emulator's (10 per 2 s on `GET /jobs`),
+/// so it meets the real one and must learn it; and an upgrade job to read.
+async fn flow_controlled(algorithm: &str) -> (Emulator, RdsClient, String) {
+    let emu = Emulator::start(
+        json!({"instances": [instance("i1", json!({"job_seconds": 600}))],
+               "flow_control": {"limit": 1000, "window_seconds": 2, "algorithm": algorithm,
+                                "routes": {SHOW_JOB: {"limit": 10}}}}),
+        false,
+    );
+    let mut cfg = config(&emu, SECRET_KEY);
+    cfg.api_quota_per_minute = 3000;
+    let c = RdsClient::new(cfg).unwrap();
+    let request = UpgradeRequest {
+        is_delayed: false,
+        second_switch: true,
+    };
+    let job = c.upgrade(&ctx(), "i1", request).await.unwrap();
+    (emu, c, job)
+}
+
+#[tokio::test]
+async fn paced_to_the_gateways_policy_under_each_algorithm() {
+    let run = |algorithm: &'static str| async move {
+        let (emu, c, job) = flow_controlled(algorithm).await;
+        let started = Instant::now();
+        for n in 0..40 {
+            let read = c.job(&ctx(), &job).await;
+            assert!(read.is_ok(), "{algorithm}: read {n}: {read:?}");
+        }
+        let took = started.elapsed();
+        let (policy, learned) = c.api_policy(Api::ShowJob);
+        assert!(learned, "{algorithm}");
+        assert_eq!(
+            (policy.limit, policy.window),
+            (10, Duration::from_secs(2)),
+            "{algorithm}"
+        );
+        // The first 429 teaches the policy; after it the client stays within it.
+        let refused = throttled(&emu, SHOW_JOB);
+        eprintln!("flow control {algorithm:<12} 40 reads in {took:.2?}, {refused} refused");
+        assert!((1..=3).contains(&refused), "{algorithm}: {refused} 429s");
+        assert_eq!(requests(&emu, SHOW_JOB), 40, "{algorithm}");
+        // 40 reads at 10 per 2 s: the 40th cannot go before 6 s, and should not be
+        // much later (three windows and their margins, plus the requests themselves).
+        assert!(
+            (Duration::from_secs(6)..Duration::from_millis(8500)).contains(&took),
+            "{algorithm}: {took:?}"
+        );
+        (emu, c, job)
+    };
+    let (sliding, _, _) = tokio::join!(run("sliding"), run("fixed"), run("token_bucket"));
+
+    // Once learned, 40 concurrent readers share the API's one bucket: no more 429s.
+    let (emu, c, job) = sliding;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let before = throttled(&emu, SHOW_JOB);
+    let started = Instant::now();
+    let reads = (0..40).map(|_| {
+        let (c, job) = (c.clone(), job.clone());
+        async move { c.job(&ctx(), &job).await }
+    });
+    for read in futures_join(reads).await {
+        read.unwrap();
+    }
+    let refused = throttled(&emu, SHOW_JOB) - before;
+    eprintln!(
+        "flow control, learned: 40 concurrent reads in {:.2?}, {refused} refused",
+        started.elapsed()
+    );
+    assert!(refused <= 1, "{refused} 429s after the policy was learned");
+    assert!(
+        (Duration::from_secs(6)..Duration::from_millis(8500)).contains(&started.elapsed()),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn another_client_spending_the_quota_delays_but_never_fails_reads() {
+    let (emu, c, job) = flow_controlled("sliding").await;
+    // Another process with the same credentials reads as fast as its own pacing lets it.
+    let mut other_cfg = config(&emu, SECRET_KEY);
+    other_cfg.api_quota_per_minute = 3000;
+    let other = RdsClient::new(other_cfg).unwrap();
+    let stop = CancellationToken::new();
+    let storm = {
+        let (stop, job) = (stop.clone(), job.clone());
+        tokio::spawn(async move {
+            let mut done = 0u32;
+            while !stop.is_cancelled() {
+                if other.job(&CallCtx::new(stop.clone()), &job).await.is_ok() {
+                    done += 1;
+                }
+            }
+            done
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    for n in 0..10 {
+        let call = ctx().with_deadline(Instant::now() + Duration::from_secs(30));
+        let read = c.job(&call, &job).await;
+        assert!(read.is_ok(), "read {n}: {read:?}");
+    }
+    let took = started.elapsed();
+    stop.cancel();
+    let theirs = storm.await.unwrap();
+    eprintln!(
+        "shared quota: 10 reads in {took:.2?} beside {theirs} of the other client's, {} refused",
+        throttled(&emu, SHOW_JOB)
+    );
+    assert!(theirs >= 10, "the other client got its share too: {theirs}");
+    assert!(throttled(&emu, SHOW_JOB) >= 2, "{}", emu.stats());
+    // Sharing 10 per 2 s with a client as greedy: at most a few windows for 10 reads.
+    assert!(took < Duration::from_secs(12), "{took:?}");
 }
 
 #[tokio::test]

@@ -66,6 +66,10 @@ const STRING_SETTINGS: &[(&str, &str, &str)] = &[
 pub const DEFAULT_REQUESTS_PER_SECOND: f64 = 20.0;
 const MAX_REQUESTS_PER_SECOND: f64 = 1000.0;
 
+/// Huawei's standard flow-control policy: 60 requests per minute per user for each API.
+pub const DEFAULT_API_QUOTA_PER_MINUTE: i64 = 60;
+const MAX_API_QUOTA_PER_MINUTE: i64 = 1_000_000;
+
 /// The provider configuration schema.
 pub fn schema() -> Schema {
     let mut block = Block::new(
@@ -87,12 +91,17 @@ pub fn schema() -> Schema {
         .attribute(Attribute::optional(
             "max_retries",
             Type::Number,
-            "How many times a throttled or failed API request is retried (0-20). Falls back to `HW_MAX_RETRIES`, default 5.",
+            "How many times a failed API request (network error, server error) is retried (0-20). Throttled requests (429) are not counted: they are waited out within the operation's timeout. Falls back to `HW_MAX_RETRIES`, default 5.",
         ))
         .attribute(Attribute::optional(
             "max_requests_per_second",
             Type::Number,
-            "Rate limit shared by every API call of the provider (0.1-1000 requests per second). Throttling answers (429) halve it for a while; successes bring it back. Falls back to `HWRDS_MAX_REQUESTS_PER_SECOND`, default 20.",
+            "Rate limit shared by every API call of the provider (0.1-1000 requests per second), on top of each API's flow-control quota; upgrade submissions go ahead of queued reads. Falls back to `HWRDS_MAX_REQUESTS_PER_SECOND`, default 20.",
+        ))
+        .attribute(Attribute::optional(
+            "api_quota_per_minute",
+            Type::Number,
+            "The flow-control quota of each RDS API for these credentials, in requests per minute (1-1000000). Huawei's standard policy is 60; raise it only if Huawei raised your tenant's quota. The provider paces every API so that no minute holds more, and when the API answers 429 with its policy it follows that policy instead. Falls back to `HWRDS_API_QUOTA_PER_MINUTE`, default 60.",
         ));
     Schema { version: 0, block }
 }
@@ -108,6 +117,7 @@ pub struct ProviderConfig {
     pub insecure: bool,
     pub max_retries: u32,
     pub requests_per_second: f64,
+    pub api_quota_per_minute: u32,
 }
 
 /// Reads an environment variable (a seam so tests need not touch the process env).
@@ -143,6 +153,12 @@ pub fn check_endpoint(url: &str) -> Result<(), String> {
         }
         other => Err(format!("{url:?} has scheme {other:?}; use https://")),
     }
+}
+
+fn check_quota(quota: i64) -> Option<u32> {
+    (1..=MAX_API_QUOTA_PER_MINUTE)
+        .contains(&quota)
+        .then_some(quota as u32)
 }
 
 fn check_rate(rate: f64) -> Result<(), String> {
@@ -187,6 +203,15 @@ pub fn validate(config: &Value) -> Diagnostics {
             AttributePath::attribute("max_requests_per_second"),
             "Invalid max_requests_per_second",
             message,
+        ));
+    }
+    if let Some(v @ Value::Number(_)) = config.get_attr("api_quota_per_minute")
+        && v.as_i64().and_then(check_quota).is_none()
+    {
+        diags.push(Diagnostic::error_at(
+            AttributePath::attribute("api_quota_per_minute"),
+            "Invalid api_quota_per_minute",
+            format!("api_quota_per_minute must be a whole number from 1 to {MAX_API_QUOTA_PER_MINUTE} (requests per minute per API); Huawei's standard policy is {DEFAULT_API_QUOTA_PER_MINUTE}."),
         ));
     }
     if let Some(v @ Value::Number(_)) = config.get_attr("max_retries") {
@@ -339,6 +364,23 @@ pub fn resolve(config: &Value, env: Env) -> Result<(ProviderConfig, Diagnostics)
             None => DEFAULT_REQUESTS_PER_SECOND,
         },
     };
+    let api_quota_per_minute = match config.get_attr("api_quota_per_minute") {
+        Some(v @ Value::Number(_)) => v.as_i64().and_then(check_quota),
+        _ => match env("HWRDS_API_QUOTA_PER_MINUTE") {
+            Some(v) => {
+                let quota = v.trim().parse::<i64>().ok().and_then(check_quota);
+                if quota.is_none() {
+                    diags.push(Diagnostic::error_at(
+                        AttributePath::attribute("api_quota_per_minute"),
+                        "Invalid HWRDS_API_QUOTA_PER_MINUTE",
+                        format!("HWRDS_API_QUOTA_PER_MINUTE={v:?} is not a whole number from 1 to {MAX_API_QUOTA_PER_MINUTE}."),
+                    ));
+                }
+                quota
+            }
+            None => check_quota(DEFAULT_API_QUOTA_PER_MINUTE),
+        },
+    };
     if diags.has_errors() {
         return Err(diags);
     }
@@ -355,6 +397,7 @@ pub fn resolve(config: &Value, env: Env) -> Result<(ProviderConfig, Diagnostics)
         insecure,
         max_retries: max_retries.clamp(0, MAX_MAX_RETRIES) as u32,
         requests_per_second,
+        api_quota_per_minute: api_quota_per_minute.unwrap_or(DEFAULT_API_QUOTA_PER_MINUTE as u32),
     };
     Ok((config, diags))
 }
@@ -402,6 +445,7 @@ mod tests {
         assert!(diags.is_empty());
         assert_eq!(resolved.region.as_deref(), Some("ap-southeast-1"));
         assert_eq!(resolved.max_retries, 5);
+        assert_eq!(resolved.api_quota_per_minute, 60, "the standard policy");
         assert!(!format!("{resolved:?}").contains("SK-secret"));
         let (resolved, _) =
             resolve(&config(&[("region", Value::string("cn-north-4"))]), &env).unwrap();
@@ -425,6 +469,42 @@ mod tests {
                 AttributePath::attribute("endpoint"),
                 AttributePath::attribute("max_retries")
             ]
+        );
+    }
+
+    #[test]
+    fn api_quota_from_config_or_env() {
+        let env = |name: &str| match name {
+            "HW_ACCESS_KEY" | "HW_SECRET_KEY" | "HW_REGION_NAME" => Some("x".to_string()),
+            "HWRDS_API_QUOTA_PER_MINUTE" => Some(" 600 ".to_string()),
+            _ => None,
+        };
+        let (resolved, _) = resolve(&config(&[]), &env).unwrap();
+        assert_eq!(resolved.api_quota_per_minute, 600);
+        let high = config(&[("api_quota_per_minute", Value::int(1_000_000))]);
+        let (resolved, _) = resolve(&high, &env).unwrap();
+        assert_eq!(resolved.api_quota_per_minute, 1_000_000, "the block wins");
+        for bad in [
+            Value::int(0),
+            Value::int(1_000_001),
+            Value::Number(crate::cty::Number::Float(1.5)),
+        ] {
+            let err = resolve(&config(&[("api_quota_per_minute", bad.clone())]), &env).unwrap_err();
+            assert_eq!(
+                err.0[0].path,
+                Some(AttributePath::attribute("api_quota_per_minute")),
+                "{bad:?}"
+            );
+        }
+        let bad_env = |name: &str| match name {
+            "HWRDS_API_QUOTA_PER_MINUTE" => Some("lots".to_string()),
+            other => env(other),
+        };
+        let err = resolve(&config(&[]), &bad_env).unwrap_err();
+        assert!(
+            err.0[0].detail.contains("HWRDS_API_QUOTA_PER_MINUTE"),
+            "{:?}",
+            err.0[0]
         );
     }
 

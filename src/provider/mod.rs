@@ -70,6 +70,7 @@ fn client_config(resolved: &config::ProviderConfig) -> ClientConfig {
     client.retry.max_retries = resolved.max_retries;
     client.requests_per_second = resolved.requests_per_second;
     client.burst = (resolved.requests_per_second * 2.0).ceil().max(1.0) as u32;
+    client.api_quota_per_minute = resolved.api_quota_per_minute;
     client
 }
 

@@ -1,10 +1,11 @@
 //! The RDS client: one shared HTTP client, signing, endpoints and the project lookup,
-//! the rate limiter, retries, and the calls hwrds makes. Knows nothing about Terraform.
+//! the per-API quotas and the global rate limiter, retries, and the calls hwrds makes,
+//! each named by its [`Api`]. Knows nothing about Terraform.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
@@ -14,8 +15,9 @@ use super::call_log::{self, CallOutcome, CallRecord};
 use super::credentials::Credentials;
 use super::endpoints;
 use super::error::{RdsError, describe_body, from_response};
-use super::limiter::RateLimiter;
+use super::limiter::{Lane, RateLimiter};
 use super::models::*;
+use super::quota::{Api, ApiBucket, Denied, Policy, Quotas, Sent};
 use super::retry::{RetryPolicy, parse_retry_after};
 use super::signer::{self, SignableRequest};
 
@@ -35,6 +37,8 @@ pub struct ClientConfig {
     /// Shared rate limit, requests per second, and burst.
     pub requests_per_second: f64,
     pub burst: u32,
+    /// The flow-control quota assumed for each API until a 429 names the real one.
+    pub api_quota_per_minute: u32,
     /// Per-request timeout.
     pub request_timeout: Duration,
 }
@@ -51,6 +55,7 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
             requests_per_second: 20.0,
             burst: 40,
+            api_quota_per_minute: Policy::STANDARD.limit,
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -109,10 +114,11 @@ struct Inner {
     iam_endpoint: Option<String>,
     project_id: OnceCell<String>,
     limiter: RateLimiter,
+    quotas: Quotas,
     pub(super) jobs: super::waiter::JobWatches,
 }
 
-/// A cheap-to-clone handle; every clone shares the HTTP pool, limiter and caches.
+/// A cheap-to-clone handle; every clone shares the HTTP pool, quotas, limiter and caches.
 #[derive(Clone)]
 pub struct RdsClient {
     inner: Arc<Inner>,
@@ -154,6 +160,7 @@ impl RdsClient {
             inner: Arc::new(Inner {
                 http,
                 limiter: RateLimiter::new(config.requests_per_second, config.burst),
+                quotas: Quotas::new(Policy::per_minute(config.api_quota_per_minute.max(1))),
                 endpoint,
                 iam_endpoint,
                 project_id,
@@ -169,6 +176,16 @@ impl RdsClient {
 
     pub fn limiter(&self) -> &RateLimiter {
         &self.inner.limiter
+    }
+
+    /// The policy `api` is paced by for these credentials, and whether a 429 taught it.
+    pub fn api_policy(&self, api: Api) -> (Policy, bool) {
+        self.bucket(api).policy()
+    }
+
+    fn bucket(&self, api: Api) -> Arc<ApiBucket> {
+        let access_key = &self.inner.config.credentials.access_key;
+        self.inner.quotas.bucket(api, access_key)
     }
 
     /// The project id: configured, or looked up once through IAM (concurrent callers share it).
@@ -198,12 +215,11 @@ impl RdsClient {
                 let list: ProjectList = self
                     .call(
                         ctx,
-                        Method::GET,
+                        Api::IamProjects,
                         &url,
                         &[("name", region.as_str())],
                         None,
                         None,
-                        true,
                     )
                     .await
                     .map_err(failed)?;
@@ -221,20 +237,24 @@ impl RdsClient {
             .cloned()
     }
 
+    /// A read of the project's RDS API; `path` is `api`'s route filled in after
+    /// `/v3/{project_id}`.
     async fn rds_get<T: DeserializeOwned>(
         &self,
         ctx: &CallCtx,
+        api: Api,
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<T, RdsError> {
         let project = self.project_id(ctx).await?;
         let url = format!("{}/v3/{project}{path}", self.inner.endpoint);
-        self.call(ctx, Method::GET, &url, query, None, Some(&project), true)
-            .await
+        self.call(ctx, api, &url, query, None, Some(&project)).await
     }
 
     /// Submits a minor version upgrade and returns the job id. Never retried once it may
-    /// have reached the server: the error is then [`RdsError::Ambiguous`].
+    /// have reached the server: the error is then [`RdsError::Ambiguous`]. Cancellation
+    /// and the deadline end the waits before it is sent (for quota, or after a 429);
+    /// once sent, it is seen through to its answer.
     pub async fn upgrade(
         &self,
         ctx: &CallCtx,
@@ -250,15 +270,7 @@ impl RdsClient {
         let body = serde_json::json!({"is_delayed": request.is_delayed, "second_switch": request.second_switch});
         let body = serde_json::to_vec(&body).map_err(|e| RdsError::Config(e.to_string()))?;
         let accepted: UpgradeAccepted = self
-            .call(
-                ctx,
-                Method::POST,
-                &url,
-                &[],
-                Some(body),
-                Some(&project),
-                false,
-            )
+            .call(ctx, Api::Upgrade, &url, &[], Some(body), Some(&project))
             .await?;
         Ok(accepted.job_id)
     }
@@ -266,7 +278,7 @@ impl RdsClient {
     /// A job by id; an unknown id is [`RdsError::JobNotFound`].
     pub async fn job(&self, ctx: &CallCtx, job_id: &str) -> Result<Job, RdsError> {
         match self
-            .rds_get::<JobEnvelope>(ctx, "/jobs", &[("id", job_id)])
+            .rds_get::<JobEnvelope>(ctx, Api::ShowJob, "/jobs", &[("id", job_id)])
             .await
         {
             Ok(envelope) => Ok(envelope.job),
@@ -284,9 +296,14 @@ impl RdsClient {
             ("status", &filter.status),
             ("name", &filter.name),
         ];
-        self.paginate(ctx, "/tasklist", 50, &filters, |page: TaskList| {
-            (page.tasks, page.total_count)
-        })
+        self.paginate(
+            ctx,
+            Api::ListTasks,
+            "/tasklist",
+            50,
+            &filters,
+            |page: TaskList| (page.tasks, page.total_count),
+        )
         .await
     }
 
@@ -299,6 +316,7 @@ impl RdsClient {
         let filters = [("instance_id", &Some(instance_id.to_string()))];
         self.paginate(
             ctx,
+            Api::ListScheduleTasks,
             "/schedule-tasks",
             50,
             &filters,
@@ -311,6 +329,7 @@ impl RdsClient {
     async fn paginate<P: DeserializeOwned, T>(
         &self,
         ctx: &CallCtx,
+        api: Api,
         path: &str,
         page_size: usize,
         filters: &[(&str, &Option<String>)],
@@ -326,7 +345,7 @@ impl RdsClient {
                     .iter()
                     .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v))),
             );
-            let (page, total) = items(self.rds_get(ctx, path, &query).await?);
+            let (page, total) = items(self.rds_get(ctx, api, path, &query).await?);
             let got = page.len();
             all.extend(page);
             if got == 0 || all.len() >= total.unwrap_or(0) as usize {
@@ -337,7 +356,9 @@ impl RdsClient {
 
     /// One instance by id (None when it does not exist).
     pub async fn instance(&self, ctx: &CallCtx, id: &str) -> Result<Option<Instance>, RdsError> {
-        let list: InstanceList = self.rds_get(ctx, "/instances", &[("id", id)]).await?;
+        let list: InstanceList = self
+            .rds_get(ctx, Api::ListInstances, "/instances", &[("id", id)])
+            .await?;
         Ok(list.instances.into_iter().find(|i| i.id == id))
     }
 
@@ -353,9 +374,14 @@ impl RdsClient {
             ("type", &filter.instance_type),
             ("datastore_type", &filter.engine),
         ];
-        self.paginate(ctx, "/instances", 100, &filters, |page: InstanceList| {
-            (page.instances, page.total_count)
-        })
+        self.paginate(
+            ctx,
+            Api::ListInstances,
+            "/instances",
+            100,
+            &filters,
+            |page: InstanceList| (page.instances, page.total_count),
+        )
         .await
     }
 
@@ -366,7 +392,7 @@ impl RdsClient {
         engine: &str,
     ) -> Result<Vec<DataStoreVersion>, RdsError> {
         let path = format!("/datastores/{}", signer::percent_encode(engine));
-        let list: DataStoreList = self.rds_get(ctx, &path, &[]).await?;
+        let list: DataStoreList = self.rds_get(ctx, Api::Datastores, &path, &[]).await?;
         Ok(list.data_stores)
     }
 
@@ -381,36 +407,63 @@ impl RdsClient {
             "/datastores/{}/small-version",
             signer::percent_encode(engine)
         );
-        let list: SmallVersionList = self.rds_get(ctx, &path, &[("version", version)]).await?;
+        let list: SmallVersionList = self
+            .rds_get(ctx, Api::SmallVersions, &path, &[("version", version)])
+            .await?;
         Ok(list.data_stores)
     }
 
-    /// Sends a signed request with retries, limiter and cancellation, and decodes JSON.
-    #[allow(clippy::too_many_arguments)]
+    /// Sends one API request and decodes its JSON answer: waits for the API's quota
+    /// and the global ceiling, signs and sends, and retries what may be retried. 429s
+    /// (not processed) are waited out as the API's bucket says, for as long as the
+    /// deadline allows, and do not count against `max_retries`, which is for transport
+    /// errors and 5xx. A submission (`api.is_submission()`) is seen through once sent.
     async fn call<T: DeserializeOwned>(
         &self,
         ctx: &CallCtx,
-        method: Method,
+        api: Api,
         url: &str,
         query: &[(&str, &str)],
         body: Option<Vec<u8>>,
         project: Option<&str>,
-        idempotent: bool,
     ) -> Result<T, RdsError> {
         let policy = self.inner.config.retry;
+        let idempotent = !api.is_submission();
+        let bucket = self.bucket(api);
         let mut attempt = 0;
+        let mut throttled: Option<RdsError> = None;
+        let mut tries = 0;
         loop {
-            if !self.inner.limiter.acquire(&ctx.cancel).await {
-                return Err(RdsError::Cancelled);
-            }
-            let outcome = tokio::select! {
-                _ = ctx.cancel.cancelled() => return Err(RdsError::Cancelled),
-                _ = sleep_until(ctx.deadline) => return Err(RdsError::Timeout(format!("{method} {url}"))),
-                outcome = self.attempt(attempt + 1, &method, url, query, body.as_deref(), project, idempotent) => outcome,
+            let sent = self.admit(ctx, &bucket, throttled.as_ref()).await?;
+            tries += 1;
+            let send = self.attempt(tries, api, url, query, body.as_deref(), project);
+            let outcome = if idempotent {
+                tokio::select! {
+                    _ = ctx.cancel.cancelled() => return Err(RdsError::Cancelled),
+                    _ = sleep_until(ctx.deadline) => return Err(RdsError::Timeout(format!("{api}: {url}"))),
+                    outcome = send => outcome,
+                }
+            } else {
+                send.await
             };
             let (error, retry_after) = match outcome {
+                Attempt::Retry(e, retry_after) if e.is_throttled() => {
+                    let named = e.throttle_policy();
+                    let refusal = bucket.refused(sent, named.map(|p| p.policy), retry_after);
+                    tracing::info!(
+                        api = %api,
+                        policy = %refusal.policy,
+                        policy_source = if refusal.learned { "gateway" } else { "assumed" },
+                        scope = ?named.map(|p| p.scope),
+                        retry_after_ms = retry_after.map(|d| d.as_millis() as u64),
+                        wait_ms = refusal.wait.as_millis() as u64,
+                        error = %e,
+                        "the API's flow control refused the request; waiting for its quota"
+                    );
+                    throttled = Some(e);
+                    continue;
+                }
                 Attempt::Done(status, bytes) => {
-                    self.inner.limiter.on_success();
                     match serde_json::from_slice(&bytes) {
                         Ok(value) => return Ok(value),
                         // A read whose answer is garbled (a proxy cut it short, a gateway
@@ -428,9 +481,6 @@ impl RdsClient {
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry(e, retry_after) => (e, retry_after),
             };
-            if error.is_throttled() {
-                self.inner.limiter.on_throttled();
-            }
             if attempt >= policy.max_retries {
                 return Err(error);
             }
@@ -441,7 +491,7 @@ impl RdsClient {
             {
                 return Err(error);
             }
-            tracing::debug!(%method, url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying API request");
+            tracing::debug!(%api, url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying API request");
             tokio::select! {
                 _ = ctx.cancel.cancelled() => return Err(RdsError::Cancelled),
                 _ = tokio::time::sleep(delay) => {}
@@ -449,24 +499,83 @@ impl RdsClient {
         }
     }
 
-    /// One attempt (`number` 1 for the first), logged by [`call_log::record`].
-    #[allow(clippy::too_many_arguments)]
+    /// Waits for the next slot of the API's quota, then for a token of the global
+    /// ceiling (submissions ahead of reads), and takes the slot. `throttled`: the 429
+    /// that made this a retry, reported if the wait ends in a timeout or cancellation.
+    async fn admit(
+        &self,
+        ctx: &CallCtx,
+        bucket: &ApiBucket,
+        throttled: Option<&RdsError>,
+    ) -> Result<Sent, RdsError> {
+        let api = bucket.api();
+        let last_error = || {
+            throttled
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
+        };
+        let cancelled = || {
+            if let Some(e) = throttled {
+                tracing::info!(%api, error = %e, "cancelled while waiting for the API's quota after a 429; the request was not processed");
+            }
+            RdsError::Cancelled
+        };
+        let permit = match bucket.acquire(&ctx.cancel, ctx.deadline).await {
+            Ok(permit) => permit,
+            Err(Denied::Cancelled) => return Err(cancelled()),
+            Err(Denied::Deadline(slot)) => {
+                let (policy, learned) = bucket.policy();
+                let wait = slot.saturating_duration_since(Instant::now());
+                return Err(RdsError::Timeout(format!(
+                    "{api}: the API's flow control ({policy}, {}) has no slot for this request before the deadline (next in {wait:?}){}",
+                    if learned {
+                        "the gateway's policy"
+                    } else {
+                        "assumed"
+                    },
+                    last_error()
+                )));
+            }
+        };
+        let lane = if api.is_submission() {
+            Lane::Submission
+        } else {
+            Lane::Read
+        };
+        let granted = tokio::select! {
+            granted = self.inner.limiter.acquire(lane, &ctx.cancel) => granted,
+            _ = sleep_until(ctx.deadline) => {
+                return Err(RdsError::Timeout(format!(
+                    "{api}: waiting for max_requests_per_second{}",
+                    last_error()
+                )));
+            }
+        };
+        if !granted {
+            return Err(cancelled());
+        }
+        Ok(permit.sent())
+    }
+
+    /// One attempt of `api` (`number` 1 for the first): its outcome is known here, and
+    /// only here, and logged by [`call_log::record`].
     async fn attempt(
         &self,
         number: u32,
-        method: &Method,
+        api: Api,
         url: &str,
         query: &[(&str, &str)],
         body: Option<&[u8]>,
         project: Option<&str>,
-        idempotent: bool,
     ) -> Attempt {
-        let request = match self.signed(method, url, query, body, project) {
+        let idempotent = !api.is_submission();
+        let request = match self.signed(&api.method(), url, query, body, project) {
             Ok(r) => r,
             Err(e) => return Attempt::Fail(e),
         };
         let logged_url = request.url().to_string();
         let started = Instant::now();
+        let method = api.method();
         let record = |outcome: CallOutcome<'_>, retry_after: Option<Duration>| {
             call_log::record(&CallRecord {
                 method: method.as_str(),
@@ -546,7 +655,7 @@ impl RdsClient {
 
     fn signed(
         &self,
-        method: &Method,
+        method: &reqwest::Method,
         url: &str,
         query: &[(&str, &str)],
         body: Option<&[u8]>,

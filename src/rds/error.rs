@@ -1,9 +1,13 @@
 //! The one error type of the RDS client, with the kinds a caller must tell apart:
 //! an API refusal (status, code, message, request id), a transport failure, an
 //! ambiguous non-idempotent request, a decode failure, a timeout or a cancellation, and
-//! a failed project-id lookup wrapping any of the others.
+//! a failed project-id lookup wrapping any of the others — and the flow-control policy
+//! a gateway's 429 spells out.
 
 use std::fmt;
+use std::time::Duration;
+
+use super::quota::Policy;
 
 /// Errors from calls to Huawei Cloud.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +79,16 @@ impl RdsError {
 
     pub fn is_throttled(&self) -> bool {
         let e = self.root();
-        matches!(e, RdsError::Api { status: 429, .. }) || e.code() == Some("APIGW.0308")
+        matches!(e, RdsError::Api { status: 429, .. })
+            || e.code().is_some_and(|c| THROTTLED_CODES.contains(&c))
+    }
+
+    /// The flow-control policy a throttling answer names, when it names one.
+    pub fn throttle_policy(&self) -> Option<ThrottlePolicy> {
+        match self.root() {
+            e @ RdsError::Api { message, .. } if e.is_throttled() => parse_throttle_policy(message),
+            _ => None,
+        }
     }
 
     /// Authentication failures are never retried: five in a row lock the access key.
@@ -133,6 +146,76 @@ impl fmt::Display for RdsError {
 }
 
 impl std::error::Error for RdsError {}
+
+/// The gateway's codes for "the throttling threshold has been reached" (HTTP 429).
+pub const THROTTLED_CODES: &[&str] = &["APIGW.0308", "APIG.0308"];
+
+/// Whose requests a flow-control policy counts, as the gateway names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleScope {
+    /// `policy user over ratelimit`: this user's requests to the API.
+    User,
+    /// `policy api over ratelimit`: everyone's requests to the API.
+    Api,
+    /// `policy ip over ratelimit`: requests from this address (this process's too).
+    Ip,
+    /// Another word, or none.
+    Other,
+}
+
+/// What a 429 says was exceeded: `policy user over ratelimit,limit:60,time:1 minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottlePolicy {
+    pub scope: ThrottleScope,
+    pub policy: Policy,
+}
+
+/// Reads `limit:N` and `time:M unit` (second, minute, hour or day, singular or
+/// plural) out of a gateway's throttling message; None unless both are there and sane.
+pub fn parse_throttle_policy(message: &str) -> Option<ThrottlePolicy> {
+    let text = message.to_ascii_lowercase();
+    let limit: u32 = leading_number(after(&text, "limit:")?)?
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)?;
+    let time = after(&text, "time:")?;
+    let count = leading_number(time)?;
+    let unit: String = time[count.len()..]
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    let seconds_per_unit = match unit.as_str() {
+        "s" | "sec" | "secs" | "second" | "seconds" => 1,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60,
+        "h" | "hour" | "hours" => 3600,
+        "d" | "day" | "days" => 86_400,
+        _ => return None,
+    };
+    let count: u64 = count.parse().ok().filter(|n| *n > 0)?;
+    let window = Duration::from_secs(count.checked_mul(seconds_per_unit)?);
+    let scope = match after(&text, "policy ").map(|rest| rest.split_whitespace().next()) {
+        Some(Some("user")) => ThrottleScope::User,
+        Some(Some("api")) => ThrottleScope::Api,
+        Some(Some("ip")) => ThrottleScope::Ip,
+        _ => ThrottleScope::Other,
+    };
+    Some(ThrottlePolicy {
+        scope,
+        policy: Policy { limit, window },
+    })
+}
+
+fn after<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.find(key).map(|i| text[i + key.len()..].trim_start())
+}
+
+fn leading_number(text: &str) -> Option<&str> {
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    (end > 0).then(|| &text[..end])
+}
 
 /// The gateway's code for a request signed at a time too far from its own clock.
 pub const SIGNATURE_EXPIRED: &str = "APIGW.0303";
@@ -246,5 +329,111 @@ mod tests {
         assert!(e.is_auth(), "never retried");
         let text = e.to_string();
         assert!(text.contains("clock") && text.contains("UTC"), "{text}");
+    }
+
+    fn policy(limit: u32, seconds: u64) -> Policy {
+        Policy {
+            limit,
+            window: Duration::from_secs(seconds),
+        }
+    }
+
+    #[test]
+    fn the_policy_of_real_429_bodies() {
+        let bodies: &[(&[u8], ThrottleScope, Policy)] = &[
+            (
+                br#"{"error_msg":"The throttling threshold has been reached: policy user over ratelimit,limit:60,time:1 minute","error_code":"APIGW.0308","request_id":"0cd3a2b1"}"#,
+                ThrottleScope::User,
+                policy(60, 60),
+            ),
+            (
+                br#"{"error_msg":"The throttling threshold has been reached: policy user over ratelimit,limit:200,time:5 minute","error_code":"APIGW.0308","request_id":"r2"}"#,
+                ThrottleScope::User,
+                policy(200, 300),
+            ),
+            (
+                br#"{"error_msg":"The throttling threshold has been reached: policy ip over ratelimit,limit:5,time:1 second","error_code":"APIGW.0308","request_id":"r3"}"#,
+                ThrottleScope::Ip,
+                policy(5, 1),
+            ),
+            (
+                br#"{"error_msg":"The throttling threshold has been reached: policy api over ratelimit,limit:8000,time:1 minute","error_code":"APIG.0308","request_id":"r4"}"#,
+                ThrottleScope::Api,
+                policy(8000, 60),
+            ),
+            (
+                br#"{"error_msg":"The throttling threshold has been reached: policy user over ratelimit,limit:10,time:2 seconds","error_code":"APIGW.0308"}"#,
+                ThrottleScope::User,
+                policy(10, 2),
+            ),
+            (
+                br#"{"error_msg":"Policy USER over ratelimit, limit: 1000, time: 1 Hours","error_code":"APIG.0308"}"#,
+                ThrottleScope::User,
+                policy(1000, 3600),
+            ),
+            (
+                br#"{"error_msg":"limit:100000,time:1 day","error_code":"APIGW.0308"}"#,
+                ThrottleScope::Other,
+                policy(100_000, 86_400),
+            ),
+        ];
+        for (body, scope, expected) in bodies {
+            let e = from_response(429, body, None);
+            assert!(e.is_throttled(), "{e}");
+            let found = e.throttle_policy();
+            assert_eq!(
+                found,
+                Some(ThrottlePolicy {
+                    scope: *scope,
+                    policy: *expected
+                }),
+                "{e}"
+            );
+        }
+        let apig = from_response(
+            400,
+            br#"{"error_code":"APIG.0308","error_msg":"policy user over ratelimit,limit:3,time:1 minute"}"#,
+            None,
+        );
+        assert!(apig.is_throttled(), "the code alone says throttled");
+        assert_eq!(
+            apig.throttle_policy().map(|p| p.policy),
+            Some(policy(3, 60))
+        );
+    }
+
+    #[test]
+    fn no_policy_from_garbage_or_missing_fields() {
+        let none_from =
+            |status: u16, body: &[u8]| from_response(status, body, None).throttle_policy();
+        for body in [
+            &b""[..],
+            b"<html>429 Too Many Requests</html>",
+            br#"{"error_msg":"The throttling threshold has been reached","error_code":"APIGW.0308"}"#,
+            br#"{"error_msg":"policy user over ratelimit,limit:60","error_code":"APIGW.0308"}"#,
+            br#"{"error_msg":"policy user over ratelimit,time:1 minute","error_code":"APIGW.0308"}"#,
+            br#"{"error_msg":"policy user over ratelimit,limit:0,time:1 minute","error_code":"APIGW.0308"}"#,
+            br#"{"error_msg":"policy user over ratelimit,limit:60,time:0 minute","error_code":"APIGW.0308"}"#,
+            br#"{"error_msg":"policy user over ratelimit,limit:60,time:1 fortnight","error_code":"APIGW.0308"}"#,
+            br#"{"error_msg":"policy user over ratelimit,limit:60,time:minute","error_code":"APIGW.0308"}"#,
+            br#"{"error_msg":"policy user over ratelimit,limit:-5,time:1 minute","error_code":"APIGW.0308"}"#,
+            br#"{"error_msg":"policy user over ratelimit,limit:99999999999,time:1 minute","error_code":"APIGW.0308"}"#,
+            br#"{"error_msg":"policy user over ratelimit,limit:6,time:99999999999999999 day","error_code":"APIGW.0308"}"#,
+            r#"{"error_msg":"limit:é,time:1 ß","error_code":"APIGW.0308"}"#.as_bytes(),
+        ] {
+            assert_eq!(none_from(429, body), None, "{}", String::from_utf8_lossy(body));
+        }
+        // Only throttling answers carry a policy.
+        assert_eq!(
+            none_from(
+                409,
+                br#"{"error_code":"DBS.200019","error_msg":"limit:60,time:1 minute"}"#
+            ),
+            None
+        );
+        assert_eq!(
+            RdsError::Transport("limit:1,time:1 second".into()).throttle_policy(),
+            None
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! Huawei Cloud RDS client: request signing, endpoints, models, errors, retries, rate
-//! limiting and the job waiter. Knows nothing about Terraform.
+//! Huawei Cloud RDS client: request signing, endpoints, models, errors, retries, pacing
+//! under the API's flow control, rate limiting and the job waiter. Knows nothing about
+//! Terraform.
 
 pub mod call_log;
 pub mod client;
@@ -8,10 +9,12 @@ pub mod endpoints;
 pub mod error;
 pub mod limiter;
 pub mod models;
+pub mod quota;
 pub mod retry;
 pub mod signer;
 pub mod waiter;
 
 pub use client::{CallCtx, ClientConfig, InstanceFilter, RdsClient, TaskFilter, UpgradeRequest};
 pub use error::RdsError;
+pub use quota::{Api, Policy};
 pub use waiter::{WaitError, WaitSchedule};

@@ -1,4 +1,5 @@
-//! Retry timing: exponential backoff with full jitter, honouring `Retry-After`.
+//! Retry timing of transport errors and server errors: exponential backoff with full
+//! jitter, honouring `Retry-After`. Not 429s: those wait for the API's quota (`quota`).
 
 use std::time::Duration;
 
