@@ -196,7 +196,11 @@ impl DbMinorUpgrade {
     ) {
         let instance_id = state.attr_string("instance_id").unwrap_or_default();
         if snap.status == COMPLETED {
-            let version = self.version_now(client, call, &instance_id).await;
+            // The tracker's shared instance listing usually has it; else ask this one.
+            let version = match &snap.version_after {
+                Some(version) => Some(version.clone()),
+                None => self.version_now(client, call, &instance_id).await,
+            };
             state.set_attr("version_after", Value::opt_string(version));
         }
         record(state, snap);

@@ -44,6 +44,8 @@ pub struct JobSnapshot {
     pub created: Option<String>,
     /// RFC 3339, once finished.
     pub ended: Option<String>,
+    /// The instance's complete version right after the job completed, when known.
+    pub version_after: Option<String>,
 }
 
 impl JobSnapshot {
@@ -59,6 +61,7 @@ impl JobSnapshot {
             fail_reason: job.fail_reason.clone().filter(|r| !r.is_empty()),
             created: job.created.as_deref().and_then(to_rfc3339),
             ended: job.ended.as_deref().and_then(to_rfc3339),
+            version_after: None,
         }
     }
 
@@ -70,6 +73,7 @@ impl JobSnapshot {
             fail_reason: task.fail_reason.clone().filter(|r| !r.is_empty()),
             created: task.create_time.as_deref().and_then(to_rfc3339),
             ended: task.end_time.as_deref().and_then(to_rfc3339),
+            version_after: None,
         }
     }
 
@@ -181,7 +185,7 @@ pub async fn find_active(
             &TaskFilter {
                 instance_id: Some(instance_id.to_string()),
                 status: Some(RUNNING.to_string()),
-                name: None,
+                ..Default::default()
             },
         )
         .await?;
@@ -192,7 +196,7 @@ pub async fn find_active(
         return Ok(Some(JobSnapshot::from_task(task)));
     }
     if include_scheduled {
-        let scheduled = client.scheduled_tasks(ctx, instance_id).await?;
+        let scheduled = client.scheduled_tasks(ctx, Some(instance_id)).await?;
         if let Some(task) = scheduled
             .iter()
             .find(|t| t.instance_id == instance_id && is_upgrade(&t.name) && t.is_pending())
@@ -319,13 +323,9 @@ pub async fn submit_once(
         if ctx.cancel.is_cancelled() {
             return Err(RdsError::Cancelled.into());
         }
-        // Once sent, the request is seen through even if Terraform is interrupted: its
-        // answer carries the job id the state must record.
-        let uninterruptible = CallCtx {
-            cancel: tokio_util::sync::CancellationToken::new(),
-            deadline: ctx.deadline,
-        };
-        match client.upgrade(&uninterruptible, instance_id, request).await {
+        // Ctrl-C ends the wait for the submission's quota; once sent, the client sees
+        // the request through: its answer carries the job id the state must record.
+        match client.upgrade(ctx, instance_id, request).await {
             Ok(job_id) => {
                 tracing::info!(
                     instance_id,
@@ -525,7 +525,7 @@ pub async fn snapshot(
     if let Some(task) = tasks.iter().find(|t| t.id == job_id) {
         return Ok(Some(JobSnapshot::from_task(task)));
     }
-    let scheduled = client.scheduled_tasks(ctx, instance_id).await?;
+    let scheduled = client.scheduled_tasks(ctx, Some(instance_id)).await?;
     Ok(scheduled
         .iter()
         .find(|t| t.id == job_id)
@@ -540,9 +540,11 @@ pub enum Interrupted {
     Api(RdsError),
 }
 
-/// Waits until the job finishes (Completed or Failed), reporting progress. Uses the
-/// client's shared job waiter while the job API knows the job, and polls the fallbacks
-/// otherwise.
+/// Waits until the job finishes (Completed or Failed), reporting progress, with the
+/// client's one tracker of every job of the process (task-center sweeps, the scheduled
+/// tasks and the job API as fallbacks, PostgreSQL's unqueryable jobs included). A
+/// completed job's snapshot carries the instance's version after it when the tracker's
+/// instance listing had it.
 pub async fn wait(
     client: &RdsClient,
     ctx: &CallCtx,
@@ -551,70 +553,27 @@ pub async fn wait(
     schedule: WaitSchedule,
     mut on_progress: impl FnMut(&JobSnapshot) + Send,
 ) -> Result<JobSnapshot, Interrupted> {
-    let mut last: Option<JobSnapshot> = None;
-    let waited = client
-        .wait_for_job(ctx, job_id, schedule, |job| {
-            let snap = JobSnapshot::from_job(job);
-            on_progress(&snap);
-            last = Some(snap);
+    // A new job was created moments ago; its listings' window starts a day before.
+    let since = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    let followed = client
+        .follow_job(ctx, job_id, instance_id, Some(since), schedule, |job| {
+            on_progress(&JobSnapshot::from_job(job))
         })
         .await;
-    match waited {
-        Ok(job) => return Ok(JobSnapshot::from_job(&job)),
-        Err(WaitError::Timeout(job)) => {
-            return Err(Interrupted::Timeout(
-                job.as_ref().map(JobSnapshot::from_job).or(last),
-            ));
+    match followed {
+        Ok(finished) => {
+            let mut snap = JobSnapshot::from_job(&finished.job);
+            snap.version_after = finished.version_after;
+            Ok(snap)
         }
-        Err(WaitError::Cancelled(job)) => {
-            return Err(Interrupted::Cancelled(
-                job.as_ref().map(JobSnapshot::from_job).or(last),
-            ));
-        }
-        Err(WaitError::Api(RdsError::JobNotFound(_))) => {
-            tracing::debug!(
-                job_id,
-                "the job API does not know the job; following the task center"
-            );
-        }
-        Err(WaitError::Api(e)) => return Err(Interrupted::Api(e)),
+        Err(WaitError::Timeout(job)) => Err(Interrupted::Timeout(
+            job.as_ref().map(JobSnapshot::from_job),
+        )),
+        Err(WaitError::Cancelled(job)) => Err(Interrupted::Cancelled(
+            job.as_ref().map(JobSnapshot::from_job),
+        )),
+        Err(WaitError::Api(e)) => Err(Interrupted::Api(e)),
     }
-    let mut errors = 0;
-    let started = Instant::now();
-    for n in 0.. {
-        match snapshot(client, ctx, job_id, instance_id).await {
-            Ok(Some(snap)) if snap.is_finished() => return Ok(snap),
-            Ok(Some(snap)) => {
-                errors = 0;
-                if last
-                    .as_ref()
-                    .is_none_or(|l| l.progress != snap.progress || l.status != snap.status)
-                {
-                    tracing::info!(job_id, status = %snap.status, progress = snap.progress.as_deref().unwrap_or(""), "upgrade job progress");
-                    on_progress(&snap);
-                }
-                last = Some(snap);
-            }
-            Ok(None) => {}
-            Err(RdsError::Cancelled) => return Err(Interrupted::Cancelled(last)),
-            Err(RdsError::Timeout(_)) => return Err(Interrupted::Timeout(last)),
-            Err(e) if e.is_auth() => return Err(Interrupted::Api(e)),
-            Err(e) => {
-                errors += 1;
-                tracing::debug!(job_id, error = %e, "following the job failed");
-                if errors >= 10 {
-                    return Err(Interrupted::Api(e));
-                }
-            }
-        }
-        let wake = Instant::now() + schedule.interval(n, started.elapsed());
-        tokio::select! {
-            _ = ctx.cancel.cancelled() => return Err(Interrupted::Cancelled(last)),
-            _ = sleep_until(ctx.deadline) => return Err(Interrupted::Timeout(last)),
-            _ = tokio::time::sleep_until(wake) => {}
-        }
-    }
-    Err(Interrupted::Api(RdsError::Transport("unreachable".into())))
 }
 
 #[cfg(test)]

@@ -104,6 +104,13 @@ pub struct TaskFilter {
     pub instance_id: Option<String>,
     pub status: Option<String>,
     pub name: Option<String>,
+    /// Tasks created in this window (UTC; the API takes both ends or neither).
+    pub created_between: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
+}
+
+/// A time as the task center's `start_time`/`end_time` take it: UNIX milliseconds.
+fn unix_millis(at: time::OffsetDateTime) -> String {
+    (at.unix_timestamp_nanos() / 1_000_000).to_string()
 }
 
 struct Inner {
@@ -115,7 +122,7 @@ struct Inner {
     project_id: OnceCell<String>,
     limiter: RateLimiter,
     quotas: Quotas,
-    pub(super) jobs: super::waiter::JobWatches,
+    pub(super) tracker: super::tracker::JobTracker,
 }
 
 /// A cheap-to-clone handle; every clone shares the HTTP pool, quotas, limiter and caches.
@@ -165,13 +172,13 @@ impl RdsClient {
                 iam_endpoint,
                 project_id,
                 config,
-                jobs: Default::default(),
+                tracker: Default::default(),
             }),
         })
     }
 
-    pub(super) fn jobs(&self) -> &super::waiter::JobWatches {
-        &self.inner.jobs
+    pub(super) fn tracker(&self) -> &super::tracker::JobTracker {
+        &self.inner.tracker
     }
 
     pub fn limiter(&self) -> &RateLimiter {
@@ -183,7 +190,7 @@ impl RdsClient {
         self.bucket(api).policy()
     }
 
-    fn bucket(&self, api: Api) -> Arc<ApiBucket> {
+    pub(super) fn bucket(&self, api: Api) -> Arc<ApiBucket> {
         let access_key = &self.inner.config.credentials.access_key;
         self.inner.quotas.bucket(api, access_key)
     }
@@ -291,10 +298,16 @@ impl RdsClient {
 
     /// Task-center entries, newest first, following pagination.
     pub async fn tasks(&self, ctx: &CallCtx, filter: &TaskFilter) -> Result<Vec<Task>, RdsError> {
+        let (start, end) = match filter.created_between {
+            Some((from, to)) => (Some(unix_millis(from)), Some(unix_millis(to))),
+            None => (None, None),
+        };
         let filters = [
             ("instance_id", &filter.instance_id),
             ("status", &filter.status),
             ("name", &filter.name),
+            ("start_time", &start),
+            ("end_time", &end),
         ];
         self.paginate(
             ctx,
@@ -311,9 +324,9 @@ impl RdsClient {
     pub async fn scheduled_tasks(
         &self,
         ctx: &CallCtx,
-        instance_id: &str,
+        instance_id: Option<&str>,
     ) -> Result<Vec<ScheduledTask>, RdsError> {
-        let filters = [("instance_id", &Some(instance_id.to_string()))];
+        let filters = [("instance_id", &instance_id.map(str::to_string))];
         self.paginate(
             ctx,
             Api::ListScheduleTasks,

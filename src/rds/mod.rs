@@ -12,9 +12,11 @@ pub mod models;
 pub mod quota;
 pub mod retry;
 pub mod signer;
+pub mod tracker;
 pub mod waiter;
 
 pub use client::{CallCtx, ClientConfig, InstanceFilter, RdsClient, TaskFilter, UpgradeRequest};
 pub use error::RdsError;
 pub use quota::{Api, Policy};
+pub use tracker::Finished;
 pub use waiter::{WaitError, WaitSchedule};

@@ -1,19 +1,15 @@
-//! The job waiter: polls an upgrade job to `Completed` or `Failed` with backoff and jitter,
-//! treats "job not found" as pending for a grace period after submission, reports
-//! progress, honours each waiter's deadline and cancellation, and coalesces — waiters on
-//! the same job in one client share one poll loop (and all polls share the limiter).
+//! Waiting for a job: the progress-paced schedule of its looks, and a waiter's side of the
+//! client's one tracker ([`super::tracker`]) — progress reports, and the waiter's own
+//! deadline and cancellation, which end its wait without disturbing the others.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::client::{CallCtx, RdsClient, sleep_until};
 use super::error::RdsError;
 use super::models::Job;
+use super::tracker::{Finished, JobState};
 
 /// Poll timing.
 #[derive(Debug, Clone, Copy)]
@@ -60,22 +56,6 @@ impl WaitSchedule {
     }
 }
 
-/// What a poll loop has seen so far.
-#[derive(Debug, Clone)]
-pub enum JobState {
-    /// Not seen yet, or still running (with the latest answer).
-    Pending(Option<Job>),
-    /// Finished (Completed or Failed), or polling gave up with an error.
-    Done(Result<Job, RdsError>),
-}
-
-type Watch = watch::Receiver<JobState>;
-
-/// The poll loops of one client, by job id. Holding senders (not receivers) lets a loop
-/// see when its last waiter has gone, and stop.
-#[derive(Default)]
-pub struct JobWatches(Mutex<HashMap<String, Arc<watch::Sender<JobState>>>>);
-
 /// Why waiting ended without a finished job.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WaitError {
@@ -91,13 +71,13 @@ pub enum WaitError {
 /// poll after the predicted end comes right after it rather than up to a whole interval
 /// late. Uses two local observations (not the API's clock, which may be skewed).
 #[derive(Debug, Default)]
-struct Pace {
+pub(super) struct Pace {
     last: Option<(f64, Instant)>,
     predicted_end: Option<Instant>,
 }
 
 impl Pace {
-    fn observe(&mut self, job: &Job, at: Instant) {
+    pub(super) fn observe(&mut self, job: &Job, at: Instant) {
         let Some(percent) = job
             .progress_text()
             .and_then(|p| p.trim().trim_end_matches('%').trim().parse::<f64>().ok())
@@ -120,7 +100,7 @@ impl Pace {
 
     /// `regular`, or the wait until just after the predicted end when that is sooner
     /// (at least 100 ms; each prediction is used once).
-    fn sooner_than(&mut self, regular: Duration, now: Instant) -> Duration {
+    pub(super) fn sooner_than(&mut self, regular: Duration, now: Instant) -> Duration {
         match self.predicted_end.take() {
             Some(end) => {
                 let until = end.saturating_duration_since(now) + Duration::from_millis(50);
@@ -128,6 +108,13 @@ impl Pace {
             }
             None => regular,
         }
+    }
+}
+
+impl Pace {
+    /// Whether the end it predicts comes before `at`.
+    pub(super) fn predicts_before(&self, at: Instant) -> bool {
+        self.predicted_end.is_some_and(|end| end < at)
     }
 }
 
@@ -139,19 +126,32 @@ impl RdsClient {
         ctx: &CallCtx,
         job_id: &str,
         schedule: WaitSchedule,
-        mut on_progress: impl FnMut(&Job) + Send,
+        on_progress: impl FnMut(&Job) + Send,
     ) -> Result<Job, WaitError> {
-        let mut rx = self.watch_job(job_id, schedule);
+        self.follow_job(ctx, job_id, "", None, schedule, on_progress)
+            .await
+            .map(|finished| finished.job)
+    }
+
+    /// Waits until job `job_id` of `instance_id` (created no earlier than `since`, when
+    /// known) finishes, following it with the client's one tracker (see
+    /// [`super::tracker`]), and calls `on_progress` whenever its status or progress
+    /// changes. Returns the finished job and the instance's version after it.
+    pub async fn follow_job(
+        &self,
+        ctx: &CallCtx,
+        job_id: &str,
+        instance_id: &str,
+        since: Option<time::OffsetDateTime>,
+        schedule: WaitSchedule,
+        mut on_progress: impl FnMut(&Job) + Send,
+    ) -> Result<Finished, WaitError> {
+        let mut rx = self.track_job(job_id, instance_id, since, schedule);
         let mut last_seen: Option<Job> = None;
         loop {
             let state = rx.borrow_and_update().clone();
             match state {
-                JobState::Done(Ok(job)) => return Ok(job),
-                // The loop stopped because every earlier waiter left just as we came.
-                JobState::Done(Err(RdsError::Cancelled)) if !ctx.cancel.is_cancelled() => {
-                    rx = self.watch_job(job_id, schedule);
-                    continue;
-                }
+                JobState::Done(Ok(finished)) => return Ok(finished),
                 JobState::Done(Err(e)) => return Err(WaitError::Api(e)),
                 JobState::Pending(Some(job)) => {
                     let changed = last_seen.as_ref().is_none_or(|l| {
@@ -170,80 +170,13 @@ impl RdsClient {
                 _ = sleep_until(ctx.deadline) => return Err(WaitError::Timeout(last_seen)),
                 changed = rx.changed() => {
                     if changed.is_err() {
-                        return Err(WaitError::Api(RdsError::Transport("job poller stopped".into())));
+                        // The tracker dropped the job (it lost every waiter just as we
+                        // came): follow it afresh.
+                        rx = self.track_job(job_id, instance_id, since, schedule);
                     }
                 }
             }
         }
-    }
-
-    /// Subscribes to the poll loop of `job_id`, starting it when none runs.
-    fn watch_job(&self, job_id: &str, schedule: WaitSchedule) -> Watch {
-        let mut watches = self.jobs().0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(tx) = watches.get(job_id) {
-            return tx.subscribe();
-        }
-        let (tx, rx) = watch::channel(JobState::Pending(None));
-        let tx = Arc::new(tx);
-        watches.insert(job_id.to_string(), tx.clone());
-        let client = self.clone();
-        let job_id = job_id.to_string();
-        tokio::spawn(async move {
-            let outcome = client.poll(&job_id, schedule, &tx).await;
-            // Leave the map first, so a waiter arriving now starts a fresh loop.
-            {
-                let mut watches = client.jobs().0.lock().unwrap_or_else(|e| e.into_inner());
-                if watches.get(&job_id).is_some_and(|t| Arc::ptr_eq(t, &tx)) {
-                    watches.remove(&job_id);
-                }
-            }
-            let _ = tx.send(JobState::Done(outcome));
-        });
-        rx
-    }
-
-    async fn poll(
-        &self,
-        job_id: &str,
-        schedule: WaitSchedule,
-        tx: &watch::Sender<JobState>,
-    ) -> Result<Job, RdsError> {
-        let started = Instant::now();
-        let stop = CancellationToken::new();
-        let ctx = CallCtx::new(stop.clone());
-        let mut consecutive_errors = 0;
-        let mut pace = Pace::default();
-        for n in 0.. {
-            let regular = schedule.interval(n, started.elapsed());
-            let wait = pace.sooner_than(regular, Instant::now());
-            tokio::select! {
-                _ = tx.closed() => return Err(RdsError::Cancelled),
-                _ = tokio::time::sleep(wait) => {}
-            }
-            let result = tokio::select! {
-                _ = tx.closed() => return Err(RdsError::Cancelled),
-                r = self.job(&ctx, job_id) => r,
-            };
-            match result {
-                Ok(job) if job.is_finished() => return Ok(job),
-                Ok(job) => {
-                    consecutive_errors = 0;
-                    pace.observe(&job, Instant::now());
-                    let _ = tx.send(JobState::Pending(Some(job)));
-                }
-                Err(RdsError::JobNotFound(_)) if started.elapsed() < schedule.not_found_grace => {}
-                Err(e @ RdsError::JobNotFound(_)) => return Err(e),
-                Err(e) if e.is_auth() => return Err(e),
-                Err(e) => {
-                    consecutive_errors += 1;
-                    tracing::debug!(job_id, error = %e, "polling the job failed");
-                    if consecutive_errors >= 10 {
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        Err(RdsError::Transport("unreachable".into()))
     }
 }
 
