@@ -1,0 +1,229 @@
+//! Fleets under the API's flow control, with real Terraform and the emulator enforcing
+//! a scaled-down policy: every apply succeeds within the quota, one job per instance,
+//! the state equals the emulator, and a 429 storm delays an apply without failing it
+//! (past the create timeout the job id is still kept).
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{ACCESS_KEY, Emulator, SECRET_KEY, Workspace, hwrds_workspace};
+use hwrds::rds::credentials::{Credentials, Secret};
+use hwrds::rds::{CallCtx, ClientConfig, RdsClient, TaskFilter};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+fn ids(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("fc{i:030}in01")).collect()
+}
+
+/// A mixed fleet: MySQL single and HA, PostgreSQL whose jobs the job API does not know.
+fn fleet(ids: &[String], job_seconds: f64) -> Vec<serde_json::Value> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| match i % 3 {
+            0 => json!({"id": id, "name": id, "type": "Single", "job_seconds": job_seconds}),
+            1 => json!({"id": id, "name": id, "type": "Ha", "job_seconds": job_seconds}),
+            _ => json!({"id": id, "name": id, "engine": "PostgreSQL", "version": "14",
+                        "complete_version": "14.8", "latest_version": "14.12",
+                        "job_queryable": false, "job_seconds": job_seconds}),
+        })
+        .collect()
+}
+
+fn config(ids: &[String], timeouts: &str) -> String {
+    let list = ids
+        .iter()
+        .map(|id| format!("\"{id}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "resource \"hwrds_db_minor_upgrade\" \"fleet\" {{\n  for_each    = toset([{list}])\n  instance_id = each.key\n{timeouts}}}\n"
+    )
+}
+
+/// The emulator's upgrade jobs by instance, read as a user would: the task center.
+fn jobs_by_instance(emu: &Emulator) -> HashMap<String, (String, String)> {
+    let mut config = ClientConfig::new(Credentials {
+        access_key: ACCESS_KEY.into(),
+        secret_key: Secret::new(SECRET_KEY),
+        security_token: None,
+    });
+    config.region = Some("ap-southeast-1".into());
+    config.endpoint = Some(emu.url.clone());
+    config.iam_endpoint = Some(emu.url.clone());
+    let client = RdsClient::new(config).expect("client");
+    let ctx = CallCtx::new(CancellationToken::new());
+    let tasks = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(client.tasks(&ctx, &TaskFilter::default()))
+        .expect("task center");
+    tasks
+        .into_iter()
+        .map(|t| (t.instance_id, (t.id, t.status)))
+        .collect()
+}
+
+fn fleet_state(ws: &Workspace) -> HashMap<String, serde_json::Value> {
+    let state = ws.state();
+    let resources = state["resources"].as_array().cloned().unwrap_or_default();
+    let fleet = resources
+        .iter()
+        .find(|r| r["name"] == "fleet")
+        .expect("fleet in state");
+    fleet["instances"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| {
+            let attrs = i["attributes"].clone();
+            (
+                attrs["instance_id"].as_str().unwrap_or("").to_string(),
+                attrs,
+            )
+        })
+        .collect()
+}
+
+fn total(stats: &serde_json::Value, key: &str) -> u64 {
+    stats[key]
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
+        .unwrap_or(0)
+}
+
+#[test]
+fn fleet_applies_within_a_scaled_down_policy() {
+    let ids = ids(12);
+    let emu = Emulator::start(
+        json!({"instances": fleet(&ids, 4.0),
+               "flow_control": {"enabled": true, "limit": 10, "window_seconds": 2}}),
+        false,
+    );
+    let (mut ws, _dir) = hwrds_workspace(common::terraform(), &emu, &config(&ids, ""));
+    // The provider assumes far more than the emulator allows, and learns the real policy
+    // from the 429 bodies.
+    ws.set_env("HWRDS_API_QUOTA_PER_MINUTE", "6000");
+    ws.run(&["apply", "-auto-approve", "-no-color", "-parallelism=12"])
+        .assert_ok();
+    let stats = emu.stats();
+    for id in &ids {
+        assert_eq!(emu.upgrade_jobs(id), 1, "{id}: {stats}");
+    }
+    let jobs = jobs_by_instance(&emu);
+    let state = fleet_state(&ws);
+    assert_eq!(state.len(), ids.len());
+    for id in &ids {
+        let (job, status) = &jobs[id];
+        assert_eq!(state[id]["job_id"], job.as_str(), "{id}");
+        assert_eq!(status, "Completed", "{id}");
+        assert_eq!(state[id]["status"], "Completed", "{id}: {}", state[id]);
+        assert!(state[id]["version_after"].is_string(), "{}", state[id]);
+    }
+    ws.run(&["plan", "-detailed-exitcode", "-no-color"])
+        .assert_ok();
+    let (accepted, throttled) = (total(&stats, "requests"), total(&stats, "throttled"));
+    eprintln!(
+        "accepted {accepted}, throttled {throttled}: {}",
+        stats["throttled"]
+    );
+    assert!(throttled > 0, "the policy was never reached: {stats}");
+    assert!(
+        throttled * 5 <= accepted,
+        "more than one request in six refused: {accepted} accepted, {throttled} throttled"
+    );
+}
+
+#[test]
+fn a_429_storm_delays_an_apply_without_failing_it() {
+    let ids = ids(3);
+    let emu = Emulator::start(
+        json!({"instances": fleet(&ids, 3.0), "flow_control": {"enabled": true}}),
+        false,
+    );
+    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &config(&ids, ""));
+    let mut apply = ws
+        .command(&["apply", "-auto-approve", "-no-color"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("terraform apply");
+    // Another client exhausts the quota for 8 s: one request per API per 4 s for all.
+    let started = std::time::Instant::now();
+    while emu.upgrade_jobs(&ids[0]) + emu.upgrade_jobs(&ids[1]) + emu.upgrade_jobs(&ids[2]) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "nothing submitted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    emu.admin(
+        "/__emulator/flow_control",
+        json!({"enabled": true, "limit": 1, "window_seconds": 4}),
+    );
+    std::thread::sleep(Duration::from_secs(8));
+    emu.admin("/__emulator/flow_control", json!({"enabled": true}));
+    let out = apply.wait_with_output().expect("apply");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    let stats = emu.stats();
+    assert!(
+        total(&stats, "throttled") > 0,
+        "no storm reached the provider: {stats}"
+    );
+    let state = fleet_state(&ws);
+    for id in &ids {
+        assert_eq!(emu.upgrade_jobs(id), 1, "{stats}");
+        assert_eq!(state[id]["status"], "Completed", "{}", state[id]);
+    }
+}
+
+#[test]
+fn past_the_create_timeout_under_a_storm_the_job_id_is_kept() {
+    let ids = ids(1);
+    let emu = Emulator::start(
+        json!({"instances": fleet(&ids, 30.0), "flow_control": {"enabled": true}}),
+        false,
+    );
+    let timeouts = "  timeouts {\n    create = \"6s\"\n  }\n";
+    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &config(&ids, timeouts));
+    let mut apply = ws
+        .command(&["apply", "-auto-approve", "-no-color"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("terraform apply");
+    let started = std::time::Instant::now();
+    while emu.upgrade_jobs(&ids[0]) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "nothing submitted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Every API refuses nearly everything until well past the create timeout.
+    emu.admin(
+        "/__emulator/flow_control",
+        json!({"enabled": true, "limit": 1, "window_seconds": 30}),
+    );
+    let out = apply.wait_with_output().expect("apply");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Upgrade still running"), "{text}");
+    emu.admin("/__emulator/flow_control", json!({"enabled": true}));
+    let state = fleet_state(&ws);
+    let (job, _) = &jobs_by_instance(&emu)[&ids[0]];
+    assert_eq!(state[&ids[0]]["job_id"], job.as_str());
+    assert_eq!(emu.upgrade_jobs(&ids[0]), 1);
+}
