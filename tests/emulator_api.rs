@@ -1,6 +1,8 @@
 //! hwrds-emulator's contract and behaviour, over real HTTP with hand-signed requests:
 //! the CLI's first line, stats shape, signature refusals, the seed's constraints, busy
-//! instances, HA phases, delayed upgrades, failed jobs, faults and the state file.
+//! instances, HA phases, delayed upgrades, failed jobs, faults and the state file; flow
+//! control (each algorithm, per user, per route, the total, run-time changes), the peak
+//! of running upgrades and the task center's time window.
 
 mod common;
 
@@ -9,6 +11,11 @@ use std::time::Duration;
 use common::{ACCESS_KEY, Emulator, PROJECT_ID, SECRET_KEY};
 use hwrds::rds::signer::{SignableRequest, authorization};
 use serde_json::{Value, json};
+
+thread_local! {
+    /// One client (and its connections) per test: each test runs on its own thread.
+    static CLIENT: reqwest::Client = reqwest::Client::new();
+}
 
 /// Sends a request signed with `secret` at `sdk_date` (None = now).
 async fn signed(
@@ -20,6 +27,30 @@ async fn signed(
     secret: &str,
     sdk_date: Option<String>,
 ) -> (u16, Value) {
+    let (status, _, body) = exchange(
+        emu,
+        (ACCESS_KEY, secret),
+        method,
+        path,
+        query,
+        body,
+        sdk_date,
+    )
+    .await;
+    (status, body)
+}
+
+/// Sends a request signed with the `(access key, secret key)` pair at `sdk_date` (None =
+/// now); the answer's status, headers and body.
+async fn exchange(
+    emu: &Emulator,
+    (access_key, secret): (&str, &str),
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<Value>,
+    sdk_date: Option<String>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
     let date =
         sdk_date.unwrap_or_else(|| hwrds::rds::signer::sdk_date(time::OffsetDateTime::now_utc()));
     let host = emu.url.trim_start_matches("http://").to_string();
@@ -30,7 +61,7 @@ async fn signed(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let auth = authorization(
-        ACCESS_KEY,
+        access_key,
         secret,
         &SignableRequest {
             method,
@@ -55,7 +86,7 @@ async fn signed(
     } else {
         format!("{}{path}?{}", emu.url, encoded.join("&"))
     };
-    let client = reqwest::Client::new();
+    let client = CLIENT.with(Clone::clone);
     let response = client
         .request(method.parse().unwrap(), url)
         .header("X-Sdk-Date", &headers[1].1)
@@ -65,13 +96,15 @@ async fn signed(
         .await
         .unwrap();
     let status = response.status().as_u16();
+    let headers = response.headers().clone();
     assert!(
-        response.headers().contains_key("x-request-id"),
+        headers.contains_key("x-request-id"),
         "every response has X-Request-Id"
     );
     let text = response.text().await.unwrap();
     (
         status,
+        headers,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
 }
@@ -327,4 +360,464 @@ async fn faults_and_the_state_file() {
         instance(&emu, "s").await["datastore"]["complete_version"],
         "8.0.28"
     );
+}
+
+const LIST_INSTANCES: &str = "GET /v3/{project_id}/instances";
+const POST_UPGRADE: &str = "POST /v3/{project_id}/instances/{instance_id}/db-upgrade";
+
+/// The second user of the flow-control tests (`extra_credentials`).
+const OTHER: (&str, &str) = ("OTHERUSERAK", "OTHERUSERSK");
+
+/// `GET /instances` as the default user: status and body.
+async fn list(emu: &Emulator) -> (u16, Value) {
+    get(emu, &format!("/v3/{PROJECT_ID}/instances"), &[]).await
+}
+
+/// Statuses of `n` back-to-back `GET /instances` as `user`.
+async fn burst(emu: &Emulator, user: (&str, &str), n: usize) -> Vec<u16> {
+    let mut statuses = Vec::with_capacity(n);
+    for _ in 0..n {
+        let path = format!("/v3/{PROJECT_ID}/instances");
+        statuses.push(exchange(emu, user, "GET", &path, &[], None, None).await.0);
+    }
+    statuses
+}
+
+fn throttle_message(policy: &str, limit: u32, time: &str) -> String {
+    format!(
+        "The throttling threshold has been reached: policy {policy} over ratelimit,limit:{limit},time:{time}"
+    )
+}
+
+/// Asserts a refusal is the gateway's 429, body and all.
+#[track_caller]
+fn assert_throttled(status: u16, body: &Value, message: &str) {
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error_code"], "APIGW.0308", "{body}");
+    assert_eq!(body["error_msg"], message, "{body}");
+    let id = body["request_id"].as_str().unwrap_or_default();
+    assert!(
+        id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "request_id is 32 hex digits: {body}"
+    );
+    assert_eq!(
+        body.as_object().map(|o| o.len()),
+        Some(3),
+        "only error_msg, error_code and request_id: {body}"
+    );
+}
+
+fn count(stats: &Value, counter: &str, key: &str) -> u64 {
+    stats[counter][key].as_u64().unwrap_or(0)
+}
+
+/// Sleeps until `offset` seconds after `start`.
+async fn sleep_until(start: std::time::Instant, offset: f64) {
+    tokio::time::sleep_until((start + Duration::from_secs_f64(offset)).into()).await;
+}
+
+#[tokio::test]
+async fn the_documented_policy_is_on_by_default_with_the_gateways_body() {
+    // `{}`: every key defaults, as when the config file has no `flow_control` at all.
+    let emu = Emulator::start(json!({"flow_control": {}}), false);
+    let statuses = burst(&emu, (ACCESS_KEY, SECRET_KEY), 60).await;
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+    let path = format!("/v3/{PROJECT_ID}/instances");
+    let (status, headers, body) = exchange(
+        &emu,
+        (ACCESS_KEY, SECRET_KEY),
+        "GET",
+        &path,
+        &[],
+        None,
+        None,
+    )
+    .await;
+    assert_throttled(status, &body, &throttle_message("user", 60, "1 minute"));
+    assert_eq!(
+        body.to_string(),
+        format!(
+            r#"{{"error_code":"APIGW.0308","error_msg":"The throttling threshold has been reached: policy user over ratelimit,limit:60,time:1 minute","request_id":"{}"}}"#,
+            body["request_id"].as_str().unwrap()
+        )
+    );
+    assert!(
+        !headers.contains_key("retry-after"),
+        "no Retry-After by default"
+    );
+    assert_eq!(
+        headers["x-request-id"].to_str().unwrap(),
+        body["request_id"],
+        "the header and the body name the same request"
+    );
+    // The IAM lookup is an API of its own, with its own quota.
+    let (status, _) = get(&emu, "/v3/projects", &[]).await;
+    assert_eq!(status, 200);
+    let stats = emu.stats();
+    assert_eq!(count(&stats, "requests", LIST_INSTANCES), 60, "{stats}");
+    assert_eq!(count(&stats, "throttled", LIST_INSTANCES), 1, "{stats}");
+    assert_eq!(count(&stats, "requests", "GET /v3/projects"), 1, "{stats}");
+}
+
+#[tokio::test]
+async fn sliding_window_frees_a_slot_when_the_oldest_request_leaves_it() {
+    let emu = Emulator::start(
+        json!({"flow_control": {"limit": 3, "window_seconds": 3}}),
+        false,
+    );
+    let start = std::time::Instant::now();
+    assert_eq!(list(&emu).await.0, 200, "A at 0 s");
+    sleep_until(start, 1.5).await;
+    assert_eq!(list(&emu).await.0, 200, "B at 1.5 s");
+    assert_eq!(list(&emu).await.0, 200, "C at 1.5 s");
+    let (status, body) = list(&emu).await;
+    assert_throttled(status, &body, &throttle_message("user", 3, "3 second"));
+    sleep_until(start, 3.3).await;
+    assert_eq!(list(&emu).await.0, 200, "A has left the window: one slot");
+    let (status, body) = list(&emu).await;
+    assert_throttled(status, &body, &throttle_message("user", 3, "3 second"));
+    assert!(
+        start.elapsed() < Duration::from_millis(4500),
+        "B and C were still in the window"
+    );
+    let stats = emu.stats();
+    assert_eq!(count(&stats, "requests", LIST_INSTANCES), 4, "{stats}");
+    assert_eq!(count(&stats, "throttled", LIST_INSTANCES), 2, "{stats}");
+}
+
+#[tokio::test]
+async fn each_user_has_a_quota_and_all_users_share_the_total() {
+    let emu = Emulator::start(
+        json!({
+            "extra_credentials": [{"access_key": OTHER.0, "secret_key": OTHER.1}],
+            "flow_control": {"limit": 2, "window_seconds": 60, "total": 3},
+        }),
+        false,
+    );
+    let path = format!("/v3/{PROJECT_ID}/instances");
+    // Refused signatures are not charged to anyone's quota.
+    for _ in 0..3 {
+        let (status, _) = signed(&emu, "GET", &path, &[], None, "wrong", None).await;
+        assert_eq!(status, 401);
+    }
+    assert_eq!(burst(&emu, (ACCESS_KEY, SECRET_KEY), 2).await, [200, 200]);
+    let (status, _, body) = exchange(
+        &emu,
+        (ACCESS_KEY, SECRET_KEY),
+        "GET",
+        &path,
+        &[],
+        None,
+        None,
+    )
+    .await;
+    assert_throttled(status, &body, &throttle_message("user", 2, "1 minute"));
+    // The other user's quota is untouched, but the API's total (3) is reached after one.
+    assert_eq!(burst(&emu, OTHER, 1).await, [200]);
+    let (status, _, body) = exchange(&emu, OTHER, "GET", &path, &[], None, None).await;
+    assert_throttled(status, &body, &throttle_message("api", 3, "1 minute"));
+    // Another API has quotas of its own.
+    let (status, _, _) = exchange(
+        &emu,
+        OTHER,
+        "GET",
+        &format!("/v3/{PROJECT_ID}/schedule-tasks"),
+        &[],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let stats = emu.stats();
+    assert_eq!(stats["rejected_signatures"], 3);
+    assert_eq!(
+        count(&stats, "requests", LIST_INSTANCES),
+        6,
+        "3 refused signatures and 3 accepted: {stats}"
+    );
+    assert_eq!(count(&stats, "throttled", LIST_INSTANCES), 2, "{stats}");
+}
+
+#[tokio::test]
+async fn a_route_override_and_a_refused_upgrade_that_starts_nothing() {
+    let emu = Emulator::start(
+        json!({
+            "instances": [spec("a", json!({})), spec("b", json!({}))],
+            "flow_control": {"limit": 100, "window_seconds": 60,
+                "routes": {POST_UPGRADE: {"limit": 1, "window_seconds": 300}}},
+        }),
+        false,
+    );
+    let (status, body) = upgrade(&emu, "a", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = upgrade(&emu, "b", json!({})).await;
+    assert_throttled(status, &body, &throttle_message("user", 1, "5 minute"));
+    // Other APIs keep the policy-wide limit.
+    assert_eq!(burst(&emu, (ACCESS_KEY, SECRET_KEY), 5).await, [200; 5]);
+    let stats = emu.stats();
+    assert_eq!(count(&stats, "upgrade_posts", "a"), 1, "{stats}");
+    assert_eq!(
+        count(&stats, "upgrade_posts", "b"),
+        0,
+        "a refused POST never reached the handler: {stats}"
+    );
+    assert_eq!(count(&stats, "upgrade_jobs", "b"), 0, "{stats}");
+    assert_eq!(count(&stats, "requests", POST_UPGRADE), 1, "{stats}");
+    assert_eq!(count(&stats, "throttled", POST_UPGRADE), 1, "{stats}");
+    let b = instance(&emu, "b").await;
+    assert_eq!(b["status"], "ACTIVE", "no job runs on b: {b}");
+    let (_, tasks) = get(
+        &emu,
+        &format!("/v3/{PROJECT_ID}/tasklist"),
+        &[("instance_id", "b")],
+    )
+    .await;
+    assert_eq!(tasks["total_count"], 0, "{tasks}");
+}
+
+#[tokio::test]
+async fn flow_control_changes_at_run_time_and_reset_restores_the_configured_policy() {
+    let emu = Emulator::start(
+        json!({"flow_control": {"limit": 2, "window_seconds": 60}}),
+        false,
+    );
+    let me = (ACCESS_KEY, SECRET_KEY);
+    assert_eq!(burst(&emu, me, 3).await, [200, 200, 429]);
+    emu.admin("/__emulator/flow_control", json!({"enabled": false}));
+    assert_eq!(burst(&emu, me, 10).await, [200; 10], "disabled");
+    emu.admin(
+        "/__emulator/flow_control",
+        json!({"limit": 1, "window_seconds": 60, "retry_after": true}),
+    );
+    assert_eq!(burst(&emu, me, 1).await, [200], "a new policy starts empty");
+    let path = format!("/v3/{PROJECT_ID}/instances");
+    let (status, headers, body) = exchange(&emu, me, "GET", &path, &[], None, None).await;
+    assert_throttled(status, &body, &throttle_message("user", 1, "1 minute"));
+    let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(
+        (59..=60).contains(&wait),
+        "seconds until a slot frees: {wait}"
+    );
+    let (status, text) = common::http(
+        &emu.url,
+        "POST",
+        "/__emulator/flow_control",
+        Some(r#"{"routes": {"GET /v3/{project_id}/nothing": {"limit": 1}}}"#),
+    );
+    assert_eq!(status, 400, "an unknown API is refused: {text}");
+    assert!(text.contains("nothing"), "{text}");
+    let (status, text) = common::http(
+        &emu.url,
+        "POST",
+        "/__emulator/flow_control",
+        Some(r#"{"limt": 5}"#),
+    );
+    assert_eq!(status, 400, "a misspelt key is refused: {text}");
+    emu.admin("/__emulator/reset", json!({}));
+    assert_eq!(
+        burst(&emu, me, 3).await,
+        [200, 200, 429],
+        "back to the configured policy, windows empty"
+    );
+    let stats = emu.stats();
+    assert_eq!(count(&stats, "throttled", LIST_INSTANCES), 1, "{stats}");
+    assert_eq!(count(&stats, "requests", LIST_INSTANCES), 2, "{stats}");
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Sleeps until `seconds` before the next multiple of `window` since the epoch (or after
+/// it, when negative); the boundary's time.
+async fn sleep_to_boundary(window: f64, seconds: f64) -> f64 {
+    let now = unix_now();
+    let mut boundary = (now / window).ceil() * window;
+    if boundary - seconds <= now + 0.05 {
+        boundary += window;
+    }
+    tokio::time::sleep(Duration::from_secs_f64(boundary - seconds - now)).await;
+    boundary
+}
+
+#[tokio::test]
+async fn fixed_windows_admit_a_full_quota_on_each_side_of_a_boundary() {
+    let emu = Emulator::start(
+        json!({"flow_control": {"limit": 2, "window_seconds": 4, "algorithm": "fixed"}}),
+        false,
+    );
+    let me = (ACCESS_KEY, SECRET_KEY);
+    let boundary = sleep_to_boundary(4.0, 1.5).await;
+    assert_eq!(burst(&emu, me, 3).await, [200, 200, 429]);
+    assert!(unix_now() < boundary, "the first burst took over 1.5 s");
+    tokio::time::sleep(Duration::from_secs_f64(boundary + 0.1 - unix_now())).await;
+    assert_eq!(
+        burst(&emu, me, 3).await,
+        [200, 200, 429],
+        "a new window: 4 accepted within 2 s, which a 2-per-4-s sliding window would refuse"
+    );
+    assert!(unix_now() < boundary + 4.0, "all within the second window");
+}
+
+#[tokio::test]
+async fn a_token_bucket_refills_at_limit_per_window() {
+    let emu = Emulator::start(
+        json!({"flow_control": {"limit": 4, "window_seconds": 8, "algorithm": "token_bucket"}}),
+        false,
+    );
+    let me = (ACCESS_KEY, SECRET_KEY);
+    let start = std::time::Instant::now();
+    assert_eq!(burst(&emu, me, 5).await, [200, 200, 200, 200, 429]);
+    let refused_at = start.elapsed().as_secs_f64();
+    assert!(refused_at < 2.0, "the burst took {refused_at} s");
+    // Half a token a second: 2.5 s later one token, where a sliding window is still full.
+    sleep_until(start, refused_at + 2.5).await;
+    let (status, body) = list(&emu).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = list(&emu).await;
+    assert_throttled(status, &body, &throttle_message("user", 4, "8 second"));
+}
+
+#[tokio::test]
+async fn peak_running_upgrades_counts_overlapping_jobs_exactly() {
+    let emu = Emulator::start(
+        json!({"window_opens_after_seconds": 1.0, "instances": [
+            spec("a", json!({"job_seconds": 2.5})),
+            spec("b", json!({"job_seconds": 2.5})),
+            spec("c", json!({"job_seconds": 1.0})),
+            spec("d", json!({"job_seconds": 0.3})),
+            spec("e", json!({"job_seconds": 0.3})),
+        ]}),
+        false,
+    );
+    assert_eq!(emu.stats()["peak_running_upgrades"], 0);
+    let start = std::time::Instant::now();
+    assert_eq!(upgrade(&emu, "a", json!({})).await.0, 200);
+    assert_eq!(upgrade(&emu, "b", json!({})).await.0, 200);
+    assert_eq!(upgrade(&emu, "c", json!({"is_delayed": true})).await.0, 200);
+    let submitted = start.elapsed().as_secs_f64();
+    assert!(
+        submitted < 1.4,
+        "c's run (from {submitted} s + 1 s) must overlap a's (to 2.5 s)"
+    );
+    assert_eq!(
+        emu.stats()["peak_running_upgrades"],
+        2,
+        "the delayed job runs from the window's opening"
+    );
+    // Nothing looks while all three run: the peak is computed, not sampled.
+    sleep_until(start, submitted + 2.2).await;
+    let stats = emu.stats();
+    assert_eq!(stats["peak_running_upgrades"], 3, "all have ended: {stats}");
+    assert_eq!(upgrade(&emu, "d", json!({})).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(upgrade(&emu, "e", json!({})).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stats = emu.stats();
+    assert_eq!(
+        stats["peak_running_upgrades"], 3,
+        "sequential jobs never overlap: {stats}"
+    );
+    assert_eq!(stats["upgrade_jobs"].as_object().unwrap().len(), 5);
+}
+
+/// Now as the task center's UNIX milliseconds.
+fn now_millis() -> String {
+    ((unix_now() * 1000.0).floor() as u64).to_string()
+}
+
+#[tokio::test]
+async fn the_task_center_lists_jobs_created_in_a_time_window() {
+    let emu = Emulator::start(
+        json!({"instances": [
+            spec("a", json!({"job_seconds": 0.2})),
+            spec("b", json!({"job_seconds": 0.2})),
+            spec("c", json!({"job_seconds": 0.2})),
+        ]}),
+        false,
+    );
+    let path = format!("/v3/{PROJECT_ID}/tasklist");
+    let first = now_millis();
+    let mut ids = Vec::new();
+    let mut windows = Vec::new();
+    for instance in ["a", "b", "c"] {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let before = now_millis();
+        let (_, accepted) = upgrade(&emu, instance, json!({})).await;
+        ids.push(accepted["job_id"].as_str().unwrap().to_string());
+        windows.push((before, now_millis()));
+    }
+    let last = now_millis();
+    let (before_b, after_b) = &windows[1];
+    let (status, only_b) = get(
+        &emu,
+        &path,
+        &[("start_time", before_b), ("end_time", after_b)],
+    )
+    .await;
+    assert_eq!(status, 200, "{only_b}");
+    assert_eq!(only_b["total_count"], 1, "{only_b}");
+    assert_eq!(only_b["tasks"][0]["id"], ids[1].as_str());
+    assert_eq!(only_b["tasks"][0]["instance_id"], "b");
+
+    // Pages of one over the whole window: newest first, each job once, the same twice.
+    let page = |offset: &'static str| {
+        let (first, last) = (first.clone(), last.clone());
+        let emu = &emu;
+        let path = path.clone();
+        async move {
+            let (status, body) = get(
+                emu,
+                &path,
+                &[
+                    ("start_time", &first),
+                    ("end_time", &last),
+                    ("limit", "1"),
+                    ("offset", offset),
+                ],
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["total_count"], 3, "{body}");
+            body["tasks"][0]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }
+    };
+    let pages = [page("0").await, page("1").await, page("2").await];
+    assert_eq!(
+        pages.to_vec(),
+        ids.iter().rev().cloned().collect::<Vec<_>>(),
+        "newest first"
+    );
+    assert_eq!([page("0").await, page("1").await, page("2").await], pages);
+    let (_, past_the_end) = get(&emu, &path, &[("offset", "3")]).await;
+    assert_eq!(past_the_end["tasks"], json!([]), "{past_the_end}");
+
+    let (_, by_id) = get(&emu, &path, &[("id", &ids[2])]).await;
+    assert_eq!(by_id["total_count"], 1, "{by_id}");
+    let (_, before_all) = get(&emu, &path, &[("start_time", "0"), ("end_time", &first)]).await;
+    assert_eq!(before_all["total_count"], 0, "{before_all}");
+
+    for query in [
+        vec![("start_time", first.as_str())],
+        vec![("end_time", last.as_str())],
+        vec![("start_time", "yesterday"), ("end_time", last.as_str())],
+        vec![("limit", "51")],
+        vec![("limit", "0")],
+    ] {
+        let (status, body) = get(&emu, &path, &query).await;
+        assert_eq!(
+            (status, body["error_code"].as_str()),
+            (400, Some("DBS.280001")),
+            "{query:?}: {body}"
+        );
+    }
+    let (status, body) = get(&emu, &path, &[("limit", "50")]).await;
+    assert_eq!((status, body["total_count"].as_u64()), (200, Some(3)));
 }

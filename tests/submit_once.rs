@@ -83,7 +83,7 @@ async fn lost_answers_never_start_a_second_job() {
     emu.faults(json!({"probability": 0.5, "kinds": ["reset_after_processing"], "seed": 3}));
     let mut recovered = 0;
     for id in &ids {
-        let submitted = upgrade_job::submit_once(&client, &ctx(120), id, NOW, None)
+        let submitted = upgrade_job::submit_once(&client, &ctx(120), id, None, NOW, None)
             .await
             .unwrap_or_else(|e| panic!("{id}: {e}"));
         assert!(!submitted.job_id().is_empty());
@@ -111,7 +111,7 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     let emu = emulator(&ids, json!({}));
     let client = client(&emu);
     let started = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
-    match upgrade_job::submit_once(&client, &ctx(30), &ids[0], NOW, None)
+    match upgrade_job::submit_once(&client, &ctx(30), &ids[0], None, NOW, None)
         .await
         .unwrap()
     {
@@ -122,7 +122,7 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     let listing = upgrade_job::running_upgrades(&client, &ctx(10))
         .await
         .unwrap();
-    match upgrade_job::submit_once(&client, &ctx(30), &ids[0], NOW, Some(&listing))
+    match upgrade_job::submit_once(&client, &ctx(30), &ids[0], None, NOW, Some(&listing))
         .await
         .unwrap()
     {
@@ -134,7 +134,7 @@ async fn running_and_scheduled_upgrades_are_adopted() {
         second_switch: true,
     };
     let scheduled = client.upgrade(&ctx(10), &ids[1], delayed).await.unwrap();
-    match upgrade_job::submit_once(&client, &ctx(30), &ids[1], delayed, None)
+    match upgrade_job::submit_once(&client, &ctx(30), &ids[1], None, delayed, None)
         .await
         .unwrap()
     {
@@ -162,7 +162,7 @@ async fn jobs_unknown_to_the_job_api_are_followed_through_the_task_center() {
                "latest_version": "14.12", "job_queryable": false}),
     );
     let client = client(&emu);
-    let job = match upgrade_job::submit_once(&client, &ctx(30), &ids[0], NOW, None)
+    let job = match upgrade_job::submit_once(&client, &ctx(30), &ids[0], None, NOW, None)
         .await
         .unwrap()
     {
@@ -186,4 +186,58 @@ async fn jobs_unknown_to_the_job_api_are_followed_through_the_task_center() {
             > 0,
         "{stats}"
     );
+}
+
+/// An upgrade started elsewhere (the console, another configuration) moments before ours,
+/// while new jobs do not show in the listings yet: our request is refused as busy.
+async fn submit_behind_an_unseen_upgrade(
+    visible_after: f64,
+    job_seconds: f64,
+) -> (Emulator, String, Submitted) {
+    let ids = ids(1);
+    let emu = Emulator::start(
+        json!({"instances": [{"id": ids[0], "name": "orders", "type": "Ha",
+                              "job_seconds": job_seconds}],
+               "job_visible_after_seconds": visible_after}),
+        false,
+    );
+    let client = client(&emu);
+    let elsewhere = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
+    let submitted = upgrade_job::submit_once(&client, &ctx(60), &ids[0], Some("8.0.28"), NOW, None)
+        .await
+        .unwrap();
+    (emu, elsewhere, submitted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_with_an_upgrade_that_finishes_meanwhile_adopts_it_and_never_submits_again() {
+    // Refused as busy while the other job runs (1 s); by the next look it has finished and
+    // shows as Completed: adopted, not followed by a second upgrade of the upgraded instance.
+    let (emu, elsewhere, submitted) = submit_behind_an_unseen_upgrade(2.0, 1.0).await;
+    let id = &ids(1)[0];
+    match submitted {
+        Submitted::Adopted(job) => {
+            assert_eq!(job.id, elsewhere);
+            assert_eq!(job.status, upgrade_job::COMPLETED);
+        }
+        other => panic!("expected the other upgrade to be adopted, got {other:?}"),
+    }
+    let stats = emu.stats();
+    assert_eq!(stats["upgrade_posts"][id], 2, "{stats}");
+    assert_eq!(emu.upgrade_jobs(id), 1, "{stats}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_instance_whose_version_changed_waits_for_the_upgrade_job_to_show() {
+    // The other job (1 s) finishes and the instance reports the new version while its job is
+    // still absent from every listing (8 s): nothing is submitted until it shows.
+    let (emu, elsewhere, submitted) = submit_behind_an_unseen_upgrade(8.0, 1.0).await;
+    let id = &ids(1)[0];
+    match submitted {
+        Submitted::Adopted(job) => assert_eq!(job.id, elsewhere),
+        other => panic!("expected the other upgrade to be adopted, got {other:?}"),
+    }
+    let stats = emu.stats();
+    assert_eq!(stats["upgrade_posts"][id], 2, "{stats}");
+    assert_eq!(emu.upgrade_jobs(id), 1, "{stats}");
 }

@@ -239,7 +239,8 @@ pub struct Emulator {
 
 impl Emulator {
     /// Starts the emulator with `ids` as MySQL Single instances at 8.0.28 (8.0.32 available)
-    /// whose upgrade jobs take `job_seconds`.
+    /// whose upgrade jobs take `job_seconds`, with its flow control off: these sections
+    /// measure what the provider adds, unthrottled.
     pub fn start(tools: &Tools, ids: &[String], job_seconds: f64) -> Result<Emulator, String> {
         let instances: Vec<serde_json::Value> = ids
             .iter()
@@ -252,7 +253,11 @@ impl Emulator {
                 })
             })
             .collect();
-        let config = serde_json::json!({"job_seconds": job_seconds, "instances": instances});
+        let config = serde_json::json!({
+            "job_seconds": job_seconds,
+            "instances": instances,
+            "flow_control": {"enabled": false},
+        });
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let config_path = dir.path().join("emulator.json");
         std::fs::write(&config_path, config.to_string()).map_err(|e| e.to_string())?;

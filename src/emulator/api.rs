@@ -402,9 +402,10 @@ pub async fn show_job(
             "Parameter id is required.",
         );
     };
-    let visible = world.jobs.get(id).filter(|j| {
-        j.queryable && world.is_visible(j, at) && j.phase(at) != Phase::Scheduled
-    });
+    let visible = world
+        .jobs
+        .get(id)
+        .filter(|j| j.queryable && world.is_visible(j, at) && j.phase(at) != Phase::Scheduled);
     match visible.cloned() {
         Some(job) => {
             world.stats.noticed(&job, at);
@@ -439,6 +440,39 @@ fn task_json(world: &World, job: &Job, at: f64) -> Json_ {
     })
 }
 
+/// The task center's creation-time window: `start_time` and `end_time` are UNIX times
+/// in milliseconds (UTC) and go together; absent, every task matches.
+fn creation_window(params: &Params) -> Result<Option<(u64, u64)>, ApiError> {
+    let millis = |name: &str, value: &str| -> Result<u64, ApiError> {
+        value.parse::<u64>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "DBS.280001",
+                format!(
+                    "Invalid parameter {name}: {value} is not a UNIX timestamp in milliseconds."
+                ),
+            )
+        })
+    };
+    match (param(params, "start_time"), param(params, "end_time")) {
+        (None, None) => Ok(None),
+        (Some(start), Some(end)) => Ok(Some((
+            millis("start_time", start)?,
+            millis("end_time", end)?,
+        ))),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "DBS.280001",
+            "Invalid parameter: start_time and end_time must be specified together.",
+        )),
+    }
+}
+
+/// A job's creation time in whole milliseconds, as the task center's window compares it.
+fn created_millis(job: &Job) -> u64 {
+    (job.submitted_at * 1000.0).floor() as u64
+}
+
 pub async fn list_tasks(
     State(shared): State<Arc<Shared>>,
     Path(project_id): Path<String>,
@@ -452,14 +486,23 @@ pub async fn list_tasks(
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
+    let window = match creation_window(&params) {
+        Ok(w) => w,
+        Err(r) => return r.into_response(),
+    };
     let at = now();
+    let id = param(&params, "id");
     let instance = param(&params, "instance_id");
     let status = param(&params, "status");
     let name = param(&params, "name");
+    // Newest first; jobs created at the same moment keep the order of their ids, so
+    // pages by offset over a window that has closed never move.
     let mut jobs: Vec<&Job> = world
         .jobs
         .values()
         .filter(|j| j.phase(at) != Phase::Scheduled && world.is_visible(j, at))
+        .filter(|j| window.is_none_or(|(start, end)| (start..=end).contains(&created_millis(j))))
+        .filter(|j| id.is_none_or(|v| j.id == v))
         .filter(|j| instance.is_none_or(|v| j.instance_id == v))
         .filter(|j| status.is_none_or(|v| job_status(j, at).0 == v))
         .filter(|_| name.is_none_or(|v| v == "UpgradeMinorVersion"))
@@ -488,7 +531,9 @@ pub async fn task_detail(
         .jobs
         .values()
         .filter(|j| {
-            j.instance_id == instance_id && j.phase(at) != Phase::Scheduled && world.is_visible(j, at)
+            j.instance_id == instance_id
+                && j.phase(at) != Phase::Scheduled
+                && world.is_visible(j, at)
         })
         .map(|j| job_json(j, at))
         .collect();

@@ -13,7 +13,7 @@ pub struct Rejection {
     pub message: String,
 }
 
-fn reject(code: &'static str, message: impl Into<String>) -> Result<(), Rejection> {
+fn reject<T>(code: &'static str, message: impl Into<String>) -> Result<T, Rejection> {
     Err(Rejection {
         code,
         message: message.into(),
@@ -29,8 +29,9 @@ fn parse_sdk_date(value: &str) -> Option<f64> {
     Some(parsed.assume_utc().unix_timestamp() as f64)
 }
 
-/// Verifies the request's AK/SK signature against the configured credentials.
-pub fn verify(config: &Config, parts: &Parts, body: &[u8], now: f64) -> Result<(), Rejection> {
+/// Verifies the request's AK/SK signature against the configured credentials; on
+/// success, the access key that signed it (the user flow control counts for).
+pub fn verify(config: &Config, parts: &Parts, body: &[u8], now: f64) -> Result<String, Rejection> {
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let Some(authorization) = header("authorization") else {
         return reject(
@@ -71,13 +72,26 @@ pub fn verify(config: &Config, parts: &Parts, body: &[u8], now: f64) -> Result<(
             );
         }
     }
-    if parsed.access_key != config.access_key {
-        return reject(
-            "APIGW.0301",
-            "Incorrect IAM authentication information: the access key does not exist.",
-        );
-    }
-    if let Some(token) = &config.security_token
+    let main_user = parsed.access_key == config.access_key;
+    let secret_key = if main_user {
+        &config.secret_key
+    } else {
+        match config
+            .extra_credentials
+            .iter()
+            .find(|c| c.access_key == parsed.access_key)
+        {
+            Some(credential) => &credential.secret_key,
+            None => {
+                return reject(
+                    "APIGW.0301",
+                    "Incorrect IAM authentication information: the access key does not exist.",
+                );
+            }
+        }
+    };
+    if main_user
+        && let Some(token) = &config.security_token
         && header("x-security-token") != Some(token.as_str())
     {
         return reject(
@@ -126,16 +140,12 @@ pub fn verify(config: &Config, parts: &Parts, body: &[u8], now: f64) -> Result<(
         headers: &headers,
         body,
     };
-    let expected = signer::signature(
-        &config.secret_key,
-        date,
-        &signer::canonical_request(&request),
-    );
+    let expected = signer::signature(secret_key, date, &signer::canonical_request(&request));
     if expected != parsed.signature {
         return reject(
             "APIGW.0301",
             "Incorrect IAM authentication information: verify aksk signature fail.",
         );
     }
-    Ok(())
+    Ok(parsed.access_key)
 }

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::flow_control::{Algorithm, FlowControlConfig, RouteLimit};
+
 /// Top-level configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -16,14 +18,29 @@ pub struct Config {
     pub job_seconds: f64,
     /// Seconds after a delayed upgrade is submitted until "the maintenance window" opens.
     pub window_opens_after_seconds: f64,
-    /// Seconds during which a new job is unknown to `GET /jobs` and absent from the task
-    /// center's listings (the real API shows new jobs with a delay).
+    /// Seconds during which a new job is unknown to `GET /jobs`, absent from the task
+    /// center's listings, and not yet reflected in its instance's status (the real API
+    /// shows new jobs with a delay). The upgrade API itself refuses a second upgrade as
+    /// busy at once.
     pub job_visible_after_seconds: f64,
     pub instances: Option<Vec<InstanceSpec>>,
     /// The emulator's clock is this many seconds ahead of the real one (negative: behind)
     /// when it checks a request's `X-Sdk-Date`, as a server whose clock disagrees with
     /// the client's would; more than 15 minutes apart is `APIGW.0303`.
     pub clock_skew_seconds: f64,
+    /// More users, each with its own flow-control quota (`[{"access_key", "secret_key"}]`);
+    /// `security_token` applies to the main `access_key` only.
+    pub extra_credentials: Vec<Credential>,
+    /// The API gateway's flow control (on by default, at the documented standard policy).
+    pub flow_control: FlowControlConfig,
+}
+
+/// One more user's permanent AK/SK.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    pub access_key: String,
+    pub secret_key: String,
 }
 
 impl Default for Config {
@@ -39,6 +56,8 @@ impl Default for Config {
             job_visible_after_seconds: 0.0,
             instances: None,
             clock_skew_seconds: 0.0,
+            extra_credentials: Vec::new(),
+            flow_control: FlowControlConfig::default(),
         }
     }
 }

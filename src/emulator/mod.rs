@@ -17,6 +17,39 @@
 //! - `clock_skew_seconds` offsets only the clock the signature check uses (a request
 //!   whose `X-Sdk-Date` is more than 15 minutes from it is `APIGW.0303`); the times the
 //!   emulator reports and its jobs' timing follow the real clock.
+//! - The task center (`GET /tasklist`) filters by `id`, `instance_id`, `status`, `name`
+//!   and the creation-time window `start_time`/`end_time` (UNIX milliseconds, UTC, both
+//!   or neither, inclusive); its `limit` defaults to 50, where the real API's is 10.
+//!
+//! Flow control (config key `flow_control`; see `flow_control.rs` for the algorithms):
+//! on by default at the documented standard policy, 60 accepted requests per user (the
+//! access key that signed the request) per API (method + route template, the key of
+//! `stats.requests`; `GET /v3/projects` is an API too) per 60 s, and 8000 per API over
+//! all users. A refused request is not processed and not counted in `stats.requests`
+//! (nor in `upgrade_posts`): it is a 429 `APIGW.0308` whose `error_msg` names the policy
+//! as the gateway does (`policy user over ratelimit,limit:60,time:1 minute`, or
+//! `policy api …` for the total), counted in `stats.throttled`. The signature is checked
+//! first; a request refused with 401 does not count against any quota, since the
+//! gateway cannot know whose quota it would be. `extra_credentials` adds users.
+//! `POST /__emulator/flow_control` (body: the same object as the config key, every key
+//! optional, defaults as above) replaces the policy at run time with every window empty,
+//! e.g. `{"enabled": false}` or `{"limit": 1, "window_seconds": 60}` for a 429 storm;
+//! `POST /__emulator/reset` goes back to the configured policy with empty windows.
+//! What the model knowingly leaves out:
+//! - Only the documented per-user and per-API policies: no IP policy, no per-tenant or
+//!   per-app quotas, no raised quota except what the config says.
+//! - One algorithm for every API at a time; its bursts follow the algorithm exactly (a
+//!   fixed window admits `2 × limit` across a boundary, a full token bucket `limit` at
+//!   once), with no jitter and no shared state between gateway nodes.
+//! - No `Retry-After` unless `retry_after: true` (the real header is undocumented); the
+//!   gateway code is always `APIGW.0308`, never `APIG.0308`.
+//! - Windows and run-time policy changes are not kept in the state file: a restarted
+//!   emulator starts the configured policy with empty windows.
+//! - The `throttle` fault below is separate: it refuses at random, whatever the quota.
+//!
+//! `stats.peak_running_upgrades` is the most upgrade jobs that ran at once, computed from
+//! every job's run (from its start — submission, or the window opening for a delayed
+//! one — to its end), not sampled.
 //!
 //! Faults (`POST /__emulator/faults`, `{"probability", "kinds", "seed"}`; each signed API
 //! request draws one kind with that probability, after its signature was checked):
@@ -33,6 +66,7 @@
 mod api;
 mod auth;
 pub mod config;
+pub mod flow_control;
 mod state;
 
 use std::net::SocketAddr;
@@ -52,11 +86,45 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 pub use config::{Config, InstanceSpec};
+use flow_control::{FlowControl, FlowControlConfig};
 use state::{Faults, Instance, World};
+
+/// The signed API routes (method, route template): the keys of `stats.requests`,
+/// `stats.throttled` and `flow_control.routes`.
+const API_ROUTES: [(&str, &str); 9] = [
+    ("GET", IAM_PROJECTS),
+    ("GET", INSTANCES),
+    ("POST", DB_UPGRADE),
+    ("GET", JOBS),
+    ("GET", TASKLIST),
+    ("GET", TASKLIST_DETAIL),
+    ("GET", SCHEDULE_TASKS),
+    ("GET", DATASTORES),
+    ("GET", SMALL_VERSIONS),
+];
+const IAM_PROJECTS: &str = "/v3/projects";
+const INSTANCES: &str = "/v3/{project_id}/instances";
+const DB_UPGRADE: &str = "/v3/{project_id}/instances/{instance_id}/db-upgrade";
+const JOBS: &str = "/v3/{project_id}/jobs";
+const TASKLIST: &str = "/v3/{project_id}/tasklist";
+const TASKLIST_DETAIL: &str = "/v3/{project_id}/instances/{instance_id}/tasklist/detail";
+const SCHEDULE_TASKS: &str = "/v3/{project_id}/schedule-tasks";
+const DATASTORES: &str = "/v3/{project_id}/datastores/{database_name}";
+const SMALL_VERSIONS: &str = "/v3/{project_id}/datastores/{database_name}/small-version";
+
+/// `"<METHOD> <route template>"` of every signed API route.
+fn api_keys() -> Vec<String> {
+    API_ROUTES
+        .iter()
+        .map(|(method, path)| format!("{method} {path}"))
+        .collect()
+}
 
 /// State shared by every connection.
 pub struct Shared {
     world: Mutex<World>,
+    /// Locked after `world` when both are needed, never before.
+    flow: Mutex<FlowControl>,
     initial: Config,
     state_file: Option<PathBuf>,
     rng: Mutex<fastrand::Rng>,
@@ -70,6 +138,10 @@ impl Shared {
             self.write_state(&world);
         }
         world
+    }
+
+    fn flow(&self) -> MutexGuard<'_, FlowControl> {
+        self.flow.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn save(&self) {
@@ -99,6 +171,7 @@ impl Shared {
 
 /// Builds the shared state: from the state file when it exists, else from `config`.
 pub fn load(config: Config, state_file: Option<PathBuf>) -> Result<Arc<Shared>, String> {
+    config.flow_control.validate(&api_keys())?;
     let world = match &state_file {
         Some(path) if path.exists() => {
             let bytes =
@@ -110,6 +183,7 @@ pub fn load(config: Config, state_file: Option<PathBuf>) -> Result<Arc<Shared>, 
     };
     let shared = Arc::new(Shared {
         world: Mutex::new(world),
+        flow: Mutex::new(FlowControl::new(config.flow_control.clone())),
         initial: config,
         state_file,
         rng: Mutex::new(fastrand::Rng::with_seed(1)),
@@ -163,32 +237,21 @@ pub fn listening_line(addr: SocketAddr) -> String {
 
 fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
-        .route("/v3/projects", get(api::iam_projects))
-        .route("/v3/{project_id}/instances", get(api::list_instances))
-        .route(
-            "/v3/{project_id}/instances/{instance_id}/db-upgrade",
-            post(api::upgrade),
-        )
-        .route("/v3/{project_id}/jobs", get(api::show_job))
-        .route("/v3/{project_id}/tasklist", get(api::list_tasks))
-        .route(
-            "/v3/{project_id}/instances/{instance_id}/tasklist/detail",
-            get(api::task_detail),
-        )
-        .route("/v3/{project_id}/schedule-tasks", get(api::schedule_tasks))
-        .route(
-            "/v3/{project_id}/datastores/{database_name}",
-            get(api::datastores),
-        )
-        .route(
-            "/v3/{project_id}/datastores/{database_name}/small-version",
-            get(api::small_versions),
-        )
+        .route(IAM_PROJECTS, get(api::iam_projects))
+        .route(INSTANCES, get(api::list_instances))
+        .route(DB_UPGRADE, post(api::upgrade))
+        .route(JOBS, get(api::show_job))
+        .route(TASKLIST, get(api::list_tasks))
+        .route(TASKLIST_DETAIL, get(api::task_detail))
+        .route(SCHEDULE_TASKS, get(api::schedule_tasks))
+        .route(DATASTORES, get(api::datastores))
+        .route(SMALL_VERSIONS, get(api::small_versions))
         .route_layer(middleware::from_fn_with_state(shared.clone(), signed_api));
     let admin = Router::new()
         .route("/__emulator/stats", get(stats))
         .route("/__emulator/instances", post(add_instances))
         .route("/__emulator/faults", post(set_faults))
+        .route("/__emulator/flow_control", post(set_flow_control))
         .route("/__emulator/reset", post(reset));
     api.merge(admin)
         .fallback(|| async {
@@ -230,7 +293,8 @@ fn gateway_error(status: StatusCode, code: &str, message: &str) -> Response {
     response
 }
 
-/// Every signed API route: count it, verify the signature, then maybe inject a fault.
+/// Every signed API route: verify the signature, apply flow control, count it, then
+/// maybe inject a fault.
 async fn signed_api(
     State(shared): State<Arc<Shared>>,
     matched: MatchedPath,
@@ -246,9 +310,8 @@ async fn signed_api(
             "Request body too large or unreadable.",
         );
     };
-    let (verdict, fault) = {
+    let fault = {
         let mut world = shared.world.lock().unwrap_or_else(|e| e.into_inner());
-        *world.stats.requests.entry(key).or_default() += 1;
         let agent = parts
             .headers
             .get("user-agent")
@@ -256,16 +319,23 @@ async fn signed_api(
             .unwrap_or_default();
         *world.stats.user_agents.entry(agent).or_default() += 1;
         let server_clock = state::now() + world.config.clock_skew_seconds;
-        let verdict = auth::verify(&world.config, &parts, &body, server_clock);
-        if verdict.is_err() {
-            world.stats.rejected_signatures += 1;
+        let user = match auth::verify(&world.config, &parts, &body, server_clock) {
+            Ok(user) => user,
+            Err(rejection) => {
+                // Refused before flow control: counted as a request, not against a quota.
+                *world.stats.requests.entry(key).or_default() += 1;
+                world.stats.rejected_signatures += 1;
+                return gateway_error(StatusCode::UNAUTHORIZED, rejection.code, &rejection.message);
+            }
+        };
+        let admitted = shared.flow().admit(&key, &user, state::now());
+        if let Err(refusal) = admitted {
+            *world.stats.throttled.entry(key).or_default() += 1;
+            return throttled(&refusal);
         }
-        let fault = pick_fault(&shared, &world.faults);
-        (verdict, fault)
+        *world.stats.requests.entry(key).or_default() += 1;
+        pick_fault(&shared, &world.faults)
     };
-    if let Err(rejection) = verdict {
-        return gateway_error(StatusCode::UNAUTHORIZED, rejection.code, &rejection.message);
-    }
     let abort = parts.extensions.get::<ConnectionAbort>().cloned();
     let request = Request::from_parts(parts, axum::body::Body::from(body));
     match fault.as_deref() {
@@ -331,6 +401,21 @@ async fn signed_api(
     }
 }
 
+/// The gateway's 429 for a request flow control refused (it was not processed).
+fn throttled(refusal: &flow_control::Refusal) -> Response {
+    let mut response = gateway_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "APIGW.0308",
+        &refusal.message(),
+    );
+    if let Some(seconds) = refusal.retry_after
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        response.headers_mut().insert("Retry-After", value);
+    }
+    response
+}
+
 /// What a gateway in front of the service answers when the service behind it fails.
 const GATEWAY_PAGE: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 
@@ -368,7 +453,8 @@ fn pick_fault(shared: &Shared, faults: &Faults) -> Option<String> {
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
-    let world = shared.lock();
+    let mut world = shared.lock();
+    world.stats.peak_running_upgrades = world.peak_running_upgrades(state::now());
     Json(&world.stats).into_response()
 }
 
@@ -418,8 +504,23 @@ async fn set_faults(State(shared): State<Arc<Shared>>, Json(faults): Json<Faults
     Json(json!({"ok": true})).into_response()
 }
 
+/// Replaces the flow-control policy; every window starts afresh.
+async fn set_flow_control(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let config = serde_json::from_slice::<FlowControlConfig>(&body)
+        .map_err(|e| format!("flow_control: {e}"))
+        .and_then(|c| c.validate(&api_keys()).map(|()| c));
+    match config {
+        Ok(config) => {
+            *shared.flow() = FlowControl::new(config);
+            Json(json!({"ok": true})).into_response()
+        }
+        Err(message) => api::error(StatusCode::BAD_REQUEST, "EMULATOR.0001", &message),
+    }
+}
+
 async fn reset(State(shared): State<Arc<Shared>>) -> Response {
     *shared.world.lock().unwrap_or_else(|e| e.into_inner()) = World::new(shared.initial.clone());
+    *shared.flow() = FlowControl::new(shared.initial.flow_control.clone());
     shared.save();
     Json(json!({"ok": true})).into_response()
 }

@@ -175,6 +175,13 @@ pub struct Stats {
     /// `User-Agent` of the signed requests, with how many came with each.
     #[serde(default)]
     pub user_agents: BTreeMap<String, u64>,
+    /// Requests refused by flow control, per API (`"<METHOD> <route template>"`); they
+    /// are not in `requests`.
+    #[serde(default)]
+    pub throttled: BTreeMap<String, u64>,
+    /// The most upgrade jobs that ran at once (see `World::peak_running_upgrades`).
+    #[serde(default)]
+    pub peak_running_upgrades: u64,
 }
 
 impl Stats {
@@ -243,13 +250,13 @@ impl World {
         changed
     }
 
-    /// The running (or scheduled) job of an instance, if any.
     /// Whether a job already shows in `GET /jobs` and the task-center listings (a new
     /// job is invisible for `job_visible_after_seconds`).
     pub fn is_visible(&self, job: &Job, at: f64) -> bool {
         at >= job.submitted_at + self.config.job_visible_after_seconds
     }
 
+    /// The running (or scheduled) job of an instance, if any.
     pub fn active_job(&self, instance_id: &str, at: f64) -> Option<&Job> {
         self.jobs.values().find(|j| {
             j.instance_id == instance_id
@@ -257,10 +264,34 @@ impl World {
         })
     }
 
-    /// An instance as the API shows it now: status and node roles reflect a running job.
+    /// The most upgrade jobs that have run at once up to `at`, exactly: a job runs from
+    /// its start (submission, or the window opening for a delayed one) until it ends.
+    pub fn peak_running_upgrades(&self, at: f64) -> u64 {
+        // +1 at each start, -1 at each end; an end sorts before a start at the same time.
+        let mut events: Vec<(f64, i64)> = self
+            .jobs
+            .values()
+            .filter(|j| j.starts_at <= at)
+            .flat_map(|j| [(j.starts_at, 1), (j.starts_at + j.duration, -1)])
+            .collect();
+        events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let (mut running, mut peak) = (0i64, 0i64);
+        for (_, step) in events {
+            running += step;
+            peak = peak.max(running);
+        }
+        peak as u64
+    }
+
+    /// An instance as the API shows it now: status and node roles reflect a running job
+    /// once that job is visible (until then the instance looks as before, as the real
+    /// API's views catch up with a new job at different moments).
     pub fn instance_view(&self, instance: &Instance, at: f64) -> (String, Vec<Node>) {
         let mut nodes = instance.nodes.clone();
-        match self.active_job(&instance.spec.id, at).map(|j| j.phase(at)) {
+        let shown = self
+            .active_job(&instance.spec.id, at)
+            .filter(|j| self.is_visible(j, at));
+        match shown.map(|j| j.phase(at)) {
             Some(Phase::Running(progress)) => {
                 // Standby first, then the switchover, then the old primary.
                 if nodes.len() > 1 && progress >= 0.5 {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, OnceCell};
 
 use super::checks::{InstanceFacts, NodeFacts, compare_versions};
+use super::project_lookup;
 use super::upgrade_job;
 use crate::cty::AttributePath;
 use crate::rds::models::{Instance, Task};
@@ -109,11 +110,13 @@ impl Catalog {
                 ));
             }
             Err(e) => {
-                return Err(Diagnostic::error_at(
-                    at,
-                    "Cannot read the RDS instance",
-                    format!("Looking up instance {id:?} failed: {e}"),
-                ));
+                return Err(project_lookup::or_diagnostic(&e, || {
+                    Diagnostic::error_at(
+                        at,
+                        "Cannot read the RDS instance",
+                        format!("Looking up instance {id:?} failed: {e}"),
+                    )
+                }));
             }
         };
         self.facts(client, call, &instance).await.map_err(|e| {

@@ -51,9 +51,33 @@ pub enum Severity {
     Warning,
 }
 
+/// Which of the seed's constraints a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingKind {
+    UnsupportedEngine,
+    ReadReplica,
+    NotActive,
+    AbnormalNode,
+    PostgresTooOld,
+    PostgresDelayed,
+    SecondSwitchIgnored,
+    AlreadyLatest,
+}
+
+impl FindingKind {
+    /// Whether an upgrade of the instance already under way explains the finding: its own
+    /// work makes the instance leave ACTIVE and the node it upgrades look abnormal. The
+    /// plan and the apply waive exactly these findings once they have found that upgrade
+    /// (and follow it instead of submitting another).
+    pub fn explained_by_upgrade_under_way(self) -> bool {
+        matches!(self, FindingKind::NotActive | FindingKind::AbnormalNode)
+    }
+}
+
 /// One result of the checks: what is wrong, and which argument it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
+    pub kind: FindingKind,
     pub severity: Severity,
     /// The resource argument the finding points at.
     pub attribute: &'static str,
@@ -91,10 +115,6 @@ impl InstanceFacts {
     }
 }
 
-/// Summary of the finding that the instance is not ACTIVE (an upgrade under way is one
-/// reason, which the resource adopts rather than refuses).
-pub const NOT_ACTIVE: &str = "Instance is not ACTIVE";
-
 /// Compares dotted versions numerically over the components both have, so
 /// `8.0.28.231003` and `8.0.28` are equal and `8.0.28` is older than `8.0.32`.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
@@ -126,7 +146,8 @@ fn node_is_healthy(node: &NodeFacts) -> bool {
 pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<Finding> {
     let mut findings = Vec::new();
     let who = instance.describe();
-    let error = |attribute, summary: &str, detail: String| Finding {
+    let error = |kind, attribute, summary: &str, detail: String| Finding {
+        kind,
         severity: Severity::Error,
         attribute,
         summary: summary.to_string(),
@@ -135,6 +156,7 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
 
     if !instance.is_mysql() && !instance.is_postgresql() {
         findings.push(error(
+            FindingKind::UnsupportedEngine,
             "instance_id",
             "Engine does not support minor version upgrades",
             format!(
@@ -150,6 +172,7 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
             .map(|id| format!(" Upgrade its primary instance {id} instead;"))
             .unwrap_or_default();
         findings.push(error(
+            FindingKind::ReadReplica,
             "instance_id",
             "A read replica cannot be upgraded alone",
             format!(
@@ -159,8 +182,9 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
     }
     if !instance.status.eq_ignore_ascii_case("active") {
         findings.push(error(
+            FindingKind::NotActive,
             "instance_id",
-            NOT_ACTIVE,
+            "Instance is not ACTIVE",
             format!(
                 "{who} has status {}; a minor version upgrade needs the instance to be ACTIVE. \
                  Wait for the current operation to finish and plan again.",
@@ -177,6 +201,7 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
             .collect();
         if !abnormal.is_empty() {
             findings.push(error(
+                FindingKind::AbnormalNode,
                 "instance_id",
                 "PostgreSQL instance has an abnormal node",
                 format!(
@@ -194,6 +219,7 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
             && version.split('.').count() >= 2
         {
             findings.push(error(
+                FindingKind::PostgresTooOld,
                 "instance_id",
                 "PostgreSQL 11 below 11.2 cannot be upgraded",
                 format!("{who}: PostgreSQL 11 instances older than 11.2 cannot take a minor version upgrade."),
@@ -201,6 +227,7 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
         }
         if options.is_delayed == Some(true) {
             findings.push(error(
+                FindingKind::PostgresDelayed,
                 "is_delayed",
                 "PostgreSQL upgrades run immediately only",
                 format!(
@@ -213,6 +240,7 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
     let mysql_ha = instance.is_mysql() && instance.instance_type.eq_ignore_ascii_case("ha");
     if options.second_switch.is_some() && !mysql_ha {
         findings.push(Finding {
+            kind: FindingKind::SecondSwitchIgnored,
             severity: Severity::Warning,
             attribute: "second_switch",
             summary: "second_switch has no effect on this instance".to_string(),
@@ -224,6 +252,7 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
     }
     if instance.on_latest() == Some(true) {
         findings.push(Finding {
+            kind: FindingKind::AlreadyLatest,
             severity: Severity::Warning,
             attribute: "instance_id",
             summary: "Instance is already on the latest minor version".to_string(),
@@ -242,7 +271,7 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
 pub fn upgrade_blockers(instance: &InstanceFacts) -> Vec<String> {
     check_upgrade(instance, UpgradeOptions::default())
         .into_iter()
-        .filter(|f| f.severity == Severity::Error || f.summary.contains("latest minor version"))
+        .filter(|f| f.severity == Severity::Error || f.kind == FindingKind::AlreadyLatest)
         .map(|f| format!("{}: {}", f.summary, f.detail))
         .collect()
 }

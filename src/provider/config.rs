@@ -43,12 +43,12 @@ const STRING_SETTINGS: &[(&str, &str, &str)] = &[
     (
         "endpoint",
         "HWRDS_ENDPOINT",
-        "RDS endpoint URL overriding `https://rds.{region}.myhuaweicloud.com`, e.g. the hwrds emulator. Falls back to `HWRDS_ENDPOINT`. `http://` is accepted for loopback addresses only.",
+        "RDS endpoint URL overriding the region's, `https://rds.{region}.myhuaweicloud.com` (`myhuaweicloud.eu` in the EU sovereign cloud, `eu-west-101`), e.g. the hwrds emulator. Falls back to `HWRDS_ENDPOINT`. `http://` is accepted for loopback addresses only.",
     ),
     (
         "iam_endpoint",
         "HWRDS_IAM_ENDPOINT",
-        "IAM endpoint URL used to look up the project id, overriding `https://iam.myhuaweicloud.com`. Falls back to `HWRDS_IAM_ENDPOINT`, then to `endpoint` when that is set.",
+        "IAM endpoint URL used to look up the project id, overriding the region's, `https://iam.{region}.myhuaweicloud.com` (`myhuaweicloud.eu` in the EU sovereign cloud, `eu-west-101`). Falls back to `HWRDS_IAM_ENDPOINT`, then to `endpoint` when that is set.",
     ),
     (
         "shared_config_file",

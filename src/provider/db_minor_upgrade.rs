@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use super::ProviderState;
 use super::checks;
 use super::plan_checks;
+use super::project_lookup;
 use super::submission;
 use super::timeouts;
 use super::upgrade_job::{
@@ -118,7 +119,7 @@ fn is_unknown(value: &Value, name: &str) -> bool {
 }
 
 fn api_error(summary: &str, who: &str, e: &RdsError) -> Diagnostic {
-    Diagnostic::error(summary, format!("{who}: {e}"))
+    project_lookup::or_diagnostic(e, || Diagnostic::error(summary, format!("{who}: {e}")))
 }
 
 /// Records a job snapshot in a state value.
@@ -465,6 +466,7 @@ impl Resource for DbMinorUpgrade {
             second_switch: planned.attr_bool("second_switch").unwrap_or(true),
         };
 
+        let planned_version = planned.attr_string("version_before");
         let (facts, submitted) = match submission::submit_checked(
             &self.state,
             client,
@@ -472,6 +474,7 @@ impl Resource for DbMinorUpgrade {
             &instance_id,
             config,
             request,
+            planned_version.as_deref(),
         )
         .await
         {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::ProviderState;
 use super::checks::{InstanceFacts, upgrade_blockers};
+use super::project_lookup;
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::{CallCtx, InstanceFilter};
 use crate::schema::{Attribute, Block, Schema};
@@ -194,10 +195,15 @@ impl DataSource for InstanceDataSource {
         let mut matches = match found {
             Ok(m) => m,
             Err(e) => {
-                return StateResult::error(Diagnostics::from(Diagnostic::error_at(
-                    AttributePath::attribute(attribute),
-                    "Cannot read the RDS instance",
-                    format!("Looking up instance {attribute} {wanted:?} failed: {e}"),
+                return StateResult::error(Diagnostics::from(project_lookup::or_diagnostic(
+                    &e,
+                    || {
+                        Diagnostic::error_at(
+                            AttributePath::attribute(attribute),
+                            "Cannot read the RDS instance",
+                            format!("Looking up instance {attribute} {wanted:?} failed: {e}"),
+                        )
+                    },
                 )));
             }
         };

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::ProviderState;
 use super::instance_data::instance_attributes;
 use super::instance_data::instance_values;
+use super::project_lookup;
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::CallCtx;
 use crate::rds::models::Instance;
@@ -124,9 +125,14 @@ impl DataSource for InstancesDataSource {
         let all = match self.state.catalog.all(client, &call).await {
             Ok(all) => all,
             Err(e) => {
-                return StateResult::error(Diagnostics::from(Diagnostic::error(
-                    "Cannot list the RDS instances",
-                    format!("Listing the project's instances failed: {e}"),
+                return StateResult::error(Diagnostics::from(project_lookup::or_diagnostic(
+                    &e,
+                    || {
+                        Diagnostic::error(
+                            "Cannot list the RDS instances",
+                            format!("Listing the project's instances failed: {e}"),
+                        )
+                    },
                 )));
             }
         };

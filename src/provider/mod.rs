@@ -8,6 +8,7 @@ mod db_minor_upgrade;
 mod instance_data;
 mod instances_data;
 mod plan_checks;
+mod project_lookup;
 mod shared_config;
 mod submission;
 mod timeouts;

@@ -5,12 +5,14 @@
 
 use super::ProviderState;
 use super::checks::{self, InstanceFacts};
-use super::upgrade_job::{self, JobSnapshot, Submitted};
+use super::plan_checks;
+use super::upgrade_job::{self, JobSnapshot, SubmitError, Submitted};
 use crate::cty::{AttributePath, Value};
 use crate::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest};
 use crate::tfplugin::{Diagnostic, Diagnostics};
 
 /// Checks, then adopts or submits the upgrade of `instance_id` configured by `config`.
+/// `planned_version` is the instance's version as the plan showed it, when there was one.
 pub async fn submit_checked(
     state: &ProviderState,
     client: &RdsClient,
@@ -18,30 +20,36 @@ pub async fn submit_checked(
     instance_id: &str,
     config: &Value,
     request: UpgradeRequest,
+    planned_version: Option<&str>,
 ) -> Result<(InstanceFacts, Submitted), Diagnostics> {
     let facts = state
         .catalog
         .checked_facts(client, call, instance_id)
         .await
         .map_err(Diagnostics::from)?;
-    let problems = checks::findings_to_diagnostics(
-        checks::check_upgrade(&facts, checks::configured_options(config)),
-        true,
-    );
-    if problems.has_errors() {
-        // An instance busy with an upgrade (e.g. from an interrupted apply) is adopted.
-        return match upgrade_job::find_active(client, call, instance_id, true).await {
-            Ok(Some(active)) => Ok((facts, Submitted::Adopted(active))),
-            Ok(None) => Err(problems),
-            Err(e) => {
-                let mut diags = problems;
-                diags.push(Diagnostic::error(
-                    "Cannot read the task center",
-                    format!("Looking for an upgrade of {instance_id} under way failed: {e}"),
-                ));
-                Err(diags)
-            }
-        };
+    let assessment =
+        plan_checks::assess(client, call, &facts, checks::configured_options(config)).await;
+    if assessment.has_errors() {
+        let mut diags = checks::findings_to_diagnostics(assessment.findings, true);
+        if let Some(e) = assessment.lookup_failed {
+            diags.push(Diagnostic::error(
+                "Cannot read the task center",
+                format!("Looking for an upgrade of {instance_id} under way failed: {e}"),
+            ));
+        }
+        return Err(diags);
+    }
+    if let Some(active) = assessment.under_way {
+        // An upgrade already under way (an interrupted apply's, the console's) is adopted.
+        return Ok((facts, Submitted::Adopted(active)));
+    }
+    if let Some(planned) = planned_version
+        && facts
+            .complete_version
+            .as_deref()
+            .is_some_and(|now| now != planned)
+    {
+        return upgraded_since_plan(client, call, facts, planned).await;
     }
     if let Some(done) = recent_upgrade(client, call, &facts).await {
         // Already on the latest version right after an upgrade: most likely the job of
@@ -50,14 +58,19 @@ pub async fn submit_checked(
     }
     let running = state.catalog.running_upgrades(client, call).await;
     let running = running.as_deref().map(|r| r.as_slice()).ok();
-    match upgrade_job::submit_once(client, call, instance_id, request, running).await {
+    let version = planned_version.or(facts.complete_version.as_deref());
+    match upgrade_job::submit_once(client, call, instance_id, version, request, running).await {
         Ok(submitted) => Ok((facts, submitted)),
         Err(e) => {
             let detail = match &e {
-                RdsError::Cancelled => format!(
+                SubmitError::Api(RdsError::Cancelled) => format!(
                     "Terraform was interrupted before instance {instance_id} accepted the upgrade. If a job was started anyway, the next run adopts it instead of submitting again."
                 ),
-                _ => format!(
+                SubmitError::UpgradedElsewhere { .. } => format!(
+                    "Not submitting the minor version upgrade of {}: {e}. Submitting now would upgrade it a second time; plan again once the other upgrade's job shows.",
+                    facts.describe()
+                ),
+                SubmitError::Api(_) => format!(
                     "Submitting the minor version upgrade of {} failed: {e}. Nothing was started that hwrds knows of; the next run looks for a running upgrade before submitting.",
                     facts.describe()
                 ),
@@ -68,6 +81,41 @@ pub async fn submit_checked(
                 detail,
             )))
         }
+    }
+}
+
+/// The instance runs another version than the plan showed: an upgrade ran meanwhile (the
+/// console's, another configuration's). Its job is adopted; submitting would upgrade the
+/// instance a second time.
+async fn upgraded_since_plan(
+    client: &RdsClient,
+    call: &CallCtx,
+    facts: InstanceFacts,
+    planned: &str,
+) -> Result<(InstanceFacts, Submitted), Diagnostics> {
+    let since = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    let patience = upgrade_job::UNSEEN_JOB_PATIENCE;
+    match upgrade_job::search_for_upgrade(client, call, &facts.id, since, patience).await {
+        Ok(Some(job)) => {
+            tracing::info!(instance_id = %facts.id, job_id = %job.id, planned, "the instance was upgraded since the plan; adopting that upgrade");
+            Ok((facts, Submitted::Adopted(job)))
+        }
+        Ok(None) => Err(Diagnostics::from(Diagnostic::error_at(
+            AttributePath::attribute("instance_id"),
+            "Instance changed since the plan",
+            format!(
+                "{} runs another version than the plan showed ({planned}), and no upgrade of it in the last day shows in the task center. Nothing was submitted; plan again.",
+                facts.describe()
+            ),
+        ))),
+        Err(e) => Err(Diagnostics::from(Diagnostic::error_at(
+            AttributePath::attribute("instance_id"),
+            "Upgrade not submitted",
+            format!(
+                "{} runs another version than the plan showed ({planned}); looking for the upgrade that changed it failed: {e}. Nothing was submitted.",
+                facts.describe()
+            ),
+        ))),
     }
 }
 

@@ -145,6 +145,7 @@ impl Action for UpgradeAction {
             &instance_id,
             config,
             request,
+            None,
         )
         .await
         {

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::credentials::Credentials;
+use super::endpoints;
 use super::error::{RdsError, describe_body, from_response};
 use super::limiter::RateLimiter;
 use super::models::*;
@@ -23,9 +24,9 @@ pub struct ClientConfig {
     pub region: Option<String>,
     pub project_id: Option<String>,
     pub credentials: Credentials,
-    /// RDS endpoint; default `https://rds.{region}.myhuaweicloud.com`.
+    /// RDS endpoint; default the region's ([`endpoints::rds_endpoint`]).
     pub endpoint: Option<String>,
-    /// IAM endpoint; default `https://iam.myhuaweicloud.com`.
+    /// IAM endpoint; default the region's ([`endpoints::iam_endpoint`]).
     pub iam_endpoint: Option<String>,
     /// Skip TLS verification (test endpoints only).
     pub insecure: bool,
@@ -51,15 +52,6 @@ impl ClientConfig {
             burst: 40,
             request_timeout: Duration::from_secs(30),
         }
-    }
-}
-
-/// The default RDS endpoint of a region.
-pub fn default_endpoint(region: &str) -> String {
-    if region == "eu-west-101" {
-        format!("https://rds.{region}.myhuaweicloud.eu")
-    } else {
-        format!("https://rds.{region}.myhuaweicloud.com")
     }
 }
 
@@ -112,7 +104,8 @@ struct Inner {
     http: reqwest::Client,
     config: ClientConfig,
     endpoint: String,
-    iam_endpoint: String,
+    /// The configured IAM endpoint; without one, the region's.
+    iam_endpoint: Option<String>,
     project_id: OnceCell<String>,
     limiter: RateLimiter,
     pub(super) jobs: super::waiter::JobWatches,
@@ -135,15 +128,13 @@ impl RdsClient {
     pub fn new(config: ClientConfig) -> Result<Self, RdsError> {
         let endpoint = match (&config.endpoint, &config.region) {
             (Some(e), _) => e.trim_end_matches('/').to_string(),
-            (None, Some(r)) => default_endpoint(r),
+            (None, Some(r)) => endpoints::rds_endpoint(r),
             (None, None) => return Err(RdsError::Config("no region and no endpoint".into())),
         };
         let iam_endpoint = config
             .iam_endpoint
-            .clone()
-            .unwrap_or_else(|| "https://iam.myhuaweicloud.com".into())
-            .trim_end_matches('/')
-            .to_string();
+            .as_deref()
+            .map(|e| e.trim_end_matches('/').to_string());
         if config.insecure {
             tracing::warn!(
                 "TLS certificate verification is OFF for the Huawei Cloud API (insecure = true)"
@@ -189,7 +180,20 @@ impl RdsClient {
                         "project_id is not set and there is no region to look it up".into(),
                     )
                 })?;
-                let url = format!("{}/v3/projects", self.inner.iam_endpoint);
+                let iam = self
+                    .inner
+                    .iam_endpoint
+                    .clone()
+                    .unwrap_or_else(|| endpoints::iam_endpoint(&region));
+                let url = format!("{iam}/v3/projects");
+                let failed = |cause: RdsError| match cause {
+                    RdsError::Cancelled | RdsError::Timeout(_) => cause,
+                    cause => RdsError::ProjectLookup {
+                        region: region.clone(),
+                        url: format!("{url}?name={}", signer::percent_encode(&region)),
+                        cause: Box::new(cause),
+                    },
+                };
                 let list: ProjectList = self
                     .call(
                         ctx,
@@ -200,15 +204,16 @@ impl RdsClient {
                         None,
                         true,
                     )
-                    .await?;
+                    .await
+                    .map_err(failed)?;
                 list.projects
                     .into_iter()
                     .find(|p| p.name == region)
                     .map(|p| p.id)
                     .ok_or_else(|| {
-                        RdsError::Config(format!(
+                        failed(RdsError::Config(format!(
                             "IAM knows no project named {region:?} for these credentials"
-                        ))
+                        )))
                     })
             })
             .await

@@ -1,6 +1,7 @@
 //! The one error type of the RDS client, with the kinds a caller must tell apart:
 //! an API refusal (status, code, message, request id), a transport failure, an
-//! ambiguous non-idempotent request, a decode failure, a timeout or a cancellation.
+//! ambiguous non-idempotent request, a decode failure, a timeout or a cancellation, and
+//! a failed project-id lookup wrapping any of the others.
 
 use std::fmt;
 
@@ -29,6 +30,14 @@ pub enum RdsError {
     JobNotFound(String),
     /// The configuration cannot work (bad endpoint, missing region).
     Config(String),
+    /// The project id of `region` could not be looked up through IAM at `url`, so the
+    /// call that needed it was not made. Never a cancellation or a timeout: those stay
+    /// what they are.
+    ProjectLookup {
+        region: String,
+        url: String,
+        cause: Box<RdsError>,
+    },
 }
 
 /// Error codes that mean "the instance is busy with another operation; try later".
@@ -65,12 +74,22 @@ impl RdsError {
     }
 
     pub fn is_throttled(&self) -> bool {
-        matches!(self, RdsError::Api { status: 429, .. }) || self.code() == Some("APIGW.0308")
+        let e = self.root();
+        matches!(e, RdsError::Api { status: 429, .. }) || e.code() == Some("APIGW.0308")
     }
 
     /// Authentication failures are never retried: five in a row lock the access key.
+    /// A project lookup refused by IAM is one too: the same key signed it.
     pub fn is_auth(&self) -> bool {
-        matches!(self, RdsError::Api { status: 401, .. })
+        matches!(self.root(), RdsError::Api { status: 401, .. })
+    }
+
+    /// The error itself, or what made the project lookup fail.
+    fn root(&self) -> &RdsError {
+        match self {
+            RdsError::ProjectLookup { cause, .. } => cause.root(),
+            e => e,
+        }
     }
 }
 
@@ -105,6 +124,10 @@ impl fmt::Display for RdsError {
             RdsError::Cancelled => write!(f, "cancelled"),
             RdsError::JobNotFound(id) => write!(f, "job {id} is not known to the API"),
             RdsError::Config(m) => write!(f, "{m}"),
+            RdsError::ProjectLookup { region, url, cause } => write!(
+                f,
+                "looking up the project id of region {region:?} through IAM (GET {url}) failed: {cause}"
+            ),
         }
     }
 }

@@ -294,7 +294,16 @@ pub const PROJECT_ID: &str = "0483b6b16e954cb88930a360d2c4e663";
 
 impl Emulator {
     /// Starts the emulator with `config` (JSON), optionally persisting to a state file.
-    pub fn start(config: serde_json::Value, with_state_file: bool) -> Emulator {
+    ///
+    /// The emulator's flow control is on by default, as the cloud's is; a `config`
+    /// without a `flow_control` key gets `"flow_control": {"enabled": false}` here, so
+    /// tests of other behaviour are not slowed by the documented 60 requests per minute.
+    /// Tests that exercise flow control pass their own `flow_control`.
+    pub fn start(mut config: serde_json::Value, with_state_file: bool) -> Emulator {
+        if let Some(keys) = config.as_object_mut() {
+            keys.entry("flow_control")
+                .or_insert_with(|| serde_json::json!({"enabled": false}));
+        }
         let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
         let config_path = dir.path().join("emulator.json");
         std::fs::write(&config_path, config.to_string()).expect("write emulator config");
