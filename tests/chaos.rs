@@ -828,6 +828,20 @@ impl Summary {
     }
 }
 
+/// Whether `terraform version` runs at all (after a failed trial: is it the tool?).
+fn terraform_runs() -> Result<(), String> {
+    let out = std::process::Command::new(common::terraform())
+        .arg("version")
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(tail(&String::from_utf8_lossy(&out.stderr), 3))
+    }
+}
+
 #[test]
 fn campaign() {
     let settings = Settings::from_env();
@@ -842,7 +856,12 @@ fn campaign() {
     for index in indices {
         let outcome = run_trial(settings.seed, index);
         eprintln!("{}", outcome.line(settings.seed));
+        let failed = outcome.failure.is_some();
         outcomes.push(outcome);
+        if failed && let Err(why) = terraform_runs() {
+            // A broken tool fails every trial that follows; that says nothing of hwrds.
+            panic!("chaos: stopped after trial {index}: Terraform itself does not run ({why})");
+        }
     }
     let summary = Summary {
         seed: settings.seed,
