@@ -1,5 +1,5 @@
 # hwrds — the two set-up commands are `make test` and `make demo` (see README.md).
-.PHONY: test tools lint fmt build check-fmt clippy unit demo bench soak fuzz docs release compat testacc
+.PHONY: test tools lint fmt build check-fmt clippy unit demo bench soak chaos fuzz docs release compat testacc
 
 CARGO ?= cargo
 
@@ -61,6 +61,15 @@ bench:
 ## short version (each kind at 30 % on 8 instances).
 soak: tools
 	HWRDS_SOAK=1 $(CARGO) test --test fault_matrix -- --nocapture
+
+## The randomized crash campaign (tests/chaos.rs): CHAOS_TRIALS (default 100) seeded
+## trials, each a 5-instance fleet upgrade hit at a random moment by a provider or
+## Terraform SIGKILL, Ctrl-C, an emulator restart or a fault burst; one line per trial, a
+## summary, and RELIABILITY.md. HWRDS_CHAOS_SEED reruns a campaign, HWRDS_CHAOS_ONLY one
+## trial. `make test` runs a short version (4 trials, fixed seed).
+CHAOS_TRIALS ?= 100
+chaos: tools
+	HWRDS_CHAOS_TRIALS=$(CHAOS_TRIALS) HWRDS_CHAOS_WRITE=1 $(CARGO) test --test chaos -- --nocapture campaign
 
 ## Fuzzes the cty msgpack and JSON decoders (fuzz/, its own package) for FUZZ_SECONDS each
 ## with cargo-fuzz on nightly; without them, says so and runs the decoders' proptests

@@ -145,7 +145,7 @@ fn a_429_storm_delays_an_apply_without_failing_it() {
         false,
     );
     let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &config(&ids, ""));
-    let mut apply = ws
+    let apply = ws
         .command(&["apply", "-auto-approve", "-no-color"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -194,7 +194,7 @@ fn past_the_create_timeout_under_a_storm_the_job_id_is_kept() {
     );
     let timeouts = "  timeouts {\n    create = \"6s\"\n  }\n";
     let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &config(&ids, timeouts));
-    let mut apply = ws
+    let apply = ws
         .command(&["apply", "-auto-approve", "-no-color"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
