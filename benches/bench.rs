@@ -14,6 +14,8 @@
 
 #[path = "bench/fleet.rs"]
 mod fleet;
+#[path = "bench/flow.rs"]
+mod flow;
 /// Trusts exactly the plugin's handshake certificate (shared with tests/plugin_host.rs).
 #[path = "../tests/common/pinned.rs"]
 mod pinned;
@@ -72,6 +74,10 @@ fn main() -> ExitCode {
         deadline: started + TIME_BUDGET,
     };
 
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "flow") {
+        return flow_only(&root, &tools, &budget, quick);
+    }
+
     println!("section 1: plugin start-up");
     let (startup_reps, cli_reps) = if quick { (5, 2) } else { (30, 6) };
     let (section1, available) = startup::section(&tools, startup_reps, cli_reps);
@@ -88,8 +94,11 @@ fn main() -> ExitCode {
     let sections34 = fleet::sections(&tools, if quick { 1 } else { 2 }, available, &budget);
     println!("\n{sections34}");
 
+    let section5 = flow::section(&tools, flow_sizes(quick), available, &budget);
+    println!("\n{section5}");
+
     let report = format!(
-        "# Benchmarks\n\n{}\n{section1}\n{section2}\n{sections34}",
+        "# Benchmarks\n\n{}\n{section1}\n{section2}\n{sections34}\n{section5}",
         preamble(
             &tools,
             quick,
@@ -103,6 +112,29 @@ fn main() -> ExitCode {
             println!("wrote {}", path.display());
             ExitCode::SUCCESS
         }
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Fleet sizes of section 5.
+fn flow_sizes(quick: bool) -> &'static [usize] {
+    if quick { &[50] } else { &[200, 1000] }
+}
+
+/// `BENCH_ONLY=flow`: section 5 alone, written in place of the section 5 of BENCHMARKS.md.
+fn flow_only(root: &Path, tools: &Tools, budget: &Budget, quick: bool) -> ExitCode {
+    let section5 = flow::section(tools, flow_sizes(quick), true, budget);
+    println!("\n{section5}");
+    let path = root.join("BENCHMARKS.md");
+    let before = std::fs::read_to_string(&path).unwrap_or_default();
+    let kept = before
+        .split_once("## 5. Fleets under flow control")
+        .map_or(before.as_str(), |(head, _)| head);
+    match std::fs::write(&path, format!("{}\n{section5}", kept.trim_end())) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cannot write {}: {e}", path.display());
             ExitCode::FAILURE

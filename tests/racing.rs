@@ -162,3 +162,32 @@ fn console_upgrade_between_plan_and_apply_is_adopted_not_doubled() {
     assert_eq!(state["job_id"], console_job.as_str());
     assert_eq!(state["version_after"], "8.0.32", "{state}");
 }
+
+/// The console's upgrade runs while a plan is saved and finishes before that plan is
+/// applied: the plan could not know the version the upgrade started from for sure, so the
+/// apply of the saved plan adopts the finished upgrade instead of failing Terraform's
+/// final-plan check or submitting another.
+#[test]
+fn saved_plan_over_an_upgrade_under_way_applies_after_it_finished() {
+    let emu = Emulator::start(
+        json!({"instances": [{"id": ORDERS, "name": "orders", "type": "Ha", "job_seconds": 5}]}),
+        false,
+    );
+    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &body(ORDERS));
+    let console_job = console_upgrade(&emu, ORDERS);
+    let plan = ws.run(&["plan", "-out=tfplan", "-no-color"]);
+    plan.assert_ok();
+    assert!(
+        plan.all().contains("An upgrade is already under way"),
+        "{}",
+        plan.all()
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    ws.run(&["apply", "-no-color", "tfplan"]).assert_ok();
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1, "{}", emu.stats());
+    let state = attrs(&ws);
+    assert_eq!(state["job_id"], console_job.as_str());
+    assert_eq!(state["status"], "Completed", "{state}");
+    ws.run(&["plan", "-detailed-exitcode", "-no-color"])
+        .assert_ok();
+}

@@ -242,6 +242,21 @@ impl Emulator {
     /// whose upgrade jobs take `job_seconds`, with its flow control off: these sections
     /// measure what the provider adds, unthrottled.
     pub fn start(tools: &Tools, ids: &[String], job_seconds: f64) -> Result<Emulator, String> {
+        Self::start_with(
+            tools,
+            ids,
+            job_seconds,
+            serde_json::json!({"enabled": false}),
+        )
+    }
+
+    /// [`Emulator::start`] with the given `flow_control` configuration.
+    pub fn start_with(
+        tools: &Tools,
+        ids: &[String],
+        job_seconds: f64,
+        flow_control: serde_json::Value,
+    ) -> Result<Emulator, String> {
         let instances: Vec<serde_json::Value> = ids
             .iter()
             .enumerate()
@@ -256,7 +271,7 @@ impl Emulator {
         let config = serde_json::json!({
             "job_seconds": job_seconds,
             "instances": instances,
-            "flow_control": {"enabled": false},
+            "flow_control": flow_control,
         });
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let config_path = dir.path().join("emulator.json");

@@ -439,15 +439,21 @@ impl Resource for DbMinorUpgrade {
                 return diags;
             }
         };
-        diags.extend(plan_checks::diagnostics(client, &call, &facts, &plan.config).await);
+        let (checked, under_way) =
+            plan_checks::diagnostics(client, &call, &facts, &plan.config).await;
+        diags.extend(checked);
         plan.planned
             .set_attr("engine", Value::string(&facts.engine));
         plan.planned
             .set_attr("instance_type", Value::string(&facts.instance_type));
-        plan.planned.set_attr(
-            "version_before",
-            Value::opt_string(facts.complete_version.clone()),
-        );
+        // An upgrade under way may finish before the apply plans again: the version it
+        // started from is known after apply (a known value could not change then).
+        let before = if under_way {
+            Value::Unknown
+        } else {
+            Value::opt_string(facts.complete_version.clone())
+        };
+        plan.planned.set_attr("version_before", before);
         diags
     }
 

@@ -66,14 +66,16 @@ pub async fn assess(
     assessment
 }
 
-/// Plan-time diagnostics for upgrading `facts` with the configuration `config`.
+/// Plan-time diagnostics for upgrading `facts` with the configuration `config`, and
+/// whether an upgrade of the instance is already under way (applying follows it).
 pub async fn diagnostics(
     client: &RdsClient,
     call: &CallCtx,
     facts: &InstanceFacts,
     config: &Value,
-) -> Diagnostics {
+) -> (Diagnostics, bool) {
     let assessment = assess(client, call, facts, checks::configured_options(config)).await;
+    let under_way = assessment.under_way.is_some();
     let mut diags = Diagnostics::default();
     if let Some(active) = &assessment.under_way {
         diags.push(Diagnostic::warning_at(
@@ -91,5 +93,5 @@ pub async fn diagnostics(
         tracing::debug!(error = %e, "cannot read the task center");
     }
     diags.extend(checks::findings_to_diagnostics(assessment.findings, false));
-    diags
+    (diags, under_way)
 }

@@ -118,7 +118,11 @@ impl Action for UpgradeAction {
             .checked_facts(client, &call, &instance_id)
             .await
         {
-            Ok(facts) => plan_checks::diagnostics(client, &call, &facts, config).await,
+            Ok(facts) => {
+                plan_checks::diagnostics(client, &call, &facts, config)
+                    .await
+                    .0
+            }
             Err(d) => Diagnostics::from(d),
         }
     }
