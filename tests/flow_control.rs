@@ -9,11 +9,8 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{ACCESS_KEY, Emulator, SECRET_KEY, Workspace, hwrds_workspace};
-use hwrds::rds::credentials::{Credentials, Secret};
-use hwrds::rds::{CallCtx, ClientConfig, RdsClient, TaskFilter};
+use common::{Emulator, Workspace, hwrds_workspace};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 fn ids(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("fc{i:030}in01")).collect()
@@ -44,25 +41,16 @@ fn config(ids: &[String], timeouts: &str) -> String {
     )
 }
 
-/// The emulator's upgrade jobs by instance, read as a user would: the task center.
-fn jobs_by_instance(emu: &Emulator) -> HashMap<String, (String, String)> {
-    let mut config = ClientConfig::new(Credentials {
-        access_key: ACCESS_KEY.into(),
-        secret_key: Secret::new(SECRET_KEY),
-        security_token: None,
-    });
-    config.region = Some("ap-southeast-1".into());
-    config.endpoint = Some(emu.url.clone());
-    config.iam_endpoint = Some(emu.url.clone());
-    let client = RdsClient::new(config).expect("client");
-    let ctx = CallCtx::new(CancellationToken::new());
-    let tasks = tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(client.tasks(&ctx, &TaskFilter::default()))
-        .expect("task center");
-    tasks
+/// The emulator's newest upgrade job (id, status) of each of `ids`, read as a user would:
+/// the task center.
+fn jobs_by_instance(emu: &Emulator, ids: &[String]) -> HashMap<String, (String, String)> {
+    common::truth::read(&emu.url, ids)
+        .expect("task center")
         .into_iter()
-        .map(|t| (t.instance_id, (t.id, t.status)))
+        .filter_map(|i| {
+            let task = i.tasks.first()?.clone();
+            Some((i.id, (task.id, task.status)))
+        })
         .collect()
 }
 
@@ -113,7 +101,7 @@ fn fleet_applies_within_a_scaled_down_policy() {
     for id in &ids {
         assert_eq!(emu.upgrade_jobs(id), 1, "{id}: {stats}");
     }
-    let jobs = jobs_by_instance(&emu);
+    let jobs = jobs_by_instance(&emu, &ids);
     let state = fleet_state(&ws);
     assert_eq!(state.len(), ids.len());
     for id in &ids {
@@ -223,7 +211,7 @@ fn past_the_create_timeout_under_a_storm_the_job_id_is_kept() {
     assert!(text.contains("Upgrade still running"), "{text}");
     emu.admin("/__emulator/flow_control", json!({"enabled": true}));
     let state = fleet_state(&ws);
-    let (job, _) = &jobs_by_instance(&emu)[&ids[0]];
+    let (job, _) = &jobs_by_instance(&emu, &ids)[&ids[0]];
     assert_eq!(state[&ids[0]]["job_id"], job.as_str());
     assert_eq!(emu.upgrade_jobs(&ids[0]), 1);
 }

@@ -8,9 +8,8 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{ACCESS_KEY, Emulator, SECRET_KEY, Workspace, hwrds_workspace};
-use hwrds::rds::credentials::{Credentials, Secret};
-use hwrds::rds::{CallCtx, ClientConfig, RdsClient, UpgradeRequest};
+use common::{Emulator, Workspace, hwrds_workspace};
+use hwrds::rds::{CallCtx, UpgradeRequest};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -29,15 +28,7 @@ fn attrs(ws: &Workspace) -> serde_json::Value {
 
 /// Starts the upgrade of `instance_id` the way the console does: one signed API call.
 fn console_upgrade(emu: &Emulator, instance_id: &str) -> String {
-    let mut config = ClientConfig::new(Credentials {
-        access_key: ACCESS_KEY.into(),
-        secret_key: Secret::new(SECRET_KEY),
-        security_token: None,
-    });
-    config.region = Some("ap-southeast-1".into());
-    config.endpoint = Some(emu.url.clone());
-    config.iam_endpoint = Some(emu.url.clone());
-    let client = RdsClient::new(config).expect("client");
+    let client = common::truth::client(&emu.url).expect("client");
     let now = UpgradeRequest {
         is_delayed: false,
         second_switch: true,

@@ -24,8 +24,8 @@ pub struct InstanceTruth {
     pub scheduled: Vec<ScheduledTask>,
 }
 
-/// Reads `ids` from the emulator at `url`.
-pub fn read(url: &str, ids: &[String]) -> Result<Vec<InstanceTruth>, String> {
+/// The crate's client for the emulator at `url`, with its default credentials.
+pub fn client(url: &str) -> Result<RdsClient, String> {
     let mut config = ClientConfig::new(Credentials {
         access_key: ACCESS_KEY.into(),
         secret_key: Secret::new(SECRET_KEY),
@@ -34,7 +34,12 @@ pub fn read(url: &str, ids: &[String]) -> Result<Vec<InstanceTruth>, String> {
     config.region = Some("ap-southeast-1".into());
     config.endpoint = Some(url.to_string());
     config.iam_endpoint = Some(url.to_string());
-    let client = RdsClient::new(config).map_err(|e| format!("client: {e}"))?;
+    RdsClient::new(config).map_err(|e| format!("client: {e}"))
+}
+
+/// Reads `ids` from the emulator at `url`.
+pub fn read(url: &str, ids: &[String]) -> Result<Vec<InstanceTruth>, String> {
+    let client = client(url)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
