@@ -215,19 +215,8 @@ pub async fn find_active_within(
     instance_id: &str,
     patience: Duration,
 ) -> Result<Option<JobSnapshot>, RdsError> {
-    let until = Instant::now() + patience;
-    loop {
-        if let Some(active) = find_active(client, ctx, instance_id, true).await? {
-            return Ok(Some(active));
-        }
-        if Instant::now() >= until {
-            return Ok(None);
-        }
-        let unseen = RdsError::Ambiguous(format!(
-            "no upgrade of instance {instance_id} shows in the task center"
-        ));
-        pause(ctx, Duration::from_secs(2), &unseen).await?;
-    }
+    let look = || find_active(client, ctx, instance_id, true);
+    patiently(ctx, instance_id, patience, Duration::from_secs(2), look).await
 }
 
 /// The instance's most recent upgrade job (any status), e.g. to import it.
@@ -474,18 +463,35 @@ pub async fn search_for_upgrade(
     since: time::OffsetDateTime,
     patience: Duration,
 ) -> Result<Option<JobSnapshot>, RdsError> {
+    let look = || look_once(client, ctx, instance_id, since);
+    patiently(ctx, instance_id, patience, Duration::from_secs(3), look).await
+}
+
+/// Repeats `look` every `every` until it finds an upgrade or `patience` has passed (new
+/// jobs show in the listings with a delay).
+async fn patiently<F, Fut>(
+    ctx: &CallCtx,
+    instance_id: &str,
+    patience: Duration,
+    every: Duration,
+    mut look: F,
+) -> Result<Option<JobSnapshot>, RdsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<JobSnapshot>, RdsError>>,
+{
     let until = Instant::now() + patience;
     loop {
-        if let Some(found) = look_once(client, ctx, instance_id, since).await? {
+        if let Some(found) = look().await? {
             return Ok(Some(found));
         }
         if Instant::now() >= until {
             return Ok(None);
         }
         let unseen = RdsError::Ambiguous(format!(
-            "no upgrade job of instance {instance_id} shows in the task center"
+            "no upgrade of instance {instance_id} shows in the task center"
         ));
-        pause(ctx, Duration::from_secs(3), &unseen).await?;
+        pause(ctx, every, &unseen).await?;
     }
 }
 
