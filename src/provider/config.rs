@@ -70,6 +70,16 @@ const MAX_REQUESTS_PER_SECOND: f64 = 1000.0;
 pub const DEFAULT_API_QUOTA_PER_MINUTE: i64 = 60;
 const MAX_API_QUOTA_PER_MINUTE: i64 = 1_000_000;
 
+/// The provider's fleet-safety settings: (attribute, env var, largest value).
+const FLEET_SETTINGS: [(&str, &str, i64); 2] = [
+    (
+        "max_concurrent_upgrades",
+        "HWRDS_MAX_CONCURRENT_UPGRADES",
+        10_000,
+    ),
+    ("failure_budget", "HWRDS_FAILURE_BUDGET", 10_000),
+];
+
 /// The provider configuration schema.
 pub fn schema() -> Schema {
     let mut block = Block::new(
@@ -102,6 +112,16 @@ pub fn schema() -> Schema {
             "api_quota_per_minute",
             Type::Number,
             "The flow-control quota of each RDS API for these credentials, in requests per minute (1-1000000). Huawei's standard policy is 60; raise it only if Huawei raised your tenant's quota. The provider paces every API so that no minute holds more, and when the API answers 429 with its policy it follows that policy instead. Falls back to `HWRDS_API_QUOTA_PER_MINUTE`, default 60.",
+        ))
+        .attribute(Attribute::optional(
+            "max_concurrent_upgrades",
+            Type::Number,
+            "At most this many upgrade jobs of this provider process run at once (submitted and not finished), whatever Terraform's `-parallelism`: further creates and action invocations wait for a slot (logged at INFO, counted against their create timeout; interrupted, they submit nothing and leave nothing in the state). Jobs this run follows again count too; delayed upgrades (`is_delayed`) do not, as they run in the maintenance window. 1-10000; unset means no cap. Falls back to `HWRDS_MAX_CONCURRENT_UPGRADES`.",
+        ))
+        .attribute(Attribute::optional(
+            "failure_budget",
+            Type::Number,
+            "Once this many upgrade jobs of this provider process have failed, creates and action invocations that have not submitted yet stop with an error naming the failed instances and their fail reasons, submit nothing and leave nothing in the state (the next apply tries them again); jobs already running are followed to the end. 1-10000; unset means no budget. Falls back to `HWRDS_FAILURE_BUDGET`.",
         ));
     Schema { version: 0, block }
 }
@@ -118,6 +138,8 @@ pub struct ProviderConfig {
     pub max_retries: u32,
     pub requests_per_second: f64,
     pub api_quota_per_minute: u32,
+    pub max_concurrent_upgrades: Option<u32>,
+    pub failure_budget: Option<u32>,
 }
 
 /// Reads an environment variable (a seam so tests need not touch the process env).
@@ -159,6 +181,38 @@ fn check_quota(quota: i64) -> Option<u32> {
     (1..=MAX_API_QUOTA_PER_MINUTE)
         .contains(&quota)
         .then_some(quota as u32)
+}
+
+fn check_fleet_setting(value: i64, largest: i64) -> Option<u32> {
+    (1..=largest).contains(&value).then_some(value as u32)
+}
+
+/// A fleet-safety setting from the block or its env var; a diagnostic when invalid.
+fn fleet_setting(
+    config: &Value,
+    (name, env_var, largest): (&str, &str, i64),
+    env: Env,
+    diags: &mut Diagnostics,
+) -> Option<u32> {
+    match config.get_attr(name) {
+        Some(v @ Value::Number(_)) => v.as_i64().and_then(|n| check_fleet_setting(n, largest)),
+        _ => {
+            let v = env(env_var).filter(|v| !v.trim().is_empty())?;
+            let parsed = v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .and_then(|n| check_fleet_setting(n, largest));
+            if parsed.is_none() {
+                diags.push(Diagnostic::error_at(
+                    AttributePath::attribute(name),
+                    format!("Invalid {env_var}"),
+                    format!("{env_var}={v:?} is not a whole number from 1 to {largest}."),
+                ));
+            }
+            parsed
+        }
+    }
 }
 
 fn check_rate(rate: f64) -> Result<(), String> {
@@ -213,6 +267,19 @@ pub fn validate(config: &Value) -> Diagnostics {
             "Invalid api_quota_per_minute",
             format!("api_quota_per_minute must be a whole number from 1 to {MAX_API_QUOTA_PER_MINUTE} (requests per minute per API); Huawei's standard policy is {DEFAULT_API_QUOTA_PER_MINUTE}."),
         ));
+    }
+    for (name, _, largest) in FLEET_SETTINGS {
+        if let Some(v @ Value::Number(_)) = config.get_attr(name)
+            && v.as_i64()
+                .and_then(|n| check_fleet_setting(n, largest))
+                .is_none()
+        {
+            diags.push(Diagnostic::error_at(
+                AttributePath::attribute(name),
+                format!("Invalid {name}"),
+                format!("{name} must be a whole number from 1 to {largest}; leave it unset for no limit."),
+            ));
+        }
     }
     if let Some(v @ Value::Number(_)) = config.get_attr("max_retries") {
         match v.as_i64() {
@@ -381,10 +448,14 @@ pub fn resolve(config: &Value, env: Env) -> Result<(ProviderConfig, Diagnostics)
             None => check_quota(DEFAULT_API_QUOTA_PER_MINUTE),
         },
     };
+    let [cap, budget] =
+        FLEET_SETTINGS.map(|setting| fleet_setting(config, setting, env, &mut diags));
     if diags.has_errors() {
         return Err(diags);
     }
     let config = ProviderConfig {
+        max_concurrent_upgrades: cap,
+        failure_budget: budget,
         region,
         project_id,
         credentials: Credentials {

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 
 use super::ProviderState;
 use super::checks;
+use super::fleet_gate::Slot;
 use super::plan_checks;
 use super::project_lookup;
 use super::submission;
@@ -214,6 +215,7 @@ impl DbMinorUpgrade {
         client: &RdsClient,
         state: &mut Value,
         limit: Duration,
+        slot: Slot,
     ) -> Diagnostics {
         let mut diags = Diagnostics::default();
         let job_id = state.attr_string("job_id").unwrap_or_default();
@@ -229,6 +231,7 @@ impl DbMinorUpgrade {
                 let after = CallCtx::new(ctx.cancel.clone())
                     .with_deadline(Instant::now() + Duration::from_secs(60));
                 self.finish(client, &after, state, &snap).await;
+                slot.finished(&instance_id, &snap);
                 if snap.status == FAILED {
                     diags.push(Diagnostic::error(
                         "Upgrade job failed",
@@ -257,6 +260,13 @@ impl DbMinorUpgrade {
                 if let Some(last) = last {
                     record(state, &last);
                 }
+                slot.follow_in_background(
+                    client.clone(),
+                    ctx.cancel.clone(),
+                    SCHEDULE,
+                    job_id.clone(),
+                    instance_id.clone(),
+                );
                 let why = format!(
                     "The wait reached its timeout ({}s; see timeouts).",
                     limit.as_secs()
@@ -264,6 +274,13 @@ impl DbMinorUpgrade {
                 diags.push(still_running(&job_id, &instance_id, &why));
             }
             Err(Interrupted::Api(e)) => {
+                slot.follow_in_background(
+                    client.clone(),
+                    ctx.cancel.clone(),
+                    SCHEDULE,
+                    job_id.clone(),
+                    instance_id.clone(),
+                );
                 let why = format!("Following the job failed: {e}.");
                 diags.push(still_running(&job_id, &instance_id, &why));
             }
@@ -477,7 +494,7 @@ impl Resource for DbMinorUpgrade {
         };
 
         let planned_version = planned.attr_string("version_before");
-        let (facts, submitted) = match submission::submit_checked(
+        let (facts, submitted, slot) = match submission::submit_checked(
             &self.state,
             client,
             &call,
@@ -543,14 +560,26 @@ impl Resource for DbMinorUpgrade {
         record(&mut state, &snap);
         if snap.is_finished() {
             self.finish(client, &call, &mut state, &snap).await;
+            slot.finished(&instance_id, &snap);
+        } else if request.is_delayed {
+            // It runs in the maintenance window, not now: it holds no slot.
+            drop(slot);
         } else if planned.attr_bool("wait_for_completion") == Some(true) {
             let elapsed_limit = call
                 .deadline
                 .map(|d| d.saturating_duration_since(Instant::now()))
                 .unwrap_or(limit);
             diags.extend(
-                self.wait_and_record(ctx, client, &mut state, elapsed_limit)
+                self.wait_and_record(ctx, client, &mut state, elapsed_limit, slot)
                     .await,
+            );
+        } else {
+            slot.follow_in_background(
+                client.clone(),
+                ctx.cancel.clone(),
+                SCHEDULE,
+                job_id.clone(),
+                instance_id.clone(),
             );
         }
         StateResult {
@@ -597,8 +626,11 @@ impl Resource for DbMinorUpgrade {
                 job_id = state.attr_string("job_id").as_deref().unwrap_or(""),
                 "resuming the wait for the upgrade job"
             );
+            let instance_id = state.attr_string("instance_id").unwrap_or_default();
+            let slot = self.state.gate.occupy(&instance_id);
+            let limit = timeouts::get(planned, "update");
             diags.extend(
-                self.wait_and_record(ctx, client, &mut state, timeouts::get(planned, "update"))
+                self.wait_and_record(ctx, client, &mut state, limit, slot)
                     .await,
             );
         }

@@ -5,6 +5,7 @@ mod catalog;
 pub mod checks;
 pub mod config;
 mod db_minor_upgrade;
+mod fleet_gate;
 mod instance_data;
 mod instances_data;
 mod plan_checks;
@@ -29,6 +30,8 @@ pub struct ProviderState {
     client: OnceLock<RdsClient>,
     /// Instances and versions, listed once per provider process.
     catalog: catalog::Catalog,
+    /// The cap on running upgrades and the failure budget of this process.
+    gate: fleet_gate::FleetGate,
 }
 
 impl ProviderState {
@@ -127,6 +130,10 @@ impl Provider for HwrdsProvider {
             endpoint = resolved.endpoint.as_deref().unwrap_or("(the region's)"),
             "provider configured"
         );
+        self.state.gate.set_limits(fleet_gate::Limits {
+            max_concurrent_upgrades: resolved.max_concurrent_upgrades,
+            failure_budget: resolved.failure_budget,
+        });
         let _ = self.state.config.set(resolved);
         diags
     }

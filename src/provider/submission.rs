@@ -1,18 +1,22 @@
 //! Apply time, shared by the resource's create and the action's invoke: the checks again
 //! with this process's view of the instance, then adopt the upgrade already under way
 //! (running, scheduled, or finished moments ago on an instance already upgraded) or
-//! submit once.
+//! submit once — each with a slot of the fleet gate (the cap on running upgrades and
+//! the failure budget), taken before anything else.
 
 use super::ProviderState;
 use super::checks::{self, InstanceFacts};
+use super::fleet_gate::{GateError, Slot};
 use super::plan_checks;
 use super::upgrade_job::{self, JobSnapshot, SubmitError, Submitted};
 use crate::cty::{AttributePath, Value};
 use crate::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest};
 use crate::tfplugin::{Diagnostic, Diagnostics};
 
-/// Checks, then adopts or submits the upgrade of `instance_id` configured by `config`.
-/// `planned_version` is the instance's version as the plan showed it, when there was one.
+/// Waits for a slot of the fleet gate, checks, then adopts or submits the upgrade of
+/// `instance_id` configured by `config`. `planned_version` is the instance's version as
+/// the plan showed it, when there was one. The slot is the caller's to give back when
+/// the job has finished.
 pub async fn submit_checked(
     state: &ProviderState,
     client: &RdsClient,
@@ -21,6 +25,56 @@ pub async fn submit_checked(
     config: &Value,
     request: UpgradeRequest,
     planned_version: Option<&str>,
+) -> Result<(InstanceFacts, Submitted, Slot), Diagnostics> {
+    let slot = state
+        .gate
+        .acquire(call, instance_id)
+        .await
+        .map_err(|e| gate_diagnostic(instance_id, &e))?;
+    let (facts, submitted) = adopt_or_submit(
+        state,
+        client,
+        call,
+        instance_id,
+        config,
+        request,
+        planned_version,
+        &slot,
+    )
+    .await?;
+    Ok((facts, submitted, slot))
+}
+
+/// Why a create got no slot, pointed at `instance_id`: nothing was submitted.
+fn gate_diagnostic(instance_id: &str, e: &GateError) -> Diagnostics {
+    let (summary, next) = match e {
+        GateError::BudgetSpent { .. } => (
+            "Failure budget spent",
+            "Look at the failed upgrades, then apply again: this upgrade is submitted then.",
+        ),
+        GateError::Cancelled { .. } => ("Upgrade not submitted", "The next apply submits it."),
+        GateError::Timeout { .. } => (
+            "Upgrade not submitted",
+            "Raise the create timeout or max_concurrent_upgrades, or apply again: the next apply submits it.",
+        ),
+    };
+    Diagnostics::from(Diagnostic::error_at(
+        AttributePath::attribute("instance_id"),
+        summary,
+        format!("Nothing was submitted for instance {instance_id}: {e}. {next}"),
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn adopt_or_submit(
+    state: &ProviderState,
+    client: &RdsClient,
+    call: &CallCtx,
+    instance_id: &str,
+    config: &Value,
+    request: UpgradeRequest,
+    planned_version: Option<&str>,
+    slot: &Slot,
 ) -> Result<(InstanceFacts, Submitted), Diagnostics> {
     let facts = state
         .catalog
@@ -59,6 +113,10 @@ pub async fn submit_checked(
     let running = state.catalog.running_upgrades(client, call).await;
     let running = running.as_deref().map(|r| r.as_slice()).ok();
     let version = planned_version.or(facts.complete_version.as_deref());
+    if let Some(spent) = slot.spent() {
+        // An upgrade failed while this one was checked: the budget stops it here.
+        return Err(gate_diagnostic(instance_id, &spent));
+    }
     match upgrade_job::submit_once(client, call, instance_id, version, request, running).await {
         Ok(submitted) => Ok((facts, submitted)),
         Err(e) => {

@@ -142,7 +142,7 @@ impl Action for UpgradeAction {
         let wait = config
             .attr_bool("wait_for_completion")
             .unwrap_or(!request.is_delayed);
-        let (facts, submitted) = match submission::submit_checked(
+        let (facts, submitted, slot) = match submission::submit_checked(
             &self.state,
             client,
             &call,
@@ -172,7 +172,18 @@ impl Action for UpgradeAction {
                 job.status
             )),
         }
+        // A delayed upgrade runs in the maintenance window, not now: it holds no slot.
+        let mut slot = (!request.is_delayed).then_some(slot);
         if !wait {
+            if let Some(slot) = slot {
+                slot.follow_in_background(
+                    client.clone(),
+                    ctx.cancel.clone(),
+                    SCHEDULE,
+                    job_id.clone(),
+                    instance_id.clone(),
+                );
+            }
             return Diagnostics::default();
         }
         let waited = upgrade_job::wait(client, &call, &job_id, &instance_id, SCHEDULE, |snap| {
@@ -192,6 +203,21 @@ impl Action for UpgradeAction {
                 ),
             ))
         };
+        if let Ok(snap) = &waited {
+            if let Some(slot) = slot.take() {
+                slot.finished(&instance_id, snap);
+            }
+        } else if !matches!(waited, Err(Interrupted::Cancelled(_)))
+            && let Some(slot) = slot.take()
+        {
+            slot.follow_in_background(
+                client.clone(),
+                ctx.cancel.clone(),
+                SCHEDULE,
+                job_id.clone(),
+                instance_id.clone(),
+            );
+        }
         match waited {
             Ok(snap) if snap.status == COMPLETED => {
                 let after = CallCtx::new(ctx.cancel.clone())

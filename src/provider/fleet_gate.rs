@@ -1,0 +1,385 @@
+//! Fleet safety for one provider process: the cap on upgrade jobs running at once
+//! (`max_concurrent_upgrades`) and the failure budget (`failure_budget`).
+//!
+//! Every create and action invocation takes a [`Slot`] before it adopts or submits an
+//! upgrade, and gives it back once the job has finished; a resumed wait occupies one
+//! without waiting. A failed job is charged to the budget before its slot is handed on,
+//! so a create that waited for that slot sees the budget spent and submits nothing.
+//! Delayed upgrades give their slot back at once: they run in the maintenance window,
+//! not now. A create that does not wait for its job leaves a follower holding the slot
+//! until the job ends (or the process does).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::upgrade_job::{self, FAILED, JobSnapshot};
+use crate::rds::{CallCtx, RdsClient, WaitSchedule};
+
+/// The configured limits; `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub max_concurrent_upgrades: Option<u32>,
+    pub failure_budget: Option<u32>,
+}
+
+/// An upgrade of this process that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub instance: String,
+    pub job_id: String,
+    pub reason: String,
+}
+
+/// Why a create got no slot. Nothing was submitted for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateError {
+    /// The failure budget is spent: these upgrades failed.
+    BudgetSpent { budget: u32, failures: Vec<Failure> },
+    /// Terraform was interrupted while the create waited for a slot.
+    Cancelled { cap: u32 },
+    /// The create's timeout passed while it waited for a slot.
+    Timeout { cap: u32 },
+}
+
+impl std::fmt::Display for GateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GateError::BudgetSpent { budget, failures } => {
+                write!(
+                    f,
+                    "{} upgrade{} of this run failed, which spends failure_budget = {budget}: ",
+                    failures.len(),
+                    if failures.len() == 1 { "" } else { "s" }
+                )?;
+                let listed: Vec<String> = failures
+                    .iter()
+                    .map(|x| format!("instance {} (job {}): {}", x.instance, x.job_id, x.reason))
+                    .collect();
+                write!(f, "{}", listed.join("; "))
+            }
+            GateError::Cancelled { cap } => write!(
+                f,
+                "Terraform was interrupted while this upgrade waited for one of the max_concurrent_upgrades = {cap} slots"
+            ),
+            GateError::Timeout { cap } => write!(
+                f,
+                "the create timeout passed while this upgrade waited for one of the max_concurrent_upgrades = {cap} slots"
+            ),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Book {
+    next: u64,
+    /// Slots held, by number: the instance each is for.
+    running: BTreeMap<u64, String>,
+    failures: Vec<Failure>,
+}
+
+#[derive(Default)]
+struct Inner {
+    limits: OnceLock<Limits>,
+    book: Mutex<Book>,
+    changed: Notify,
+}
+
+impl Inner {
+    fn limits(&self) -> Limits {
+        self.limits.get().copied().unwrap_or_default()
+    }
+
+    fn book(&self) -> MutexGuard<'_, Book> {
+        // A panic elsewhere while holding the lock leaves a usable book.
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn spent(&self, book: &Book) -> Option<GateError> {
+        let budget = self.limits().failure_budget?;
+        (book.failures.len() >= budget as usize).then(|| GateError::BudgetSpent {
+            budget,
+            failures: book.failures.clone(),
+        })
+    }
+
+    fn take(self: &Arc<Self>, book: &mut Book, instance: &str) -> Slot {
+        book.next += 1;
+        book.running.insert(book.next, instance.to_string());
+        Slot {
+            gate: self.clone(),
+            number: Some(book.next),
+        }
+    }
+}
+
+/// The process's cap and budget, shared by every create and invocation.
+#[derive(Default, Clone)]
+pub struct FleetGate {
+    inner: Arc<Inner>,
+}
+
+impl FleetGate {
+    /// Sets the limits (once, at configure).
+    pub fn set_limits(&self, limits: Limits) {
+        let _ = self.inner.limits.set(limits);
+    }
+
+    /// Waits for a slot for an upgrade of `instance`: until fewer than the cap run and
+    /// while the budget lasts. The wait is logged, ends at `ctx`'s deadline, and ends on
+    /// cancellation.
+    pub async fn acquire(&self, ctx: &CallCtx, instance: &str) -> Result<Slot, GateError> {
+        let mut logged = false;
+        loop {
+            let changed = self.inner.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let cap = {
+                let mut book = self.inner.book();
+                if let Some(spent) = self.inner.spent(&book) {
+                    return Err(spent);
+                }
+                let limits = self.inner.limits();
+                match limits.max_concurrent_upgrades {
+                    Some(cap) if book.running.len() >= cap as usize => {
+                        if !logged {
+                            let running: Vec<&str> =
+                                book.running.values().map(String::as_str).collect();
+                            tracing::info!(
+                                instance_id = instance,
+                                max_concurrent_upgrades = cap,
+                                running = %running.join(", "),
+                                "waiting for an upgrade slot: {} of {cap} upgrades running",
+                                running.len()
+                            );
+                            logged = true;
+                        }
+                        cap
+                    }
+                    _ => {
+                        if logged {
+                            tracing::info!(instance_id = instance, "an upgrade slot is free");
+                        }
+                        return Ok(self.inner.take(&mut book, instance));
+                    }
+                }
+            };
+            let deadline = ctx.deadline;
+            tokio::select! {
+                _ = &mut changed => {}
+                _ = ctx.cancel.cancelled() => return Err(GateError::Cancelled { cap }),
+                _ = sleep_until(deadline) => return Err(GateError::Timeout { cap }),
+            }
+        }
+    }
+
+    /// A slot for a job already running that this process follows again (a resumed
+    /// wait): it counts against the cap at once, without waiting.
+    pub fn occupy(&self, instance: &str) -> Slot {
+        let mut book = self.inner.book();
+        self.inner.take(&mut book, instance)
+    }
+
+    /// Whether any limit is set (else slots need no follower).
+    fn limited(&self) -> bool {
+        self.inner.limits() != Limits::default()
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One upgrade's place among the running ones; given back when dropped.
+pub struct Slot {
+    gate: Arc<Inner>,
+    number: Option<u64>,
+}
+
+impl Slot {
+    /// The job ended: a failure is charged to the budget, then the slot is given back.
+    pub fn finished(mut self, instance: &str, snap: &JobSnapshot) {
+        if snap.status == FAILED {
+            let mut book = self.gate.book();
+            book.failures.push(Failure {
+                instance: instance.to_string(),
+                job_id: snap.id.clone(),
+                reason: snap
+                    .fail_reason
+                    .clone()
+                    .unwrap_or_else(|| "no reason given".into()),
+            });
+            tracing::info!(
+                instance_id = instance,
+                job_id = %snap.id,
+                failures = book.failures.len(),
+                "an upgrade failed; charged to the failure budget"
+            );
+        }
+        self.give_back();
+    }
+
+    /// The budget, when it is spent (checked again right before submitting).
+    pub fn spent(&self) -> Option<GateError> {
+        self.gate.spent(&self.gate.book())
+    }
+
+    /// The job goes on while nobody waits for it: a follower on the process's tracker
+    /// holds the slot until the job ends (charging a failure), or the process stops.
+    pub fn follow_in_background(
+        self,
+        client: RdsClient,
+        cancel: CancellationToken,
+        schedule: WaitSchedule,
+        job_id: String,
+        instance_id: String,
+    ) {
+        if !(FleetGate {
+            inner: self.gate.clone(),
+        })
+        .limited()
+        {
+            return;
+        }
+        tokio::spawn(async move {
+            let call = CallCtx::new(cancel);
+            let followed =
+                upgrade_job::wait(&client, &call, &job_id, &instance_id, schedule, |_| {}).await;
+            match followed {
+                Ok(snap) => self.finished(&instance_id, &snap),
+                Err(why) => {
+                    tracing::debug!(instance_id, job_id, ?why, "stopped following the upgrade");
+                }
+            }
+        });
+    }
+
+    fn give_back(&mut self) {
+        if let Some(number) = self.number.take() {
+            self.gate.book().running.remove(&number);
+            self.gate.changed.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.give_back();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn gate(cap: Option<u32>, budget: Option<u32>) -> FleetGate {
+        let gate = FleetGate::default();
+        gate.set_limits(Limits {
+            max_concurrent_upgrades: cap,
+            failure_budget: budget,
+        });
+        gate
+    }
+
+    fn ctx() -> CallCtx {
+        CallCtx::new(CancellationToken::new())
+    }
+
+    fn failed(id: &str) -> JobSnapshot {
+        JobSnapshot {
+            id: id.into(),
+            status: FAILED.into(),
+            fail_reason: Some("disk full".into()),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_gate_hands_the_next_slot_to_a_waiter() {
+        let gate = gate(Some(1), None);
+        let first = gate.acquire(&ctx(), "a").await.unwrap();
+        let waiter = {
+            let gate = gate.clone();
+            tokio::spawn(async move { gate.acquire(&ctx(), "b").await.map(|_| ()) })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "b waits while a runs");
+        drop(first);
+        tokio::time::timeout(Duration::from_secs(2), waiter)
+            .await
+            .expect("b gets the slot")
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failure_that_spends_the_budget_stops_the_waiters() {
+        let gate = gate(Some(1), Some(1));
+        let first = gate.acquire(&ctx(), "a").await.unwrap();
+        let waiter = {
+            let gate = gate.clone();
+            tokio::spawn(async move { gate.acquire(&ctx(), "b").await.map(|_| ()) })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        first.finished("a", &failed("j1"));
+        let err = waiter.await.unwrap().unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, GateError::BudgetSpent { budget: 1, .. }));
+        assert!(text.contains("instance a (job j1): disk full"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn waiting_ends_on_cancel_and_at_the_deadline() {
+        let gate = gate(Some(1), None);
+        let _held = gate.acquire(&ctx(), "a").await.unwrap();
+        let cancelled = ctx();
+        cancelled.cancel.cancel();
+        assert_eq!(
+            gate.acquire(&cancelled, "b").await.err(),
+            Some(GateError::Cancelled { cap: 1 })
+        );
+        let soon = ctx().with_deadline(Instant::now() + Duration::from_millis(20));
+        assert_eq!(
+            gate.acquire(&soon, "b").await.err(),
+            Some(GateError::Timeout { cap: 1 })
+        );
+    }
+
+    #[tokio::test]
+    async fn occupied_slots_count_against_the_cap() {
+        let gate = gate(Some(1), None);
+        let resumed = gate.occupy("a");
+        let soon = ctx().with_deadline(Instant::now() + Duration::from_millis(20));
+        assert!(gate.acquire(&soon, "b").await.is_err());
+        drop(resumed);
+        assert!(gate.acquire(&ctx(), "b").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn without_limits_nothing_waits() {
+        let gate = gate(None, None);
+        let slots: Vec<Slot> = futures_slots(&gate, 50).await;
+        assert_eq!(slots.len(), 50);
+        for s in slots {
+            s.finished("x", &failed("j"));
+        }
+        assert!(
+            gate.inner.spent(&gate.inner.book()).is_none(),
+            "no budget, no stop"
+        );
+    }
+
+    async fn futures_slots(gate: &FleetGate, n: usize) -> Vec<Slot> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            out.push(gate.acquire(&ctx(), &format!("i{i}")).await.unwrap());
+        }
+        out
+    }
+}
