@@ -17,6 +17,13 @@
 //!   version read after completion failed: it is asked once more).
 //! - **Delete** forgets (an upgrade cannot be undone). **Import** takes
 //!   `<instance_id>/<job_id>` or `<instance_id>` (its most recent upgrade job).
+//! - **Delayed upgrades** ([`schedule`]): the plan shows the maintenance window, the state
+//!   the scheduled start and end. A scheduled job cannot be cancelled or run early through
+//!   the API, so a create that meets one while `is_delayed = false` adopts it with a
+//!   warning saying it does not run now (the instance would refuse a second upgrade), and
+//!   an apply never waits for a window that opens after its timeout: it returns at once
+//!   with the job recorded as `Scheduled`. Replacing a resource whose job is scheduled
+//!   warns at plan that applying will not run it now; its destroy says it will still run.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +34,7 @@ use super::ProviderState;
 use super::checks;
 use super::plan_checks;
 use super::project_lookup;
+use super::schedule;
 use super::submission;
 use super::timeouts;
 use super::upgrade_job::{
@@ -111,6 +119,9 @@ pub fn schema() -> Schema {
     .attribute(Attribute::computed("submitted_at", Type::String, "When the job was created (RFC 3339).").stable())
     .attribute(Attribute::computed("finished_at", Type::String, "When the job finished (RFC 3339)."))
     .block(timeouts::block());
+    let block = schedule::attributes()
+        .into_iter()
+        .fold(block, Block::attribute);
     Schema { version: 0, block }
 }
 
@@ -300,8 +311,14 @@ impl DbMinorUpgrade {
         let call = CallCtx::new(ctx.cancel.clone())
             .with_deadline(Instant::now() + Duration::from_secs(120));
         match upgrade_job::snapshot(client, &call, &job_id, &instance_id).await {
-            Ok(Some(snap)) if snap.is_finished() => self.finish(client, &call, state, &snap).await,
-            Ok(Some(snap)) => record(state, &snap),
+            Ok(Some(snap)) => {
+                schedule::record_at_refresh(state, &snap);
+                if snap.is_finished() {
+                    self.finish(client, &call, state, &snap).await;
+                } else {
+                    record(state, &snap);
+                }
+            }
             Ok(None) => self.infer_from_instance(client, &call, state).await,
             Err(e) => return Err(api_error("Cannot read the upgrade job", &who, &e)),
         }
@@ -413,6 +430,9 @@ impl Resource for DbMinorUpgrade {
                         .set_attr(name, prior.get_attr(name).cloned().unwrap_or(Value::Null));
                 }
             }
+            if let Some(warning) = schedule::replacing_scheduled(&prior, &plan.planned) {
+                diags.push(warning);
+            }
             return diags;
         }
         // A new upgrade: check it against the instance when the id is known.
@@ -454,6 +474,7 @@ impl Resource for DbMinorUpgrade {
             Value::opt_string(facts.complete_version.clone())
         };
         plan.planned.set_attr("version_before", before);
+        schedule::plan_create(&mut plan.planned, facts.maintenance_window.as_deref());
         diags
     }
 
@@ -529,25 +550,49 @@ impl Resource for DbMinorUpgrade {
                     .clone()
                     .unwrap_or_else(|| rfc3339(time::OffsetDateTime::now_utc()));
                 state.set_attr("submitted_at", Value::string(at));
-                diags.push(Diagnostic::warning_at(
-                    AttributePath::attribute("instance_id"),
-                    "Adopted an upgrade already under way",
-                    format!(
-                        "Instance {instance_id} already had upgrade job {} ({}); this resource tracks it instead of submitting another.",
-                        job.id, job.status
-                    ),
-                ));
+                if job.status == SCHEDULED && !request.is_delayed {
+                    diags.push(schedule::adopted_while_immediate(&instance_id, job));
+                } else {
+                    diags.push(Diagnostic::warning_at(
+                        AttributePath::attribute("instance_id"),
+                        "Adopted an upgrade already under way",
+                        format!(
+                            "Instance {instance_id} already had upgrade job {} ({}); this resource tracks it instead of submitting another.",
+                            job.id, job.status
+                        ),
+                    ));
+                }
                 job.clone()
             }
         };
+        let times = match &submitted {
+            Submitted::New(id) if request.is_delayed => {
+                schedule::new_job_times(client, &call, &instance_id, id).await
+            }
+            _ => Some(snap.clone()),
+        };
+        schedule::record_at_create(
+            &mut state,
+            facts.maintenance_window.as_deref(),
+            request.is_delayed,
+            times.as_ref(),
+        );
         record(&mut state, &snap);
+        let elapsed_limit = call
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(limit);
+        let too_late = (snap.status == SCHEDULED)
+            .then(|| {
+                let start = times.as_ref().and_then(|t| t.scheduled_start.as_deref());
+                schedule::beyond_the_wait(&instance_id, &job_id, start, elapsed_limit)
+            })
+            .flatten();
         if snap.is_finished() {
             self.finish(client, &call, &mut state, &snap).await;
+        } else if let Some(warning) = too_late {
+            diags.push(warning);
         } else if planned.attr_bool("wait_for_completion") == Some(true) {
-            let elapsed_limit = call
-                .deadline
-                .map(|d| d.saturating_duration_since(Instant::now()))
-                .unwrap_or(limit);
             diags.extend(
                 self.wait_and_record(ctx, client, &mut state, elapsed_limit)
                     .await,
@@ -583,6 +628,7 @@ impl Resource for DbMinorUpgrade {
         let mut diags = Diagnostics::default();
         if let Err(d) = self.refresh(ctx, client, &mut state).await {
             diags.push(d);
+            schedule::keep_planned(planned, &mut state);
             return StateResult {
                 state: Some(state),
                 private: Vec::new(),
@@ -590,17 +636,28 @@ impl Resource for DbMinorUpgrade {
             };
         }
         let status = state.attr_string("status").unwrap_or_default();
-        if (status == RUNNING || status == SCHEDULED)
+        let limit = timeouts::get(planned, "update");
+        let too_late = (status == SCHEDULED)
+            .then(|| {
+                schedule::beyond_the_wait(
+                    &state.attr_string("instance_id").unwrap_or_default(),
+                    &state.attr_string("job_id").unwrap_or_default(),
+                    state.attr_string(schedule::SCHEDULED_START).as_deref(),
+                    limit,
+                )
+            })
+            .flatten();
+        schedule::keep_planned(planned, &mut state);
+        if let Some(warning) = too_late {
+            diags.push(warning);
+        } else if (status == RUNNING || status == SCHEDULED)
             && planned.attr_bool("wait_for_completion") == Some(true)
         {
             tracing::info!(
                 job_id = state.attr_string("job_id").as_deref().unwrap_or(""),
                 "resuming the wait for the upgrade job"
             );
-            diags.extend(
-                self.wait_and_record(ctx, client, &mut state, timeouts::get(planned, "update"))
-                    .await,
-            );
+            diags.extend(self.wait_and_record(ctx, client, &mut state, limit).await);
         }
         StateResult {
             state: Some(state),
@@ -610,14 +667,7 @@ impl Resource for DbMinorUpgrade {
     }
 
     async fn delete(&self, _ctx: &Ctx, prior: &Value) -> Diagnostics {
-        let job = prior.attr_string("job_id").unwrap_or_default();
-        let instance = prior.attr_string("instance_id").unwrap_or_default();
-        Diagnostics::from(Diagnostic::warning(
-            "Upgrade forgotten, not undone",
-            format!(
-                "A minor version upgrade cannot be undone: instance {instance} keeps the version job {job} installed. The resource was only removed from the state."
-            ),
-        ))
+        Diagnostics::from(schedule::forgotten(prior))
     }
 
     async fn read(&self, ctx: &Ctx, state: &Value, private: &[u8]) -> StateResult {

@@ -60,7 +60,12 @@ pub async fn submit_checked(
     let running = running.as_deref().map(|r| r.as_slice()).ok();
     let version = planned_version.or(facts.complete_version.as_deref());
     match upgrade_job::submit_once(client, call, instance_id, version, request, running).await {
-        Ok(submitted) => Ok((facts, submitted)),
+        Ok(submitted) => {
+            if request.is_delayed && matches!(submitted, Submitted::New(_)) {
+                state.catalog.forget_scheduled().await;
+            }
+            Ok((facts, submitted))
+        }
         Err(e) => {
             let detail = match &e {
                 SubmitError::Api(RdsError::Cancelled) => format!(
