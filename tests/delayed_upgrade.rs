@@ -100,7 +100,10 @@ output \"listed\" {{ value = data.hwrds_db_instances.after.instances }}\n",
     let planned = change(&json, ADDRESS);
     assert_eq!(planned["actions"], json!(["create"]), "{planned}");
     assert_eq!(planned["after"]["maintenance_window"], WINDOW, "{planned}");
-    assert_eq!(planned["after_unknown"]["scheduled_start"], true, "{planned}");
+    assert_eq!(
+        planned["after_unknown"]["scheduled_start"], true,
+        "{planned}"
+    );
     assert_eq!(planned["after_unknown"]["scheduled_end"], true, "{planned}");
     let text = flat(&plan.all());
     assert!(
@@ -129,7 +132,11 @@ output \"listed\" {{ value = data.hwrds_db_instances.after.instances }}\n",
         as_rfc3339(&task.start_time),
         "{state}"
     );
-    assert_eq!(state["scheduled_end"], as_rfc3339(&task.end_time), "{state}");
+    assert_eq!(
+        state["scheduled_end"],
+        as_rfc3339(&task.end_time),
+        "{state}"
+    );
     let start = parse_time(state["scheduled_start"].as_str().unwrap()).unwrap();
     let from_now = start - time::OffsetDateTime::now_utc();
     assert!(
@@ -218,7 +225,9 @@ fn switching_to_now_says_the_scheduled_upgrade_will_not_run_now() {
     for said in [
         "must be replaced",
         "Warning: is_delayed = false will not run the scheduled upgrade now",
-        &format!("Upgrade job {job_id} of instance {ORDERS} is scheduled to run from {start} to {end}"),
+        &format!(
+            "Upgrade job {job_id} of instance {ORDERS} is scheduled to run from {start} to {end}"
+        ),
         "the RDS API can neither cancel nor reschedule a scheduled task",
         "Applying this plan will NOT upgrade the instance now",
         "adopts it instead of submitting another upgrade",
@@ -228,7 +237,9 @@ fn switching_to_now_says_the_scheduled_upgrade_will_not_run_now() {
     }
     for said in [
         "Warning: Upgrade forgotten; the scheduled upgrade will still run",
-        &format!("Nothing was installed yet: upgrade job {job_id} of instance {ORDERS} is scheduled and will still run from {start} to {end}"),
+        &format!(
+            "Nothing was installed yet: upgrade job {job_id} of instance {ORDERS} is scheduled and will still run from {start} to {end}"
+        ),
         "Warning: Adopted a scheduled upgrade: it does not run now",
         "Warning: Upgrade scheduled after this apply's timeout: not waiting",
     ] {
@@ -245,7 +256,11 @@ fn switching_to_now_says_the_scheduled_upgrade_will_not_run_now() {
     );
     let state = ws.resource_attributes(ADDRESS);
     assert_eq!(state["status"], "Scheduled", "{state}");
-    assert_eq!(state["job_id"], job_id.as_str(), "the scheduled job, adopted");
+    assert_eq!(
+        state["job_id"],
+        job_id.as_str(),
+        "the scheduled job, adopted"
+    );
     assert_eq!(state["is_delayed"], false);
     assert_eq!(
         state["scheduled_start"],

@@ -65,7 +65,8 @@ fn scheduled_upgrade(tasks: &[ScheduledTask], instance_id: &str) -> Value {
     let Some(task) = upgrade_job::pending_upgrade(tasks, instance_id) else {
         return Value::Null;
     };
-    let time = |t: &Option<String>| Value::opt_string(t.as_deref().and_then(parse_time).map(rfc3339));
+    let time =
+        |t: &Option<String>| Value::opt_string(t.as_deref().and_then(parse_time).map(rfc3339));
     Value::object([
         ("job_id", Value::string(&task.id)),
         ("status", Value::string(&task.status)),

@@ -52,7 +52,7 @@ pub fn attributes() -> [Attribute; 3] {
         Attribute::computed(
             SCHEDULED_END,
             Type::String,
-            "When the scheduled task's planned window ends (RFC 3339); null whenever `scheduled_start` is.",
+            "When the scheduled task's planned window ends (RFC 3339); known and null as `scheduled_start` is (null too when the API gives no end).",
         )
         .stable(),
     ]
@@ -188,7 +188,10 @@ pub fn replacing_scheduled(prior: &Value, planned: &Value) -> Option<Diagnostic>
         return None; // another instance: the destroy's warning says what stays scheduled
     }
     let changed = |name: &str| prior.get_attr(name) != planned.get_attr(name);
-    if !["is_delayed", "second_switch", "triggers"].iter().any(|n| changed(n)) {
+    if !["is_delayed", "second_switch", "triggers"]
+        .iter()
+        .any(|n| changed(n))
+    {
         return None;
     }
     let job = prior.attr_string("job_id").unwrap_or_default();
@@ -245,11 +248,9 @@ pub fn beyond_the_wait(
     limit: Duration,
 ) -> Option<Diagnostic> {
     let start_text = start?;
-    let start = time::OffsetDateTime::parse(
-        start_text,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .ok()?;
+    let start =
+        time::OffsetDateTime::parse(start_text, &time::format_description::well_known::Rfc3339)
+            .ok()?;
     let deadline = time::OffsetDateTime::now_utc() + limit;
     (start > deadline).then(|| {
         Diagnostic::warning(
@@ -359,7 +360,10 @@ mod tests {
             ..Default::default()
         };
         let snap = times_of(&task);
-        assert_eq!(snap.scheduled_start.as_deref(), Some("2026-01-01T14:00:00Z"));
+        assert_eq!(
+            snap.scheduled_start.as_deref(),
+            Some("2026-01-01T14:00:00Z")
+        );
         assert_eq!(snap.scheduled_end.as_deref(), Some("2026-01-01T18:00:00Z"));
     }
 
@@ -377,11 +381,21 @@ mod tests {
         planned.set_attr("is_delayed", Value::Bool(false));
         let d = replacing_scheduled(&prior, &planned).expect("a warning");
         assert_eq!(d.path, Some(AttributePath::attribute("is_delayed")));
-        assert!(d.detail.contains("will NOT upgrade the instance now"), "{}", d.detail);
+        assert!(
+            d.detail.contains("will NOT upgrade the instance now"),
+            "{}",
+            d.detail
+        );
         assert!(d.detail.contains("j1"));
-        assert!(d.detail.contains("from 2026-01-01T22:00:00Z to 2026-01-02T02:00:00Z"));
+        assert!(
+            d.detail
+                .contains("from 2026-01-01T22:00:00Z to 2026-01-02T02:00:00Z")
+        );
         assert!(d.detail.contains("cancel the scheduled task"));
-        assert!(replacing_scheduled(&prior, &prior).is_none(), "no change, no warning");
+        assert!(
+            replacing_scheduled(&prior, &prior).is_none(),
+            "no change, no warning"
+        );
         let mut done = prior.clone();
         done.set_attr("status", Value::string(COMPLETED));
         assert!(replacing_scheduled(&done, &planned).is_none());
