@@ -122,6 +122,11 @@ output \"listed\" {{ value = data.hwrds_db_instances.after.instances }}\n",
         "no inconsistent result: {}",
         apply.all()
     );
+    assert!(
+        !apply.all().contains("not waiting"),
+        "nothing to say about waiting when the apply was not to wait: {}",
+        apply.all()
+    );
     let state = ws.resource_attributes(ADDRESS);
     let task = scheduled_task(&emu);
     assert_eq!(state["status"], "Scheduled", "{state}");

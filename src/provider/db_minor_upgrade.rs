@@ -582,7 +582,8 @@ impl Resource for DbMinorUpgrade {
             .deadline
             .map(|d| d.saturating_duration_since(Instant::now()))
             .unwrap_or(limit);
-        let too_late = (snap.status == SCHEDULED)
+        let waits = planned.attr_bool("wait_for_completion") == Some(true);
+        let too_late = (waits && snap.status == SCHEDULED)
             .then(|| {
                 let start = times.as_ref().and_then(|t| t.scheduled_start.as_deref());
                 schedule::beyond_the_wait(&instance_id, &job_id, start, elapsed_limit)
@@ -592,7 +593,7 @@ impl Resource for DbMinorUpgrade {
             self.finish(client, &call, &mut state, &snap).await;
         } else if let Some(warning) = too_late {
             diags.push(warning);
-        } else if planned.attr_bool("wait_for_completion") == Some(true) {
+        } else if waits {
             diags.extend(
                 self.wait_and_record(ctx, client, &mut state, elapsed_limit)
                     .await,
@@ -637,7 +638,8 @@ impl Resource for DbMinorUpgrade {
         }
         let status = state.attr_string("status").unwrap_or_default();
         let limit = timeouts::get(planned, "update");
-        let too_late = (status == SCHEDULED)
+        let waits = planned.attr_bool("wait_for_completion") == Some(true);
+        let too_late = (waits && status == SCHEDULED)
             .then(|| {
                 schedule::beyond_the_wait(
                     &state.attr_string("instance_id").unwrap_or_default(),
@@ -650,9 +652,7 @@ impl Resource for DbMinorUpgrade {
         schedule::keep_planned(planned, &mut state);
         if let Some(warning) = too_late {
             diags.push(warning);
-        } else if (status == RUNNING || status == SCHEDULED)
-            && planned.attr_bool("wait_for_completion") == Some(true)
-        {
+        } else if (status == RUNNING || status == SCHEDULED) && waits {
             tracing::info!(
                 job_id = state.attr_string("job_id").as_deref().unwrap_or(""),
                 "resuming the wait for the upgrade job"

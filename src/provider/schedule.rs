@@ -233,7 +233,7 @@ pub fn adopted_while_immediate(instance: &str, snap: &JobSnapshot) -> Diagnostic
         "Adopted a scheduled upgrade: it does not run now",
         format!(
             "Instance {instance} already has upgrade job {} scheduled to run {when}; the instance refuses a second upgrade and the RDS API cannot run a scheduled one early, \
-             so this resource tracks that job although is_delayed = false. {CANCEL_IN_CONSOLE} (Replace this resource afterwards: terraform apply -replace=...)",
+             so this resource tracks that job although is_delayed = false. To upgrade now, cancel the scheduled task in the Huawei Cloud console (RDS > Task Center > Scheduled Tasks):              the next refresh then shows the job Failed (canceled) and the next plan proposes a new upgrade, submitted at once.",
             snap.id
         ),
     )
