@@ -16,7 +16,7 @@ use super::checks::{InstanceFacts, NodeFacts, compare_versions};
 use super::project_lookup;
 use super::upgrade_job;
 use crate::cty::AttributePath;
-use crate::rds::models::{Instance, Task};
+use crate::rds::models::{Instance, ScheduledTask, Task};
 use crate::rds::{CallCtx, InstanceFilter, RdsClient, RdsError};
 use crate::tfplugin::Diagnostic;
 
@@ -26,6 +26,8 @@ pub struct Catalog {
     listing: OnceCell<Arc<Vec<Instance>>>,
     latest: Mutex<HashMap<(String, String), Option<String>>>,
     running: OnceCell<Arc<Vec<Task>>>,
+    /// The project's scheduled tasks, until this process submits a delayed upgrade.
+    scheduled: Mutex<Option<Arc<Vec<ScheduledTask>>>>,
 }
 
 impl Catalog {
@@ -72,6 +74,27 @@ impl Catalog {
             })
             .await
             .cloned()
+    }
+
+    /// The project's operations waiting for a maintenance window, listed once per process
+    /// (again after [`Catalog::forget_scheduled`]; errors are not cached).
+    pub async fn scheduled(
+        &self,
+        client: &RdsClient,
+        ctx: &CallCtx,
+    ) -> Result<Arc<Vec<ScheduledTask>>, RdsError> {
+        let mut cached = self.scheduled.lock().await;
+        if let Some(found) = cached.as_ref() {
+            return Ok(found.clone());
+        }
+        let listed = Arc::new(client.scheduled_tasks(ctx, None).await?);
+        *cached = Some(listed.clone());
+        Ok(listed)
+    }
+
+    /// Drops the scheduled tasks listed so far: this process just scheduled an upgrade.
+    pub async fn forget_scheduled(&self) {
+        *self.scheduled.lock().await = None;
     }
 
     /// The latest minor version for an engine and major version, asked once per process.
@@ -204,5 +227,6 @@ pub fn facts(instance: &Instance, latest: Option<String>) -> InstanceFacts {
             })
             .collect(),
         primary_id: instance.primary_id().map(str::to_string),
+        maintenance_window: instance.maintenance_window.clone(),
     }
 }

@@ -24,6 +24,8 @@ pub struct InstanceFacts {
     pub nodes: Vec<NodeFacts>,
     /// For a read replica: the id of its primary instance.
     pub primary_id: Option<String>,
+    /// Maintenance window (UTC), e.g. `22:00-02:00`: when delayed upgrades run.
+    pub maintenance_window: Option<String>,
 }
 
 /// One node of an instance.

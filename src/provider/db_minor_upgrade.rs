@@ -17,6 +17,13 @@
 //!   version read after completion failed: it is asked once more).
 //! - **Delete** forgets (an upgrade cannot be undone). **Import** takes
 //!   `<instance_id>/<job_id>` or `<instance_id>` (its most recent upgrade job).
+//! - **Delayed upgrades** ([`schedule`]): the plan shows the maintenance window, the state
+//!   the scheduled start and end. A scheduled job cannot be cancelled or run early through
+//!   the API, so a create that meets one while `is_delayed = false` adopts it with a
+//!   warning saying it does not run now (the instance would refuse a second upgrade), and
+//!   an apply never waits for a window that opens after its timeout: it returns at once
+//!   with the job recorded as `Scheduled`. Replacing a resource whose job is scheduled
+//!   warns at plan that applying will not run it now; its destroy says it will still run.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +35,7 @@ use super::checks;
 use super::fleet_gate::Slot;
 use super::plan_checks;
 use super::project_lookup;
+use super::schedule;
 use super::submission;
 use super::timeouts;
 use super::upgrade_job::{
@@ -112,6 +120,9 @@ pub fn schema() -> Schema {
     .attribute(Attribute::computed("submitted_at", Type::String, "When the job was created (RFC 3339).").stable())
     .attribute(Attribute::computed("finished_at", Type::String, "When the job finished (RFC 3339)."))
     .block(timeouts::block());
+    let block = schedule::attributes()
+        .into_iter()
+        .fold(block, Block::attribute);
     Schema { version: 0, block }
 }
 
@@ -215,7 +226,7 @@ impl DbMinorUpgrade {
         client: &RdsClient,
         state: &mut Value,
         limit: Duration,
-        slot: Slot,
+        slot: Option<Slot>,
     ) -> Diagnostics {
         let mut diags = Diagnostics::default();
         let job_id = state.attr_string("job_id").unwrap_or_default();
@@ -231,7 +242,9 @@ impl DbMinorUpgrade {
                 let after = CallCtx::new(ctx.cancel.clone())
                     .with_deadline(Instant::now() + Duration::from_secs(60));
                 self.finish(client, &after, state, &snap).await;
-                slot.finished(&instance_id, &snap);
+                if let Some(slot) = slot {
+                    slot.finished(&instance_id, &snap);
+                }
                 if snap.status == FAILED {
                     diags.push(Diagnostic::error(
                         "Upgrade job failed",
@@ -260,13 +273,15 @@ impl DbMinorUpgrade {
                 if let Some(last) = last {
                     record(state, &last);
                 }
-                slot.follow_in_background(
-                    client.clone(),
-                    ctx.cancel.clone(),
-                    SCHEDULE,
-                    job_id.clone(),
-                    instance_id.clone(),
-                );
+                if let Some(slot) = slot {
+                    slot.follow_in_background(
+                        client.clone(),
+                        ctx.cancel.clone(),
+                        SCHEDULE,
+                        job_id.clone(),
+                        instance_id.clone(),
+                    );
+                }
                 let why = format!(
                     "The wait reached its timeout ({}s; see timeouts).",
                     limit.as_secs()
@@ -274,13 +289,15 @@ impl DbMinorUpgrade {
                 diags.push(still_running(&job_id, &instance_id, &why));
             }
             Err(Interrupted::Api(e)) => {
-                slot.follow_in_background(
-                    client.clone(),
-                    ctx.cancel.clone(),
-                    SCHEDULE,
-                    job_id.clone(),
-                    instance_id.clone(),
-                );
+                if let Some(slot) = slot {
+                    slot.follow_in_background(
+                        client.clone(),
+                        ctx.cancel.clone(),
+                        SCHEDULE,
+                        job_id.clone(),
+                        instance_id.clone(),
+                    );
+                }
                 let why = format!("Following the job failed: {e}.");
                 diags.push(still_running(&job_id, &instance_id, &why));
             }
@@ -317,8 +334,14 @@ impl DbMinorUpgrade {
         let call = CallCtx::new(ctx.cancel.clone())
             .with_deadline(Instant::now() + Duration::from_secs(120));
         match upgrade_job::snapshot(client, &call, &job_id, &instance_id).await {
-            Ok(Some(snap)) if snap.is_finished() => self.finish(client, &call, state, &snap).await,
-            Ok(Some(snap)) => record(state, &snap),
+            Ok(Some(snap)) => {
+                schedule::record_at_refresh(state, &snap);
+                if snap.is_finished() {
+                    self.finish(client, &call, state, &snap).await;
+                } else {
+                    record(state, &snap);
+                }
+            }
             Ok(None) => self.infer_from_instance(client, &call, state).await,
             Err(e) => return Err(api_error("Cannot read the upgrade job", &who, &e)),
         }
@@ -430,6 +453,9 @@ impl Resource for DbMinorUpgrade {
                         .set_attr(name, prior.get_attr(name).cloned().unwrap_or(Value::Null));
                 }
             }
+            if let Some(warning) = schedule::replacing_scheduled(&prior, &plan.planned) {
+                diags.push(warning);
+            }
             return diags;
         }
         // A new upgrade: check it against the instance when the id is known.
@@ -471,6 +497,7 @@ impl Resource for DbMinorUpgrade {
             Value::opt_string(facts.complete_version.clone())
         };
         plan.planned.set_attr("version_before", before);
+        schedule::plan_create(&mut plan.planned, facts.maintenance_window.as_deref());
         diags
     }
 
@@ -546,34 +573,60 @@ impl Resource for DbMinorUpgrade {
                     .clone()
                     .unwrap_or_else(|| rfc3339(time::OffsetDateTime::now_utc()));
                 state.set_attr("submitted_at", Value::string(at));
-                diags.push(Diagnostic::warning_at(
-                    AttributePath::attribute("instance_id"),
-                    "Adopted an upgrade already under way",
-                    format!(
-                        "Instance {instance_id} already had upgrade job {} ({}); this resource tracks it instead of submitting another.",
-                        job.id, job.status
-                    ),
-                ));
+                if job.status == SCHEDULED && !request.is_delayed {
+                    diags.push(schedule::adopted_while_immediate(&instance_id, job));
+                } else {
+                    diags.push(Diagnostic::warning_at(
+                        AttributePath::attribute("instance_id"),
+                        "Adopted an upgrade already under way",
+                        format!(
+                            "Instance {instance_id} already had upgrade job {} ({}); this resource tracks it instead of submitting another.",
+                            job.id, job.status
+                        ),
+                    ));
+                }
                 job.clone()
             }
         };
+        let times = match &submitted {
+            Submitted::New(id) if request.is_delayed => {
+                schedule::new_job_times(client, &call, &instance_id, id).await
+            }
+            _ => Some(snap.clone()),
+        };
+        schedule::record_at_create(
+            &mut state,
+            facts.maintenance_window.as_deref(),
+            request.is_delayed,
+            times.as_ref(),
+        );
         record(&mut state, &snap);
+        let elapsed_limit = call
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(limit);
+        let waits = planned.attr_bool("wait_for_completion") == Some(true);
+        let too_late = (waits && snap.status == SCHEDULED)
+            .then(|| {
+                let start = times.as_ref().and_then(|t| t.scheduled_start.as_deref());
+                schedule::beyond_the_wait(&instance_id, &job_id, start, elapsed_limit)
+            })
+            .flatten();
+        // A job waiting for the maintenance window runs then, not now: it holds no slot.
+        let slot = (!request.is_delayed && snap.status != SCHEDULED).then_some(slot);
         if snap.is_finished() {
             self.finish(client, &call, &mut state, &snap).await;
-            slot.finished(&instance_id, &snap);
-        } else if request.is_delayed {
-            // It runs in the maintenance window, not now: it holds no slot.
-            drop(slot);
-        } else if planned.attr_bool("wait_for_completion") == Some(true) {
-            let elapsed_limit = call
-                .deadline
-                .map(|d| d.saturating_duration_since(Instant::now()))
-                .unwrap_or(limit);
+            if let Some(slot) = slot {
+                slot.finished(&instance_id, &snap);
+            }
+        } else if let Some(warning) = too_late {
+            diags.push(warning);
+        } else if waits {
             diags.extend(
                 self.wait_and_record(ctx, client, &mut state, elapsed_limit, slot)
                     .await,
             );
-        } else {
+        } else if let Some(slot) = slot {
             slot.follow_in_background(
                 client.clone(),
                 ctx.cancel.clone(),
@@ -612,6 +665,7 @@ impl Resource for DbMinorUpgrade {
         let mut diags = Diagnostics::default();
         if let Err(d) = self.refresh(ctx, client, &mut state).await {
             diags.push(d);
+            schedule::keep_planned(planned, &mut state);
             return StateResult {
                 state: Some(state),
                 private: Vec::new(),
@@ -619,16 +673,30 @@ impl Resource for DbMinorUpgrade {
             };
         }
         let status = state.attr_string("status").unwrap_or_default();
-        if (status == RUNNING || status == SCHEDULED)
-            && planned.attr_bool("wait_for_completion") == Some(true)
-        {
+        let limit = timeouts::get(planned, "update");
+        let waits = planned.attr_bool("wait_for_completion") == Some(true);
+        let too_late = (waits && status == SCHEDULED)
+            .then(|| {
+                schedule::beyond_the_wait(
+                    &state.attr_string("instance_id").unwrap_or_default(),
+                    &state.attr_string("job_id").unwrap_or_default(),
+                    state.attr_string(schedule::SCHEDULED_START).as_deref(),
+                    limit,
+                )
+            })
+            .flatten();
+        schedule::keep_planned(planned, &mut state);
+        if let Some(warning) = too_late {
+            diags.push(warning);
+        } else if (status == RUNNING || status == SCHEDULED) && waits {
             tracing::info!(
                 job_id = state.attr_string("job_id").as_deref().unwrap_or(""),
                 "resuming the wait for the upgrade job"
             );
-            let instance_id = state.attr_string("instance_id").unwrap_or_default();
-            let slot = self.state.gate.occupy(&instance_id);
-            let limit = timeouts::get(planned, "update");
+            let slot = (status == RUNNING).then(|| {
+                let instance_id = state.attr_string("instance_id").unwrap_or_default();
+                self.state.gate.occupy(&instance_id)
+            });
             diags.extend(
                 self.wait_and_record(ctx, client, &mut state, limit, slot)
                     .await,
@@ -642,14 +710,7 @@ impl Resource for DbMinorUpgrade {
     }
 
     async fn delete(&self, _ctx: &Ctx, prior: &Value) -> Diagnostics {
-        let job = prior.attr_string("job_id").unwrap_or_default();
-        let instance = prior.attr_string("instance_id").unwrap_or_default();
-        Diagnostics::from(Diagnostic::warning(
-            "Upgrade forgotten, not undone",
-            format!(
-                "A minor version upgrade cannot be undone: instance {instance} keeps the version job {job} installed. The resource was only removed from the state."
-            ),
-        ))
+        Diagnostics::from(schedule::forgotten(prior))
     }
 
     async fn read(&self, ctx: &Ctx, state: &Value, private: &[u8]) -> StateResult {

@@ -1,14 +1,16 @@
 //! `hwrds_db_instance`: one RDS instance by id or exact name, with its versions, nodes,
 //! the latest minor version available and whether an upgrade is possible now (the same
-//! checks as the resource's plan).
+//! checks as the resource's plan), its maintenance window and the upgrade waiting for it.
 
 use std::sync::Arc;
 
 use super::ProviderState;
 use super::checks::{InstanceFacts, upgrade_blockers};
 use super::project_lookup;
+use super::upgrade_job;
 use crate::cty::{AttributePath, Type, Value};
-use crate::rds::{CallCtx, InstanceFilter};
+use crate::rds::models::{ScheduledTask, parse_time, rfc3339};
+use crate::rds::{CallCtx, InstanceFilter, RdsClient};
 use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{Ctx, DataSource, Diagnostic, Diagnostics, StateResult};
 
@@ -24,6 +26,52 @@ pub fn node_type() -> Type {
         ("role", Type::String),
         ("status", Type::String),
         ("availability_zone", Type::String),
+    ])
+}
+
+/// The object type of the upgrade waiting for the maintenance window.
+pub fn scheduled_upgrade_type() -> Type {
+    Type::object([
+        ("job_id", Type::String),
+        ("status", Type::String),
+        ("start", Type::String),
+        ("end", Type::String),
+    ])
+}
+
+/// The project's scheduled tasks for the data sources (one listing per process). A
+/// failed listing leaves `scheduled_upgrade` null, with a warning saying it is unknown.
+pub async fn scheduled_tasks(
+    state: &ProviderState,
+    client: &RdsClient,
+    call: &CallCtx,
+) -> (Vec<ScheduledTask>, Diagnostics) {
+    match state.catalog.scheduled(client, call).await {
+        Ok(tasks) => (tasks.as_ref().clone(), Diagnostics::default()),
+        Err(e) => (
+            Vec::new(),
+            Diagnostics::from(Diagnostic::warning(
+                "Cannot read the scheduled tasks",
+                format!(
+                    "Listing the upgrades waiting for a maintenance window failed: {e}. scheduled_upgrade is null here because it is unknown, not because nothing is scheduled."
+                ),
+            )),
+        ),
+    }
+}
+
+/// The value of `scheduled_upgrade` for `instance_id` among `tasks`.
+fn scheduled_upgrade(tasks: &[ScheduledTask], instance_id: &str) -> Value {
+    let Some(task) = upgrade_job::pending_upgrade(tasks, instance_id) else {
+        return Value::Null;
+    };
+    let time =
+        |t: &Option<String>| Value::opt_string(t.as_deref().and_then(parse_time).map(rfc3339));
+    Value::object([
+        ("job_id", Value::string(&task.id)),
+        ("status", Value::string(&task.status)),
+        ("start", time(&task.start_time)),
+        ("end", time(&task.end_time)),
     ])
 }
 
@@ -50,7 +98,12 @@ pub fn instance_attributes() -> Vec<Attribute> {
         Attribute::computed(
             "maintenance_window",
             Type::String,
-            "Maintenance window (UTC), e.g. `22:00-02:00`; delayed upgrades run in it.",
+            "Maintenance window (UTC), e.g. `22:00-02:00`; delayed upgrades (`is_delayed = true`) run in it.",
+        ),
+        Attribute::computed(
+            "scheduled_upgrade",
+            scheduled_upgrade_type(),
+            "The minor upgrade waiting for the maintenance window (or running in it), from the RDS scheduled tasks; null when none. `job_id`; `status` as the API reports it (`Initing`, `Pending`, `Running`, `Unauthorized`); `start` and `end` of its planned window (RFC 3339). The API cannot cancel it: the console can.",
         ),
         Attribute::computed(
             "nodes",
@@ -78,7 +131,7 @@ pub fn instance_attributes() -> Vec<Attribute> {
 /// The values of [`instance_attributes`] for an instance.
 pub fn instance_values(
     facts: &InstanceFacts,
-    maintenance_window: Option<&str>,
+    scheduled: &[ScheduledTask],
 ) -> Vec<(&'static str, Value)> {
     let blockers = upgrade_blockers(facts);
     let nodes = facts
@@ -103,7 +156,11 @@ pub fn instance_values(
         ),
         ("status", Value::string(&facts.status)),
         ("type", Value::string(&facts.instance_type)),
-        ("maintenance_window", Value::opt_string(maintenance_window)),
+        (
+            "maintenance_window",
+            Value::opt_string(facts.maintenance_window.clone()),
+        ),
+        ("scheduled_upgrade", scheduled_upgrade(scheduled, &facts.id)),
         ("nodes", Value::List(nodes)),
         (
             "latest_version",
@@ -232,12 +289,17 @@ impl DataSource for InstanceDataSource {
                 )));
             }
         };
+        let (scheduled, diagnostics) = scheduled_tasks(&self.state, client, &call).await;
         let mut state = Value::null_object(&self.schema().block.value_type());
         state.set_attr("id", Value::string(&instance.id));
         state.set_attr("name", Value::string(&instance.name));
-        for (name, value) in instance_values(&facts, instance.maintenance_window.as_deref()) {
+        for (name, value) in instance_values(&facts, &scheduled) {
             state.set_attr(name, value);
         }
-        StateResult::ok(state)
+        StateResult {
+            state: Some(state),
+            private: Vec::new(),
+            diagnostics,
+        }
     }
 }

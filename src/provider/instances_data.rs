@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::ProviderState;
 use super::instance_data::instance_attributes;
-use super::instance_data::instance_values;
+use super::instance_data::{instance_values, scheduled_tasks};
 use super::project_lookup;
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::CallCtx;
@@ -138,6 +138,11 @@ impl DataSource for InstancesDataSource {
         };
         let mut matching: Vec<&Instance> = all.iter().filter(|i| filters.matches(i)).collect();
         matching.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+        let (scheduled, diagnostics) = if matching.is_empty() {
+            (Vec::new(), Diagnostics::default())
+        } else {
+            scheduled_tasks(&self.state, client, &call).await
+        };
         let mut listed = Vec::with_capacity(matching.len());
         for instance in matching {
             let facts = match self.state.catalog.facts(client, &call, instance).await {
@@ -156,10 +161,7 @@ impl DataSource for InstancesDataSource {
                 ("id", Value::string(&instance.id)),
                 ("name", Value::string(&instance.name)),
             ];
-            object.extend(instance_values(
-                &facts,
-                instance.maintenance_window.as_deref(),
-            ));
+            object.extend(instance_values(&facts, &scheduled));
             listed.push(Value::object(object));
         }
         let mut state = config.clone();
@@ -176,6 +178,10 @@ impl DataSource for InstancesDataSource {
             .join("|");
         state.set_attr("id", Value::string(format!("instances:{digest}")));
         state.set_attr("instances", Value::List(listed));
-        StateResult::ok(state)
+        StateResult {
+            state: Some(state),
+            private: Vec::new(),
+            diagnostics,
+        }
     }
 }

@@ -10,6 +10,7 @@ mod instance_data;
 mod instances_data;
 mod plan_checks;
 mod project_lookup;
+mod schedule;
 mod shared_config;
 mod submission;
 mod timeouts;

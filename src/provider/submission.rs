@@ -118,7 +118,12 @@ async fn adopt_or_submit(
         return Err(gate_diagnostic(instance_id, &spent));
     }
     match upgrade_job::submit_once(client, call, instance_id, version, request, running).await {
-        Ok(submitted) => Ok((facts, submitted)),
+        Ok(submitted) => {
+            if request.is_delayed && matches!(submitted, Submitted::New(_)) {
+                state.catalog.forget_scheduled().await;
+            }
+            Ok((facts, submitted))
+        }
         Err(e) => {
             let detail = match &e {
                 SubmitError::Api(RdsError::Cancelled) => format!(

@@ -46,6 +46,10 @@ pub struct JobSnapshot {
     pub ended: Option<String>,
     /// The instance's complete version right after the job completed, when known.
     pub version_after: Option<String>,
+    /// RFC 3339: the window a scheduled (delayed) job is planned to run in, when it was
+    /// read from the scheduled tasks.
+    pub scheduled_start: Option<String>,
+    pub scheduled_end: Option<String>,
 }
 
 impl JobSnapshot {
@@ -61,7 +65,7 @@ impl JobSnapshot {
             fail_reason: job.fail_reason.clone().filter(|r| !r.is_empty()),
             created: job.created.as_deref().and_then(to_rfc3339),
             ended: job.ended.as_deref().and_then(to_rfc3339),
-            version_after: None,
+            ..Default::default()
         }
     }
 
@@ -73,7 +77,7 @@ impl JobSnapshot {
             fail_reason: task.fail_reason.clone().filter(|r| !r.is_empty()),
             created: task.create_time.as_deref().and_then(to_rfc3339),
             ended: task.end_time.as_deref().and_then(to_rfc3339),
-            version_after: None,
+            ..Default::default()
         }
     }
 
@@ -90,6 +94,8 @@ impl JobSnapshot {
             fail_reason: (task.status == "Canceled")
                 .then(|| "the scheduled upgrade was canceled".to_string()),
             created: task.create_time.as_deref().and_then(to_rfc3339),
+            scheduled_start: task.start_time.as_deref().and_then(to_rfc3339),
+            scheduled_end: task.end_time.as_deref().and_then(to_rfc3339),
             ..Default::default()
         }
     }
@@ -172,6 +178,16 @@ pub async fn recent(
         .map(JobSnapshot::from_task))
 }
 
+/// The instance's upgrade among `scheduled` that has yet to run or is running, if any.
+pub fn pending_upgrade<'a>(
+    scheduled: &'a [ScheduledTask],
+    instance_id: &str,
+) -> Option<&'a ScheduledTask> {
+    scheduled
+        .iter()
+        .find(|t| t.instance_id == instance_id && is_upgrade(&t.name) && t.is_pending())
+}
+
 /// An upgrade of the instance that is running or waiting for its window, if any.
 pub async fn find_active(
     client: &RdsClient,
@@ -197,10 +213,7 @@ pub async fn find_active(
     }
     if include_scheduled {
         let scheduled = client.scheduled_tasks(ctx, Some(instance_id)).await?;
-        if let Some(task) = scheduled
-            .iter()
-            .find(|t| t.instance_id == instance_id && is_upgrade(&t.name) && t.is_pending())
-        {
+        if let Some(task) = pending_upgrade(&scheduled, instance_id) {
             return Ok(Some(JobSnapshot::from_scheduled(task)));
         }
     }

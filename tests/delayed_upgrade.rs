@@ -1,0 +1,303 @@
+//! When a delayed upgrade runs, through real Terraform and the emulator process: the plan
+//! shows the instance's maintenance window, the state the scheduled task's start and end
+//! (no value changes between plan and apply), the data sources show the window and the
+//! upgrade waiting for it; switching `is_delayed` to false warns at plan that the
+//! scheduled job will not run now, the destroy says it is scheduled and not installed, and
+//! the create adopts it without waiting for a window after its timeout — or waits when the
+//! window comes first.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{Emulator, Workspace, hwrds_workspace, truth};
+use hwrds::rds::models::{ScheduledTask, parse_time, rfc3339};
+use serde_json::{Value, json};
+
+const ORDERS: &str = "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01";
+const WINDOW: &str = "18:00-19:00";
+const ADDRESS: &str = "hwrds_db_minor_upgrade.orders";
+
+/// One MySQL instance with the maintenance window [`WINDOW`]; delayed upgrades start
+/// `window_opens_after` seconds after submission.
+fn emulator(window_opens_after: f64) -> Emulator {
+    Emulator::start(
+        json!({"job_seconds": 1, "window_opens_after_seconds": window_opens_after,
+               "instances": [{"id": ORDERS, "name": "orders", "maintenance_window": WINDOW}]}),
+        false,
+    )
+}
+
+fn upgrade(delayed: bool) -> String {
+    format!(
+        "resource \"hwrds_db_minor_upgrade\" \"orders\" {{\n  instance_id = \"{ORDERS}\"\n  is_delayed  = {delayed}\n}}\n"
+    )
+}
+
+/// Output with Terraform's line wrapping and box drawing undone, to search for messages.
+fn flat(text: &str) -> String {
+    text.split_whitespace()
+        .filter(|w| *w != "│")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The emulator's own scheduled task for the instance, read through the signed API.
+fn scheduled_task(emu: &Emulator) -> ScheduledTask {
+    let truth = truth::read(&emu.url, &[ORDERS.to_string()]).expect("read the emulator");
+    let tasks = &truth[0].scheduled;
+    assert_eq!(tasks.len(), 1, "one scheduled task: {tasks:?}");
+    tasks[0].clone()
+}
+
+/// A Huawei time (`2026-01-01T22:00:00+0800`) as the provider writes it (RFC 3339, UTC).
+fn as_rfc3339(huawei: &Option<String>) -> String {
+    let text = huawei.as_deref().expect("the task has the time");
+    rfc3339(parse_time(text).expect("a Huawei time"))
+}
+
+/// `terraform plan -out` then `terraform show -json` of that plan.
+fn saved_plan(ws: &Workspace) -> (common::Run, Value) {
+    let plan = ws.run(&["plan", "-input=false", "-out=tfplan"]);
+    plan.assert_ok();
+    let shown = ws.run(&["show", "-json", "tfplan"]);
+    shown.assert_ok();
+    let json = serde_json::from_str(&shown.stdout).expect("plan JSON");
+    (plan, json)
+}
+
+/// The planned change of `address` in `terraform show -json` of a plan.
+fn change<'a>(plan: &'a Value, address: &str) -> &'a Value {
+    plan["resource_changes"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["address"] == address))
+        .map(|c| &c["change"])
+        .unwrap_or_else(|| panic!("{address} not in the plan: {plan}"))
+}
+
+fn output(ws: &Workspace, name: &str) -> Value {
+    let out = ws.run(&["output", "-json", name]);
+    out.assert_ok();
+    serde_json::from_str(&out.stdout).expect("output JSON")
+}
+
+fn plan_shows_the_window_and_the_state_the_schedule(terraform: PathBuf) {
+    let emu = emulator(7200.0);
+    let body = format!(
+        "{}\
+data \"hwrds_db_instance\" \"before\" {{\n  id = \"{ORDERS}\"\n}}\n\
+data \"hwrds_db_instance\" \"after\" {{\n  id         = \"{ORDERS}\"\n  depends_on = [{ADDRESS}]\n}}\n\
+data \"hwrds_db_instances\" \"after\" {{\n  depends_on = [{ADDRESS}]\n}}\n\
+output \"before\" {{ value = data.hwrds_db_instance.before }}\n\
+output \"after\" {{ value = data.hwrds_db_instance.after }}\n\
+output \"listed\" {{ value = data.hwrds_db_instances.after.instances }}\n",
+        upgrade(true)
+    );
+    let (ws, _dir) = hwrds_workspace(terraform, &emu, &body);
+
+    let (plan, json) = saved_plan(&ws);
+    let planned = change(&json, ADDRESS);
+    assert_eq!(planned["actions"], json!(["create"]), "{planned}");
+    assert_eq!(planned["after"]["maintenance_window"], WINDOW, "{planned}");
+    assert_eq!(
+        planned["after_unknown"]["scheduled_start"], true,
+        "{planned}"
+    );
+    assert_eq!(planned["after_unknown"]["scheduled_end"], true, "{planned}");
+    let text = flat(&plan.all());
+    assert!(
+        text.contains(&format!("+ maintenance_window = \"{WINDOW}\"")),
+        "the reviewer sees the window: {text}"
+    );
+    assert!(
+        text.contains("+ scheduled_start = (known after apply)"),
+        "{text}"
+    );
+
+    let apply = ws.run(&["apply", "-input=false", "tfplan"]);
+    apply.assert_ok();
+    assert!(
+        !apply.all().contains("inconsistent"),
+        "no inconsistent result: {}",
+        apply.all()
+    );
+    assert!(
+        !apply.all().contains("not waiting"),
+        "nothing to say about waiting when the apply was not to wait: {}",
+        apply.all()
+    );
+    let state = ws.resource_attributes(ADDRESS);
+    let task = scheduled_task(&emu);
+    assert_eq!(state["status"], "Scheduled", "{state}");
+    assert_eq!(state["job_id"], task.id.as_str(), "{state}");
+    assert_eq!(state["maintenance_window"], WINDOW, "{state}");
+    assert_eq!(
+        state["scheduled_start"],
+        as_rfc3339(&task.start_time),
+        "{state}"
+    );
+    assert_eq!(
+        state["scheduled_end"],
+        as_rfc3339(&task.end_time),
+        "{state}"
+    );
+    let start = parse_time(state["scheduled_start"].as_str().unwrap()).unwrap();
+    let from_now = start - time::OffsetDateTime::now_utc();
+    assert!(
+        from_now > time::Duration::minutes(115),
+        "the window opens in two hours: {start}"
+    );
+
+    // The data sources: the window, and the upgrade waiting for it once it is scheduled.
+    let before = output(&ws, "before");
+    assert_eq!(before["maintenance_window"], WINDOW, "{before}");
+    assert_eq!(before["scheduled_upgrade"], Value::Null, "{before}");
+    let after = output(&ws, "after");
+    assert_eq!(after["maintenance_window"], WINDOW, "{after}");
+    let waiting = &after["scheduled_upgrade"];
+    assert_eq!(waiting["job_id"], task.id.as_str(), "{after}");
+    assert_eq!(waiting["status"], "Pending", "{after}");
+    assert_eq!(waiting["start"], state["scheduled_start"], "{after}");
+    assert_eq!(waiting["end"], state["scheduled_end"], "{after}");
+    let listed = output(&ws, "listed");
+    assert_eq!(listed[0]["id"], ORDERS, "{listed}");
+    assert_eq!(listed[0]["maintenance_window"], WINDOW, "{listed}");
+    assert_eq!(listed[0]["scheduled_upgrade"], *waiting, "{listed}");
+
+    // The next plan changes nothing but the outputs (`before` reads the instance anew).
+    let (_, json) = saved_plan(&ws);
+    let next = change(&json, ADDRESS);
+    assert_eq!(next["actions"], json!(["no-op"]), "{next}");
+    assert_eq!(next["after"], next["before"], "{next}");
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1);
+}
+
+#[test]
+fn plan_shows_the_window_and_the_state_the_scheduled_start() {
+    plan_shows_the_window_and_the_state_the_schedule(common::terraform());
+}
+
+#[test]
+fn terraform_1_6_shows_the_window_and_the_scheduled_start_too() {
+    plan_shows_the_window_and_the_state_the_schedule(common::terraform_16());
+}
+
+#[test]
+fn an_immediate_upgrade_has_no_window_and_no_schedule() {
+    let emu = emulator(7200.0);
+    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &upgrade(false));
+    let (_, json) = saved_plan(&ws);
+    let planned = change(&json, ADDRESS);
+    for name in ["maintenance_window", "scheduled_start", "scheduled_end"] {
+        assert_eq!(planned["after"][name], Value::Null, "{name}: {planned}");
+        assert_ne!(planned["after_unknown"][name], true, "{name}: {planned}");
+    }
+    ws.run(&["apply", "-input=false", "tfplan"]).assert_ok();
+    let state = ws.resource_attributes(ADDRESS);
+    assert_eq!(state["status"], "Completed", "{state}");
+    for name in ["maintenance_window", "scheduled_start", "scheduled_end"] {
+        assert_eq!(state[name], Value::Null, "{name}: {state}");
+    }
+}
+
+/// Schedules the upgrade, then switches `is_delayed` to false: returns the plan's and
+/// the apply's output and the job id of the delayed upgrade.
+fn schedule_then_switch(ws: &Workspace) -> (String, String, String) {
+    ws.apply().assert_ok();
+    let scheduled = ws.resource_attributes(ADDRESS);
+    assert_eq!(scheduled["status"], "Scheduled", "{scheduled}");
+    let job_id = scheduled["job_id"].as_str().unwrap().to_string();
+    ws.write(
+        "main.tf",
+        &format!("{}{}", common::HWRDS_HEADER, upgrade(false)),
+    );
+    let plan = ws.plan();
+    assert_eq!(plan.code, 2, "a replacement:\n{}", plan.all());
+    let apply = ws.apply();
+    apply.assert_ok();
+    (flat(&plan.all()), flat(&apply.all()), job_id)
+}
+
+#[test]
+fn switching_to_now_says_the_scheduled_upgrade_will_not_run_now() {
+    let emu = emulator(7200.0);
+    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &upgrade(true));
+    let started = Instant::now();
+    let (plan, apply, job_id) = schedule_then_switch(&ws);
+    let task = scheduled_task(&emu);
+    let (start, end) = (as_rfc3339(&task.start_time), as_rfc3339(&task.end_time));
+    for said in [
+        "must be replaced",
+        "Warning: is_delayed = false will not run the scheduled upgrade now",
+        &format!(
+            "Upgrade job {job_id} of instance {ORDERS} is scheduled to run from {start} to {end}"
+        ),
+        "the RDS API can neither cancel nor reschedule a scheduled task",
+        "Applying this plan will NOT upgrade the instance now",
+        "adopts it instead of submitting another upgrade",
+        "cancel the scheduled task in the Huawei Cloud console first",
+    ] {
+        assert!(plan.contains(said), "the plan says {said:?}:\n{plan}");
+    }
+    for said in [
+        "Warning: Upgrade forgotten; the scheduled upgrade will still run",
+        &format!(
+            "Nothing was installed yet: upgrade job {job_id} of instance {ORDERS} is scheduled and will still run from {start} to {end}"
+        ),
+        "Warning: Adopted a scheduled upgrade: it does not run now",
+        "Warning: Upgrade scheduled after this apply's timeout: not waiting",
+    ] {
+        assert!(apply.contains(said), "the apply says {said:?}:\n{apply}");
+    }
+    assert!(
+        !apply.contains("keeps the version job"),
+        "nothing was installed: {apply}"
+    );
+    assert!(!apply.contains("Upgrade still running"), "{apply}");
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "the apply does not wait for a window two hours away (the create timeout is one hour)"
+    );
+    let state = ws.resource_attributes(ADDRESS);
+    assert_eq!(state["status"], "Scheduled", "{state}");
+    assert_eq!(
+        state["job_id"],
+        job_id.as_str(),
+        "the scheduled job, adopted"
+    );
+    assert_eq!(state["is_delayed"], false);
+    assert_eq!(
+        state["scheduled_start"],
+        Value::Null,
+        "the plan promised null"
+    );
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1, "no second upgrade job");
+
+    // A refresh records when the adopted job runs.
+    ws.run(&["apply", "-refresh-only", "-auto-approve", "-input=false"])
+        .assert_ok();
+    let state = ws.resource_attributes(ADDRESS);
+    assert_eq!(state["scheduled_start"], start.as_str(), "{state}");
+    assert_eq!(state["scheduled_end"], end.as_str(), "{state}");
+}
+
+#[test]
+fn switching_to_now_waits_when_the_window_comes_before_the_timeout() {
+    let emu = emulator(25.0);
+    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &upgrade(true));
+    let (plan, apply, job_id) = schedule_then_switch(&ws);
+    assert!(plan.contains("Applying this plan will NOT upgrade the instance now"));
+    assert!(
+        apply.contains("Warning: Adopted a scheduled upgrade: it does not run now"),
+        "{apply}"
+    );
+    assert!(!apply.contains("not waiting"), "{apply}");
+    let state = ws.resource_attributes(ADDRESS);
+    assert_eq!(state["status"], "Completed", "{state}");
+    assert_eq!(state["job_id"], job_id.as_str());
+    assert_eq!(state["version_after"], "8.0.32");
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1, "no second upgrade job");
+    let again = ws.plan();
+    assert_eq!(again.code, 0, "no changes:\n{}", again.all());
+}
