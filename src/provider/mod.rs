@@ -7,12 +7,14 @@ pub mod config;
 mod db_minor_upgrade;
 mod instance_data;
 mod instances_data;
+mod moved_from_official;
 mod plan_checks;
 mod project_lookup;
 mod shared_config;
 mod submission;
 mod timeouts;
 mod upgrade_action;
+mod upgrade_identity;
 pub mod upgrade_job;
 
 use std::sync::{Arc, OnceLock};
