@@ -16,13 +16,16 @@ mod timeouts;
 mod upgrade_action;
 mod upgrade_identity;
 pub mod upgrade_job;
+mod upgrade_list;
 
 use std::sync::{Arc, OnceLock};
 
 use crate::cty::Value;
 use crate::rds::{ClientConfig, RdsClient};
 use crate::schema::Schema;
-use crate::tfplugin::{Action, Ctx, DataSource, Diagnostic, Diagnostics, Provider, Resource};
+use crate::tfplugin::{
+    Action, Ctx, DataSource, Diagnostic, Diagnostics, ListResource, Provider, Resource,
+};
 
 /// What resources and data sources share once Terraform has configured the provider.
 #[derive(Default)]
@@ -101,6 +104,12 @@ impl Provider for HwrdsProvider {
 
     fn actions(&self) -> Vec<Arc<dyn Action>> {
         vec![Arc::new(upgrade_action::UpgradeAction {
+            state: self.state.clone(),
+        })]
+    }
+
+    fn list_resources(&self) -> Vec<Arc<dyn ListResource>> {
+        vec![Arc::new(upgrade_list::UpgradeList {
             state: self.state.clone(),
         })]
     }

@@ -51,13 +51,6 @@ impl ListSink {
         self.sent.load(Ordering::SeqCst) >= self.request.limit || self.events.is_closed()
     }
 
-    /// How many more objects may be sent.
-    pub fn remaining(&self) -> usize {
-        self.request
-            .limit
-            .saturating_sub(self.sent.load(Ordering::SeqCst))
-    }
-
     /// Sends one object; false once the stream takes no more (see [`Self::is_full`]).
     pub fn send(&self, item: ListItem) -> bool {
         if self.is_full() {
