@@ -188,21 +188,20 @@ fn terraform_1_6_knows_no_identity_and_still_works() {
     assert_eq!(emu.upgrade_jobs(ORDERS), 1);
 }
 
-const QUERY: &str = r#"
-list "hwrds_db_minor_upgrade" "console" {
-  provider = hwrds
-  config {
-    status = "Completed"
-  }
+/// The documented example (`examples/list-resources/`): Completed upgrades.
+fn query() -> String {
+    let path =
+        common::repo_root().join("examples/list-resources/hwrds_db_minor_upgrade/list.tfquery.hcl");
+    std::fs::read_to_string(path).expect("the list example")
 }
-"#;
 
 #[test]
 fn query_lists_console_upgrades_and_its_generated_config_imports_them() {
     let emu = Emulator::start(json!({"job_seconds": 1}), false);
     let jobs = console_upgrades(&emu, &[ORDERS, ANALYTICS]);
     let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, "");
-    ws.write("upgrades.tfquery.hcl", QUERY);
+    let query_file = query();
+    ws.write("upgrades.tfquery.hcl", &query_file);
     let query = ws.run(&["query", "-no-color"]);
     query.assert_ok();
     println!("terraform query:\n{}", query.stdout);
@@ -243,7 +242,7 @@ fn query_lists_console_upgrades_and_its_generated_config_imports_them() {
     // A filter that matches nothing, and a limit.
     ws.write(
         "upgrades.tfquery.hcl",
-        &QUERY.replace("\"Completed\"", "\"Failed\""),
+        &query_file.replace("\"Completed\"", "\"Failed\""),
     );
     let none = ws.run(&["query", "-no-color"]);
     none.assert_ok();
@@ -257,7 +256,7 @@ fn query_lists_console_upgrades_and_its_generated_config_imports_them() {
     );
     ws.write(
         "upgrades.tfquery.hcl",
-        &QUERY.replace("provider = hwrds", "provider = hwrds\n  limit    = 1"),
+        &query_file.replace("provider = hwrds", "provider = hwrds\n  limit    = 1"),
     );
     let limited = ws.run(&["query", "-no-color"]);
     limited.assert_ok();
@@ -269,7 +268,7 @@ fn query_lists_console_upgrades_and_its_generated_config_imports_them() {
     assert_eq!(listed, 1, "limit = 1:\n{}", limited.stdout);
     ws.write(
         "upgrades.tfquery.hcl",
-        &QUERY.replace("\"Completed\"", "\"Scheduled\""),
+        &query_file.replace("\"Completed\"", "\"Scheduled\""),
     );
     let invalid = ws.run(&["query", "-no-color"]);
     assert_eq!(invalid.code, 1, "{}", invalid.all());
@@ -279,7 +278,7 @@ fn query_lists_console_upgrades_and_its_generated_config_imports_them() {
         invalid.all()
     );
 
-    ws.write("upgrades.tfquery.hcl", QUERY);
+    ws.write("upgrades.tfquery.hcl", &query_file);
     ws.run(&["query", "-no-color", "-generate-config-out=upgrades.tf"])
         .assert_ok();
     let generated = std::fs::read_to_string(ws.path().join("upgrades.tf")).expect("generated file");
