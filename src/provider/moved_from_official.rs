@@ -154,7 +154,7 @@ mod tests {
             ("registry.terraform.io/hashicorp/null", SOURCE_TYPE),
         ] {
             let refused = move_state(&source(provider, type_name, json));
-            let d = refused.err().expect("refused");
+            let d = refused.expect_err("refused");
             assert!(d.has_errors());
             assert!(d.iter().any(|d| d.detail.contains(type_name)), "{d:?}");
         }

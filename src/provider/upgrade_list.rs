@@ -336,7 +336,7 @@ mod tests {
             ("created_after", "yesterday"),
             ("instance_id", "a b"),
         ]));
-        let d = bad.err().expect("refused");
+        let d = bad.expect_err("refused");
         let paths: Vec<_> = d.iter().filter_map(|d| d.path.clone()).collect();
         for name in ["status", "created_after", "instance_id"] {
             assert!(

@@ -202,3 +202,165 @@ impl Service {
         tokio_stream::wrappers::UnboundedReceiverStream::new(stream)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use tokio_stream::StreamExt;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::cty::Type;
+    use crate::schema::{Attribute, Block};
+    use crate::tfplugin::{
+        Ctx, DataSource, IdentityAttribute, IdentitySchema, Provider, StateResult,
+    };
+
+    /// Finds endlessly; counts how many objects it offered.
+    struct Endless(Arc<AtomicUsize>);
+
+    struct Thing;
+
+    fn schema() -> Schema {
+        Schema {
+            version: 0,
+            block: Block::new("t").attribute(Attribute::required("name", Type::String, "")),
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Resource for Thing {
+        fn type_name(&self) -> &'static str {
+            "t_thing"
+        }
+        fn schema(&self) -> Schema {
+            schema()
+        }
+        fn identity_schema(&self) -> Option<IdentitySchema> {
+            Some(IdentitySchema {
+                version: 0,
+                attributes: vec![IdentityAttribute {
+                    name: "name".into(),
+                    ty: Type::String,
+                    description: String::new(),
+                    required_for_import: true,
+                    optional_for_import: false,
+                }],
+            })
+        }
+        async fn create(&self, _: &Ctx, p: &Value, _: &Value, _: &[u8]) -> StateResult {
+            StateResult::ok(p.clone())
+        }
+        async fn update(&self, _: &Ctx, _: &Value, p: &Value, _: &Value, _: &[u8]) -> StateResult {
+            StateResult::ok(p.clone())
+        }
+        async fn delete(&self, _: &Ctx, _: &Value) -> Diagnostics {
+            Diagnostics::default()
+        }
+        async fn read(&self, _: &Ctx, s: &Value, _: &[u8]) -> StateResult {
+            StateResult::ok(s.clone())
+        }
+        async fn import(&self, _: &Ctx, _: &str) -> StateResult {
+            StateResult::default()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl super::super::ListResource for Endless {
+        fn type_name(&self) -> &'static str {
+            "t_thing"
+        }
+        fn schema(&self) -> Schema {
+            Schema {
+                version: 0,
+                block: Block::new("config"),
+            }
+        }
+        async fn list(&self, _: &Ctx, _: &Value, _: ListRequest, sink: &ListSink) -> Diagnostics {
+            for i in 0.. {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                let name = Value::string(format!("n{i}"));
+                let item = ListItem {
+                    identity: Value::object([("name", name.clone())]),
+                    display_name: format!("thing {i}"),
+                    state: Some(Value::object([("name", name)])),
+                };
+                if !sink.send(item) {
+                    break;
+                }
+            }
+            Diagnostics::default()
+        }
+    }
+
+    struct TestProvider(Arc<AtomicUsize>);
+
+    #[async_trait::async_trait]
+    impl Provider for TestProvider {
+        fn schema(&self) -> Schema {
+            Schema {
+                version: 0,
+                block: Block::new("p"),
+            }
+        }
+        fn resources(&self) -> Vec<Arc<dyn Resource>> {
+            vec![Arc::new(Thing)]
+        }
+        fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+            Vec::new()
+        }
+        fn list_resources(&self) -> Vec<Arc<dyn super::super::ListResource>> {
+            vec![Arc::new(Endless(self.0.clone()))]
+        }
+        async fn configure(&self, _: &Ctx, _: &Value, _: &str) -> Diagnostics {
+            Diagnostics::default()
+        }
+    }
+
+    async fn list(limit: i64, include: bool) -> (Vec<proto::list_resource::Event>, usize) {
+        let offered = Arc::new(AtomicUsize::new(0));
+        let service = Service::new(
+            Arc::new(TestProvider(offered.clone())),
+            CancellationToken::new(),
+        );
+        let config = convert::encode(
+            &Value::object(Vec::<(String, Value)>::new()),
+            &Type::object(Vec::<(String, Type)>::new()),
+        );
+        let stream = service.rpc_list_resource(proto::list_resource::Request {
+            type_name: "t_thing".into(),
+            config: config.ok(),
+            include_resource_object: include,
+            limit,
+        });
+        let events: Vec<_> = stream.filter_map(Result::ok).collect().await;
+        (events, offered.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn the_stream_ends_at_the_limit_and_the_listing_stops() {
+        let (events, offered) = list(3, false).await;
+        assert_eq!(events.len(), 3);
+        assert_eq!(
+            offered, 4,
+            "the fourth offer is refused and the listing stops"
+        );
+        assert!(
+            events
+                .iter()
+                .all(|e| e.identity.is_some() && e.resource_object.is_none())
+        );
+        assert_eq!(events[2].display_name, "thing 2");
+
+        let (events, _) = list(2, true).await;
+        assert!(
+            events.iter().all(|e| e.resource_object.is_some()),
+            "state when asked"
+        );
+
+        let (events, offered) = list(0, false).await;
+        assert!(events.is_empty());
+        assert_eq!(offered, 0, "a limit of 0 lists nothing");
+    }
+}

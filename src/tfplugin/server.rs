@@ -51,7 +51,7 @@ pub(super) struct Service {
 }
 
 impl Service {
-    fn new(provider: Arc<dyn Provider>, stop: CancellationToken) -> Self {
+    pub(super) fn new(provider: Arc<dyn Provider>, stop: CancellationToken) -> Self {
         let resources = provider
             .resources()
             .into_iter()
