@@ -3,7 +3,8 @@
 //!
 //! [`render`] walks the provider, each resource and each data source and writes the
 //! Terraform registry layout (`docs/index.md`, `docs/resources/<name>.md`,
-//! `docs/data-sources/<name>.md`, `docs/guides/<name>.md`). Arguments, attributes, types,
+//! `docs/data-sources/<name>.md`, `docs/actions/<name>.md`,
+//! `docs/list-resources/<name>.md`, `docs/guides/<name>.md`). Arguments, attributes, types,
 //! defaults, replacement and sensitivity come from [`crate::schema`]; example usage comes
 //! from the tested configurations under `examples/`; prose that no schema can carry (the
 //! provider's authentication, the resource's behaviour, guides) comes from hand-written
@@ -49,6 +50,11 @@ pub fn render(provider: &dyn Provider, root: &Path) -> io::Result<Vec<(PathBuf, 
         let page = item_page(kind, action.type_name(), &action.schema(), root)?;
         pages.push((kind.page_path(action.type_name()), page));
     }
+    for list in provider.list_resources() {
+        let kind = Kind::ListResource;
+        let page = item_page(kind, list.type_name(), &list.schema(), root)?;
+        pages.push((kind.page_path(list.type_name()), page));
+    }
     let guides = root.join("docs-src/guides");
     if guides.is_dir() {
         let mut names: Vec<_> = std::fs::read_dir(&guides)?
@@ -72,6 +78,8 @@ enum Kind {
     Resource,
     DataSource,
     Action,
+    /// `list` blocks of `terraform query` (the `config` block's arguments).
+    ListResource,
 }
 
 impl Kind {
@@ -80,6 +88,7 @@ impl Kind {
             Kind::Resource => "resources",
             Kind::DataSource => "data-sources",
             Kind::Action => "actions",
+            Kind::ListResource => "list-resources",
         }
     }
 
@@ -88,6 +97,7 @@ impl Kind {
             Kind::Resource => "Resource",
             Kind::DataSource => "Data Source",
             Kind::Action => "Action",
+            Kind::ListResource => "List Resource",
         }
     }
 
@@ -96,6 +106,7 @@ impl Kind {
             Kind::Resource => "resource.tf",
             Kind::DataSource => "data-source.tf",
             Kind::Action => "action.tf",
+            Kind::ListResource => "list.tfquery.hcl",
         }
     }
 

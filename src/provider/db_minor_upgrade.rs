@@ -16,7 +16,9 @@
 //!   the instance's version); a finished job is final and costs no request (unless the
 //!   version read after completion failed: it is asked once more).
 //! - **Delete** forgets (an upgrade cannot be undone). **Import** takes
-//!   `<instance_id>/<job_id>` or `<instance_id>` (its most recent upgrade job).
+//!   `<instance_id>/<job_id>` or `<instance_id>` (its most recent upgrade job), or the
+//!   same as an identity (`upgrade_identity`); a state `moved` from the official
+//!   provider has no job until the first read adopts one (`moved_from_official`).
 //! - **Delayed upgrades** ([`schedule`]): the plan shows the maintenance window, the state
 //!   the scheduled start and end. A scheduled job cannot be cancelled or run early through
 //!   the API, so a create that meets one while `is_delayed = false` adopts it with a
@@ -33,11 +35,13 @@ use tokio::time::Instant;
 use super::ProviderState;
 use super::checks;
 use super::fleet_gate::Slot;
+use super::moved_from_official;
 use super::plan_checks;
 use super::project_lookup;
 use super::schedule;
 use super::submission;
 use super::timeouts;
+use super::upgrade_identity;
 use super::upgrade_job::{
     self, COMPLETED, FAILED, Interrupted, JobSnapshot, RUNNING, SCHEDULED, Submitted,
 };
@@ -45,7 +49,10 @@ use crate::cty::{AttributePath, Type, Value};
 use crate::rds::models::rfc3339;
 use crate::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest, WaitSchedule};
 use crate::schema::{Attribute, Block, Schema};
-use crate::tfplugin::{Ctx, Diagnostic, Diagnostics, Plan, Resource, StateResult};
+use crate::tfplugin::{
+    Ctx, Diagnostic, Diagnostics, IdentitySchema, MoveSource, MovedState, Plan, Resource,
+    StateResult,
+};
 
 pub struct DbMinorUpgrade {
     pub(super) state: Arc<ProviderState>,
@@ -720,6 +727,15 @@ impl Resource for DbMinorUpgrade {
         };
         let mut new = state.clone();
         let mut diags = Diagnostics::default();
+        if moved_from_official::has_no_job(&new)
+            && !moved_from_official::adopt(&self.state, client, ctx, &mut new, &mut diags).await
+        {
+            return StateResult {
+                state: Some(new),
+                private: private.to_vec(),
+                diagnostics: diags,
+            };
+        }
         if new.attr_string("engine").is_none() {
             // Imported: describe the instance once.
             let call = CallCtx::new(ctx.cancel.clone());
@@ -815,6 +831,25 @@ impl Resource for DbMinorUpgrade {
         state.set_attr("instance_type", Value::string(&instance.instance_type));
         state.set_attr("submitted_at", Value::opt_string(created));
         StateResult::ok(state)
+    }
+
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Some(upgrade_identity::schema())
+    }
+
+    fn identity(&self, state: &Value) -> Option<Value> {
+        upgrade_identity::of_state(state)
+    }
+
+    async fn import_by_identity(&self, ctx: &Ctx, identity: &Value) -> StateResult {
+        match upgrade_identity::import_id(identity) {
+            Ok(id) => self.import(ctx, &id).await,
+            Err(d) => StateResult::error(d),
+        }
+    }
+
+    fn move_state(&self, source: &MoveSource) -> Result<MovedState, Diagnostics> {
+        moved_from_official::move_state(source)
     }
 }
 

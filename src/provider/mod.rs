@@ -8,6 +8,7 @@ mod db_minor_upgrade;
 mod fleet_gate;
 mod instance_data;
 mod instances_data;
+mod moved_from_official;
 mod plan_checks;
 mod project_lookup;
 mod schedule;
@@ -15,14 +16,18 @@ mod shared_config;
 mod submission;
 mod timeouts;
 mod upgrade_action;
+mod upgrade_identity;
 pub mod upgrade_job;
+mod upgrade_list;
 
 use std::sync::{Arc, OnceLock};
 
 use crate::cty::Value;
 use crate::rds::{ClientConfig, RdsClient};
 use crate::schema::Schema;
-use crate::tfplugin::{Action, Ctx, DataSource, Diagnostic, Diagnostics, Provider, Resource};
+use crate::tfplugin::{
+    Action, Ctx, DataSource, Diagnostic, Diagnostics, ListResource, Provider, Resource,
+};
 
 /// What resources and data sources share once Terraform has configured the provider.
 #[derive(Default)]
@@ -103,6 +108,12 @@ impl Provider for HwrdsProvider {
 
     fn actions(&self) -> Vec<Arc<dyn Action>> {
         vec![Arc::new(upgrade_action::UpgradeAction {
+            state: self.state.clone(),
+        })]
+    }
+
+    fn list_resources(&self) -> Vec<Arc<dyn ListResource>> {
+        vec![Arc::new(upgrade_list::UpgradeList {
             state: self.state.clone(),
         })]
     }

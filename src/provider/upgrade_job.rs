@@ -69,7 +69,7 @@ impl JobSnapshot {
         }
     }
 
-    fn from_task(task: &Task) -> Self {
+    pub fn from_task(task: &Task) -> Self {
         JobSnapshot {
             id: task.id.clone(),
             status: task.status.clone(),
@@ -106,7 +106,7 @@ fn to_rfc3339(huawei: &str) -> Option<String> {
 }
 
 /// Whether a task-center entry is a minor version upgrade.
-fn is_upgrade(name: &str) -> bool {
+pub fn is_upgrade(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     name.contains("upgrade") && !name.contains("major")
 }

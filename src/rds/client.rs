@@ -108,6 +108,25 @@ pub struct TaskFilter {
     pub created_between: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
 }
 
+impl TaskFilter {
+    /// The query parameters of the filter, in the order of [`Self::query_values`].
+    const KEYS: [&'static str; 5] = ["instance_id", "status", "name", "start_time", "end_time"];
+
+    fn query_values(&self) -> [Option<String>; 5] {
+        let (start, end) = match self.created_between {
+            Some((from, to)) => (Some(unix_millis(from)), Some(unix_millis(to))),
+            None => (None, None),
+        };
+        [
+            self.instance_id.clone(),
+            self.status.clone(),
+            self.name.clone(),
+            start,
+            end,
+        ]
+    }
+}
+
 /// A time as the task center's `start_time`/`end_time` take it: UNIX milliseconds.
 fn unix_millis(at: time::OffsetDateTime) -> String {
     (at.unix_timestamp_nanos() / 1_000_000).to_string()
@@ -298,17 +317,12 @@ impl RdsClient {
 
     /// Task-center entries, newest first, following pagination.
     pub async fn tasks(&self, ctx: &CallCtx, filter: &TaskFilter) -> Result<Vec<Task>, RdsError> {
-        let (start, end) = match filter.created_between {
-            Some((from, to)) => (Some(unix_millis(from)), Some(unix_millis(to))),
-            None => (None, None),
-        };
-        let filters = [
-            ("instance_id", &filter.instance_id),
-            ("status", &filter.status),
-            ("name", &filter.name),
-            ("start_time", &start),
-            ("end_time", &end),
-        ];
+        let values = filter.query_values();
+        let filters = TaskFilter::KEYS
+            .iter()
+            .zip(&values)
+            .map(|(k, v)| (*k, v))
+            .collect::<Vec<_>>();
         self.paginate(
             ctx,
             Api::ListTasks,
@@ -318,6 +332,30 @@ impl RdsClient {
             |page: TaskList| (page.tasks, page.total_count),
         )
         .await
+    }
+
+    /// One page of task-center entries (newest first) from `offset`, at most `limit`
+    /// (≤ 50), with the total the filter matches: for callers that stop early.
+    pub async fn tasks_page(
+        &self,
+        ctx: &CallCtx,
+        filter: &TaskFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Task>, u64), RdsError> {
+        let values = filter.query_values();
+        let (offset, limit) = (offset.to_string(), limit.clamp(1, 50).to_string());
+        let mut query: Vec<(&str, &str)> = vec![("offset", &offset), ("limit", &limit)];
+        query.extend(
+            TaskFilter::KEYS
+                .iter()
+                .zip(&values)
+                .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v))),
+        );
+        let page: TaskList = self
+            .rds_get(ctx, Api::ListTasks, "/tasklist", &query)
+            .await?;
+        Ok((page.tasks, page.total_count.unwrap_or(0)))
     }
 
     /// Operations waiting for an instance's maintenance window (delayed upgrades).

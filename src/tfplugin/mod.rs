@@ -7,6 +7,10 @@
 
 mod convert;
 mod diagnostics;
+mod generate;
+mod identity;
+mod list;
+mod move_state;
 mod rules;
 mod server;
 
@@ -14,10 +18,11 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cty::{AttributePath, Value};
+use crate::cty::{AttributePath, Type, Value};
 use crate::schema::Schema;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
+pub use list::{ListItem, ListRequest, ListSink};
 pub use server::{register, routes};
 
 /// Code generated from proto/tfplugin6.proto.
@@ -83,6 +88,11 @@ pub trait Provider: Send + Sync + 'static {
     fn actions(&self) -> Vec<Arc<dyn Action>> {
         Vec::new()
     }
+    /// List resources for `terraform query` (Terraform 1.14+); none by default. Each
+    /// must share its type name with a managed resource that has an identity.
+    fn list_resources(&self) -> Vec<Arc<dyn ListResource>> {
+        Vec::new()
+    }
     async fn validate_config(&self, _config: &Value) -> Diagnostics {
         Diagnostics::default()
     }
@@ -131,6 +141,131 @@ pub trait Resource: Send + Sync + 'static {
             ))
         })
     }
+
+    /// The attributes that identify an object of this type (Terraform 1.12+); None: the
+    /// type has no identity.
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        None
+    }
+    /// The identity of the object a state describes, once it is wholly known. The layer
+    /// checks that it never changes for an object.
+    fn identity(&self, _state: &Value) -> Option<Value> {
+        None
+    }
+    /// The state for an `import` block that gives an `identity` (Terraform calls read
+    /// right after).
+    async fn import_by_identity(&self, _ctx: &Ctx, _identity: &Value) -> StateResult {
+        StateResult::error(Diagnostics::from(Diagnostic::error(
+            "Import by identity not supported",
+            format!(
+                "{} cannot be imported by identity; import it by id.",
+                self.type_name()
+            ),
+        )))
+    }
+    /// Turns a stored identity of `version` (JSON) into a value of today's identity
+    /// schema. The default decodes it with today's schema.
+    fn upgrade_identity(&self, _version: i64, json: &[u8]) -> Result<Value, Diagnostics> {
+        let ty = self
+            .identity_schema()
+            .map(|s| s.value_type())
+            .unwrap_or_else(|| Type::object(Vec::<(String, Type)>::new()));
+        crate::cty::json::decode(json, &ty).map_err(|e| {
+            Diagnostics::from(Diagnostic::error(
+                "Stored identity could not be read",
+                format!("The identity of this resource does not match its schema: {e}"),
+            ))
+        })
+    }
+    /// A state of this type from another resource type's state (a `moved` block across
+    /// types or providers, Terraform 1.8+). The default refuses every move.
+    fn move_state(&self, source: &MoveSource) -> Result<MovedState, Diagnostics> {
+        Err(Diagnostics::from(Diagnostic::error(
+            "Move not supported",
+            format!(
+                "{} cannot take the state of {} (provider {}).",
+                self.type_name(),
+                source.type_name,
+                source.provider_address
+            ),
+        )))
+    }
+    /// The configuration `terraform query -generate-config-out` writes for a state: by
+    /// default its required and optional arguments, leaving out what the provider
+    /// computes and values equal to their defaults.
+    fn generate_config(&self, state: &Value) -> Value {
+        generate::config_from_state(&self.schema().block, state)
+    }
+}
+
+/// The identity schema of a managed resource type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentitySchema {
+    pub version: i64,
+    pub attributes: Vec<IdentityAttribute>,
+}
+
+/// One identity attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentityAttribute {
+    pub name: String,
+    pub ty: Type,
+    pub description: String,
+    /// Must be given in an `import` block's `identity`.
+    pub required_for_import: bool,
+    /// May be given; the provider finds it otherwise.
+    pub optional_for_import: bool,
+}
+
+impl IdentitySchema {
+    /// The object type of identity values.
+    pub fn value_type(&self) -> Type {
+        Type::object(
+            self.attributes
+                .iter()
+                .map(|a| (a.name.as_str(), a.ty.clone())),
+        )
+    }
+}
+
+/// The state of another resource type that a `moved` block brings to this one.
+#[derive(Debug, Clone)]
+pub struct MoveSource {
+    /// e.g. `registry.terraform.io/huaweicloud/huaweicloud`.
+    pub provider_address: String,
+    pub type_name: String,
+    pub schema_version: i64,
+    /// The source state as Terraform stored it (JSON).
+    pub state_json: Vec<u8>,
+}
+
+/// The result of a move: the new state (its identity, once known, is taken from it) and
+/// diagnostics such as warnings about what the first refresh will do.
+#[derive(Debug, Clone)]
+pub struct MovedState {
+    pub state: Value,
+    pub diagnostics: Diagnostics,
+}
+
+/// A list resource type (Terraform 1.14+, `list` blocks in `.tfquery.hcl` files): finds
+/// existing objects of the managed resource type of the same name.
+#[async_trait::async_trait]
+pub trait ListResource: Send + Sync + 'static {
+    fn type_name(&self) -> &'static str;
+    /// The schema of the `config` block.
+    fn schema(&self) -> Schema;
+    async fn validate_config(&self, _config: &Value) -> Diagnostics {
+        Diagnostics::default()
+    }
+    /// Sends each object found to `sink` until `request.limit` were sent or `sink`
+    /// reports that Terraform stopped listening; the diagnostics end the stream.
+    async fn list(
+        &self,
+        ctx: &Ctx,
+        config: &Value,
+        request: ListRequest,
+        sink: &ListSink,
+    ) -> Diagnostics;
 }
 
 /// A data source type.

@@ -12,8 +12,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::proto::provider_server::{Provider as ProviderRpc, ProviderServer};
 use super::{
-    Action, Ctx, DataSource, Diagnostic, Diagnostics, Plan, Progress, Provider, Resource, convert,
-    proto, rules,
+    Action, Ctx, DataSource, Diagnostic, Diagnostics, ListResource, Plan, Progress, Provider,
+    Resource, convert, identity, proto, rules,
 };
 use crate::cty::Value;
 use crate::plugin::MAX_MESSAGE_BYTES;
@@ -40,17 +40,18 @@ fn server(provider: Arc<dyn Provider>, shutdown: CancellationToken) -> ProviderS
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
-struct Service {
+pub(super) struct Service {
     provider: Arc<dyn Provider>,
     provider_schema: Schema,
-    resources: HashMap<&'static str, (Arc<dyn Resource>, Schema)>,
+    pub(super) resources: HashMap<&'static str, (Arc<dyn Resource>, Schema)>,
     data_sources: HashMap<&'static str, (Arc<dyn DataSource>, Schema)>,
     actions: HashMap<&'static str, (Arc<dyn Action>, Schema)>,
+    pub(super) list_resources: HashMap<&'static str, (Arc<dyn ListResource>, Schema)>,
     stop: CancellationToken,
 }
 
 impl Service {
-    fn new(provider: Arc<dyn Provider>, stop: CancellationToken) -> Self {
+    pub(super) fn new(provider: Arc<dyn Provider>, stop: CancellationToken) -> Self {
         let resources = provider
             .resources()
             .into_iter()
@@ -66,23 +67,29 @@ impl Service {
             .into_iter()
             .map(|a| (a.type_name(), (a.clone(), a.schema())))
             .collect();
+        let list_resources = provider
+            .list_resources()
+            .into_iter()
+            .map(|l| (l.type_name(), (l.clone(), l.schema())))
+            .collect();
         Service {
             provider_schema: provider.schema(),
             provider,
             resources,
             data_sources,
             actions,
+            list_resources,
             stop,
         }
     }
 
-    fn ctx(&self) -> Ctx {
+    pub(super) fn ctx(&self) -> Ctx {
         Ctx {
             cancel: self.stop.clone(),
         }
     }
 
-    fn resource(&self, name: &str) -> Result<&(Arc<dyn Resource>, Schema), Diagnostics> {
+    pub(super) fn resource(&self, name: &str) -> Result<&(Arc<dyn Resource>, Schema), Diagnostics> {
         self.resources.get(name).ok_or_else(|| {
             Diagnostics::from(Diagnostic::error(
                 "Unknown resource type",
@@ -158,6 +165,13 @@ impl ProviderRpc for Service {
                     type_name: n.to_string(),
                 })
                 .collect(),
+            list_resources: self
+                .list_resources
+                .keys()
+                .map(|n| proto::get_metadata::ListResourceMetadata {
+                    type_name: n.to_string(),
+                })
+                .collect(),
             ..Default::default()
         }))
     }
@@ -185,6 +199,11 @@ impl ProviderRpc for Service {
                     let schema = Some(convert::schema(s));
                     (n.to_string(), proto::ActionSchema { schema })
                 })
+                .collect(),
+            list_resource_schemas: self
+                .list_resources
+                .iter()
+                .map(|(n, (_, s))| (n.to_string(), convert::schema(s)))
                 .collect(),
             diagnostics: Vec::new(),
             server_capabilities: Some(capabilities()),
@@ -314,18 +333,27 @@ impl ProviderRpc for Service {
             return Ok(Response::new(proto::read_resource::Response {
                 new_state: req.current_state,
                 private: req.private,
+                new_identity: req.current_identity,
                 ..Default::default()
             }));
         }
+        let prior_identity = try_diags!(
+            identity::decode(resource, req.current_identity.as_ref()),
+            empty
+        );
         let result = resource.read(&self.ctx(), &current, &req.private).await;
         let mut d = result.diagnostics;
         let mut state = result.state.unwrap_or(Value::Null);
         d.extend(rules::check_wholly_known(&mut state));
+        let (new_identity, id_diags) = identity::settle(resource, &state, &prior_identity);
+        d.extend(id_diags);
         let new_state = try_diags!(convert::encode(&state, &ty), empty);
+        let new_identity = try_diags!(identity::encode(resource, &new_identity), empty);
         Ok(Response::new(proto::read_resource::Response {
             new_state: Some(new_state),
             diagnostics: diags(&d),
             private: result.private,
+            new_identity,
             ..Default::default()
         }))
     }
@@ -351,10 +379,15 @@ impl ProviderRpc for Service {
             convert::decode(req.config.as_ref(), &ty, "configuration"),
             empty
         );
+        let prior_identity = try_diags!(
+            identity::decode(resource, req.prior_identity.as_ref()),
+            empty
+        );
         if proposed.is_null() {
             return Ok(Response::new(proto::plan_resource_change::Response {
                 planned_state: req.proposed_new_state,
                 planned_private: req.prior_private,
+                planned_identity: req.prior_identity,
                 ..Default::default()
             }));
         }
@@ -382,12 +415,22 @@ impl ProviderRpc for Service {
                 }
             }
         }
+        // A replacement is a new object, whose identity is not known yet.
+        let kept = if requires_replace.is_empty() {
+            prior_identity
+        } else {
+            Value::Null
+        };
+        let (planned_identity, id_diags) = identity::settle(resource, &plan.planned, &kept);
+        d.extend(id_diags);
         let planned_state = try_diags!(convert::encode(&plan.planned, &ty), empty);
+        let planned_identity = try_diags!(identity::encode(resource, &planned_identity), empty);
         Ok(Response::new(proto::plan_resource_change::Response {
             planned_state: Some(planned_state),
             requires_replace: requires_replace.iter().map(convert::path).collect(),
             planned_private: plan.planned_private,
             diagnostics: diags(&d),
+            planned_identity,
             ..Default::default()
         }))
     }
@@ -411,6 +454,10 @@ impl ProviderRpc for Service {
         );
         let config = try_diags!(
             convert::decode(req.config.as_ref(), &ty, "configuration"),
+            empty
+        );
+        let planned_identity = try_diags!(
+            identity::decode(resource, req.planned_identity.as_ref()),
             empty
         );
         let ctx = self.ctx();
@@ -443,11 +490,15 @@ impl ProviderRpc for Service {
             None if !prior.is_null() => prior,
             None => Value::Null,
         };
+        let (new_identity, id_diags) = identity::settle(resource, &state, &planned_identity);
+        d.extend(id_diags);
         let new_state = try_diags!(convert::encode(&state, &ty), empty);
+        let new_identity = try_diags!(identity::encode(resource, &new_identity), empty);
         Ok(Response::new(proto::apply_resource_change::Response {
             new_state: Some(new_state),
             private: result.private,
             diagnostics: diags(&d),
+            new_identity,
             ..Default::default()
         }))
     }
@@ -460,17 +511,25 @@ impl ProviderRpc for Service {
         let empty = proto::import_resource_state::Response::default();
         let (resource, schema) = try_diags!(self.resource(&req.type_name), empty);
         let ty = schema.block.value_type();
-        let result = resource.import(&self.ctx(), &req.id).await;
+        let given = try_diags!(identity::decode(resource, req.identity.as_ref()), empty);
+        let result = if given.is_null() {
+            resource.import(&self.ctx(), &req.id).await
+        } else {
+            resource.import_by_identity(&self.ctx(), &given).await
+        };
         let mut d = result.diagnostics;
         let mut imported = Vec::new();
         if let Some(mut state) = result.state {
             d.extend(rules::check_wholly_known(&mut state));
+            let (found, id_diags) = identity::settle(resource, &state, &Value::Null);
+            d.extend(id_diags);
             let encoded = try_diags!(convert::encode(&state, &ty), empty);
+            let identity = try_diags!(identity::encode(resource, &found), empty);
             imported.push(proto::import_resource_state::ImportedResource {
                 type_name: req.type_name.clone(),
                 state: Some(encoded),
                 private: result.private,
-                identity: None,
+                identity,
             });
         }
         Ok(Response::new(proto::import_resource_state::Response {
@@ -512,10 +571,7 @@ impl ProviderRpc for Service {
         &self,
         _request: Request<proto::get_resource_identity_schemas::Request>,
     ) -> Result<Response<proto::get_resource_identity_schemas::Response>, Status> {
-        // No resource of this provider has an identity.
-        Ok(Response::new(
-            proto::get_resource_identity_schemas::Response::default(),
-        ))
+        Ok(Response::new(self.rpc_get_resource_identity_schemas()))
     }
 
     async fn get_functions(
@@ -530,9 +586,10 @@ impl ProviderRpc for Service {
 
     async fn list_resource(
         &self,
-        _request: Request<proto::list_resource::Request>,
+        request: Request<proto::list_resource::Request>,
     ) -> Result<Response<Self::ListResourceStream>, Status> {
-        Err(unimplemented("list resources"))
+        let stream = self.rpc_list_resource(request.into_inner());
+        Ok(Response::new(Box::pin(stream)))
     }
 
     type ReadStateBytesStream = BoxStream<proto::read_state_bytes::Response>;
@@ -600,23 +657,30 @@ impl ProviderRpc for Service {
 
     async fn upgrade_resource_identity(
         &self,
-        _request: Request<proto::upgrade_resource_identity::Request>,
+        request: Request<proto::upgrade_resource_identity::Request>,
     ) -> Result<Response<proto::upgrade_resource_identity::Response>, Status> {
-        Err(unimplemented("resource identities"))
+        Ok(Response::new(
+            self.rpc_upgrade_resource_identity(request.into_inner()),
+        ))
     }
 
     async fn move_resource_state(
         &self,
-        _request: Request<proto::move_resource_state::Request>,
+        request: Request<proto::move_resource_state::Request>,
     ) -> Result<Response<proto::move_resource_state::Response>, Status> {
-        Err(unimplemented("moving state between resource types"))
+        Ok(Response::new(
+            self.rpc_move_resource_state(request.into_inner()),
+        ))
     }
 
     async fn generate_resource_config(
         &self,
-        _request: Request<proto::generate_resource_config::Request>,
+        request: Request<proto::generate_resource_config::Request>,
     ) -> Result<Response<proto::generate_resource_config::Response>, Status> {
-        Err(unimplemented("generating configuration"))
+        Ok(Response::new(
+            self.rpc_generate_resource_config(request.into_inner())
+                .await,
+        ))
     }
 
     async fn validate_ephemeral_resource_config(
@@ -649,9 +713,12 @@ impl ProviderRpc for Service {
 
     async fn validate_list_resource_config(
         &self,
-        _request: Request<proto::validate_list_resource_config::Request>,
+        request: Request<proto::validate_list_resource_config::Request>,
     ) -> Result<Response<proto::validate_list_resource_config::Response>, Status> {
-        Err(unimplemented("list resources"))
+        Ok(Response::new(
+            self.rpc_validate_list_resource_config(request.into_inner())
+                .await,
+        ))
     }
 
     async fn call_function(
@@ -761,8 +828,8 @@ fn capabilities() -> proto::ServerCapabilities {
     proto::ServerCapabilities {
         plan_destroy: false,
         get_provider_schema_optional: false,
-        move_resource_state: false,
-        generate_resource_config: false,
+        move_resource_state: true,
+        generate_resource_config: true,
     }
 }
 
