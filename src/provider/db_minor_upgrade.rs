@@ -258,7 +258,7 @@ impl DbMinorUpgrade {
                         format!(
                             "The upgrade job {job_id} of instance {instance_id} failed: {}. The instance keeps version {}. \
                              The next plan proposes a new attempt (a replacement of this resource).",
-                            snap.fail_reason.as_deref().unwrap_or("no reason given"),
+                            snap.fail_reason.as_deref().unwrap_or("no reason given").trim_end_matches('.'),
                             state.attr_string("version_before").unwrap_or_else(|| "it had".into()),
                         ),
                     ));

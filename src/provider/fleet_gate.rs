@@ -211,8 +211,10 @@ impl Slot {
                 job_id: snap.id.clone(),
                 reason: snap
                     .fail_reason
-                    .clone()
-                    .unwrap_or_else(|| "no reason given".into()),
+                    .as_deref()
+                    .unwrap_or("no reason given")
+                    .trim_end_matches('.')
+                    .to_string(),
             });
             tracing::info!(
                 instance_id = instance,
