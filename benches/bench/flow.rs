@@ -48,8 +48,7 @@ fn values(value: &serde_json::Value) -> BTreeMap<String, f64> {
 
 fn flow_apply(tools: &Tools, n: usize) -> Result<FlowRun, String> {
     let ids = instance_ids(n);
-    let policy =
-        serde_json::json!({"enabled": true, "limit": LIMIT as u32, "window_seconds": WINDOW_SECONDS});
+    let policy = serde_json::json!({"enabled": true, "limit": LIMIT as u32, "window_seconds": WINDOW_SECONDS});
     let emulator = Emulator::start_with(tools, &ids, JOB_SECONDS, policy)?;
     let mut workspace = ours_workspace(tools, &ids, &emulator.url)?;
     // Assumed ten times what the scaled gateway allows: the 429 bodies teach the rest.

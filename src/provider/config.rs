@@ -544,6 +544,54 @@ mod tests {
     }
 
     #[test]
+    fn fleet_limits_from_config_or_env() {
+        let env = |name: &str| match name {
+            "HW_ACCESS_KEY" => Some("AK".to_string()),
+            "HW_SECRET_KEY" => Some("SK".to_string()),
+            "HW_REGION_NAME" => Some("ap-southeast-1".to_string()),
+            "HWRDS_MAX_CONCURRENT_UPGRADES" => Some(" 4 ".to_string()),
+            _ => None,
+        };
+        let (resolved, _) = resolve(&config(&[]), &env).unwrap();
+        assert_eq!(resolved.max_concurrent_upgrades, Some(4));
+        assert_eq!(resolved.failure_budget, None, "unset: no budget");
+        let block = config(&[
+            ("max_concurrent_upgrades", Value::int(2)),
+            ("failure_budget", Value::int(1)),
+        ]);
+        let (resolved, _) = resolve(&block, &env).unwrap();
+        assert_eq!(
+            (resolved.max_concurrent_upgrades, resolved.failure_budget),
+            (Some(2), Some(1)),
+            "the block wins"
+        );
+        for name in ["max_concurrent_upgrades", "failure_budget"] {
+            for bad in [Value::int(0), Value::Number(crate::cty::Number::Float(1.5))] {
+                let err = resolve(&config(&[(name, bad.clone())]), &env).unwrap_err();
+                assert_eq!(
+                    err.0[0].path,
+                    Some(AttributePath::attribute(name)),
+                    "{bad:?}"
+                );
+            }
+        }
+        let bad_env = |name: &str| match name {
+            "HWRDS_FAILURE_BUDGET" => Some("none".to_string()),
+            other => env(other),
+        };
+        let err = resolve(&config(&[]), &bad_env).unwrap_err();
+        assert!(
+            err.0[0].detail.contains("HWRDS_FAILURE_BUDGET"),
+            "{:?}",
+            err.0[0]
+        );
+        assert_eq!(
+            err.0[0].path,
+            Some(AttributePath::attribute("failure_budget"))
+        );
+    }
+
+    #[test]
     fn api_quota_from_config_or_env() {
         let env = |name: &str| match name {
             "HW_ACCESS_KEY" | "HW_SECRET_KEY" | "HW_REGION_NAME" => Some("x".to_string()),

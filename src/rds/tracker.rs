@@ -2,8 +2,9 @@
 //! follow, and one loop per client (so per provider process) follows all of them with as
 //! few requests as the API allows. Each sweep is one paginated listing of the task
 //! center's running tasks created in the jobs' time window (pages of 50, whatever the
-//! number of jobs); jobs that left it are found with their final status in one listing of
-//! the window by any status; jobs no listing shows (a delayed job waiting for its window,
+//! number of jobs); jobs that left it are found with their final status in one listing by
+//! any status of the stretch of creation times their last views showed (the whole window
+//! when one of them was never seen); jobs no listing shows (a delayed job waiting for its window,
 //! a job too new to be listed) are looked for in one listing of the scheduled tasks and,
 //! past the grace period, with `GET /jobs` one by one. The version after an upgrade comes
 //! from one instance listing per sweep in which jobs completed.
@@ -26,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::{CallCtx, InstanceFilter, RdsClient, TaskFilter};
 use super::error::RdsError;
-use super::models::{Job, JobInstance, ScheduledTask, Task};
+use super::models::{Job, JobInstance, ScheduledTask, Task, parse_time};
 use super::quota::Api;
 use super::waiter::{Pace, WaitSchedule};
 
@@ -260,11 +261,14 @@ impl RdsClient {
             .cloned()
             .collect();
         if !missing.is_empty() {
+            // Jobs that left the running listing were created when their last view says:
+            // list only that stretch of the window, by any status.
+            let stretch = created_stretch(&tracker.lock(), &missing).or(between);
             let all = self
                 .tasks(
                     &ctx,
                     &TaskFilter {
-                        created_between: between,
+                        created_between: stretch,
                         ..Default::default()
                     },
                 )
@@ -369,6 +373,27 @@ impl RdsClient {
             registry.jobs.remove(&id);
         }
     }
+}
+
+/// The creation times of `ids` as the API's own listings showed them (whole seconds,
+/// so a second either side), when every one of them was seen; else None.
+fn created_stretch(
+    registry: &Registry,
+    ids: &[String],
+) -> Option<(time::OffsetDateTime, time::OffsetDateTime)> {
+    let mut created = ids.iter().map(|id| {
+        let last = registry.jobs.get(id)?.last.as_ref()?;
+        parse_time(last.created.as_deref()?)
+    });
+    let first = created.next()??;
+    let (from, to) = created.try_fold((first, first), |(from, to), at| {
+        let at = at?;
+        Some((from.min(at), to.max(at)))
+    })?;
+    Some((
+        from - time::Duration::seconds(1),
+        to + time::Duration::seconds(1),
+    ))
 }
 
 /// A task-center entry seen as a job.
