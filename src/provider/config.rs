@@ -1,10 +1,12 @@
 //! The `hwrds` provider block: its schema, the environment variable fallbacks, and
-//! validation with diagnostics at the attribute. Produces a [`ProviderConfig`].
+//! validation with diagnostics at the attribute. Resolves into the RDS client's
+//! [`ClientConfig`].
 
 use std::net::IpAddr;
 
 use super::shared_config;
 use crate::cty::{AttributePath, Type, Value};
+use crate::rds::ClientConfig;
 use crate::rds::credentials::{Credentials, Secret};
 use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{Diagnostic, Diagnostics};
@@ -104,20 +106,6 @@ pub fn schema() -> Schema {
             "The flow-control quota of each RDS API for these credentials, in requests per minute (1-1000000). Huawei's standard policy is 60; raise it only if Huawei raised your tenant's quota. The provider paces every API so that no minute holds more, and when the API answers 429 with its policy it follows that policy instead. Falls back to `HWRDS_API_QUOTA_PER_MINUTE`, default 60.",
         ));
     Schema { version: 0, block }
-}
-
-/// The resolved provider configuration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProviderConfig {
-    pub region: Option<String>,
-    pub project_id: Option<String>,
-    pub credentials: Credentials,
-    pub endpoint: Option<String>,
-    pub iam_endpoint: Option<String>,
-    pub insecure: bool,
-    pub max_retries: u32,
-    pub requests_per_second: f64,
-    pub api_quota_per_minute: u32,
 }
 
 /// Reads an environment variable (a seam so tests need not touch the process env).
@@ -228,7 +216,7 @@ pub fn validate(config: &Value) -> Diagnostics {
 }
 
 /// Resolves the configuration with environment fallbacks and checks it is usable.
-pub fn resolve(config: &Value, env: Env) -> Result<(ProviderConfig, Diagnostics), Diagnostics> {
+pub fn resolve(config: &Value, env: Env) -> Result<(ClientConfig, Diagnostics), Diagnostics> {
     let mut diags = validate(config);
     let get = |name: &str| {
         let env_var = STRING_SETTINGS
@@ -384,22 +372,22 @@ pub fn resolve(config: &Value, env: Env) -> Result<(ProviderConfig, Diagnostics)
     if diags.has_errors() {
         return Err(diags);
     }
-    let config = ProviderConfig {
-        region,
-        project_id,
-        credentials: Credentials {
-            access_key: access_key.unwrap_or_default(),
-            secret_key: secret_key.unwrap_or_else(|| Secret::new("")),
-            security_token,
-        },
-        iam_endpoint: get("iam_endpoint").or_else(|| endpoint.clone()),
-        endpoint,
-        insecure,
-        max_retries: max_retries.clamp(0, MAX_MAX_RETRIES) as u32,
-        requests_per_second,
-        api_quota_per_minute: api_quota_per_minute.unwrap_or(DEFAULT_API_QUOTA_PER_MINUTE as u32),
-    };
-    Ok((config, diags))
+    let mut client = ClientConfig::new(Credentials {
+        access_key: access_key.unwrap_or_default(),
+        secret_key: secret_key.unwrap_or_else(|| Secret::new("")),
+        security_token,
+    });
+    client.region = region;
+    client.project_id = project_id;
+    client.iam_endpoint = get("iam_endpoint").or_else(|| endpoint.clone());
+    client.endpoint = endpoint;
+    client.insecure = insecure;
+    client.retry.max_retries = max_retries.clamp(0, MAX_MAX_RETRIES) as u32;
+    client.requests_per_second = requests_per_second;
+    client.burst = (requests_per_second * 2.0).ceil().max(1.0) as u32;
+    client.api_quota_per_minute =
+        api_quota_per_minute.unwrap_or(DEFAULT_API_QUOTA_PER_MINUTE as u32);
+    Ok((client, diags))
 }
 
 #[cfg(test)]
@@ -444,7 +432,7 @@ mod tests {
         let (resolved, diags) = resolve(&config(&[]), &env).unwrap();
         assert!(diags.is_empty());
         assert_eq!(resolved.region.as_deref(), Some("ap-southeast-1"));
-        assert_eq!(resolved.max_retries, 5);
+        assert_eq!(resolved.retry.max_retries, 5);
         assert_eq!(resolved.api_quota_per_minute, 60, "the standard policy");
         assert!(!format!("{resolved:?}").contains("SK-secret"));
         let (resolved, _) =
