@@ -2,12 +2,11 @@
 //! validation with diagnostics at the attribute. Resolves into the RDS client's
 //! [`ClientConfig`].
 
-use std::net::IpAddr;
-
 use super::shared_config;
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::ClientConfig;
 use crate::rds::credentials::{Credentials, Secret};
+use crate::rds::endpoints::check_endpoint;
 use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{Diagnostic, Diagnostics};
 
@@ -118,31 +117,6 @@ fn setting(config: &Value, name: &str, env_var: &str, env: Env) -> Option<String
     }
 }
 
-/// Checks an endpoint URL: https, or http to a loopback address only.
-pub fn check_endpoint(url: &str) -> Result<(), String> {
-    let parsed =
-        reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a valid URL: {e}"))?;
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| format!("{url:?} has no host"))?;
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" => {
-            let bare = host.trim_start_matches('[').trim_end_matches(']');
-            let loopback =
-                bare == "localhost" || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-            if loopback {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{url:?} uses plain http to a non-loopback host; credentials and requests must travel over https. http:// is accepted only for a local emulator (127.0.0.1, ::1, localhost)."
-                ))
-            }
-        }
-        other => Err(format!("{url:?} has scheme {other:?}; use https://")),
-    }
-}
-
 fn check_quota(quota: i64) -> Option<u32> {
     (1..=MAX_API_QUOTA_PER_MINUTE)
         .contains(&quota)
@@ -175,12 +149,12 @@ pub fn validate(config: &Value) -> Diagnostics {
     }
     for name in ["endpoint", "iam_endpoint"] {
         if let Some(Value::String(url)) = config.get_attr(name)
-            && let Err(message) = check_endpoint(url)
+            && let Err(error) = check_endpoint(url)
         {
             diags.push(Diagnostic::error_at(
                 AttributePath::attribute(name),
                 "Invalid endpoint",
-                message,
+                error.to_string(),
             ));
         }
     }
@@ -233,12 +207,12 @@ pub fn resolve(config: &Value, env: Env) -> Result<(ClientConfig, Diagnostics), 
     ] {
         let from_env = !matches!(config.get_attr(name), Some(Value::String(_)));
         if let (true, Some(url)) = (from_env, value)
-            && let Err(message) = check_endpoint(url)
+            && let Err(error) = check_endpoint(url)
         {
             diags.push(Diagnostic::error_at(
                 AttributePath::attribute(name),
                 "Invalid endpoint",
-                format!("From the environment: {message}"),
+                format!("From the environment: {error}"),
             ));
         }
     }
@@ -260,16 +234,15 @@ pub fn resolve(config: &Value, env: Env) -> Result<(ClientConfig, Diagnostics), 
                 project_id = project_id.or(found.project_id);
                 tracing::debug!(profile = %found.name, "using the shared config file's profile");
             }
-            Err(message) => {
-                let attribute = if message.contains("has no profile") {
-                    "profile"
-                } else {
-                    "shared_config_file"
+            Err(error) => {
+                let attribute = match error {
+                    shared_config::LoadError::NoProfile { .. } => "profile",
+                    _ => "shared_config_file",
                 };
                 diags.push(Diagnostic::error_at(
                     AttributePath::attribute(attribute),
                     "Cannot use the shared config file",
-                    message,
+                    error.to_string(),
                 ));
             }
         }
@@ -404,21 +377,6 @@ mod tests {
 
     fn no_env(_: &str) -> Option<String> {
         None
-    }
-
-    #[test]
-    fn endpoints() {
-        assert!(check_endpoint("https://rds.ap-southeast-1.myhuaweicloud.com").is_ok());
-        assert!(check_endpoint("http://127.0.0.1:8080").is_ok());
-        assert!(check_endpoint("http://[::1]:8080").is_ok());
-        assert!(check_endpoint("http://localhost:1").is_ok());
-        assert!(
-            check_endpoint("http://10.0.0.1")
-                .unwrap_err()
-                .contains("loopback")
-        );
-        assert!(check_endpoint("ftp://x").is_err());
-        assert!(check_endpoint("not a url").is_err());
     }
 
     #[test]
