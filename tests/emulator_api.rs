@@ -4,7 +4,7 @@
 //! control (each algorithm, per user, per route, the total, run-time changes), the peak
 //! of running upgrades and the task center's time window.
 
-mod common;
+pub mod common;
 
 use std::time::Duration;
 
