@@ -1,9 +1,20 @@
 //! hwrds: a Terraform provider for Huawei Cloud RDS minor version upgrades.
 //!
-//! Layers, each depending only on the ones below it:
-//! `plugin` (go-plugin host) → `tfplugin` (tfplugin6 server and trait layer) →
-//! `provider` (schema and resource semantics) → `rds` (Huawei Cloud client).
-//! `cty` is a self-contained value library; `emulator` is the RDS API emulator binary's code.
+//! The modules and what each uses of the others (`use crate::…`; nothing else crosses):
+//! - `cty` (Terraform's value and type system, with its msgpack and JSON forms) and `rds`
+//!   (the Huawei Cloud client: signing, quotas, retries, job tracking; knows nothing of
+//!   Terraform) use no other module; `logging` neither.
+//! - `schema` (provider, resource and data-source schemas) uses `cty`.
+//! - `plugin` (the go-plugin host: handshake, AutoMTLS, serving) uses `logging`.
+//! - `tfplugin` (the tfplugin6 server and the `Provider`/`Resource` traits) uses `cty`,
+//!   `schema`, and `plugin` for the gRPC message limit.
+//! - `provider` (the hwrds provider, resources, data sources and action) uses `cty`,
+//!   `schema`, `tfplugin` and `rds`: the one module where Terraform meets the RDS client.
+//! - `docs` (registry docs from the schemas) uses `cty`, `schema` and `tfplugin`.
+//! - `emulator` (the RDS API emulator binary's code) uses `rds` for its signature check.
+//!
+//! The binaries join them: `terraform-provider-hwrds` serves `provider` through `plugin`
+//! and `tfplugin`; `hwrds-emulator` runs `emulator`.
 
 pub mod cty;
 pub mod docs;

@@ -14,12 +14,11 @@
 //! (and `HWRDS_ENDPOINT` / `HWRDS_IAM_ENDPOINT` for another endpoint, e.g. to try the
 //! suite against the emulator).
 
-mod common;
+pub mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{HWRDS_HEADER, Workspace, provider_dir};
+use common::{HWRDS_HEADER, Workspace};
 use serde_json::Value;
 
 const INSTANCE_VAR: &str = "HWRDS_ACC_INSTANCE_ID";
@@ -68,12 +67,10 @@ fn acceptance(test: &str, would: &str) -> bool {
 }
 
 /// A workspace with this build's provider and the caller's HW_* environment.
-fn workspace(body: &str) -> (Workspace, tempfile::TempDir) {
-    let binary = PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-hwrds"));
-    let dir = provider_dir("hwrds", &binary);
+fn workspace(body: &str) -> Workspace {
     let mut ws = Workspace::new(
         common::terraform(),
-        &[("hwrds/hwrds", dir.path())],
+        &[("hwrds/hwrds", &common::hwrds_binary())],
         &format!("{HWRDS_HEADER}{body}"),
     );
     for name in [
@@ -89,7 +86,7 @@ fn workspace(body: &str) -> (Workspace, tempfile::TempDir) {
             ws.set_env(name, &value);
         }
     }
-    (ws, dir)
+    ws
 }
 
 fn output(ws: &Workspace, name: &str) -> Value {
@@ -106,7 +103,7 @@ fn data_sources_read_the_real_project() {
     ) {
         return;
     }
-    let (ws, _dir) = workspace(
+    let ws = workspace(
         "data \"hwrds_db_instances\" \"all\" {}\noutput \"instances\" { value = data.hwrds_db_instances.all.instances }\n",
     );
     let apply = ws.apply();
@@ -140,7 +137,7 @@ fn data_sources_read_the_real_project() {
         );
     }
     let id = first["id"].as_str().unwrap_or_default();
-    let (ws, _dir) = workspace(&format!(
+    let ws = workspace(&format!(
         "data \"hwrds_db_instance\" \"one\" {{\n  id = \"{id}\"\n}}\noutput \"one\" {{ value = data.hwrds_db_instance.one }}\n"
     ));
     ws.apply().assert_ok();
@@ -175,7 +172,7 @@ fn upgrade_import_and_refresh_of_the_test_instance() {
     let read = format!(
         "data \"hwrds_db_instance\" \"target\" {{\n  id = \"{instance}\"\n}}\noutput \"target\" {{ value = data.hwrds_db_instance.target }}\n"
     );
-    let (ws, _dir) = workspace(&read);
+    let ws = workspace(&read);
     ws.apply().assert_ok();
     let target = output(&ws, "target");
     assert_eq!(
@@ -197,7 +194,7 @@ fn upgrade_import_and_refresh_of_the_test_instance() {
     let body = format!(
         "resource \"hwrds_db_minor_upgrade\" \"acc\" {{\n  instance_id = \"{instance}\"\n  timeouts {{\n    create = \"90m\"\n  }}\n}}\n"
     );
-    let (ws, _dir) = workspace(&body);
+    let ws = workspace(&body);
     let plan = ws.plan();
     assert_eq!(plan.code, 2, "{}", plan.all());
     assert!(

@@ -3,16 +3,11 @@
 //! terminal; invoked again while the job runs it follows that job instead of submitting;
 //! from a resource's `action_trigger` it runs after the resource is created.
 
-mod common;
+pub mod common;
 
+use common::fixtures::{ORDERS, flat};
 use common::{Emulator, hwrds_workspace};
 use serde_json::json;
-
-const ORDERS: &str = "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01";
-
-fn flat(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
 
 #[test]
 fn invoked_action_streams_progress_and_upgrades_once() {
@@ -20,7 +15,7 @@ fn invoked_action_streams_progress_and_upgrades_once() {
     let body = format!(
         "action \"hwrds_db_minor_upgrade\" \"orders\" {{\n  config {{\n    instance_id = \"{ORDERS}\"\n  }}\n}}\n"
     );
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &body);
+    let ws = hwrds_workspace(common::terraform(), &emu, &body);
     let run = ws.run(&[
         "apply",
         "-auto-approve",
@@ -35,7 +30,7 @@ fn invoked_action_streams_progress_and_upgrades_once() {
 
     // The plan of an action runs the same checks as the resource.
     let body = "action \"hwrds_db_minor_upgrade\" \"replica\" {\n  config {\n    instance_id = \"d4e5f6a7b8c94d0e1f2a3b4c5d6e7f8ain01\"\n  }\n}\n";
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, body);
+    let ws = hwrds_workspace(common::terraform(), &emu, body);
     let run = ws.run(&[
         "apply",
         "-auto-approve",
@@ -60,7 +55,7 @@ fn action_trigger_after_create_and_second_invocation_follows_the_running_job() {
         "action \"hwrds_db_minor_upgrade\" \"orders\" {{\n  config {{\n    instance_id         = \"{ORDERS}\"\n    wait_for_completion = false\n  }}\n}}\n\
 resource \"terraform_data\" \"release\" {{\n  input = \"v2\"\n  lifecycle {{\n    action_trigger {{\n      events  = [after_create]\n      actions = [action.hwrds_db_minor_upgrade.orders]\n    }}\n  }}\n}}\n"
     );
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &body);
+    let ws = hwrds_workspace(common::terraform(), &emu, &body);
     let run = ws.apply();
     run.assert_ok();
     assert!(

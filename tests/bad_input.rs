@@ -2,12 +2,12 @@
 //! a clear diagnostic (at its line where it concerns one attribute), never a crash. The
 //! suite counts the distinct bad inputs it tries.
 
-mod common;
+pub mod common;
 
+use common::fixtures::{ORDERS, flat};
 use common::{Emulator, hwrds_workspace};
 use serde_json::json;
 
-const ORDERS: &str = "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01";
 const REPORTING: &str = "e5f6a7b8c9d04e1f2a3b4c5d6e7f8a9bin04";
 
 /// One bad input: the configuration, environment changes, and what the user must see.
@@ -39,10 +39,6 @@ fn case(body: String, message: &'static str, line: Option<&str>) -> Case {
         line: line.map(str::to_string),
         warning_only: false,
     }
-}
-
-fn flat(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn cases() -> Vec<Case> {
@@ -260,7 +256,7 @@ fn every_bad_input_gets_a_clear_diagnostic() {
     let cases = cases();
     let mut failures = Vec::new();
     for (n, c) in cases.iter().enumerate() {
-        let (mut ws, _dir) = hwrds_workspace(common::terraform(), &emu, &c.body);
+        let mut ws = hwrds_workspace(common::terraform(), &emu, &c.body);
         for (key, value) in &c.env {
             match value {
                 Some(v) => ws.set_env(key, v),

@@ -14,7 +14,7 @@
 //! writes RELIABILITY.md (`HWRDS_CHAOS_WRITE=1`). `HWRDS_CHAOS_SEED` sets the seed (printed
 //! at the start); `HWRDS_CHAOS_ONLY=<trial>` with the same seed reruns one trial.
 
-mod common;
+pub mod common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -547,8 +547,7 @@ fn run_trial(seed: u64, index: usize) -> Outcome {
         "instances": members.iter().map(|m| m.spec.clone()).collect::<Vec<_>>(),
     });
     let mut emu = Emulator::start(config, true);
-    let (mut ws, _provider_dir) =
-        hwrds_workspace(common::terraform(), &emu, &configuration(&members));
+    let mut ws = hwrds_workspace(common::terraform(), &emu, &configuration(&members));
     let log = ws.path().join("terraform.log");
     ws.set_env("TF_LOG_PROVIDER", "DEBUG");
     ws.set_env("TF_LOG_PATH", &log.display().to_string());

@@ -2,14 +2,13 @@
 //! about the clock at once (no retry storm), and every request says who sent it with
 //! `User-Agent: hwrds/<version>`.
 
-mod common;
+pub mod common;
 
 use std::time::{Duration, Instant};
 
+use common::fixtures::ORDERS;
 use common::{Emulator, hwrds_workspace};
 use serde_json::json;
-
-const ORDERS: &str = "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01";
 
 fn data_source() -> String {
     format!(
@@ -27,7 +26,7 @@ fn total_requests(emu: &Emulator) -> u64 {
 #[test]
 fn an_hour_of_clock_skew_fails_fast_and_names_the_clock() {
     let emu = Emulator::start(json!({"clock_skew_seconds": 3600}), false);
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &data_source());
+    let ws = hwrds_workspace(common::terraform(), &emu, &data_source());
     let started = Instant::now();
     let plan = ws.run(&["plan", "-input=false"]);
     let took = started.elapsed();
@@ -45,14 +44,14 @@ fn an_hour_of_clock_skew_fails_fast_and_names_the_clock() {
 
     // Within the 15-minute window the same plan works.
     let emu = Emulator::start(json!({"clock_skew_seconds": 600}), false);
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &data_source());
+    let ws = hwrds_workspace(common::terraform(), &emu, &data_source());
     ws.run(&["plan", "-input=false"]).assert_ok();
 }
 
 #[test]
 fn every_request_carries_the_hwrds_user_agent() {
     let emu = Emulator::start(json!({}), false);
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &data_source());
+    let ws = hwrds_workspace(common::terraform(), &emu, &data_source());
     ws.run(&["plan", "-input=false"]).assert_ok();
     let stats = emu.stats();
     let agents = stats["user_agents"]

@@ -9,15 +9,15 @@
 //! 1.15.5. Every version runs even when one fails; the test prints one line per version
 //! and fails if any did.
 
-mod common;
+pub mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::fixtures::{ORDERS, flat, upgrade};
 use common::{Emulator, Workspace, hwrds_workspace};
 use serde_json::{Value, json};
 
-const ORDERS: &str = "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01";
 const ANALYTICS: &str = "c3d4e5f6a7b84c9d0e1f2a3b4c5d6e7fin03";
 
 /// The Terraform executables to test, from the environment (see the module doc).
@@ -36,18 +36,8 @@ fn terraforms() -> Vec<PathBuf> {
     vec![common::terraform_16(), common::terraform()]
 }
 
-fn upgrade(name: &str, instance_id: &str) -> String {
-    format!(
-        "resource \"hwrds_db_minor_upgrade\" \"{name}\" {{\n  instance_id = \"{instance_id}\"\n}}\n"
-    )
-}
-
 fn attrs(ws: &Workspace, name: &str) -> Value {
     ws.resource_attributes(&format!("hwrds_db_minor_upgrade.{name}"))
-}
-
-fn flat(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[track_caller]
@@ -78,10 +68,10 @@ fn version_of(terraform: &Path) -> String {
 fn plan_apply_and_empty_plan(terraform: &Path, emu: &Emulator) -> String {
     let body = format!(
         "{}{}",
-        upgrade("orders", ORDERS),
-        upgrade("analytics", ANALYTICS)
+        upgrade("orders", ORDERS, ""),
+        upgrade("analytics", ANALYTICS, "")
     );
-    let (ws, _dir) = hwrds_workspace(terraform.to_path_buf(), emu, &body);
+    let ws = hwrds_workspace(terraform.to_path_buf(), emu, &body);
     let plan = ws.plan();
     assert_eq!(
         plan.code,
@@ -120,7 +110,7 @@ fn plan_apply_and_empty_plan(terraform: &Path, emu: &Emulator) -> String {
 
 /// `terraform import` by instance/job id, and an `import` block by instance id.
 fn import(terraform: &Path, emu: &Emulator, job_id: &str) {
-    let (ws, _dir) = hwrds_workspace(terraform.to_path_buf(), emu, &upgrade("orders", ORDERS));
+    let ws = hwrds_workspace(terraform.to_path_buf(), emu, &upgrade("orders", ORDERS, ""));
     ws.run(&[
         "import",
         "hwrds_db_minor_upgrade.orders",
@@ -134,9 +124,9 @@ fn import(terraform: &Path, emu: &Emulator, job_id: &str) {
 
     let body = format!(
         "import {{\n  to = hwrds_db_minor_upgrade.orders\n  id = \"{ORDERS}\"\n}}\n{}",
-        upgrade("orders", ORDERS)
+        upgrade("orders", ORDERS, "")
     );
-    let (ws, _dir) = hwrds_workspace(terraform.to_path_buf(), emu, &body);
+    let ws = hwrds_workspace(terraform.to_path_buf(), emu, &body);
     let apply = ws.apply();
     apply.assert_ok();
     assert!(
@@ -152,7 +142,11 @@ fn import(terraform: &Path, emu: &Emulator, job_id: &str) {
 /// Ctrl-C while the job runs keeps it in the state; the next apply finishes it.
 fn interrupt_and_resume(terraform: &Path) {
     let emu = Emulator::start(json!({"job_seconds": 8}), false);
-    let (ws, _dir) = hwrds_workspace(terraform.to_path_buf(), &emu, &upgrade("orders", ORDERS));
+    let ws = hwrds_workspace(
+        terraform.to_path_buf(),
+        &emu,
+        &upgrade("orders", ORDERS, ""),
+    );
     let run = ws.run_interrupted(
         &["apply", "-auto-approve", "-no-color"],
         "Creating...",

@@ -4,7 +4,7 @@
 //! tfplugin6 layer as hwrds. Otherwise it runs the scenarios below against Terraform
 //! 1.15.5 and 1.6.6 and reports like the standard test harness.
 
-mod common;
+pub mod common;
 
 use std::sync::Arc;
 
@@ -240,7 +240,7 @@ impl DataSource for Echo {
 
 // ---------------------------------------------------------------- scenarios
 
-use common::{Workspace, provider_dir};
+use common::Workspace;
 
 const HEADER: &str = r#"
 terraform {
@@ -251,15 +251,13 @@ terraform {
 provider "hwrdstest" {}
 "#;
 
-fn workspace(terraform: std::path::PathBuf, body: &str) -> (Workspace, tempfile::TempDir) {
+fn workspace(terraform: std::path::PathBuf, body: &str) -> Workspace {
     let exe = std::env::current_exe().expect("test binary path");
-    let providers = provider_dir("hwrdstest", &exe);
-    let ws = Workspace::new(
+    Workspace::new(
         terraform,
-        &[("hwrds/hwrdstest", providers.path())],
+        &[("hwrds/hwrdstest", &exe)],
         &format!("{HEADER}{body}"),
-    );
-    (ws, providers)
+    )
 }
 
 const FULL: &str = r#"
@@ -297,7 +295,7 @@ output "b_name" {
 "#;
 
 fn lifecycle(terraform: std::path::PathBuf) {
-    let (ws, _p) = workspace(terraform, FULL);
+    let ws = workspace(terraform, FULL);
     let plan = ws.plan();
     assert_eq!(
         plan.code,
@@ -401,7 +399,7 @@ resource "hwrdstest_thing" "x" {
   name = "imp"
 }
 "#;
-    let (ws, _p) = workspace(terraform, body);
+    let ws = workspace(terraform, body);
     if with_block {
         ws.write(
             "import.tf",
@@ -433,7 +431,7 @@ resource "hwrdstest_thing" "x" {
 
 fn diagnostics_point_at_lines(terraform: std::path::PathBuf) {
     let body = "resource \"hwrdstest_thing\" \"bad\" {\n  name = \"\"\n}\n";
-    let (ws, _p) = workspace(terraform, body);
+    let ws = workspace(terraform.clone(), body);
     let run = ws.run(&["validate"]);
     assert_ne!(run.code, 0);
     let out = run.all();
@@ -447,7 +445,7 @@ fn diagnostics_point_at_lines(terraform: std::path::PathBuf) {
         "the offending line is shown:\n{out}"
     );
 
-    let (ws, _p) = workspace(terraform_path_again(), "");
+    let ws = workspace(terraform, "");
     ws.write(
         "main.tf",
         &format!(
@@ -469,7 +467,7 @@ fn diagnostics_point_at_lines(terraform: std::path::PathBuf) {
 /// SIGINT until then.
 fn interrupt_returns_state(terraform: std::path::PathBuf) {
     let body = "resource \"hwrdstest_thing\" \"slow\" {\n  name         = \"slow\"\n  wait_seconds = 120\n}\n";
-    let (ws, _p) = workspace(terraform, body);
+    let ws = workspace(terraform, body);
     let run = ws.run_interrupted(
         &["apply", "-auto-approve", "-no-color"],
         "Creating...",
@@ -485,15 +483,8 @@ fn interrupt_returns_state(terraform: std::path::PathBuf) {
     assert_eq!(attrs["id"], "thing-slow");
 }
 
-fn terraform_path_again() -> std::path::PathBuf {
-    common::terraform()
-}
-
 fn schema_has_descriptions(terraform: std::path::PathBuf) {
-    let real = std::path::PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-hwrds"));
-    let real_dir = provider_dir("hwrds", &real);
     let exe = std::env::current_exe().expect("test binary path");
-    let test_dir = provider_dir("hwrdstest", &exe);
     let main_tf = r#"
 terraform {
   required_providers {
@@ -505,8 +496,8 @@ terraform {
     let ws = Workspace::new(
         terraform,
         &[
-            ("hwrds/hwrds", real_dir.path()),
-            ("hwrds/hwrdstest", test_dir.path()),
+            ("hwrds/hwrds", &common::hwrds_binary()),
+            ("hwrds/hwrdstest", &exe),
         ],
         main_tf,
     );

@@ -1,27 +1,67 @@
-//! Crashes and interruptions with real Terraform: the provider killed with SIGKILL while
-//! it waits (Terraform loses the result), Terraform itself SIGKILLed once the upgrade was
-//! submitted (an OOM kill, a cancelled pipeline: nothing is written to the state for the
-//! create in flight), the emulator restarted from its state file mid-job, Ctrl-C right
-//! after the submission — every time the next apply finishes the one job that was
-//! started, and nothing is submitted twice.
+//! Crashes and interruptions with real Terraform, each on one side of the submission
+//! (the emulator's gates hold the upgrade POST before or after it is processed): the
+//! provider SIGKILLed while its POST waits unprocessed (nothing runs; the next apply
+//! submits once), after it was processed but before its answer, or while it waits for
+//! the job (the next apply adopts the job); Terraform itself SIGKILLed once the upgrade
+//! was submitted (an OOM kill, a cancelled pipeline: nothing is written to the state for
+//! the create in flight); the emulator restarted from its state file mid-job; Ctrl-C
+//! while the POST is held before or after processing (the job is kept) or while it waits
+//! for its quota (nothing is submitted, nothing recorded). Every time the next apply
+//! finishes the one job that was started, and nothing is submitted twice.
 
-mod common;
+pub mod common;
 
 use std::time::Duration;
 
-use common::processes::{provider_children, signal};
+use common::client::EmulatorClient;
+use common::fixtures::{ORDERS, PAYMENTS, flat, upgrade};
+use common::processes::{Running, provider_children, signal};
 use common::{Emulator, Workspace, hwrds_workspace, truth};
+use hwrds::rds::{Api, CallCtx, UpgradeRequest};
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
-const ORDERS: &str = "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01";
-const BODY: &str = "resource \"hwrds_db_minor_upgrade\" \"orders\" {\n  instance_id = \"a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01\"\n}\n";
-
-fn flat(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+fn body() -> String {
+    upgrade("orders", ORDERS, "")
 }
 
 fn status(ws: &Workspace) -> serde_json::Value {
     ws.resource_attributes("hwrds_db_minor_upgrade.orders")["status"].clone()
+}
+
+/// `terraform apply` of `ws` in the background.
+fn apply_in_background(ws: &Workspace) -> Running {
+    ws.spawn(&["apply", "-auto-approve", "-input=false"])
+}
+
+/// What the state file holds (empty when there is none).
+fn state_text(ws: &Workspace) -> String {
+    std::fs::read_to_string(ws.path().join("terraform.tfstate")).unwrap_or_default()
+}
+
+/// The next plan says an upgrade is under way, the next apply adopts it and finishes it:
+/// still the one job.
+fn next_apply_adopts_the_one_job(emu: &Emulator, ws: &Workspace) {
+    let plan = ws.run(&["plan", "-input=false"]);
+    plan.assert_ok();
+    assert!(
+        flat(&plan.all()).contains("An upgrade is already under way"),
+        "{}",
+        plan.all()
+    );
+    let run = ws.apply();
+    run.assert_ok();
+    assert!(
+        flat(&run.all()).contains("Adopted an upgrade already under way"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(status(ws), "Completed");
+    assert_eq!(
+        emu.upgrade_jobs(ORDERS),
+        1,
+        "the job was adopted, not repeated"
+    );
 }
 
 #[test]
@@ -38,62 +78,115 @@ fn provider_killed_then_job_finishes_then_next_apply_adopts_it() {
 
 fn killed_mid_wait(job_seconds: f64, let_it_finish: bool) {
     let emu = Emulator::start(json!({"job_seconds": job_seconds}), false);
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, BODY);
-    let mut child = ws
-        .command(&["apply", "-auto-approve", "-no-color"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let ws = hwrds_workspace(common::terraform(), &emu, &body());
+    let apply = apply_in_background(&ws);
     // Wait until the upgrade is submitted, then kill the provider that waits for it.
-    let started = std::time::Instant::now();
-    while emu.upgrade_jobs(ORDERS) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no job started"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    apply.until("a job started", || emu.upgrade_jobs(ORDERS) > 0);
     std::thread::sleep(Duration::from_millis(500));
-    let victims = provider_children(child.id());
-    assert!(!victims.is_empty(), "the provider process is found");
-    for pid in victims {
-        signal(pid, "KILL");
-    }
-    let code = child.wait().unwrap();
-    assert!(!code.success(), "the apply fails when its provider dies");
+    apply.kill_providers();
+    let run = apply.wait(Duration::from_secs(30));
+    assert_ne!(run.code, 0, "the apply fails when its provider dies");
 
     if let_it_finish {
         std::thread::sleep(Duration::from_secs_f64(job_seconds + 2.0));
-    } else {
-        let plan = ws.run(&["plan", "-input=false"]);
-        plan.assert_ok();
+        let run = ws.apply();
+        run.assert_ok();
         assert!(
-            flat(&plan.all()).contains("An upgrade is already under way"),
+            flat(&run.all()).contains("Adopted an upgrade already under way"),
             "{}",
-            plan.all()
+            run.all()
         );
+        assert_eq!(status(&ws), "Completed");
+        assert_eq!(
+            emu.upgrade_jobs(ORDERS),
+            1,
+            "the job was adopted, not repeated"
+        );
+    } else {
+        next_apply_adopts_the_one_job(&emu, &ws);
     }
+}
+
+/// The provider dies while its upgrade POST waits at the gateway, before the service
+/// processed it: the request goes with its connection, no job runs, nothing is in the
+/// state, and the next apply submits the one upgrade.
+#[test]
+fn provider_killed_while_the_submission_is_unprocessed_then_no_job_and_next_apply_submits_once() {
+    let emu = Emulator::start(json!({"job_seconds": 2}), false);
+    let ws = hwrds_workspace(common::terraform(), &emu, &body());
+    emu.gate(Api::Upgrade.route(), "before");
+    let apply = apply_in_background(&ws);
+    apply.until("the upgrade POST held before processing", || {
+        emu.held(Api::Upgrade.route()) == 1
+    });
+    apply.kill_providers();
+    let run = apply.wait(Duration::from_secs(30));
+    assert_ne!(run.code, 0, "the apply fails when its provider dies");
+    // The emulator lets go of the request once its connection is gone.
+    apply_gone(&emu);
+    emu.gate(Api::Upgrade.route(), "none");
+    assert_eq!(emu.upgrade_posts(ORDERS), 0, "never processed");
+    assert_eq!(emu.upgrade_jobs(ORDERS), 0, "no job runs");
+    assert!(
+        !state_text(&ws).contains("hwrds_db_minor_upgrade"),
+        "nothing recorded: {}",
+        state_text(&ws)
+    );
     let run = ws.apply();
     run.assert_ok();
     assert!(
-        flat(&run.all()).contains("Adopted an upgrade already under way"),
-        "{}",
+        !flat(&run.all()).contains("Adopted an upgrade already under way"),
+        "there was nothing to adopt: {}",
         run.all()
     );
     assert_eq!(status(&ws), "Completed");
-    assert_eq!(
-        emu.upgrade_jobs(ORDERS),
-        1,
-        "the job was adopted, not repeated"
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1, "submitted once");
+}
+
+/// Waits until the gate holds nothing (a dropped request is let go at once).
+fn apply_gone(emu: &Emulator) {
+    let started = std::time::Instant::now();
+    while emu.held(Api::Upgrade.route()) != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the held request outlived its client: {}",
+            emu.stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The provider dies after the service processed its upgrade POST (the job runs) but
+/// before the answer with the job id reached it: nothing is in the state, and the next
+/// plan and apply find the job and adopt it.
+#[test]
+fn provider_killed_after_the_submission_was_processed_before_its_answer_then_next_apply_adopts_the_job()
+ {
+    let emu = Emulator::start(json!({"job_seconds": 10}), false);
+    let ws = hwrds_workspace(common::terraform(), &emu, &body());
+    emu.gate(Api::Upgrade.route(), "after");
+    let apply = apply_in_background(&ws);
+    apply.until("the answer to the upgrade POST held", || {
+        emu.held(Api::Upgrade.route()) == 1
+    });
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1, "processed: the job runs");
+    apply.kill_providers();
+    let run = apply.wait(Duration::from_secs(30));
+    assert_ne!(run.code, 0, "the apply fails when its provider dies");
+    emu.gate(Api::Upgrade.route(), "none");
+    assert!(
+        !state_text(&ws).contains("hwrds_db_minor_upgrade"),
+        "nothing recorded: {}",
+        state_text(&ws)
     );
+    next_apply_adopts_the_one_job(&emu, &ws);
 }
 
 #[test]
 fn emulator_restarted_mid_job_then_tracking_resumes() {
     let mut emu = Emulator::start(json!({"job_seconds": 8}), true);
-    let body = "resource \"hwrds_db_minor_upgrade\" \"orders\" {\n  instance_id = \"a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01\"\n  timeouts {\n    create = \"2s\"\n  }\n}\n";
-    let (mut ws, _dir) = hwrds_workspace(common::terraform(), &emu, body);
+    let body = upgrade("orders", ORDERS, "  timeouts {\n    create = \"2s\"\n  }\n");
+    let mut ws = hwrds_workspace(common::terraform(), &emu, &body);
     ws.apply().assert_ok();
     assert_eq!(status(&ws), "Running");
     let job = ws.resource_attributes("hwrds_db_minor_upgrade.orders")["job_id"].clone();
@@ -108,70 +201,89 @@ fn emulator_restarted_mid_job_then_tracking_resumes() {
 }
 
 #[test]
-fn ctrl_c_right_after_submitting_keeps_the_job() {
+fn ctrl_c_while_the_submission_is_held_before_processing_sees_it_through_and_keeps_the_job() {
+    ctrl_c_while_the_submission_is_held("before");
+}
+
+#[test]
+fn ctrl_c_while_the_answer_to_the_submission_is_held_keeps_the_job() {
+    ctrl_c_while_the_submission_is_held("after");
+}
+
+/// Ctrl-C while the upgrade POST is held at `hold` processing: a sent submission is seen
+/// through to its answer, whose job the state records as still running; the next apply
+/// finishes that one job.
+fn ctrl_c_while_the_submission_is_held(hold: &str) {
     let emu = Emulator::start(json!({"job_seconds": 6}), false);
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, BODY);
-    let run = ws.run_interrupted(
-        &["apply", "-auto-approve", "-no-color"],
-        "Creating...",
-        Duration::from_millis(0),
+    let ws = hwrds_workspace(common::terraform(), &emu, &body());
+    emu.gate(Api::Upgrade.route(), hold);
+    let apply = apply_in_background(&ws);
+    apply.until("the upgrade POST held", || {
+        emu.held(Api::Upgrade.route()) == 1
+    });
+    signal(apply.pid(), "INT");
+    apply.until("Terraform saw the interrupt", || {
+        apply.stdout_so_far().contains("Interrupt received")
+    });
+    // Let Terraform's stop reach the provider while the request is still held.
+    std::thread::sleep(Duration::from_millis(500));
+    emu.gate(Api::Upgrade.route(), "none");
+    let run = apply.wait(Duration::from_secs(60));
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1);
+    assert!(
+        flat(&run.all()).contains("Upgrade still running"),
+        "{}",
+        run.all()
     );
-    let jobs = emu.upgrade_jobs(ORDERS);
-    if jobs == 1 {
-        assert!(
-            flat(&run.all()).contains("Upgrade still running"),
-            "{}",
-            run.all()
-        );
-        assert!(status(&ws) == "Running" || status(&ws) == "Completed");
-    } else {
-        // Interrupted before the request left: nothing submitted, nothing recorded.
-        assert_eq!(jobs, 0);
-    }
+    assert_eq!(status(&ws), "Running", "{}", run.all());
     ws.apply().assert_ok();
     assert_eq!(status(&ws), "Completed");
     assert_eq!(emu.upgrade_jobs(ORDERS), 1, "exactly one job in the end");
 }
 
-/// Ctrl-C while the reads before the submission are slow (every request delayed): the
-/// create stops before sending the upgrade, records nothing, and the next apply submits
-/// the one upgrade.
+/// Ctrl-C while the submission waits for its API's quota (another client spent it; the
+/// gateway refused the POST unprocessed): the create stops before sending the upgrade
+/// again, records nothing, and the next apply submits the one upgrade.
 #[test]
 fn ctrl_c_before_submitting_records_nothing_and_submits_nothing() {
-    let emu = Emulator::start(json!({"job_seconds": 1}), false);
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, BODY);
-    // Plan first without faults, so the interrupt lands in the apply's own reads.
-    ws.run(&["plan", "-input=false", "-out=tfplan"]).assert_ok();
-    emu.faults(json!({"probability": 1.0, "kinds": ["latency"], "seed": 5}));
-    let run = ws.run_interrupted(
-        &["apply", "-no-color", "tfplan"],
-        "Creating...",
-        Duration::from_millis(0),
+    let emu = Emulator::start(
+        json!({"job_seconds": 1, "flow_control": {"enabled": true,
+               "routes": {Api::Upgrade.route(): {"limit": 1, "window_seconds": 600}}}}),
+        false,
     );
-    emu.faults(json!({"probability": 0}));
-    let posts = emu.stats()["upgrade_posts"][ORDERS].as_u64().unwrap_or(0);
-    eprintln!(
-        "interrupted {} the submission",
-        if posts == 0 { "before" } else { "after" }
+    // The console's upgrade of another instance spends the POST's quota for 10 minutes.
+    let console = EmulatorClient::new(&emu.url).build().expect("client");
+    let now = UpgradeRequest {
+        is_delayed: false,
+        second_switch: true,
+    };
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(console.upgrade(&CallCtx::new(CancellationToken::new()), PAYMENTS, now))
+        .expect("console upgrade accepted");
+    let ws = hwrds_workspace(common::terraform(), &emu, &body());
+    let apply = apply_in_background(&ws);
+    let throttled = || {
+        emu.stats()["throttled"][Api::Upgrade.route()]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    apply.until("the upgrade POST refused for its quota", || throttled() > 0);
+    signal(apply.pid(), "INT");
+    let run = apply.wait(Duration::from_secs(60));
+    assert_eq!(emu.upgrade_posts(ORDERS), 0, "{}", emu.stats());
+    assert_eq!(emu.upgrade_jobs(ORDERS), 0);
+    assert!(
+        flat(&run.all()).contains("interrupted before instance"),
+        "{}",
+        run.all()
     );
-    if posts == 0 {
-        assert_eq!(emu.upgrade_jobs(ORDERS), 0);
-        assert!(
-            flat(&run.all()).contains("interrupted before instance"),
-            "{}",
-            run.all()
-        );
-        let state =
-            std::fs::read_to_string(ws.path().join("terraform.tfstate")).unwrap_or_default();
-        assert!(
-            !state.contains("hwrds_db_minor_upgrade"),
-            "nothing recorded: {state}"
-        );
-    } else {
-        // The request had left: its job is in the state.
-        assert_eq!(emu.upgrade_jobs(ORDERS), 1);
-        assert!(status(&ws) == "Running" || status(&ws) == "Completed");
-    }
+    assert!(
+        !state_text(&ws).contains("hwrds_db_minor_upgrade"),
+        "nothing recorded: {}",
+        state_text(&ws)
+    );
+    emu.admin("/__emulator/flow_control", json!({"enabled": false}));
     ws.apply().assert_ok();
     assert_eq!(status(&ws), "Completed");
     assert_eq!(emu.upgrade_jobs(ORDERS), 1, "exactly one job in the end");
@@ -206,12 +318,8 @@ fn terraform_killed_after_submitting(instance: serde_json::Value, next: NextRun)
     } else {
         ""
     };
-    let resource = |options: &str| {
-        format!(
-            "resource \"hwrds_db_minor_upgrade\" \"it\" {{\n  instance_id = \"{id}\"\n{options}}}\n"
-        )
-    };
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &resource(options));
+    let resource = |options: &str| upgrade("it", &id, options);
+    let ws = hwrds_workspace(common::terraform(), &emu, &resource(options));
     let apply = ws.spawn(&["apply", "-auto-approve", "-input=false"]);
     let started = std::time::Instant::now();
     while emu.upgrade_jobs(&id) == 0 {
@@ -229,7 +337,7 @@ fn terraform_killed_after_submitting(instance: serde_json::Value, next: NextRun)
     }
     let killed = apply.wait(Duration::from_secs(30));
     assert_eq!(killed.code, -1, "terraform died of the signal");
-    let state = std::fs::read_to_string(ws.path().join("terraform.tfstate")).unwrap_or_default();
+    let state = state_text(&ws);
     assert!(
         !state.contains("hwrds_db_minor_upgrade"),
         "a SIGKILLed Terraform records nothing of the create in flight: {state}"

@@ -2,12 +2,12 @@
 //! nodes, the latest minor version, upgrade blockers, not-found diagnostics at the
 //! attribute, provider validation at the line, and no secret in logs or state.
 
-mod common;
+pub mod common;
 
 use common::{Emulator, SECRET_KEY, Workspace};
 use serde_json::json;
 
-fn workspace(emu: &Emulator, body: &str) -> (Workspace, tempfile::TempDir) {
+fn workspace(emu: &Emulator, body: &str) -> Workspace {
     common::hwrds_workspace(common::terraform(), emu, body)
 }
 
@@ -32,7 +32,7 @@ output "analytics" { value = data.hwrds_db_instance.analytics }
 output "replica" { value = data.hwrds_db_instance.replica }
 output "reporting" { value = data.hwrds_db_instance.reporting }
 "#;
-    let (mut ws, _dir) = workspace(&emu, body);
+    let mut ws = workspace(&emu, body);
     ws.set_env("TF_LOG", "TRACE");
     let run = ws.apply();
     run.assert_ok();
@@ -83,7 +83,7 @@ output "reporting" { value = data.hwrds_db_instance.reporting }
 #[test]
 fn diagnostics_point_at_the_attribute() {
     let emu = Emulator::start(json!({}), false);
-    let (ws, _dir) = workspace(
+    let ws = workspace(
         &emu,
         "data \"hwrds_db_instance\" \"x\" {\n  id = \"nope\"\n}\n",
     );
@@ -93,7 +93,7 @@ fn diagnostics_point_at_the_attribute() {
     assert!(out.contains("RDS instance not found"), "{out}");
     assert!(out.contains("id = \"nope\""), "the line is shown:\n{out}");
 
-    let (ws, _dir) = workspace(
+    let ws = workspace(
         &emu,
         "data \"hwrds_db_instance\" \"x\" {\n  id   = \"a\"\n  name = \"b\"\n}\n",
     );
@@ -102,7 +102,7 @@ fn diagnostics_point_at_the_attribute() {
     assert!(run.all().contains("Set either id or name"), "{}", run.all());
 
     let body = "provider \"hwrds\" {\n  endpoint = \"http://rds.example.com\"\n}\ndata \"hwrds_db_instance\" \"x\" {\n  name = \"orders\"\n}\n";
-    let (ws, _dir) = workspace(&emu, body);
+    let ws = workspace(&emu, body);
     let run = ws.run(&["validate"]);
     assert_ne!(run.code, 0);
     let out = run.all();

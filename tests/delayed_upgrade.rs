@@ -6,7 +6,7 @@
 //! the create adopts it without waiting for a window after its timeout — or waits when the
 //! window comes first.
 
-mod common;
+pub mod common;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -94,7 +94,7 @@ output \"after\" {{ value = data.hwrds_db_instance.after }}\n\
 output \"listed\" {{ value = data.hwrds_db_instances.after.instances }}\n",
         upgrade(true)
     );
-    let (ws, _dir) = hwrds_workspace(terraform, &emu, &body);
+    let ws = hwrds_workspace(terraform, &emu, &body);
 
     let (plan, json) = saved_plan(&ws);
     let planned = change(&json, ADDRESS);
@@ -186,7 +186,7 @@ fn terraform_1_6_shows_the_window_and_the_scheduled_start_too() {
 #[test]
 fn an_immediate_upgrade_has_no_window_and_no_schedule() {
     let emu = emulator(7200.0);
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &upgrade(false));
+    let ws = hwrds_workspace(common::terraform(), &emu, &upgrade(false));
     let (_, json) = saved_plan(&ws);
     let planned = change(&json, ADDRESS);
     for name in ["maintenance_window", "scheduled_start", "scheduled_end"] {
@@ -222,7 +222,7 @@ fn schedule_then_switch(ws: &Workspace) -> (String, String, String) {
 #[test]
 fn switching_to_now_says_the_scheduled_upgrade_will_not_run_now() {
     let emu = emulator(7200.0);
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &upgrade(true));
+    let ws = hwrds_workspace(common::terraform(), &emu, &upgrade(true));
     let started = Instant::now();
     let (plan, apply, job_id) = schedule_then_switch(&ws);
     let task = scheduled_task(&emu);
@@ -285,7 +285,7 @@ fn switching_to_now_says_the_scheduled_upgrade_will_not_run_now() {
 #[test]
 fn switching_to_now_waits_when_the_window_comes_before_the_timeout() {
     let emu = emulator(25.0);
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &upgrade(true));
+    let ws = hwrds_workspace(common::terraform(), &emu, &upgrade(true));
     let (plan, apply, job_id) = schedule_then_switch(&ws);
     assert!(plan.contains("Applying this plan will NOT upgrade the instance now"));
     assert!(

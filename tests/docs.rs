@@ -2,7 +2,7 @@
 //! schema, `examples/` and `docs-src/`: this test fails on any difference (run `make docs`),
 //! and with `HWRDS_WRITE_DOCS=1` (what `make docs` sets) it writes them instead.
 
-mod common;
+pub mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

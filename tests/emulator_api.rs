@@ -4,7 +4,7 @@
 //! control (each algorithm, per user, per route, the total, run-time changes), the peak
 //! of running upgrades and the task center's time window.
 
-mod common;
+pub mod common;
 
 use std::time::Duration;
 
@@ -820,4 +820,120 @@ async fn the_task_center_lists_jobs_created_in_a_time_window() {
     }
     let (status, body) = get(&emu, &path, &[("limit", "50")]).await;
     assert_eq!((status, body["total_count"].as_u64()), (200, Some(3)));
+}
+
+/// Requests waiting at `route`'s gate now.
+fn held(emu: &Emulator, route: &str) -> u64 {
+    count(&emu.stats(), "held", route)
+}
+
+/// Polls (at most 10 s) until `route`'s gate holds `n` requests.
+async fn until_held(emu: &Emulator, route: &str, n: u64) {
+    let started = std::time::Instant::now();
+    while held(emu, route) != n {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{route} never held {n}: {}",
+            emu.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn gate(emu: &Emulator, route: &str, hold: &str) {
+    emu.admin("/__emulator/gate", json!({"route": route, "hold": hold}));
+}
+
+#[tokio::test]
+async fn a_gate_holds_an_upgrade_before_it_is_processed_until_opened() {
+    let emu = std::sync::Arc::new(Emulator::start(
+        json!({"instances": [spec("a", json!({}))]}),
+        false,
+    ));
+    gate(&emu, POST_UPGRADE, "before");
+    let held_upgrade = tokio::spawn({
+        let emu = emu.clone();
+        async move { upgrade(&emu, "a", json!({})).await }
+    });
+    until_held(&emu, POST_UPGRADE, 1).await;
+    let stats = emu.stats();
+    assert_eq!(
+        count(&stats, "requests", POST_UPGRADE),
+        1,
+        "it passed the gateway: {stats}"
+    );
+    assert_eq!(
+        count(&stats, "upgrade_posts", "a"),
+        0,
+        "not processed yet: {stats}"
+    );
+    assert_eq!(count(&stats, "upgrade_jobs", "a"), 0, "{stats}");
+    // Other routes are not held.
+    assert_eq!(instance(&emu, "a").await["status"], "ACTIVE");
+    gate(&emu, POST_UPGRADE, "none");
+    let (status, body) = held_upgrade.await.expect("the request task");
+    assert_eq!(status, 200, "{body}");
+    assert!(body["job_id"].is_string(), "{body}");
+    assert_eq!(emu.upgrade_jobs("a"), 1);
+    assert_eq!(held(&emu, POST_UPGRADE), 0);
+}
+
+#[tokio::test]
+async fn a_gate_holds_the_answer_of_a_processed_upgrade() {
+    let emu = std::sync::Arc::new(Emulator::start(
+        json!({"instances": [spec("a", json!({}))]}),
+        false,
+    ));
+    gate(&emu, POST_UPGRADE, "after");
+    let held_upgrade = tokio::spawn({
+        let emu = emu.clone();
+        async move { upgrade(&emu, "a", json!({})).await }
+    });
+    until_held(&emu, POST_UPGRADE, 1).await;
+    assert_eq!(emu.upgrade_jobs("a"), 1, "processed: the job exists");
+    assert!(!held_upgrade.is_finished(), "but its answer waits");
+    gate(&emu, POST_UPGRADE, "none");
+    let (status, body) = held_upgrade.await.expect("the request task");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(emu.upgrade_jobs("a"), 1);
+}
+
+#[tokio::test]
+async fn a_request_whose_client_left_while_held_before_processing_is_never_processed() {
+    let emu = std::sync::Arc::new(Emulator::start(
+        json!({"instances": [spec("a", json!({}))]}),
+        false,
+    ));
+    gate(&emu, POST_UPGRADE, "before");
+    let held_upgrade = tokio::spawn({
+        let emu = emu.clone();
+        async move { upgrade(&emu, "a", json!({})).await }
+    });
+    until_held(&emu, POST_UPGRADE, 1).await;
+    // The client goes away (its connection closes) while the request waits.
+    held_upgrade.abort();
+    until_held(&emu, POST_UPGRADE, 0).await;
+    gate(&emu, POST_UPGRADE, "none");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stats = emu.stats();
+    assert_eq!(count(&stats, "upgrade_posts", "a"), 0, "{stats}");
+    assert_eq!(count(&stats, "upgrade_jobs", "a"), 0, "{stats}");
+    assert_eq!(instance(&emu, "a").await["status"], "ACTIVE");
+}
+
+#[tokio::test]
+async fn a_gate_names_a_signed_route_and_reset_opens_every_gate() {
+    let emu = Emulator::start(json!({"instances": [spec("a", json!({}))]}), false);
+    for bad in [
+        json!({"route": "POST /nowhere", "hold": "before"}),
+        json!({"route": POST_UPGRADE, "hold": "sometimes"}),
+    ] {
+        let (status, body) =
+            common::http(&emu.url, "POST", "/__emulator/gate", Some(&bad.to_string()));
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    gate(&emu, POST_UPGRADE, "before");
+    emu.admin("/__emulator/reset", json!({}));
+    let (status, body) = upgrade(&emu, "a", json!({})).await;
+    assert_eq!(status, 200, "not held after the reset: {body}");
 }

@@ -4,7 +4,7 @@
 //! `terraform validate` with this build's provider (Terraform 1.15.5 and 1.6.6); every
 //! `.tf` file is formatted.
 
-mod common;
+pub mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -93,9 +93,7 @@ fn example_dirs(dir: &Path, found: &mut Vec<PathBuf>) {
 /// the hwrds `required_providers` block added when the example leaves it out, as the
 /// registry's resource and data-source snippets do).
 fn validate_example(terraform: PathBuf, example: &Path) -> Result<(), String> {
-    let binary = PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-hwrds"));
-    let plugins = common::provider_dir("hwrds", &binary);
-    let ws = common::Workspace::new(terraform, &[("hwrds/hwrds", plugins.path())], "");
+    let ws = common::Workspace::new(terraform, &[("hwrds/hwrds", &common::hwrds_binary())], "");
     std::fs::remove_file(ws.path().join("main.tf")).expect("remove main.tf");
     let mut declares_provider = false;
     for entry in std::fs::read_dir(example).expect("read example") {

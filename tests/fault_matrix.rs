@@ -8,15 +8,12 @@
 //! (`HWRDS_SOAK=1`) the full one: each kind at 10, 30 and 50 % on 20 instances. One
 //! summary line per cell goes to stderr (`--nocapture` shows them).
 
-mod common;
+pub mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ACCESS_KEY, Emulator, SECRET_KEY, hwrds_workspace};
-use hwrds::rds::credentials::{Credentials, Secret};
-use hwrds::rds::{CallCtx, ClientConfig, RdsClient, TaskFilter};
+use common::{Emulator, hwrds_workspace, truth};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 const MAX_APPLIES: u32 = 4;
 
@@ -45,38 +42,19 @@ resource "hwrds_db_minor_upgrade" "fleet" {
 
 /// What the emulator itself says about an instance's upgrade: (job id, status, version).
 fn emulator_truth(emu: &Emulator, ids: &[String]) -> Vec<(String, String, String)> {
-    let mut config = ClientConfig::new(Credentials {
-        access_key: ACCESS_KEY.into(),
-        secret_key: Secret::new(SECRET_KEY),
-        security_token: None,
-    });
-    config.region = Some("ap-southeast-1".into());
-    config.endpoint = Some(emu.url.clone());
-    config.iam_endpoint = Some(emu.url.clone());
-    let client = RdsClient::new(config).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let ctx = CallCtx::new(CancellationToken::new());
-        let mut out = Vec::new();
-        for id in ids {
-            let filter = TaskFilter {
-                instance_id: Some(id.clone()),
-                ..Default::default()
-            };
-            let tasks = client.tasks(&ctx, &filter).await.unwrap();
-            assert_eq!(tasks.len(), 1, "{id}: {tasks:?}");
-            let instance = client.instance(&ctx, id).await.unwrap().unwrap();
-            out.push((
+    truth::read(&emu.url, ids)
+        .unwrap()
+        .into_iter()
+        .map(|instance| {
+            let tasks = &instance.tasks;
+            assert_eq!(tasks.len(), 1, "{}: {tasks:?}", instance.id);
+            (
                 tasks[0].id.clone(),
                 tasks[0].status.clone(),
-                instance.datastore.complete_version.unwrap_or_default(),
-            ));
-        }
-        out
-    })
+                instance.version,
+            )
+        })
+        .collect()
 }
 
 fn cell(kind: &str, rate: f64, size: usize) {
@@ -90,7 +68,7 @@ fn cell(kind: &str, rate: f64, size: usize) {
         .collect();
     let emu = Emulator::start(json!({"job_seconds": 1, "instances": instances}), false);
     emu.faults(json!({"probability": rate, "kinds": [kind], "seed": 7}));
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, FLEET);
+    let ws = hwrds_workspace(common::terraform(), &emu, FLEET);
     let started = Instant::now();
     let mut applies = 0;
     loop {

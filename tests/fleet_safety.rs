@@ -3,7 +3,7 @@
 //! submissions once enough upgrades failed, a failed canary keeps a dependent fleet from
 //! starting, and Ctrl-C while creates wait for a slot submits nothing for them.
 
-mod common;
+pub mod common;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -59,7 +59,7 @@ fn the_cap_keeps_at_most_three_upgrades_running_whatever_the_parallelism() {
     let instances: Vec<_> = ids.iter().map(|id| instance(id, 2.0, false)).collect();
     let emu = Emulator::start(json!({ "instances": instances }), false);
     let config = fleet_config("  max_concurrent_upgrades = 3\n", &ids, "");
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &config);
+    let ws = hwrds_workspace(common::terraform(), &emu, &config);
     ws.run(&["apply", "-auto-approve", "-no-color", "-parallelism=12"])
         .assert_ok();
     let stats = emu.stats();
@@ -94,7 +94,7 @@ fn a_spent_failure_budget_stops_submissions_and_the_next_apply_upgrades_the_rest
         &ids,
         "",
     );
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &config);
+    let ws = hwrds_workspace(common::terraform(), &emu, &config);
     let run = ws.run(&["apply", "-auto-approve", "-no-color", "-parallelism=12"]);
     let out = run.all();
     assert_ne!(run.code, 0, "the apply fails:\n{out}");
@@ -206,7 +206,7 @@ fn a_failed_canary_keeps_the_fleet_from_starting() {
             "  depends_on  = [hwrds_db_minor_upgrade.canary]\n"
         )
     );
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &config);
+    let ws = hwrds_workspace(common::terraform(), &emu, &config);
     let run = ws.run(&["apply", "-auto-approve", "-no-color"]);
     let out = run.all();
     assert_ne!(run.code, 0, "{out}");
@@ -222,7 +222,7 @@ fn ctrl_c_while_creates_wait_for_a_slot_submits_nothing_for_them() {
     let instances: Vec<_> = ids.iter().map(|id| instance(id, 8.0, false)).collect();
     let emu = Emulator::start(json!({ "instances": instances }), false);
     let config = fleet_config("  max_concurrent_upgrades = 1\n", &ids, "");
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &config);
+    let ws = hwrds_workspace(common::terraform(), &emu, &config);
     let run = ws.run_interrupted(
         &["apply", "-auto-approve", "-no-color", "-parallelism=3"],
         "Creating...",

@@ -3,12 +3,12 @@
 //! the state equals the emulator, and a 429 storm delays an apply without failing it
 //! (past the create timeout the job id is still kept).
 
-mod common;
+pub mod common;
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::time::Duration;
 
+use common::processes::Running;
 use common::{Emulator, Workspace, hwrds_workspace};
 use serde_json::json;
 
@@ -76,6 +76,21 @@ fn fleet_state(ws: &Workspace) -> HashMap<String, serde_json::Value> {
         .collect()
 }
 
+/// `terraform apply` of `ws` in the background, once it has submitted an upgrade of one
+/// of `ids`.
+fn apply_until_submitted(ws: &Workspace, emu: &Emulator, ids: &[String]) -> Running {
+    let apply = ws.spawn(&["apply", "-auto-approve", "-no-color"]);
+    apply.until("a submission", || {
+        ids.iter().map(|id| emu.upgrade_jobs(id)).sum::<u64>() > 0
+    });
+    apply
+}
+
+/// Waits for a background apply to finish (a storm may hold it for minutes).
+fn finish(apply: Running) -> common::Run {
+    apply.wait(Duration::from_secs(600))
+}
+
 fn total(stats: &serde_json::Value, key: &str) -> u64 {
     stats[key]
         .as_object()
@@ -91,7 +106,7 @@ fn fleet_applies_within_a_scaled_down_policy() {
                "flow_control": {"enabled": true, "limit": 10, "window_seconds": 2}}),
         false,
     );
-    let (mut ws, _dir) = hwrds_workspace(common::terraform(), &emu, &config(&ids, ""));
+    let mut ws = hwrds_workspace(common::terraform(), &emu, &config(&ids, ""));
     // The provider assumes far more than the emulator allows, and learns the real policy
     // from the 429 bodies.
     ws.set_env("HWRDS_API_QUOTA_PER_MINUTE", "6000");
@@ -132,35 +147,17 @@ fn a_429_storm_delays_an_apply_without_failing_it() {
         json!({"instances": fleet(&ids, 3.0), "flow_control": {"enabled": true}}),
         false,
     );
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &config(&ids, ""));
-    let apply = ws
-        .command(&["apply", "-auto-approve", "-no-color"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("terraform apply");
+    let ws = hwrds_workspace(common::terraform(), &emu, &config(&ids, ""));
+    let apply = apply_until_submitted(&ws, &emu, &ids);
     // Another client exhausts the quota for 8 s: one request per API per 4 s for all.
-    let started = std::time::Instant::now();
-    while emu.upgrade_jobs(&ids[0]) + emu.upgrade_jobs(&ids[1]) + emu.upgrade_jobs(&ids[2]) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "nothing submitted"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
     emu.admin(
         "/__emulator/flow_control",
         json!({"enabled": true, "limit": 1, "window_seconds": 4}),
     );
     std::thread::sleep(Duration::from_secs(8));
     emu.admin("/__emulator/flow_control", json!({"enabled": true}));
-    let out = apply.wait_with_output().expect("apply");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    let run = finish(apply);
+    assert_eq!(run.code, 0, "{}", run.all());
     let stats = emu.stats();
     assert!(
         total(&stats, "throttled") > 0,
@@ -181,34 +178,16 @@ fn past_the_create_timeout_under_a_storm_the_job_id_is_kept() {
         false,
     );
     let timeouts = "  timeouts {\n    create = \"6s\"\n  }\n";
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &config(&ids, timeouts));
-    let apply = ws
-        .command(&["apply", "-auto-approve", "-no-color"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("terraform apply");
-    let started = std::time::Instant::now();
-    while emu.upgrade_jobs(&ids[0]) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "nothing submitted"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let ws = hwrds_workspace(common::terraform(), &emu, &config(&ids, timeouts));
+    let apply = apply_until_submitted(&ws, &emu, &ids);
     // Every API refuses nearly everything until well past the create timeout.
     emu.admin(
         "/__emulator/flow_control",
         json!({"enabled": true, "limit": 1, "window_seconds": 30}),
     );
-    let out = apply.wait_with_output().expect("apply");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("Upgrade still running"), "{text}");
+    let run = finish(apply);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.all().contains("Upgrade still running"), "{}", run.all());
     emu.admin("/__emulator/flow_control", json!({"enabled": true}));
     let state = fleet_state(&ws);
     let (job, _) = &jobs_by_instance(&emu, &ids)[&ids[0]];

@@ -1,7 +1,7 @@
 //! What a user sees with `TF_LOG_PROVIDER=INFO` during an upgrade: each step (submitted,
 //! progress, completed) as a provider log line, and nothing below INFO.
 
-mod common;
+pub mod common;
 
 use common::{Emulator, hwrds_workspace};
 use serde_json::json;
@@ -10,7 +10,7 @@ use serde_json::json;
 fn info_logs_follow_each_step() {
     let emu = Emulator::start(json!({"job_seconds": 4}), false);
     let body = "resource \"hwrds_db_minor_upgrade\" \"orders\" {\n  instance_id = \"a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01\"\n}\n";
-    let (mut ws, _dir) = hwrds_workspace(common::terraform(), &emu, body);
+    let mut ws = hwrds_workspace(common::terraform(), &emu, body);
     ws.set_env("TF_LOG_PROVIDER", "INFO");
     let run = ws.apply();
     run.assert_ok();
@@ -76,7 +76,7 @@ fn debug_logs_one_line_per_api_call_and_no_dependency_chatter() {
     // Every fourth request or so is throttled (429, Retry-After: 1), the same ones each run.
     emu.faults(json!({"probability": 0.25, "kinds": ["throttle"], "seed": 11}));
     let body = "data \"hwrds_db_instances\" \"all\" {}\nresource \"hwrds_db_minor_upgrade\" \"orders\" {\n  instance_id = \"a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01\"\n}\n";
-    let (mut ws, _dir) = hwrds_workspace(common::terraform(), &emu, body);
+    let mut ws = hwrds_workspace(common::terraform(), &emu, body);
     ws.set_env("TF_LOG_PROVIDER", "DEBUG");
     let run = ws.apply();
     run.assert_ok();

@@ -4,15 +4,14 @@
 //! again and recover when the fault is intermittent; the upgrade POST is never sent
 //! twice — a garbled answer to it is ambiguous and the task-center search finds the job.
 
-mod common;
+pub mod common;
 
 use std::time::Duration;
 
-use common::{ACCESS_KEY, Emulator, SECRET_KEY};
+use common::Emulator;
+use common::client::EmulatorClient;
 use hwrds::provider::upgrade_job::{self, Submitted};
-use hwrds::rds::credentials::{Credentials, Secret};
-use hwrds::rds::retry::RetryPolicy;
-use hwrds::rds::{CallCtx, ClientConfig, InstanceFilter, RdsClient, RdsError, UpgradeRequest};
+use hwrds::rds::{CallCtx, InstanceFilter, RdsClient, RdsError, UpgradeRequest};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -21,24 +20,16 @@ const INSTANCES_ROUTE: &str = "GET /v3/{project_id}/instances";
 const UPGRADE_ROUTE: &str = "POST /v3/{project_id}/instances/{instance_id}/db-upgrade";
 
 fn client(emulator: &Emulator, max_retries: u32) -> RdsClient {
-    let mut config = ClientConfig::new(Credentials {
-        access_key: ACCESS_KEY.into(),
-        secret_key: Secret::new(SECRET_KEY),
-        security_token: None,
-    });
-    config.region = Some("ap-southeast-1".into());
-    config.endpoint = Some(emulator.url.clone());
-    config.iam_endpoint = Some(emulator.url.clone());
-    config.retry = RetryPolicy {
-        max_retries,
-        base: Duration::from_millis(10),
-        cap: Duration::from_millis(100),
-    };
-    config.requests_per_second = 500.0;
-    config.burst = 100;
     // The emulator's flow control is off here: no per-API quota to pace by either.
-    config.api_quota_per_minute = 1_000_000;
-    RdsClient::new(config).unwrap()
+    EmulatorClient::new(&emulator.url)
+        .retries(
+            max_retries,
+            Duration::from_millis(10),
+            Duration::from_millis(100),
+        )
+        .unmetered(500.0)
+        .build()
+        .unwrap()
 }
 
 fn ctx() -> CallCtx {

@@ -14,7 +14,7 @@
 //! Terraform sends the move itself to the target provider, hwrds, with the state the
 //! official provider wrote (the hand-written state file below is in Terraform's format).
 
-mod common;
+pub mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -62,7 +62,9 @@ fn assert_empty_plan(ws: &Workspace, after: &str) {
 /// Starts upgrades through the API, as the console would, and waits until the task
 /// center shows each completed; returns their job ids.
 fn console_upgrades(emu: &Emulator, instances: &[&str]) -> Vec<String> {
-    let client = common::truth::client(&emu.url).expect("client");
+    let client = common::client::EmulatorClient::new(&emu.url)
+        .build()
+        .expect("client");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -103,7 +105,7 @@ fn console_upgrades(emu: &Emulator, instances: &[&str]) -> Vec<String> {
 #[test]
 fn identity_is_in_the_state_and_import_blocks_take_it() {
     let emu = Emulator::start(json!({"job_seconds": 1}), false);
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &upgrade("orders", ORDERS));
+    let ws = hwrds_workspace(common::terraform(), &emu, &upgrade("orders", ORDERS));
     ws.apply().assert_ok();
     let created = shown(&ws, "hwrds_db_minor_upgrade.orders");
     let job_id = created["values"]["job_id"]
@@ -126,7 +128,7 @@ fn identity_is_in_the_state_and_import_blocks_take_it() {
             "import {{\n  to = hwrds_db_minor_upgrade.orders\n  identity = {{\n    instance_id = \"{ORDERS}\"\n{job_line}  }}\n}}\n{}",
             upgrade("orders", ORDERS)
         );
-        let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &body);
+        let ws = hwrds_workspace(common::terraform(), &emu, &body);
         let apply = ws.apply();
         apply.assert_ok();
         assert!(
@@ -148,7 +150,7 @@ fn identity_is_in_the_state_and_import_blocks_take_it() {
         "import {{\n  to = hwrds_db_minor_upgrade.orders\n  identity = {{\n    instance_id = \"{ORDERS}\"\n    job_id = \"no/such\"\n  }}\n}}\n{}",
         upgrade("orders", ORDERS)
     );
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &body);
+    let ws = hwrds_workspace(common::terraform(), &emu, &body);
     let refused = ws.plan();
     assert_eq!(refused.code, 1, "{}", refused.all());
     assert!(
@@ -162,7 +164,7 @@ fn identity_is_in_the_state_and_import_blocks_take_it() {
 #[test]
 fn terraform_1_6_knows_no_identity_and_still_works() {
     let emu = Emulator::start(json!({"job_seconds": 1}), false);
-    let (ws, _dir) = hwrds_workspace(common::terraform_16(), &emu, &upgrade("orders", ORDERS));
+    let ws = hwrds_workspace(common::terraform_16(), &emu, &upgrade("orders", ORDERS));
     ws.apply().assert_ok();
     let state = ws.state();
     let instance = &state["resources"][0]["instances"][0];
@@ -177,7 +179,7 @@ fn terraform_1_6_knows_no_identity_and_still_works() {
         .expect("job_id")
         .to_string();
 
-    let (ws, _dir) = hwrds_workspace(common::terraform_16(), &emu, &upgrade("orders", ORDERS));
+    let ws = hwrds_workspace(common::terraform_16(), &emu, &upgrade("orders", ORDERS));
     ws.run(&["import", "hwrds_db_minor_upgrade.orders", ORDERS])
         .assert_ok();
     assert_eq!(
@@ -199,7 +201,7 @@ fn query() -> String {
 fn query_lists_console_upgrades_and_its_generated_config_imports_them() {
     let emu = Emulator::start(json!({"job_seconds": 1}), false);
     let jobs = console_upgrades(&emu, &[ORDERS, ANALYTICS]);
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, "");
+    let ws = hwrds_workspace(common::terraform(), &emu, "");
     let query_file = query();
     ws.write("upgrades.tfquery.hcl", &query_file);
     let query = ws.run(&["query", "-no-color"]);
@@ -346,18 +348,16 @@ fn official_state(type_name: &str, instance_id: &str) -> String {
 
 /// A workspace with hwrds and, as `huaweicloud/huaweicloud`, the stand-in (see the
 /// module doc), holding `state`.
-fn moved_workspace(emu: &Emulator, from: &str, state: &str) -> (Workspace, Vec<tempfile::TempDir>) {
+fn moved_workspace(emu: &Emulator, from: &str, state: &str) -> Workspace {
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-hwrds"));
-    let hwrds = common::provider_dir("hwrds", &binary);
-    let stand_in = common::provider_dir("huaweicloud", &binary);
     let body = format!(
         "{}moved {{\n  from = {from}\n  to   = hwrds_db_minor_upgrade.orders\n}}\n{}",
         common::HWRDS_HEADER,
         upgrade("orders", ORDERS)
     );
     let overrides: [(&str, &Path); 2] = [
-        ("hwrds/hwrds", hwrds.path()),
-        ("huaweicloud/huaweicloud", stand_in.path()),
+        ("hwrds/hwrds", binary.as_path()),
+        ("huaweicloud/huaweicloud", binary.as_path()),
     ];
     let mut ws = Workspace::new(common::terraform(), &overrides, &body);
     ws.set_env("HWRDS_ENDPOINT", &emu.url);
@@ -366,7 +366,7 @@ fn moved_workspace(emu: &Emulator, from: &str, state: &str) -> (Workspace, Vec<t
     ws.set_env("HW_SECRET_KEY", common::SECRET_KEY);
     ws.set_env("HWRDS_API_QUOTA_PER_MINUTE", "1000000");
     ws.write("terraform.tfstate", state);
-    (ws, vec![hwrds, stand_in])
+    ws
 }
 
 #[test]
@@ -375,7 +375,7 @@ fn moved_from_the_official_provider_adopts_the_job_without_submitting() {
     // What the official provider did: submit and forget.
     let job = console_upgrades(&emu, &[ORDERS]).remove(0);
     let source = "huaweicloud_rds_instance_minor_version_upgrade";
-    let (ws, _dirs) = moved_workspace(
+    let ws = moved_workspace(
         &emu,
         &format!("{source}.orders"),
         &official_state(source, ORDERS),
@@ -406,7 +406,7 @@ fn moved_from_the_official_provider_adopts_the_job_without_submitting() {
 
     // Any other source is refused, and nothing is planned.
     let other = "huaweicloud_rds_instance";
-    let (ws, _dirs) = moved_workspace(
+    let ws = moved_workspace(
         &emu,
         &format!("{other}.orders"),
         &official_state(other, ORDERS),

@@ -3,17 +3,17 @@
 //! moment, and an upgrade started in the console while Terraform plans and applies. Every
 //! time the instance is upgraded once, and every state records that one job.
 
-mod common;
+pub mod common;
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::fixtures::ORDERS;
 use common::{Emulator, Workspace, hwrds_workspace};
 use hwrds::rds::{CallCtx, UpgradeRequest};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-const ORDERS: &str = "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01";
 const ANALYTICS: &str = "pgaa00000000000000000000000000000in03";
 
 fn body(instance_id: &str) -> String {
@@ -28,7 +28,9 @@ fn attrs(ws: &Workspace) -> serde_json::Value {
 
 /// Starts the upgrade of `instance_id` the way the console does: one signed API call.
 fn console_upgrade(emu: &Emulator, instance_id: &str) -> String {
-    let client = common::truth::client(&emu.url).expect("client");
+    let client = common::client::EmulatorClient::new(&emu.url)
+        .build()
+        .expect("client");
     let now = UpgradeRequest {
         is_delayed: false,
         second_switch: true,
@@ -51,8 +53,8 @@ fn race(offset: Duration) -> u64 {
                               "availability_zones": ["az1", "az2"]}]}),
         false,
     );
-    let (first, _d1) = hwrds_workspace(common::terraform(), &emu, &body(ORDERS));
-    let (second, _d2) = hwrds_workspace(common::terraform(), &emu, &body(ORDERS));
+    let first = hwrds_workspace(common::terraform(), &emu, &body(ORDERS));
+    let second = hwrds_workspace(common::terraform(), &emu, &body(ORDERS));
     let apply = |ws: &Workspace| {
         ws.command(&["apply", "-auto-approve", "-no-color"])
             .stdout(Stdio::piped())
@@ -110,7 +112,7 @@ fn console_upgrade_of_postgresql_while_terraform_plans_is_adopted_not_doubled() 
                               "type": "Ha", "job_seconds": 8, "job_queryable": false}]}),
         false,
     );
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &body(ANALYTICS));
+    let ws = hwrds_workspace(common::terraform(), &emu, &body(ANALYTICS));
     let console_job = console_upgrade(&emu, ANALYTICS);
     std::thread::sleep(Duration::from_secs(2)); // past the switchover's start: a node UPGRADING
     let plan = ws.run(&["plan", "-no-color"]);
@@ -138,7 +140,7 @@ fn console_upgrade_between_plan_and_apply_is_adopted_not_doubled() {
                "instances": [{"id": ORDERS, "name": "orders", "type": "Single"}]}),
         false,
     );
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &body(ORDERS));
+    let ws = hwrds_workspace(common::terraform(), &emu, &body(ORDERS));
     ws.run(&["plan", "-out=tfplan", "-no-color"]).assert_ok();
     let console_job = console_upgrade(&emu, ORDERS);
     std::thread::sleep(Duration::from_millis(1500));
@@ -164,7 +166,7 @@ fn saved_plan_over_an_upgrade_under_way_applies_after_it_finished() {
         json!({"instances": [{"id": ORDERS, "name": "orders", "type": "Ha", "job_seconds": 5}]}),
         false,
     );
-    let (ws, _dir) = hwrds_workspace(common::terraform(), &emu, &body(ORDERS));
+    let ws = hwrds_workspace(common::terraform(), &emu, &body(ORDERS));
     let console_job = console_upgrade(&emu, ORDERS);
     let plan = ws.run(&["plan", "-out=tfplan", "-no-color"]);
     plan.assert_ok();

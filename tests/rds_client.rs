@@ -5,14 +5,13 @@
 //! client spending the same quota), and the job waiter's progress, deadline,
 //! cancellation, grace period and coalescing.
 
-mod common;
+pub mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{ACCESS_KEY, Emulator, PROJECT_ID, SECRET_KEY};
-use hwrds::rds::credentials::{Credentials, Secret};
-use hwrds::rds::retry::RetryPolicy;
+use common::client::EmulatorClient;
+use common::{Emulator, PROJECT_ID, SECRET_KEY};
 use hwrds::rds::{
     Api, CallCtx, ClientConfig, InstanceFilter, RdsClient, RdsError, TaskFilter, UpgradeRequest,
     WaitError, WaitSchedule,
@@ -22,25 +21,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 fn config(emulator: &Emulator, secret: &str) -> ClientConfig {
-    let mut config = ClientConfig::new(Credentials {
-        access_key: ACCESS_KEY.into(),
-        secret_key: Secret::new(secret),
-        security_token: None,
-    });
-    config.region = Some("ap-southeast-1".into());
-    config.endpoint = Some(emulator.url.clone());
-    config.iam_endpoint = Some(emulator.url.clone());
-    config.retry = RetryPolicy {
-        max_retries: 8,
-        base: Duration::from_millis(20),
-        cap: Duration::from_millis(300),
-    };
-    config.requests_per_second = 500.0;
-    config.burst = 100;
     // Most emulators here do not meter requests; those that do say so, and the client
     // assumes a quota above theirs so that it must learn the real one.
-    config.api_quota_per_minute = 1_000_000;
-    config
+    EmulatorClient::new(&emulator.url)
+        .secret(secret)
+        .retries(8, Duration::from_millis(20), Duration::from_millis(300))
+        .unmetered(500.0)
+        .config()
 }
 
 fn client(emulator: &Emulator) -> RdsClient {

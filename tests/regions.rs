@@ -2,7 +2,7 @@
 //! tools install into `.tools/venv`) against the provider's endpoint derivation, so a
 //! region Huawei adds with an endpoint the rule does not give fails here first.
 
-mod common;
+pub mod common;
 
 use std::collections::BTreeMap;
 use std::process::Command;

@@ -7,7 +7,7 @@
 //! carries a detached signature of SHA256SUMS that verifies, as a registry verifies it,
 //! under the publisher's public key alone; without it, the script says it signed nothing.
 
-mod common;
+pub mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

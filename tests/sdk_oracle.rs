@@ -2,7 +2,7 @@
 //! signer's on the same requests, and the SDK, used as a client, must work against the
 //! emulator end to end (its models parse every response; a wrong secret gets a 401).
 
-mod common;
+pub mod common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -4,7 +4,7 @@
 //! Authorization header value in any log line or in the state; the schema marks the
 //! secrets sensitive.
 
-mod common;
+pub mod common;
 
 use common::{ACCESS_KEY, Emulator, SECRET_KEY, hwrds_workspace};
 use serde_json::json;
@@ -26,7 +26,7 @@ fn logs_and_state_hold_no_secret(level: &str) {
     // Some error answers (their bodies are logged) among the successful ones.
     emu.faults(json!({"probability": 0.2, "kinds": ["throttle", "server_error"], "seed": 5}));
     let body = "data \"hwrds_db_instances\" \"all\" {}\nresource \"hwrds_db_minor_upgrade\" \"orders\" {\n  instance_id = \"a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01\"\n}\n";
-    let (mut ws, _dir) = hwrds_workspace(common::terraform(), &emu, body);
+    let mut ws = hwrds_workspace(common::terraform(), &emu, body);
     ws.set_env("HW_SECURITY_TOKEN", TOKEN);
     ws.set_env("TF_LOG", level);
     let mut logs = String::new();

@@ -2,38 +2,25 @@
 //! emulator process: lost answers never start a second job, running and scheduled
 //! upgrades are adopted, and jobs the job API does not know are followed to the end.
 
-mod common;
+pub mod common;
 
 use std::time::Duration;
 
-use common::{ACCESS_KEY, Emulator, SECRET_KEY};
+use common::Emulator;
+use common::client::EmulatorClient;
 use hwrds::provider::upgrade_job::{self, Submitted};
-use hwrds::rds::credentials::{Credentials, Secret};
-use hwrds::rds::retry::RetryPolicy;
-use hwrds::rds::{CallCtx, ClientConfig, RdsClient, UpgradeRequest, WaitSchedule};
+use hwrds::rds::{CallCtx, RdsClient, UpgradeRequest, WaitSchedule};
 use serde_json::json;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 fn client(emulator: &Emulator) -> RdsClient {
-    let mut config = ClientConfig::new(Credentials {
-        access_key: ACCESS_KEY.into(),
-        secret_key: Secret::new(SECRET_KEY),
-        security_token: None,
-    });
-    config.region = Some("ap-southeast-1".into());
-    config.endpoint = Some(emulator.url.clone());
-    config.iam_endpoint = Some(emulator.url.clone());
-    config.retry = RetryPolicy {
-        max_retries: 10,
-        base: Duration::from_millis(20),
-        cap: Duration::from_millis(200),
-    };
-    config.requests_per_second = 1000.0;
     // The emulator's flow control is off here: no per-API quota to pace by either.
-    config.api_quota_per_minute = 1_000_000;
-    config.burst = 100;
-    RdsClient::new(config).unwrap()
+    EmulatorClient::new(&emulator.url)
+        .retries(10, Duration::from_millis(20), Duration::from_millis(200))
+        .unmetered(1000.0)
+        .build()
+        .unwrap()
 }
 
 fn ctx(seconds: u64) -> CallCtx {

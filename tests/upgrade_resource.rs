@@ -3,37 +3,21 @@
 //! refusal at its attribute, delayed and failed jobs, Ctrl-C and timeouts mid-wait,
 //! faults, import, a fleet through `hwrds_db_instances`, and the core on Terraform 1.6.6.
 
-mod common;
+pub mod common;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::fixtures::{ANALYTICS, ORDERS, PAYMENTS, REPLICA, REPORTING, flat, upgrade};
 use common::{Emulator, Workspace, hwrds_workspace};
 use serde_json::{Value, json};
 
-const ORDERS: &str = "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01";
-const PAYMENTS: &str = "b2c3d4e5f6a74b8c9d0e1f2a3b4c5d6ein01";
-const ANALYTICS: &str = "c3d4e5f6a7b84c9d0e1f2a3b4c5d6e7fin03";
-const REPLICA: &str = "d4e5f6a7b8c94d0e1f2a3b4c5d6e7f8ain01";
-const REPORTING: &str = "e5f6a7b8c9d04e1f2a3b4c5d6e7f8a9bin04";
-
-fn workspace(emu: &Emulator, body: &str) -> (Workspace, tempfile::TempDir) {
+fn workspace(emu: &Emulator, body: &str) -> Workspace {
     hwrds_workspace(common::terraform(), emu, body)
-}
-
-fn upgrade(name: &str, instance_id: &str, extra: &str) -> String {
-    format!(
-        "resource \"hwrds_db_minor_upgrade\" \"{name}\" {{\n  instance_id = \"{instance_id}\"\n{extra}}}\n"
-    )
 }
 
 fn attrs(ws: &Workspace, name: &str) -> Value {
     ws.resource_attributes(&format!("hwrds_db_minor_upgrade.{name}"))
-}
-
-/// Output with Terraform's line wrapping undone, to search for messages.
-fn flat(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The second plan after a successful apply must be empty.
@@ -57,7 +41,7 @@ output \"payments_nodes\" {{ value = data.hwrds_db_instance.payments.nodes }}\n"
         upgrade("payments", PAYMENTS, "  second_switch = true\n"),
         upgrade("analytics", ANALYTICS, ""),
     );
-    let (ws, _dir) = hwrds_workspace(terraform, &emu, &body);
+    let ws = hwrds_workspace(terraform, &emu, &body);
     let plan = ws.run(&["plan", "-input=false"]);
     plan.assert_ok();
     let out = plan.all();
@@ -177,7 +161,7 @@ fn plan_time_refusals_point_at_the_attribute() {
         ),
     ];
     for (body, message, line) in cases {
-        let (ws, _dir) = workspace(&emu, &body);
+        let ws = workspace(&emu, &body);
         let run = ws.plan();
         let out = flat(&run.all());
         assert_eq!(run.code, 1, "{body}\n{out}");
@@ -188,7 +172,7 @@ fn plan_time_refusals_point_at_the_attribute() {
         );
     }
     // The messages name the instance, its engine and version.
-    let (ws, _dir) = workspace(&emu, &upgrade("r", REPLICA, ""));
+    let ws = workspace(&emu, &upgrade("r", REPLICA, ""));
     let out = flat(&ws.plan().all());
     assert!(
         out.contains("payments-replica") && out.contains("MySQL 8.0.25"),
@@ -210,7 +194,7 @@ fn plan_time_refusals_point_at_the_attribute() {
         upgrade("single", ORDERS, "  second_switch = false\n"),
         upgrade("latest", "f00000000000000000000000000000000in01", "")
     );
-    let (ws, _dir) = workspace(&emu, &body);
+    let ws = workspace(&emu, &body);
     let run = ws.plan();
     let out = flat(&run.all());
     assert_eq!(run.code, 2, "warnings do not stop the plan:\n{out}");
@@ -231,7 +215,7 @@ fn delayed_upgrade_returns_at_once_and_later_completes() {
         json!({"job_seconds": 1, "window_opens_after_seconds": 6}),
         false,
     );
-    let (ws, _dir) = workspace(&emu, &upgrade("orders", ORDERS, "  is_delayed = true\n"));
+    let ws = workspace(&emu, &upgrade("orders", ORDERS, "  is_delayed = true\n"));
     let started = std::time::Instant::now();
     ws.apply().assert_ok();
     assert!(
@@ -257,7 +241,7 @@ fn failed_job_then_replacement(terraform: PathBuf) {
         json!({"job_seconds": 1, "instances": [{"id": ORDERS, "name": "orders", "fail_upgrade": true}]}),
         false,
     );
-    let (ws, _dir) = hwrds_workspace(terraform, &emu, &upgrade("orders", ORDERS, ""));
+    let ws = hwrds_workspace(terraform, &emu, &upgrade("orders", ORDERS, ""));
     let run = ws.apply();
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.all().contains("Upgrade job failed"), "{}", run.all());
@@ -278,7 +262,7 @@ fn failed_job_is_an_error_and_the_next_plan_replaces() {
 #[test]
 fn interrupted_apply_keeps_the_job_and_resumes_without_resubmitting() {
     let emu = demo_emulator(12.0);
-    let (ws, _dir) = workspace(&emu, &upgrade("orders", ORDERS, ""));
+    let ws = workspace(&emu, &upgrade("orders", ORDERS, ""));
     let run = ws.run_interrupted(
         &["apply", "-auto-approve", "-no-color"],
         "Creating...",
@@ -307,7 +291,7 @@ fn interrupted_apply_keeps_the_job_and_resumes_without_resubmitting() {
 #[test]
 fn timed_out_wait_keeps_the_job_and_the_next_apply_finishes() {
     let emu = demo_emulator(8.0);
-    let (ws, _dir) = workspace(
+    let ws = workspace(
         &emu,
         &upgrade("orders", ORDERS, "  timeouts {\n    create = \"3s\"\n  }\n"),
     );
@@ -335,7 +319,7 @@ fn faults_at_30_percent_still_one_job_per_instance() {
     // Every instance, not only those with an upgrade available: a retried apply must
     // keep the resources whose upgrade already happened.
     let body = "provider \"hwrds\" {\n  max_retries = 10\n}\ndata \"hwrds_db_instances\" \"all\" {}\nresource \"hwrds_db_minor_upgrade\" \"fleet\" {\n  for_each    = { for i in data.hwrds_db_instances.all.instances : i.id => i }\n  instance_id = each.key\n}\n";
-    let (ws, _dir) = workspace(&emu, body);
+    let ws = workspace(&emu, body);
     let mut applies = 0;
     loop {
         applies += 1;
@@ -369,14 +353,14 @@ fn faults_at_30_percent_still_one_job_per_instance() {
 #[test]
 fn import_by_job_and_by_instance() {
     let emu = demo_emulator(1.0);
-    let (first, _d1) = workspace(&emu, &upgrade("orders", ORDERS, ""));
+    let first = workspace(&emu, &upgrade("orders", ORDERS, ""));
     first.apply().assert_ok();
     let job_id = attrs(&first, "orders")["job_id"]
         .as_str()
         .unwrap()
         .to_string();
 
-    let (ws, _d2) = workspace(&emu, &upgrade("orders", ORDERS, ""));
+    let ws = workspace(&emu, &upgrade("orders", ORDERS, ""));
     ws.run(&[
         "import",
         "hwrds_db_minor_upgrade.orders",
@@ -393,12 +377,12 @@ fn import_by_job_and_by_instance() {
         "import {{\n  to = hwrds_db_minor_upgrade.orders\n  id = \"{ORDERS}\"\n}}\n{}",
         upgrade("orders", ORDERS, "")
     );
-    let (ws, _d3) = workspace(&emu, &body);
+    let ws = workspace(&emu, &body);
     ws.apply().assert_ok();
     assert_eq!(attrs(&ws, "orders")["job_id"], job_id.as_str());
     assert_no_changes(&ws);
 
-    let (ws, _d4) = workspace(&emu, &upgrade("p", PAYMENTS, ""));
+    let ws = workspace(&emu, &upgrade("p", PAYMENTS, ""));
     let run = ws.run(&["import", "hwrds_db_minor_upgrade.p", PAYMENTS]);
     assert_ne!(run.code, 0);
     assert!(
@@ -417,7 +401,7 @@ fn fleet_of_twenty_through_for_each() {
     instances.push(json!({"id": format!("xx{:030}in01", 0), "name": "other", "engine": "PostgreSQL", "version": "14", "complete_version": "14.8", "latest_version": "14.12"}));
     let emu = Emulator::start(json!({"job_seconds": 2, "instances": instances}), false);
     let body = "data \"hwrds_db_instances\" \"fleet\" {\n  engine      = \"mysql\"\n  name_prefix = \"fleet-\"\n}\nresource \"hwrds_db_minor_upgrade\" \"fleet\" {\n  for_each    = { for i in data.hwrds_db_instances.fleet.instances : i.id => i if i.upgrade_available }\n  instance_id = each.key\n}\n";
-    let (ws, _dir) = workspace(&emu, body);
+    let ws = workspace(&emu, body);
     let run = ws.run(&["apply", "-auto-approve", "-parallelism=20"]);
     run.assert_ok();
     assert!(run.all().contains("20 added"), "{}", run.all());
@@ -444,7 +428,7 @@ fn fleet_of_twenty_through_for_each() {
 #[test]
 fn a_missing_version_after_is_read_again_on_refresh() {
     let emu = demo_emulator(1.0);
-    let (ws, _dir) = workspace(&emu, &upgrade("orders", ORDERS, ""));
+    let ws = workspace(&emu, &upgrade("orders", ORDERS, ""));
     ws.apply().assert_ok();
     // As if the read after completion had failed: the state lacks the new version.
     let path = ws.path().join("terraform.tfstate");

@@ -47,6 +47,10 @@
 //!   emulator starts the configured policy with empty windows.
 //! - The `throttle` fault below is separate: it refuses at random, whatever the quota.
 //!
+//! Gates (`POST /__emulator/gate`, `{"route": "<METHOD> <route template>", "hold":
+//! "before" | "after" | "none"}`; see `gate.rs`) hold a route's requests before or after
+//! processing until opened again; `stats.held` counts who waits at each.
+//!
 //! `stats.peak_running_upgrades` is the most upgrade jobs that ran at once, computed from
 //! every job's run (from its start — submission, or the window opening for a delayed
 //! one — to its end), not sampled.
@@ -67,6 +71,7 @@ mod api;
 mod auth;
 pub mod config;
 pub mod flow_control;
+pub mod gate;
 mod state;
 
 use std::net::SocketAddr;
@@ -87,6 +92,7 @@ use tokio::sync::Notify;
 
 pub use config::{Config, InstanceSpec};
 use flow_control::{FlowControl, FlowControlConfig};
+use gate::{GateConfig, Gates, Hold};
 use state::{Faults, Instance, World};
 
 /// The signed API routes (method, route template): the keys of `stats.requests`,
@@ -128,6 +134,7 @@ pub struct Shared {
     initial: Config,
     state_file: Option<PathBuf>,
     rng: Mutex<fastrand::Rng>,
+    gates: Gates,
 }
 
 impl Shared {
@@ -187,6 +194,7 @@ pub fn load(config: Config, state_file: Option<PathBuf>) -> Result<Arc<Shared>, 
         initial: config,
         state_file,
         rng: Mutex::new(fastrand::Rng::with_seed(1)),
+        gates: Gates::default(),
     });
     shared.save();
     Ok(shared)
@@ -252,6 +260,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/__emulator/instances", post(add_instances))
         .route("/__emulator/faults", post(set_faults))
         .route("/__emulator/flow_control", post(set_flow_control))
+        .route("/__emulator/gate", post(set_gate))
         .route("/__emulator/reset", post(reset));
     api.merge(admin)
         .fallback(|| async {
@@ -293,8 +302,9 @@ fn gateway_error(status: StatusCode, code: &str, message: &str) -> Response {
     response
 }
 
-/// Every signed API route: verify the signature, apply flow control, count it, then
-/// maybe inject a fault.
+/// Every signed API route: verify the signature, apply flow control, count it, wait at
+/// its gate if one is closed before processing, maybe inject a fault, and wait at its
+/// gate if one is closed after processing (a refusal passes no gate).
 async fn signed_api(
     State(shared): State<Arc<Shared>>,
     matched: MatchedPath,
@@ -302,13 +312,31 @@ async fn signed_api(
     next: Next,
 ) -> Response {
     let key = format!("{} {}", request.method(), matched.as_str());
+    match checked_and_processed(&shared, key.clone(), request, next).await {
+        Ok(response) => {
+            shared.gates.pass(&key, Hold::After).await;
+            response
+        }
+        // Refused at the gateway (signature, flow control): nothing to hold.
+        Err(refused) => refused,
+    }
+}
+
+/// The gateway's checks, the gate before processing, then the request itself (or the
+/// fault that takes its place); `Err` is a refusal of the gateway's, never processed.
+async fn checked_and_processed(
+    shared: &Shared,
+    key: String,
+    request: Request,
+    next: Next,
+) -> Result<Response, Response> {
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
-        return gateway_error(
+        return Err(gateway_error(
             StatusCode::BAD_REQUEST,
             "APIGW.0201",
             "Request body too large or unreadable.",
-        );
+        ));
     };
     let fault = {
         let mut world = shared.world.lock().unwrap_or_else(|e| e.into_inner());
@@ -325,20 +353,25 @@ async fn signed_api(
                 // Refused before flow control: counted as a request, not against a quota.
                 *world.stats.requests.entry(key).or_default() += 1;
                 world.stats.rejected_signatures += 1;
-                return gateway_error(StatusCode::UNAUTHORIZED, rejection.code, &rejection.message);
+                return Err(gateway_error(
+                    StatusCode::UNAUTHORIZED,
+                    rejection.code,
+                    &rejection.message,
+                ));
             }
         };
         let admitted = shared.flow().admit(&key, &user, state::now());
         if let Err(refusal) = admitted {
             *world.stats.throttled.entry(key).or_default() += 1;
-            return throttled(&refusal);
+            return Err(throttled(&refusal));
         }
-        *world.stats.requests.entry(key).or_default() += 1;
-        pick_fault(&shared, &world.faults)
+        *world.stats.requests.entry(key.clone()).or_default() += 1;
+        pick_fault(shared, &world.faults)
     };
+    shared.gates.pass(&key, Hold::Before).await;
     let abort = parts.extensions.get::<ConnectionAbort>().cloned();
     let request = Request::from_parts(parts, axum::body::Body::from(body));
-    match fault.as_deref() {
+    let response = match fault.as_deref() {
         Some("throttle") => {
             let mut r = gateway_error(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -383,7 +416,7 @@ async fn signed_api(
             // The request is processed; its successful answer is garbled on the way back.
             let response = next.run(request).await;
             if !response.status().is_success() {
-                return response;
+                return Ok(response);
             }
             let (mut parts, body) = response.into_parts();
             let bytes = axum::body::to_bytes(body, usize::MAX)
@@ -398,7 +431,8 @@ async fn signed_api(
             next.run(request).await
         }
         _ => next.run(request).await,
-    }
+    };
+    Ok(response)
 }
 
 /// The gateway's 429 for a request flow control refused (it was not processed).
@@ -455,7 +489,12 @@ fn pick_fault(shared: &Shared, faults: &Faults) -> Option<String> {
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
     let mut world = shared.lock();
     world.stats.peak_running_upgrades = world.peak_running_upgrades(state::now());
-    Json(&world.stats).into_response()
+    let mut stats = serde_json::to_value(&world.stats).unwrap_or_default();
+    if let Some(fields) = stats.as_object_mut() {
+        // Run-time only, like the gates themselves: not part of the saved stats.
+        fields.insert("held".into(), json!(shared.gates.held_now()));
+    }
+    Json(stats).into_response()
 }
 
 #[derive(serde::Deserialize)]
@@ -518,7 +557,31 @@ async fn set_flow_control(State(shared): State<Arc<Shared>>, body: axum::body::B
     }
 }
 
+/// Closes or opens one route's gate (see [`gate`]).
+async fn set_gate(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let config = serde_json::from_slice::<GateConfig>(&body)
+        .map_err(|e| format!("gate: {e}"))
+        .and_then(|c| {
+            if api_keys().contains(&c.route) {
+                Ok(c)
+            } else {
+                Err(format!(
+                    "gate: {:?} is not a signed API route (\"<METHOD> <route template>\")",
+                    c.route
+                ))
+            }
+        });
+    match config {
+        Ok(config) => {
+            shared.gates.set(config);
+            Json(json!({"ok": true})).into_response()
+        }
+        Err(message) => api::error(StatusCode::BAD_REQUEST, "EMULATOR.0001", &message),
+    }
+}
+
 async fn reset(State(shared): State<Arc<Shared>>) -> Response {
+    shared.gates.open_all();
     *shared.world.lock().unwrap_or_else(|e| e.into_inner()) = World::new(shared.initial.clone());
     *shared.flow() = FlowControl::new(shared.initial.flow_control.clone());
     shared.save();

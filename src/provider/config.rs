@@ -1,11 +1,13 @@
 //! The `hwrds` provider block: its schema, the environment variable fallbacks, and
-//! validation with diagnostics at the attribute. Produces a [`ProviderConfig`].
+//! validation with diagnostics at the attribute. Resolves into the RDS client's
+//! [`ClientConfig`].
 
-use std::net::IpAddr;
-
+use super::fleet_gate::Limits;
 use super::shared_config;
 use crate::cty::{AttributePath, Type, Value};
+use crate::rds::ClientConfig;
 use crate::rds::credentials::{Credentials, Secret};
+use crate::rds::endpoints::check_endpoint;
 use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{Diagnostic, Diagnostics};
 
@@ -126,22 +128,6 @@ pub fn schema() -> Schema {
     Schema { version: 0, block }
 }
 
-/// The resolved provider configuration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProviderConfig {
-    pub region: Option<String>,
-    pub project_id: Option<String>,
-    pub credentials: Credentials,
-    pub endpoint: Option<String>,
-    pub iam_endpoint: Option<String>,
-    pub insecure: bool,
-    pub max_retries: u32,
-    pub requests_per_second: f64,
-    pub api_quota_per_minute: u32,
-    pub max_concurrent_upgrades: Option<u32>,
-    pub failure_budget: Option<u32>,
-}
-
 /// Reads an environment variable (a seam so tests need not touch the process env).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -149,31 +135,6 @@ fn setting(config: &Value, name: &str, env_var: &str, env: Env) -> Option<String
     match config.get_attr(name) {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         _ => env(env_var).filter(|s| !s.is_empty()),
-    }
-}
-
-/// Checks an endpoint URL: https, or http to a loopback address only.
-pub fn check_endpoint(url: &str) -> Result<(), String> {
-    let parsed =
-        reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a valid URL: {e}"))?;
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| format!("{url:?} has no host"))?;
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" => {
-            let bare = host.trim_start_matches('[').trim_end_matches(']');
-            let loopback =
-                bare == "localhost" || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-            if loopback {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{url:?} uses plain http to a non-loopback host; credentials and requests must travel over https. http:// is accepted only for a local emulator (127.0.0.1, ::1, localhost)."
-                ))
-            }
-        }
-        other => Err(format!("{url:?} has scheme {other:?}; use https://")),
     }
 }
 
@@ -241,12 +202,12 @@ pub fn validate(config: &Value) -> Diagnostics {
     }
     for name in ["endpoint", "iam_endpoint"] {
         if let Some(Value::String(url)) = config.get_attr(name)
-            && let Err(message) = check_endpoint(url)
+            && let Err(error) = check_endpoint(url)
         {
             diags.push(Diagnostic::error_at(
                 AttributePath::attribute(name),
                 "Invalid endpoint",
-                message,
+                error.to_string(),
             ));
         }
     }
@@ -295,7 +256,7 @@ pub fn validate(config: &Value) -> Diagnostics {
 }
 
 /// Resolves the configuration with environment fallbacks and checks it is usable.
-pub fn resolve(config: &Value, env: Env) -> Result<(ProviderConfig, Diagnostics), Diagnostics> {
+pub fn resolve(config: &Value, env: Env) -> Result<(ClientConfig, Diagnostics), Diagnostics> {
     let mut diags = validate(config);
     let get = |name: &str| {
         let env_var = STRING_SETTINGS
@@ -312,12 +273,12 @@ pub fn resolve(config: &Value, env: Env) -> Result<(ProviderConfig, Diagnostics)
     ] {
         let from_env = !matches!(config.get_attr(name), Some(Value::String(_)));
         if let (true, Some(url)) = (from_env, value)
-            && let Err(message) = check_endpoint(url)
+            && let Err(error) = check_endpoint(url)
         {
             diags.push(Diagnostic::error_at(
                 AttributePath::attribute(name),
                 "Invalid endpoint",
-                format!("From the environment: {message}"),
+                format!("From the environment: {error}"),
             ));
         }
     }
@@ -339,16 +300,15 @@ pub fn resolve(config: &Value, env: Env) -> Result<(ProviderConfig, Diagnostics)
                 project_id = project_id.or(found.project_id);
                 tracing::debug!(profile = %found.name, "using the shared config file's profile");
             }
-            Err(message) => {
-                let attribute = if message.contains("has no profile") {
-                    "profile"
-                } else {
-                    "shared_config_file"
+            Err(error) => {
+                let attribute = match error {
+                    shared_config::LoadError::NoProfile { .. } => "profile",
+                    _ => "shared_config_file",
                 };
                 diags.push(Diagnostic::error_at(
                     AttributePath::attribute(attribute),
                     "Cannot use the shared config file",
-                    message,
+                    error.to_string(),
                 ));
             }
         }
@@ -448,29 +408,40 @@ pub fn resolve(config: &Value, env: Env) -> Result<(ProviderConfig, Diagnostics)
             None => check_quota(DEFAULT_API_QUOTA_PER_MINUTE),
         },
     };
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    let mut client = ClientConfig::new(Credentials {
+        access_key: access_key.unwrap_or_default(),
+        secret_key: secret_key.unwrap_or_else(|| Secret::new("")),
+        security_token,
+    });
+    client.region = region;
+    client.project_id = project_id;
+    client.iam_endpoint = get("iam_endpoint").or_else(|| endpoint.clone());
+    client.endpoint = endpoint;
+    client.insecure = insecure;
+    client.retry.max_retries = max_retries.clamp(0, MAX_MAX_RETRIES) as u32;
+    client.requests_per_second = requests_per_second;
+    client.burst = (requests_per_second * 2.0).ceil().max(1.0) as u32;
+    client.api_quota_per_minute =
+        api_quota_per_minute.unwrap_or(DEFAULT_API_QUOTA_PER_MINUTE as u32);
+    Ok((client, diags))
+}
+
+/// The fleet-safety limits (`max_concurrent_upgrades`, `failure_budget`) with their
+/// environment fallbacks; errors point at the attribute.
+pub fn fleet_limits(config: &Value, env: Env) -> Result<Limits, Diagnostics> {
+    let mut diags = Diagnostics::default();
     let [cap, budget] =
         FLEET_SETTINGS.map(|setting| fleet_setting(config, setting, env, &mut diags));
     if diags.has_errors() {
         return Err(diags);
     }
-    let config = ProviderConfig {
+    Ok(Limits {
         max_concurrent_upgrades: cap,
         failure_budget: budget,
-        region,
-        project_id,
-        credentials: Credentials {
-            access_key: access_key.unwrap_or_default(),
-            secret_key: secret_key.unwrap_or_else(|| Secret::new("")),
-            security_token,
-        },
-        iam_endpoint: get("iam_endpoint").or_else(|| endpoint.clone()),
-        endpoint,
-        insecure,
-        max_retries: max_retries.clamp(0, MAX_MAX_RETRIES) as u32,
-        requests_per_second,
-        api_quota_per_minute: api_quota_per_minute.unwrap_or(DEFAULT_API_QUOTA_PER_MINUTE as u32),
-    };
-    Ok((config, diags))
+    })
 }
 
 #[cfg(test)]
@@ -490,21 +461,6 @@ mod tests {
     }
 
     #[test]
-    fn endpoints() {
-        assert!(check_endpoint("https://rds.ap-southeast-1.myhuaweicloud.com").is_ok());
-        assert!(check_endpoint("http://127.0.0.1:8080").is_ok());
-        assert!(check_endpoint("http://[::1]:8080").is_ok());
-        assert!(check_endpoint("http://localhost:1").is_ok());
-        assert!(
-            check_endpoint("http://10.0.0.1")
-                .unwrap_err()
-                .contains("loopback")
-        );
-        assert!(check_endpoint("ftp://x").is_err());
-        assert!(check_endpoint("not a url").is_err());
-    }
-
-    #[test]
     fn env_fallbacks_and_secrets() {
         let env = |name: &str| match name {
             "HW_ACCESS_KEY" => Some("AK".to_string()),
@@ -515,7 +471,7 @@ mod tests {
         let (resolved, diags) = resolve(&config(&[]), &env).unwrap();
         assert!(diags.is_empty());
         assert_eq!(resolved.region.as_deref(), Some("ap-southeast-1"));
-        assert_eq!(resolved.max_retries, 5);
+        assert_eq!(resolved.retry.max_retries, 5);
         assert_eq!(resolved.api_quota_per_minute, 60, "the standard policy");
         assert!(!format!("{resolved:?}").contains("SK-secret"));
         let (resolved, _) =
@@ -552,16 +508,16 @@ mod tests {
             "HWRDS_MAX_CONCURRENT_UPGRADES" => Some(" 4 ".to_string()),
             _ => None,
         };
-        let (resolved, _) = resolve(&config(&[]), &env).unwrap();
-        assert_eq!(resolved.max_concurrent_upgrades, Some(4));
-        assert_eq!(resolved.failure_budget, None, "unset: no budget");
+        let limits = fleet_limits(&config(&[]), &env).unwrap();
+        assert_eq!(limits.max_concurrent_upgrades, Some(4));
+        assert_eq!(limits.failure_budget, None, "unset: no budget");
         let block = config(&[
             ("max_concurrent_upgrades", Value::int(2)),
             ("failure_budget", Value::int(1)),
         ]);
-        let (resolved, _) = resolve(&block, &env).unwrap();
+        let limits = fleet_limits(&block, &env).unwrap();
         assert_eq!(
-            (resolved.max_concurrent_upgrades, resolved.failure_budget),
+            (limits.max_concurrent_upgrades, limits.failure_budget),
             (Some(2), Some(1)),
             "the block wins"
         );

@@ -32,7 +32,6 @@ use crate::tfplugin::{
 /// What resources and data sources share once Terraform has configured the provider.
 #[derive(Default)]
 pub struct ProviderState {
-    config: OnceLock<config::ProviderConfig>,
     client: OnceLock<RdsClient>,
     /// Instances and versions, listed once per provider process.
     catalog: catalog::Catalog,
@@ -64,23 +63,9 @@ impl HwrdsProvider {
     }
 
     /// The configuration, once Terraform has configured the provider.
-    pub fn config(&self) -> Option<&config::ProviderConfig> {
-        self.state.config.get()
+    pub fn config(&self) -> Option<&ClientConfig> {
+        self.state.client.get().map(RdsClient::config)
     }
-}
-
-fn client_config(resolved: &config::ProviderConfig) -> ClientConfig {
-    let mut client = ClientConfig::new(resolved.credentials.clone());
-    client.region = resolved.region.clone();
-    client.project_id = resolved.project_id.clone();
-    client.endpoint = resolved.endpoint.clone();
-    client.iam_endpoint = resolved.iam_endpoint.clone();
-    client.insecure = resolved.insecure;
-    client.retry.max_retries = resolved.max_retries;
-    client.requests_per_second = resolved.requests_per_second;
-    client.burst = (resolved.requests_per_second * 2.0).ceil().max(1.0) as u32;
-    client.api_quota_per_minute = resolved.api_quota_per_minute;
-    client
 }
 
 #[async_trait::async_trait]
@@ -128,7 +113,12 @@ impl Provider for HwrdsProvider {
             Ok(ok) => ok,
             Err(diags) => return diags,
         };
-        match RdsClient::new(client_config(&resolved)) {
+        match config::fleet_limits(config, &env) {
+            Ok(limits) => self.state.gate.set_limits(limits),
+            Err(errors) => return errors,
+        }
+        let (region, endpoint) = (resolved.region.clone(), resolved.endpoint.clone());
+        match RdsClient::new(resolved) {
             Ok(client) => {
                 let _ = self.state.client.set(client);
             }
@@ -138,15 +128,10 @@ impl Provider for HwrdsProvider {
             )),
         }
         tracing::debug!(
-            region = resolved.region.as_deref().unwrap_or("(none)"),
-            endpoint = resolved.endpoint.as_deref().unwrap_or("(the region's)"),
+            region = region.as_deref().unwrap_or("(none)"),
+            endpoint = endpoint.as_deref().unwrap_or("(the region's)"),
             "provider configured"
         );
-        self.state.gate.set_limits(fleet_gate::Limits {
-            max_concurrent_upgrades: resolved.max_concurrent_upgrades,
-            failure_budget: resolved.failure_budget,
-        });
-        let _ = self.state.config.set(resolved);
         diags
     }
 }

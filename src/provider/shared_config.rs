@@ -4,6 +4,8 @@
 //! Reads one profile; what it holds is used where neither the provider block nor the
 //! environment gives a value.
 
+use std::fmt;
+
 use serde::Deserialize;
 
 use crate::rds::credentials::Secret;
@@ -49,30 +51,72 @@ fn expand(path: &str, home: Option<&str>) -> String {
     }
 }
 
-/// Reads `profile` (or the file's `current` one) from the file at `path`. The error
-/// says what is wrong in words fit for a diagnostic; it never quotes file contents.
-pub fn load(path: &str, profile: Option<&str>, home: Option<&str>) -> Result<Profile, String> {
+/// Why a profile could not be read; its text is fit for a diagnostic and never quotes
+/// the file's contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    /// The file (at `path`, `~/` expanded) could not be read.
+    Unreadable { path: String, error: String },
+    /// The file is not the CLI's JSON; where the parser stopped.
+    Malformed {
+        path: String,
+        line: usize,
+        column: usize,
+    },
+    /// The file has no profile named `wanted`; `names` are those it has.
+    NoProfile {
+        path: String,
+        wanted: String,
+        names: Vec<String>,
+    },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Unreadable { path, error } => {
+                write!(f, "cannot read the shared config file {path}: {error}")
+            }
+            LoadError::Malformed { path, line, column } => write!(
+                f,
+                "the shared config file {path} is not a Huawei Cloud CLI configuration (JSON with \"current\" and \"profiles\"): error at line {line}, column {column}"
+            ),
+            LoadError::NoProfile {
+                path,
+                wanted,
+                names,
+            } => write!(
+                f,
+                "the shared config file {path} has no profile {wanted:?} (profiles: {})",
+                names.join(", ")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Reads `profile` (or the file's `current` one) from the file at `path`.
+pub fn load(path: &str, profile: Option<&str>, home: Option<&str>) -> Result<Profile, LoadError> {
     let full = expand(path, home);
-    let text = std::fs::read_to_string(&full)
-        .map_err(|e| format!("cannot read the shared config file {full}: {e}"))?;
-    let config: SharedConfig = serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "the shared config file {full} is not a Huawei Cloud CLI configuration (JSON with \"current\" and \"profiles\"): error at line {}, column {}",
-            e.line(),
-            e.column()
-        )
+    let text = std::fs::read_to_string(&full).map_err(|e| LoadError::Unreadable {
+        path: full.clone(),
+        error: e.to_string(),
+    })?;
+    let config: SharedConfig = serde_json::from_str(&text).map_err(|e| LoadError::Malformed {
+        path: full.clone(),
+        line: e.line(),
+        column: e.column(),
     })?;
     let wanted = profile.map(str::to_string).unwrap_or(config.current);
-    let names: Vec<&str> = config.profiles.iter().map(|p| p.name.as_str()).collect();
     let found = config
         .profiles
         .iter()
         .find(|p| p.name == wanted)
-        .ok_or_else(|| {
-            format!(
-                "the shared config file {full} has no profile {wanted:?} (profiles: {})",
-                names.join(", ")
-            )
+        .ok_or_else(|| LoadError::NoProfile {
+            path: full.clone(),
+            wanted: wanted.clone(),
+            names: config.profiles.iter().map(|p| p.name.clone()).collect(),
         })?;
     Ok(Profile {
         name: found.name.clone(),
@@ -105,7 +149,9 @@ mod tests {
         assert_eq!(prod.secret_key.as_ref().map(Secret::expose), Some("SK2"));
         assert_eq!(prod.security_token.as_ref().map(Secret::expose), Some("T2"));
         assert_eq!(prod.region.as_deref(), Some("eu-west-101"));
-        let missing = load("~/config.json", Some("qa"), home).unwrap_err();
+        let missing = load("~/config.json", Some("qa"), home)
+            .unwrap_err()
+            .to_string();
         assert!(missing.contains("no profile \"qa\"") && missing.contains("dev, prod"));
         assert!(
             !format!("{prod:?}").contains("SK2"),
@@ -118,12 +164,15 @@ mod tests {
         assert!(
             load("/nonexistent/config.json", None, None)
                 .unwrap_err()
+                .to_string()
                 .contains("cannot read")
         );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.json");
         std::fs::write(&path, "{\"profiles\": [secret").unwrap();
-        let err = load(path.to_str().unwrap(), None, None).unwrap_err();
+        let err = load(path.to_str().unwrap(), None, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 1") && !err.contains("secret"), "{err}");
     }
 }

@@ -1,6 +1,7 @@
 //! The `timeouts` block (`create`, `update`) and Terraform-style durations such as
 //! `90m`, `1h30m` or `45s`.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::cty::{AttributePath, PathStep, Type, Value};
@@ -32,24 +33,65 @@ pub fn block() -> NestedBlock {
     NestedBlock::single("timeouts", block)
 }
 
+/// Why a text is not a duration; its text names the text as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DurationError {
+    Empty,
+    /// A number with no unit after it.
+    NoUnit(String),
+    /// Something other than a number where a number should start.
+    NotADuration(String),
+    /// Digits and dots that are not a number (`1..5s`).
+    BadNumber(String),
+    /// A unit other than `h`, `m`, `s`, `ms`.
+    BadUnit {
+        text: String,
+        unit: String,
+    },
+    /// More than a year.
+    TooLong(String),
+}
+
+impl fmt::Display for DurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DurationError::Empty => f.write_str("a duration cannot be empty"),
+            DurationError::NoUnit(text) => write!(
+                f,
+                "{text:?} has a number without a unit (use h, m, s or ms)"
+            ),
+            DurationError::NotADuration(text) => {
+                write!(f, "{text:?} is not a duration like 90m or 1h30m")
+            }
+            DurationError::BadNumber(text) => write!(f, "{text:?} has an invalid number"),
+            DurationError::BadUnit { text, unit } => {
+                write!(f, "{text:?} uses the unit {unit:?}; use h, m, s or ms")
+            }
+            DurationError::TooLong(text) => write!(f, "{text:?} is longer than a year"),
+        }
+    }
+}
+
+impl std::error::Error for DurationError {}
+
 /// Parses a duration: one or more `<number><unit>` with units `h`, `m`, `s`, `ms`.
-pub fn parse(text: &str) -> Result<Duration, String> {
+pub fn parse(text: &str) -> Result<Duration, DurationError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err("a duration cannot be empty".into());
+        return Err(DurationError::Empty);
     }
     let mut total = 0f64;
     let mut rest = trimmed;
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("{text:?} has a number without a unit (use h, m, s or ms)"))?;
+            .ok_or_else(|| DurationError::NoUnit(text.to_string()))?;
         if digits == 0 {
-            return Err(format!("{text:?} is not a duration like 90m or 1h30m"));
+            return Err(DurationError::NotADuration(text.to_string()));
         }
         let number: f64 = rest[..digits]
             .parse()
-            .map_err(|_| format!("{text:?} has an invalid number"))?;
+            .map_err(|_| DurationError::BadNumber(text.to_string()))?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -60,16 +102,17 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "s" => 1.0,
             "ms" => 0.001,
             unit => {
-                return Err(format!(
-                    "{text:?} uses the unit {unit:?}; use h, m, s or ms"
-                ));
+                return Err(DurationError::BadUnit {
+                    text: text.to_string(),
+                    unit: unit.to_string(),
+                });
             }
         };
         total += number * seconds;
         rest = &rest[unit_len..];
     }
     if total > 366.0 * 24.0 * 3600.0 {
-        return Err(format!("{text:?} is longer than a year"));
+        return Err(DurationError::TooLong(text.to_string()));
     }
     Ok(Duration::from_secs_f64(total))
 }

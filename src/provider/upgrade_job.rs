@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::rds::client::sleep_until;
 use crate::rds::models::{Job, ScheduledTask, Task, parse_time, rfc3339};
+use crate::rds::sleep_until;
 use crate::rds::{
     CallCtx, RdsClient, RdsError, TaskFilter, UpgradeRequest, WaitError, WaitSchedule,
 };

@@ -9,17 +9,18 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::call_log::{self, CallOutcome, CallRecord};
+use super::context::{CallCtx, sleep_until};
 use super::credentials::Credentials;
 use super::endpoints;
 use super::error::{RdsError, describe_body, from_response};
 use super::limiter::{Lane, RateLimiter};
 use super::models::*;
 use super::quota::{Api, ApiBucket, Denied, Policy, Quotas, Sent};
+use super::request::Request;
 use super::retry::{RetryPolicy, parse_retry_after};
-use super::signer::{self, SignableRequest};
+use super::signer;
 
 /// What the client needs to know.
 #[derive(Debug, Clone)]
@@ -58,27 +59,6 @@ impl ClientConfig {
             api_quota_per_minute: Policy::STANDARD.limit,
             request_timeout: Duration::from_secs(30),
         }
-    }
-}
-
-/// A call's context: cancellation and an optional deadline.
-#[derive(Debug, Clone, Default)]
-pub struct CallCtx {
-    pub cancel: CancellationToken,
-    pub deadline: Option<Instant>,
-}
-
-impl CallCtx {
-    pub fn new(cancel: CancellationToken) -> Self {
-        CallCtx {
-            cancel,
-            deadline: None,
-        }
-    }
-
-    pub fn with_deadline(mut self, deadline: Instant) -> Self {
-        self.deadline = Some(deadline);
-        self
     }
 }
 
@@ -200,6 +180,11 @@ impl RdsClient {
         &self.inner.tracker
     }
 
+    /// The configuration it was made with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
     pub fn limiter(&self) -> &RateLimiter {
         &self.inner.limiter
     }
@@ -238,17 +223,9 @@ impl RdsClient {
                         cause: Box::new(cause),
                     },
                 };
-                let list: ProjectList = self
-                    .call(
-                        ctx,
-                        Api::IamProjects,
-                        &url,
-                        &[("name", region.as_str())],
-                        None,
-                        None,
-                    )
-                    .await
-                    .map_err(failed)?;
+                let query = [("name", region.as_str())];
+                let request = Request::new(Api::IamProjects, url.clone()).query(&query);
+                let list: ProjectList = self.call(ctx, request).await.map_err(failed)?;
                 list.projects
                     .into_iter()
                     .find(|p| p.name == region)
@@ -274,7 +251,8 @@ impl RdsClient {
     ) -> Result<T, RdsError> {
         let project = self.project_id(ctx).await?;
         let url = format!("{}/v3/{project}{path}", self.inner.endpoint);
-        self.call(ctx, api, &url, query, None, Some(&project)).await
+        let request = Request::new(api, url).query(query).project(&project);
+        self.call(ctx, request).await
     }
 
     /// Submits a minor version upgrade and returns the job id. Never retried once it may
@@ -295,9 +273,8 @@ impl RdsClient {
         );
         let body = serde_json::json!({"is_delayed": request.is_delayed, "second_switch": request.second_switch});
         let body = serde_json::to_vec(&body).map_err(|e| RdsError::Config(e.to_string()))?;
-        let accepted: UpgradeAccepted = self
-            .call(ctx, Api::Upgrade, &url, &[], Some(body), Some(&project))
-            .await?;
+        let request = Request::new(Api::Upgrade, url).json(body).project(&project);
+        let accepted: UpgradeAccepted = self.call(ctx, request).await?;
         Ok(accepted.job_id)
     }
 
@@ -468,18 +445,15 @@ impl RdsClient {
     /// and the global ceiling, signs and sends, and retries what may be retried. 429s
     /// (not processed) are waited out as the API's bucket says, for as long as the
     /// deadline allows, and do not count against `max_retries`, which is for transport
-    /// errors and 5xx. A submission (`api.is_submission()`) is seen through once sent.
+    /// errors and 5xx. A request that is not idempotent (a submission) is seen through
+    /// once sent.
     async fn call<T: DeserializeOwned>(
         &self,
         ctx: &CallCtx,
-        api: Api,
-        url: &str,
-        query: &[(&str, &str)],
-        body: Option<Vec<u8>>,
-        project: Option<&str>,
+        request: Request<'_>,
     ) -> Result<T, RdsError> {
         let policy = self.inner.config.retry;
-        let idempotent = !api.is_submission();
+        let (api, url, idempotent) = (request.api, request.url.as_str(), request.idempotent);
         let bucket = self.bucket(api);
         let mut attempt = 0;
         let mut throttled: Option<RdsError> = None;
@@ -487,7 +461,7 @@ impl RdsClient {
         loop {
             let sent = self.admit(ctx, &bucket, throttled.as_ref()).await?;
             tries += 1;
-            let send = self.attempt(tries, api, url, query, body.as_deref(), project);
+            let send = self.attempt(tries, &request);
             let outcome = if idempotent {
                 tokio::select! {
                     _ = ctx.cancel.cancelled() => return Err(RdsError::Cancelled),
@@ -608,25 +582,17 @@ impl RdsClient {
         Ok(permit.sent())
     }
 
-    /// One attempt of `api` (`number` 1 for the first): its outcome is known here, and
-    /// only here, and logged by [`call_log::record`].
-    async fn attempt(
-        &self,
-        number: u32,
-        api: Api,
-        url: &str,
-        query: &[(&str, &str)],
-        body: Option<&[u8]>,
-        project: Option<&str>,
-    ) -> Attempt {
-        let idempotent = !api.is_submission();
-        let request = match self.signed(&api.method(), url, query, body, project) {
+    /// One attempt of `request` (`number` 1 for the first): its outcome is known here,
+    /// and only here, and logged by [`call_log::record`].
+    async fn attempt(&self, number: u32, request: &Request<'_>) -> Attempt {
+        let idempotent = request.idempotent;
+        let method = &request.method;
+        let signed = match request.signed(&self.inner.http, &self.inner.config.credentials) {
             Ok(r) => r,
             Err(e) => return Attempt::Fail(e),
         };
-        let logged_url = request.url().to_string();
+        let logged_url = signed.url().to_string();
         let started = Instant::now();
-        let method = api.method();
         let record = |outcome: CallOutcome<'_>, retry_after: Option<Duration>| {
             call_log::record(&CallRecord {
                 method: method.as_str(),
@@ -638,7 +604,7 @@ impl RdsClient {
                 redact: &[&self.inner.config.credentials.access_key],
             })
         };
-        let response = match self.inner.http.execute(request).await {
+        let response = match self.inner.http.execute(signed).await {
             Ok(r) => r,
             Err(e) => {
                 let message = error_chain(&e);
@@ -703,78 +669,6 @@ impl RdsClient {
             Attempt::Fail(error)
         }
     }
-
-    fn signed(
-        &self,
-        method: &reqwest::Method,
-        url: &str,
-        query: &[(&str, &str)],
-        body: Option<&[u8]>,
-        project: Option<&str>,
-    ) -> Result<reqwest::Request, RdsError> {
-        let mut full = reqwest::Url::parse(url)
-            .map_err(|e| RdsError::Config(format!("bad URL {url}: {e}")))?;
-        let encoded: Vec<String> = query
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    signer::percent_encode(k),
-                    signer::percent_encode(v)
-                )
-            })
-            .collect();
-        if !encoded.is_empty() {
-            full.set_query(Some(&encoded.join("&")));
-        }
-        let host = match (full.host_str(), full.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_string(),
-            _ => return Err(RdsError::Config(format!("no host in {url}"))),
-        };
-        let sdk_date = signer::sdk_date(time::OffsetDateTime::now_utc());
-        let creds = &self.inner.config.credentials;
-        let mut headers: Vec<(String, String)> = vec![
-            ("Host".into(), host),
-            (signer::DATE_HEADER.into(), sdk_date),
-        ];
-        if body.is_some() {
-            headers.push(("Content-Type".into(), "application/json".into()));
-        }
-        if let Some(project) = project {
-            headers.push(("X-Project-Id".into(), project.to_string()));
-        }
-        if let Some(token) = &creds.security_token {
-            headers.push(("X-Security-Token".into(), token.expose().to_string()));
-        }
-        let decoded_path = signer::percent_decode(full.path(), false);
-        let owned_query: Vec<(String, String)> = query
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let authorization = signer::authorization(
-            &creds.access_key,
-            creds.secret_key.expose(),
-            &SignableRequest {
-                method: method.as_str(),
-                path: &decoded_path,
-                query: &owned_query,
-                headers: &headers,
-                body: body.unwrap_or_default(),
-            },
-        );
-        let mut builder = self.inner.http.request(method.clone(), full);
-        for (k, v) in headers.iter().filter(|(k, _)| k != "Host") {
-            builder = builder.header(k, v);
-        }
-        builder = builder.header("Authorization", authorization);
-        if let Some(body) = body {
-            builder = builder.body(body.to_vec());
-        }
-        builder
-            .build()
-            .map_err(|e| RdsError::Config(format!("building the request: {e}")))
-    }
 }
 
 /// A 2xx answer that is not the JSON expected: what was wrong, and what came.
@@ -794,14 +688,6 @@ fn decode_error(status: u16, error: &serde_json::Error, body: &[u8]) -> RdsError
         format!("{what}; {}", describe_body(body))
     };
     RdsError::Decode { status, message }
-}
-
-/// Sleeps until the deadline, or forever without one.
-pub async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -4,18 +4,21 @@
 
 pub mod call_log;
 pub mod client;
+pub mod context;
 pub mod credentials;
 pub mod endpoints;
 pub mod error;
 pub mod limiter;
 pub mod models;
 pub mod quota;
+mod request;
 pub mod retry;
 pub mod signer;
 pub mod tracker;
 pub mod waiter;
 
-pub use client::{CallCtx, ClientConfig, InstanceFilter, RdsClient, TaskFilter, UpgradeRequest};
+pub use client::{ClientConfig, InstanceFilter, RdsClient, TaskFilter, UpgradeRequest};
+pub use context::{CallCtx, sleep_until};
 pub use error::RdsError;
 pub use quota::{Api, Policy};
 pub use tracker::Finished;

@@ -251,7 +251,7 @@ impl ApiBucket {
     ) -> Result<Permit<'_>, Denied> {
         let turn = tokio::select! {
             _ = cancel.cancelled() => return Err(Denied::Cancelled),
-            _ = super::client::sleep_until(deadline) => return Err(Denied::Deadline(Instant::now())),
+            _ = super::context::sleep_until(deadline) => return Err(Denied::Deadline(Instant::now())),
             turn = self.turn.lock() => turn,
         };
         loop {

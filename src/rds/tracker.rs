@@ -25,7 +25,8 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::client::{CallCtx, InstanceFilter, RdsClient, TaskFilter};
+use super::client::{InstanceFilter, RdsClient, TaskFilter};
+use super::context::CallCtx;
 use super::error::RdsError;
 use super::models::{Job, JobInstance, ScheduledTask, Task, parse_time};
 use super::quota::Api;

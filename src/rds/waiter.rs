@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::client::{CallCtx, RdsClient, sleep_until};
+use super::client::RdsClient;
+use super::context::{CallCtx, sleep_until};
 use super::error::RdsError;
 use super::models::Job;
 use super::tracker::{Finished, JobState};

@@ -1,11 +1,18 @@
 //! Support shared by the integration tests: finding Terraform, running it in an isolated
-//! workspace against a locally built provider, and reading its output and state.
-#![allow(dead_code)]
+//! workspace against a locally built provider, and reading its output and state; the
+//! emulator process; and, in the modules, the crate's client for it, the instances the
+//! tests name, what the emulator says is true, and processes disrupted from outside.
+//!
+//! Each test crate declares it `pub mod common;` and uses a part of it: as items of the
+//! crate's public interface none of them is reported unused in a crate that needs only
+//! others, while everything inside stays checked as usual.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+pub mod client;
+pub mod fixtures;
 pub mod processes;
 pub mod truth;
 
@@ -58,7 +65,8 @@ impl Run {
 }
 
 /// A temporary Terraform working directory whose CLI configuration points the given
-/// provider source at a local directory (dev_overrides), isolated from the user's setup.
+/// provider sources at provider binaries of this build (dev_overrides, from a plugin
+/// directory inside the workspace), isolated from the user's setup.
 pub struct Workspace {
     pub dir: tempfile::TempDir,
     terraform: PathBuf,
@@ -66,12 +74,15 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// `overrides`: (provider source, directory holding `terraform-provider-<name>`).
-    pub fn new(terraform: PathBuf, overrides: &[(&str, &Path)], main_tf: &str) -> Workspace {
+    /// `providers`: (provider source such as `hwrds/hwrds`, the provider's executable).
+    pub fn new(terraform: PathBuf, providers: &[(&str, &Path)], main_tf: &str) -> Workspace {
         let dir = tempfile::tempdir().expect("temp dir");
-        let lines: String = overrides
+        let lines: String = providers
             .iter()
-            .map(|(source, path)| format!("    \"{source}\" = \"{}\"\n", path.display()))
+            .map(|(source, binary)| {
+                let plugins = plugin_dir(dir.path(), source, binary);
+                format!("    \"{source}\" = \"{}\"\n", plugins.display())
+            })
             .collect();
         let cli_config = format!(
             "provider_installation {{\n  dev_overrides {{\n{lines}  }}\n  direct {{}}\n}}\n"
@@ -267,14 +278,14 @@ fn wait_with_timeout(child: std::process::Child, timeout: Duration, args: &[&str
     }
 }
 
-/// A directory holding `terraform-provider-<name>` as a link to `binary`.
-pub fn provider_dir(name: &str, binary: &Path) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::os::unix::fs::symlink(
-        binary,
-        dir.path().join(format!("terraform-provider-{name}")),
-    )
-    .expect("link provider binary");
+/// `<workspace>/plugins/<name>/`, holding `terraform-provider-<name>` as a link to
+/// `binary`, where `name` is the last part of `source`.
+fn plugin_dir(workspace: &Path, source: &str, binary: &Path) -> PathBuf {
+    let name = source.rsplit('/').next().unwrap_or(source);
+    let dir = workspace.join("plugins").join(name);
+    std::fs::create_dir_all(&dir).expect("plugin dir");
+    std::os::unix::fs::symlink(binary, dir.join(format!("terraform-provider-{name}")))
+        .expect("link provider binary");
     dir
 }
 
@@ -372,6 +383,27 @@ impl Emulator {
         self.admin("/__emulator/faults", body);
     }
 
+    /// Closes `route`'s gate (`"<METHOD> <route template>"`) at `hold` (`before`,
+    /// `after`), or opens it (`none`).
+    pub fn gate(&self, route: &str, hold: &str) {
+        self.admin(
+            "/__emulator/gate",
+            serde_json::json!({"route": route, "hold": hold}),
+        );
+    }
+
+    /// Requests waiting at `route`'s gate now.
+    pub fn held(&self, route: &str) -> u64 {
+        self.stats()["held"][route].as_u64().unwrap_or(0)
+    }
+
+    /// Upgrade POSTs of `instance_id` that reached the handler.
+    pub fn upgrade_posts(&self, instance_id: &str) -> u64 {
+        self.stats()["upgrade_posts"][instance_id]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
     /// Whether the emulator was started with its flow control on (the config file's
     /// `flow_control.enabled`, on by default); run-time changes are not seen here.
     pub fn flow_control_enabled(&self) -> bool {
@@ -434,16 +466,10 @@ terraform {
 
 /// A workspace using this build's hwrds provider against `emu` (credentials and endpoint
 /// from the environment, as a user would set them), with `body` after the header.
-pub fn hwrds_workspace(
-    terraform: PathBuf,
-    emu: &Emulator,
-    body: &str,
-) -> (Workspace, tempfile::TempDir) {
-    let binary = PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-hwrds"));
-    let dir = provider_dir("hwrds", &binary);
+pub fn hwrds_workspace(terraform: PathBuf, emu: &Emulator, body: &str) -> Workspace {
     let mut ws = Workspace::new(
         terraform,
-        &[("hwrds/hwrds", dir.path())],
+        &[("hwrds/hwrds", &hwrds_binary())],
         &format!("{HWRDS_HEADER}{body}"),
     );
     ws.set_env("HWRDS_ENDPOINT", &emu.url);
@@ -455,5 +481,10 @@ pub fn hwrds_workspace(
         // tenant whose quota was raised.
         ws.set_env("HWRDS_API_QUOTA_PER_MINUTE", "1000000");
     }
-    (ws, dir)
+    ws
+}
+
+/// This build's provider executable.
+pub fn hwrds_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-hwrds"))
 }

@@ -126,6 +126,31 @@ impl Running {
         self.child.id()
     }
 
+    /// Polls `done` every 20 ms until it holds; after 60 s panics, saying `what` never
+    /// happened, with the output so far.
+    #[track_caller]
+    pub fn until(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !done() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{what} never happened:\n{}",
+                self.stdout_so_far()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILLs the provider processes it started (at least one must be running).
+    #[track_caller]
+    pub fn kill_providers(&self) {
+        let victims = provider_children(self.pid());
+        assert!(!victims.is_empty(), "the provider process is found");
+        for pid in victims {
+            signal(pid, "KILL");
+        }
+    }
+
     /// What it printed on stdout so far.
     pub fn stdout_so_far(&self) -> String {
         self.stdout

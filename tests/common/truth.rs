@@ -3,12 +3,11 @@
 //! entries, the operations waiting for a maintenance window, and the instance's version.
 //! Tests compare Terraform's state with this.
 
-use hwrds::rds::credentials::{Credentials, Secret};
 use hwrds::rds::models::{ScheduledTask, Task};
-use hwrds::rds::{CallCtx, ClientConfig, RdsClient, TaskFilter};
+use hwrds::rds::{CallCtx, TaskFilter};
 use tokio_util::sync::CancellationToken;
 
-use super::{ACCESS_KEY, SECRET_KEY};
+use super::client::EmulatorClient;
 
 /// One instance as the emulator reports it.
 #[derive(Debug, Clone)]
@@ -24,22 +23,9 @@ pub struct InstanceTruth {
     pub scheduled: Vec<ScheduledTask>,
 }
 
-/// The crate's client for the emulator at `url`, with its default credentials.
-pub fn client(url: &str) -> Result<RdsClient, String> {
-    let mut config = ClientConfig::new(Credentials {
-        access_key: ACCESS_KEY.into(),
-        secret_key: Secret::new(SECRET_KEY),
-        security_token: None,
-    });
-    config.region = Some("ap-southeast-1".into());
-    config.endpoint = Some(url.to_string());
-    config.iam_endpoint = Some(url.to_string());
-    RdsClient::new(config).map_err(|e| format!("client: {e}"))
-}
-
 /// Reads `ids` from the emulator at `url`.
 pub fn read(url: &str, ids: &[String]) -> Result<Vec<InstanceTruth>, String> {
-    let client = client(url)?;
+    let client = EmulatorClient::new(url).build()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -1,0 +1,66 @@
+//! The crate's own RDS client pointed at an emulator: its default credentials and
+//! region, its URL for both the RDS and the IAM endpoint, and the settings a test
+//! changes (retries, pacing) named once.
+
+use std::time::Duration;
+
+use hwrds::rds::credentials::{Credentials, Secret};
+use hwrds::rds::retry::RetryPolicy;
+use hwrds::rds::{ClientConfig, RdsClient};
+
+use super::{ACCESS_KEY, SECRET_KEY};
+
+/// A [`ClientConfig`] for the emulator at a URL, built up by the methods below.
+pub struct EmulatorClient {
+    config: ClientConfig,
+}
+
+impl EmulatorClient {
+    /// The emulator's default credentials, region `ap-southeast-1`, `url` for RDS and IAM;
+    /// otherwise the client's defaults.
+    pub fn new(url: &str) -> Self {
+        let mut config = ClientConfig::new(Credentials {
+            access_key: ACCESS_KEY.into(),
+            secret_key: Secret::new(SECRET_KEY),
+            security_token: None,
+        });
+        config.region = Some("ap-southeast-1".into());
+        config.endpoint = Some(url.to_string());
+        config.iam_endpoint = Some(url.to_string());
+        EmulatorClient { config }
+    }
+
+    /// Signs with another secret key (a wrong one, for refusals).
+    pub fn secret(mut self, secret: &str) -> Self {
+        self.config.credentials.secret_key = Secret::new(secret);
+        self
+    }
+
+    /// At most `max_retries` retries, backing off from `base` up to `cap`.
+    pub fn retries(mut self, max_retries: u32, base: Duration, cap: Duration) -> Self {
+        self.config.retry = RetryPolicy {
+            max_retries,
+            base,
+            cap,
+        };
+        self
+    }
+
+    /// Paced by nothing but `requests_per_second` (burst 100): no per-API quota, for an
+    /// emulator whose flow control is off (or one the client must learn from its 429s).
+    pub fn unmetered(mut self, requests_per_second: f64) -> Self {
+        self.config.requests_per_second = requests_per_second;
+        self.config.burst = 100;
+        self.config.api_quota_per_minute = 1_000_000;
+        self
+    }
+
+    pub fn config(self) -> ClientConfig {
+        self.config
+    }
+
+    /// The client; a configuration it refuses is the test's mistake, reported with it.
+    pub fn build(self) -> Result<RdsClient, String> {
+        RdsClient::new(self.config).map_err(|e| format!("client: {e}"))
+    }
+}
