@@ -13,13 +13,12 @@ pub mod common;
 
 use std::time::Duration;
 
-use common::client::EmulatorClient;
+use common::client::console_upgrade;
 use common::fixtures::{ORDERS, PAYMENTS, flat, upgrade};
 use common::processes::{Running, provider_children, signal};
 use common::{Emulator, Workspace, hwrds_workspace, truth};
-use hwrds::rds::{Api, CallCtx, UpgradeRequest};
+use hwrds::rds::Api;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 fn body() -> String {
     upgrade("orders", ORDERS, "")
@@ -39,6 +38,22 @@ fn state_text(ws: &Workspace) -> String {
     std::fs::read_to_string(ws.path().join("terraform.tfstate")).unwrap_or_default()
 }
 
+/// The next apply adopts the upgrade of `instance_id` under way: still the one job.
+fn next_apply_adopts(emu: &Emulator, ws: &Workspace, instance_id: &str) {
+    let run = ws.apply();
+    run.assert_ok();
+    assert!(
+        flat(&run.all()).contains("Adopted an upgrade already under way"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(
+        emu.upgrade_jobs(instance_id),
+        1,
+        "the job was adopted, not repeated"
+    );
+}
+
 /// The next plan says an upgrade is under way, the next apply adopts it and finishes it:
 /// still the one job.
 fn next_apply_adopts_the_one_job(emu: &Emulator, ws: &Workspace) {
@@ -49,19 +64,8 @@ fn next_apply_adopts_the_one_job(emu: &Emulator, ws: &Workspace) {
         "{}",
         plan.all()
     );
-    let run = ws.apply();
-    run.assert_ok();
-    assert!(
-        flat(&run.all()).contains("Adopted an upgrade already under way"),
-        "{}",
-        run.all()
-    );
+    next_apply_adopts(emu, ws, ORDERS);
     assert_eq!(status(ws), "Completed");
-    assert_eq!(
-        emu.upgrade_jobs(ORDERS),
-        1,
-        "the job was adopted, not repeated"
-    );
 }
 
 #[test]
@@ -89,19 +93,8 @@ fn killed_mid_wait(job_seconds: f64, let_it_finish: bool) {
 
     if let_it_finish {
         std::thread::sleep(Duration::from_secs_f64(job_seconds + 2.0));
-        let run = ws.apply();
-        run.assert_ok();
-        assert!(
-            flat(&run.all()).contains("Adopted an upgrade already under way"),
-            "{}",
-            run.all()
-        );
+        next_apply_adopts(&emu, &ws, ORDERS);
         assert_eq!(status(&ws), "Completed");
-        assert_eq!(
-            emu.upgrade_jobs(ORDERS),
-            1,
-            "the job was adopted, not repeated"
-        );
     } else {
         next_apply_adopts_the_one_job(&emu, &ws);
     }
@@ -120,10 +113,12 @@ fn provider_killed_while_the_submission_is_unprocessed_then_no_job_and_next_appl
         emu.held(Api::Upgrade.route()) == 1
     });
     apply.kill_providers();
+    // The emulator lets go of the request once its connection is gone.
+    apply.until("the held request let go", || {
+        emu.held(Api::Upgrade.route()) == 0
+    });
     let run = apply.wait(Duration::from_secs(30));
     assert_ne!(run.code, 0, "the apply fails when its provider dies");
-    // The emulator lets go of the request once its connection is gone.
-    apply_gone(&emu);
     emu.gate(Api::Upgrade.route(), "none");
     assert_eq!(emu.upgrade_posts(ORDERS), 0, "never processed");
     assert_eq!(emu.upgrade_jobs(ORDERS), 0, "no job runs");
@@ -141,19 +136,6 @@ fn provider_killed_while_the_submission_is_unprocessed_then_no_job_and_next_appl
     );
     assert_eq!(status(&ws), "Completed");
     assert_eq!(emu.upgrade_jobs(ORDERS), 1, "submitted once");
-}
-
-/// Waits until the gate holds nothing (a dropped request is let go at once).
-fn apply_gone(emu: &Emulator) {
-    let started = std::time::Instant::now();
-    while emu.held(Api::Upgrade.route()) != 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the held request outlived its client: {}",
-            emu.stats()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The provider dies after the service processed its upgrade POST (the job runs) but
@@ -252,15 +234,7 @@ fn ctrl_c_before_submitting_records_nothing_and_submits_nothing() {
         false,
     );
     // The console's upgrade of another instance spends the POST's quota for 10 minutes.
-    let console = EmulatorClient::new(&emu.url).build().expect("client");
-    let now = UpgradeRequest {
-        is_delayed: false,
-        second_switch: true,
-    };
-    tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(console.upgrade(&CallCtx::new(CancellationToken::new()), PAYMENTS, now))
-        .expect("console upgrade accepted");
+    console_upgrade(&emu.url, PAYMENTS).expect("console upgrade accepted");
     let ws = hwrds_workspace(common::terraform(), &emu, &body());
     let apply = apply_in_background(&ws);
     let throttled = || {
@@ -364,18 +338,7 @@ fn terraform_killed_after_submitting(instance: serde_json::Value, next: NextRun)
         "the plan shows the create, without an error:\n{}",
         plan.all()
     );
-    let run = ws.apply();
-    run.assert_ok();
-    assert!(
-        flat(&run.all()).contains("Adopted an upgrade already under way"),
-        "{}",
-        run.all()
-    );
-    assert_eq!(
-        emu.upgrade_jobs(&id),
-        1,
-        "the job was adopted, not repeated"
-    );
+    next_apply_adopts(&emu, &ws, &id);
     let attrs = ws.resource_attributes("hwrds_db_minor_upgrade.it");
     if delayed {
         assert_eq!(attrs["status"], "Scheduled", "{attrs}");

@@ -844,18 +844,28 @@ fn gate(emu: &Emulator, route: &str, hold: &str) {
     emu.admin("/__emulator/gate", json!({"route": route, "hold": hold}));
 }
 
+/// The upgrade of instance `a`, sent once the upgrade route's gate is closed at `hold`
+/// and running in the background; returns once the gate holds it.
+async fn held_upgrade(
+    emu: &std::sync::Arc<Emulator>,
+    hold: &str,
+) -> tokio::task::JoinHandle<(u16, Value)> {
+    gate(emu, POST_UPGRADE, hold);
+    let held = tokio::spawn({
+        let emu = emu.clone();
+        async move { upgrade(&emu, "a", json!({})).await }
+    });
+    until_held(emu, POST_UPGRADE, 1).await;
+    held
+}
+
 #[tokio::test]
 async fn a_gate_holds_an_upgrade_before_it_is_processed_until_opened() {
     let emu = std::sync::Arc::new(Emulator::start(
         json!({"instances": [spec("a", json!({}))]}),
         false,
     ));
-    gate(&emu, POST_UPGRADE, "before");
-    let held_upgrade = tokio::spawn({
-        let emu = emu.clone();
-        async move { upgrade(&emu, "a", json!({})).await }
-    });
-    until_held(&emu, POST_UPGRADE, 1).await;
+    let held_upgrade = held_upgrade(&emu, "before").await;
     let stats = emu.stats();
     assert_eq!(
         count(&stats, "requests", POST_UPGRADE),
@@ -884,12 +894,7 @@ async fn a_gate_holds_the_answer_of_a_processed_upgrade() {
         json!({"instances": [spec("a", json!({}))]}),
         false,
     ));
-    gate(&emu, POST_UPGRADE, "after");
-    let held_upgrade = tokio::spawn({
-        let emu = emu.clone();
-        async move { upgrade(&emu, "a", json!({})).await }
-    });
-    until_held(&emu, POST_UPGRADE, 1).await;
+    let held_upgrade = held_upgrade(&emu, "after").await;
     assert_eq!(emu.upgrade_jobs("a"), 1, "processed: the job exists");
     assert!(!held_upgrade.is_finished(), "but its answer waits");
     gate(&emu, POST_UPGRADE, "none");
@@ -904,12 +909,7 @@ async fn a_request_whose_client_left_while_held_before_processing_is_never_proce
         json!({"instances": [spec("a", json!({}))]}),
         false,
     ));
-    gate(&emu, POST_UPGRADE, "before");
-    let held_upgrade = tokio::spawn({
-        let emu = emu.clone();
-        async move { upgrade(&emu, "a", json!({})).await }
-    });
-    until_held(&emu, POST_UPGRADE, 1).await;
+    let held_upgrade = held_upgrade(&emu, "before").await;
     // The client goes away (its connection closes) while the request waits.
     held_upgrade.abort();
     until_held(&emu, POST_UPGRADE, 0).await;

@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use common::fixtures::ORDERS;
 use common::{Emulator, Workspace, hwrds_workspace};
-use hwrds::rds::{CallCtx, UpgradeRequest};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 const ANALYTICS: &str = "pgaa00000000000000000000000000000in03";
 
@@ -28,17 +26,7 @@ fn attrs(ws: &Workspace) -> serde_json::Value {
 
 /// Starts the upgrade of `instance_id` the way the console does: one signed API call.
 fn console_upgrade(emu: &Emulator, instance_id: &str) -> String {
-    let client = common::client::EmulatorClient::new(&emu.url)
-        .build()
-        .expect("client");
-    let now = UpgradeRequest {
-        is_delayed: false,
-        second_switch: true,
-    };
-    tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(client.upgrade(&CallCtx::new(CancellationToken::new()), instance_id, now))
-        .expect("console upgrade accepted")
+    common::client::console_upgrade(&emu.url, instance_id).expect("console upgrade accepted")
 }
 
 /// Two configurations apply the upgrade of one MySQL HA instance, the second `offset`

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use hwrds::rds::credentials::{Credentials, Secret};
 use hwrds::rds::retry::RetryPolicy;
-use hwrds::rds::{ClientConfig, RdsClient};
+use hwrds::rds::{CallCtx, ClientConfig, RdsClient, UpgradeRequest};
+use tokio_util::sync::CancellationToken;
 
 use super::{ACCESS_KEY, SECRET_KEY};
 
@@ -63,4 +64,18 @@ impl EmulatorClient {
     pub fn build(self) -> Result<RdsClient, String> {
         RdsClient::new(self.config).map_err(|e| format!("client: {e}"))
     }
+}
+
+/// Starts the upgrade of `instance_id` the way the console does: one signed API call
+/// (second switch, not delayed) to the emulator at `url`; its job id.
+pub fn console_upgrade(url: &str, instance_id: &str) -> Result<String, String> {
+    let client = EmulatorClient::new(url).build()?;
+    let now = UpgradeRequest {
+        is_delayed: false,
+        second_switch: true,
+    };
+    tokio::runtime::Runtime::new()
+        .map_err(|e| format!("runtime: {e}"))?
+        .block_on(client.upgrade(&CallCtx::new(CancellationToken::new()), instance_id, now))
+        .map_err(|e| format!("console upgrade of {instance_id}: {e}"))
 }
