@@ -535,7 +535,7 @@ mod tests {
             "HWRDS_FAILURE_BUDGET" => Some("none".to_string()),
             other => env(other),
         };
-        let err = resolve(&config(&[]), &bad_env).unwrap_err();
+        let err = fleet_limits(&config(&[]), &bad_env).unwrap_err();
         assert!(
             err.0[0].detail.contains("HWRDS_FAILURE_BUDGET"),
             "{:?}",
