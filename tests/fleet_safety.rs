@@ -239,6 +239,11 @@ fn ctrl_c_while_creates_wait_for_a_slot_submits_nothing_for_them() {
         state.len() <= 1,
         "waiting creates leave no state: {state:?}"
     );
+    assert_eq!(
+        emu.stats()["peak_running_upgrades"],
+        1,
+        "one slot, one at a time"
+    );
 
     ws.run(&["apply", "-auto-approve", "-no-color", "-parallelism=3"])
         .assert_ok();
@@ -247,5 +252,4 @@ fn ctrl_c_while_creates_wait_for_a_slot_submits_nothing_for_them() {
         assert_eq!(emu.upgrade_jobs(id), 1, "{id}");
         assert_eq!(state[id]["status"], "Completed", "{}", state[id]);
     }
-    assert_eq!(emu.stats()["peak_running_upgrades"], 1);
 }
