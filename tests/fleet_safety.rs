@@ -21,32 +21,17 @@ fn instance(id: &str, job_seconds: f64, fail: bool) -> serde_json::Value {
 }
 
 fn fleet_config(provider: &str, ids: &[String], extra: &str) -> String {
-    let list = ids
-        .iter()
-        .map(|id| format!("\"{id}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
     format!(
-        "provider \"hwrds\" {{\n{provider}}}\n\nresource \"hwrds_db_minor_upgrade\" \"fleet\" {{\n  for_each    = toset([{list}])\n  instance_id = each.key\n{extra}}}\n"
+        "provider \"hwrds\" {{
+{provider}}}
+
+{}",
+        common::fixtures::fleet(ids, extra)
     )
 }
 
 fn fleet_state(ws: &Workspace) -> HashMap<String, serde_json::Value> {
-    let state = ws.state();
-    state["resources"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| r["name"] == "fleet")
-        .flat_map(|r| r["instances"].as_array().cloned().unwrap_or_default())
-        .map(|i| {
-            let attrs = i["attributes"].clone();
-            (
-                attrs["instance_id"].as_str().unwrap_or("").to_string(),
-                attrs,
-            )
-        })
-        .collect()
+    ws.fleet_attributes("fleet")
 }
 
 fn jobs_started(emu: &Emulator, ids: &[String]) -> u64 {

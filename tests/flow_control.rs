@@ -30,17 +30,6 @@ fn fleet(ids: &[String], job_seconds: f64) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn config(ids: &[String], timeouts: &str) -> String {
-    let list = ids
-        .iter()
-        .map(|id| format!("\"{id}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "resource \"hwrds_db_minor_upgrade\" \"fleet\" {{\n  for_each    = toset([{list}])\n  instance_id = each.key\n{timeouts}}}\n"
-    )
-}
-
 /// The emulator's newest upgrade job (id, status) of each of `ids`, read as a user would:
 /// the task center.
 fn jobs_by_instance(emu: &Emulator, ids: &[String]) -> HashMap<String, (String, String)> {
@@ -55,25 +44,9 @@ fn jobs_by_instance(emu: &Emulator, ids: &[String]) -> HashMap<String, (String, 
 }
 
 fn fleet_state(ws: &Workspace) -> HashMap<String, serde_json::Value> {
-    let state = ws.state();
-    let resources = state["resources"].as_array().cloned().unwrap_or_default();
-    let fleet = resources
-        .iter()
-        .find(|r| r["name"] == "fleet")
-        .expect("fleet in state");
-    fleet["instances"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|i| {
-            let attrs = i["attributes"].clone();
-            (
-                attrs["instance_id"].as_str().unwrap_or("").to_string(),
-                attrs,
-            )
-        })
-        .collect()
+    let fleet = ws.fleet_attributes("fleet");
+    assert!(!fleet.is_empty(), "fleet in state");
+    fleet
 }
 
 /// `terraform apply` of `ws` in the background, once it has submitted an upgrade of one
@@ -106,7 +79,11 @@ fn fleet_applies_within_a_scaled_down_policy() {
                "flow_control": {"enabled": true, "limit": 10, "window_seconds": 2}}),
         false,
     );
-    let mut ws = hwrds_workspace(common::terraform(), &emu, &config(&ids, ""));
+    let mut ws = hwrds_workspace(
+        common::terraform(),
+        &emu,
+        &common::fixtures::fleet(&ids, ""),
+    );
     // The provider assumes far more than the emulator allows, and learns the real policy
     // from the 429 bodies.
     ws.set_env("HWRDS_API_QUOTA_PER_MINUTE", "6000");
@@ -147,7 +124,11 @@ fn a_429_storm_delays_an_apply_without_failing_it() {
         json!({"instances": fleet(&ids, 3.0), "flow_control": {"enabled": true}}),
         false,
     );
-    let ws = hwrds_workspace(common::terraform(), &emu, &config(&ids, ""));
+    let ws = hwrds_workspace(
+        common::terraform(),
+        &emu,
+        &common::fixtures::fleet(&ids, ""),
+    );
     let apply = apply_until_submitted(&ws, &emu, &ids);
     // Another client exhausts the quota for 8 s: one request per API per 4 s for all.
     emu.admin(
@@ -178,7 +159,11 @@ fn past_the_create_timeout_under_a_storm_the_job_id_is_kept() {
         false,
     );
     let timeouts = "  timeouts {\n    create = \"6s\"\n  }\n";
-    let ws = hwrds_workspace(common::terraform(), &emu, &config(&ids, timeouts));
+    let ws = hwrds_workspace(
+        common::terraform(),
+        &emu,
+        &common::fixtures::fleet(&ids, timeouts),
+    );
     let apply = apply_until_submitted(&ws, &emu, &ids);
     // Every API refuses nearly everything until well past the create timeout.
     emu.admin(

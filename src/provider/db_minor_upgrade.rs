@@ -34,7 +34,7 @@ use tokio::time::Instant;
 
 use super::ProviderState;
 use super::checks;
-use super::fleet_gate::Slot;
+use super::fleet_gate::{Follow, Slot};
 use super::moved_from_official;
 use super::plan_checks;
 use super::project_lookup;
@@ -205,6 +205,23 @@ impl DbMinorUpgrade {
         None
     }
 
+    /// What a fleet-gate follower needs to follow this resource's job.
+    fn follow<'a>(
+        &self,
+        ctx: &'a Ctx,
+        client: &'a RdsClient,
+        job_id: &'a str,
+        instance_id: &'a str,
+    ) -> Follow<'a> {
+        Follow {
+            client,
+            cancel: &ctx.cancel,
+            schedule: SCHEDULE,
+            job_id,
+            instance_id,
+        }
+    }
+
     /// Records a finished job, and on completion the instance's new version.
     async fn finish(
         &self,
@@ -243,15 +260,15 @@ impl DbMinorUpgrade {
             tracing::info!(instance_id = %instance_id, job_id = %snap.id, status = %snap.status, progress = snap.progress.as_deref().unwrap_or(""), "upgrade in progress");
         })
         .await;
+        if let Some(slot) = slot {
+            slot.after_wait(&waited, self.follow(ctx, client, &job_id, &instance_id));
+        }
         match waited {
             Ok(snap) => {
                 // The final read gets its own short context: the wait may have used it all.
                 let after = CallCtx::new(ctx.cancel.clone())
                     .with_deadline(Instant::now() + Duration::from_secs(60));
                 self.finish(client, &after, state, &snap).await;
-                if let Some(slot) = slot {
-                    slot.finished(&instance_id, &snap);
-                }
                 if snap.status == FAILED {
                     diags.push(Diagnostic::error(
                         "Upgrade job failed",
@@ -280,15 +297,6 @@ impl DbMinorUpgrade {
                 if let Some(last) = last {
                     record(state, &last);
                 }
-                if let Some(slot) = slot {
-                    slot.follow_in_background(
-                        client.clone(),
-                        ctx.cancel.clone(),
-                        SCHEDULE,
-                        job_id.clone(),
-                        instance_id.clone(),
-                    );
-                }
                 let why = format!(
                     "The wait reached its timeout ({}s; see timeouts).",
                     limit.as_secs()
@@ -296,15 +304,6 @@ impl DbMinorUpgrade {
                 diags.push(still_running(&job_id, &instance_id, &why));
             }
             Err(Interrupted::Api(e)) => {
-                if let Some(slot) = slot {
-                    slot.follow_in_background(
-                        client.clone(),
-                        ctx.cancel.clone(),
-                        SCHEDULE,
-                        job_id.clone(),
-                        instance_id.clone(),
-                    );
-                }
                 let why = format!("Following the job failed: {e}.");
                 diags.push(still_running(&job_id, &instance_id, &why));
             }
@@ -634,13 +633,7 @@ impl Resource for DbMinorUpgrade {
                     .await,
             );
         } else if let Some(slot) = slot {
-            slot.follow_in_background(
-                client.clone(),
-                ctx.cancel.clone(),
-                SCHEDULE,
-                job_id.clone(),
-                instance_id.clone(),
-            );
+            slot.follow_in_background(self.follow(ctx, client, &job_id, &instance_id));
         }
         StateResult {
             state: Some(state),

@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::upgrade_job::{self, FAILED, JobSnapshot};
+use super::upgrade_job::{self, FAILED, Interrupted, JobSnapshot};
 use crate::rds::{CallCtx, RdsClient, WaitSchedule};
 
 /// The configured limits; `None` is no limit.
@@ -182,6 +182,11 @@ impl FleetGate {
         self.inner.take(&mut book, instance)
     }
 
+    /// The budget, when it is spent (checked again right before submitting).
+    pub fn spent(&self) -> Option<GateError> {
+        self.inner.spent(&self.inner.book())
+    }
+
     /// Whether any limit is set (else slots need no follower).
     fn limited(&self) -> bool {
         self.inner.limits() != Limits::default()
@@ -193,6 +198,16 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
+}
+
+/// What a follower needs to follow a slot's job to its end.
+#[derive(Clone, Copy)]
+pub struct Follow<'a> {
+    pub client: &'a RdsClient,
+    pub cancel: &'a CancellationToken,
+    pub schedule: WaitSchedule,
+    pub job_id: &'a str,
+    pub instance_id: &'a str,
 }
 
 /// One upgrade's place among the running ones; given back when dropped.
@@ -226,21 +241,19 @@ impl Slot {
         self.give_back();
     }
 
-    /// The budget, when it is spent (checked again right before submitting).
-    pub fn spent(&self) -> Option<GateError> {
-        self.gate.spent(&self.gate.book())
+    /// After a wait for the slot's job: a finished job gives the slot back (charging a
+    /// failure); a job still running keeps it with a follower; Ctrl-C lets it go.
+    pub fn after_wait(self, waited: &Result<JobSnapshot, Interrupted>, job: Follow<'_>) {
+        match waited {
+            Ok(snap) => self.finished(job.instance_id, snap),
+            Err(Interrupted::Cancelled(_)) => {}
+            Err(Interrupted::Timeout(_) | Interrupted::Api(_)) => self.follow_in_background(job),
+        }
     }
 
     /// The job goes on while nobody waits for it: a follower on the process's tracker
     /// holds the slot until the job ends (charging a failure), or the process stops.
-    pub fn follow_in_background(
-        self,
-        client: RdsClient,
-        cancel: CancellationToken,
-        schedule: WaitSchedule,
-        job_id: String,
-        instance_id: String,
-    ) {
+    pub fn follow_in_background(self, job: Follow<'_>) {
         if !(FleetGate {
             inner: self.gate.clone(),
         })
@@ -248,6 +261,8 @@ impl Slot {
         {
             return;
         }
+        let (client, cancel, schedule) = (job.client.clone(), job.cancel.clone(), job.schedule);
+        let (job_id, instance_id) = (job.job_id.to_string(), job.instance_id.to_string());
         tokio::spawn(async move {
             let call = CallCtx::new(cancel);
             let followed =
@@ -371,10 +386,7 @@ mod tests {
         for s in slots {
             s.finished("x", &failed("j"));
         }
-        assert!(
-            gate.inner.spent(&gate.inner.book()).is_none(),
-            "no budget, no stop"
-        );
+        assert!(gate.spent().is_none(), "no budget, no stop");
     }
 
     async fn futures_slots(gate: &FleetGate, n: usize) -> Vec<Slot> {

@@ -39,7 +39,6 @@ pub async fn submit_checked(
         config,
         request,
         planned_version,
-        &slot,
     )
     .await?;
     Ok((facts, submitted, slot))
@@ -65,7 +64,6 @@ fn gate_diagnostic(instance_id: &str, e: &GateError) -> Diagnostics {
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn adopt_or_submit(
     state: &ProviderState,
     client: &RdsClient,
@@ -74,7 +72,6 @@ async fn adopt_or_submit(
     config: &Value,
     request: UpgradeRequest,
     planned_version: Option<&str>,
-    slot: &Slot,
 ) -> Result<(InstanceFacts, Submitted), Diagnostics> {
     let facts = state
         .catalog
@@ -113,7 +110,7 @@ async fn adopt_or_submit(
     let running = state.catalog.running_upgrades(client, call).await;
     let running = running.as_deref().map(|r| r.as_slice()).ok();
     let version = planned_version.or(facts.complete_version.as_deref());
-    if let Some(spent) = slot.spent() {
+    if let Some(spent) = state.gate.spent() {
         // An upgrade failed while this one was checked: the budget stops it here.
         return Err(gate_diagnostic(instance_id, &spent));
     }

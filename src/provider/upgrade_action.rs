@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::ProviderState;
 use super::checks;
+use super::fleet_gate::Follow;
 use super::plan_checks;
 use super::submission;
 use super::timeouts;
@@ -173,16 +174,17 @@ impl Action for UpgradeAction {
             )),
         }
         // A delayed upgrade runs in the maintenance window, not now: it holds no slot.
-        let mut slot = (!request.is_delayed).then_some(slot);
+        let slot = (!request.is_delayed).then_some(slot);
+        let follow = Follow {
+            client,
+            cancel: &ctx.cancel,
+            schedule: SCHEDULE,
+            job_id: &job_id,
+            instance_id: &instance_id,
+        };
         if !wait {
             if let Some(slot) = slot {
-                slot.follow_in_background(
-                    client.clone(),
-                    ctx.cancel.clone(),
-                    SCHEDULE,
-                    job_id.clone(),
-                    instance_id.clone(),
-                );
+                slot.follow_in_background(follow);
             }
             return Diagnostics::default();
         }
@@ -203,20 +205,8 @@ impl Action for UpgradeAction {
                 ),
             ))
         };
-        if let Ok(snap) = &waited {
-            if let Some(slot) = slot.take() {
-                slot.finished(&instance_id, snap);
-            }
-        } else if !matches!(waited, Err(Interrupted::Cancelled(_)))
-            && let Some(slot) = slot.take()
-        {
-            slot.follow_in_background(
-                client.clone(),
-                ctx.cancel.clone(),
-                SCHEDULE,
-                job_id.clone(),
-                instance_id.clone(),
-            );
+        if let Some(slot) = slot {
+            slot.after_wait(&waited, follow);
         }
         match waited {
             Ok(snap) if snap.status == COMPLETED => {

@@ -20,6 +20,19 @@ pub fn upgrade(name: &str, instance_id: &str, extra: &str) -> String {
     )
 }
 
+/// `resource "hwrds_db_minor_upgrade" "fleet"` over `ids` (`for_each`), with `extra`
+/// lines (each ending in a newline) in its body.
+pub fn fleet(ids: &[String], extra: &str) -> String {
+    let list = ids
+        .iter()
+        .map(|id| format!("\"{id}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "resource \"hwrds_db_minor_upgrade\" \"fleet\" {{\n  for_each    = toset([{list}])\n  instance_id = each.key\n{extra}}}\n"
+    )
+}
+
 /// Output with Terraform's line wrapping undone, to search for messages.
 pub fn flat(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")

@@ -251,6 +251,27 @@ impl Workspace {
             .unwrap_or_else(|| panic!("{address} not in state: {state}"));
         found["instances"][0]["attributes"].clone()
     }
+
+    /// The `attributes` of each instance of the managed resource `name` (a `for_each`
+    /// fleet), keyed by `instance_id`; empty when it is not in the state.
+    pub fn fleet_attributes(
+        &self,
+        name: &str,
+    ) -> std::collections::HashMap<String, serde_json::Value> {
+        let state = self.state();
+        state["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["name"] == name && r["mode"] == "managed")
+            .flat_map(|r| r["instances"].as_array().cloned().unwrap_or_default())
+            .map(|i| {
+                let attrs = i["attributes"].clone();
+                let id = attrs["instance_id"].as_str().unwrap_or("").to_string();
+                (id, attrs)
+            })
+            .collect()
+    }
 }
 
 /// Collects a child's output (draining both pipes, so a chatty Terraform never blocks)
