@@ -264,6 +264,11 @@ impl FlowControl {
         }
     }
 
+    /// The window of `api`'s quota, in seconds.
+    pub fn window_seconds(&self, api: &str) -> f64 {
+        self.config.quota(api).window_seconds
+    }
+
     /// Accepts a request of `user` to `api` at `at` (taking a slot in both quotas), or
     /// says which quota refuses it (taking nothing).
     pub fn admit(&mut self, api: &str, user: &str, at: f64) -> Result<(), Refusal> {

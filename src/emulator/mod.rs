@@ -360,7 +360,14 @@ async fn checked_and_processed(
                 ));
             }
         };
-        let admitted = shared.flow().admit(&key, &user, state::now());
+        let at = state::now();
+        let (admitted, window) = {
+            let mut flow = shared.flow();
+            (flow.admit(&key, &user, at), flow.window_seconds(&key))
+        };
+        world
+            .stats
+            .count_after_first_window(&key, at, window, admitted.is_err());
         if let Err(refusal) = admitted {
             *world.stats.throttled.entry(key).or_default() += 1;
             return Err(throttled(&refusal));

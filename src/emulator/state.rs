@@ -179,12 +179,47 @@ pub struct Stats {
     /// are not in `requests`.
     #[serde(default)]
     pub throttled: BTreeMap<String, u64>,
+    /// Per API: when its first request (accepted or refused) arrived.
+    #[serde(default)]
+    pub first_request_at: BTreeMap<String, f64>,
+    /// Per API: requests accepted and refused once its first window had passed (a
+    /// client learning the policy from 429s is refused in its first window; after it, a
+    /// client that paces right is not).
+    #[serde(default)]
+    pub after_first_window: BTreeMap<String, WindowCounts>,
     /// The most upgrade jobs that ran at once (see `World::peak_running_upgrades`).
     #[serde(default)]
     pub peak_running_upgrades: u64,
 }
 
+/// Accepted and refused requests of one API.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct WindowCounts {
+    pub requests: u64,
+    pub throttled: u64,
+}
+
 impl Stats {
+    /// Counts a request to `api` at `at` that was accepted (or refused) in
+    /// `after_first_window` when `api`'s first window of `window_seconds` has passed.
+    pub fn count_after_first_window(
+        &mut self,
+        api: &str,
+        at: f64,
+        window_seconds: f64,
+        refused: bool,
+    ) {
+        let first = *self.first_request_at.entry(api.to_string()).or_insert(at);
+        if at - first >= window_seconds {
+            let counts = self.after_first_window.entry(api.to_string()).or_default();
+            if refused {
+                counts.throttled += 1;
+            } else {
+                counts.requests += 1;
+            }
+        }
+    }
+
     /// Records that `job` was reported finished at `at`, the first time only.
     pub fn noticed(&mut self, job: &Job, at: f64) {
         if matches!(job.phase(at), Phase::Completed | Phase::Failed) {

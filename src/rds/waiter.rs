@@ -55,7 +55,21 @@ impl WaitSchedule {
         };
         base.mul_f64(0.8 + 0.4 * fastrand::f64())
     }
+
+    /// The longest wait between looks at a job whose end its progress predicts (the look
+    /// after the predicted end comes anyway): [`CHECK_IN_STRETCH`] times the regular
+    /// wait, so a job that fails on the way is noticed within that share of its time.
+    pub fn check_in(&self, elapsed: Duration) -> Duration {
+        let (min, max) = (self.min, self.max.max(self.min));
+        elapsed
+            .mul_f64(self.proportion)
+            .clamp(min, max)
+            .mul_f64(CHECK_IN_STRETCH)
+    }
 }
+
+/// How much further apart looks at a job are once its progress predicts its end.
+pub const CHECK_IN_STRETCH: f64 = 4.0;
 
 /// Why waiting ended without a finished job.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,13 +82,15 @@ pub enum WaitError {
     Api(RdsError),
 }
 
-/// Predicts when a job will finish from how fast its progress percentage moves, so the
-/// poll after the predicted end comes right after it rather than up to a whole interval
-/// late. Uses two local observations (not the API's clock, which may be skewed).
+/// Predicts the earliest moment a job can finish from how its progress percentage moved
+/// between the first and the latest observation (local clock, not the API's, which may
+/// be skewed). A reported percentage is taken as ±1 of the true one, so the prediction
+/// is never later than the end of a job whose progress moves at a steady rate: the
+/// longer the job is watched, the closer it comes.
 #[derive(Debug, Default)]
 pub(super) struct Pace {
-    last: Option<(f64, Instant)>,
-    predicted_end: Option<Instant>,
+    first: Option<(f64, Instant)>,
+    latest: Option<(f64, Instant)>,
 }
 
 impl Pace {
@@ -86,36 +102,21 @@ impl Pace {
         else {
             return;
         };
-        self.predicted_end = None;
-        if let Some((before, then)) = self.last
-            && percent > before
-        {
-            let per_second = (percent - before) / at.duration_since(then).as_secs_f64().max(1e-3);
-            let remaining = Duration::from_secs_f64(((100.0 - percent) / per_second).min(86_400.0));
-            self.predicted_end = Some(at + remaining);
-        }
-        if self.last.is_none_or(|(before, _)| percent != before) {
-            self.last = Some((percent, at));
+        match self.first {
+            None => self.first = Some((percent, at)),
+            Some((first, _)) if percent > first => self.latest = Some((percent, at)),
+            Some(_) => {}
         }
     }
 
-    /// `regular`, or the wait until just after the predicted end when that is sooner
-    /// (at least 100 ms; each prediction is used once).
-    pub(super) fn sooner_than(&mut self, regular: Duration, now: Instant) -> Duration {
-        match self.predicted_end.take() {
-            Some(end) => {
-                let until = end.saturating_duration_since(now) + Duration::from_millis(50);
-                regular.min(until.max(Duration::from_millis(100)))
-            }
-            None => regular,
-        }
-    }
-}
-
-impl Pace {
-    /// Whether the end it predicts comes before `at`.
-    pub(super) fn predicts_before(&self, at: Instant) -> bool {
-        self.predicted_end.is_some_and(|end| end < at)
+    /// The earliest moment the job can end at its fastest possible steady rate, once its
+    /// progress has moved; None while it has not.
+    pub(super) fn earliest_end(&self) -> Option<Instant> {
+        let ((first, then), (latest, at)) = (self.first?, self.latest?);
+        let watched = at.duration_since(then).as_secs_f64().max(1e-3);
+        let fastest = (latest + 1.0 - (first - 1.0).max(0.0)) / watched;
+        let remaining = ((100.0 - (latest + 1.0)).max(0.0) / fastest).min(86_400.0);
+        Some(at + Duration::from_secs_f64(remaining))
     }
 }
 
@@ -186,7 +187,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pace_predicts_the_end_from_two_observations() {
+    fn pace_predicts_the_earliest_end_and_closes_in() {
         let job = |p: &str| Job {
             status: "Running".into(),
             process: Some(p.into()),
@@ -195,22 +196,34 @@ mod tests {
         let mut pace = Pace::default();
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
-        let second = Duration::from_secs(1);
+        let secs = |end: Option<Instant>| end.map(|e| e.duration_since(t0).as_secs_f64());
         pace.observe(&job("20%"), at(0));
-        assert_eq!(pace.sooner_than(second, at(0)), second);
-        pace.observe(&job("40%"), at(1000));
-        // 20 %/s, 60 % to go: 3 s — later than the regular wait, which wins.
-        assert_eq!(pace.sooner_than(second, at(1000)), second);
-        pace.observe(&job("90%"), at(3500));
-        // 20 %/s from 40 % at 1 s to 90 % at 3.5 s: done at 4 s, 0.5 s (+50 ms) from then.
         assert_eq!(
-            pace.sooner_than(second, at(3500)),
-            Duration::from_millis(550)
+            pace.earliest_end(),
+            None,
+            "one observation predicts nothing"
         );
-        // A prediction is used once; a stalled percentage predicts nothing.
-        assert_eq!(pace.sooner_than(second, at(3500)), second);
-        pace.observe(&job("90%"), at(5000));
-        assert_eq!(pace.sooner_than(second, at(5000)), second);
+        pace.observe(&job("20%"), at(500));
+        assert_eq!(
+            pace.earliest_end(),
+            None,
+            "a stalled percentage predicts nothing"
+        );
+        // A job of 10 s (10 %/s, started at -2 s): from 20 % at 0 s to 40 % at 2 s the
+        // fastest steady rate is 22 % in 2 s, so the 59 % to go take at least 5.36 s.
+        pace.observe(&job("40%"), at(2000));
+        let early = secs(pace.earliest_end()).unwrap();
+        assert!((early - 7.364).abs() < 0.01, "{early}");
+        assert!(early <= 8.0, "never later than the true end");
+        // Watched longer, the prediction closes in on the true end (8 s).
+        pace.observe(&job("90%"), at(7000));
+        let closer = secs(pace.earliest_end()).unwrap();
+        assert!(closer > early && closer <= 8.0, "{closer}");
+        assert!((closer - 7.875).abs() < 0.01, "{closer}");
+        // Not a percentage, or a finished one: the prediction stands.
+        pace.observe(&job(""), at(7500));
+        pace.observe(&job("100%"), at(8000));
+        assert_eq!(secs(pace.earliest_end()), Some(closer));
     }
 
     #[test]
