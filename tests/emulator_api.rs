@@ -483,6 +483,13 @@ async fn sliding_window_frees_a_slot_when_the_oldest_request_leaves_it() {
     let stats = emu.stats();
     assert_eq!(count(&stats, "requests", LIST_INSTANCES), 4, "{stats}");
     assert_eq!(count(&stats, "throttled", LIST_INSTANCES), 2, "{stats}");
+    // Once the API's first window (from A) has passed: one accepted, one refused.
+    let later = &stats["after_first_window"][LIST_INSTANCES];
+    assert_eq!(
+        (later["requests"].as_u64(), later["throttled"].as_u64()),
+        (Some(1), Some(1)),
+        "{stats}"
+    );
 }
 
 #[tokio::test]

@@ -28,7 +28,9 @@
 //! all users. A refused request is not processed and not counted in `stats.requests`
 //! (nor in `upgrade_posts`): it is a 429 `APIGW.0308` whose `error_msg` names the policy
 //! as the gateway does (`policy user over ratelimit,limit:60,time:1 minute`, or
-//! `policy api …` for the total), counted in `stats.throttled`. The signature is checked
+//! `policy api …` for the total), counted in `stats.throttled`; `stats.after_first_window`
+//! counts each API's accepted and refused requests once its first window has passed (a
+//! client learning the policy from 429s meets them in that window). The signature is checked
 //! first; a request refused with 401 does not count against any quota, since the
 //! gateway cannot know whose quota it would be. `extra_credentials` adds users.
 //! `POST /__emulator/flow_control` (body: the same object as the config key, every key

@@ -70,13 +70,10 @@ const MAX_FAILED_SWEEPS: u32 = 10;
 const PAGE: usize = 50;
 
 /// How far either side of its creation time (whole seconds in the listings) a job is
-/// looked for; and of its estimated creation time, before a listing showed it.
+/// looked for; and before its estimated creation time, before a listing showed it
+/// (a submission that took longer is found by the fallbacks).
 const CREATED_SLACK: time::Duration = time::Duration::seconds(1);
 const ESTIMATE_SLACK: time::Duration = time::Duration::seconds(3);
-
-/// A job registered this soon after the time its caller gave as its earliest creation
-/// was just submitted: its registration tells the API's clock.
-const FRESH: time::Duration = time::Duration::minutes(5);
 
 /// One followed job.
 struct Followed {
@@ -87,8 +84,6 @@ struct Followed {
     registered: Instant,
     /// When it was registered, by our wall clock.
     registered_at: time::OffsetDateTime,
-    /// Registered right after its submission (see [`FRESH`]).
-    fresh: bool,
     schedule: WaitSchedule,
     looks: u32,
     pace: Pace,
@@ -137,9 +132,11 @@ struct Registry {
     jobs: HashMap<String, Followed>,
     /// Whether the loop runs (it stops when no job is followed).
     running: bool,
-    /// The API's creation time minus our registration time of freshly submitted jobs,
-    /// least and most, in seconds: where to look for a job no listing showed yet.
-    clock: Option<(f64, f64)>,
+    /// The most any job's creation time (the API's clock) came before our registration
+    /// of it, in seconds (negative when before). A job is registered once its submission
+    /// answered, so this is how far the API's clock is from ours, less the quickest
+    /// submission: where to look for a job no listing showed yet.
+    clock: Option<f64>,
     /// Creation times of followed jobs that finished: a listing by any status shows them
     /// too, so they count in what a cluster costs.
     finished: Vec<time::OffsetDateTime>,
@@ -151,27 +148,23 @@ impl Registry {
         if let Some(created) = job.created() {
             return Some((created - CREATED_SLACK, created + CREATED_SLACK));
         }
-        let (least, most) = self.clock?;
+        let offset = time::Duration::seconds_f64(self.clock?);
         (!job.unplaced).then(|| {
-            let from = job.registered_at + time::Duration::seconds_f64(least) - ESTIMATE_SLACK;
-            let to = job.registered_at + time::Duration::seconds_f64(most) + ESTIMATE_SLACK;
-            (from.max(job.since), to)
+            let at = job.registered_at + offset;
+            ((at - ESTIMATE_SLACK).max(job.since), at + CREATED_SLACK)
         })
     }
 
-    /// Learns the API's clock from a freshly submitted job's first view.
+    /// Learns the API's clock from a job's first view.
     fn learn_clock(&mut self, id: &str) {
-        let Some(job) = self.jobs.get(id).filter(|f| f.fresh) else {
+        let Some(job) = self.jobs.get(id) else {
             return;
         };
         let Some(created) = job.created() else {
             return;
         };
         let offset = (created - job.registered_at).as_seconds_f64();
-        self.clock = Some(match self.clock {
-            None => (offset, offset),
-            Some((least, most)) => (least.min(offset), most.max(offset)),
-        });
+        self.clock = Some(self.clock.map_or(offset, |known| known.max(offset)));
     }
 }
 
@@ -220,7 +213,6 @@ impl RdsClient {
         let now = Instant::now();
         let wall = time::OffsetDateTime::now_utc();
         let (tx, rx) = watch::channel(JobState::Pending(None));
-        let fresh = since.is_some_and(|s| wall - s < FRESH);
         let since = since.unwrap_or_else(|| wall - time::Duration::days(1));
         let first = schedule.interval(0, Duration::ZERO);
         registry.jobs.insert(
@@ -231,7 +223,6 @@ impl RdsClient {
                 since: since - CLOCK_MARGIN,
                 registered: now,
                 registered_at: wall,
-                fresh,
                 schedule,
                 looks: 0,
                 pace: Pace::default(),
@@ -652,7 +643,6 @@ mod tests {
             since: at(registered) - CLOCK_MARGIN,
             registered: Instant::now(),
             registered_at: at(registered),
-            fresh: true,
             schedule: WaitSchedule::default(),
             looks: 2,
             pace: Pace::default(),
@@ -723,16 +713,21 @@ mod tests {
         registry.jobs.insert("new".into(), followed(100, None, now));
         // Nothing tells the API's clock yet: the whole window.
         assert_eq!(RdsClient::plan_sweep(&registry, now).0, Sweep::Everything);
-        // A fresh job created 2.5 s before our registration (the API's clock behind).
+        // A job created 2.5 s before our registration (the API's clock behind), and
+        // one adopted long after its creation, which tells nothing new.
         let mut seen = followed(50, None, now + Duration::from_secs(60));
         seen.last = followed(50, Some(48), now).last;
         seen.registered_at = at(50) + time::Duration::milliseconds(500);
         registry.jobs.insert("seen".into(), seen);
         registry.learn_clock("seen");
-        assert_eq!(registry.clock, Some((-2.5, -2.5)));
+        let mut adopted = followed(60, None, now + Duration::from_secs(60));
+        adopted.last = followed(60, Some(-600), now).last;
+        registry.jobs.insert("adopted".into(), adopted);
+        registry.learn_clock("adopted");
+        assert_eq!(registry.clock, Some(-2.5));
         let expected = (
             at(100) - time::Duration::milliseconds(5500),
-            at(100) + time::Duration::milliseconds(500),
+            at(100) - time::Duration::milliseconds(1500),
         );
         assert_eq!(
             RdsClient::plan_sweep(&registry, now).0,
