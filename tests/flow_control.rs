@@ -115,6 +115,18 @@ fn fleet_applies_within_a_scaled_down_policy() {
         throttled * 5 <= accepted,
         "more than one request in six refused: {accepted} accepted, {throttled} throttled"
     );
+    // One tracker follows the fleet with listings of the task center: fewer requests than
+    // instances (each job followed alone would take a dozen polls).
+    let tracking: u64 = ["GET /v3/{project_id}/tasklist", "GET /v3/{project_id}/jobs"]
+        .iter()
+        .map(|route| stats["requests"][route].as_u64().unwrap_or(0))
+        .sum();
+    eprintln!("tracking requests: {tracking} for {} jobs", ids.len());
+    assert!(
+        tracking <= ids.len() as u64,
+        "tracking took {tracking} requests for {} jobs: {stats}",
+        ids.len()
+    );
 }
 
 #[test]
