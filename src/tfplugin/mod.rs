@@ -2,7 +2,8 @@
 //! and the gRPC service that drives it. This layer — not each resource — enforces the
 //! protocol's plan and apply rules and turns errors into diagnostics with attribute paths.
 //!
-//! Generated prost types never leave this module; everything above speaks `cty::Value`,
+//! Generated prost types never leave this module (but for the few in [`client`] that the
+//! plugin host's end-to-end tests send and read); everything above speaks `cty::Value`,
 //! `schema::Schema` and [`Diagnostics`].
 
 mod convert;

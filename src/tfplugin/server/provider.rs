@@ -1,10 +1,12 @@
 //! The provider itself: GetMetadata and GetProviderSchema (what it offers and the schemas
 //! of everything), ValidateProviderConfig, ConfigureProvider and StopProvider.
 
+use std::collections::HashMap;
+
 use super::super::convert::{self, Payload};
 use super::super::{Diagnostics, proto};
-use super::Service;
 use super::reply::WithDiagnostics;
+use super::{Registry, Service};
 
 pub(super) fn metadata(service: &Service) -> proto::get_metadata::Response {
     use proto::get_metadata::{
@@ -38,35 +40,35 @@ pub(super) fn metadata(service: &Service) -> proto::get_metadata::Response {
 }
 
 pub(super) fn schema(service: &Service) -> proto::get_provider_schema::Response {
+    let action_schemas = schemas(&service.actions)
+        .into_iter()
+        .map(|(name, schema)| {
+            (
+                name,
+                proto::ActionSchema {
+                    schema: Some(schema),
+                },
+            )
+        })
+        .collect();
     proto::get_provider_schema::Response {
         provider: Some(convert::schema(&service.provider_schema)),
-        resource_schemas: service
-            .resources
-            .iter()
-            .map(|(name, _, schema)| (name.to_string(), convert::schema(schema)))
-            .collect(),
-        data_source_schemas: service
-            .data_sources
-            .iter()
-            .map(|(name, _, schema)| (name.to_string(), convert::schema(schema)))
-            .collect(),
-        action_schemas: service
-            .actions
-            .iter()
-            .map(|(name, _, schema)| {
-                let schema = Some(convert::schema(schema));
-                (name.to_string(), proto::ActionSchema { schema })
-            })
-            .collect(),
-        list_resource_schemas: service
-            .list_resources
-            .iter()
-            .map(|(name, _, schema)| (name.to_string(), convert::schema(schema)))
-            .collect(),
+        resource_schemas: schemas(&service.resources),
+        data_source_schemas: schemas(&service.data_sources),
+        action_schemas,
+        list_resource_schemas: schemas(&service.list_resources),
         diagnostics: Vec::new(),
         server_capabilities: Some(capabilities()),
         ..Default::default()
     }
+}
+
+/// The schema of each type in `registry`, by type name.
+fn schemas<T: ?Sized>(registry: &Registry<T>) -> HashMap<String, proto::Schema> {
+    registry
+        .iter()
+        .map(|(name, _, schema)| (name.to_string(), convert::schema(schema)))
+        .collect()
 }
 
 pub(super) async fn validate(
