@@ -2,24 +2,23 @@
 //! InvokeAction, which relays the action's progress messages as events and ends with a
 //! completion event carrying its diagnostics.
 
-use std::sync::Arc;
-
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::Status;
 
-use super::super::convert::{self, Payload};
-use super::super::{Action, Diagnostics, Progress, proto};
+use super::super::convert;
+use super::super::{Diagnostics, Progress, proto};
 use super::Service;
 use super::reply::WithDiagnostics;
-use crate::cty::Value;
 use proto::invoke_action::{Event, event};
 
 pub(super) async fn validate(
     service: &Service,
     req: proto::validate_action_config::Request,
 ) -> Result<proto::validate_action_config::Response, Diagnostics> {
-    let (action, config) = decode(service, &req.type_name, req.config.as_ref())?;
+    let (action, config) = service
+        .actions
+        .with_config(&req.type_name, req.config.as_ref())?;
     let d = action.validate_config(&config).await;
     Ok(proto::validate_action_config::Response::default().with_diagnostics(&d))
 }
@@ -28,7 +27,9 @@ pub(super) async fn plan(
     service: &Service,
     req: proto::plan_action::Request,
 ) -> Result<proto::plan_action::Response, Diagnostics> {
-    let (action, config) = decode(service, &req.action_type, req.config.as_ref())?;
+    let (action, config) = service
+        .actions
+        .with_config(&req.action_type, req.config.as_ref())?;
     let d = action.plan(&service.ctx(), &config).await;
     Ok(proto::plan_action::Response::default().with_diagnostics(&d))
 }
@@ -40,11 +41,15 @@ pub(super) fn invoke(
     req: proto::invoke_action::Request,
 ) -> UnboundedReceiverStream<Result<Event, Status>> {
     let (events, stream) = unbounded_channel::<Result<Event, Status>>();
-    match decode(service, &req.action_type, req.config.as_ref()) {
+    match service
+        .actions
+        .with_config(&req.action_type, req.config.as_ref())
+    {
         Err(d) => {
             let _ = events.send(Ok(completed(&d)));
         }
         Ok((action, config)) => {
+            let action = action.clone();
             let ctx = service.ctx();
             tokio::spawn(async move {
                 let (tx, rx) = unbounded_channel::<String>();
@@ -57,18 +62,6 @@ pub(super) fn invoke(
         }
     }
     UnboundedReceiverStream::new(stream)
-}
-
-/// The action `name` and its configuration, decoded against its schema.
-fn decode(
-    service: &Service,
-    name: &str,
-    config: Option<&proto::DynamicValue>,
-) -> Result<(Arc<dyn Action>, Value), Diagnostics> {
-    let (action, schema) = service.actions.get(name)?;
-    let ty = schema.block.value_type();
-    let config = convert::decode(config, &ty, Payload::Configuration)?;
-    Ok((action.clone(), config))
 }
 
 /// Sends each progress message as an event until the action drops its sender.

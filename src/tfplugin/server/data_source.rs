@@ -10,9 +10,9 @@ pub(super) async fn validate(
     service: &Service,
     req: proto::validate_data_resource_config::Request,
 ) -> Result<proto::validate_data_resource_config::Response, Diagnostics> {
-    let (source, schema) = service.data_sources.get(&req.type_name)?;
-    let ty = schema.block.value_type();
-    let config = convert::decode(req.config.as_ref(), &ty, Payload::Configuration)?;
+    let (source, config) = service
+        .data_sources
+        .with_config(&req.type_name, req.config.as_ref())?;
     let d = source.validate_config(&config).await;
     Ok(proto::validate_data_resource_config::Response::default().with_diagnostics(&d))
 }

@@ -20,9 +20,9 @@ pub(super) async fn validate(
     service: &Service,
     req: proto::validate_list_resource_config::Request,
 ) -> Result<proto::validate_list_resource_config::Response, Diagnostics> {
-    let (list, schema) = service.list_resources.get(&req.type_name)?;
-    let ty = schema.block.value_type();
-    let config = convert::decode(req.config.as_ref(), &ty, Payload::Configuration)?;
+    let (list, config) = service
+        .list_resources
+        .with_config(&req.type_name, req.config.as_ref())?;
     let d = list.validate_config(&config).await;
     Ok(proto::validate_list_resource_config::Response::default().with_diagnostics(&d))
 }
@@ -75,8 +75,10 @@ struct Listing {
 }
 
 fn prepare(service: &Service, req: &proto::list_resource::Request) -> Result<Listing, Diagnostics> {
-    let (list, schema) = service.list_resources.get(&req.type_name)?;
-    let (resource, resource_schema) = service.resources.get(&req.type_name)?;
+    let (list, config) = service
+        .list_resources
+        .with_config(&req.type_name, req.config.as_ref())?;
+    let (resource, schema) = service.resources.get(&req.type_name)?;
     if resource.identity_schema().is_none() {
         return Err(Diagnostics::from(Diagnostic::error(
             "List resource without identity",
@@ -86,12 +88,10 @@ fn prepare(service: &Service, req: &proto::list_resource::Request) -> Result<Lis
             ),
         )));
     }
-    let ty = schema.block.value_type();
-    let config = convert::decode(req.config.as_ref(), &ty, Payload::Configuration)?;
     Ok(Listing {
         list: list.clone(),
         resource: resource.clone(),
-        schema: resource_schema.clone(),
+        schema: schema.clone(),
         config,
     })
 }

@@ -34,10 +34,12 @@ use tonic::codegen::BoxStream;
 use tonic::service::{Routes, RoutesBuilder};
 use tonic::{Request, Response, Status, Streaming};
 
+use super::convert::{self, Payload};
 use super::proto::provider_server::{Provider as ProviderRpc, ProviderServer};
 use super::{
     Action, Ctx, DataSource, Diagnostic, Diagnostics, ListResource, Provider, Resource, proto,
 };
+use crate::cty::Value;
 use crate::plugin::MAX_MESSAGE_BYTES;
 use crate::schema::Schema;
 use reply::respond;
@@ -99,6 +101,18 @@ impl<T: ?Sized> Registry<T> {
         })
     }
 
+    /// The type `name` with `config` decoded against its schema.
+    fn with_config(
+        &self,
+        name: &str,
+        config: Option<&proto::DynamicValue>,
+    ) -> Result<(&Arc<T>, Value), Diagnostics> {
+        let (item, schema) = self.get(name)?;
+        let ty = schema.block.value_type();
+        let config = convert::decode(config, &ty, Payload::Configuration)?;
+        Ok((item, config))
+    }
+
     fn names(&self) -> impl Iterator<Item = String> + '_ {
         self.entries.keys().map(|name| name.to_string())
     }
@@ -110,6 +124,7 @@ impl<T: ?Sized> Registry<T> {
     }
 }
 
+/// The service: the provider, what it offers, and the token StopProvider cancels.
 struct Service {
     provider: Arc<dyn Provider>,
     provider_schema: Schema,

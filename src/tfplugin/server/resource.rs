@@ -5,18 +5,20 @@
 //! known and true to the plan, identities that never change).
 
 use super::super::convert::{self, Payload};
-use super::super::{Diagnostic, Diagnostics, MoveSource, Plan, identity, proto, rules};
+use std::sync::Arc;
+
+use super::super::{Diagnostic, Diagnostics, MoveSource, Plan, Resource, identity, proto, rules};
 use super::Service;
 use super::reply::WithDiagnostics;
-use crate::cty::Value;
+use crate::cty::{Type, Value};
 
 pub(super) async fn validate(
     service: &Service,
     req: proto::validate_resource_config::Request,
 ) -> Result<proto::validate_resource_config::Response, Diagnostics> {
-    let (resource, schema) = service.resources.get(&req.type_name)?;
-    let ty = schema.block.value_type();
-    let config = convert::decode(req.config.as_ref(), &ty, Payload::Configuration)?;
+    let (resource, config) = service
+        .resources
+        .with_config(&req.type_name, req.config.as_ref())?;
     let d = resource.validate_config(&config).await;
     Ok(proto::validate_resource_config::Response::default().with_diagnostics(&d))
 }
@@ -65,12 +67,11 @@ pub(super) async fn read(
     let mut d = result.diagnostics;
     let mut state = result.state.unwrap_or(Value::Null);
     d.extend(rules::check_wholly_known(&mut state));
-    let (new_identity, id_diags) = identity::settle(resource, &state, &prior_identity);
-    d.extend(id_diags);
+    let (new_state, new_identity) = encode_object(resource, &ty, &state, &prior_identity, &mut d)?;
     let response = proto::read_resource::Response {
-        new_state: Some(convert::encode(&state, &ty)?),
+        new_state: Some(new_state),
         private: result.private,
-        new_identity: identity::encode(resource, &new_identity)?,
+        new_identity,
         ..Default::default()
     };
     Ok(response.with_diagnostics(&d))
@@ -125,13 +126,13 @@ pub(super) async fn plan(
     } else {
         Value::Null
     };
-    let (planned_identity, id_diags) = identity::settle(resource, &plan.planned, &kept);
-    d.extend(id_diags);
+    let (planned_state, planned_identity) =
+        encode_object(resource, &ty, &plan.planned, &kept, &mut d)?;
     let response = proto::plan_resource_change::Response {
-        planned_state: Some(convert::encode(&plan.planned, &ty)?),
+        planned_state: Some(planned_state),
         requires_replace: requires_replace.iter().map(convert::path).collect(),
         planned_private: plan.planned_private,
-        planned_identity: identity::encode(resource, &planned_identity)?,
+        planned_identity,
         ..Default::default()
     };
     Ok(response.with_diagnostics(&d))
@@ -178,12 +179,12 @@ pub(super) async fn apply(
         None if !prior.is_null() => prior,
         None => Value::Null,
     };
-    let (new_identity, id_diags) = identity::settle(resource, &state, &planned_identity);
-    d.extend(id_diags);
+    let (new_state, new_identity) =
+        encode_object(resource, &ty, &state, &planned_identity, &mut d)?;
     let response = proto::apply_resource_change::Response {
-        new_state: Some(convert::encode(&state, &ty)?),
+        new_state: Some(new_state),
         private: result.private,
-        new_identity: identity::encode(resource, &new_identity)?,
+        new_identity,
         ..Default::default()
     };
     Ok(response.with_diagnostics(&d))
@@ -205,13 +206,13 @@ pub(super) async fn import(
     let mut imported = Vec::new();
     if let Some(mut state) = result.state {
         d.extend(rules::check_wholly_known(&mut state));
-        let (found, id_diags) = identity::settle(resource, &state, &Value::Null);
-        d.extend(id_diags);
+        let ty = schema.block.value_type();
+        let (state, identity) = encode_object(resource, &ty, &state, &Value::Null, &mut d)?;
         imported.push(proto::import_resource_state::ImportedResource {
             type_name: req.type_name.clone(),
-            state: Some(convert::encode(&state, &schema.block.value_type())?),
+            state: Some(state),
             private: result.private,
-            identity: identity::encode(resource, &found)?,
+            identity,
         });
     }
     let response = proto::import_resource_state::Response {
@@ -241,14 +242,9 @@ pub(super) fn move_state(
     let mut d = moved.diagnostics;
     let mut state = moved.state;
     d.extend(rules::check_wholly_known(&mut state));
-    let (id, id_diags) = identity::settle(resource, &state, &Value::Null);
-    d.extend(id_diags);
-    let encoded = convert::encode(&state, &schema.block.value_type()).and_then(|state| {
-        let identity = identity::encode(resource, &id)?;
-        Ok((state, identity))
-    });
+    let ty = schema.block.value_type();
     let mut response = proto::move_resource_state::Response::default();
-    match encoded {
+    match encode_object(resource, &ty, &state, &Value::Null, &mut d) {
         Ok((state, identity)) => {
             response.target_state = Some(state);
             response.target_identity = identity;
@@ -256,4 +252,20 @@ pub(super) fn move_state(
         Err(encode_diags) => d.extend(encode_diags),
     }
     Ok(response.with_diagnostics(&d))
+}
+
+/// An object's state and identity as Terraform gets them: the identity settled against
+/// the one Terraform holds (`prior`, null if none), its diagnostics added to `d`, then
+/// both encoded.
+fn encode_object(
+    resource: &Arc<dyn Resource>,
+    ty: &Type,
+    state: &Value,
+    prior: &Value,
+    d: &mut Diagnostics,
+) -> Result<(proto::DynamicValue, Option<proto::ResourceIdentityData>), Diagnostics> {
+    let (identity, id_diags) = identity::settle(resource, state, prior);
+    d.extend(id_diags);
+    let state = convert::encode(state, ty)?;
+    Ok((state, identity::encode(resource, &identity)?))
 }
