@@ -75,9 +75,7 @@ struct Listing {
 }
 
 fn prepare(service: &Service, req: &proto::list_resource::Request) -> Result<Listing, Diagnostics> {
-    let (list, config) = service
-        .list_resources
-        .with_config(&req.type_name, req.config.as_ref())?;
+    let (list, list_schema) = service.list_resources.get(&req.type_name)?;
     let (resource, schema) = service.resources.get(&req.type_name)?;
     if resource.identity_schema().is_none() {
         return Err(Diagnostics::from(Diagnostic::error(
@@ -88,6 +86,8 @@ fn prepare(service: &Service, req: &proto::list_resource::Request) -> Result<Lis
             ),
         )));
     }
+    let ty = list_schema.block.value_type();
+    let config = convert::decode(req.config.as_ref(), &ty, Payload::Configuration)?;
     Ok(Listing {
         list: list.clone(),
         resource: resource.clone(),
