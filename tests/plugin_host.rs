@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use hwrds::plugin::{MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE};
-use hwrds::tfplugin::proto as tf;
+use hwrds::tfplugin::client as tf;
 use pinned::PinnedServer;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use tonic::transport::{Channel, Endpoint};

@@ -1,8 +1,10 @@
-//! The only code that touches generated tfplugin6 types: schemas, diagnostics, attribute
-//! paths and dynamic values to and from proto.
+//! The conversions between generated tfplugin6 types and ours: schemas, identity schemas,
+//! diagnostics, attribute paths and dynamic values to and from proto.
+
+use std::fmt;
 
 use super::proto;
-use super::{Diagnostic, Diagnostics, Severity};
+use super::{Diagnostic, Diagnostics, IdentitySchema, Severity};
 use crate::cty::{self, AttributePath, PathStep, Type, Value};
 use crate::schema::{Attribute, Block, Mode, Nesting, Schema};
 
@@ -97,11 +99,54 @@ fn diagnostic(d: &Diagnostic) -> proto::Diagnostic {
     }
 }
 
-/// Decodes a DynamicValue (msgpack preferred, JSON accepted; empty = null).
+pub fn identity_schema(schema: &IdentitySchema) -> proto::ResourceIdentitySchema {
+    proto::ResourceIdentitySchema {
+        version: schema.version,
+        identity_attributes: schema
+            .attributes
+            .iter()
+            .map(|a| proto::resource_identity_schema::IdentityAttribute {
+                name: a.name.clone(),
+                r#type: cty::json::encode_type(&a.ty),
+                required_for_import: a.required_for_import,
+                optional_for_import: a.optional_for_import,
+                description: a.description.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// What a DynamicValue from Terraform carries; named in the diagnostic when it cannot be
+/// decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    Configuration,
+    PriorState,
+    ProposedState,
+    PlannedState,
+    State,
+    Identity,
+}
+
+impl fmt::Display for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Payload::Configuration => "configuration",
+            Payload::PriorState => "prior state",
+            Payload::ProposedState => "proposed state",
+            Payload::PlannedState => "planned state",
+            Payload::State => "state",
+            Payload::Identity => "identity",
+        })
+    }
+}
+
+/// Decodes a DynamicValue against `ty` (msgpack preferred, JSON accepted; empty = null).
+/// A value that does not fit becomes an error at the offending attribute path.
 pub fn decode(
     value: Option<&proto::DynamicValue>,
     ty: &Type,
-    what: &str,
+    what: Payload,
 ) -> Result<Value, Diagnostics> {
     let Some(value) = value else {
         return Ok(Value::Null);
@@ -244,15 +289,15 @@ mod tests {
     #[test]
     fn empty_dynamic_values_are_null_and_json_is_accepted() {
         let ty = Type::object([("a", Type::String)]);
-        assert_eq!(decode(None, &ty, "state"), Ok(Value::Null));
+        assert_eq!(decode(None, &ty, Payload::State), Ok(Value::Null));
         let empty = proto::DynamicValue::default();
-        assert_eq!(decode(Some(&empty), &ty, "state"), Ok(Value::Null));
+        assert_eq!(decode(Some(&empty), &ty, Payload::State), Ok(Value::Null));
         let json = proto::DynamicValue {
             msgpack: Vec::new(),
             json: br#"{"a":"x"}"#.to_vec(),
         };
         assert_eq!(
-            decode(Some(&json), &ty, "state"),
+            decode(Some(&json), &ty, Payload::State),
             Ok(Value::object([("a", Value::string("x"))]))
         );
     }

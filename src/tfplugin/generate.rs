@@ -1,12 +1,11 @@
 //! Configuration from a state, for `terraform query -generate-config-out` and
 //! `terraform plan -generate-config-out` (the `GenerateResourceConfig` RPC, Terraform
-//! 1.14+): what a user would write to manage the object, nothing the provider computes.
+//! 1.14+, served in `server::list`): what a user would write to manage the object, nothing the provider computes.
 //!
 //! Not Terraform's own fallback (which keeps every optional value, defaults included):
 //! an argument equal to its default, or one the provider fills in when it is left out,
 //! is left out, so the generated block is as short as what a user would write.
 
-use super::{Resource, proto};
 use crate::cty::Value;
 use crate::schema::{Block, Mode, Nesting};
 
@@ -69,33 +68,6 @@ fn all_null(value: &Value) -> bool {
     match value {
         Value::Object(attrs) => attrs.values().all(Value::is_null),
         other => other.is_null(),
-    }
-}
-
-impl super::server::Service {
-    pub(super) async fn rpc_generate_resource_config(
-        &self,
-        req: proto::generate_resource_config::Request,
-    ) -> proto::generate_resource_config::Response {
-        let mut resp = proto::generate_resource_config::Response::default();
-        let (resource, schema): &(std::sync::Arc<dyn Resource>, _) =
-            match self.resource(&req.type_name) {
-                Ok(found) => found,
-                Err(d) => {
-                    resp.diagnostics = super::convert::diagnostics(&d);
-                    return resp;
-                }
-            };
-        let ty = schema.block.value_type();
-        let result = super::convert::decode(req.state.as_ref(), &ty, "state").and_then(|state| {
-            let config = resource.generate_config(&state);
-            super::convert::encode(&config, &ty)
-        });
-        match result {
-            Ok(config) => resp.config = Some(config),
-            Err(d) => resp.diagnostics = super::convert::diagnostics(&d),
-        }
-        resp
     }
 }
 

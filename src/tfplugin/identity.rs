@@ -1,33 +1,17 @@
-//! Resource identity (Terraform 1.12+): the identity schemas, upgrading a stored
-//! identity, and the one rule the layer keeps for every RPC that carries an identity —
-//! an object's identity, once known, never changes (Terraform and its users rely on it to
-//! tell objects apart, in `import` blocks and `terraform query` results).
+//! Resource identity (Terraform 1.12+): decoding and encoding identities, and the one
+//! rule the layer keeps for every RPC that carries an identity — an object's identity,
+//! once known, never changes (Terraform and its users rely on it to tell objects apart,
+//! in `import` blocks and `terraform query` results). The identity RPCs themselves are
+//! in `server::identity`.
 //!
 //! Older Terraform never asks for identity schemas and ignores the identity fields of
 //! the answers: nothing here changes what they see.
 
 use std::sync::Arc;
 
-use super::server::Service;
-use super::{Diagnostic, Diagnostics, IdentitySchema, Resource, convert, proto};
+use super::convert::{self, Payload};
+use super::{Diagnostic, Diagnostics, Resource, proto};
 use crate::cty::Value;
-
-fn schema_proto(schema: &IdentitySchema) -> proto::ResourceIdentitySchema {
-    proto::ResourceIdentitySchema {
-        version: schema.version,
-        identity_attributes: schema
-            .attributes
-            .iter()
-            .map(|a| proto::resource_identity_schema::IdentityAttribute {
-                name: a.name.clone(),
-                r#type: crate::cty::json::encode_type(&a.ty),
-                required_for_import: a.required_for_import,
-                optional_for_import: a.optional_for_import,
-                description: a.description.clone(),
-            })
-            .collect(),
-    }
-}
 
 /// Decodes an identity Terraform sent (null when absent or for a type without one).
 pub(super) fn decode(
@@ -40,7 +24,7 @@ pub(super) fn decode(
     convert::decode(
         data.identity_data.as_ref(),
         &schema.value_type(),
-        "identity",
+        Payload::Identity,
     )
 }
 
@@ -105,52 +89,5 @@ fn describe(identity: &Value) -> String {
             format!("{{{}}}", parts.join(", "))
         }
         _ => "null".to_string(),
-    }
-}
-
-impl Service {
-    pub(super) fn rpc_get_resource_identity_schemas(
-        &self,
-    ) -> proto::get_resource_identity_schemas::Response {
-        proto::get_resource_identity_schemas::Response {
-            identity_schemas: self
-                .resources
-                .iter()
-                .filter_map(|(name, (r, _))| {
-                    r.identity_schema()
-                        .map(|s| (name.to_string(), schema_proto(&s)))
-                })
-                .collect(),
-            diagnostics: Vec::new(),
-        }
-    }
-
-    pub(super) fn rpc_upgrade_resource_identity(
-        &self,
-        req: proto::upgrade_resource_identity::Request,
-    ) -> proto::upgrade_resource_identity::Response {
-        let result = self.resource(&req.type_name).and_then(|(resource, _)| {
-            let schema = resource.identity_schema().ok_or_else(|| {
-                Diagnostics::from(Diagnostic::error(
-                    "Resource type has no identity",
-                    format!("{} has no identity to upgrade.", req.type_name),
-                ))
-            })?;
-            let json = req.raw_identity.map(|r| r.json).unwrap_or_default();
-            let value = resource.upgrade_identity(req.version, &json)?;
-            convert::encode(&value, &schema.value_type())
-        });
-        match result {
-            Ok(data) => proto::upgrade_resource_identity::Response {
-                upgraded_identity: Some(proto::ResourceIdentityData {
-                    identity_data: Some(data),
-                }),
-                diagnostics: Vec::new(),
-            },
-            Err(d) => proto::upgrade_resource_identity::Response {
-                upgraded_identity: None,
-                diagnostics: convert::diagnostics(&d),
-            },
-        }
     }
 }

@@ -2,7 +2,8 @@
 //! and the gRPC service that drives it. This layer — not each resource — enforces the
 //! protocol's plan and apply rules and turns errors into diagnostics with attribute paths.
 //!
-//! Generated prost types never leave this module; everything above speaks `cty::Value`,
+//! Generated prost types never leave this module (but for the few in [`client`] that the
+//! plugin host's end-to-end tests send and read); everything above speaks `cty::Value`,
 //! `schema::Schema` and [`Diagnostics`].
 
 mod convert;
@@ -10,7 +11,6 @@ mod diagnostics;
 mod generate;
 mod identity;
 mod list;
-mod move_state;
 mod rules;
 mod server;
 
@@ -25,9 +25,24 @@ pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 pub use list::{ListItem, ListRequest, ListSink};
 pub use server::{register, routes};
 
-/// Code generated from proto/tfplugin6.proto.
-pub mod proto {
+/// Code generated from proto/tfplugin6.proto. Crate-private: everything above this layer
+/// speaks `cty::Value`, `Schema` and [`Diagnostics`]. Generated code holds the whole
+/// protocol (empty namespace structs, enum name helpers, the client), not all of which
+/// the crate names, hence the allowance.
+#[allow(dead_code)]
+pub(crate) mod proto {
     tonic::include_proto!("tfplugin6");
+}
+
+/// The tfplugin6 client and the messages the plugin host's end-to-end tests send and
+/// read: they drive the built provider binary over gRPC as Terraform does, from outside
+/// the crate. Only these leave the crate; the rest of the generated code stays here.
+#[doc(hidden)]
+pub mod client {
+    pub use super::proto::{
+        DynamicValue, attribute_path, get_provider_schema, provider_client,
+        validate_provider_config,
+    };
 }
 
 /// What every call into a provider, resource or data source can see.
