@@ -373,12 +373,17 @@ async fn list(emu: &Emulator) -> (u16, Value) {
     get(emu, &format!("/v3/{PROJECT_ID}/instances"), &[]).await
 }
 
+/// `GET /instances` as `user`: status, headers and body.
+async fn list_as(emu: &Emulator, user: (&str, &str)) -> (u16, reqwest::header::HeaderMap, Value) {
+    let path = format!("/v3/{PROJECT_ID}/instances");
+    exchange(emu, user, "GET", &path, &[], None, None).await
+}
+
 /// Statuses of `n` back-to-back `GET /instances` as `user`.
 async fn burst(emu: &Emulator, user: (&str, &str), n: usize) -> Vec<u16> {
     let mut statuses = Vec::with_capacity(n);
     for _ in 0..n {
-        let path = format!("/v3/{PROJECT_ID}/instances");
-        statuses.push(exchange(emu, user, "GET", &path, &[], None, None).await.0);
+        statuses.push(list_as(emu, user).await.0);
     }
     statuses
 }
@@ -422,17 +427,7 @@ async fn the_documented_policy_is_on_by_default_with_the_gateways_body() {
     let emu = Emulator::start(json!({"flow_control": {}}), false);
     let statuses = burst(&emu, (ACCESS_KEY, SECRET_KEY), 60).await;
     assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
-    let path = format!("/v3/{PROJECT_ID}/instances");
-    let (status, headers, body) = exchange(
-        &emu,
-        (ACCESS_KEY, SECRET_KEY),
-        "GET",
-        &path,
-        &[],
-        None,
-        None,
-    )
-    .await;
+    let (status, headers, body) = list_as(&emu, (ACCESS_KEY, SECRET_KEY)).await;
     assert_throttled(status, &body, &throttle_message("user", 60, "1 minute"));
     assert_eq!(
         body.to_string(),
@@ -508,20 +503,11 @@ async fn each_user_has_a_quota_and_all_users_share_the_total() {
         assert_eq!(status, 401);
     }
     assert_eq!(burst(&emu, (ACCESS_KEY, SECRET_KEY), 2).await, [200, 200]);
-    let (status, _, body) = exchange(
-        &emu,
-        (ACCESS_KEY, SECRET_KEY),
-        "GET",
-        &path,
-        &[],
-        None,
-        None,
-    )
-    .await;
+    let (status, _, body) = list_as(&emu, (ACCESS_KEY, SECRET_KEY)).await;
     assert_throttled(status, &body, &throttle_message("user", 2, "1 minute"));
     // The other user's quota is untouched, but the API's total (3) is reached after one.
     assert_eq!(burst(&emu, OTHER, 1).await, [200]);
-    let (status, _, body) = exchange(&emu, OTHER, "GET", &path, &[], None, None).await;
+    let (status, _, body) = list_as(&emu, OTHER).await;
     assert_throttled(status, &body, &throttle_message("api", 3, "1 minute"));
     // Another API has quotas of its own.
     let (status, _, _) = exchange(
@@ -597,8 +583,7 @@ async fn flow_control_changes_at_run_time_and_reset_restores_the_configured_poli
         json!({"limit": 1, "window_seconds": 60, "retry_after": true}),
     );
     assert_eq!(burst(&emu, me, 1).await, [200], "a new policy starts empty");
-    let path = format!("/v3/{PROJECT_ID}/instances");
-    let (status, headers, body) = exchange(&emu, me, "GET", &path, &[], None, None).await;
+    let (status, headers, body) = list_as(&emu, me).await;
     assert_throttled(status, &body, &throttle_message("user", 1, "1 minute"));
     let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(
