@@ -33,8 +33,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ProviderState;
-use super::checks;
-use super::fleet_gate::{Follow, Slot};
+use super::findings;
 use super::moved_from_official;
 use super::plan_checks;
 use super::project_lookup;
@@ -42,9 +41,6 @@ use super::schedule;
 use super::submission;
 use super::timeouts;
 use super::upgrade_identity;
-use super::upgrade_job::{
-    self, COMPLETED, FAILED, Interrupted, JobSnapshot, RUNNING, SCHEDULED, Submitted,
-};
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::models::rfc3339;
 use crate::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest, WaitSchedule};
@@ -53,6 +49,11 @@ use crate::tfplugin::{
     Ctx, Diagnostic, Diagnostics, IdentitySchema, MoveSource, MovedState, Plan, Resource,
     StateResult,
 };
+use crate::upgrade::facts::compare_versions;
+use crate::upgrade::fleet_gate::{Follow, Slot};
+use crate::upgrade::job::{self, COMPLETED, FAILED, Interrupted, JobSnapshot, RUNNING, SCHEDULED};
+use crate::upgrade::submission::Submission;
+use crate::upgrade::submit_once::Submitted;
 
 pub struct DbMinorUpgrade {
     pub(super) state: Arc<ProviderState>,
@@ -256,7 +257,7 @@ impl DbMinorUpgrade {
         let job_id = state.attr_string("job_id").unwrap_or_default();
         let instance_id = state.attr_string("instance_id").unwrap_or_default();
         let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
-        let waited = upgrade_job::wait(client, &call, &job_id, &instance_id, SCHEDULE, |snap| {
+        let waited = job::wait(client, &call, &job_id, &instance_id, SCHEDULE, |snap| {
             tracing::info!(instance_id = %instance_id, job_id = %snap.id, status = %snap.status, progress = snap.progress.as_deref().unwrap_or(""), "upgrade in progress");
         })
         .await;
@@ -339,7 +340,7 @@ impl DbMinorUpgrade {
         let who = format!("job {job_id} of instance {instance_id}");
         let call = CallCtx::new(ctx.cancel.clone())
             .with_deadline(Instant::now() + Duration::from_secs(120));
-        match upgrade_job::snapshot(client, &call, &job_id, &instance_id).await {
+        match job::snapshot(client, &call, &job_id, &instance_id).await {
             Ok(Some(snap)) => {
                 schedule::record_at_refresh(state, &snap);
                 if snap.is_finished() {
@@ -379,9 +380,7 @@ impl DbMinorUpgrade {
             .datastore
             .complete_version
             .as_deref()
-            .is_some_and(|now| {
-                checks::compare_versions(now, &before) == std::cmp::Ordering::Greater
-            });
+            .is_some_and(|now| compare_versions(now, &before) == std::cmp::Ordering::Greater);
         if instance.status.eq_ignore_ascii_case("active") && newer {
             tracing::info!(
                 instance_id,
@@ -416,7 +415,7 @@ impl Resource for DbMinorUpgrade {
         if let Some(d) = config
             .attr_string("instance_id")
             .as_deref()
-            .and_then(checks::validate_instance_id)
+            .and_then(findings::validate_instance_id)
         {
             diags.push(d);
         }
@@ -468,7 +467,7 @@ impl Resource for DbMinorUpgrade {
         let Some(instance_id) = plan.config.attr_string("instance_id") else {
             return diags;
         };
-        if checks::validate_instance_id(&instance_id).is_some() {
+        if findings::validate_instance_id(&instance_id).is_some() {
             return diags; // validate_config has reported it
         }
         let client = match self.client() {
@@ -483,8 +482,8 @@ impl Resource for DbMinorUpgrade {
             .await
         {
             Ok(f) => f,
-            Err(d) => {
-                diags.push(d);
+            Err(e) => {
+                diags.push(findings::facts_diagnostic(&instance_id, &e));
                 return diags;
             }
         };
@@ -527,20 +526,17 @@ impl Resource for DbMinorUpgrade {
         };
 
         let planned_version = planned.attr_string("version_before");
-        let (facts, submitted, slot) = match submission::submit_checked(
-            &self.state,
-            client,
-            &call,
-            &instance_id,
-            config,
+        let submission = Submission {
+            instance_id: &instance_id,
+            options: findings::configured_options(config),
             request,
-            planned_version.as_deref(),
-        )
-        .await
-        {
-            Ok(done) => done,
-            Err(d) => return StateResult::error(d),
+            planned_version: planned_version.as_deref(),
         };
+        let (facts, submitted, slot) =
+            match submission::submit_checked(&self.state, client, &call, &submission).await {
+                Ok(done) => done,
+                Err(d) => return StateResult::error(d),
+            };
 
         let mut state = planned.clone();
         let job_id = submitted.job_id().to_string();
@@ -758,7 +754,7 @@ impl Resource for DbMinorUpgrade {
             None => (id.to_string(), None),
         };
         let usage = "Import an upgrade as <instance_id>/<job_id>, or <instance_id> to adopt the instance's most recent upgrade job.";
-        if let Some(d) = checks::validate_instance_id(&instance_id) {
+        if let Some(d) = findings::validate_instance_id(&instance_id) {
             return StateResult::error(Diagnostics::from(Diagnostic::error(
                 "Invalid import id",
                 format!("{} {usage}", d.detail),
@@ -794,7 +790,7 @@ impl Resource for DbMinorUpgrade {
         };
         let (job_id, created) = match job_id {
             Some(j) => (j, None),
-            None => match upgrade_job::most_recent(client, &call, &instance_id).await {
+            None => match job::most_recent(client, &call, &instance_id).await {
                 Ok(Some(job)) => (job.id.clone(), job.created.clone()),
                 Ok(None) => {
                     return StateResult::error(Diagnostics::from(Diagnostic::error(
@@ -849,15 +845,6 @@ impl Resource for DbMinorUpgrade {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn instance_ids_are_checked() {
-        assert!(checks::validate_instance_id("a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01").is_none());
-        for bad in ["", "  ", "a/b", "x y", &"a".repeat(65)] {
-            let d = checks::validate_instance_id(bad).expect(bad);
-            assert_eq!(d.path, Some(AttributePath::attribute("instance_id")));
-        }
-    }
 
     #[test]
     fn recording_a_completed_job_fills_progress_and_finish_time() {

@@ -13,10 +13,10 @@ use serde_json::Value as Json;
 
 use super::ProviderState;
 use super::db_minor_upgrade::schema;
-use super::upgrade_job;
 use crate::cty::Value;
 use crate::rds::{CallCtx, RdsClient};
 use crate::tfplugin::{Ctx, Diagnostic, Diagnostics, MoveSource, MovedState};
+use crate::upgrade::job;
 
 pub const SOURCE_PROVIDER: &str = "registry.terraform.io/huaweicloud/huaweicloud";
 pub const SOURCE_TYPE: &str = "huaweicloud_rds_instance_minor_version_upgrade";
@@ -85,7 +85,7 @@ pub async fn adopt(
 ) -> bool {
     let instance_id = value.attr_string("instance_id").unwrap_or_default();
     let call = CallCtx::new(ctx.cancel.clone());
-    match upgrade_job::most_recent(client, &call, &instance_id).await {
+    match job::most_recent(client, &call, &instance_id).await {
         Ok(Some(job)) => {
             value.set_attr("id", Value::string(format!("{instance_id}/{}", job.id)));
             value.set_attr("job_id", Value::string(&job.id));

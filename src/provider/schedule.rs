@@ -15,16 +15,16 @@
 //! false) forgets it, and the new resource finds it and adopts it (the instance refuses a
 //! second upgrade). The plan says so at `is_delayed`, the destroy tells a scheduled job
 //! from an installed one, and an apply does not wait for a window that opens after its
-//! timeout. Not here: submitting and following jobs ([`super::upgrade_job`]).
+//! timeout. Not here: submitting and following jobs ([`crate::upgrade::job`]).
 
 use std::time::Duration;
 
-use super::upgrade_job::{COMPLETED, FAILED, JobSnapshot, RUNNING, SCHEDULED};
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::models::{ScheduledTask, parse_time};
 use crate::rds::{CallCtx, RdsClient};
 use crate::schema::Attribute;
 use crate::tfplugin::Diagnostic;
+use crate::upgrade::job::{COMPLETED, FAILED, JobSnapshot, RUNNING, SCHEDULED};
 
 pub const MAINTENANCE_WINDOW: &str = "maintenance_window";
 pub const SCHEDULED_START: &str = "scheduled_start";

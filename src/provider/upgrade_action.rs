@@ -10,16 +10,18 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ProviderState;
-use super::checks;
-use super::fleet_gate::Follow;
+use super::findings;
 use super::plan_checks;
 use super::submission;
 use super::timeouts;
-use super::upgrade_job::{self, COMPLETED, FAILED, Interrupted, Submitted};
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::{CallCtx, UpgradeRequest, WaitSchedule};
 use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{Action, Ctx, Diagnostic, Diagnostics, Progress};
+use crate::upgrade::fleet_gate::Follow;
+use crate::upgrade::job::{self, COMPLETED, FAILED, Interrupted};
+use crate::upgrade::submission::Submission;
+use crate::upgrade::submit_once::Submitted;
 
 pub struct UpgradeAction {
     pub(super) state: Arc<ProviderState>,
@@ -85,7 +87,7 @@ impl Action for UpgradeAction {
         if let Some(d) = config
             .attr_string("instance_id")
             .as_deref()
-            .and_then(checks::validate_instance_id)
+            .and_then(findings::validate_instance_id)
         {
             diags.push(d);
         }
@@ -105,7 +107,7 @@ impl Action for UpgradeAction {
         let Some(instance_id) = config.attr_string("instance_id") else {
             return Diagnostics::default();
         };
-        if checks::validate_instance_id(&instance_id).is_some() {
+        if findings::validate_instance_id(&instance_id).is_some() {
             return Diagnostics::default();
         }
         let client = match self.state.client() {
@@ -124,7 +126,7 @@ impl Action for UpgradeAction {
                     .await
                     .0
             }
-            Err(d) => Diagnostics::from(d),
+            Err(e) => Diagnostics::from(findings::facts_diagnostic(&instance_id, &e)),
         }
     }
 
@@ -143,20 +145,17 @@ impl Action for UpgradeAction {
         let wait = config
             .attr_bool("wait_for_completion")
             .unwrap_or(!request.is_delayed);
-        let (facts, submitted, slot) = match submission::submit_checked(
-            &self.state,
-            client,
-            &call,
-            &instance_id,
-            config,
+        let submission = Submission {
+            instance_id: &instance_id,
+            options: findings::configured_options(config),
             request,
-            None,
-        )
-        .await
-        {
-            Ok(done) => done,
-            Err(d) => return d,
+            planned_version: None,
         };
+        let (facts, submitted, slot) =
+            match submission::submit_checked(&self.state, client, &call, &submission).await {
+                Ok(done) => done,
+                Err(d) => return d,
+            };
         let who = facts.describe();
         let job_id = submitted.job_id().to_string();
         match &submitted {
@@ -188,7 +187,7 @@ impl Action for UpgradeAction {
             }
             return Diagnostics::default();
         }
-        let waited = upgrade_job::wait(client, &call, &job_id, &instance_id, SCHEDULE, |snap| {
+        let waited = job::wait(client, &call, &job_id, &instance_id, SCHEDULE, |snap| {
             progress.report(format!(
                 "{}: job {job_id} {} {}",
                 facts.name,

@@ -18,11 +18,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::ProviderState;
-use super::checks;
 use super::db_minor_upgrade::schema as resource_schema;
+use super::findings;
 use super::project_lookup;
 use super::upgrade_identity;
-use super::upgrade_job::{self, COMPLETED, FAILED, JobSnapshot, RUNNING};
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::models::{Instance, Task};
 use crate::rds::{CallCtx, TaskFilter};
@@ -30,6 +29,7 @@ use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{
     Ctx, Diagnostic, Diagnostics, ListItem, ListRequest, ListResource, ListSink,
 };
+use crate::upgrade::job::{self, COMPLETED, FAILED, JobSnapshot, RUNNING};
 
 /// Entries asked for per task-center page (the API's maximum).
 const PAGE: usize = 50;
@@ -68,7 +68,7 @@ impl Filters {
         let instance_id = config.attr_string("instance_id");
         if let Some(d) = instance_id
             .as_deref()
-            .and_then(checks::validate_instance_id)
+            .and_then(findings::validate_instance_id)
         {
             diags.push(d);
         }
@@ -139,7 +139,7 @@ impl Filters {
     /// Whether a task-center entry is an upgrade this listing shows (the API filters
     /// too; this also drops the other kinds of tasks it lists).
     pub fn matches(&self, task: &Task) -> bool {
-        upgrade_job::is_upgrade(&task.name)
+        job::is_upgrade(&task.name)
             && self
                 .instance_id
                 .as_ref()

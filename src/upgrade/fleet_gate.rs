@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::upgrade_job::{self, FAILED, Interrupted, JobSnapshot};
+use super::job::{self, FAILED, Interrupted, JobSnapshot};
 use crate::rds::{CallCtx, RdsClient, WaitSchedule};
 
 /// The configured limits; `None` is no limit.
@@ -265,8 +265,7 @@ impl Slot {
         let (job_id, instance_id) = (job.job_id.to_string(), job.instance_id.to_string());
         tokio::spawn(async move {
             let call = CallCtx::new(cancel);
-            let followed =
-                upgrade_job::wait(&client, &call, &job_id, &instance_id, schedule, |_| {}).await;
+            let followed = job::wait(&client, &call, &job_id, &instance_id, schedule, |_| {}).await;
             match followed {
                 Ok(snap) => self.finished(&instance_id, &snap),
                 Err(why) => {
