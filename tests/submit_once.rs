@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::Emulator;
 use common::client::EmulatorClient;
 use hwrds::rds::{CallCtx, RdsClient, UpgradeRequest, WaitSchedule};
-use hwrds::upgrade::job as upgrade_job;
+use hwrds::upgrade::job::{self as upgrade_job, JobStatus};
 use hwrds::upgrade::submit_once::{self, Submitted};
 use serde_json::json;
 use tokio::time::Instant;
@@ -130,7 +130,7 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     {
         Submitted::Adopted(job) => {
             assert_eq!(job.id, scheduled);
-            assert_eq!(job.status, upgrade_job::SCHEDULED);
+            assert_eq!(job.status, JobStatus::Scheduled);
         }
         other => panic!("expected adoption, got {other:?}"),
     }
@@ -140,7 +140,7 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     let done = upgrade_job::wait(&client, &ctx(30), &scheduled, &ids[1], FAST, |_| {})
         .await
         .unwrap();
-    assert_eq!(done.status, upgrade_job::COMPLETED);
+    assert_eq!(done.status, JobStatus::Completed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,9 +165,9 @@ async fn jobs_unknown_to_the_job_api_are_followed_through_the_task_center() {
     })
     .await
     .unwrap();
-    assert_eq!(done.status, upgrade_job::COMPLETED);
+    assert_eq!(done.status, JobStatus::Completed);
     assert!(done.ended.is_some(), "{done:?}");
-    assert!(seen.iter().any(|s| s == "Running"), "{seen:?}");
+    assert!(seen.iter().any(|s| s.as_str() == "Running"), "{seen:?}");
     let stats = emu.stats();
     assert!(
         stats["requests"]["GET /v3/{project_id}/tasklist"]
@@ -208,7 +208,7 @@ async fn busy_with_an_upgrade_that_finishes_meanwhile_adopts_it_and_never_submit
     match submitted {
         Submitted::Adopted(job) => {
             assert_eq!(job.id, elsewhere);
-            assert_eq!(job.status, upgrade_job::COMPLETED);
+            assert_eq!(job.status, JobStatus::Completed);
         }
         other => panic!("expected the other upgrade to be adopted, got {other:?}"),
     }

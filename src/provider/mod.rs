@@ -17,6 +17,7 @@ mod timeouts;
 mod upgrade_action;
 mod upgrade_identity;
 mod upgrade_list;
+mod upgrade_state;
 
 use std::sync::{Arc, OnceLock};
 

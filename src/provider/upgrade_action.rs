@@ -19,7 +19,7 @@ use crate::rds::{CallCtx, UpgradeRequest, WaitSchedule};
 use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{Action, Ctx, Diagnostic, Diagnostics, Progress};
 use crate::upgrade::fleet_gate::Follow;
-use crate::upgrade::job::{self, COMPLETED, FAILED, Interrupted};
+use crate::upgrade::job::{self, Interrupted, JobStatus};
 use crate::upgrade::submission::Submission;
 use crate::upgrade::submit_once::Submitted;
 
@@ -208,7 +208,7 @@ impl Action for UpgradeAction {
             slot.after_wait(&waited, follow);
         }
         match waited {
-            Ok(snap) if snap.status == COMPLETED => {
+            Ok(snap) if snap.status == JobStatus::Completed => {
                 let after = CallCtx::new(ctx.cancel.clone())
                     .with_deadline(Instant::now() + Duration::from_secs(60));
                 let version = client
@@ -229,7 +229,7 @@ impl Action for UpgradeAction {
                 "Upgrade job failed",
                 format!(
                     "The upgrade job {job_id} of {who} ended {}: {}",
-                    if snap.status == FAILED {
+                    if snap.status == JobStatus::Failed {
                         "in failure"
                     } else {
                         "unexpectedly"

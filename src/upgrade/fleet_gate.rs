@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::job::{self, FAILED, Interrupted, JobSnapshot};
+use super::job::{self, Interrupted, JobSnapshot, JobStatus};
 use crate::rds::{CallCtx, RdsClient, WaitSchedule};
 
 /// The configured limits; `None` is no limit.
@@ -219,7 +219,7 @@ pub struct Slot {
 impl Slot {
     /// The job ended: a failure is charged to the budget, then the slot is given back.
     pub fn finished(mut self, instance: &str, snap: &JobSnapshot) {
-        if snap.status == FAILED {
+        if snap.status == JobStatus::Failed {
             let mut book = self.gate.book();
             book.failures.push(Failure {
                 instance: instance.to_string(),
@@ -310,7 +310,7 @@ mod tests {
     fn failed(id: &str) -> JobSnapshot {
         JobSnapshot {
             id: id.into(),
-            status: FAILED.into(),
+            status: JobStatus::Failed,
             fail_reason: Some("disk full".into()),
             ..Default::default()
         }

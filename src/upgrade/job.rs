@@ -13,18 +13,74 @@ use crate::rds::models::{Job, ScheduledTask, Task, parse_time, rfc3339};
 use crate::rds::sleep_until;
 use crate::rds::{CallCtx, RdsClient, RdsError, TaskFilter, WaitError, WaitSchedule};
 
-/// The status of a delayed upgrade waiting for the maintenance window.
-pub const SCHEDULED: &str = "Scheduled";
-pub const RUNNING: &str = "Running";
-pub const COMPLETED: &str = "Completed";
-pub const FAILED: &str = "Failed";
+/// The status of an upgrade job, as the job API and the task center spell it (and the
+/// resource's `status` attribute shows it). Parsed and printed here only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    /// A delayed upgrade waiting for the maintenance window.
+    Scheduled,
+    Running,
+    Completed,
+    Failed,
+    /// A status hwrds does not know, kept as the API gave it (empty: none read).
+    Other(String),
+}
+
+impl JobStatus {
+    /// The statuses of an upgrade in the task center.
+    pub const TASK_CENTER: [JobStatus; 3] =
+        [JobStatus::Running, JobStatus::Completed, JobStatus::Failed];
+
+    /// The status a text names; an unknown one is kept as it is.
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "Scheduled" => JobStatus::Scheduled,
+            "Running" => JobStatus::Running,
+            "Completed" => JobStatus::Completed,
+            "Failed" => JobStatus::Failed,
+            other => JobStatus::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            JobStatus::Scheduled => "Scheduled",
+            JobStatus::Running => "Running",
+            JobStatus::Completed => "Completed",
+            JobStatus::Failed => "Failed",
+            JobStatus::Other(text) => text,
+        }
+    }
+
+    /// Completed or failed: nothing more will happen to the job.
+    pub fn is_finished(&self) -> bool {
+        matches!(self, JobStatus::Completed | JobStatus::Failed)
+    }
+
+    /// Running, or scheduled to run in the maintenance window.
+    pub fn is_under_way(&self) -> bool {
+        matches!(self, JobStatus::Running | JobStatus::Scheduled)
+    }
+}
+
+impl Default for JobStatus {
+    /// No status read yet.
+    fn default() -> Self {
+        JobStatus::Other(String::new())
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What is known about an upgrade job at one moment.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JobSnapshot {
     pub id: String,
-    /// `Scheduled`, `Running`, `Completed` or `Failed`.
-    pub status: String,
+    pub status: JobStatus,
     pub progress: Option<String>,
     pub fail_reason: Option<String>,
     /// RFC 3339.
@@ -41,13 +97,13 @@ pub struct JobSnapshot {
 
 impl JobSnapshot {
     pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), COMPLETED | FAILED)
+        self.status.is_finished()
     }
 
     fn from_job(job: &Job) -> Self {
         JobSnapshot {
             id: job.id.clone(),
-            status: job.status.clone(),
+            status: JobStatus::parse(&job.status),
             progress: job.progress_text().map(str::to_string),
             fail_reason: job.fail_reason.clone().filter(|r| !r.is_empty()),
             created: job.created.as_deref().and_then(to_rfc3339),
@@ -59,7 +115,7 @@ impl JobSnapshot {
     pub fn from_task(task: &Task) -> Self {
         JobSnapshot {
             id: task.id.clone(),
-            status: task.status.clone(),
+            status: JobStatus::parse(&task.status),
             progress: task.process.clone().filter(|p| !p.is_empty()),
             fail_reason: task.fail_reason.clone().filter(|r| !r.is_empty()),
             created: task.create_time.as_deref().and_then(to_rfc3339),
@@ -70,14 +126,14 @@ impl JobSnapshot {
 
     fn from_scheduled(task: &ScheduledTask) -> Self {
         let status = match task.status.as_str() {
-            "Completed" => COMPLETED,
-            "Failed" | "Canceled" => FAILED,
-            "Running" => RUNNING,
-            _ => SCHEDULED,
+            "Completed" => JobStatus::Completed,
+            "Failed" | "Canceled" => JobStatus::Failed,
+            "Running" => JobStatus::Running,
+            _ => JobStatus::Scheduled,
         };
         JobSnapshot {
             id: task.id.clone(),
-            status: status.to_string(),
+            status,
             fail_reason: (task.status == "Canceled")
                 .then(|| "the scheduled upgrade was canceled".to_string()),
             created: task.create_time.as_deref().and_then(to_rfc3339),
@@ -125,7 +181,7 @@ pub async fn running_upgrades(client: &RdsClient, ctx: &CallCtx) -> Result<Vec<T
         .tasks(
             ctx,
             &TaskFilter {
-                status: Some(RUNNING.to_string()),
+                status: Some(JobStatus::Running.to_string()),
                 ..Default::default()
             },
         )
@@ -140,7 +196,11 @@ pub async fn running_upgrades(client: &RdsClient, ctx: &CallCtx) -> Result<Vec<T
 pub(super) fn running_in(tasks: &[Task], instance_id: &str) -> Option<JobSnapshot> {
     tasks
         .iter()
-        .find(|t| t.instance_id == instance_id && t.status == RUNNING && is_upgrade(&t.name))
+        .find(|t| {
+            t.instance_id == instance_id
+                && t.status == JobStatus::Running.as_str()
+                && is_upgrade(&t.name)
+        })
         .map(JobSnapshot::from_task)
 }
 
@@ -187,7 +247,7 @@ pub async fn find_active(
             ctx,
             &TaskFilter {
                 instance_id: Some(instance_id.to_string()),
-                status: Some(RUNNING.to_string()),
+                status: Some(JobStatus::Running.to_string()),
                 ..Default::default()
             },
         )
@@ -363,6 +423,17 @@ mod tests {
     }
 
     #[test]
+    fn statuses_parse_and_print_alike() {
+        for status in ["Scheduled", "Running", "Completed", "Failed", "Pending", ""] {
+            assert_eq!(JobStatus::parse(status).as_str(), status);
+        }
+        assert_eq!(JobStatus::parse("Completed"), JobStatus::Completed);
+        assert!(JobStatus::parse("Failed").is_finished());
+        assert!(!JobStatus::parse("Pending").is_finished());
+        assert!(JobStatus::Scheduled.is_under_way() && !JobStatus::Completed.is_under_way());
+    }
+
+    #[test]
     fn scheduled_statuses_map_to_job_statuses() {
         let task = |status: &str| ScheduledTask {
             id: "j".into(),
@@ -371,11 +442,11 @@ mod tests {
         };
         assert_eq!(
             JobSnapshot::from_scheduled(&task("Pending")).status,
-            SCHEDULED
+            JobStatus::Scheduled
         );
         assert_eq!(
             JobSnapshot::from_scheduled(&task("Running")).status,
-            RUNNING
+            JobStatus::Running
         );
         let canceled = JobSnapshot::from_scheduled(&task("Canceled"));
         assert!(canceled.is_finished());

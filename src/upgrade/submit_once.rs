@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use super::job::{
-    JobSnapshot, RUNNING, UNSEEN_JOB_PATIENCE, find_active, patiently, pause, running_in,
+    JobSnapshot, JobStatus, UNSEEN_JOB_PATIENCE, find_active, patiently, pause, running_in,
     upgrade_tasks,
 };
 use crate::rds::models::{Task, parse_time};
@@ -234,7 +234,8 @@ async fn look_once(
         .into_iter()
         .filter(|t| {
             let last = t.end_time.as_deref().or(t.create_time.as_deref());
-            t.status == RUNNING || last.and_then(parse_time).is_some_and(|at| at >= since)
+            t.status == JobStatus::Running.as_str()
+                || last.and_then(parse_time).is_some_and(|at| at >= since)
         })
         .max_by_key(|t| t.create_time.as_deref().and_then(parse_time))
         .map(|t| JobSnapshot::from_task(&t)))
