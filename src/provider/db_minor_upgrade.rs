@@ -26,6 +26,12 @@
 //!   an apply never waits for a window that opens after its timeout: it returns at once
 //!   with the job recorded as `Scheduled`. Replacing a resource whose job is scheduled
 //!   warns at plan that applying will not run it now; its destroy says it will still run.
+//!
+//! The file reads in that order: the schema, then the `Resource` operations (plan,
+//! create, read, update, delete, import), then their helpers. The state they share is
+//! [`UpgradeState`]; the checks, the submission and the job are the domain's
+//! ([`crate::upgrade`]); the arguments and wait outcomes are shared with the action
+//! ([`super::upgrade_args`], [`super::wait_outcome`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,11 +46,13 @@ use super::project_lookup;
 use super::schedule;
 use super::submission;
 use super::timeouts;
+use super::upgrade_args;
 use super::upgrade_identity;
 use super::upgrade_state::UpgradeState;
+use super::wait_outcome::{self, Resume};
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::models::rfc3339;
-use crate::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest, WaitSchedule};
+use crate::rds::{CallCtx, RdsClient, RdsError};
 use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{
     Ctx, Diagnostic, Diagnostics, IdentitySchema, MoveSource, MovedState, Plan, Resource,
@@ -53,26 +61,11 @@ use crate::tfplugin::{
 use crate::upgrade::facts::compare_versions;
 use crate::upgrade::fleet_gate::{Follow, Slot};
 use crate::upgrade::job::{self, Interrupted, JobSnapshot, JobStatus};
-use crate::upgrade::submission::Submission;
 use crate::upgrade::submit_once::Submitted;
 
 pub struct DbMinorUpgrade {
     pub(super) state: Arc<ProviderState>,
 }
-
-/// How the job is polled: at once after submission and again 100 ms later (a job may
-/// finish in no time; the cost is two requests), then every second, then every tenth of
-/// the time waited so far, at most 30 s apart — so completion is noticed within about a
-/// tenth of the job's duration (a 5 s job costs about 7 polls, a 30 min job about 90).
-const SCHEDULE: WaitSchedule = WaitSchedule {
-    initial: Duration::ZERO,
-    second: Duration::from_millis(100),
-    proportion: 0.1,
-    min: Duration::from_secs(1),
-    max: Duration::from_secs(30),
-    // PostgreSQL upgrade jobs may never be visible to the job API: fall back soon.
-    not_found_grace: Duration::from_secs(5),
-};
 
 /// A job that no API knows after this long (records expire after about a month) keeps
 /// its last known state, unless the instance shows the upgrade finished.
@@ -87,16 +80,16 @@ pub fn schema() -> Schema {
     )
     .attribute(Attribute::computed("id", Type::String, "`<instance_id>/<job_id>`.").stable())
     .attribute(
-        Attribute::required("instance_id", Type::String, "Id of the RDS instance to upgrade.")
+        Attribute::required("instance_id", Type::String, upgrade_args::INSTANCE_ID)
             .requires_replace(),
     )
     .attribute(
-        Attribute::optional("is_delayed", Type::Bool, "Run the upgrade in the instance's maintenance window instead of now (MySQL only).")
+        Attribute::optional("is_delayed", Type::Bool, upgrade_args::IS_DELAYED)
             .default(Value::Bool(false))
             .requires_replace(),
     )
     .attribute(
-        Attribute::optional("second_switch", Type::Bool, "MySQL primary/standby only: after the rolling upgrade, switch back so primary and standby keep their availability zones.")
+        Attribute::optional("second_switch", Type::Bool, upgrade_args::SECOND_SWITCH)
             .default(Value::Bool(true))
             .requires_replace(),
     )
@@ -107,7 +100,10 @@ pub fn schema() -> Schema {
     .attribute(Attribute::optional_computed(
         "wait_for_completion",
         Type::Bool,
-        "Wait for the job to finish during apply. Default: `true` for an immediate upgrade, `false` for a delayed one. Changing it never calls the upgrade API.",
+        &format!(
+            "{} Changing it never calls the upgrade API.",
+            upgrade_args::WAIT_FOR_COMPLETION
+        ),
     ))
     .attribute(Attribute::computed("job_id", Type::String, "Id of the upgrade job.").stable())
     .attribute(Attribute::computed("status", Type::String, "Job status: `Scheduled` (delayed, waiting for the maintenance window), `Running`, `Completed` or `Failed`."))
@@ -178,12 +174,9 @@ impl Resource for DbMinorUpgrade {
             return diags;
         }
         // A new upgrade: check it against the instance when the id is known.
-        let Some(instance_id) = plan.config.attr_string("instance_id") else {
+        let Some(instance_id) = upgrade_args::checkable_instance_id(&plan.config) else {
             return diags;
         };
-        if findings::validate_instance_id(&instance_id).is_some() {
-            return diags; // validate_config has reported it
-        }
         let client = match self.client() {
             Ok(c) => c,
             Err(d) => return d,
@@ -235,17 +228,9 @@ impl Resource for DbMinorUpgrade {
         let instance_id = state.instance_id.clone();
         let limit = timeouts::get(planned, "create");
         let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
-        let request = UpgradeRequest {
-            is_delayed: state.is_delayed,
-            second_switch: state.second_switch,
-        };
-
-        let submission = Submission {
-            instance_id: &instance_id,
-            options: findings::configured_options(config),
-            request,
-            planned_version: state.version_before.as_deref(),
-        };
+        let request = upgrade_args::request(planned);
+        let planned_version = state.version_before.as_deref();
+        let submission = upgrade_args::submission(&instance_id, config, request, planned_version);
         let (facts, submitted, slot) =
             match submission::submit_checked(&self.state, client, &call, &submission).await {
                 Ok(done) => done,
@@ -521,7 +506,7 @@ impl DbMinorUpgrade {
         Follow {
             client,
             cancel: &ctx.cancel,
-            schedule: SCHEDULE,
+            schedule: job::UNATTENDED,
             job_id,
             instance_id,
         }
@@ -581,13 +566,12 @@ impl DbMinorUpgrade {
         let job_id = state.job_id().to_string();
         let instance_id = state.instance_id.clone();
         let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
-        let waited = job::wait(client, &call, &job_id, &instance_id, SCHEDULE, |snap| {
-            tracing::info!(instance_id = %instance_id, job_id = %snap.id, status = %snap.status, progress = snap.progress.as_deref().unwrap_or(""), "upgrade in progress");
-        })
-        .await;
-        if let Some(slot) = slot {
-            slot.after_wait(&waited, self.follow(ctx, client, &job_id, &instance_id));
-        }
+        let follow = self.follow(ctx, client, &job_id, &instance_id);
+        let waited = follow
+            .wait(&call, slot, |snap| {
+                tracing::info!(instance_id = %instance_id, job_id = %snap.id, status = %snap.status, progress = snap.progress.as_deref().unwrap_or(""), "upgrade in progress");
+            })
+            .await;
         match waited {
             Ok(snap) => {
                 // The final read gets its own short context: the wait may have used it all.
@@ -608,29 +592,20 @@ impl DbMinorUpgrade {
                     tracing::info!(instance_id = %instance_id, job_id = %job_id, version_after = state.version_after.as_deref().unwrap_or(""), "upgrade completed");
                 }
             }
-            Err(Interrupted::Cancelled(last)) => {
-                if let Some(last) = last {
-                    state.record(&last);
+            Err(stopped) => {
+                if let Interrupted::Cancelled(Some(last)) | Interrupted::Timeout(Some(last)) =
+                    &stopped
+                {
+                    state.record(last);
                 }
-                diags.push(still_running(
+                let who = format!("instance {instance_id}");
+                diags.push(wait_outcome::interrupted(
+                    Resume::Apply,
+                    &stopped,
+                    limit,
                     &job_id,
-                    &instance_id,
-                    "Terraform was interrupted while waiting.",
+                    &who,
                 ));
-            }
-            Err(Interrupted::Timeout(last)) => {
-                if let Some(last) = last {
-                    state.record(&last);
-                }
-                let why = format!(
-                    "The wait reached its timeout ({}s; see timeouts).",
-                    limit.as_secs()
-                );
-                diags.push(still_running(&job_id, &instance_id, &why));
-            }
-            Err(Interrupted::Api(e)) => {
-                let why = format!("Following the job failed: {e}.");
-                diags.push(still_running(&job_id, &instance_id, &why));
             }
         }
         diags
@@ -785,15 +760,4 @@ fn is_unknown(value: &Value, name: &str) -> bool {
 
 fn api_error(summary: &str, who: &str, e: &RdsError) -> Diagnostic {
     project_lookup::or_diagnostic(e, || Diagnostic::error(summary, format!("{who}: {e}")))
-}
-
-/// The warning of a wait that stopped while the job goes on.
-fn still_running(job_id: &str, instance: &str, why: &str) -> Diagnostic {
-    Diagnostic::warning(
-        "Upgrade still running; tracking will resume",
-        format!(
-            "{why} The upgrade job {job_id} of instance {instance} goes on in Huawei Cloud and is recorded in the state. \
-             Run terraform apply again to keep tracking it: nothing is submitted again."
-        ),
-    )
 }

@@ -15,9 +15,11 @@ mod shared_config;
 mod submission;
 mod timeouts;
 mod upgrade_action;
+mod upgrade_args;
 mod upgrade_identity;
 mod upgrade_list;
 mod upgrade_state;
+mod wait_outcome;
 
 use std::sync::{Arc, OnceLock};
 

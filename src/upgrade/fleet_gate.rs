@@ -210,6 +210,31 @@ pub struct Follow<'a> {
     pub instance_id: &'a str,
 }
 
+impl Follow<'_> {
+    /// Waits within `call` until the job finishes, reporting progress; the slot, when one
+    /// is held, is then given back or left with a follower ([`Slot::after_wait`]).
+    pub async fn wait(
+        self,
+        call: &CallCtx,
+        slot: Option<Slot>,
+        on_progress: impl FnMut(&JobSnapshot) + Send,
+    ) -> Result<JobSnapshot, Interrupted> {
+        let waited = job::wait(
+            self.client,
+            call,
+            self.job_id,
+            self.instance_id,
+            self.schedule,
+            on_progress,
+        )
+        .await;
+        if let Some(slot) = slot {
+            slot.after_wait(&waited, self);
+        }
+        waited
+    }
+}
+
 /// One upgrade's place among the running ones; given back when dropped.
 pub struct Slot {
     gate: Arc<Inner>,

@@ -76,6 +76,31 @@ impl std::fmt::Display for JobStatus {
     }
 }
 
+/// How an apply follows a job nobody watches: at once after submission and again 100 ms
+/// later (a job may finish in no time; the cost is two requests), then every second,
+/// then every tenth of the time waited so far, at most 30 s apart — so completion is
+/// noticed within about a tenth of the job's duration (a 5 s job costs about 7 polls, a
+/// 30 min job about 90).
+pub const UNATTENDED: WaitSchedule = WaitSchedule {
+    initial: Duration::ZERO,
+    second: Duration::from_millis(100),
+    proportion: 0.1,
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(30),
+    // PostgreSQL upgrade jobs may never be visible to the job API: fall back soon.
+    not_found_grace: Duration::from_secs(5),
+};
+
+/// How a job whose progress a person watches (the action's) is followed: a little more
+/// eagerly than [`UNATTENDED`].
+pub const WATCHED: WaitSchedule = WaitSchedule {
+    initial: Duration::from_millis(250),
+    second: Duration::from_millis(500),
+    proportion: 0.05,
+    max: Duration::from_secs(15),
+    ..UNATTENDED
+};
+
 /// What is known about an upgrade job at one moment.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JobSnapshot {
