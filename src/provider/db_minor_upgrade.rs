@@ -282,7 +282,7 @@ impl Resource for DbMinorUpgrade {
         };
         let times = match &submitted {
             Submitted::New(id) if request.is_delayed => {
-                schedule::new_job_times(client, &call, &instance_id, id).await
+                job::new_job_times(client, &call, &instance_id, id).await
             }
             _ => Some(snap.clone()),
         };

@@ -15,14 +15,13 @@
 //! false) forgets it, and the new resource finds it and adopts it (the instance refuses a
 //! second upgrade). The plan says so at `is_delayed`, the destroy tells a scheduled job
 //! from an installed one, and an apply does not wait for a window that opens after its
-//! timeout. Not here: submitting and following jobs ([`crate::upgrade::job`]).
+//! timeout. Not here: submitting and following jobs, and reading a new job's scheduled
+//! times ([`crate::upgrade::job`]).
 
 use std::time::Duration;
 
 use super::upgrade_state::UpgradeState;
 use crate::cty::{AttributePath, Type, Value};
-use crate::rds::models::{ScheduledTask, parse_time};
-use crate::rds::{CallCtx, RdsClient};
 use crate::schema::Attribute;
 use crate::tfplugin::Diagnostic;
 use crate::upgrade::job::{JobSnapshot, JobStatus};
@@ -30,10 +29,6 @@ use crate::upgrade::job::{JobSnapshot, JobStatus};
 pub const MAINTENANCE_WINDOW: &str = "maintenance_window";
 pub const SCHEDULED_START: &str = "scheduled_start";
 pub const SCHEDULED_END: &str = "scheduled_end";
-
-/// How long a job just submitted is looked for in the scheduled tasks (new jobs show in
-/// the listings with a delay); the next refresh records it when this is not enough.
-const NEW_TASK_PATIENCE: Duration = Duration::from_secs(6);
 
 /// The resource's attributes about when the upgrade runs.
 pub fn attributes() -> [Attribute; 3] {
@@ -119,52 +114,6 @@ pub fn keep_planned(planned: &Value, state: &mut UpgradeState) {
     }
     if known(SCHEDULED_END) {
         state.scheduled_end = text(SCHEDULED_END);
-    }
-}
-
-/// The scheduled times of a job just submitted as delayed, looked for a few seconds.
-pub async fn new_job_times(
-    client: &RdsClient,
-    call: &CallCtx,
-    instance_id: &str,
-    job_id: &str,
-) -> Option<JobSnapshot> {
-    let until = tokio::time::Instant::now() + NEW_TASK_PATIENCE;
-    loop {
-        match client.scheduled_tasks(call, Some(instance_id)).await {
-            Ok(tasks) => {
-                if let Some(task) = tasks.iter().find(|t| t.id == job_id) {
-                    return Some(times_of(task));
-                }
-            }
-            Err(e) => {
-                tracing::debug!(instance_id, job_id, error = %e, "cannot read the scheduled tasks; the next refresh records the job's window");
-                return None;
-            }
-        }
-        if tokio::time::Instant::now() >= until || call.cancel.is_cancelled() {
-            tracing::debug!(
-                instance_id,
-                job_id,
-                "the job does not show in the scheduled tasks yet"
-            );
-            return None;
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-}
-
-fn times_of(task: &ScheduledTask) -> JobSnapshot {
-    let rfc = |t: &Option<String>| {
-        t.as_deref()
-            .and_then(parse_time)
-            .map(crate::rds::models::rfc3339)
-    };
-    JobSnapshot {
-        id: task.id.clone(),
-        scheduled_start: rfc(&task.start_time),
-        scheduled_end: rfc(&task.end_time),
-        ..Default::default()
     }
 }
 
@@ -354,22 +303,6 @@ mod tests {
             Some("2026-01-01T22:00:00Z")
         );
         assert!(later.get_attr(SCHEDULED_END).unwrap().is_null());
-    }
-
-    #[test]
-    fn scheduled_task_times_become_rfc3339() {
-        let task = ScheduledTask {
-            id: "j".into(),
-            start_time: Some("2026-01-01T22:00:00+0800".into()),
-            end_time: Some("2026-01-02T02:00:00+0800".into()),
-            ..Default::default()
-        };
-        let snap = times_of(&task);
-        assert_eq!(
-            snap.scheduled_start.as_deref(),
-            Some("2026-01-01T14:00:00Z")
-        );
-        assert_eq!(snap.scheduled_end.as_deref(), Some("2026-01-01T18:00:00Z"));
     }
 
     #[test]

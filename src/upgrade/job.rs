@@ -391,6 +391,52 @@ pub async fn snapshot(
         .map(JobSnapshot::from_scheduled))
 }
 
+/// How long a job just submitted is looked for in the scheduled tasks (new jobs show in
+/// the listings with a delay); the next refresh records it when this is not enough.
+const NEW_TASK_PATIENCE: Duration = Duration::from_secs(6);
+
+/// The scheduled times of a job just submitted as delayed, looked for a few seconds.
+pub async fn new_job_times(
+    client: &RdsClient,
+    call: &CallCtx,
+    instance_id: &str,
+    job_id: &str,
+) -> Option<JobSnapshot> {
+    let until = tokio::time::Instant::now() + NEW_TASK_PATIENCE;
+    loop {
+        match client.scheduled_tasks(call, Some(instance_id)).await {
+            Ok(tasks) => {
+                if let Some(task) = tasks.iter().find(|t| t.id == job_id) {
+                    return Some(times_of(task));
+                }
+            }
+            Err(e) => {
+                tracing::debug!(instance_id, job_id, error = %e, "cannot read the scheduled tasks; the next refresh records the job's window");
+                return None;
+            }
+        }
+        if tokio::time::Instant::now() >= until || call.cancel.is_cancelled() {
+            tracing::debug!(
+                instance_id,
+                job_id,
+                "the job does not show in the scheduled tasks yet"
+            );
+            return None;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+fn times_of(task: &ScheduledTask) -> JobSnapshot {
+    let rfc = |t: &Option<String>| t.as_deref().and_then(parse_time).map(rfc3339);
+    JobSnapshot {
+        id: task.id.clone(),
+        scheduled_start: rfc(&task.start_time),
+        scheduled_end: rfc(&task.end_time),
+        ..Default::default()
+    }
+}
+
 /// Why waiting stopped before the job finished.
 #[derive(Debug)]
 pub enum Interrupted {
@@ -456,6 +502,22 @@ mod tests {
         assert!(JobStatus::parse("Failed").is_finished());
         assert!(!JobStatus::parse("Pending").is_finished());
         assert!(JobStatus::Scheduled.is_under_way() && !JobStatus::Completed.is_under_way());
+    }
+
+    #[test]
+    fn scheduled_task_times_become_rfc3339() {
+        let task = ScheduledTask {
+            id: "j".into(),
+            start_time: Some("2026-01-01T22:00:00+0800".into()),
+            end_time: Some("2026-01-02T02:00:00+0800".into()),
+            ..Default::default()
+        };
+        let snap = times_of(&task);
+        assert_eq!(
+            snap.scheduled_start.as_deref(),
+            Some("2026-01-01T14:00:00Z")
+        );
+        assert_eq!(snap.scheduled_end.as_deref(), Some("2026-01-01T18:00:00Z"));
     }
 
     #[test]
