@@ -1,6 +1,7 @@
 //! Exactly-once submission and tracking (`hwrds::upgrade::submit_once` and
-//! `hwrds::upgrade::job`) against the emulator process: lost answers never start a second job, running and scheduled
-//! upgrades are adopted, and jobs the job API does not know are followed to the end.
+//! `hwrds::upgrade::job`) against the emulator process: lost answers never start a
+//! second job, running and scheduled upgrades are adopted, and jobs the job API does not
+//! know are followed to the end.
 
 pub mod common;
 
