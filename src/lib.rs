@@ -8,8 +8,11 @@
 //! - `plugin` (the go-plugin host: handshake, AutoMTLS, serving) uses `logging`.
 //! - `tfplugin` (the tfplugin6 server and the `Provider`/`Resource` traits) uses `cty`,
 //!   `schema`, and `plugin` for the gRPC message limit.
+//! - `upgrade` (the upgrade domain: instance facts, the seed's checks, adopt or submit
+//!   once, the fleet gate, job tracking; knows nothing of Terraform) uses `rds`.
 //! - `provider` (the hwrds provider, resources, data sources and action) uses `cty`,
-//!   `schema`, `tfplugin` and `rds`: the one module where Terraform meets the RDS client.
+//!   `schema`, `tfplugin`, `rds` and `upgrade`: the one module where Terraform meets the
+//!   RDS client and the domain.
 //! - `docs` (registry docs from the schemas) uses `cty`, `schema` and `tfplugin`.
 //! - `emulator` (the RDS API emulator binary's code) uses `rds` for its signature check.
 //!
@@ -25,3 +28,4 @@ pub mod provider;
 pub mod rds;
 pub mod schema;
 pub mod tfplugin;
+pub mod upgrade;

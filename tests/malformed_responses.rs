@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::Emulator;
 use common::client::EmulatorClient;
-use hwrds::provider::upgrade_job::{self, Submitted};
 use hwrds::rds::{CallCtx, InstanceFilter, RdsClient, RdsError, UpgradeRequest};
+use hwrds::upgrade::submit_once::{self, Submitted};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -197,7 +197,7 @@ async fn the_task_center_search_resolves_a_garbled_submit() {
             let id = format!("s-{kind}-{seed}");
             emu.admin("/__emulator/instances", instances(&[&id]));
             emu.faults(json!({"probability": 0.5, "kinds": [kind], "seed": seed}));
-            let submitted = upgrade_job::submit_once(&c, &ctx(), &id, None, REQUEST, None)
+            let submitted = submit_once::submit_once(&c, &ctx(), &id, None, REQUEST, None)
                 .await
                 .unwrap_or_else(|e| panic!("{kind} seed {seed}: {e}"));
             emu.faults(json!({"probability": 0}));

@@ -1,6 +1,7 @@
-//! Exactly-once submission and tracking (`hwrds::provider::upgrade_job`) against the
-//! emulator process: lost answers never start a second job, running and scheduled
-//! upgrades are adopted, and jobs the job API does not know are followed to the end.
+//! Exactly-once submission and tracking (`hwrds::upgrade::submit_once` and
+//! `hwrds::upgrade::job`) against the emulator process: lost answers never start a
+//! second job, running and scheduled upgrades are adopted, and jobs the job API does not
+//! know are followed to the end.
 
 pub mod common;
 
@@ -8,8 +9,9 @@ use std::time::Duration;
 
 use common::Emulator;
 use common::client::EmulatorClient;
-use hwrds::provider::upgrade_job::{self, Submitted};
 use hwrds::rds::{CallCtx, RdsClient, UpgradeRequest, WaitSchedule};
+use hwrds::upgrade::job::{self as upgrade_job, JobStatus};
+use hwrds::upgrade::submit_once::{self, Submitted};
 use serde_json::json;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -72,7 +74,7 @@ async fn lost_answers_never_start_a_second_job() {
     emu.faults(json!({"probability": 0.5, "kinds": ["reset_after_processing"], "seed": 3}));
     let mut recovered = 0;
     for id in &ids {
-        let submitted = upgrade_job::submit_once(&client, &ctx(120), id, None, NOW, None)
+        let submitted = submit_once::submit_once(&client, &ctx(120), id, None, NOW, None)
             .await
             .unwrap_or_else(|e| panic!("{id}: {e}"));
         assert!(!submitted.job_id().is_empty());
@@ -100,7 +102,7 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     let emu = emulator(&ids, json!({}));
     let client = client(&emu);
     let started = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
-    match upgrade_job::submit_once(&client, &ctx(30), &ids[0], None, NOW, None)
+    match submit_once::submit_once(&client, &ctx(30), &ids[0], None, NOW, None)
         .await
         .unwrap()
     {
@@ -111,7 +113,7 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     let listing = upgrade_job::running_upgrades(&client, &ctx(10))
         .await
         .unwrap();
-    match upgrade_job::submit_once(&client, &ctx(30), &ids[0], None, NOW, Some(&listing))
+    match submit_once::submit_once(&client, &ctx(30), &ids[0], None, NOW, Some(&listing))
         .await
         .unwrap()
     {
@@ -123,13 +125,13 @@ async fn running_and_scheduled_upgrades_are_adopted() {
         second_switch: true,
     };
     let scheduled = client.upgrade(&ctx(10), &ids[1], delayed).await.unwrap();
-    match upgrade_job::submit_once(&client, &ctx(30), &ids[1], None, delayed, None)
+    match submit_once::submit_once(&client, &ctx(30), &ids[1], None, delayed, None)
         .await
         .unwrap()
     {
         Submitted::Adopted(job) => {
             assert_eq!(job.id, scheduled);
-            assert_eq!(job.status, upgrade_job::SCHEDULED);
+            assert_eq!(job.status, JobStatus::Scheduled);
         }
         other => panic!("expected adoption, got {other:?}"),
     }
@@ -139,7 +141,7 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     let done = upgrade_job::wait(&client, &ctx(30), &scheduled, &ids[1], FAST, |_| {})
         .await
         .unwrap();
-    assert_eq!(done.status, upgrade_job::COMPLETED);
+    assert_eq!(done.status, JobStatus::Completed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,7 +153,7 @@ async fn jobs_unknown_to_the_job_api_are_followed_through_the_task_center() {
                "latest_version": "14.12", "job_queryable": false}),
     );
     let client = client(&emu);
-    let job = match upgrade_job::submit_once(&client, &ctx(30), &ids[0], None, NOW, None)
+    let job = match submit_once::submit_once(&client, &ctx(30), &ids[0], None, NOW, None)
         .await
         .unwrap()
     {
@@ -164,9 +166,9 @@ async fn jobs_unknown_to_the_job_api_are_followed_through_the_task_center() {
     })
     .await
     .unwrap();
-    assert_eq!(done.status, upgrade_job::COMPLETED);
+    assert_eq!(done.status, JobStatus::Completed);
     assert!(done.ended.is_some(), "{done:?}");
-    assert!(seen.iter().any(|s| s == "Running"), "{seen:?}");
+    assert!(seen.iter().any(|s| s.as_str() == "Running"), "{seen:?}");
     let stats = emu.stats();
     assert!(
         stats["requests"]["GET /v3/{project_id}/tasklist"]
@@ -192,7 +194,7 @@ async fn submit_behind_an_unseen_upgrade(
     );
     let client = client(&emu);
     let elsewhere = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
-    let submitted = upgrade_job::submit_once(&client, &ctx(60), &ids[0], Some("8.0.28"), NOW, None)
+    let submitted = submit_once::submit_once(&client, &ctx(60), &ids[0], Some("8.0.28"), NOW, None)
         .await
         .unwrap();
     (emu, elsewhere, submitted)
@@ -207,7 +209,7 @@ async fn busy_with_an_upgrade_that_finishes_meanwhile_adopts_it_and_never_submit
     match submitted {
         Submitted::Adopted(job) => {
             assert_eq!(job.id, elsewhere);
-            assert_eq!(job.status, upgrade_job::COMPLETED);
+            assert_eq!(job.status, JobStatus::Completed);
         }
         other => panic!("expected the other upgrade to be adopted, got {other:?}"),
     }

@@ -26,6 +26,12 @@
 //!   an apply never waits for a window that opens after its timeout: it returns at once
 //!   with the job recorded as `Scheduled`. Replacing a resource whose job is scheduled
 //!   warns at plan that applying will not run it now; its destroy says it will still run.
+//!
+//! The file reads in that order: the schema, then the `Resource` operations (plan,
+//! create, read, update, delete, import), then their helpers. The state they share is
+//! [`UpgradeState`]; the checks, the submission and the job are the domain's
+//! ([`crate::upgrade`]); the arguments and wait outcomes are shared with the action
+//! ([`super::upgrade_args`], [`super::wait_outcome`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,57 +39,40 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ProviderState;
-use super::checks;
-use super::fleet_gate::{Follow, Slot};
+use super::findings;
 use super::moved_from_official;
 use super::plan_checks;
 use super::project_lookup;
 use super::schedule;
 use super::submission;
 use super::timeouts;
+use super::upgrade_args;
 use super::upgrade_identity;
-use super::upgrade_job::{
-    self, COMPLETED, FAILED, Interrupted, JobSnapshot, RUNNING, SCHEDULED, Submitted,
-};
+use super::upgrade_state::UpgradeState;
+use super::wait_outcome::{self, Resume};
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::models::rfc3339;
-use crate::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest, WaitSchedule};
+use crate::rds::{CallCtx, RdsClient, RdsError};
 use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{
     Ctx, Diagnostic, Diagnostics, IdentitySchema, MoveSource, MovedState, Plan, Resource,
     StateResult,
 };
+use crate::upgrade::facts::compare_versions;
+use crate::upgrade::fleet_gate::{Follow, Slot};
+use crate::upgrade::job::{self, Interrupted, JobSnapshot, JobStatus};
+use crate::upgrade::submit_once::Submitted;
 
 pub struct DbMinorUpgrade {
     pub(super) state: Arc<ProviderState>,
 }
 
-/// Attributes that follow the job; unknown in a plan that resumes tracking.
-const TRACKING: [&str; 5] = [
-    "status",
-    "progress",
-    "fail_reason",
-    "version_after",
-    "finished_at",
-];
-
-/// How the job is polled: at once after submission and again 100 ms later (a job may
-/// finish in no time; the cost is two requests), then every second, then every tenth of
-/// the time waited so far, at most 30 s apart — so completion is noticed within about a
-/// tenth of the job's duration (a 5 s job costs about 7 polls, a 30 min job about 90).
-const SCHEDULE: WaitSchedule = WaitSchedule {
-    initial: Duration::ZERO,
-    second: Duration::from_millis(100),
-    proportion: 0.1,
-    min: Duration::from_secs(1),
-    max: Duration::from_secs(30),
-    // PostgreSQL upgrade jobs may never be visible to the job API: fall back soon.
-    not_found_grace: Duration::from_secs(5),
-};
-
 /// A job that no API knows after this long (records expire after about a month) keeps
 /// its last known state, unless the instance shows the upgrade finished.
 const VISIBILITY_GRACE: Duration = Duration::from_secs(60);
+
+/// How an import id is written, for its diagnostics.
+const IMPORT_USAGE: &str = "Import an upgrade as <instance_id>/<job_id>, or <instance_id> to adopt the instance's most recent upgrade job.";
 
 pub fn schema() -> Schema {
     let block = Block::new(
@@ -91,16 +80,16 @@ pub fn schema() -> Schema {
     )
     .attribute(Attribute::computed("id", Type::String, "`<instance_id>/<job_id>`.").stable())
     .attribute(
-        Attribute::required("instance_id", Type::String, "Id of the RDS instance to upgrade.")
+        Attribute::required("instance_id", Type::String, upgrade_args::INSTANCE_ID)
             .requires_replace(),
     )
     .attribute(
-        Attribute::optional("is_delayed", Type::Bool, "Run the upgrade in the instance's maintenance window instead of now (MySQL only).")
+        Attribute::optional("is_delayed", Type::Bool, upgrade_args::IS_DELAYED)
             .default(Value::Bool(false))
             .requires_replace(),
     )
     .attribute(
-        Attribute::optional("second_switch", Type::Bool, "MySQL primary/standby only: after the rolling upgrade, switch back so primary and standby keep their availability zones.")
+        Attribute::optional("second_switch", Type::Bool, upgrade_args::SECOND_SWITCH)
             .default(Value::Bool(true))
             .requires_replace(),
     )
@@ -111,7 +100,10 @@ pub fn schema() -> Schema {
     .attribute(Attribute::optional_computed(
         "wait_for_completion",
         Type::Bool,
-        "Wait for the job to finish during apply. Default: `true` for an immediate upgrade, `false` for a delayed one. Changing it never calls the upgrade API.",
+        &format!(
+            "{} Changing it never calls the upgrade API.",
+            upgrade_args::WAIT_FOR_COMPLETION
+        ),
     ))
     .attribute(Attribute::computed("job_id", Type::String, "Id of the upgrade job.").stable())
     .attribute(Attribute::computed("status", Type::String, "Job status: `Scheduled` (delayed, waiting for the maintenance window), `Running`, `Completed` or `Failed`."))
@@ -133,274 +125,6 @@ pub fn schema() -> Schema {
     Schema { version: 0, block }
 }
 
-fn is_unknown(value: &Value, name: &str) -> bool {
-    value.get_attr(name).is_some_and(Value::is_unknown)
-}
-
-fn api_error(summary: &str, who: &str, e: &RdsError) -> Diagnostic {
-    project_lookup::or_diagnostic(e, || Diagnostic::error(summary, format!("{who}: {e}")))
-}
-
-/// Records a job snapshot in a state value.
-fn record(state: &mut Value, snap: &JobSnapshot) {
-    state.set_attr("status", Value::string(&snap.status));
-    let progress = match snap.status.as_str() {
-        COMPLETED => Some("100%".to_string()),
-        _ => snap.progress.clone(),
-    };
-    state.set_attr("progress", Value::opt_string(progress));
-    state.set_attr("fail_reason", Value::opt_string(snap.fail_reason.clone()));
-    if snap.is_finished() {
-        let ended = snap
-            .ended
-            .clone()
-            .unwrap_or_else(|| rfc3339(time::OffsetDateTime::now_utc()));
-        state.set_attr("finished_at", Value::string(ended));
-    } else {
-        state.set_attr("finished_at", Value::Null);
-    }
-    if !matches!(state.get_attr("version_after"), Some(Value::String(_))) {
-        state.set_attr("version_after", Value::Null);
-    }
-    if state.get_attr("submitted_at").is_none_or(Value::is_null) {
-        state.set_attr("submitted_at", Value::opt_string(snap.created.clone()));
-    }
-}
-
-/// The warning of a wait that stopped while the job goes on.
-fn still_running(job_id: &str, instance: &str, why: &str) -> Diagnostic {
-    Diagnostic::warning(
-        "Upgrade still running; tracking will resume",
-        format!(
-            "{why} The upgrade job {job_id} of instance {instance} goes on in Huawei Cloud and is recorded in the state. \
-             Run terraform apply again to keep tracking it: nothing is submitted again."
-        ),
-    )
-}
-
-impl DbMinorUpgrade {
-    fn client(&self) -> Result<&RdsClient, Diagnostics> {
-        self.state.client()
-    }
-
-    /// Reads the instance afresh (not from the cache) for the version after an upgrade:
-    /// up to three rounds of the client's retries, as the upgrade itself is already done.
-    async fn version_now(&self, client: &RdsClient, call: &CallCtx, id: &str) -> Option<String> {
-        for round in 1..=3 {
-            match client.instance(call, id).await {
-                Ok(found) => return found.and_then(|i| i.datastore.complete_version),
-                Err(e)
-                    if round < 3
-                        && !e.is_auth()
-                        && !matches!(e, RdsError::Cancelled | RdsError::Timeout(_)) =>
-                {
-                    tracing::debug!(instance_id = id, error = %e, "reading the version after the upgrade failed; again");
-                }
-                Err(e) => {
-                    tracing::warn!(instance_id = id, error = %e, "cannot read the version after the upgrade; the next refresh asks again");
-                    return None;
-                }
-            }
-        }
-        None
-    }
-
-    /// What a fleet-gate follower needs to follow this resource's job.
-    fn follow<'a>(
-        &self,
-        ctx: &'a Ctx,
-        client: &'a RdsClient,
-        job_id: &'a str,
-        instance_id: &'a str,
-    ) -> Follow<'a> {
-        Follow {
-            client,
-            cancel: &ctx.cancel,
-            schedule: SCHEDULE,
-            job_id,
-            instance_id,
-        }
-    }
-
-    /// Records a finished job, and on completion the instance's new version.
-    async fn finish(
-        &self,
-        client: &RdsClient,
-        call: &CallCtx,
-        state: &mut Value,
-        snap: &JobSnapshot,
-    ) {
-        let instance_id = state.attr_string("instance_id").unwrap_or_default();
-        if snap.status == COMPLETED {
-            // The tracker's shared instance listing usually has it; else ask this one.
-            let version = match &snap.version_after {
-                Some(version) => Some(version.clone()),
-                None => self.version_now(client, call, &instance_id).await,
-            };
-            state.set_attr("version_after", Value::opt_string(version));
-        }
-        record(state, snap);
-    }
-
-    /// Waits for the job recorded in `state` and records the outcome. Diagnostics say
-    /// what happened when it did not complete.
-    async fn wait_and_record(
-        &self,
-        ctx: &Ctx,
-        client: &RdsClient,
-        state: &mut Value,
-        limit: Duration,
-        slot: Option<Slot>,
-    ) -> Diagnostics {
-        let mut diags = Diagnostics::default();
-        let job_id = state.attr_string("job_id").unwrap_or_default();
-        let instance_id = state.attr_string("instance_id").unwrap_or_default();
-        let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
-        let waited = upgrade_job::wait(client, &call, &job_id, &instance_id, SCHEDULE, |snap| {
-            tracing::info!(instance_id = %instance_id, job_id = %snap.id, status = %snap.status, progress = snap.progress.as_deref().unwrap_or(""), "upgrade in progress");
-        })
-        .await;
-        if let Some(slot) = slot {
-            slot.after_wait(&waited, self.follow(ctx, client, &job_id, &instance_id));
-        }
-        match waited {
-            Ok(snap) => {
-                // The final read gets its own short context: the wait may have used it all.
-                let after = CallCtx::new(ctx.cancel.clone())
-                    .with_deadline(Instant::now() + Duration::from_secs(60));
-                self.finish(client, &after, state, &snap).await;
-                if snap.status == FAILED {
-                    diags.push(Diagnostic::error(
-                        "Upgrade job failed",
-                        format!(
-                            "The upgrade job {job_id} of instance {instance_id} failed: {}. The instance keeps version {}. \
-                             The next plan proposes a new attempt (a replacement of this resource).",
-                            snap.fail_reason.as_deref().unwrap_or("no reason given").trim_end_matches('.'),
-                            state.attr_string("version_before").unwrap_or_else(|| "it had".into()),
-                        ),
-                    ));
-                } else {
-                    tracing::info!(instance_id = %instance_id, job_id = %job_id, version_after = state.attr_string("version_after").as_deref().unwrap_or(""), "upgrade completed");
-                }
-            }
-            Err(Interrupted::Cancelled(last)) => {
-                if let Some(last) = last {
-                    record(state, &last);
-                }
-                diags.push(still_running(
-                    &job_id,
-                    &instance_id,
-                    "Terraform was interrupted while waiting.",
-                ));
-            }
-            Err(Interrupted::Timeout(last)) => {
-                if let Some(last) = last {
-                    record(state, &last);
-                }
-                let why = format!(
-                    "The wait reached its timeout ({}s; see timeouts).",
-                    limit.as_secs()
-                );
-                diags.push(still_running(&job_id, &instance_id, &why));
-            }
-            Err(Interrupted::Api(e)) => {
-                let why = format!("Following the job failed: {e}.");
-                diags.push(still_running(&job_id, &instance_id, &why));
-            }
-        }
-        diags
-    }
-
-    /// Brings a state's tracking attributes up to date (no request for a finished job).
-    async fn refresh(
-        &self,
-        ctx: &Ctx,
-        client: &RdsClient,
-        state: &mut Value,
-    ) -> Result<(), Diagnostic> {
-        let status = state.attr_string("status");
-        if status.as_deref() == Some(COMPLETED) && state.attr_string("version_after").is_none() {
-            // The read after completion failed earlier: ask once more, then it is final.
-            let call = CallCtx::new(ctx.cancel.clone())
-                .with_deadline(Instant::now() + Duration::from_secs(60));
-            let instance_id = state.attr_string("instance_id").unwrap_or_default();
-            let version = self.version_now(client, &call, &instance_id).await;
-            state.set_attr("version_after", Value::opt_string(version));
-            return Ok(());
-        }
-        if status
-            .as_deref()
-            .is_some_and(|s| s == COMPLETED || s == FAILED)
-        {
-            return Ok(());
-        }
-        let job_id = state.attr_string("job_id").unwrap_or_default();
-        let instance_id = state.attr_string("instance_id").unwrap_or_default();
-        let who = format!("job {job_id} of instance {instance_id}");
-        let call = CallCtx::new(ctx.cancel.clone())
-            .with_deadline(Instant::now() + Duration::from_secs(120));
-        match upgrade_job::snapshot(client, &call, &job_id, &instance_id).await {
-            Ok(Some(snap)) => {
-                schedule::record_at_refresh(state, &snap);
-                if snap.is_finished() {
-                    self.finish(client, &call, state, &snap).await;
-                } else {
-                    record(state, &snap);
-                }
-            }
-            Ok(None) => self.infer_from_instance(client, &call, state).await,
-            Err(e) => return Err(api_error("Cannot read the upgrade job", &who, &e)),
-        }
-        if state.attr_string("status").is_none() {
-            // Imported and unknown to every API: say so rather than invent a status.
-            state.set_attr("status", Value::string(RUNNING));
-        }
-        Ok(())
-    }
-
-    /// No API knows the job: once it is old enough, an instance that is ACTIVE on a newer
-    /// version than before shows the upgrade completed; otherwise the state stays.
-    async fn infer_from_instance(&self, client: &RdsClient, call: &CallCtx, state: &mut Value) {
-        let submitted = state.attr_string("submitted_at").and_then(|t| {
-            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
-        });
-        let old_enough = submitted.is_none_or(|t| {
-            time::OffsetDateTime::now_utc() - t
-                > time::Duration::try_from(VISIBILITY_GRACE).unwrap_or_default()
-        });
-        let (Some(before), true) = (state.attr_string("version_before"), old_enough) else {
-            return;
-        };
-        let instance_id = state.attr_string("instance_id").unwrap_or_default();
-        let Ok(Some(instance)) = client.instance(call, &instance_id).await else {
-            return;
-        };
-        let newer = instance
-            .datastore
-            .complete_version
-            .as_deref()
-            .is_some_and(|now| {
-                checks::compare_versions(now, &before) == std::cmp::Ordering::Greater
-            });
-        if instance.status.eq_ignore_ascii_case("active") && newer {
-            tracing::info!(
-                instance_id,
-                "the job is not listed any more; the instance runs a newer version: completed"
-            );
-            state.set_attr(
-                "version_after",
-                Value::opt_string(instance.datastore.complete_version),
-            );
-            let snap = JobSnapshot {
-                id: state.attr_string("job_id").unwrap_or_default(),
-                status: COMPLETED.into(),
-                ..Default::default()
-            };
-            record(state, &snap);
-        }
-    }
-}
-
 #[async_trait::async_trait]
 impl Resource for DbMinorUpgrade {
     fn type_name(&self) -> &'static str {
@@ -416,7 +140,7 @@ impl Resource for DbMinorUpgrade {
         if let Some(d) = config
             .attr_string("instance_id")
             .as_deref()
-            .and_then(checks::validate_instance_id)
+            .and_then(findings::validate_instance_id)
         {
             diags.push(d);
         }
@@ -443,34 +167,16 @@ impl Resource for DbMinorUpgrade {
                 .set_attr("wait_for_completion", Value::Bool(!delayed));
         }
         if let Some(prior) = plan.prior.clone() {
-            let status = prior.attr_string("status").unwrap_or_default();
-            let waits = plan.planned.attr_bool("wait_for_completion") == Some(true);
-            if status == FAILED {
-                plan.planned.set_attr("status", Value::Unknown);
-                plan.requires_replace
-                    .push(AttributePath::attribute("status"));
-            } else if (status == RUNNING || status == SCHEDULED) && waits {
-                for name in TRACKING {
-                    plan.planned.set_attr(name, Value::Unknown);
-                }
-            } else if status == COMPLETED {
-                for name in TRACKING {
-                    plan.planned
-                        .set_attr(name, prior.get_attr(name).cloned().unwrap_or(Value::Null));
-                }
-            }
+            self.plan_existing(&prior, plan);
             if let Some(warning) = schedule::replacing_scheduled(&prior, &plan.planned) {
                 diags.push(warning);
             }
             return diags;
         }
         // A new upgrade: check it against the instance when the id is known.
-        let Some(instance_id) = plan.config.attr_string("instance_id") else {
+        let Some(instance_id) = upgrade_args::checkable_instance_id(&plan.config) else {
             return diags;
         };
-        if checks::validate_instance_id(&instance_id).is_some() {
-            return diags; // validate_config has reported it
-        }
         let client = match self.client() {
             Ok(c) => c,
             Err(d) => return d,
@@ -483,8 +189,8 @@ impl Resource for DbMinorUpgrade {
             .await
         {
             Ok(f) => f,
-            Err(d) => {
-                diags.push(d);
+            Err(e) => {
+                diags.push(findings::facts_diagnostic(&instance_id, &e));
                 return diags;
             }
         };
@@ -518,58 +224,38 @@ impl Resource for DbMinorUpgrade {
             Ok(c) => c,
             Err(d) => return StateResult::error(d),
         };
-        let instance_id = planned.attr_string("instance_id").unwrap_or_default();
+        let mut state = UpgradeState::from_value(planned);
+        let instance_id = state.instance_id.clone();
         let limit = timeouts::get(planned, "create");
         let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
-        let request = UpgradeRequest {
-            is_delayed: planned.attr_bool("is_delayed").unwrap_or(false),
-            second_switch: planned.attr_bool("second_switch").unwrap_or(true),
-        };
+        let request = upgrade_args::request(planned);
+        let planned_version = state.version_before.as_deref();
+        let submission = upgrade_args::submission(&instance_id, config, request, planned_version);
+        let (facts, submitted, slot) =
+            match submission::submit_checked(&self.state, client, &call, &submission).await {
+                Ok(done) => done,
+                Err(d) => return StateResult::error(d),
+            };
 
-        let planned_version = planned.attr_string("version_before");
-        let (facts, submitted, slot) = match submission::submit_checked(
-            &self.state,
-            client,
-            &call,
-            &instance_id,
-            config,
-            request,
-            planned_version.as_deref(),
-        )
-        .await
-        {
-            Ok(done) => done,
-            Err(d) => return StateResult::error(d),
-        };
-
-        let mut state = planned.clone();
+        state.set_job(submitted.job_id());
         let job_id = submitted.job_id().to_string();
-        state.set_attr("id", Value::string(format!("{instance_id}/{job_id}")));
-        state.set_attr("job_id", Value::string(&job_id));
-        state.set_attr("engine", Value::string(&facts.engine));
-        state.set_attr("instance_type", Value::string(&facts.instance_type));
-        if is_unknown(&state, "version_before") {
-            state.set_attr(
-                "version_before",
-                Value::opt_string(facts.complete_version.clone()),
-            );
+        state.engine = Some(facts.engine.clone());
+        state.instance_type = Some(facts.instance_type.clone());
+        if is_unknown(planned, "version_before") {
+            state.version_before = facts.complete_version.clone();
         }
-        state.set_attr("version_after", Value::Null);
+        state.version_after = None;
         let mut diags = Diagnostics::default();
         let snap = match &submitted {
             Submitted::New(id) => {
-                state.set_attr(
-                    "submitted_at",
-                    Value::string(rfc3339(time::OffsetDateTime::now_utc())),
-                );
+                state.submitted_at = Some(rfc3339(time::OffsetDateTime::now_utc()));
                 JobSnapshot {
                     id: id.clone(),
                     status: if request.is_delayed {
-                        SCHEDULED
+                        JobStatus::Scheduled
                     } else {
-                        RUNNING
-                    }
-                    .into(),
+                        JobStatus::Running
+                    },
                     ..Default::default()
                 }
             }
@@ -578,8 +264,8 @@ impl Resource for DbMinorUpgrade {
                     .created
                     .clone()
                     .unwrap_or_else(|| rfc3339(time::OffsetDateTime::now_utc()));
-                state.set_attr("submitted_at", Value::string(at));
-                if job.status == SCHEDULED && !request.is_delayed {
+                state.submitted_at = Some(at);
+                if job.status == JobStatus::Scheduled && !request.is_delayed {
                     diags.push(schedule::adopted_while_immediate(&instance_id, job));
                 } else {
                     diags.push(Diagnostic::warning_at(
@@ -596,30 +282,31 @@ impl Resource for DbMinorUpgrade {
         };
         let times = match &submitted {
             Submitted::New(id) if request.is_delayed => {
-                schedule::new_job_times(client, &call, &instance_id, id).await
+                job::new_job_times(client, &call, &instance_id, id).await
             }
             _ => Some(snap.clone()),
         };
         schedule::record_at_create(
+            planned,
             &mut state,
             facts.maintenance_window.as_deref(),
             request.is_delayed,
             times.as_ref(),
         );
-        record(&mut state, &snap);
+        state.record(&snap);
         let elapsed_limit = call
             .deadline
             .map(|d| d.saturating_duration_since(Instant::now()))
             .unwrap_or(limit);
-        let waits = planned.attr_bool("wait_for_completion") == Some(true);
-        let too_late = (waits && snap.status == SCHEDULED)
+        let waits = state.wait_for_completion == Some(true);
+        let too_late = (waits && snap.status == JobStatus::Scheduled)
             .then(|| {
                 let start = times.as_ref().and_then(|t| t.scheduled_start.as_deref());
                 schedule::beyond_the_wait(&instance_id, &job_id, start, elapsed_limit)
             })
             .flatten();
         // A job waiting for the maintenance window runs then, not now: it holds no slot.
-        let slot = (!request.is_delayed && snap.status != SCHEDULED).then_some(slot);
+        let slot = (!request.is_delayed && snap.status != JobStatus::Scheduled).then_some(slot);
         if snap.is_finished() {
             self.finish(client, &call, &mut state, &snap).await;
             if let Some(slot) = slot {
@@ -636,8 +323,42 @@ impl Resource for DbMinorUpgrade {
             slot.follow_in_background(self.follow(ctx, client, &job_id, &instance_id));
         }
         StateResult {
-            state: Some(state),
+            state: Some(state.to_value()),
             private: Vec::new(),
+            diagnostics: diags,
+        }
+    }
+
+    async fn read(&self, ctx: &Ctx, state: &Value, private: &[u8]) -> StateResult {
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(d) => return StateResult::error(d),
+        };
+        let mut new = UpgradeState::from_value(state);
+        let mut diags = Diagnostics::default();
+        if moved_from_official::has_no_job(&new)
+            && !moved_from_official::adopt(&self.state, client, ctx, &mut new, &mut diags).await
+        {
+            return StateResult {
+                state: Some(new.to_value()),
+                private: private.to_vec(),
+                diagnostics: diags,
+            };
+        }
+        if new.engine.is_none() {
+            // Imported: describe the instance once.
+            let call = CallCtx::new(ctx.cancel.clone());
+            if let Ok(Some(instance)) = client.instance(&call, &new.instance_id).await {
+                new.engine = Some(instance.datastore.engine);
+                new.instance_type = Some(instance.instance_type);
+            }
+        }
+        if let Err(d) = self.refresh(ctx, client, &mut new).await {
+            diags.push(d);
+        }
+        StateResult {
+            state: Some(new.to_value()),
+            private: private.to_vec(),
             diagnostics: diags,
         }
     }
@@ -654,33 +375,31 @@ impl Resource for DbMinorUpgrade {
             Ok(c) => c,
             Err(d) => return StateResult::error(d),
         };
-        let mut state = planned.clone();
         let resumes = is_unknown(planned, "status");
         if !resumes {
-            return StateResult::ok(state);
+            return StateResult::ok(planned.clone());
         }
-        for name in TRACKING {
-            state.set_attr(name, prior.get_attr(name).cloned().unwrap_or(Value::Null));
-        }
+        let mut state = UpgradeState::from_value(planned);
+        state.track_as(&UpgradeState::from_value(prior));
         let mut diags = Diagnostics::default();
         if let Err(d) = self.refresh(ctx, client, &mut state).await {
             diags.push(d);
             schedule::keep_planned(planned, &mut state);
             return StateResult {
-                state: Some(state),
+                state: Some(state.to_value()),
                 private: Vec::new(),
                 diagnostics: diags,
             };
         }
-        let status = state.attr_string("status").unwrap_or_default();
+        let status = state.status.clone();
         let limit = timeouts::get(planned, "update");
-        let waits = planned.attr_bool("wait_for_completion") == Some(true);
-        let too_late = (waits && status == SCHEDULED)
+        let waits = state.wait_for_completion == Some(true);
+        let too_late = (waits && status == Some(JobStatus::Scheduled))
             .then(|| {
                 schedule::beyond_the_wait(
-                    &state.attr_string("instance_id").unwrap_or_default(),
-                    &state.attr_string("job_id").unwrap_or_default(),
-                    state.attr_string(schedule::SCHEDULED_START).as_deref(),
+                    &state.instance_id,
+                    state.job_id(),
+                    state.scheduled_start.as_deref(),
                     limit,
                 )
             })
@@ -688,64 +407,27 @@ impl Resource for DbMinorUpgrade {
         schedule::keep_planned(planned, &mut state);
         if let Some(warning) = too_late {
             diags.push(warning);
-        } else if (status == RUNNING || status == SCHEDULED) && waits {
+        } else if status.as_ref().is_some_and(JobStatus::is_under_way) && waits {
             tracing::info!(
-                job_id = state.attr_string("job_id").as_deref().unwrap_or(""),
+                job_id = state.job_id(),
                 "resuming the wait for the upgrade job"
             );
-            let slot = (status == RUNNING).then(|| {
-                let instance_id = state.attr_string("instance_id").unwrap_or_default();
-                self.state.gate.occupy(&instance_id)
-            });
+            let slot = (status == Some(JobStatus::Running))
+                .then(|| self.state.gate.occupy(&state.instance_id));
             diags.extend(
                 self.wait_and_record(ctx, client, &mut state, limit, slot)
                     .await,
             );
         }
         StateResult {
-            state: Some(state),
+            state: Some(state.to_value()),
             private: Vec::new(),
             diagnostics: diags,
         }
     }
 
     async fn delete(&self, _ctx: &Ctx, prior: &Value) -> Diagnostics {
-        Diagnostics::from(schedule::forgotten(prior))
-    }
-
-    async fn read(&self, ctx: &Ctx, state: &Value, private: &[u8]) -> StateResult {
-        let client = match self.client() {
-            Ok(c) => c,
-            Err(d) => return StateResult::error(d),
-        };
-        let mut new = state.clone();
-        let mut diags = Diagnostics::default();
-        if moved_from_official::has_no_job(&new)
-            && !moved_from_official::adopt(&self.state, client, ctx, &mut new, &mut diags).await
-        {
-            return StateResult {
-                state: Some(new),
-                private: private.to_vec(),
-                diagnostics: diags,
-            };
-        }
-        if new.attr_string("engine").is_none() {
-            // Imported: describe the instance once.
-            let call = CallCtx::new(ctx.cancel.clone());
-            let id = new.attr_string("instance_id").unwrap_or_default();
-            if let Ok(Some(instance)) = client.instance(&call, &id).await {
-                new.set_attr("engine", Value::string(&instance.datastore.engine));
-                new.set_attr("instance_type", Value::string(&instance.instance_type));
-            }
-        }
-        if let Err(d) = self.refresh(ctx, client, &mut new).await {
-            diags.push(d);
-        }
-        StateResult {
-            state: Some(new),
-            private: private.to_vec(),
-            diagnostics: diags,
-        }
+        Diagnostics::from(schedule::forgotten(&UpgradeState::from_value(prior)))
     }
 
     async fn import(&self, ctx: &Ctx, id: &str) -> StateResult {
@@ -753,77 +435,10 @@ impl Resource for DbMinorUpgrade {
             Ok(c) => c,
             Err(d) => return StateResult::error(d),
         };
-        let (instance_id, job_id) = match id.split_once('/') {
-            Some((instance, job)) => (instance.to_string(), Some(job.to_string())),
-            None => (id.to_string(), None),
-        };
-        let usage = "Import an upgrade as <instance_id>/<job_id>, or <instance_id> to adopt the instance's most recent upgrade job.";
-        if let Some(d) = checks::validate_instance_id(&instance_id) {
-            return StateResult::error(Diagnostics::from(Diagnostic::error(
-                "Invalid import id",
-                format!("{} {usage}", d.detail),
-            )));
+        match imported(client, ctx, id).await {
+            Ok(state) => StateResult::ok(state.to_value()),
+            Err(d) => StateResult::error(Diagnostics::from(d)),
         }
-        if job_id
-            .as_deref()
-            .is_some_and(|j| j.trim().is_empty() || j.contains('/'))
-        {
-            return StateResult::error(Diagnostics::from(Diagnostic::error(
-                "Invalid import id",
-                format!("{id:?} has no usable job id. {usage}"),
-            )));
-        }
-        let call = CallCtx::new(ctx.cancel.clone());
-        let instance = match client.instance(&call, &instance_id).await {
-            Ok(Some(i)) => i,
-            Ok(None) => {
-                return StateResult::error(Diagnostics::from(Diagnostic::error(
-                    "RDS instance not found",
-                    format!(
-                        "No RDS instance has id {instance_id:?} in this project and region. {usage}"
-                    ),
-                )));
-            }
-            Err(e) => {
-                return StateResult::error(Diagnostics::from(api_error(
-                    "Cannot read the RDS instance",
-                    &instance_id,
-                    &e,
-                )));
-            }
-        };
-        let (job_id, created) = match job_id {
-            Some(j) => (j, None),
-            None => match upgrade_job::most_recent(client, &call, &instance_id).await {
-                Ok(Some(job)) => (job.id.clone(), job.created.clone()),
-                Ok(None) => {
-                    return StateResult::error(Diagnostics::from(Diagnostic::error(
-                        "No upgrade job to import",
-                        format!(
-                            "Instance {instance_id} has no minor upgrade job in the task center (records are kept about a month). {usage}"
-                        ),
-                    )));
-                }
-                Err(e) => {
-                    return StateResult::error(Diagnostics::from(api_error(
-                        "Cannot read the task center",
-                        &instance_id,
-                        &e,
-                    )));
-                }
-            },
-        };
-        let mut state = Value::null_object(&schema().block.value_type());
-        state.set_attr("id", Value::string(format!("{instance_id}/{job_id}")));
-        state.set_attr("instance_id", Value::string(&instance_id));
-        state.set_attr("job_id", Value::string(&job_id));
-        state.set_attr("is_delayed", Value::Bool(false));
-        state.set_attr("second_switch", Value::Bool(true));
-        state.set_attr("wait_for_completion", Value::Bool(true));
-        state.set_attr("engine", Value::string(&instance.datastore.engine));
-        state.set_attr("instance_type", Value::string(&instance.instance_type));
-        state.set_attr("submitted_at", Value::opt_string(created));
-        StateResult::ok(state)
     }
 
     fn identity_schema(&self) -> Option<IdentitySchema> {
@@ -846,36 +461,303 @@ impl Resource for DbMinorUpgrade {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+// ---- Helpers, in the order the resource's operations above use them ----
 
-    #[test]
-    fn instance_ids_are_checked() {
-        assert!(checks::validate_instance_id("a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01").is_none());
-        for bad in ["", "  ", "a/b", "x y", &"a".repeat(65)] {
-            let d = checks::validate_instance_id(bad).expect(bad);
-            assert_eq!(d.path, Some(AttributePath::attribute("instance_id")));
+impl DbMinorUpgrade {
+    fn client(&self) -> Result<&RdsClient, Diagnostics> {
+        self.state.client()
+    }
+
+    /// The plan of an existing upgrade by its recorded status: a failed job is replaced
+    /// (a new attempt), one under way that the apply waits for is tracked again (its
+    /// tracking attributes unknown), a completed one keeps its outcome.
+    fn plan_existing(&self, prior: &Value, plan: &mut Plan) {
+        let status = UpgradeState::from_value(prior).status;
+        let waits = plan.planned.attr_bool("wait_for_completion") == Some(true);
+        match status {
+            Some(JobStatus::Failed) => {
+                plan.planned.set_attr("status", Value::Unknown);
+                plan.requires_replace
+                    .push(AttributePath::attribute("status"));
+            }
+            Some(status) if status.is_under_way() && waits => {
+                for name in UpgradeState::TRACKING {
+                    plan.planned.set_attr(name, Value::Unknown);
+                }
+            }
+            Some(JobStatus::Completed) => {
+                for name in UpgradeState::TRACKING {
+                    plan.planned
+                        .set_attr(name, prior.get_attr(name).cloned().unwrap_or(Value::Null));
+                }
+            }
+            _ => {}
         }
     }
 
-    #[test]
-    fn recording_a_completed_job_fills_progress_and_finish_time() {
-        let mut state = Value::null_object(&schema().block.value_type());
-        record(
-            &mut state,
-            &JobSnapshot {
-                id: "j".into(),
-                status: COMPLETED.into(),
-                ended: Some("2026-01-01T00:00:00Z".into()),
-                ..Default::default()
-            },
-        );
-        assert_eq!(state.attr_string("progress").as_deref(), Some("100%"));
-        assert_eq!(
-            state.attr_string("finished_at").as_deref(),
-            Some("2026-01-01T00:00:00Z")
-        );
-        assert!(state.is_wholly_known());
+    /// What a fleet-gate follower needs to follow this resource's job.
+    fn follow<'a>(
+        &self,
+        ctx: &'a Ctx,
+        client: &'a RdsClient,
+        job_id: &'a str,
+        instance_id: &'a str,
+    ) -> Follow<'a> {
+        Follow {
+            client,
+            cancel: &ctx.cancel,
+            schedule: job::UNATTENDED,
+            job_id,
+            instance_id,
+        }
     }
+
+    /// Records a finished job, and on completion the instance's new version.
+    async fn finish(
+        &self,
+        client: &RdsClient,
+        call: &CallCtx,
+        state: &mut UpgradeState,
+        snap: &JobSnapshot,
+    ) {
+        if snap.status == JobStatus::Completed {
+            // The tracker's shared instance listing usually has it; else ask this one.
+            state.version_after = match &snap.version_after {
+                Some(version) => Some(version.clone()),
+                None => self.version_now(client, call, &state.instance_id).await,
+            };
+        }
+        state.record(snap);
+    }
+
+    /// Reads the instance afresh (not from the cache) for the version after an upgrade:
+    /// up to three rounds of the client's retries, as the upgrade itself is already done.
+    async fn version_now(&self, client: &RdsClient, call: &CallCtx, id: &str) -> Option<String> {
+        for round in 1..=3 {
+            match client.instance(call, id).await {
+                Ok(found) => return found.and_then(|i| i.datastore.complete_version),
+                Err(e)
+                    if round < 3
+                        && !e.is_auth()
+                        && !matches!(e, RdsError::Cancelled | RdsError::Timeout(_)) =>
+                {
+                    tracing::debug!(instance_id = id, error = %e, "reading the version after the upgrade failed; again");
+                }
+                Err(e) => {
+                    tracing::warn!(instance_id = id, error = %e, "cannot read the version after the upgrade; the next refresh asks again");
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// Waits for the job recorded in `state` and records the outcome. Diagnostics say
+    /// what happened when it did not complete.
+    async fn wait_and_record(
+        &self,
+        ctx: &Ctx,
+        client: &RdsClient,
+        state: &mut UpgradeState,
+        limit: Duration,
+        slot: Option<Slot>,
+    ) -> Diagnostics {
+        let mut diags = Diagnostics::default();
+        let job_id = state.job_id().to_string();
+        let instance_id = state.instance_id.clone();
+        let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
+        let follow = self.follow(ctx, client, &job_id, &instance_id);
+        let waited = follow
+            .wait(&call, slot, |snap| {
+                tracing::info!(instance_id = %instance_id, job_id = %snap.id, status = %snap.status, progress = snap.progress.as_deref().unwrap_or(""), "upgrade in progress");
+            })
+            .await;
+        match waited {
+            Ok(snap) => {
+                // The final read gets its own short context: the wait may have used it all.
+                let after = CallCtx::new(ctx.cancel.clone())
+                    .with_deadline(Instant::now() + Duration::from_secs(60));
+                self.finish(client, &after, state, &snap).await;
+                if snap.status == JobStatus::Failed {
+                    diags.push(Diagnostic::error(
+                        "Upgrade job failed",
+                        format!(
+                            "The upgrade job {job_id} of instance {instance_id} failed: {}. The instance keeps version {}. \
+                             The next plan proposes a new attempt (a replacement of this resource).",
+                            snap.fail_reason.as_deref().unwrap_or("no reason given").trim_end_matches('.'),
+                            state.version_before.as_deref().unwrap_or("it had"),
+                        ),
+                    ));
+                } else {
+                    tracing::info!(instance_id = %instance_id, job_id = %job_id, version_after = state.version_after.as_deref().unwrap_or(""), "upgrade completed");
+                }
+            }
+            Err(stopped) => {
+                if let Interrupted::Cancelled(Some(last)) | Interrupted::Timeout(Some(last)) =
+                    &stopped
+                {
+                    state.record(last);
+                }
+                let who = format!("instance {instance_id}");
+                diags.push(wait_outcome::interrupted(
+                    Resume::Apply,
+                    &stopped,
+                    limit,
+                    &job_id,
+                    &who,
+                ));
+            }
+        }
+        diags
+    }
+
+    /// Brings a state's tracking attributes up to date (no request for a finished job).
+    async fn refresh(
+        &self,
+        ctx: &Ctx,
+        client: &RdsClient,
+        state: &mut UpgradeState,
+    ) -> Result<(), Diagnostic> {
+        if state.status == Some(JobStatus::Completed) && state.version_after.is_none() {
+            // The read after completion failed earlier: ask once more, then it is final.
+            let call = CallCtx::new(ctx.cancel.clone())
+                .with_deadline(Instant::now() + Duration::from_secs(60));
+            state.version_after = self.version_now(client, &call, &state.instance_id).await;
+            return Ok(());
+        }
+        if state.is_finished() {
+            return Ok(());
+        }
+        let job_id = state.job_id().to_string();
+        let instance_id = state.instance_id.clone();
+        let who = format!("job {job_id} of instance {instance_id}");
+        let call = CallCtx::new(ctx.cancel.clone())
+            .with_deadline(Instant::now() + Duration::from_secs(120));
+        match job::snapshot(client, &call, &job_id, &instance_id).await {
+            Ok(Some(snap)) => {
+                schedule::record_at_refresh(state, &snap);
+                if snap.is_finished() {
+                    self.finish(client, &call, state, &snap).await;
+                } else {
+                    state.record(&snap);
+                }
+            }
+            Ok(None) => self.infer_from_instance(client, &call, state).await,
+            Err(e) => return Err(api_error("Cannot read the upgrade job", &who, &e)),
+        }
+        if state.status.is_none() {
+            // Imported and unknown to every API: say so rather than invent a status.
+            state.status = Some(JobStatus::Running);
+        }
+        Ok(())
+    }
+
+    /// No API knows the job: once it is old enough, an instance that is ACTIVE on a newer
+    /// version than before shows the upgrade completed; otherwise the state stays.
+    async fn infer_from_instance(
+        &self,
+        client: &RdsClient,
+        call: &CallCtx,
+        state: &mut UpgradeState,
+    ) {
+        let submitted = state.submitted_at.as_deref().and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        });
+        let old_enough = submitted.is_none_or(|t| {
+            time::OffsetDateTime::now_utc() - t
+                > time::Duration::try_from(VISIBILITY_GRACE).unwrap_or_default()
+        });
+        let (Some(before), true) = (state.version_before.clone(), old_enough) else {
+            return;
+        };
+        let instance_id = state.instance_id.clone();
+        let Ok(Some(instance)) = client.instance(call, &instance_id).await else {
+            return;
+        };
+        let newer = instance
+            .datastore
+            .complete_version
+            .as_deref()
+            .is_some_and(|now| compare_versions(now, &before) == std::cmp::Ordering::Greater);
+        if instance.status.eq_ignore_ascii_case("active") && newer {
+            tracing::info!(
+                instance_id,
+                "the job is not listed any more; the instance runs a newer version: completed"
+            );
+            state.version_after = instance.datastore.complete_version;
+            let snap = JobSnapshot {
+                id: state.job_id().to_string(),
+                status: JobStatus::Completed,
+                ..Default::default()
+            };
+            state.record(&snap);
+        }
+    }
+}
+
+/// The state an import of `id` gives: `<instance_id>/<job_id>`, or `<instance_id>` for
+/// the instance's most recent upgrade job.
+async fn imported(client: &RdsClient, ctx: &Ctx, id: &str) -> Result<UpgradeState, Diagnostic> {
+    let (instance_id, job_id) = match id.split_once('/') {
+        Some((instance, job)) => (instance.to_string(), Some(job.to_string())),
+        None => (id.to_string(), None),
+    };
+    let usage = IMPORT_USAGE;
+    if let Some(d) = findings::validate_instance_id(&instance_id) {
+        return Err(Diagnostic::error(
+            "Invalid import id",
+            format!("{} {usage}", d.detail),
+        ));
+    }
+    if job_id
+        .as_deref()
+        .is_some_and(|j| j.trim().is_empty() || j.contains('/'))
+    {
+        return Err(Diagnostic::error(
+            "Invalid import id",
+            format!("{id:?} has no usable job id. {usage}"),
+        ));
+    }
+    let call = CallCtx::new(ctx.cancel.clone());
+    let instance = match client.instance(&call, &instance_id).await {
+        Ok(Some(i)) => i,
+        Ok(None) => {
+            return Err(Diagnostic::error(
+                "RDS instance not found",
+                format!(
+                    "No RDS instance has id {instance_id:?} in this project and region. {usage}"
+                ),
+            ));
+        }
+        Err(e) => return Err(api_error("Cannot read the RDS instance", &instance_id, &e)),
+    };
+    let (job_id, created) = match job_id {
+        Some(j) => (j, None),
+        None => match job::most_recent(client, &call, &instance_id).await {
+            Ok(Some(job)) => (job.id, job.created),
+            Ok(None) => {
+                return Err(Diagnostic::error(
+                    "No upgrade job to import",
+                    format!(
+                        "Instance {instance_id} has no minor upgrade job in the task center (records are kept about a month). {usage}"
+                    ),
+                ));
+            }
+            Err(e) => return Err(api_error("Cannot read the task center", &instance_id, &e)),
+        },
+    };
+    let mut state = UpgradeState::new(&instance_id);
+    state.set_job(&job_id);
+    state.engine = Some(instance.datastore.engine);
+    state.instance_type = Some(instance.instance_type);
+    state.submitted_at = created;
+    Ok(state)
+}
+
+fn is_unknown(value: &Value, name: &str) -> bool {
+    value.get_attr(name).is_some_and(Value::is_unknown)
+}
+
+fn api_error(summary: &str, who: &str, e: &RdsError) -> Diagnostic {
+    project_lookup::or_diagnostic(e, || Diagnostic::error(summary, format!("{who}: {e}")))
 }

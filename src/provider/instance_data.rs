@@ -5,14 +5,15 @@
 use std::sync::Arc;
 
 use super::ProviderState;
-use super::checks::{InstanceFacts, upgrade_blockers};
 use super::project_lookup;
-use super::upgrade_job;
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::models::{ScheduledTask, parse_time, rfc3339};
 use crate::rds::{CallCtx, InstanceFilter, RdsClient};
 use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{Ctx, DataSource, Diagnostic, Diagnostics, StateResult};
+use crate::upgrade::checks::upgrade_blockers;
+use crate::upgrade::facts::InstanceFacts;
+use crate::upgrade::job;
 
 pub struct InstanceDataSource {
     pub(super) state: Arc<ProviderState>,
@@ -62,7 +63,7 @@ pub async fn scheduled_tasks(
 
 /// The value of `scheduled_upgrade` for `instance_id` among `tasks`.
 fn scheduled_upgrade(tasks: &[ScheduledTask], instance_id: &str) -> Value {
-    let Some(task) = upgrade_job::pending_upgrade(tasks, instance_id) else {
+    let Some(task) = job::pending_upgrade(tasks, instance_id) else {
         return Value::Null;
     };
     let time =

@@ -1,11 +1,10 @@
 //! The hwrds provider: its configuration and the resources and data sources it offers.
-//! The only layer where Terraform semantics and the RDS client meet.
+//! The only layer where Terraform semantics meet the RDS client and the upgrade domain
+//! ([`crate::upgrade`]): schemas, plans, state and diagnostics.
 
-mod catalog;
-pub mod checks;
 pub mod config;
 mod db_minor_upgrade;
-mod fleet_gate;
+mod findings;
 mod instance_data;
 mod instances_data;
 mod moved_from_official;
@@ -16,9 +15,11 @@ mod shared_config;
 mod submission;
 mod timeouts;
 mod upgrade_action;
+mod upgrade_args;
 mod upgrade_identity;
-pub mod upgrade_job;
 mod upgrade_list;
+mod upgrade_state;
+mod wait_outcome;
 
 use std::sync::{Arc, OnceLock};
 
@@ -28,6 +29,7 @@ use crate::schema::Schema;
 use crate::tfplugin::{
     Action, Ctx, DataSource, Diagnostic, Diagnostics, ListResource, Provider, Resource,
 };
+use crate::upgrade::{catalog, fleet_gate};
 
 /// What resources and data sources share once Terraform has configured the provider.
 #[derive(Default)]

@@ -12,11 +12,10 @@
 use serde_json::Value as Json;
 
 use super::ProviderState;
-use super::db_minor_upgrade::schema;
-use super::upgrade_job;
-use crate::cty::Value;
+use super::upgrade_state::UpgradeState;
 use crate::rds::{CallCtx, RdsClient};
 use crate::tfplugin::{Ctx, Diagnostic, Diagnostics, MoveSource, MovedState};
+use crate::upgrade::job;
 
 pub const SOURCE_PROVIDER: &str = "registry.terraform.io/huaweicloud/huaweicloud";
 pub const SOURCE_TYPE: &str = "huaweicloud_rds_instance_minor_version_upgrade";
@@ -51,12 +50,11 @@ pub fn move_state(source: &MoveSource) -> Result<MovedState, Diagnostics> {
         })?
         .to_string();
     let is_delayed = stored["is_delayed"].as_bool().unwrap_or(false);
-    let mut state = Value::null_object(&schema().block.value_type());
-    state.set_attr("instance_id", Value::string(&instance_id));
-    state.set_attr("is_delayed", Value::Bool(is_delayed));
-    state.set_attr("second_switch", Value::Bool(true));
+    let mut state = UpgradeState::new(&instance_id);
+    state.is_delayed = is_delayed;
     // What a plan chooses when the configuration leaves it out.
-    state.set_attr("wait_for_completion", Value::Bool(!is_delayed));
+    state.wait_for_completion = Some(!is_delayed);
+    let state = state.to_value();
     let diagnostics = Diagnostics::from(Diagnostic::warning(
         "Moved from the official provider",
         format!(
@@ -69,8 +67,8 @@ pub fn move_state(source: &MoveSource) -> Result<MovedState, Diagnostics> {
 }
 
 /// Whether a state still waits for the job a move leaves out.
-pub fn has_no_job(state: &Value) -> bool {
-    state.attr_string("job_id").is_none_or(|j| j.is_empty())
+pub fn has_no_job(state: &UpgradeState) -> bool {
+    state.job_id().is_empty()
 }
 
 /// Adopts the instance's most recent upgrade job into a moved state (`id`, `job_id`,
@@ -80,19 +78,18 @@ pub async fn adopt(
     state: &ProviderState,
     client: &RdsClient,
     ctx: &Ctx,
-    value: &mut Value,
+    value: &mut UpgradeState,
     diags: &mut Diagnostics,
 ) -> bool {
-    let instance_id = value.attr_string("instance_id").unwrap_or_default();
+    let instance_id = value.instance_id.clone();
     let call = CallCtx::new(ctx.cancel.clone());
-    match upgrade_job::most_recent(client, &call, &instance_id).await {
+    match job::most_recent(client, &call, &instance_id).await {
         Ok(Some(job)) => {
-            value.set_attr("id", Value::string(format!("{instance_id}/{}", job.id)));
-            value.set_attr("job_id", Value::string(&job.id));
-            value.set_attr("submitted_at", Value::opt_string(job.created.clone()));
+            value.set_job(&job.id);
+            value.submitted_at = job.created.clone();
             if let Ok(Some(instance)) = state.catalog.instance(client, &call, &instance_id).await {
-                value.set_attr("engine", Value::string(&instance.datastore.engine));
-                value.set_attr("instance_type", Value::string(&instance.instance_type));
+                value.engine = Some(instance.datastore.engine);
+                value.instance_type = Some(instance.instance_type);
             }
             tracing::info!(instance_id = %instance_id, job_id = %job.id, "adopted the most recent upgrade job of a moved resource");
             true
@@ -141,7 +138,7 @@ mod tests {
         );
         assert_eq!(moved.state.attr_bool("is_delayed"), Some(true));
         assert_eq!(moved.state.attr_bool("wait_for_completion"), Some(false));
-        assert!(has_no_job(&moved.state));
+        assert!(has_no_job(&UpgradeState::from_value(&moved.state)));
         assert!(moved.state.is_wholly_known());
         assert!(!moved.diagnostics.has_errors());
     }

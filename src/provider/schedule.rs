@@ -15,24 +15,20 @@
 //! false) forgets it, and the new resource finds it and adopts it (the instance refuses a
 //! second upgrade). The plan says so at `is_delayed`, the destroy tells a scheduled job
 //! from an installed one, and an apply does not wait for a window that opens after its
-//! timeout. Not here: submitting and following jobs ([`super::upgrade_job`]).
+//! timeout. Not here: submitting and following jobs, and reading a new job's scheduled
+//! times ([`crate::upgrade::job`]).
 
 use std::time::Duration;
 
-use super::upgrade_job::{COMPLETED, FAILED, JobSnapshot, RUNNING, SCHEDULED};
+use super::upgrade_state::UpgradeState;
 use crate::cty::{AttributePath, Type, Value};
-use crate::rds::models::{ScheduledTask, parse_time};
-use crate::rds::{CallCtx, RdsClient};
 use crate::schema::Attribute;
 use crate::tfplugin::Diagnostic;
+use crate::upgrade::job::{JobSnapshot, JobStatus};
 
 pub const MAINTENANCE_WINDOW: &str = "maintenance_window";
 pub const SCHEDULED_START: &str = "scheduled_start";
 pub const SCHEDULED_END: &str = "scheduled_end";
-
-/// How long a job just submitted is looked for in the scheduled tasks (new jobs show in
-/// the listings with a delay); the next refresh records it when this is not enough.
-const NEW_TASK_PATIENCE: Duration = Duration::from_secs(6);
 
 /// The resource's attributes about when the upgrade runs.
 pub fn attributes() -> [Attribute; 3] {
@@ -77,91 +73,47 @@ pub fn plan_create(planned: &mut Value, maintenance_window: Option<&str>) {
     }
 }
 
-/// The create's values for what the plan left unknown (planned values stay).
+/// The create's values for what the plan (`planned`) left unknown: planned values stay.
 pub fn record_at_create(
-    state: &mut Value,
+    planned: &Value,
+    state: &mut UpgradeState,
     maintenance_window: Option<&str>,
     delayed: bool,
     snap: Option<&JobSnapshot>,
 ) {
-    let unknown = |state: &Value, name: &str| state.get_attr(name).is_some_and(Value::is_unknown);
-    if unknown(state, MAINTENANCE_WINDOW) {
-        let window = maintenance_window.filter(|_| delayed);
-        state.set_attr(MAINTENANCE_WINDOW, Value::opt_string(window));
+    let unknown = |name: &str| planned.get_attr(name).is_some_and(Value::is_unknown);
+    if unknown(MAINTENANCE_WINDOW) {
+        state.maintenance_window = maintenance_window.filter(|_| delayed).map(str::to_string);
     }
-    let start = snap.and_then(|s| s.scheduled_start.clone());
-    let end = snap.and_then(|s| s.scheduled_end.clone());
-    for (name, value) in [(SCHEDULED_START, start), (SCHEDULED_END, end)] {
-        if unknown(state, name) {
-            state.set_attr(name, Value::opt_string(value));
-        }
+    if unknown(SCHEDULED_START) {
+        state.scheduled_start = snap.and_then(|s| s.scheduled_start.clone());
+    }
+    if unknown(SCHEDULED_END) {
+        state.scheduled_end = snap.and_then(|s| s.scheduled_end.clone());
     }
 }
 
 /// A refresh's view of the job: the scheduled times when the snapshot came from the
 /// scheduled tasks (earlier ones stay once the job runs).
-pub fn record_at_refresh(state: &mut Value, snap: &JobSnapshot) {
+pub fn record_at_refresh(state: &mut UpgradeState, snap: &JobSnapshot) {
     if snap.scheduled_start.is_some() || snap.scheduled_end.is_some() {
-        state.set_attr(
-            SCHEDULED_START,
-            Value::opt_string(snap.scheduled_start.clone()),
-        );
-        state.set_attr(SCHEDULED_END, Value::opt_string(snap.scheduled_end.clone()));
+        state.scheduled_start = snap.scheduled_start.clone();
+        state.scheduled_end = snap.scheduled_end.clone();
     }
 }
 
 /// An in-place update returns what its plan showed for the scheduled times.
-pub fn keep_planned(planned: &Value, state: &mut Value) {
-    for name in [MAINTENANCE_WINDOW, SCHEDULED_START, SCHEDULED_END] {
-        if let Some(value) = planned.get_attr(name).filter(|v| !v.is_unknown()) {
-            state.set_attr(name, value.clone());
-        }
+pub fn keep_planned(planned: &Value, state: &mut UpgradeState) {
+    let known = |name: &str| planned.get_attr(name).filter(|v| !v.is_unknown()).is_some();
+    let text = |name: &str| planned.attr_string(name);
+    if known(MAINTENANCE_WINDOW) {
+        state.maintenance_window = text(MAINTENANCE_WINDOW);
     }
-}
-
-/// The scheduled times of a job just submitted as delayed, looked for a few seconds.
-pub async fn new_job_times(
-    client: &RdsClient,
-    call: &CallCtx,
-    instance_id: &str,
-    job_id: &str,
-) -> Option<JobSnapshot> {
-    let until = tokio::time::Instant::now() + NEW_TASK_PATIENCE;
-    loop {
-        match client.scheduled_tasks(call, Some(instance_id)).await {
-            Ok(tasks) => {
-                if let Some(task) = tasks.iter().find(|t| t.id == job_id) {
-                    return Some(times_of(task));
-                }
-            }
-            Err(e) => {
-                tracing::debug!(instance_id, job_id, error = %e, "cannot read the scheduled tasks; the next refresh records the job's window");
-                return None;
-            }
-        }
-        if tokio::time::Instant::now() >= until || call.cancel.is_cancelled() {
-            tracing::debug!(
-                instance_id,
-                job_id,
-                "the job does not show in the scheduled tasks yet"
-            );
-            return None;
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+    if known(SCHEDULED_START) {
+        state.scheduled_start = text(SCHEDULED_START);
     }
-}
-
-fn times_of(task: &ScheduledTask) -> JobSnapshot {
-    let rfc = |t: &Option<String>| {
-        t.as_deref()
-            .and_then(parse_time)
-            .map(crate::rds::models::rfc3339)
-    };
-    JobSnapshot {
-        id: task.id.clone(),
-        scheduled_start: rfc(&task.start_time),
-        scheduled_end: rfc(&task.end_time),
-        ..Default::default()
+    if known(SCHEDULED_END) {
+        state.scheduled_end = text(SCHEDULED_END);
     }
 }
 
@@ -180,7 +132,7 @@ const CANCEL_IN_CONSOLE: &str = "To upgrade now, cancel the scheduled task in th
 /// The plan of a replacement of a resource whose job is still scheduled, on the same
 /// instance: applying will not run it now, and why.
 pub fn replacing_scheduled(prior: &Value, planned: &Value) -> Option<Diagnostic> {
-    if prior.attr_string("status").as_deref() != Some(SCHEDULED) {
+    if prior.attr_string("status").map(|s| JobStatus::parse(&s)) != Some(JobStatus::Scheduled) {
         return None;
     }
     let instance = prior.attr_string("instance_id")?;
@@ -265,16 +217,16 @@ pub fn beyond_the_wait(
 }
 
 /// The destroy's warning: what forgetting the upgrade leaves behind, by the job's status.
-pub fn forgotten(prior: &Value) -> Diagnostic {
-    let job = prior.attr_string("job_id").unwrap_or_default();
-    let instance = prior.attr_string("instance_id").unwrap_or_default();
+pub fn forgotten(prior: &UpgradeState) -> Diagnostic {
+    let job = prior.job_id();
+    let instance = &prior.instance_id;
     let removed = "The resource was only removed from the state.";
-    let detail = match prior.attr_string("status").as_deref() {
-        Some(SCHEDULED) => {
+    let detail = match &prior.status {
+        Some(JobStatus::Scheduled) => {
             let when = when(
-                prior.attr_string(SCHEDULED_START).as_deref(),
-                prior.attr_string(SCHEDULED_END).as_deref(),
-                prior.attr_string(MAINTENANCE_WINDOW).as_deref(),
+                prior.scheduled_start.as_deref(),
+                prior.scheduled_end.as_deref(),
+                prior.maintenance_window.as_deref(),
             );
             return Diagnostic::warning(
                 "Upgrade forgotten; the scheduled upgrade will still run",
@@ -284,13 +236,13 @@ pub fn forgotten(prior: &Value) -> Diagnostic {
                 ),
             );
         }
-        Some(RUNNING) => format!(
+        Some(JobStatus::Running) => format!(
             "A minor version upgrade cannot be stopped or undone: upgrade job {job} of instance {instance} is running and goes on. {removed}"
         ),
-        Some(FAILED) => format!(
+        Some(JobStatus::Failed) => format!(
             "Upgrade job {job} of instance {instance} failed; nothing was installed (a failed upgrade rolls back). {removed}"
         ),
-        Some(COMPLETED) | None | Some(_) => format!(
+        Some(JobStatus::Completed) | None | Some(_) => format!(
             "A minor version upgrade cannot be undone: instance {instance} keeps the version job {job} installed. {removed}"
         ),
     };
@@ -338,7 +290,9 @@ mod tests {
             scheduled_start: Some("2026-01-01T22:00:00Z".into()),
             ..Default::default()
         };
-        record_at_create(&mut later, Some("other"), true, Some(&snap));
+        let mut state = UpgradeState::from_value(&later);
+        record_at_create(&later, &mut state, Some("other"), true, Some(&snap));
+        let later = state.to_value();
         assert_eq!(
             later.attr_string(MAINTENANCE_WINDOW).as_deref(),
             Some("22:00-02:00"),
@@ -352,25 +306,9 @@ mod tests {
     }
 
     #[test]
-    fn scheduled_task_times_become_rfc3339() {
-        let task = ScheduledTask {
-            id: "j".into(),
-            start_time: Some("2026-01-01T22:00:00+0800".into()),
-            end_time: Some("2026-01-02T02:00:00+0800".into()),
-            ..Default::default()
-        };
-        let snap = times_of(&task);
-        assert_eq!(
-            snap.scheduled_start.as_deref(),
-            Some("2026-01-01T14:00:00Z")
-        );
-        assert_eq!(snap.scheduled_end.as_deref(), Some("2026-01-01T18:00:00Z"));
-    }
-
-    #[test]
     fn switching_to_now_warns_at_is_delayed() {
         let prior = object(&[
-            ("status", Value::string(SCHEDULED)),
+            ("status", Value::string("Scheduled")),
             ("job_id", Value::string("j1")),
             ("instance_id", Value::string("i1")),
             ("is_delayed", Value::Bool(true)),
@@ -397,24 +335,24 @@ mod tests {
             "no change, no warning"
         );
         let mut done = prior.clone();
-        done.set_attr("status", Value::string(COMPLETED));
+        done.set_attr("status", Value::string("Completed"));
         assert!(replacing_scheduled(&done, &planned).is_none());
     }
 
     #[test]
     fn the_destroy_tells_scheduled_from_installed() {
         let mut prior = object(&[
-            ("status", Value::string(SCHEDULED)),
+            ("status", Value::string("Scheduled")),
             ("job_id", Value::string("j1")),
             ("instance_id", Value::string("i1")),
             (MAINTENANCE_WINDOW, Value::string("22:00-02:00")),
         ]);
-        let d = forgotten(&prior);
+        let d = forgotten(&UpgradeState::from_value(&prior));
         assert!(d.summary.contains("will still run"), "{}", d.summary);
         assert!(d.detail.contains("Nothing was installed yet"));
         assert!(d.detail.contains("22:00-02:00"));
-        prior.set_attr("status", Value::string(COMPLETED));
-        let d = forgotten(&prior);
+        prior.set_attr("status", Value::string("Completed"));
+        let d = forgotten(&UpgradeState::from_value(&prior));
         assert_eq!(d.summary, "Upgrade forgotten, not undone");
         assert!(d.detail.contains("keeps the version job j1 installed"));
     }

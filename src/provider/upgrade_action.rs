@@ -3,6 +3,8 @@
 //! or from a resource's `action_trigger`, streaming its progress to the terminal while
 //! the job runs. It keeps no state: an upgrade already under way on the instance is
 //! followed instead of submitting another, so invoking it twice never upgrades twice.
+//! Its arguments, submission and wait outcomes are the resource's ([`super::upgrade_args`],
+//! [`super::submission`], [`super::wait_outcome`]); only the progress it streams is its own.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,36 +12,22 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ProviderState;
-use super::checks;
-use super::fleet_gate::Follow;
+use super::findings;
 use super::plan_checks;
 use super::submission;
 use super::timeouts;
-use super::upgrade_job::{self, COMPLETED, FAILED, Interrupted, Submitted};
+use super::upgrade_args;
+use super::wait_outcome::{self, Resume};
 use crate::cty::{AttributePath, Type, Value};
-use crate::rds::{CallCtx, UpgradeRequest, WaitSchedule};
+use crate::rds::CallCtx;
 use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{Action, Ctx, Diagnostic, Diagnostics, Progress};
+use crate::upgrade::fleet_gate::Follow;
+use crate::upgrade::job::{self, JobStatus};
+use crate::upgrade::submit_once::Submitted;
 
 pub struct UpgradeAction {
     pub(super) state: Arc<ProviderState>,
-}
-
-/// Progress is polled a little more eagerly than the resource does: a person watches it.
-const SCHEDULE: WaitSchedule = WaitSchedule {
-    initial: Duration::from_millis(250),
-    second: Duration::from_millis(500),
-    proportion: 0.05,
-    min: Duration::from_secs(1),
-    max: Duration::from_secs(15),
-    not_found_grace: Duration::from_secs(5),
-};
-
-fn timeout(config: &Value) -> Duration {
-    config
-        .attr_string("timeout")
-        .and_then(|t| timeouts::parse(&t).ok())
-        .unwrap_or(timeouts::DEFAULT)
 }
 
 #[async_trait::async_trait]
@@ -55,22 +43,22 @@ impl Action for UpgradeAction {
         .attribute(Attribute::required(
             "instance_id",
             Type::String,
-            "Id of the RDS instance to upgrade.",
+            upgrade_args::INSTANCE_ID,
         ))
         .attribute(Attribute::optional(
             "is_delayed",
             Type::Bool,
-            "Run the upgrade in the maintenance window instead of now (MySQL only). Default `false`.",
+            &format!("{} Default `false`.", upgrade_args::IS_DELAYED),
         ))
         .attribute(Attribute::optional(
             "second_switch",
             Type::Bool,
-            "MySQL primary/standby: switch back after the upgrade so the AZs stay put. Default `true`.",
+            &format!("{} Default `true`.", upgrade_args::SECOND_SWITCH),
         ))
         .attribute(Attribute::optional(
             "wait_for_completion",
             Type::Bool,
-            "Follow the job until it finishes. Default: `true` unless `is_delayed`.",
+            upgrade_args::WAIT_FOR_COMPLETION,
         ))
         .attribute(Attribute::optional(
             "timeout",
@@ -85,7 +73,7 @@ impl Action for UpgradeAction {
         if let Some(d) = config
             .attr_string("instance_id")
             .as_deref()
-            .and_then(checks::validate_instance_id)
+            .and_then(findings::validate_instance_id)
         {
             diags.push(d);
         }
@@ -102,12 +90,9 @@ impl Action for UpgradeAction {
     }
 
     async fn plan(&self, ctx: &Ctx, config: &Value) -> Diagnostics {
-        let Some(instance_id) = config.attr_string("instance_id") else {
+        let Some(instance_id) = upgrade_args::checkable_instance_id(config) else {
             return Diagnostics::default();
         };
-        if checks::validate_instance_id(&instance_id).is_some() {
-            return Diagnostics::default();
-        }
         let client = match self.state.client() {
             Ok(c) => c,
             Err(d) => return d,
@@ -124,7 +109,7 @@ impl Action for UpgradeAction {
                     .await
                     .0
             }
-            Err(d) => Diagnostics::from(d),
+            Err(e) => Diagnostics::from(findings::facts_diagnostic(&instance_id, &e)),
         }
     }
 
@@ -136,27 +121,16 @@ impl Action for UpgradeAction {
         let instance_id = config.attr_string("instance_id").unwrap_or_default();
         let limit = timeout(config);
         let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
-        let request = UpgradeRequest {
-            is_delayed: config.attr_bool("is_delayed").unwrap_or(false),
-            second_switch: config.attr_bool("second_switch").unwrap_or(true),
-        };
+        let request = upgrade_args::request(config);
         let wait = config
             .attr_bool("wait_for_completion")
             .unwrap_or(!request.is_delayed);
-        let (facts, submitted, slot) = match submission::submit_checked(
-            &self.state,
-            client,
-            &call,
-            &instance_id,
-            config,
-            request,
-            None,
-        )
-        .await
-        {
-            Ok(done) => done,
-            Err(d) => return d,
-        };
+        let submission = upgrade_args::submission(&instance_id, config, request, None);
+        let (facts, submitted, slot) =
+            match submission::submit_checked(&self.state, client, &call, &submission).await {
+                Ok(done) => done,
+                Err(d) => return d,
+            };
         let who = facts.describe();
         let job_id = submitted.job_id().to_string();
         match &submitted {
@@ -178,7 +152,7 @@ impl Action for UpgradeAction {
         let follow = Follow {
             client,
             cancel: &ctx.cancel,
-            schedule: SCHEDULE,
+            schedule: job::WATCHED,
             job_id: &job_id,
             instance_id: &instance_id,
         };
@@ -188,28 +162,18 @@ impl Action for UpgradeAction {
             }
             return Diagnostics::default();
         }
-        let waited = upgrade_job::wait(client, &call, &job_id, &instance_id, SCHEDULE, |snap| {
-            progress.report(format!(
-                "{}: job {job_id} {} {}",
-                facts.name,
-                snap.status,
-                snap.progress.as_deref().unwrap_or("")
-            ));
-        })
-        .await;
-        let still_running = |why: &str| {
-            Diagnostics::from(Diagnostic::warning(
-                "Upgrade still running",
-                format!(
-                    "{why} The upgrade job {job_id} of {who} goes on in Huawei Cloud; invoke the action again to follow it (nothing is submitted again)."
-                ),
-            ))
-        };
-        if let Some(slot) = slot {
-            slot.after_wait(&waited, follow);
-        }
+        let waited = follow
+            .wait(&call, slot, |snap| {
+                progress.report(format!(
+                    "{}: job {job_id} {} {}",
+                    facts.name,
+                    snap.status,
+                    snap.progress.as_deref().unwrap_or("")
+                ));
+            })
+            .await;
         match waited {
-            Ok(snap) if snap.status == COMPLETED => {
+            Ok(snap) if snap.status == JobStatus::Completed => {
                 let after = CallCtx::new(ctx.cancel.clone())
                     .with_deadline(Instant::now() + Duration::from_secs(60));
                 let version = client
@@ -230,7 +194,7 @@ impl Action for UpgradeAction {
                 "Upgrade job failed",
                 format!(
                     "The upgrade job {job_id} of {who} ended {}: {}",
-                    if snap.status == FAILED {
+                    if snap.status == JobStatus::Failed {
                         "in failure"
                     } else {
                         "unexpectedly"
@@ -238,11 +202,21 @@ impl Action for UpgradeAction {
                     snap.fail_reason.as_deref().unwrap_or("no reason given")
                 ),
             )),
-            Err(Interrupted::Cancelled(_)) => still_running("Terraform was interrupted."),
-            Err(Interrupted::Timeout(_)) => {
-                still_running(&format!("The timeout ({}s) was reached.", limit.as_secs()))
-            }
-            Err(Interrupted::Api(e)) => still_running(&format!("Following the job failed: {e}.")),
+            Err(stopped) => Diagnostics::from(wait_outcome::interrupted(
+                Resume::Invoke,
+                &stopped,
+                limit,
+                &job_id,
+                &who,
+            )),
         }
     }
+}
+
+/// How long an invocation follows its job.
+fn timeout(config: &Value) -> Duration {
+    config
+        .attr_string("timeout")
+        .and_then(|t| timeouts::parse(&t).ok())
+        .unwrap_or(timeouts::DEFAULT)
 }

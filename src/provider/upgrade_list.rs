@@ -18,11 +18,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::ProviderState;
-use super::checks;
-use super::db_minor_upgrade::schema as resource_schema;
+use super::findings;
 use super::project_lookup;
 use super::upgrade_identity;
-use super::upgrade_job::{self, COMPLETED, FAILED, JobSnapshot, RUNNING};
+use super::upgrade_state::UpgradeState;
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::models::{Instance, Task};
 use crate::rds::{CallCtx, TaskFilter};
@@ -30,12 +29,10 @@ use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{
     Ctx, Diagnostic, Diagnostics, ListItem, ListRequest, ListResource, ListSink,
 };
+use crate::upgrade::job::{self, JobSnapshot, JobStatus};
 
 /// Entries asked for per task-center page (the API's maximum).
 const PAGE: usize = 50;
-
-/// The statuses a task-center upgrade can have.
-const STATUSES: [&str; 3] = [RUNNING, COMPLETED, FAILED];
 
 pub struct UpgradeList {
     pub(super) state: Arc<ProviderState>,
@@ -68,12 +65,13 @@ impl Filters {
         let instance_id = config.attr_string("instance_id");
         if let Some(d) = instance_id
             .as_deref()
-            .and_then(checks::validate_instance_id)
+            .and_then(findings::validate_instance_id)
         {
             diags.push(d);
         }
         let status = config.attr_string("status");
-        if let Some(s) = status.as_deref().filter(|s| !STATUSES.contains(s)) {
+        let in_task_center = |s: &&str| JobStatus::TASK_CENTER.iter().any(|k| k.as_str() == *s);
+        if let Some(s) = status.as_deref().filter(|s| !in_task_center(s)) {
             diags.push(Diagnostic::error_at(
                 AttributePath::attribute("status"),
                 "Invalid status",
@@ -139,7 +137,7 @@ impl Filters {
     /// Whether a task-center entry is an upgrade this listing shows (the API filters
     /// too; this also drops the other kinds of tasks it lists).
     pub fn matches(&self, task: &Task) -> bool {
-        upgrade_job::is_upgrade(&task.name)
+        job::is_upgrade(&task.name)
             && self
                 .instance_id
                 .as_ref()
@@ -175,59 +173,26 @@ pub fn display_name(task: &Task, instance: Option<&Instance>) -> String {
 /// the instance's most recent upgrade, so a completed one left it on its current version.
 pub fn imported_state(task: &Task, instance: Option<&Instance>, latest: bool) -> Value {
     let snap = JobSnapshot::from_task(task);
-    let mut state = Value::null_object(&resource_schema().block.value_type());
-    let set = |state: &mut Value, name: &str, value: Value| state.set_attr(name, value);
-    set(
-        &mut state,
-        "id",
-        Value::string(format!("{}/{}", task.instance_id, task.id)),
-    );
-    set(&mut state, "instance_id", Value::string(&task.instance_id));
-    set(&mut state, "job_id", Value::string(&task.id));
-    set(&mut state, "is_delayed", Value::Bool(false));
-    set(&mut state, "second_switch", Value::Bool(true));
-    set(&mut state, "wait_for_completion", Value::Bool(true));
-    set(&mut state, "status", Value::string(&snap.status));
-    let progress = if snap.status == COMPLETED {
+    let completed = snap.status == JobStatus::Completed;
+    let mut state = UpgradeState::new(&task.instance_id);
+    state.set_job(&task.id);
+    state.progress = if completed {
         Some("100%".to_string())
     } else {
         snap.progress.clone()
     };
-    set(&mut state, "progress", Value::opt_string(progress));
-    set(
-        &mut state,
-        "fail_reason",
-        Value::opt_string(snap.fail_reason.clone()),
-    );
+    state.fail_reason = snap.fail_reason.clone();
     if let Some(instance) = instance {
-        set(
-            &mut state,
-            "engine",
-            Value::string(&instance.datastore.engine),
-        );
-        set(
-            &mut state,
-            "instance_type",
-            Value::string(&instance.instance_type),
-        );
-        if latest && snap.status == COMPLETED {
-            let version = instance.datastore.complete_version.clone();
-            set(&mut state, "version_after", Value::opt_string(version));
+        state.engine = Some(instance.datastore.engine.clone());
+        state.instance_type = Some(instance.instance_type.clone());
+        if latest && completed {
+            state.version_after = instance.datastore.complete_version.clone();
         }
     }
-    set(
-        &mut state,
-        "submitted_at",
-        Value::opt_string(snap.created.clone()),
-    );
-    if snap.is_finished() {
-        set(
-            &mut state,
-            "finished_at",
-            Value::opt_string(snap.ended.clone()),
-        );
-    }
-    state
+    state.submitted_at = snap.created.clone();
+    state.finished_at = snap.ended.clone().filter(|_| snap.is_finished());
+    state.status = Some(snap.status);
+    state.to_value()
 }
 
 #[async_trait::async_trait]
@@ -324,7 +289,8 @@ mod tests {
             instance_name: "orders".into(),
             status: status.into(),
             create_time: Some("2026-05-01T10:00:00+0000".into()),
-            end_time: (status != RUNNING).then(|| "2026-05-01T10:20:00+0000".into()),
+            end_time: (status != JobStatus::Running.as_str())
+                .then(|| "2026-05-01T10:20:00+0000".into()),
             ..Default::default()
         }
     }
@@ -371,20 +337,24 @@ mod tests {
     fn only_matching_upgrades_are_listed() {
         let f = Filters {
             instance_id: Some("i-1".into()),
-            status: Some(COMPLETED.into()),
+            status: Some("Completed".into()),
             ..Default::default()
         };
-        assert!(f.matches(&task("j", "i-1", COMPLETED)));
-        assert!(!f.matches(&task("j", "i-2", COMPLETED)));
-        assert!(!f.matches(&task("j", "i-1", FAILED)));
-        let mut backup = task("j", "i-1", COMPLETED);
+        assert!(f.matches(&task("j", "i-1", JobStatus::Completed.as_str())));
+        assert!(!f.matches(&task("j", "i-2", JobStatus::Completed.as_str())));
+        assert!(!f.matches(&task("j", "i-1", JobStatus::Failed.as_str())));
+        let mut backup = task("j", "i-1", JobStatus::Completed.as_str());
         backup.name = "CreateBackup".into();
         assert!(!f.matches(&backup));
     }
 
     #[test]
     fn the_state_is_what_an_import_gives() {
-        let state = imported_state(&task("j-1", "i-1", COMPLETED), None, true);
+        let state = imported_state(
+            &task("j-1", "i-1", JobStatus::Completed.as_str()),
+            None,
+            true,
+        );
         assert_eq!(state.attr_string("id").as_deref(), Some("i-1/j-1"));
         assert_eq!(state.attr_string("progress").as_deref(), Some("100%"));
         assert_eq!(
@@ -396,7 +366,7 @@ mod tests {
             Some(upgrade_identity::value("i-1", "j-1"))
         );
         assert!(state.is_wholly_known());
-        let name = display_name(&task("j-1", "i-1", RUNNING), None);
+        let name = display_name(&task("j-1", "i-1", JobStatus::Running.as_str()), None);
         assert_eq!(
             name,
             "orders: minor upgrade Running, since 2026-05-01T10:00:00Z"

@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::upgrade_job::{self, FAILED, Interrupted, JobSnapshot};
+use super::job::{self, Interrupted, JobSnapshot, JobStatus};
 use crate::rds::{CallCtx, RdsClient, WaitSchedule};
 
 /// The configured limits; `None` is no limit.
@@ -210,6 +210,31 @@ pub struct Follow<'a> {
     pub instance_id: &'a str,
 }
 
+impl Follow<'_> {
+    /// Waits within `call` until the job finishes, reporting progress; the slot, when one
+    /// is held, is then given back or left with a follower ([`Slot::after_wait`]).
+    pub async fn wait(
+        self,
+        call: &CallCtx,
+        slot: Option<Slot>,
+        on_progress: impl FnMut(&JobSnapshot) + Send,
+    ) -> Result<JobSnapshot, Interrupted> {
+        let waited = job::wait(
+            self.client,
+            call,
+            self.job_id,
+            self.instance_id,
+            self.schedule,
+            on_progress,
+        )
+        .await;
+        if let Some(slot) = slot {
+            slot.after_wait(&waited, self);
+        }
+        waited
+    }
+}
+
 /// One upgrade's place among the running ones; given back when dropped.
 pub struct Slot {
     gate: Arc<Inner>,
@@ -219,7 +244,7 @@ pub struct Slot {
 impl Slot {
     /// The job ended: a failure is charged to the budget, then the slot is given back.
     pub fn finished(mut self, instance: &str, snap: &JobSnapshot) {
-        if snap.status == FAILED {
+        if snap.status == JobStatus::Failed {
             let mut book = self.gate.book();
             book.failures.push(Failure {
                 instance: instance.to_string(),
@@ -265,8 +290,7 @@ impl Slot {
         let (job_id, instance_id) = (job.job_id.to_string(), job.instance_id.to_string());
         tokio::spawn(async move {
             let call = CallCtx::new(cancel);
-            let followed =
-                upgrade_job::wait(&client, &call, &job_id, &instance_id, schedule, |_| {}).await;
+            let followed = job::wait(&client, &call, &job_id, &instance_id, schedule, |_| {}).await;
             match followed {
                 Ok(snap) => self.finished(&instance_id, &snap),
                 Err(why) => {
@@ -311,7 +335,7 @@ mod tests {
     fn failed(id: &str) -> JobSnapshot {
         JobSnapshot {
             id: id.into(),
-            status: FAILED.into(),
+            status: JobStatus::Failed,
             fail_reason: Some("disk full".into()),
             ..Default::default()
         }

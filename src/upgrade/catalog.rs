@@ -1,8 +1,6 @@
-//! Instance facts as the plan checks and data sources see them: an RDS instance plus the
-//! latest minor version available for it, derived from the versions API (no API states
-//! it per instance).
-//!
-//! [`Catalog`] is the per-process cache behind them: one paginated listing of the
+//! Where the facts about instances come from: the latest minor version of an engine's
+//! major version, derived from the versions API (no API states it per instance), and
+//! [`Catalog`], the per-process cache behind the plan checks and data sources: one paginated listing of the
 //! project's instances and one versions lookup per engine and major version, shared by
 //! every resource and data source, so planning 500 upgrades costs a handful of requests;
 //! and one listing of the running upgrades for the creates of an apply.
@@ -12,13 +10,21 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, OnceCell};
 
-use super::checks::{InstanceFacts, NodeFacts, compare_versions};
-use super::project_lookup;
-use super::upgrade_job;
-use crate::cty::AttributePath;
+use super::facts::{InstanceFacts, compare_versions};
+use super::job;
 use crate::rds::models::{Instance, ScheduledTask, Task};
 use crate::rds::{CallCtx, InstanceFilter, RdsClient, RdsError};
-use crate::tfplugin::Diagnostic;
+
+/// Why the facts of an instance could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FactsError {
+    /// No instance has the id in this project and region.
+    NotFound,
+    /// Looking the instance up failed.
+    Lookup(RdsError),
+    /// Listing the versions of its engine failed.
+    Versions { engine: String, error: RdsError },
+}
 
 /// Cached instance listing and latest versions of one provider process.
 #[derive(Default)]
@@ -69,9 +75,7 @@ impl Catalog {
         ctx: &CallCtx,
     ) -> Result<Arc<Vec<Task>>, RdsError> {
         self.running
-            .get_or_try_init(|| async {
-                Ok(Arc::new(upgrade_job::running_upgrades(client, ctx).await?))
-            })
+            .get_or_try_init(|| async { Ok(Arc::new(job::running_upgrades(client, ctx).await?)) })
             .await
             .cloned()
     }
@@ -115,43 +119,24 @@ impl Catalog {
         Ok(latest)
     }
 
-    /// The facts of instance `id`, or a diagnostic at the `instance_id` argument.
+    /// The facts of instance `id`, latest version included.
     pub async fn checked_facts(
         &self,
         client: &RdsClient,
         call: &CallCtx,
         id: &str,
-    ) -> Result<InstanceFacts, Diagnostic> {
-        let at = AttributePath::attribute("instance_id");
+    ) -> Result<InstanceFacts, FactsError> {
         let instance = match self.instance(client, call, id).await {
             Ok(Some(instance)) => instance,
-            Ok(None) => {
-                return Err(Diagnostic::error_at(
-                    at,
-                    "RDS instance not found",
-                    format!("No RDS instance has id {id:?} in this project and region."),
-                ));
-            }
-            Err(e) => {
-                return Err(project_lookup::or_diagnostic(&e, || {
-                    Diagnostic::error_at(
-                        at,
-                        "Cannot read the RDS instance",
-                        format!("Looking up instance {id:?} failed: {e}"),
-                    )
-                }));
-            }
+            Ok(None) => return Err(FactsError::NotFound),
+            Err(e) => return Err(FactsError::Lookup(e)),
         };
-        self.facts(client, call, &instance).await.map_err(|e| {
-            Diagnostic::error_at(
-                at,
-                "Cannot read the available versions",
-                format!(
-                    "Listing {} versions for instance {id:?} failed: {e}",
-                    instance.datastore.engine
-                ),
-            )
-        })
+        self.facts(client, call, &instance)
+            .await
+            .map_err(|error| FactsError::Versions {
+                engine: instance.datastore.engine.clone(),
+                error,
+            })
     }
 
     /// The facts the checks need about an instance (latest version included).
@@ -169,7 +154,7 @@ impl Catalog {
                 &instance.datastore.version,
             )
             .await?;
-        Ok(facts(instance, latest))
+        Ok(InstanceFacts::from_instance(instance, latest))
     }
 }
 
@@ -202,31 +187,4 @@ pub async fn latest_version(
         .into_iter()
         .filter(|n| n.starts_with(&prefix))
         .max_by(|a, b| compare_versions(a, b)))
-}
-
-/// Turns an API instance and its latest version into the facts the checks use.
-pub fn facts(instance: &Instance, latest: Option<String>) -> InstanceFacts {
-    InstanceFacts {
-        id: instance.id.clone(),
-        name: instance.name.clone(),
-        engine: instance.datastore.engine.clone(),
-        version: instance.datastore.version.clone(),
-        complete_version: instance.datastore.complete_version.clone(),
-        latest_version: latest,
-        status: instance.status.clone(),
-        instance_type: instance.instance_type.clone(),
-        nodes: instance
-            .nodes
-            .iter()
-            .map(|n| NodeFacts {
-                id: n.id.clone(),
-                name: n.name.clone(),
-                role: n.role.clone(),
-                status: n.status.clone(),
-                availability_zone: n.availability_zone.clone(),
-            })
-            .collect(),
-        primary_id: instance.primary_id().map(str::to_string),
-        maintenance_window: instance.maintenance_window.clone(),
-    }
 }

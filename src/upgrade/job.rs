@@ -1,20 +1,9 @@
-//! Submitting a minor upgrade exactly once and following its job to the end.
-//!
-//! Exactly once: before submitting, an upgrade already running (or scheduled) on the
-//! instance is adopted. A busy answer (`DBS.200019`) leads to finding out what keeps the
-//! instance busy: an upgrade of it — running, scheduled, or finished since — is adopted,
-//! never followed by a second submission, and so is a version that changed meanwhile
-//! (its job is waited for); only a busy instance with no upgrade in sight is submitted
-//! again later, after these facts were read again. A submission whose answer was lost
-//! ([`RdsError::Ambiguous`]) is never simply repeated — the task center is searched for
-//! the job it may have started, and only when the instance shows no sign of one is the
-//! request sent again (a second request for a running upgrade is refused as busy). A
-//! request once sent is seen through even when Terraform is interrupted: its answer
-//! carries the job id that the state must record.
+//! An upgrade job: its status and snapshot, where the APIs show it (the job API, the
+//! task center, the scheduled tasks), and following it to the end.
 //!
 //! Tracking: the job API first; when it does not know the job (PostgreSQL upgrade jobs
 //! may not be queryable, delayed jobs are invisible until the window opens), the task
-//! center, then the scheduled tasks.
+//! center, then the scheduled tasks. Submitting it exactly once: [`super::submit_once`].
 
 use std::time::Duration;
 
@@ -22,22 +11,101 @@ use tokio::time::Instant;
 
 use crate::rds::models::{Job, ScheduledTask, Task, parse_time, rfc3339};
 use crate::rds::sleep_until;
-use crate::rds::{
-    CallCtx, RdsClient, RdsError, TaskFilter, UpgradeRequest, WaitError, WaitSchedule,
+use crate::rds::{CallCtx, RdsClient, RdsError, TaskFilter, WaitError, WaitSchedule};
+
+/// The status of an upgrade job, as the job API and the task center spell it (and the
+/// resource's `status` attribute shows it). Parsed and printed here only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    /// A delayed upgrade waiting for the maintenance window.
+    Scheduled,
+    Running,
+    Completed,
+    Failed,
+    /// A status hwrds does not know, kept as the API gave it (empty: none read).
+    Other(String),
+}
+
+impl JobStatus {
+    /// The statuses of an upgrade in the task center.
+    pub const TASK_CENTER: [JobStatus; 3] =
+        [JobStatus::Running, JobStatus::Completed, JobStatus::Failed];
+
+    /// The status a text names; an unknown one is kept as it is.
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "Scheduled" => JobStatus::Scheduled,
+            "Running" => JobStatus::Running,
+            "Completed" => JobStatus::Completed,
+            "Failed" => JobStatus::Failed,
+            other => JobStatus::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            JobStatus::Scheduled => "Scheduled",
+            JobStatus::Running => "Running",
+            JobStatus::Completed => "Completed",
+            JobStatus::Failed => "Failed",
+            JobStatus::Other(text) => text,
+        }
+    }
+
+    /// Completed or failed: nothing more will happen to the job.
+    pub fn is_finished(&self) -> bool {
+        matches!(self, JobStatus::Completed | JobStatus::Failed)
+    }
+
+    /// Running, or scheduled to run in the maintenance window.
+    pub fn is_under_way(&self) -> bool {
+        matches!(self, JobStatus::Running | JobStatus::Scheduled)
+    }
+}
+
+impl Default for JobStatus {
+    /// No status read yet.
+    fn default() -> Self {
+        JobStatus::Other(String::new())
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an apply follows a job nobody watches: at once after submission and again 100 ms
+/// later (a job may finish in no time; the cost is two requests), then every second,
+/// then every tenth of the time waited so far, at most 30 s apart — so completion is
+/// noticed within about a tenth of the job's duration (a 5 s job costs about 7 polls, a
+/// 30 min job about 90).
+pub const UNATTENDED: WaitSchedule = WaitSchedule {
+    initial: Duration::ZERO,
+    second: Duration::from_millis(100),
+    proportion: 0.1,
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(30),
+    // PostgreSQL upgrade jobs may never be visible to the job API: fall back soon.
+    not_found_grace: Duration::from_secs(5),
 };
 
-/// The status of a delayed upgrade waiting for the maintenance window.
-pub const SCHEDULED: &str = "Scheduled";
-pub const RUNNING: &str = "Running";
-pub const COMPLETED: &str = "Completed";
-pub const FAILED: &str = "Failed";
+/// How a job whose progress a person watches (the action's) is followed: a little more
+/// eagerly than [`UNATTENDED`].
+pub const WATCHED: WaitSchedule = WaitSchedule {
+    initial: Duration::from_millis(250),
+    second: Duration::from_millis(500),
+    proportion: 0.05,
+    max: Duration::from_secs(15),
+    ..UNATTENDED
+};
 
 /// What is known about an upgrade job at one moment.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JobSnapshot {
     pub id: String,
-    /// `Scheduled`, `Running`, `Completed` or `Failed`.
-    pub status: String,
+    pub status: JobStatus,
     pub progress: Option<String>,
     pub fail_reason: Option<String>,
     /// RFC 3339.
@@ -54,13 +122,13 @@ pub struct JobSnapshot {
 
 impl JobSnapshot {
     pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), COMPLETED | FAILED)
+        self.status.is_finished()
     }
 
     fn from_job(job: &Job) -> Self {
         JobSnapshot {
             id: job.id.clone(),
-            status: job.status.clone(),
+            status: JobStatus::parse(&job.status),
             progress: job.progress_text().map(str::to_string),
             fail_reason: job.fail_reason.clone().filter(|r| !r.is_empty()),
             created: job.created.as_deref().and_then(to_rfc3339),
@@ -72,7 +140,7 @@ impl JobSnapshot {
     pub fn from_task(task: &Task) -> Self {
         JobSnapshot {
             id: task.id.clone(),
-            status: task.status.clone(),
+            status: JobStatus::parse(&task.status),
             progress: task.process.clone().filter(|p| !p.is_empty()),
             fail_reason: task.fail_reason.clone().filter(|r| !r.is_empty()),
             created: task.create_time.as_deref().and_then(to_rfc3339),
@@ -83,14 +151,14 @@ impl JobSnapshot {
 
     fn from_scheduled(task: &ScheduledTask) -> Self {
         let status = match task.status.as_str() {
-            "Completed" => COMPLETED,
-            "Failed" | "Canceled" => FAILED,
-            "Running" => RUNNING,
-            _ => SCHEDULED,
+            "Completed" => JobStatus::Completed,
+            "Failed" | "Canceled" => JobStatus::Failed,
+            "Running" => JobStatus::Running,
+            _ => JobStatus::Scheduled,
         };
         JobSnapshot {
             id: task.id.clone(),
-            status: status.to_string(),
+            status,
             fail_reason: (task.status == "Canceled")
                 .then(|| "the scheduled upgrade was canceled".to_string()),
             created: task.create_time.as_deref().and_then(to_rfc3339),
@@ -112,7 +180,7 @@ pub fn is_upgrade(name: &str) -> bool {
 }
 
 /// Every upgrade task of the instance in the task center (any status), newest first.
-async fn upgrade_tasks(
+pub(super) async fn upgrade_tasks(
     client: &RdsClient,
     ctx: &CallCtx,
     instance_id: &str,
@@ -138,7 +206,7 @@ pub async fn running_upgrades(client: &RdsClient, ctx: &CallCtx) -> Result<Vec<T
         .tasks(
             ctx,
             &TaskFilter {
-                status: Some(RUNNING.to_string()),
+                status: Some(JobStatus::Running.to_string()),
                 ..Default::default()
             },
         )
@@ -150,10 +218,14 @@ pub async fn running_upgrades(client: &RdsClient, ctx: &CallCtx) -> Result<Vec<T
 }
 
 /// The running upgrade of `instance_id` in a listing of running tasks.
-fn running_in(tasks: &[Task], instance_id: &str) -> Option<JobSnapshot> {
+pub(super) fn running_in(tasks: &[Task], instance_id: &str) -> Option<JobSnapshot> {
     tasks
         .iter()
-        .find(|t| t.instance_id == instance_id && t.status == RUNNING && is_upgrade(&t.name))
+        .find(|t| {
+            t.instance_id == instance_id
+                && t.status == JobStatus::Running.as_str()
+                && is_upgrade(&t.name)
+        })
         .map(JobSnapshot::from_task)
 }
 
@@ -200,7 +272,7 @@ pub async fn find_active(
             ctx,
             &TaskFilter {
                 instance_id: Some(instance_id.to_string()),
-                status: Some(RUNNING.to_string()),
+                status: Some(JobStatus::Running.to_string()),
                 ..Default::default()
             },
         )
@@ -248,241 +320,9 @@ pub async fn most_recent(
         .map(JobSnapshot::from_task))
 }
 
-/// How a submission ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Submitted {
-    /// This call started the upgrade.
-    New(String),
-    /// An upgrade of the instance was already under way; this is its job.
-    Adopted(JobSnapshot),
-}
-
-impl Submitted {
-    pub fn job_id(&self) -> &str {
-        match self {
-            Submitted::New(id) => id,
-            Submitted::Adopted(job) => &job.id,
-        }
-    }
-}
-
-/// How long an upgrade that may have been started is looked for before the request is
-/// sent again.
-const AMBIGUOUS_SEARCH: Duration = Duration::from_secs(12);
-
-/// Submits the upgrade once (see the module documentation), retrying "busy" until the
-/// context's deadline. `version` is the instance's complete version as the checks saw it;
-/// `running`, a listing of the project's running upgrades made moments ago, spares the
-/// first look for one to adopt (later looks ask afresh).
-pub async fn submit_once(
-    client: &RdsClient,
-    ctx: &CallCtx,
-    instance_id: &str,
-    version: Option<&str>,
-    request: UpgradeRequest,
-    running: Option<&[Task]>,
-) -> Result<Submitted, SubmitError> {
-    let mut busy_attempts = 0u32;
-    let mut busy_since = None;
-    let mut check_scheduled = request.is_delayed;
-    let mut listing = running.filter(|_| !request.is_delayed);
-    loop {
-        let found = match (listing.take(), busy_since) {
-            (Some(tasks), _) => BusyWith::from(running_in(tasks, instance_id)),
-            (None, Some(since)) => {
-                busy_with_upgrade(client, ctx, instance_id, since, version).await?
-            }
-            (None, None) => {
-                BusyWith::from(find_active(client, ctx, instance_id, check_scheduled).await?)
-            }
-        };
-        match found {
-            BusyWith::Upgrade(active) => {
-                tracing::info!(instance_id, job_id = %active.id, status = %active.status, "adopting the upgrade already under way");
-                return Ok(Submitted::Adopted(active));
-            }
-            BusyWith::UnseenUpgrade(now) => {
-                tracing::info!(instance_id, version_before = version.unwrap_or(""), version_now = %now, "the instance changed version while busy; waiting for its upgrade job to show instead of submitting another");
-                let since = busy_since.unwrap_or_else(time::OffsetDateTime::now_utc);
-                return match search_for_upgrade(
-                    client,
-                    ctx,
-                    instance_id,
-                    since,
-                    UNSEEN_JOB_PATIENCE,
-                )
-                .await?
-                {
-                    Some(job) => Ok(Submitted::Adopted(job)),
-                    None => Err(SubmitError::UpgradedElsewhere {
-                        before: version.unwrap_or_default().to_string(),
-                        now,
-                    }),
-                };
-            }
-            BusyWith::Other => {}
-        }
-        if ctx.cancel.is_cancelled() {
-            return Err(RdsError::Cancelled.into());
-        }
-        // Ctrl-C ends the wait for the submission's quota; once sent, the client sees
-        // the request through: its answer carries the job id the state must record.
-        match client.upgrade(ctx, instance_id, request).await {
-            Ok(job_id) => {
-                tracing::info!(
-                    instance_id,
-                    job_id,
-                    is_delayed = request.is_delayed,
-                    "upgrade submitted"
-                );
-                return Ok(Submitted::New(job_id));
-            }
-            Err(e) if e.is_busy() => {
-                // What keeps it busy is found out at once, and read again before any retry.
-                let since = *busy_since
-                    .get_or_insert_with(|| time::OffsetDateTime::now_utc() - BUSY_CLOCK_MARGIN);
-                match busy_with_upgrade(client, ctx, instance_id, since, version).await? {
-                    BusyWith::Upgrade(job) => {
-                        tracing::info!(instance_id, job_id = %job.id, status = %job.status, "the instance is busy with an upgrade; adopting it");
-                        return Ok(Submitted::Adopted(job));
-                    }
-                    BusyWith::UnseenUpgrade(_) => continue, // handled at the top
-
-                    BusyWith::Other => {}
-                }
-                let wait = Duration::from_secs(5 * 2u64.pow(busy_attempts.min(3)))
-                    .min(Duration::from_secs(30));
-                busy_attempts += 1;
-                tracing::info!(instance_id, error = %e, retry_in = ?wait, "instance busy with no upgrade in sight; submitting again later");
-                pause(ctx, wait, &e).await?;
-            }
-            Err(e @ RdsError::Ambiguous(_)) => {
-                tracing::warn!(instance_id, error = %e, "no answer to the upgrade request; looking for the job it may have started");
-                let since = time::OffsetDateTime::now_utc() - time::Duration::minutes(5);
-                let found =
-                    search_for_upgrade(client, ctx, instance_id, since, AMBIGUOUS_SEARCH).await?;
-                if let Some(found) = found {
-                    return Ok(Submitted::Adopted(found));
-                }
-                check_scheduled = true;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Why an upgrade was not submitted.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SubmitError {
-    Api(RdsError),
-    /// The instance's version changed since it was checked and no job of the upgrade that
-    /// changed it shows: submitting would upgrade it a second time.
-    UpgradedElsewhere {
-        before: String,
-        now: String,
-    },
-}
-
-impl From<RdsError> for SubmitError {
-    fn from(e: RdsError) -> Self {
-        SubmitError::Api(e)
-    }
-}
-
-impl std::fmt::Display for SubmitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SubmitError::Api(e) => e.fmt(f),
-            SubmitError::UpgradedElsewhere { before, now } => write!(
-                f,
-                "the instance now runs {now} (it ran {before} when checked), upgraded by an operation whose job the task center does not show"
-            ),
-        }
-    }
-}
-
-/// How far the API's clock may be behind ours when "finished just before the instance
-/// was found busy" is judged by the task center's times.
-const BUSY_CLOCK_MARGIN: time::Duration = time::Duration::minutes(2);
-
-/// What keeps a busy instance busy, as far as the APIs tell.
-enum BusyWith {
-    /// An upgrade of the instance, running, scheduled, or finished since it was found busy.
-    Upgrade(JobSnapshot),
-    /// No upgrade in sight, yet the instance's version changed (to this one): an upgrade
-    /// ran whose job does not show yet.
-    UnseenUpgrade(String),
-    /// No sign of an upgrade: another operation.
-    Other,
-}
-
-impl From<Option<JobSnapshot>> for BusyWith {
-    fn from(active: Option<JobSnapshot>) -> Self {
-        active.map_or(BusyWith::Other, BusyWith::Upgrade)
-    }
-}
-
-/// Reads the facts again after a busy answer: an upgrade of the instance in sight (see
-/// [`look_once`]; the one that kept it busy may have finished meanwhile), else the
-/// instance's version against `version_before`.
-async fn busy_with_upgrade(
-    client: &RdsClient,
-    ctx: &CallCtx,
-    instance_id: &str,
-    busy_since: time::OffsetDateTime,
-    version_before: Option<&str>,
-) -> Result<BusyWith, RdsError> {
-    if let Some(job) = look_once(client, ctx, instance_id, busy_since).await? {
-        return Ok(BusyWith::Upgrade(job));
-    }
-    let now = client
-        .instance(ctx, instance_id)
-        .await?
-        .and_then(|i| i.datastore.complete_version);
-    match (version_before, now) {
-        (Some(before), Some(now)) if before != now => Ok(BusyWith::UnseenUpgrade(now)),
-        _ => Ok(BusyWith::Other),
-    }
-}
-
-/// One look for an upgrade of the instance: running or scheduled, or created or ended
-/// since `since`.
-async fn look_once(
-    client: &RdsClient,
-    ctx: &CallCtx,
-    instance_id: &str,
-    since: time::OffsetDateTime,
-) -> Result<Option<JobSnapshot>, RdsError> {
-    if let Some(active) = find_active(client, ctx, instance_id, true).await? {
-        return Ok(Some(active));
-    }
-    Ok(upgrade_tasks(client, ctx, instance_id)
-        .await?
-        .into_iter()
-        .filter(|t| {
-            let last = t.end_time.as_deref().or(t.create_time.as_deref());
-            t.status == RUNNING || last.and_then(parse_time).is_some_and(|at| at >= since)
-        })
-        .max_by_key(|t| t.create_time.as_deref().and_then(parse_time))
-        .map(|t| JobSnapshot::from_task(&t)))
-}
-
-/// Looks for an upgrade of the instance (see [`look_once`]) every few seconds for up to
-/// `patience`: new jobs show in the listings with a delay.
-pub async fn search_for_upgrade(
-    client: &RdsClient,
-    ctx: &CallCtx,
-    instance_id: &str,
-    since: time::OffsetDateTime,
-    patience: Duration,
-) -> Result<Option<JobSnapshot>, RdsError> {
-    let look = || look_once(client, ctx, instance_id, since);
-    patiently(ctx, instance_id, patience, Duration::from_secs(3), look).await
-}
-
 /// Repeats `look` every `every` until it finds an upgrade or `patience` has passed (new
 /// jobs show in the listings with a delay).
-async fn patiently<F, Fut>(
+pub(super) async fn patiently<F, Fut>(
     ctx: &CallCtx,
     instance_id: &str,
     patience: Duration,
@@ -513,7 +353,7 @@ where
 pub const UNSEEN_JOB_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Sleeps, unless cancelled or past the deadline first (then `cause` is reported).
-async fn pause(ctx: &CallCtx, wait: Duration, cause: &RdsError) -> Result<(), RdsError> {
+pub(super) async fn pause(ctx: &CallCtx, wait: Duration, cause: &RdsError) -> Result<(), RdsError> {
     let wake = Instant::now() + wait;
     if ctx.deadline.is_some_and(|d| d <= wake) {
         sleep_until(ctx.deadline).await;
@@ -549,6 +389,52 @@ pub async fn snapshot(
         .iter()
         .find(|t| t.id == job_id)
         .map(JobSnapshot::from_scheduled))
+}
+
+/// How long a job just submitted is looked for in the scheduled tasks (new jobs show in
+/// the listings with a delay); the next refresh records it when this is not enough.
+const NEW_TASK_PATIENCE: Duration = Duration::from_secs(6);
+
+/// The scheduled times of a job just submitted as delayed, looked for a few seconds.
+pub async fn new_job_times(
+    client: &RdsClient,
+    call: &CallCtx,
+    instance_id: &str,
+    job_id: &str,
+) -> Option<JobSnapshot> {
+    let until = tokio::time::Instant::now() + NEW_TASK_PATIENCE;
+    loop {
+        match client.scheduled_tasks(call, Some(instance_id)).await {
+            Ok(tasks) => {
+                if let Some(task) = tasks.iter().find(|t| t.id == job_id) {
+                    return Some(times_of(task));
+                }
+            }
+            Err(e) => {
+                tracing::debug!(instance_id, job_id, error = %e, "cannot read the scheduled tasks; the next refresh records the job's window");
+                return None;
+            }
+        }
+        if tokio::time::Instant::now() >= until || call.cancel.is_cancelled() {
+            tracing::debug!(
+                instance_id,
+                job_id,
+                "the job does not show in the scheduled tasks yet"
+            );
+            return None;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+fn times_of(task: &ScheduledTask) -> JobSnapshot {
+    let rfc = |t: &Option<String>| t.as_deref().and_then(parse_time).map(rfc3339);
+    JobSnapshot {
+        id: task.id.clone(),
+        scheduled_start: rfc(&task.start_time),
+        scheduled_end: rfc(&task.end_time),
+        ..Default::default()
+    }
 }
 
 /// Why waiting stopped before the job finished.
@@ -608,6 +494,33 @@ mod tests {
     }
 
     #[test]
+    fn statuses_parse_and_print_alike() {
+        for status in ["Scheduled", "Running", "Completed", "Failed", "Pending", ""] {
+            assert_eq!(JobStatus::parse(status).as_str(), status);
+        }
+        assert_eq!(JobStatus::parse("Completed"), JobStatus::Completed);
+        assert!(JobStatus::parse("Failed").is_finished());
+        assert!(!JobStatus::parse("Pending").is_finished());
+        assert!(JobStatus::Scheduled.is_under_way() && !JobStatus::Completed.is_under_way());
+    }
+
+    #[test]
+    fn scheduled_task_times_become_rfc3339() {
+        let task = ScheduledTask {
+            id: "j".into(),
+            start_time: Some("2026-01-01T22:00:00+0800".into()),
+            end_time: Some("2026-01-02T02:00:00+0800".into()),
+            ..Default::default()
+        };
+        let snap = times_of(&task);
+        assert_eq!(
+            snap.scheduled_start.as_deref(),
+            Some("2026-01-01T14:00:00Z")
+        );
+        assert_eq!(snap.scheduled_end.as_deref(), Some("2026-01-01T18:00:00Z"));
+    }
+
+    #[test]
     fn scheduled_statuses_map_to_job_statuses() {
         let task = |status: &str| ScheduledTask {
             id: "j".into(),
@@ -616,11 +529,11 @@ mod tests {
         };
         assert_eq!(
             JobSnapshot::from_scheduled(&task("Pending")).status,
-            SCHEDULED
+            JobStatus::Scheduled
         );
         assert_eq!(
             JobSnapshot::from_scheduled(&task("Running")).status,
-            RUNNING
+            JobStatus::Running
         );
         let canceled = JobSnapshot::from_scheduled(&task("Canceled"));
         assert!(canceled.is_finished());

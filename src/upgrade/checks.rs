@@ -1,42 +1,13 @@
-//! The seed's upgrade constraints as one set of checks, used by the resource's plan
-//! (diagnostics at attributes) and by the data sources (`upgrade_blockers`).
+//! The seed's upgrade constraints as one set of checks, used by the resource's plan and
+//! apply, the action, and the data sources (`upgrade_blockers`); each finding carries its
+//! kind, and [`FindingKind::explained_by_upgrade_under_way`] is the one rule of what an
+//! upgrade already under way waives.
 //!
 //! Pure functions over [`InstanceFacts`]; fetching the instance is the caller's job.
 
 use std::cmp::Ordering;
 
-/// What the checks need to know about an instance.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct InstanceFacts {
-    pub id: String,
-    pub name: String,
-    /// Engine as the API names it: `MySQL`, `PostgreSQL`, `SQLServer`, ...
-    pub engine: String,
-    /// Major version, e.g. `8.0`.
-    pub version: String,
-    /// Full version, e.g. `8.0.28.231003` (MySQL and PostgreSQL only).
-    pub complete_version: Option<String>,
-    /// Latest minor version available for the instance, when it could be derived.
-    pub latest_version: Option<String>,
-    pub status: String,
-    /// `Single`, `Ha` or `Replica`.
-    pub instance_type: String,
-    pub nodes: Vec<NodeFacts>,
-    /// For a read replica: the id of its primary instance.
-    pub primary_id: Option<String>,
-    /// Maintenance window (UTC), e.g. `22:00-02:00`: when delayed upgrades run.
-    pub maintenance_window: Option<String>,
-}
-
-/// One node of an instance.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NodeFacts {
-    pub id: String,
-    pub name: String,
-    pub role: String,
-    pub status: String,
-    pub availability_zone: String,
-}
+use super::facts::{InstanceFacts, NodeFacts, compare_versions};
 
 /// The upgrade options a check depends on, as configured (None = not set in config).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -85,57 +56,6 @@ pub struct Finding {
     pub attribute: &'static str,
     pub summary: String,
     pub detail: String,
-}
-
-impl InstanceFacts {
-    /// `orders (cee52…in01), MySQL 8.0.28` — how diagnostics name an instance.
-    pub fn describe(&self) -> String {
-        let version = self.complete_version.as_deref().unwrap_or(&self.version);
-        if self.name.is_empty() {
-            format!("instance {} ({} {})", self.id, self.engine, version)
-        } else {
-            format!(
-                "instance {} ({}, {} {})",
-                self.name, self.id, self.engine, version
-            )
-        }
-    }
-
-    pub fn is_mysql(&self) -> bool {
-        self.engine.eq_ignore_ascii_case("mysql")
-    }
-
-    pub fn is_postgresql(&self) -> bool {
-        self.engine.eq_ignore_ascii_case("postgresql")
-    }
-
-    /// Whether the instance is already on the latest minor version; None when unknown.
-    pub fn on_latest(&self) -> Option<bool> {
-        let current = self.complete_version.as_deref()?;
-        let latest = self.latest_version.as_deref()?;
-        Some(compare_versions(current, latest) != Ordering::Less)
-    }
-}
-
-/// Compares dotted versions numerically over the components both have, so
-/// `8.0.28.231003` and `8.0.28` are equal and `8.0.28` is older than `8.0.32`.
-pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    let parse = |v: &str| -> Vec<u64> {
-        v.split(['.', '-'])
-            .map(|part| {
-                let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
-                digits.parse().unwrap_or(0)
-            })
-            .collect()
-    };
-    let (a, b) = (parse(a), parse(b));
-    for (x, y) in a.iter().zip(b.iter()) {
-        match x.cmp(y) {
-            Ordering::Equal => continue,
-            other => return other,
-        }
-    }
-    Ordering::Equal
 }
 
 fn node_is_healthy(node: &NodeFacts) -> bool {
@@ -278,55 +198,19 @@ pub fn upgrade_blockers(instance: &InstanceFacts) -> Vec<String> {
         .collect()
 }
 
-// ---- Diagnostics: the checks as Terraform shows them (resource and action alike) ----
-
-use crate::cty::{AttributePath, Value};
-use crate::tfplugin::{Diagnostic, Diagnostics};
-
-/// Checks an instance id's shape (diagnostic at `instance_id`).
-pub fn validate_instance_id(id: &str) -> Option<Diagnostic> {
-    let problem = if id.trim().is_empty() {
-        "must not be empty"
+/// What is wrong with an instance id's shape, if anything: "must not be empty", ...
+pub fn instance_id_problem(id: &str) -> Option<&'static str> {
+    if id.trim().is_empty() {
+        Some("must not be empty")
     } else if id.len() > 64 {
-        "is longer than 64 characters"
+        Some("is longer than 64 characters")
     } else if !id
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        "may only contain letters, digits, '-' and '_'"
+        Some("may only contain letters, digits, '-' and '_'")
     } else {
-        return None;
-    };
-    Some(Diagnostic::error_at(
-        AttributePath::attribute("instance_id"),
-        "Invalid instance id",
-        format!(
-            "instance_id {id:?} {problem}. Use the id of an RDS instance, e.g. data.hwrds_db_instance.x.id."
-        ),
-    ))
-}
-
-/// Findings of the checks as diagnostics at their attributes.
-pub fn findings_to_diagnostics(findings: Vec<Finding>, errors_only: bool) -> Diagnostics {
-    let mut diags = Diagnostics::default();
-    for f in findings {
-        let path = AttributePath::attribute(f.attribute);
-        match f.severity {
-            Severity::Error => diags.push(Diagnostic::error_at(path, f.summary, f.detail)),
-            Severity::Warning if !errors_only => {
-                diags.push(Diagnostic::warning_at(path, f.summary, f.detail))
-            }
-            Severity::Warning => {}
-        }
-    }
-    diags
-}
-
-/// The upgrade options as configured (None where the configuration leaves them null).
-pub fn configured_options(config: &Value) -> UpgradeOptions {
-    UpgradeOptions {
-        is_delayed: config.attr_bool("is_delayed"),
-        second_switch: config.attr_bool("second_switch"),
+        None
     }
 }
 
@@ -360,14 +244,6 @@ mod tests {
         };
         assert!(check_upgrade(&mysql_ha(), opts).is_empty());
         assert!(upgrade_blockers(&mysql_ha()).is_empty());
-    }
-
-    #[test]
-    fn versions_compare_numerically() {
-        assert_eq!(compare_versions("8.0.28.231003", "8.0.28"), Ordering::Equal);
-        assert_eq!(compare_versions("8.0.9", "8.0.28"), Ordering::Less);
-        assert_eq!(compare_versions("11.1", "11.2"), Ordering::Less);
-        assert_eq!(compare_versions("16.5.21", "16.4"), Ordering::Greater);
     }
 
     #[test]

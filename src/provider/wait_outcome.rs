@@ -1,0 +1,104 @@
+//! A wait for an upgrade job that stopped before the job finished, as the resource and
+//! the action tell it: why it stopped, that the job goes on, and what to run to follow it
+//! again (nothing is submitted again either way).
+
+use std::time::Duration;
+
+use crate::tfplugin::Diagnostic;
+use crate::upgrade::job::Interrupted;
+
+/// Who follows the job again after an interrupted wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// The resource: the job is in the state and the next apply resumes tracking it.
+    Apply,
+    /// The action: it keeps no state, and invoking it again follows the job.
+    Invoke,
+}
+
+impl Resume {
+    /// The argument that sets the wait's limit.
+    fn timeout_argument(self) -> &'static str {
+        match self {
+            Resume::Apply => "timeouts",
+            Resume::Invoke => "timeout",
+        }
+    }
+}
+
+/// The warning of a wait that stopped (`why`) while job `job_id` of `who` (e.g.
+/// `instance i-1`) goes on.
+pub fn still_running(resume: Resume, job_id: &str, who: &str, why: &str) -> Diagnostic {
+    let (summary, recorded, next) = match resume {
+        Resume::Apply => (
+            "Upgrade still running; tracking will resume",
+            " and is recorded in the state",
+            "Run terraform apply again to keep tracking it",
+        ),
+        Resume::Invoke => (
+            "Upgrade still running",
+            "",
+            "Invoke the action again to follow it",
+        ),
+    };
+    Diagnostic::warning(
+        summary,
+        format!(
+            "{why} The upgrade job {job_id} of {who} goes on in Huawei Cloud{recorded}. \
+             {next}: nothing is submitted again."
+        ),
+    )
+}
+
+/// [`still_running`] for a wait that ended as `interrupted` with the limit `limit`.
+pub fn interrupted(
+    resume: Resume,
+    interrupted: &Interrupted,
+    limit: Duration,
+    job_id: &str,
+    who: &str,
+) -> Diagnostic {
+    let why = match interrupted {
+        Interrupted::Cancelled(_) => "Terraform was interrupted while waiting.".to_string(),
+        Interrupted::Timeout(_) => format!(
+            "The wait reached its timeout ({}s; see {}).",
+            limit.as_secs(),
+            resume.timeout_argument()
+        ),
+        Interrupted::Api(e) => format!("Following the job failed: {e}."),
+    };
+    still_running(resume, job_id, who, &why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_side_says_how_to_follow_the_job_again() {
+        let limit = Duration::from_secs(90);
+        let timeout = Interrupted::Timeout(None);
+        let apply = interrupted(Resume::Apply, &timeout, limit, "j1", "instance i-1");
+        assert!(apply.summary.starts_with("Upgrade still running"));
+        assert!(
+            apply
+                .detail
+                .contains("reached its timeout (90s; see timeouts)")
+        );
+        assert!(apply.detail.contains("Run terraform apply again"));
+        let invoke = interrupted(
+            Resume::Invoke,
+            &Interrupted::Cancelled(None),
+            limit,
+            "j1",
+            "x",
+        );
+        assert_eq!(invoke.summary, "Upgrade still running");
+        assert!(invoke.detail.starts_with("Terraform was interrupted"));
+        assert!(
+            invoke
+                .detail
+                .contains("Invoke the action again to follow it")
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! The minor version upgrade as the domain knows it, free of Terraform: the facts about an
+//! instance and where they come from, the seed's checks, the one rule of what an upgrade
+//! already under way waives, "adopt or submit once" behind the fleet gate, and the job
+//! from submission to its end. `provider` turns these into schemas, plans, state and
+//! diagnostics; everything here speaks to the RDS client only.
+//!
+//! - [`facts`]: an instance's facts and how versions compare; [`catalog`]: the
+//!   per-process cache they are read through.
+//! - [`checks`]: the seed's constraints as findings with a kind; [`under_way`]: the
+//!   checks against the instance now, waiving what an upgrade under way explains.
+//! - [`fleet_gate`]: the cap on running upgrades and the failure budget.
+//! - [`submission`]: checks, then adopt or submit once, with a slot of the gate;
+//!   [`submit_once`]: the exactly-once submission itself.
+//! - [`job`]: a job's status and snapshot, looking jobs up, and following one.
+
+pub mod catalog;
+pub mod checks;
+pub mod facts;
+pub mod fleet_gate;
+pub mod job;
+pub mod submission;
+pub mod submit_once;
+pub mod under_way;

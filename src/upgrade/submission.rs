@@ -1,0 +1,174 @@
+//! Apply time, shared by the resource's create and the action's invoke: the checks again
+//! with this process's view of the instance, then adopt the upgrade already under way
+//! (running, scheduled, or finished moments ago on an instance already upgraded) or
+//! submit once — each with a slot of the fleet gate (the cap on running upgrades and
+//! the failure budget), taken before anything else.
+
+use super::catalog::{Catalog, FactsError};
+use super::checks::{Finding, UpgradeOptions};
+use super::facts::InstanceFacts;
+use super::fleet_gate::{FleetGate, GateError, Slot};
+use super::job::{self, JobSnapshot};
+use super::submit_once::{self, SubmitError, Submitted};
+use super::under_way;
+use crate::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest};
+
+/// The upgrade to adopt or submit.
+#[derive(Debug, Clone, Copy)]
+pub struct Submission<'a> {
+    pub instance_id: &'a str,
+    /// The options as configured, for the checks.
+    pub options: UpgradeOptions,
+    pub request: UpgradeRequest,
+    /// The instance's version as the plan showed it, when there was one.
+    pub planned_version: Option<&'a str>,
+}
+
+/// Why nothing was adopted or submitted.
+#[derive(Debug)]
+pub enum NotSubmitted {
+    /// The instance's facts could not be read.
+    Facts(FactsError),
+    /// No slot of the fleet gate: the budget is spent, or the wait for a slot ended.
+    Gate(GateError),
+    /// The checks found errors (and the look for an upgrade under way failed, when it did).
+    Refused {
+        findings: Vec<Finding>,
+        lookup_failed: Option<RdsError>,
+    },
+    /// Submitting failed.
+    Failed {
+        facts: InstanceFacts,
+        error: SubmitError,
+    },
+    /// The instance runs another version than the plan showed (`planned`), and no job of
+    /// the upgrade that changed it shows (`lookup`: the search for it failed).
+    ChangedSincePlan {
+        facts: InstanceFacts,
+        planned: String,
+        lookup: Option<RdsError>,
+    },
+}
+
+/// Waits for a slot of the fleet gate, checks, then adopts or submits the upgrade. The
+/// slot is the caller's to give back when the job has finished.
+pub async fn submit_checked(
+    catalog: &Catalog,
+    gate: &FleetGate,
+    client: &RdsClient,
+    call: &CallCtx,
+    submission: &Submission<'_>,
+) -> Result<(InstanceFacts, Submitted, Slot), NotSubmitted> {
+    let slot = gate
+        .acquire(call, submission.instance_id)
+        .await
+        .map_err(NotSubmitted::Gate)?;
+    let (facts, submitted) = adopt_or_submit(catalog, gate, client, call, submission).await?;
+    Ok((facts, submitted, slot))
+}
+
+async fn adopt_or_submit(
+    catalog: &Catalog,
+    gate: &FleetGate,
+    client: &RdsClient,
+    call: &CallCtx,
+    submission: &Submission<'_>,
+) -> Result<(InstanceFacts, Submitted), NotSubmitted> {
+    let Submission {
+        instance_id,
+        options,
+        request,
+        planned_version,
+    } = *submission;
+    let facts = catalog
+        .checked_facts(client, call, instance_id)
+        .await
+        .map_err(NotSubmitted::Facts)?;
+    let assessment = under_way::assess(client, call, &facts, options).await;
+    if assessment.has_errors() {
+        return Err(NotSubmitted::Refused {
+            findings: assessment.findings,
+            lookup_failed: assessment.lookup_failed,
+        });
+    }
+    if let Some(active) = assessment.under_way {
+        // An upgrade already under way (an interrupted apply's, the console's) is adopted.
+        return Ok((facts, Submitted::Adopted(active)));
+    }
+    if let Some(planned) = planned_version
+        && facts
+            .complete_version
+            .as_deref()
+            .is_some_and(|now| now != planned)
+    {
+        return upgraded_since_plan(client, call, facts, planned).await;
+    }
+    if let Some(done) = recent_upgrade(client, call, &facts).await {
+        // Already on the latest version right after an upgrade: most likely the job of
+        // an apply that died before recording it. Adopt it, do not upgrade again.
+        return Ok((facts, Submitted::Adopted(done)));
+    }
+    let running = catalog.running_upgrades(client, call).await;
+    let running = running.as_deref().map(|r| r.as_slice()).ok();
+    let version = planned_version.or(facts.complete_version.as_deref());
+    if let Some(spent) = gate.spent() {
+        // An upgrade failed while this one was checked: the budget stops it here.
+        return Err(NotSubmitted::Gate(spent));
+    }
+    match submit_once::submit_once(client, call, instance_id, version, request, running).await {
+        Ok(submitted) => {
+            if request.is_delayed && matches!(submitted, Submitted::New(_)) {
+                catalog.forget_scheduled().await;
+            }
+            Ok((facts, submitted))
+        }
+        Err(error) => Err(NotSubmitted::Failed { facts, error }),
+    }
+}
+
+/// The instance runs another version than the plan showed: an upgrade ran meanwhile (the
+/// console's, another configuration's). Its job is adopted; submitting would upgrade the
+/// instance a second time.
+async fn upgraded_since_plan(
+    client: &RdsClient,
+    call: &CallCtx,
+    facts: InstanceFacts,
+    planned: &str,
+) -> Result<(InstanceFacts, Submitted), NotSubmitted> {
+    let since = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    let patience = job::UNSEEN_JOB_PATIENCE;
+    let lookup = match submit_once::search_for_upgrade(client, call, &facts.id, since, patience)
+        .await
+    {
+        Ok(Some(job)) => {
+            tracing::info!(instance_id = %facts.id, job_id = %job.id, planned, "the instance was upgraded since the plan; adopting that upgrade");
+            return Ok((facts, Submitted::Adopted(job)));
+        }
+        Ok(None) => None,
+        Err(e) => Some(e),
+    };
+    Err(NotSubmitted::ChangedSincePlan {
+        facts,
+        planned: planned.to_string(),
+        lookup,
+    })
+}
+
+/// For an instance already on the latest minor version: an upgrade of it created in the
+/// last day, if the task center has one.
+async fn recent_upgrade(
+    client: &RdsClient,
+    call: &CallCtx,
+    facts: &InstanceFacts,
+) -> Option<JobSnapshot> {
+    if facts.on_latest() != Some(true) {
+        return None;
+    }
+    match job::recent(client, call, &facts.id, time::Duration::days(1)).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::debug!(instance_id = %facts.id, error = %e, "cannot read the task center");
+            None
+        }
+    }
+}
