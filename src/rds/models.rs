@@ -123,6 +123,26 @@ pub struct Task {
     pub status: String,
 }
 
+impl Task {
+    /// The task-center entry seen as a job.
+    pub fn as_job(&self) -> Job {
+        Job {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            status: self.status.clone(),
+            created: self.create_time.clone(),
+            ended: self.end_time.clone(),
+            process: self.process.clone(),
+            progress: None,
+            fail_reason: self.fail_reason.clone(),
+            instance: Some(JobInstance {
+                id: self.instance_id.clone(),
+                name: self.instance_name.clone(),
+            }),
+        }
+    }
+}
+
 /// An operation waiting for the maintenance window (`GET /schedule-tasks`), e.g. a
 /// delayed upgrade; `status` is `Initing`, `Pending`, `Running`, `Completed`, `Failed`,
 /// `Unauthorized` or `Canceled`.
@@ -139,6 +159,33 @@ pub struct ScheduledTask {
 }
 
 impl ScheduledTask {
+    /// The scheduled task seen as a job: waiting for its window (`Scheduled`), running,
+    /// or finished (a canceled one failed, and says so).
+    pub fn as_job(&self) -> Job {
+        let (status, fail_reason) = match self.status.as_str() {
+            "Completed" => ("Completed", None),
+            "Failed" => ("Failed", None),
+            "Canceled" => (
+                "Failed",
+                Some("the scheduled upgrade was canceled".to_string()),
+            ),
+            "Running" => ("Running", None),
+            _ => ("Scheduled", None),
+        };
+        Job {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            status: status.to_string(),
+            created: self.create_time.clone(),
+            fail_reason,
+            instance: Some(JobInstance {
+                id: self.instance_id.clone(),
+                name: String::new(),
+            }),
+            ..Default::default()
+        }
+    }
+
     /// Whether the task has yet to run or is running.
     pub fn is_pending(&self) -> bool {
         matches!(

@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::{InstanceFilter, RdsClient, TaskFilter};
 use super::context::CallCtx;
 use super::error::RdsError;
-use super::models::{Job, JobInstance, ScheduledTask, Task, parse_time};
+use super::models::{Job, Task, parse_time};
 use super::quota::Api;
 use super::waiter::{Pace, WaitSchedule};
 
@@ -376,7 +376,7 @@ impl RdsClient {
         let followed =
             |tasks: &[Task], seen: &mut HashMap<String, Job>, wanted: &dyn Fn(&str) -> bool| {
                 for task in tasks.iter().filter(|t| wanted(&t.id)) {
-                    seen.insert(task.id.clone(), job_of_task(task));
+                    seen.insert(task.id.clone(), task.as_job());
                 }
             };
 
@@ -446,7 +446,7 @@ impl RdsClient {
             let scheduled = self.scheduled_tasks(&ctx, None).await?;
             requests += pages(scheduled.len());
             for task in scheduled.iter().filter(|t| missing.contains(&t.id)) {
-                seen.insert(task.id.clone(), job_of_scheduled(task));
+                seen.insert(task.id.clone(), task.as_job());
             }
             missing.retain(|id| !seen.contains_key(id));
         }
@@ -575,51 +575,6 @@ fn created_stretch(
         Some((from.min(at), to.max(at)))
     })?;
     Some((from - CREATED_SLACK, to + CREATED_SLACK))
-}
-
-/// A task-center entry seen as a job.
-fn job_of_task(task: &Task) -> Job {
-    Job {
-        id: task.id.clone(),
-        name: task.name.clone(),
-        status: task.status.clone(),
-        created: task.create_time.clone(),
-        ended: task.end_time.clone(),
-        process: task.process.clone(),
-        progress: None,
-        fail_reason: task.fail_reason.clone(),
-        instance: Some(JobInstance {
-            id: task.instance_id.clone(),
-            name: task.instance_name.clone(),
-        }),
-    }
-}
-
-/// A scheduled task seen as a job: waiting for its window (`Scheduled`), running, or
-/// finished (a canceled one failed).
-fn job_of_scheduled(task: &ScheduledTask) -> Job {
-    let (status, fail_reason) = match task.status.as_str() {
-        "Completed" => ("Completed", None),
-        "Failed" => ("Failed", None),
-        "Canceled" => (
-            "Failed",
-            Some("the scheduled upgrade was canceled".to_string()),
-        ),
-        "Running" => ("Running", None),
-        _ => ("Scheduled", None),
-    };
-    Job {
-        id: task.id.clone(),
-        name: task.name.clone(),
-        status: status.to_string(),
-        created: task.create_time.clone(),
-        fail_reason,
-        instance: Some(JobInstance {
-            id: task.instance_id.clone(),
-            name: String::new(),
-        }),
-        ..Default::default()
-    }
 }
 
 #[cfg(test)]

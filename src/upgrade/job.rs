@@ -138,33 +138,14 @@ impl JobSnapshot {
     }
 
     pub fn from_task(task: &Task) -> Self {
-        JobSnapshot {
-            id: task.id.clone(),
-            status: JobStatus::parse(&task.status),
-            progress: task.process.clone().filter(|p| !p.is_empty()),
-            fail_reason: task.fail_reason.clone().filter(|r| !r.is_empty()),
-            created: task.create_time.as_deref().and_then(to_rfc3339),
-            ended: task.end_time.as_deref().and_then(to_rfc3339),
-            ..Default::default()
-        }
+        Self::from_job(&task.as_job())
     }
 
     fn from_scheduled(task: &ScheduledTask) -> Self {
-        let status = match task.status.as_str() {
-            "Completed" => JobStatus::Completed,
-            "Failed" | "Canceled" => JobStatus::Failed,
-            "Running" => JobStatus::Running,
-            _ => JobStatus::Scheduled,
-        };
         JobSnapshot {
-            id: task.id.clone(),
-            status,
-            fail_reason: (task.status == "Canceled")
-                .then(|| "the scheduled upgrade was canceled".to_string()),
-            created: task.create_time.as_deref().and_then(to_rfc3339),
             scheduled_start: task.start_time.as_deref().and_then(to_rfc3339),
             scheduled_end: task.end_time.as_deref().and_then(to_rfc3339),
-            ..Default::default()
+            ..Self::from_job(&task.as_job())
         }
     }
 }
