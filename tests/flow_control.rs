@@ -1,7 +1,8 @@
 //! Fleets under the API's flow control, with real Terraform and the emulator enforcing
 //! a scaled-down policy: every apply succeeds within the quota, one job per instance,
-//! the state equals the emulator, and a 429 storm delays an apply without failing it
-//! (past the create timeout the job id is still kept).
+//! the state equals the emulator, a 429 storm delays an apply without failing it (past
+//! the create timeout the job id is still kept), and an upgrade run elsewhere while a
+//! submission waits for its quota is adopted instead of run a second time.
 
 pub mod common;
 
@@ -127,6 +128,51 @@ fn fleet_applies_within_a_scaled_down_policy() {
         "tracking took {tracking} requests for {} jobs: {stats}",
         ids.len()
     );
+}
+
+/// The route of upgrade submissions, as the emulator's flow control and stats name it.
+const POST_UPGRADE: &str = "POST /v3/{project_id}/instances/{instance_id}/db-upgrade";
+
+#[test]
+fn an_upgrade_run_elsewhere_while_a_submission_waits_for_its_quota_is_adopted() {
+    // One submission per 20 s for each user: ours waits for its slot while a console user
+    // (another access key, its own quota) upgrades the same instance in 1 s.
+    let console = ("CONSOLEUSERAK00000000", "console-user-secret");
+    let ids = ids(2);
+    let emu = Emulator::start(
+        json!({"instances": fleet(&ids, 1.0),
+               "extra_credentials": [{"access_key": console.0, "secret_key": console.1}],
+               "flow_control": {"enabled": true,
+                                "routes": {POST_UPGRADE: {"limit": 1, "window_seconds": 20}}}}),
+        false,
+    );
+    // Our user's slot is spent on another instance first.
+    common::client::console_upgrade(&emu.url, &ids[1]).expect("spending the slot");
+    let ws = hwrds_workspace(
+        common::terraform(),
+        &emu,
+        &common::fixtures::upgrade("x", &ids[0], ""),
+    );
+    let apply = ws.spawn(&["apply", "-auto-approve", "-no-color"]);
+    apply.until("our submission refused for its quota", || {
+        emu.stats()["throttled"][POST_UPGRADE].as_u64().unwrap_or(0) > 0
+    });
+    let by_console = common::client::console_upgrade_by(
+        common::client::EmulatorClient::new(&emu.url).user(console.0, console.1),
+        &ids[0],
+    )
+    .expect("the console's upgrade");
+    let run = finish(apply);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let stats = emu.stats();
+    assert_eq!(
+        emu.upgrade_jobs(&ids[0]),
+        1,
+        "the instance was upgraded twice: {stats}"
+    );
+    let state = ws.resource_attributes("hwrds_db_minor_upgrade.x");
+    assert_eq!(state["job_id"], by_console.as_str(), "{state}");
+    assert_eq!(state["status"], "Completed", "{state}");
 }
 
 #[test]

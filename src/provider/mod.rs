@@ -36,7 +36,7 @@ use crate::upgrade::{catalog, fleet_gate};
 pub struct ProviderState {
     client: OnceLock<RdsClient>,
     /// Instances and versions, listed once per provider process.
-    catalog: catalog::Catalog,
+    catalog: Arc<catalog::Catalog>,
     /// The cap on running upgrades and the failure budget of this process.
     gate: fleet_gate::FleetGate,
 }

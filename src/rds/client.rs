@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
+use super::before_send::BeforeSend;
 use super::call_log::{self, CallOutcome, CallRecord};
 use super::context::{CallCtx, sleep_until};
 use super::credentials::Credentials;
@@ -194,6 +195,12 @@ impl RdsClient {
         self.bucket(api).policy()
     }
 
+    /// The mean time between two requests of `api` its quota allows (the policy in force:
+    /// assumed, configured or learned from the gateway).
+    pub fn quota_spacing(&self, api: Api) -> Duration {
+        self.bucket(api).policy().0.spacing()
+    }
+
     pub(super) fn bucket(&self, api: Api) -> Arc<ApiBucket> {
         let access_key = &self.inner.config.credentials.access_key;
         self.inner.quotas.bucket(api, access_key)
@@ -265,6 +272,18 @@ impl RdsClient {
         instance_id: &str,
         request: UpgradeRequest,
     ) -> Result<String, RdsError> {
+        self.upgrade_checked(ctx, instance_id, request, None).await
+    }
+
+    /// [`Self::upgrade`], running `look` once the submission's quota slot is granted and
+    /// right before it is sent (see [`BeforeSend`]).
+    pub async fn upgrade_checked(
+        &self,
+        ctx: &CallCtx,
+        instance_id: &str,
+        request: UpgradeRequest,
+        look: Option<&dyn BeforeSend>,
+    ) -> Result<String, RdsError> {
         let project = self.project_id(ctx).await?;
         let url = format!(
             "{}/v3/{project}/instances/{}/db-upgrade",
@@ -274,7 +293,7 @@ impl RdsClient {
         let body = serde_json::json!({"is_delayed": request.is_delayed, "second_switch": request.second_switch});
         let body = serde_json::to_vec(&body).map_err(|e| RdsError::Config(e.to_string()))?;
         let request = Request::new(Api::Upgrade, url).json(body).project(&project);
-        let accepted: UpgradeAccepted = self.call(ctx, request).await?;
+        let accepted: UpgradeAccepted = self.call_checked(ctx, request, look).await?;
         Ok(accepted.job_id)
     }
 
@@ -452,6 +471,16 @@ impl RdsClient {
         ctx: &CallCtx,
         request: Request<'_>,
     ) -> Result<T, RdsError> {
+        self.call_checked(ctx, request, None).await
+    }
+
+    /// [`Self::call`], running `look` before each send, once the quota slot is granted.
+    async fn call_checked<T: DeserializeOwned>(
+        &self,
+        ctx: &CallCtx,
+        request: Request<'_>,
+        look: Option<&dyn BeforeSend>,
+    ) -> Result<T, RdsError> {
         let policy = self.inner.config.retry;
         let (api, url, idempotent) = (request.api, request.url.as_str(), request.idempotent);
         let bucket = self.bucket(api);
@@ -459,7 +488,7 @@ impl RdsClient {
         let mut throttled: Option<RdsError> = None;
         let mut tries = 0;
         loop {
-            let sent = self.admit(ctx, &bucket, throttled.as_ref()).await?;
+            let sent = self.admit(ctx, &bucket, throttled.as_ref(), look).await?;
             tries += 1;
             let send = self.attempt(tries, &request);
             let outcome = if idempotent {
@@ -524,14 +553,16 @@ impl RdsClient {
         }
     }
 
-    /// Waits for the next slot of the API's quota, then for a token of the global
-    /// ceiling (submissions ahead of reads), and takes the slot. `throttled`: the 429
-    /// that made this a retry, reported if the wait ends in a timeout or cancellation.
+    /// Waits for the next slot of the API's quota, runs `look` holding it, then waits
+    /// for a token of the global ceiling (submissions ahead of reads), and takes the
+    /// slot. `throttled`: the 429 that made this a retry, reported if the wait ends in a
+    /// timeout or cancellation.
     async fn admit(
         &self,
         ctx: &CallCtx,
         bucket: &ApiBucket,
         throttled: Option<&RdsError>,
+        look: Option<&dyn BeforeSend>,
     ) -> Result<Sent, RdsError> {
         let api = bucket.api();
         let last_error = || {
@@ -562,6 +593,10 @@ impl RdsClient {
                 )));
             }
         };
+        if let Some(look) = look {
+            // The slot stays ours while the look runs; a refusal leaves it unspent.
+            look.before_send().await?;
+        }
         let lane = if api.is_submission() {
             Lane::Submission
         } else {

@@ -2,6 +2,7 @@
 //! under the API's flow control, rate limiting and the job waiter. Knows nothing about
 //! Terraform.
 
+pub mod before_send;
 pub mod call_log;
 pub mod client;
 pub mod context;
@@ -17,6 +18,7 @@ pub mod signer;
 pub mod tracker;
 pub mod waiter;
 
+pub use before_send::BeforeSend;
 pub use client::{ClientConfig, InstanceFilter, RdsClient, TaskFilter, UpgradeRequest};
 pub use context::{CallCtx, sleep_until};
 pub use error::RdsError;

@@ -3,10 +3,15 @@
 //! [`Catalog`], the per-process cache behind the plan checks and data sources: one paginated listing of the
 //! project's instances and one versions lookup per engine and major version, shared by
 //! every resource and data source, so planning 500 upgrades costs a handful of requests;
-//! and one listing of the running upgrades for the creates of an apply.
+//! and one listing of the running upgrades for the creates of an apply. The instance
+//! listing is read again, when asked for one no older than some age, for the last look
+//! before a submission ([`super::last_look`]); readers keep the one before meanwhile.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::{Mutex, OnceCell};
 
@@ -29,7 +34,11 @@ pub enum FactsError {
 /// Cached instance listing and latest versions of one provider process.
 #[derive(Default)]
 pub struct Catalog {
-    listing: OnceCell<Arc<Vec<Instance>>>,
+    /// The instance listing, and when it was read.
+    listing: std::sync::Mutex<Option<(Instant, Arc<Vec<Instance>>)>>,
+    /// Held while the listing is read again: one reading at a time, while the others
+    /// keep using the listing before it.
+    relisting: Mutex<()>,
     latest: Mutex<HashMap<(String, String), Option<String>>>,
     running: OnceCell<Arc<Vec<Task>>>,
     /// The project's scheduled tasks, until this process submits a delayed upgrade.
@@ -43,14 +52,52 @@ impl Catalog {
         client: &RdsClient,
         ctx: &CallCtx,
     ) -> Result<Arc<Vec<Instance>>, RdsError> {
-        self.listing
-            .get_or_try_init(|| async {
-                let all = client.instances(ctx, &InstanceFilter::default()).await?;
-                tracing::debug!(count = all.len(), "listed the project's instances");
-                Ok(Arc::new(all))
-            })
-            .await
-            .cloned()
+        self.listed(client, ctx, None).await
+    }
+
+    /// Every instance of the project as listed at most `max_age` ago: the shared listing,
+    /// or a new one that replaces it (callers at once share one).
+    pub async fn listed_within(
+        &self,
+        client: &RdsClient,
+        ctx: &CallCtx,
+        max_age: Duration,
+    ) -> Result<Arc<Vec<Instance>>, RdsError> {
+        self.listed(client, ctx, Some(max_age)).await
+    }
+
+    /// The listing and its age, without waiting for a reading under way.
+    pub fn snapshot(&self) -> Option<(Duration, Arc<Vec<Instance>>)> {
+        let cached = self.listing.lock().unwrap_or_else(|e| e.into_inner());
+        cached.as_ref().map(|(at, all)| (at.elapsed(), all.clone()))
+    }
+
+    /// Whether the listing is being read again right now.
+    pub fn relisting(&self) -> bool {
+        self.relisting.try_lock().is_err()
+    }
+
+    async fn listed(
+        &self,
+        client: &RdsClient,
+        ctx: &CallCtx,
+        max_age: Option<Duration>,
+    ) -> Result<Arc<Vec<Instance>>, RdsError> {
+        let fresh = |(age, all): (Duration, Arc<Vec<Instance>>)| {
+            max_age.is_none_or(|limit| age <= limit).then_some(all)
+        };
+        if let Some(all) = self.snapshot().and_then(fresh) {
+            return Ok(all);
+        }
+        let _one = self.relisting.lock().await;
+        if let Some(all) = self.snapshot().and_then(fresh) {
+            return Ok(all);
+        }
+        let at = Instant::now();
+        let all = Arc::new(client.instances(ctx, &InstanceFilter::default()).await?);
+        tracing::debug!(count = all.len(), "listed the project's instances");
+        *self.listing.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, all.clone()));
+        Ok(all)
     }
 
     /// One instance by id: from the shared listing, or asked directly when the listing

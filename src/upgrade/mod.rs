@@ -10,7 +10,8 @@
 //!   checks against the instance now, waiving what an upgrade under way explains.
 //! - [`fleet_gate`]: the cap on running upgrades and the failure budget.
 //! - [`submission`]: checks, then adopt or submit once, with a slot of the gate;
-//!   [`submit_once`]: the exactly-once submission itself.
+//!   [`submit_once`]: the exactly-once submission itself; [`last_look`]: its check of
+//!   the instance's version right before it is sent.
 //! - [`job`]: a job's status and snapshot, looking jobs up, and following one.
 
 pub mod catalog;
@@ -18,6 +19,7 @@ pub mod checks;
 pub mod facts;
 pub mod fleet_gate;
 pub mod job;
+pub mod last_look;
 pub mod submission;
 pub mod submit_once;
 pub mod under_way;

@@ -4,11 +4,14 @@
 //! submit once — each with a slot of the fleet gate (the cap on running upgrades and
 //! the failure budget), taken before anything else.
 
+use std::sync::Arc;
+
 use super::catalog::{Catalog, FactsError};
 use super::checks::{Finding, UpgradeOptions};
 use super::facts::InstanceFacts;
 use super::fleet_gate::{FleetGate, GateError, Slot};
 use super::job::{self, JobSnapshot};
+use super::last_look::VersionUnchanged;
 use super::submit_once::{self, SubmitError, Submitted};
 use super::under_way;
 use crate::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest};
@@ -53,7 +56,7 @@ pub enum NotSubmitted {
 /// Waits for a slot of the fleet gate, checks, then adopts or submits the upgrade. The
 /// slot is the caller's to give back when the job has finished.
 pub async fn submit_checked(
-    catalog: &Catalog,
+    catalog: &Arc<Catalog>,
     gate: &FleetGate,
     client: &RdsClient,
     call: &CallCtx,
@@ -68,7 +71,7 @@ pub async fn submit_checked(
 }
 
 async fn adopt_or_submit(
-    catalog: &Catalog,
+    catalog: &Arc<Catalog>,
     gate: &FleetGate,
     client: &RdsClient,
     call: &CallCtx,
@@ -115,7 +118,18 @@ async fn adopt_or_submit(
         // An upgrade failed while this one was checked: the budget stops it here.
         return Err(NotSubmitted::Gate(spent));
     }
-    match submit_once::submit_once(client, call, instance_id, version, request, running).await {
+    let look = version.map(|v| VersionUnchanged::new(catalog, client, call, instance_id, v));
+    let submitted = submit_once::submit_once_checked(
+        client,
+        call,
+        instance_id,
+        version,
+        request,
+        running,
+        look.as_ref(),
+    )
+    .await;
+    match submitted {
         Ok(submitted) => {
             if request.is_delayed && matches!(submitted, Submitted::New(_)) {
                 catalog.forget_scheduled().await;

@@ -8,7 +8,10 @@
 //! again later, after these facts were read again. A submission whose answer was lost
 //! ([`RdsError::Ambiguous`]) is never simply repeated — the task center is searched for
 //! the job it may have started, and only when the instance shows no sign of one is the
-//! request sent again (a second request for a running upgrade is refused as busy). A
+//! request sent again (a second request for a running upgrade is refused as busy). Right
+//! before the request is sent — after however long the API's flow control made it wait
+//! for its slot — the instance must still run the version the checks saw
+//! ([`super::last_look`]); one upgraded meanwhile has its upgrade adopted instead. A
 //! request once sent is seen through even when Terraform is interrupted: its answer
 //! carries the job id that the state must record.
 
@@ -18,8 +21,9 @@ use super::job::{
     JobSnapshot, JobStatus, UNSEEN_JOB_PATIENCE, find_active, patiently, pause, running_in,
     upgrade_tasks,
 };
+use super::last_look::VersionUnchanged;
 use crate::rds::models::{Task, parse_time};
-use crate::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest};
+use crate::rds::{BeforeSend, CallCtx, RdsClient, RdsError, UpgradeRequest};
 
 /// How a submission ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +59,21 @@ pub async fn submit_once(
     request: UpgradeRequest,
     running: Option<&[Task]>,
 ) -> Result<Submitted, SubmitError> {
+    submit_once_checked(client, ctx, instance_id, version, request, running, None).await
+}
+
+/// [`submit_once`], with `look` checking the instance's version once the submission's
+/// quota slot is granted, right before it is sent ([`VersionUnchanged`]): a version
+/// changed while it waited means another upgrade ran, which is adopted instead.
+pub async fn submit_once_checked(
+    client: &RdsClient,
+    ctx: &CallCtx,
+    instance_id: &str,
+    version: Option<&str>,
+    request: UpgradeRequest,
+    running: Option<&[Task]>,
+    look: Option<&VersionUnchanged<'_>>,
+) -> Result<Submitted, SubmitError> {
     let mut busy_attempts = 0u32;
     let mut busy_since = None;
     let mut check_scheduled = request.is_delayed;
@@ -77,21 +96,7 @@ pub async fn submit_once(
             BusyWith::UnseenUpgrade(now) => {
                 tracing::info!(instance_id, version_before = version.unwrap_or(""), version_now = %now, "the instance changed version while busy; waiting for its upgrade job to show instead of submitting another");
                 let since = busy_since.unwrap_or_else(time::OffsetDateTime::now_utc);
-                return match search_for_upgrade(
-                    client,
-                    ctx,
-                    instance_id,
-                    since,
-                    UNSEEN_JOB_PATIENCE,
-                )
-                .await?
-                {
-                    Some(job) => Ok(Submitted::Adopted(job)),
-                    None => Err(SubmitError::UpgradedElsewhere {
-                        before: version.unwrap_or_default().to_string(),
-                        now,
-                    }),
-                };
+                return adopt_unseen(client, ctx, instance_id, version, now, since).await;
             }
             BusyWith::Other => {}
         }
@@ -100,7 +105,11 @@ pub async fn submit_once(
         }
         // Ctrl-C ends the wait for the submission's quota; once sent, the client sees
         // the request through: its answer carries the job id the state must record.
-        match client.upgrade(ctx, instance_id, request).await {
+        let checked = look.map(|l| l as &dyn BeforeSend);
+        match client
+            .upgrade_checked(ctx, instance_id, request, checked)
+            .await
+        {
             Ok(job_id) => {
                 tracing::info!(
                     instance_id,
@@ -129,6 +138,11 @@ pub async fn submit_once(
                 tracing::info!(instance_id, error = %e, retry_in = ?wait, "instance busy with no upgrade in sight; submitting again later");
                 pause(ctx, wait, &e).await?;
             }
+            Err(RdsError::NotSent(reason)) if let Some(now) = look.and_then(|l| l.changed()) => {
+                tracing::info!(instance_id, version_before = version.unwrap_or(""), version_now = %now, %reason, "the instance changed version while the submission waited for its quota; looking for that upgrade instead of submitting another");
+                let since = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+                return adopt_unseen(client, ctx, instance_id, version, now, since).await;
+            }
             Err(e @ RdsError::Ambiguous(_)) => {
                 tracing::warn!(instance_id, error = %e, "no answer to the upgrade request; looking for the job it may have started");
                 let since = time::OffsetDateTime::now_utc() - time::Duration::minutes(5);
@@ -141,6 +155,26 @@ pub async fn submit_once(
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// The instance runs `now` instead of `version` with no job in sight: the upgrade that
+/// changed it (created since `since`) is waited for and adopted; submitting would upgrade
+/// the instance a second time.
+async fn adopt_unseen(
+    client: &RdsClient,
+    ctx: &CallCtx,
+    instance_id: &str,
+    version: Option<&str>,
+    now: String,
+    since: time::OffsetDateTime,
+) -> Result<Submitted, SubmitError> {
+    match search_for_upgrade(client, ctx, instance_id, since, UNSEEN_JOB_PATIENCE).await? {
+        Some(job) => Ok(Submitted::Adopted(job)),
+        None => Err(SubmitError::UpgradedElsewhere {
+            before: version.unwrap_or_default().to_string(),
+            now,
+        }),
     }
 }
 

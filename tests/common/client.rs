@@ -31,6 +31,13 @@ impl EmulatorClient {
         EmulatorClient { config }
     }
 
+    /// Signs as another user (`extra_credentials` of the emulator), with its own quotas.
+    pub fn user(mut self, access_key: &str, secret_key: &str) -> Self {
+        self.config.credentials.access_key = access_key.into();
+        self.config.credentials.secret_key = Secret::new(secret_key);
+        self
+    }
+
     /// Signs with another secret key (a wrong one, for refusals).
     pub fn secret(mut self, secret: &str) -> Self {
         self.config.credentials.secret_key = Secret::new(secret);
@@ -69,7 +76,12 @@ impl EmulatorClient {
 /// Starts the upgrade of `instance_id` the way the console does: one signed API call
 /// (second switch, not delayed) to the emulator at `url`; its job id.
 pub fn console_upgrade(url: &str, instance_id: &str) -> Result<String, String> {
-    let client = EmulatorClient::new(url).build()?;
+    console_upgrade_by(EmulatorClient::new(url), instance_id)
+}
+
+/// [`console_upgrade`] by the client `as_user` builds (another user, say).
+pub fn console_upgrade_by(as_user: EmulatorClient, instance_id: &str) -> Result<String, String> {
+    let client = as_user.build()?;
     let now = UpgradeRequest {
         is_delayed: false,
         second_switch: true,

@@ -1,0 +1,149 @@
+//! The last look before an upgrade is submitted ([`VersionUnchanged`]): once the
+//! submission's quota slot is granted, and right before it is sent, the instance must
+//! still run the version the checks saw. Under flow control a submission can wait many
+//! minutes for its slot (a fleet's last one (N − 1)/60 minutes); an upgrade another
+//! configuration or the console ran meanwhile changed the version, and submitting then
+//! would upgrade the instance a second time.
+//!
+//! What it costs: nothing per submission. It reads the process's shared instance
+//! listing ([`Catalog::snapshot`]) when that is no older than [`max_age`] (5 s, or more
+//! for a large project under a small quota, so that reading it again spends at most a
+//! quarter of the listing API's quota), and reads it again in the background at half
+//! that age, so that the submissions queued behind do not wait for it. What it leaves
+//! out: an upgrade submitted elsewhere and finished within that age (upgrades take
+//! minutes); one still running is refused as busy by the API, and adopted.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use super::catalog::Catalog;
+use crate::rds::{Api, BeforeSend, CallCtx, RdsClient, RdsError};
+
+/// The youngest [`max_age`].
+const MIN_AGE: Duration = Duration::from_secs(5);
+
+/// How old the shared listing may be for the last look: [`MIN_AGE`], or eight times
+/// what reading `instances` instances again costs of the listing API's quota (pages of
+/// 100 at `spacing` each), when that is more.
+pub fn max_age(instances: usize, spacing: Duration) -> Duration {
+    let pages = instances.div_ceil(100).max(1) as u32;
+    MIN_AGE.max(spacing * pages * 8)
+}
+
+/// Checks that the instance still runs `version` right before its upgrade is sent.
+pub struct VersionUnchanged<'a> {
+    catalog: &'a Arc<Catalog>,
+    client: &'a RdsClient,
+    ctx: &'a CallCtx,
+    instance_id: &'a str,
+    version: &'a str,
+    /// The version found instead, once the look refused.
+    changed: Mutex<Option<String>>,
+}
+
+impl<'a> VersionUnchanged<'a> {
+    pub fn new(
+        catalog: &'a Arc<Catalog>,
+        client: &'a RdsClient,
+        ctx: &'a CallCtx,
+        instance_id: &'a str,
+        version: &'a str,
+    ) -> Self {
+        VersionUnchanged {
+            catalog,
+            client,
+            ctx,
+            instance_id,
+            version,
+            changed: Mutex::new(None),
+        }
+    }
+
+    /// The version the instance ran instead, when the look kept the upgrade from being sent.
+    pub fn changed(&self) -> Option<String> {
+        self.changed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the listing again in the background (one reading at a time).
+    fn relist_in_background(&self) {
+        if self.catalog.relisting() {
+            return;
+        }
+        let (catalog, client) = (self.catalog.clone(), self.client.clone());
+        tokio::spawn(async move {
+            let ctx = CallCtx::new(CancellationToken::new())
+                .with_deadline(tokio::time::Instant::now() + Duration::from_secs(120));
+            if let Err(e) = catalog.listed_within(&client, &ctx, Duration::ZERO).await {
+                tracing::debug!(error = %e, "reading the instance listing again failed");
+            }
+        });
+    }
+}
+
+#[async_trait]
+impl BeforeSend for VersionUnchanged<'_> {
+    async fn before_send(&self) -> Result<(), RdsError> {
+        let spacing = self.client.quota_spacing(Api::ListInstances);
+        let size = self.catalog.snapshot().map_or(0, |(_, all)| all.len());
+        let limit = max_age(size, spacing);
+        let all = match self.catalog.snapshot() {
+            Some((age, all)) if age <= limit => {
+                if age > limit / 2 {
+                    self.relist_in_background();
+                }
+                all
+            }
+            _ => match self
+                .catalog
+                .listed_within(self.client, self.ctx, limit)
+                .await
+            {
+                Ok(all) => all,
+                Err(e @ (RdsError::Cancelled | RdsError::Timeout(_))) => return Err(e),
+                Err(e) => {
+                    // Not worse than sending without the look; the busy answer and the
+                    // task center still guard against a second upgrade.
+                    tracing::debug!(instance_id = self.instance_id, error = %e, "cannot read the instance listing before submitting; submitting");
+                    return Ok(());
+                }
+            },
+        };
+        let now = all
+            .iter()
+            .find(|i| i.id == self.instance_id)
+            .and_then(|i| i.datastore.complete_version.clone());
+        match now {
+            Some(now) if now != self.version => {
+                let reason = format!(
+                    "instance {} runs {now}, not {} as checked: it was upgraded meanwhile",
+                    self.instance_id, self.version
+                );
+                *self.changed.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+                Err(RdsError::NotSent(reason))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listing_may_age_with_the_cost_of_reading_it_again() {
+        let second = Duration::from_secs(1);
+        // A small project: 5 s whatever the quota.
+        assert_eq!(max_age(40, second / 10), MIN_AGE);
+        assert_eq!(max_age(0, second), Duration::from_secs(8));
+        // 1000 instances are 10 pages: at the standard 60 per minute, 80 s.
+        assert_eq!(max_age(1000, second), Duration::from_secs(80));
+        assert_eq!(max_age(1000, second / 10), Duration::from_secs(8));
+    }
+}
