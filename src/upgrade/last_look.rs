@@ -70,8 +70,9 @@ impl<'a> VersionUnchanged<'a> {
             .clone()
     }
 
-    /// Reads the listing again in the background (one reading at a time).
-    fn relist_in_background(&self) {
+    /// Reads the listing again in the background unless it is younger than `age` by
+    /// then (one reading at a time).
+    fn relist_in_background(&self, age: Duration) {
         if self.catalog.relisting() {
             return;
         }
@@ -79,7 +80,7 @@ impl<'a> VersionUnchanged<'a> {
         tokio::spawn(async move {
             let ctx = CallCtx::new(CancellationToken::new())
                 .with_deadline(tokio::time::Instant::now() + Duration::from_secs(120));
-            if let Err(e) = catalog.listed_within(&client, &ctx, Duration::ZERO).await {
+            if let Err(e) = catalog.listed_within(&client, &ctx, age).await {
                 tracing::debug!(error = %e, "reading the instance listing again failed");
             }
         });
@@ -95,7 +96,7 @@ impl BeforeSend for VersionUnchanged<'_> {
         let all = match self.catalog.snapshot() {
             Some((age, all)) if age <= limit => {
                 if age > limit / 2 {
-                    self.relist_in_background();
+                    self.relist_in_background(limit / 2);
                 }
                 all
             }
