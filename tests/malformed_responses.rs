@@ -197,7 +197,7 @@ async fn the_task_center_search_resolves_a_garbled_submit() {
             let id = format!("s-{kind}-{seed}");
             emu.admin("/__emulator/instances", instances(&[&id]));
             emu.faults(json!({"probability": 0.5, "kinds": [kind], "seed": seed}));
-            let submitted = submit_once::submit_once(&c, &ctx(), &id, None, REQUEST, None)
+            let submitted = submit_once::submit_once(&c, &ctx(), &id, None, REQUEST, None, None)
                 .await
                 .unwrap_or_else(|e| panic!("{kind} seed {seed}: {e}"));
             emu.faults(json!({"probability": 0}));

@@ -74,7 +74,7 @@ async fn lost_answers_never_start_a_second_job() {
     emu.faults(json!({"probability": 0.5, "kinds": ["reset_after_processing"], "seed": 3}));
     let mut recovered = 0;
     for id in &ids {
-        let submitted = submit_once::submit_once(&client, &ctx(120), id, None, NOW, None)
+        let submitted = submit_once::submit_once(&client, &ctx(120), id, None, NOW, None, None)
             .await
             .unwrap_or_else(|e| panic!("{id}: {e}"));
         assert!(!submitted.job_id().is_empty());
@@ -102,7 +102,7 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     let emu = emulator(&ids, json!({}));
     let client = client(&emu);
     let started = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
-    match submit_once::submit_once(&client, &ctx(30), &ids[0], None, NOW, None)
+    match submit_once::submit_once(&client, &ctx(30), &ids[0], None, NOW, None, None)
         .await
         .unwrap()
     {
@@ -113,7 +113,7 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     let listing = upgrade_job::running_upgrades(&client, &ctx(10))
         .await
         .unwrap();
-    match submit_once::submit_once(&client, &ctx(30), &ids[0], None, NOW, Some(&listing))
+    match submit_once::submit_once(&client, &ctx(30), &ids[0], None, NOW, Some(&listing), None)
         .await
         .unwrap()
     {
@@ -125,7 +125,7 @@ async fn running_and_scheduled_upgrades_are_adopted() {
         second_switch: true,
     };
     let scheduled = client.upgrade(&ctx(10), &ids[1], delayed).await.unwrap();
-    match submit_once::submit_once(&client, &ctx(30), &ids[1], None, delayed, None)
+    match submit_once::submit_once(&client, &ctx(30), &ids[1], None, delayed, None, None)
         .await
         .unwrap()
     {
@@ -153,7 +153,7 @@ async fn jobs_unknown_to_the_job_api_are_followed_through_the_task_center() {
                "latest_version": "14.12", "job_queryable": false}),
     );
     let client = client(&emu);
-    let job = match submit_once::submit_once(&client, &ctx(30), &ids[0], None, NOW, None)
+    let job = match submit_once::submit_once(&client, &ctx(30), &ids[0], None, NOW, None, None)
         .await
         .unwrap()
     {
@@ -194,9 +194,10 @@ async fn submit_behind_an_unseen_upgrade(
     );
     let client = client(&emu);
     let elsewhere = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
-    let submitted = submit_once::submit_once(&client, &ctx(60), &ids[0], Some("8.0.28"), NOW, None)
-        .await
-        .unwrap();
+    let submitted =
+        submit_once::submit_once(&client, &ctx(60), &ids[0], Some("8.0.28"), NOW, None, None)
+            .await
+            .unwrap();
     (emu, elsewhere, submitted)
 }
 

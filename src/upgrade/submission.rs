@@ -119,7 +119,7 @@ async fn adopt_or_submit(
         return Err(NotSubmitted::Gate(spent));
     }
     let look = version.map(|v| VersionUnchanged::new(catalog, client, call, instance_id, v));
-    let submitted = submit_once::submit_once_checked(
+    let submitted = submit_once::submit_once(
         client,
         call,
         instance_id,

@@ -50,22 +50,11 @@ const AMBIGUOUS_SEARCH: Duration = Duration::from_secs(12);
 /// Submits the upgrade once (see the module documentation), retrying "busy" until the
 /// context's deadline. `version` is the instance's complete version as the checks saw it;
 /// `running`, a listing of the project's running upgrades made moments ago, spares the
-/// first look for one to adopt (later looks ask afresh).
+/// first look for one to adopt (later looks ask afresh). `look`, when given, checks the
+/// instance's version once the submission's quota slot is granted, right before it is
+/// sent ([`VersionUnchanged`]): a version changed while it waited means another upgrade
+/// ran, which is adopted instead.
 pub async fn submit_once(
-    client: &RdsClient,
-    ctx: &CallCtx,
-    instance_id: &str,
-    version: Option<&str>,
-    request: UpgradeRequest,
-    running: Option<&[Task]>,
-) -> Result<Submitted, SubmitError> {
-    submit_once_checked(client, ctx, instance_id, version, request, running, None).await
-}
-
-/// [`submit_once`], with `look` checking the instance's version once the submission's
-/// quota slot is granted, right before it is sent ([`VersionUnchanged`]): a version
-/// changed while it waited means another upgrade ran, which is adopted instead.
-pub async fn submit_once_checked(
     client: &RdsClient,
     ctx: &CallCtx,
     instance_id: &str,
