@@ -3,23 +3,25 @@
 //! few requests as the API allows.
 //!
 //! When: each job has a window for its next look — a quick first and second look; then,
-//! once its progress predicts the earliest moment it can end ([`super::waiter::Pace`]),
-//! right after that moment, with check-ins between that are
-//! [`CHECK_IN_STRETCH`](super::waiter::CHECK_IN_STRETCH) times
+//! once its progress predicts the earliest moment it can end (`waiter::Pace`),
+//! right after that moment, with check-ins between that are [`CHECK_IN_STRETCH`] times
 //! further apart than the regular schedule (so a job that fails on the way is still
 //! noticed); a job whose progress predicts nothing keeps the regular schedule (a share of
 //! the time waited). A sweep comes when the first window closes, never sooner than the
 //! quota allows (at most half of the task center's quota; the rest is left to
-//! submissions' checks and to other processes of the same user), and serves every job
-//! whose window is open.
+//! submissions' checks and to other processes of the same user) nor than the shortest
+//! wait of the jobs' schedules, and serves every job whose window is open.
+//!
+//! [`CHECK_IN_STRETCH`]: super::waiter::CHECK_IN_STRETCH
 //!
 //! How: a sweep lists the task center by creation time (pages of 50). Jobs created
 //! close together (a fleet's submissions, which are also due together) are listed
 //! together: one listing by any status of each cluster of creation times of the jobs it
 //! serves (a job's own, once a listing showed it; before, the time it was registered
 //! moved to the API's clock as other jobs showed it) — unless listing every running job
-//! of the window costs no more, then that, with jobs that left it found by any status in
-//! the stretch of creation times their last views showed. Jobs no listing shows (a
+//! of the window costs less (or a served job's place is unknown), then that, with jobs
+//! that left it found by any status in the stretch of creation times their last views
+//! showed. Jobs no listing shows (a
 //! delayed job waiting for its window, a job too new to be listed) are looked for in one
 //! listing of the scheduled tasks and, past the grace period, with `GET /jobs` one by
 //! one. The version after an upgrade comes from one instance listing per sweep in which

@@ -25,7 +25,7 @@ use crate::rds::{Api, BeforeSend, CallCtx, RdsClient, RdsError};
 /// The youngest [`max_age`].
 const MIN_AGE: Duration = Duration::from_secs(5);
 
-/// How old the shared listing may be for the last look: [`MIN_AGE`], or eight times
+/// How old the shared listing may be for the last look: `MIN_AGE` (5 s), or eight times
 /// what reading `instances` instances again costs of the listing API's quota (pages of
 /// 100 at `spacing` each), when that is more.
 pub fn max_age(instances: usize, spacing: Duration) -> Duration {

@@ -264,7 +264,7 @@ async fn look_once(
         .map(|t| JobSnapshot::from_task(&t)))
 }
 
-/// Looks for an upgrade of the instance (see [`look_once`]) every few seconds for up to
+/// Looks for an upgrade of the instance (see `look_once`) every few seconds for up to
 /// `patience`: new jobs show in the listings with a delay.
 pub async fn search_for_upgrade(
     client: &RdsClient,
