@@ -195,12 +195,6 @@ impl RdsClient {
         self.bucket(api).policy()
     }
 
-    /// The mean time between two requests of `api` its quota allows (the policy in force:
-    /// assumed, configured or learned from the gateway).
-    pub fn quota_spacing(&self, api: Api) -> Duration {
-        self.bucket(api).policy().0.spacing()
-    }
-
     pub(super) fn bucket(&self, api: Api) -> Arc<ApiBucket> {
         let access_key = &self.inner.config.credentials.access_key;
         self.inner.quotas.bucket(api, access_key)

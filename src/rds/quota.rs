@@ -115,7 +115,7 @@ impl Policy {
     }
 
     /// The mean time between two slots freeing in a full window.
-    pub(super) fn spacing(&self) -> Duration {
+    pub fn spacing(&self) -> Duration {
         self.window / self.limit.max(1)
     }
 }

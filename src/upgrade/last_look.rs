@@ -90,10 +90,11 @@ impl<'a> VersionUnchanged<'a> {
 #[async_trait]
 impl BeforeSend for VersionUnchanged<'_> {
     async fn before_send(&self) -> Result<(), RdsError> {
-        let spacing = self.client.quota_spacing(Api::ListInstances);
-        let size = self.catalog.snapshot().map_or(0, |(_, all)| all.len());
+        let spacing = self.client.api_policy(Api::ListInstances).0.spacing();
+        let snapshot = self.catalog.snapshot();
+        let size = snapshot.as_ref().map_or(0, |(_, all)| all.len());
         let limit = max_age(size, spacing);
-        let all = match self.catalog.snapshot() {
+        let all = match snapshot {
             Some((age, all)) if age <= limit => {
                 if age > limit / 2 {
                     self.relist_in_background(limit / 2);
