@@ -195,6 +195,12 @@ impl RdsClient {
         self.bucket(api).policy()
     }
 
+    /// The policy `api` is paced by in this process: the gateway's window and this
+    /// process's learned share of its limit.
+    pub fn api_pace(&self, api: Api) -> Policy {
+        self.bucket(api).pace()
+    }
+
     pub(super) fn bucket(&self, api: Api) -> Arc<ApiBucket> {
         let access_key = &self.inner.config.credentials.access_key;
         self.inner.quotas.bucket(api, access_key)
@@ -497,12 +503,14 @@ impl RdsClient {
             let (error, retry_after) = match outcome {
                 Attempt::Retry(e, retry_after) if e.is_throttled() => {
                     let named = e.throttle_policy();
-                    let refusal = bucket.refused(sent, named.map(|p| p.policy), retry_after);
+                    let refusal = sent.refused(named.map(|p| p.policy), retry_after);
                     tracing::info!(
                         api = %api,
                         policy = %refusal.policy,
                         policy_source = if refusal.learned { "gateway" } else { "assumed" },
                         scope = ?named.map(|p| p.scope),
+                        explained_by_our_use = refusal.explained,
+                        share = format!("{:.1}", refusal.share),
                         retry_after_ms = retry_after.map(|d| d.as_millis() as u64),
                         wait_ms = refusal.wait.as_millis() as u64,
                         error = %e,
@@ -512,6 +520,7 @@ impl RdsClient {
                     continue;
                 }
                 Attempt::Done(status, bytes) => {
+                    sent.accepted();
                     match serde_json::from_slice(&bytes) {
                         Ok(value) => return Ok(value),
                         // A read whose answer is garbled (a proxy cut it short, a gateway
@@ -526,8 +535,18 @@ impl RdsClient {
                         }
                     }
                 }
-                Attempt::Fail(e) => return Err(e),
-                Attempt::Retry(e, retry_after) => (e, retry_after),
+                Attempt::Fail(e) => {
+                    if went_through(&e) {
+                        sent.accepted();
+                    }
+                    return Err(e);
+                }
+                Attempt::Retry(e, retry_after) => {
+                    if went_through(&e) {
+                        sent.accepted();
+                    }
+                    (e, retry_after)
+                }
             };
             if attempt >= policy.max_retries {
                 return Err(error);
@@ -551,13 +570,13 @@ impl RdsClient {
     /// for a token of the global ceiling (submissions ahead of reads), and takes the
     /// slot. `throttled`: the 429 that made this a retry, reported if the wait ends in a
     /// timeout or cancellation.
-    async fn admit(
+    async fn admit<'a>(
         &self,
         ctx: &CallCtx,
-        bucket: &ApiBucket,
+        bucket: &'a ApiBucket,
         throttled: Option<&RdsError>,
         look: Option<&dyn BeforeSend>,
-    ) -> Result<Sent, RdsError> {
+    ) -> Result<Sent<'a>, RdsError> {
         let api = bucket.api();
         let last_error = || {
             throttled
@@ -698,6 +717,13 @@ impl RdsClient {
             Attempt::Fail(error)
         }
     }
+}
+
+/// Whether the gateway let the request through to the API (an answer from the API, not
+/// a refusal of the gateway's nor a lost connection).
+fn went_through(error: &RdsError) -> bool {
+    matches!(error, RdsError::Api { status, .. } if *status != 429)
+        || matches!(error, RdsError::Decode { .. } | RdsError::JobNotFound(_))
 }
 
 /// A 2xx answer that is not the JSON expected: what was wrong, and what came.

@@ -14,6 +14,7 @@ pub mod models;
 pub mod quota;
 mod request;
 pub mod retry;
+pub mod share;
 pub mod signer;
 pub mod tracker;
 pub mod waiter;

@@ -3,21 +3,28 @@
 //! (operation, access key), shared by every call of the provider process ([`Quotas`]).
 //!
 //! Not here: the process-wide ceiling on requests per second (`limiter`), the parsing
-//! of 429 bodies (`error`), and retries (`client`, `retry`).
+//! of 429 bodies (`error`), this process's learned share of a quota (`share`), and
+//! retries (`client`, `retry`).
 //!
 //! The gateway's algorithm is not documented (fixed window, sliding window or token
 //! bucket), so a bucket paces by the strictest reading: no span of the window's length
-//! ever holds more than `limit` requests sent. With the send times of the last requests
-//! in a log, the next request may go at `max(now, t[len - limit] + window + margin)`,
-//! which is also right against a fixed window or a token bucket of the same policy.
+//! ever holds more than our share of `limit` requests sent. With the send times of the
+//! last requests in a log, the next request may go at `max(now, t[len - share] + window +
+//! margin)`, which is also right against a fixed window or a token bucket of the same
+//! policy. Beyond a burst of a twelfth of the share, requests are spaced evenly
+//! (`window / share`): the floor a quota sets on a fleet assumes that spacing anyway,
+//! and processes that start together (workspaces of one account) do not all burst into
+//! one window.
 //!
-//! Other processes may spend the same quota (it is per user, not per process), so a
-//! 429 is taken as evidence that the window is full right now, whatever our log says:
-//! the refused request is dropped from the log (the gateway did not accept it) and
-//! the bucket grants nothing before `now + max(Retry-After, window / limit)`: the mean
-//! time for one slot to free in a full window. It does not back off further on more
-//! 429s in a row: a refused request spends no quota, and while another client takes
-//! every slot that frees, asking once per freed slot is what wins us a share.
+//! Other processes may spend the same quota (it is per user, not per process). A 429
+//! our log explains (it holds `limit` requests of the window) only says the window is
+//! full; one it does not explain cuts this process's share (`share`). Either way the
+//! refused request is dropped from the log (the gateway did not accept it), the bucket
+//! grants nothing for a while (`Retry-After` when it asks for more; else the policy's
+//! spacing, `window / limit`, doubling with each 429 in a row up to our share's spacing,
+//! `window / share`), and until a request sent after the refusal is accepted, one
+//! request at a time probes the gateway: the others queue behind it instead of each
+//! asking.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -28,6 +35,8 @@ use reqwest::Method;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use super::share::{Change, Share};
 
 /// One operation of the API: a method and a path template, as the gateway meters them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -144,30 +153,142 @@ struct Window {
     policy: Policy,
     /// Whether `policy` came from the gateway rather than the configuration.
     learned: bool,
+    /// This process's part of the policy, learned from refusals.
+    share: Share,
     /// Send times of requests not known to be refused, oldest first, with their id.
     sent: VecDeque<(u64, Instant)>,
     next_id: u64,
+    /// Where the even schedule stands: the earliest a request is due at our share's
+    /// spacing (a burst may run ahead of it by [`Window::burst_allowance`]).
+    even: Option<Instant>,
     /// No grant before this (set by 429s).
     blocked_until: Option<Instant>,
+    /// Since when the gateway refuses us: until a request sent after it is accepted,
+    /// one request at a time probes.
+    refused_since: Option<Instant>,
+    /// The probe in flight, while refused.
+    probe: Option<u64>,
+    /// 429s since a request was last accepted: the hold after each doubles, from the
+    /// policy's spacing up to our share's.
+    refusals_in_a_row: u32,
+}
+
+/// When the bucket may grant next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    At(Instant),
+    /// After the probe in flight is answered.
+    AfterProbe,
 }
 
 impl Window {
-    /// When the next request may be sent, given everything known at `now`.
-    fn next_slot(&mut self, now: Instant) -> Instant {
+    fn new(policy: Policy, now: Instant) -> Self {
+        Window {
+            policy,
+            learned: false,
+            share: Share::new(policy.limit, now),
+            sent: VecDeque::new(),
+            next_id: 0,
+            even: None,
+            blocked_until: None,
+            refused_since: None,
+            probe: None,
+            refusals_in_a_row: 0,
+        }
+    }
+
+    /// The policy this process paces by: the gateway's window, our share of its limit.
+    fn pace(&self) -> Policy {
+        Policy {
+            limit: (self.share.current().floor() as u32).max(1),
+            window: self.policy.window,
+        }
+    }
+
+    /// The even spacing of our share: `window / share`.
+    fn spacing(&self) -> Duration {
+        self.policy.window.div_f64(self.share.current().max(1.0))
+    }
+
+    /// How far ahead of the even spacing a burst may run: a twelfth of the policy (5 of
+    /// 60) sent at once, within our share.
+    fn burst_allowance(&self) -> Duration {
+        let burst = (f64::from(self.policy.limit) / 12.0)
+            .round()
+            .min(self.share.current().floor())
+            .max(1.0);
+        self.spacing().mul_f64(burst - 1.0)
+    }
+
+    /// Records a request sent at `at`: in the log, and one spacing further on the even
+    /// schedule.
+    fn record(&mut self, at: Instant) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.sent.push_back((id, at));
+        self.even = Some(self.even.map_or(at, |e| e.max(at)) + self.spacing());
+        id
+    }
+
+    /// How many of our requests the gateway's window holds at `now`.
+    fn held(&self, now: Instant) -> usize {
+        self.sent
+            .iter()
+            .filter(|(_, t)| *t + self.policy.window > now)
+            .count()
+    }
+
+    /// Grows the share by the windows of use since it last changed.
+    fn grow(&mut self, api: Api, now: Instant) {
+        let last_use = self.sent.back().map(|(_, t)| *t);
+        if let Some(change) = self.share.grow(now, self.policy.window, last_use) {
+            log_change(api, self.policy, change);
+        }
+    }
+
+    /// When the next request may be sent, given everything known at `now`: the sliding
+    /// log at our share; the even schedule (`window / share` apart, a twelfth of the
+    /// share at once at most, so processes starting together do not all burst into one
+    /// window); the hold of the last 429; and one probe at a time while refused.
+    fn next_slot(&mut self, now: Instant) -> Next {
+        if self.refused_since.is_some() && self.probe.is_some() {
+            return Next::AfterProbe;
+        }
         let span = self.policy.window + self.policy.margin();
         while self.sent.front().is_some_and(|(_, t)| *t + span <= now) {
             self.sent.pop_front();
         }
-        let limit = self.policy.limit.max(1) as usize;
+        let pace = self.pace();
+        let limit = pace.limit as usize;
         let mut slot = now;
         if self.sent.len() >= limit {
             slot = slot.max(self.sent[self.sent.len() - limit].1 + span);
         }
+        if let Some(even) = self.even {
+            slot = slot.max(even.checked_sub(self.burst_allowance()).unwrap_or(even));
+        }
         if let Some(blocked) = self.blocked_until {
             slot = slot.max(blocked);
         }
-        slot
+        Next::At(slot)
     }
+}
+
+fn log_change(api: Api, policy: Policy, change: Change) {
+    let (what, from, to) = match change {
+        Change::Cut { from, to } => ("cut", from, to),
+        Change::Grown { from, to } => ("grown", from, to),
+    };
+    tracing::info!(
+        %api,
+        %policy,
+        share_from = format!("{from:.1}"),
+        share = format!("{to:.1}"),
+        "this process's share of the API's quota {what}: {to:.1} of {} requests per {:?} \
+         (other users of the access key spend the rest)",
+        policy.limit,
+        policy.window
+    );
 }
 
 /// The pacing of one API for one access key.
@@ -178,7 +299,8 @@ pub struct ApiBucket {
     /// Whose turn it is: one caller at a time computes and waits for the next slot,
     /// the others queue behind it in arrival order.
     turn: tokio::sync::Mutex<()>,
-    /// Wakes the caller whose turn it is when the window changes (a 429 came).
+    /// Wakes the caller whose turn it is when the window changes (a 429 came, a probe
+    /// was answered).
     changed: Notify,
 }
 
@@ -188,26 +310,81 @@ pub struct Permit<'a> {
     _turn: tokio::sync::MutexGuard<'a, ()>,
 }
 
-impl Permit<'_> {
+impl<'a> Permit<'a> {
     /// Records the request as sent now and lets the next caller compute its slot.
-    pub fn sent(self) -> Sent {
+    pub fn sent(self) -> Sent<'a> {
         let mut w = self.bucket.lock();
-        let id = w.next_id;
-        w.next_id += 1;
-        w.sent.push_back((id, Instant::now()));
-        Sent(id)
+        let at = Instant::now();
+        let id = w.record(at);
+        if w.refused_since.is_some() {
+            w.probe = Some(id);
+        }
+        Sent {
+            bucket: self.bucket,
+            id,
+            at,
+            settled: false,
+        }
     }
 }
 
-/// One sent request, to report its refusal with.
-#[derive(Debug, Clone, Copy)]
-pub struct Sent(u64);
+/// One request in flight: report how the gateway answered it ([`Sent::accepted`],
+/// [`Sent::refused`]); dropped unanswered (cancelled, no answer), it frees the probe.
+pub struct Sent<'a> {
+    bucket: &'a ApiBucket,
+    id: u64,
+    at: Instant,
+    settled: bool,
+}
+
+impl Sent<'_> {
+    /// The gateway let the request through (whatever the API answered).
+    pub fn accepted(mut self) {
+        self.settled = true;
+        let mut w = self.bucket.lock();
+        if w.probe == Some(self.id) {
+            w.probe = None;
+        }
+        if w.refused_since.is_some_and(|since| self.at >= since) {
+            w.refused_since = None;
+            w.refusals_in_a_row = 0;
+        }
+        drop(w);
+        self.bucket.changed.notify_one();
+    }
+
+    /// The gateway refused the request with a 429: learn its policy when it told us,
+    /// cut our share when our log does not explain the refusal, and hold the next
+    /// grant back (see the module doc).
+    pub fn refused(mut self, policy: Option<Policy>, retry_after: Option<Duration>) -> Refusal {
+        self.settled = true;
+        self.bucket.refused(self.id, self.at, policy, retry_after)
+    }
+}
+
+impl Drop for Sent<'_> {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let mut w = self.bucket.lock();
+        if w.probe == Some(self.id) {
+            w.probe = None;
+            drop(w);
+            self.bucket.changed.notify_one();
+        }
+    }
+}
 
 /// What the bucket concluded from a 429.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Refusal {
     pub policy: Policy,
     pub learned: bool,
+    /// Whether our own log explains the refusal (we alone filled the window).
+    pub explained: bool,
+    /// This process's share of the policy afterwards, in requests per window.
+    pub share: f64,
     /// How long until the next slot the bucket will grant.
     pub wait: Duration,
 }
@@ -216,13 +393,7 @@ impl ApiBucket {
     pub fn new(api: Api, policy: Policy) -> Self {
         ApiBucket {
             api,
-            window: Mutex::new(Window {
-                policy,
-                learned: false,
-                sent: VecDeque::new(),
-                next_id: 0,
-                blocked_until: None,
-            }),
+            window: Mutex::new(Window::new(policy, Instant::now())),
             turn: tokio::sync::Mutex::new(()),
             changed: Notify::new(),
         }
@@ -236,10 +407,18 @@ impl ApiBucket {
         self.api
     }
 
-    /// The policy the bucket paces by, and whether the gateway taught it.
+    /// The policy the gateway applies (as far as known), and whether the gateway taught it.
     pub fn policy(&self) -> (Policy, bool) {
         let w = self.lock();
         (w.policy, w.learned)
+    }
+
+    /// The policy this process paces itself by: the gateway's window and this process's
+    /// share of its limit (the whole limit until refusals say others spend it).
+    pub fn pace(&self) -> Policy {
+        let mut w = self.lock();
+        w.grow(self.api, Instant::now());
+        w.pace()
     }
 
     /// Waits for this API's next slot, in turn with the other callers. Ends at once on
@@ -256,51 +435,90 @@ impl ApiBucket {
         };
         loop {
             let now = Instant::now();
-            let slot = self.lock().next_slot(now);
-            if slot <= now {
-                return Ok(Permit {
-                    bucket: self,
-                    _turn: turn,
-                });
-            }
-            if deadline.is_some_and(|d| slot > d) {
-                return Err(Denied::Deadline(slot));
-            }
+            let next = {
+                let mut w = self.lock();
+                w.grow(self.api, now);
+                w.next_slot(now)
+            };
+            let wake = match next {
+                Next::At(slot) if slot <= now => {
+                    return Ok(Permit {
+                        bucket: self,
+                        _turn: turn,
+                    });
+                }
+                Next::At(slot) => {
+                    if deadline.is_some_and(|d| slot > d) {
+                        return Err(Denied::Deadline(slot));
+                    }
+                    Some(slot)
+                }
+                Next::AfterProbe => None,
+            };
             if cancel.is_cancelled() {
                 return Err(Denied::Cancelled);
             }
             tokio::select! {
                 _ = cancel.cancelled() => return Err(Denied::Cancelled),
-                _ = tokio::time::sleep_until(slot) => {}
+                _ = super::context::sleep_until(wake.or(deadline)) => {
+                    if wake.is_none() {
+                        return Err(Denied::Deadline(Instant::now()));
+                    }
+                }
                 _ = self.changed.notified() => {}
             }
         }
     }
 
-    /// The gateway refused `sent` with a 429: learn its policy when it told us, and hold
-    /// the next grant back (see the module doc).
-    pub fn refused(
+    /// The 429 of request `id` sent at `sent_at`.
+    fn refused(
         &self,
-        sent: Sent,
+        id: u64,
+        sent_at: Instant,
         policy: Option<Policy>,
         retry_after: Option<Duration>,
     ) -> Refusal {
         let now = Instant::now();
         let mut w = self.lock();
-        if let Some(i) = w.sent.iter().rposition(|(id, _)| *id == sent.0) {
+        if let Some(i) = w.sent.iter().rposition(|(sent, _)| *sent == id) {
             w.sent.remove(i);
         }
+        if w.probe == Some(id) {
+            w.probe = None;
+        }
         if let Some(policy) = policy.filter(|p| p.limit > 0 && !p.window.is_zero()) {
+            if policy != w.policy {
+                w.share.rescale(policy.limit);
+                // The even schedule was the old policy's.
+                w.even = None;
+            }
             w.policy = policy;
             w.learned = true;
         }
-        let penalty = w.policy.spacing().max(retry_after.unwrap_or_default());
+        let held = w.held(now);
+        let explained = held >= w.policy.limit as usize;
+        let policy = w.policy;
+        if !explained && let Some(change) = w.share.refused(now, sent_at, held, policy.window) {
+            log_change(self.api, policy, change);
+        }
+        w.refused_since.get_or_insert(now);
+        w.refusals_in_a_row = w.refusals_in_a_row.saturating_add(1);
+        let backoff = w.policy.spacing() * 2u32.pow((w.refusals_in_a_row - 1).min(16));
+        let penalty = backoff
+            .min(w.pace().spacing())
+            .max(retry_after.unwrap_or_default());
         let blocked = now + penalty;
         w.blocked_until = Some(w.blocked_until.map_or(blocked, |b| b.max(blocked)));
+        let wait = match w.next_slot(now) {
+            Next::At(slot) => slot - now,
+            Next::AfterProbe => penalty,
+        };
         let refusal = Refusal {
             policy: w.policy,
             learned: w.learned,
-            wait: w.next_slot(now) - now,
+            explained,
+            share: w.share.current(),
+            wait,
         };
         drop(w);
         self.changed.notify_one();
@@ -342,8 +560,17 @@ mod tests {
         CancellationToken::new()
     }
 
-    async fn send(bucket: &ApiBucket) -> Sent {
+    async fn send(bucket: &ApiBucket) -> Sent<'_> {
         bucket.acquire(&never(), None).await.unwrap().sent()
+    }
+
+    /// Sends and has the request accepted.
+    async fn pass(bucket: &ApiBucket) {
+        send(bucket).await.accepted();
+    }
+
+    fn ms_since(t0: Instant) -> u64 {
+        (Instant::now() - t0).as_millis() as u64
     }
 
     #[tokio::test(start_paused = true)]
@@ -357,15 +584,15 @@ mod tests {
         let t0 = Instant::now();
         let mut times = Vec::new();
         for _ in 0..12 {
-            send(&bucket).await;
+            pass(&bucket).await;
             times.push(Instant::now() - t0);
         }
         let ms = |t: &Duration| t.as_millis() as u64;
         let got: Vec<u64> = times.iter().map(ms).collect();
         assert_eq!(
             got,
-            [0, 0, 0, 0, 0, 2050, 2050, 2050, 2050, 2050, 4100, 4100],
-            "five at once, then the sixth at exactly t0 + 2 s + margin"
+            [0, 400, 800, 1200, 1600, 2050, 2450, 2850, 3250, 3650, 4100, 4500],
+            "window / limit apart, and the sixth no sooner than t0 + 2 s + margin"
         );
         for (i, t) in times.iter().enumerate() {
             let in_window = times[..i]
@@ -377,22 +604,22 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn spread_out_requests_free_their_slots_one_by_one() {
-        let bucket = ApiBucket::new(
-            Api::ShowJob,
-            Policy {
-                limit: 2,
-                window: Duration::from_secs(10),
-            },
-        );
+    async fn a_twelfth_of_the_share_at_once_then_evenly_spaced() {
+        let bucket = ApiBucket::new(Api::Upgrade, Policy::STANDARD);
         let t0 = Instant::now();
-        send(&bucket).await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        send(&bucket).await;
-        send(&bucket).await;
-        assert_eq!(Instant::now() - t0, Duration::from_millis(10_200));
-        send(&bucket).await;
-        assert_eq!(Instant::now() - t0, Duration::from_millis(13_200));
+        let mut got = Vec::new();
+        for _ in 0..9 {
+            pass(&bucket).await;
+            got.push(ms_since(t0) / 1000);
+        }
+        assert_eq!(got, [0, 0, 0, 0, 0, 1, 2, 3, 4], "5 of 60 at once, then 1 per second");
+        // A pause refills the burst, no more.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let t1 = Instant::now();
+        for _ in 0..6 {
+            pass(&bucket).await;
+        }
+        assert_eq!(ms_since(t1), 1000);
     }
 
     #[tokio::test(start_paused = true)]
@@ -400,70 +627,113 @@ mod tests {
         let bucket = ApiBucket::new(Api::ShowJob, Policy::per_minute(600));
         let t0 = Instant::now();
         for _ in 0..3 {
-            send(&bucket).await;
+            pass(&bucket).await;
         }
         let refused = send(&bucket).await;
-        // The gateway: 3 per 2 s, and this one was over. It no longer counts.
+        // The gateway: 3 per 2 s, and this one was over. It no longer counts, and the
+        // three accepted ones explain it: our share stays the whole policy.
         let learned = Policy {
             limit: 3,
             window: Duration::from_secs(2),
         };
-        let refusal = bucket.refused(refused, Some(learned), None);
+        let refusal = refused.refused(Some(learned), None);
         assert_eq!(refusal.policy, learned);
-        assert!(refusal.learned);
+        assert!(refusal.learned && refusal.explained);
+        assert_eq!(refusal.share, 3.0);
         assert_eq!(bucket.policy(), (learned, true));
+        assert_eq!(bucket.pace(), learned);
         // The three accepted ones fill the learned window until t0 + 2 s + 50 ms.
         assert_eq!(refusal.wait, Duration::from_millis(2050));
-        send(&bucket).await;
+        pass(&bucket).await;
         assert_eq!(Instant::now() - t0, Duration::from_millis(2050));
         // A looser policy is learned too: the gateway knows best.
         let refused = send(&bucket).await;
         let looser = Policy::per_minute(6000);
-        let refusal = bucket.refused(refused, Some(looser), None);
-        assert_eq!(
-            refusal.wait,
-            Duration::from_millis(10),
-            "one slot's spacing"
-        );
+        let refusal = refused.refused(Some(looser), None);
+        assert!(!refusal.explained);
+        assert_eq!(refusal.share, 500.0, "cut to 0.8 x the 1 held, not below a twelfth");
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_429_without_a_policy_holds_the_next_grant_back() {
-        let policy = Policy {
-            limit: 10,
-            window: Duration::from_secs(10),
-        };
-        let bucket = ApiBucket::new(Api::ListTasks, policy);
+    async fn a_429_the_log_does_not_explain_cuts_the_share_to_what_we_held() {
+        let bucket = ApiBucket::new(Api::Upgrade, Policy::STANDARD);
+        let t0 = Instant::now();
+        for _ in 0..20 {
+            pass(&bucket).await;
+        }
+        assert_eq!(ms_since(t0), 15_000);
+        // Two other workspaces took the rest of the window: the 21st is refused.
+        let refusal = send(&bucket)
+            .await
+            .refused(Some(Policy::STANDARD), None);
+        assert!(refusal.learned && !refusal.explained);
+        assert_eq!(refusal.share, 16.0, "0.8 x the 20 we held");
+        assert_eq!(bucket.pace().limit, 16);
+        // Refused at 16 s; our oldest slots free first: the 16th newest of our 20 was
+        // sent at 0 s.
+        assert_eq!(refusal.wait, Duration::from_millis(61_200 - 16_000));
+        pass(&bucket).await;
+        assert_eq!(ms_since(t0), 61_200);
+        // The next grants follow the share: no more than 16 in a window (the second
+        // oldest of ours frees next), 5 at once at most, else 3.75 s apart.
+        pass(&bucket).await;
+        assert_eq!(ms_since(t0), 62_200);
+        // A window of use grows it back towards the 20 held when cut.
+        for _ in 0..16 {
+            pass(&bucket).await;
+        }
+        assert!(bucket.pace().limit > 16, "{:?}", bucket.pace());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn while_refused_one_request_probes_at_a_time() {
+        let bucket = Arc::new(ApiBucket::new(
+            Api::ListTasks,
+            Policy {
+                limit: 10,
+                window: Duration::from_secs(10),
+            },
+        ));
         let t0 = Instant::now();
         // Another client spent the quota: our first request is refused at once.
-        let first = send(&bucket).await;
-        let refusal = bucket.refused(first, None, None);
-        assert_eq!((refusal.policy, refusal.learned), (policy, false));
-        assert_eq!(refusal.wait, Duration::from_secs(1), "window / limit");
-        let second = send(&bucket).await;
-        assert_eq!(Instant::now() - t0, Duration::from_secs(1));
-        assert_eq!(
-            bucket.refused(second, None, None).wait,
-            Duration::from_secs(1),
-            "once per freed slot, not slower"
-        );
-        let third = send(&bucket).await;
-        assert_eq!(
-            bucket
-                .refused(third, None, Some(Duration::from_secs(7)))
-                .wait,
-            Duration::from_secs(7),
-            "Retry-After when it asks for more"
-        );
-        send(&bucket).await;
-        assert_eq!(Instant::now() - t0, Duration::from_secs(9));
-        // Refused requests took no slot: nine more fit before the first window ends.
-        for _ in 0..9 {
-            send(&bucket).await;
-        }
-        assert_eq!(Instant::now() - t0, Duration::from_secs(9));
-        send(&bucket).await;
-        assert_eq!(Instant::now() - t0, Duration::from_millis(9000 + 10_200));
+        let refusal = send(&bucket).await.refused(None, None);
+        assert!(!refusal.learned && !refusal.explained);
+        assert_eq!(refusal.share, 1.0, "nothing held: the floor, one twelfth of 10");
+        assert_eq!(refusal.wait, Duration::from_secs(1), "the policy's spacing first");
+        // The probe goes after the hold; a second caller waits for its answer however
+        // long it takes, not for a slot of its own.
+        let probe = send(&bucket).await;
+        assert_eq!(ms_since(t0), 1_000);
+        let second = {
+            let bucket = bucket.clone();
+            tokio::spawn(async move {
+                bucket.acquire(&never(), None).await.map(|p| {
+                    p.sent().accepted();
+                    Instant::now()
+                })
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        assert!(!second.is_finished(), "queued behind the probe");
+        // Refused again: still one at a time, the next probe twice as far (up to our
+        // share's spacing, 10 s).
+        let refusal = probe.refused(None, None);
+        assert_eq!(refusal.wait, Duration::from_secs(2));
+        let at = second.await.unwrap().unwrap();
+        assert_eq!(at - t0, Duration::from_secs(103));
+        // That probe was accepted: the bucket is no longer refused, grants follow the
+        // share again (one per window now, until windows of use grow it).
+        let t1 = Instant::now();
+        pass(&bucket).await;
+        assert_eq!(Instant::now() - t1, Duration::from_millis(10_200));
+        // A probe dropped unanswered (cancelled) lets the next one go.
+        let dropped = send(&bucket).await.refused(None, Some(Duration::from_secs(1)));
+        assert!(dropped.wait >= Duration::from_secs(1));
+        let lost = send(&bucket).await;
+        drop(lost);
+        let t2 = Instant::now();
+        pass(&bucket).await;
+        assert!(Instant::now() - t2 <= Duration::from_millis(10_200));
     }
 
     #[tokio::test(start_paused = true)]
@@ -481,40 +751,40 @@ mod tests {
             let bucket = bucket.clone();
             tokio::spawn(async move {
                 bucket.acquire(&never(), None).await.map(|p| {
-                    p.sent();
+                    p.sent().accepted();
                     Instant::now()
                 })
             })
         };
         tokio::time::sleep(Duration::from_secs(1)).await;
-        // Learning 10 per second frees the slot the refused request held.
-        bucket.refused(
-            refused,
+        // Learning 10 per second frees the slot the refused request held; as our log
+        // holds nothing, others spend the quota: our share is cut to one per second, and
+        // the first hold is one spacing of the policy (0.1 s).
+        let refusal = refused.refused(
             Some(Policy {
                 limit: 10,
                 window: Duration::from_secs(1),
             }),
             None,
         );
+        assert!(!refusal.explained);
         let granted = waiting.await.unwrap().unwrap();
-        assert_eq!(granted - t0, Duration::from_millis(1100));
+        assert_eq!(granted - t0, Duration::from_millis(1100), "one spacing of the policy");
 
+        let held = bucket.acquire(&never(), None).await.unwrap();
         let cancel = CancellationToken::new();
         let trigger = cancel.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
             trigger.cancel();
         });
-        let held = bucket.acquire(&never(), None).await.unwrap();
         let started = Instant::now();
         let other = bucket.acquire(&cancel, None).await;
         assert!(matches!(other, Err(Denied::Cancelled)));
         assert_eq!(Instant::now() - started, Duration::from_millis(300));
-        held.sent();
+        held.sent().accepted();
         let deadline = Instant::now() + Duration::from_millis(20);
-        for _ in 0..8 {
-            send(&bucket).await;
-        }
+        pass(&bucket).await;
         let late = bucket.acquire(&never(), Some(deadline)).await;
         assert!(matches!(late, Err(Denied::Deadline(_))), "told at once");
     }

@@ -297,8 +297,10 @@ impl RdsClient {
         let Some((at, requests)) = last else {
             return due;
         };
-        let (policy, _) = self.bucket(Api::ListTasks).policy();
-        let quota_gap = policy.spacing().mul_f64(2.0 * requests.max(1) as f64);
+        // Half of this process's share of the task center's quota: K processes of one
+        // access key sweeping together stay inside it once their shares are learned.
+        let pace = self.bucket(Api::ListTasks).pace();
+        let quota_gap = pace.spacing().mul_f64(2.0 * requests.max(1) as f64);
         let shortest = registry
             .jobs
             .values()

@@ -90,7 +90,7 @@ impl<'a> VersionUnchanged<'a> {
 #[async_trait]
 impl BeforeSend for VersionUnchanged<'_> {
     async fn before_send(&self) -> Result<(), RdsError> {
-        let spacing = self.client.api_policy(Api::ListInstances).0.spacing();
+        let spacing = self.client.api_pace(Api::ListInstances).spacing();
         let snapshot = self.catalog.snapshot();
         let size = snapshot.as_ref().map_or(0, |(_, all)| all.len());
         let limit = max_age(size, spacing);
