@@ -11,10 +11,10 @@
 //! ever holds more than our share of `limit` requests sent. With the send times of the
 //! last requests in a log, the next request may go at `max(now, t[len - share] + window +
 //! margin)`, which is also right against a fixed window or a token bucket of the same
-//! policy. Beyond a burst of a twelfth of the share, requests are spaced evenly
-//! (`window / share`): the floor a quota sets on a fleet assumes that spacing anyway,
-//! and processes that start together (workspaces of one account) do not all burst into
-//! one window.
+//! policy. Beyond a burst of a twelfth of the policy (none while the policy is only
+//! assumed), requests are spaced evenly (`window / share`): the floor a quota sets on a
+//! fleet assumes that spacing anyway, and processes that start together (workspaces of
+//! one account) do not all burst into one window.
 //!
 //! Other processes may spend the same quota (it is per user, not per process). A 429
 //! our log explains (it holds `limit` requests of the window) only says the window is
@@ -211,8 +211,13 @@ impl Window {
     }
 
     /// How far ahead of the even spacing a burst may run: a twelfth of the policy (5 of
-    /// 60) sent at once, within our share.
+    /// 60) sent at once, within our share, once the gateway has named the policy; one at
+    /// a time while it is only assumed (an assumed policy may have the wrong window, and
+    /// processes starting together would burst into the real one).
     fn burst_allowance(&self) -> Duration {
+        if !self.learned {
+            return Duration::ZERO;
+        }
         let burst = (f64::from(self.policy.limit) / 12.0)
             .round()
             .min(self.share.current().floor())
@@ -591,7 +596,9 @@ mod tests {
         let got: Vec<u64> = times.iter().map(ms).collect();
         assert_eq!(
             got,
-            [0, 400, 800, 1200, 1600, 2050, 2450, 2850, 3250, 3650, 4100, 4500],
+            [
+                0, 400, 800, 1200, 1600, 2050, 2450, 2850, 3250, 3650, 4100, 4500
+            ],
             "window / limit apart, and the sixth no sooner than t0 + 2 s + margin"
         );
         for (i, t) in times.iter().enumerate() {
@@ -604,22 +611,30 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_twelfth_of_the_share_at_once_then_evenly_spaced() {
-        let bucket = ApiBucket::new(Api::Upgrade, Policy::STANDARD);
+    async fn one_at_a_time_while_assumed_then_a_twelfth_at_once() {
+        let bucket = ApiBucket::new(Api::Upgrade, Policy::per_minute(600));
         let t0 = Instant::now();
         let mut got = Vec::new();
-        for _ in 0..9 {
+        for _ in 0..61 {
             pass(&bucket).await;
-            got.push(ms_since(t0) / 1000);
+            got.push(ms_since(t0));
         }
-        assert_eq!(got, [0, 0, 0, 0, 0, 1, 2, 3, 4], "5 of 60 at once, then 1 per second");
-        // A pause refills the burst, no more.
-        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(got[..4], [0, 100, 200, 300], "evenly, while only assumed");
+        // The gateway names 60 per minute, which the 61 we sent explain.
+        let refusal = send(&bucket).await.refused(Some(Policy::STANDARD), None);
+        assert!(refusal.explained && refusal.share == 60.0);
+        tokio::time::sleep(Duration::from_secs(120)).await;
         let t1 = Instant::now();
-        for _ in 0..6 {
+        let mut got = Vec::new();
+        for _ in 0..8 {
             pass(&bucket).await;
+            got.push(ms_since(t1) / 1000);
         }
-        assert_eq!(ms_since(t1), 1000);
+        assert_eq!(
+            got,
+            [0, 0, 0, 0, 0, 1, 2, 3],
+            "5 of 60 at once, then 1 per second"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -642,8 +657,9 @@ mod tests {
         assert_eq!(refusal.share, 3.0);
         assert_eq!(bucket.policy(), (learned, true));
         assert_eq!(bucket.pace(), learned);
-        // The three accepted ones fill the learned window until t0 + 2 s + 50 ms.
-        assert_eq!(refusal.wait, Duration::from_millis(2050));
+        // The three accepted ones (sent one at a time, 0.1 s apart, while the policy was
+        // assumed) fill the learned window until t0 + 2 s + 50 ms.
+        assert_eq!(refusal.wait, Duration::from_millis(2050 - 300));
         pass(&bucket).await;
         assert_eq!(Instant::now() - t0, Duration::from_millis(2050));
         // A looser policy is learned too: the gateway knows best.
@@ -651,7 +667,10 @@ mod tests {
         let looser = Policy::per_minute(6000);
         let refusal = refused.refused(Some(looser), None);
         assert!(!refusal.explained);
-        assert_eq!(refusal.share, 500.0, "cut to 0.8 x the 1 held, not below a twelfth");
+        assert_eq!(
+            refusal.share, 500.0,
+            "cut to 0.8 x the 1 held, not below a twelfth"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -661,23 +680,25 @@ mod tests {
         for _ in 0..20 {
             pass(&bucket).await;
         }
-        assert_eq!(ms_since(t0), 15_000);
+        assert_eq!(
+            ms_since(t0),
+            19_000,
+            "one a second while the policy is assumed"
+        );
         // Two other workspaces took the rest of the window: the 21st is refused.
-        let refusal = send(&bucket)
-            .await
-            .refused(Some(Policy::STANDARD), None);
+        let refusal = send(&bucket).await.refused(Some(Policy::STANDARD), None);
         assert!(refusal.learned && !refusal.explained);
         assert_eq!(refusal.share, 16.0, "0.8 x the 20 we held");
         assert_eq!(bucket.pace().limit, 16);
-        // Refused at 16 s; our oldest slots free first: the 16th newest of our 20 was
-        // sent at 0 s.
-        assert_eq!(refusal.wait, Duration::from_millis(61_200 - 16_000));
+        // Refused at 20 s; our oldest slots free first: the 16th newest of our 20 was
+        // sent at 4 s.
+        assert_eq!(refusal.wait, Duration::from_millis(65_200 - 20_000));
         pass(&bucket).await;
-        assert_eq!(ms_since(t0), 61_200);
-        // The next grants follow the share: no more than 16 in a window (the second
+        assert_eq!(ms_since(t0), 65_200);
+        // The next grants follow the share: no more than 16 in a window (the next
         // oldest of ours frees next), 5 at once at most, else 3.75 s apart.
         pass(&bucket).await;
-        assert_eq!(ms_since(t0), 62_200);
+        assert_eq!(ms_since(t0), 66_200);
         // A window of use grows it back towards the 20 held when cut.
         for _ in 0..16 {
             pass(&bucket).await;
@@ -698,8 +719,15 @@ mod tests {
         // Another client spent the quota: our first request is refused at once.
         let refusal = send(&bucket).await.refused(None, None);
         assert!(!refusal.learned && !refusal.explained);
-        assert_eq!(refusal.share, 1.0, "nothing held: the floor, one twelfth of 10");
-        assert_eq!(refusal.wait, Duration::from_secs(1), "the policy's spacing first");
+        assert_eq!(
+            refusal.share, 1.0,
+            "nothing held: the floor, one twelfth of 10"
+        );
+        assert_eq!(
+            refusal.wait,
+            Duration::from_secs(1),
+            "the policy's spacing first"
+        );
         // The probe goes after the hold; a second caller waits for its answer however
         // long it takes, not for a slot of its own.
         let probe = send(&bucket).await;
@@ -727,7 +755,9 @@ mod tests {
         pass(&bucket).await;
         assert_eq!(Instant::now() - t1, Duration::from_millis(10_200));
         // A probe dropped unanswered (cancelled) lets the next one go.
-        let dropped = send(&bucket).await.refused(None, Some(Duration::from_secs(1)));
+        let dropped = send(&bucket)
+            .await
+            .refused(None, Some(Duration::from_secs(1)));
         assert!(dropped.wait >= Duration::from_secs(1));
         let lost = send(&bucket).await;
         drop(lost);
@@ -769,7 +799,11 @@ mod tests {
         );
         assert!(!refusal.explained);
         let granted = waiting.await.unwrap().unwrap();
-        assert_eq!(granted - t0, Duration::from_millis(1100), "one spacing of the policy");
+        assert_eq!(
+            granted - t0,
+            Duration::from_millis(1100),
+            "one spacing of the policy"
+        );
 
         let held = bucket.acquire(&never(), None).await.unwrap();
         let cancel = CancellationToken::new();

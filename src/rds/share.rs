@@ -80,9 +80,10 @@ impl Share {
         (self.limit / 12.0).floor().max(1.0)
     }
 
-    /// The growth unit: one request per window for each 60 of the policy, at least one.
+    /// The growth unit: a sixtieth of the policy per window (one request of 60), a
+    /// fraction of a request for smaller policies (the share is a rate, not a count).
     pub fn step(&self) -> f64 {
-        (self.limit / 60.0).max(1.0)
+        self.limit / 60.0
     }
 
     /// The policy became `limit` (the gateway named it): a share of the old policy's
@@ -185,18 +186,27 @@ mod tests {
         let at = t0 + Duration::from_secs(5);
         assert_eq!(
             share.refused(at, at, 20, MINUTE),
-            Some(Change::Cut { from: 60.0, to: 16.0 })
+            Some(Change::Cut {
+                from: 60.0,
+                to: 16.0
+            })
         );
         // Requests sent before the cut, or refused within the window after it, do not
         // cut again: the window still holds what was sent before.
-        assert_eq!(share.refused(at + Duration::from_secs(1), at, 16, MINUTE), None);
+        assert_eq!(
+            share.refused(at + Duration::from_secs(1), at, 16, MINUTE),
+            None
+        );
         let later = at + Duration::from_secs(30);
         assert_eq!(share.refused(later, later, 16, MINUTE), None);
         // Later cuts take a fixed part of the share, whatever we held.
         let next = at + MINUTE;
         assert_eq!(
             share.refused(next, next, 2, MINUTE),
-            Some(Change::Cut { from: 16.0, to: 12.8 })
+            Some(Change::Cut {
+                from: 16.0,
+                to: 12.8
+            })
         );
         // Never below the floor: 5 of 60.
         let mut last = next;
@@ -215,7 +225,10 @@ mod tests {
         share.refused(t0, t0, 20, MINUTE);
         assert_eq!(share.current(), 16.0);
         // Not a full window yet; then an idle window proves nothing.
-        assert_eq!(share.grow(t0 + Duration::from_secs(59), MINUTE, Some(t0)), None);
+        assert_eq!(
+            share.grow(t0 + Duration::from_secs(59), MINUTE, Some(t0)),
+            None
+        );
         assert_eq!(share.grow(t0 + MINUTE, MINUTE, None), None);
         assert_eq!(share.current(), 16.0);
         let mut at = t0 + MINUTE;
@@ -237,14 +250,20 @@ mod tests {
         share.refused(t0, t0, 40, MINUTE);
         assert_eq!(
             share.grow(t0 + MINUTE * 3, MINUTE, Some(t0 + MINUTE * 3)),
-            Some(Change::Grown { from: 32.0, to: 39.0 })
+            Some(Change::Grown {
+                from: 32.0,
+                to: 39.0
+            })
         );
         let mut idle = Share::new(60, t0);
         idle.refused(t0, t0, 40, MINUTE);
         let last = t0 + Duration::from_secs(10);
         assert_eq!(
             idle.grow(t0 + MINUTE * 5, MINUTE, Some(last)),
-            Some(Change::Grown { from: 32.0, to: 36.0 }),
+            Some(Change::Grown {
+                from: 32.0,
+                to: 36.0
+            }),
             "one window: the one the last request was sent in"
         );
         assert_eq!(idle.grow(t0 + MINUTE * 9, MINUTE, Some(last)), None);
@@ -259,17 +278,29 @@ mod tests {
         share.refused(t0, t0, 30, MINUTE);
         assert_eq!(share.current(), 24.0);
         share.rescale(120);
-        assert_eq!((share.current(), share.step(), share.floor()), (24.0, 2.0, 10.0));
+        assert_eq!(
+            (share.current(), share.step(), share.floor()),
+            (24.0, 2.0, 10.0)
+        );
         share.rescale(10);
         assert_eq!(share.current(), 10.0);
     }
 
     #[test]
-    fn small_policies_keep_one_request_per_window() {
+    fn small_policies_keep_one_request_per_window_and_grow_by_fractions() {
         let t0 = Instant::now();
-        let mut share = Share::new(4, t0);
-        assert_eq!((share.floor(), share.step()), (1.0, 1.0));
-        share.refused(t0, t0, 1, Duration::from_secs(8));
+        let mut share = Share::new(6, t0);
+        assert_eq!((share.floor(), share.step()), (1.0, 0.1));
+        let window = Duration::from_secs(3);
+        share.refused(t0, t0, 1, window);
         assert_eq!(share.current(), 1.0);
+        let mut at = t0;
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            at += window;
+            share.grow(at, window, Some(at));
+            seen.push((share.current() * 100.0).round() / 100.0);
+        }
+        assert_eq!(seen, [1.1, 1.3, 1.7, 2.5, 4.1]);
     }
 }
