@@ -565,8 +565,10 @@ async fn another_client_spending_the_quota_delays_but_never_fails_reads() {
     );
     assert!(theirs >= 10, "the other client got its share too: {theirs}");
     assert!(throttled(&emu, SHOW_JOB) >= 2, "{}", emu.stats());
-    // Sharing 10 per 2 s with a client as greedy: at most a few windows for 10 reads.
-    assert!(took < Duration::from_secs(12), "{took:?}");
+    // Sharing 10 per 2 s with a client as greedy that came first: our first refusal
+    // cuts our share to what we held of the window (one request), and windows of use
+    // grow it back; 10 reads within a dozen windows, none failed.
+    assert!(took < Duration::from_secs(24), "{took:?}");
 }
 
 #[tokio::test]
