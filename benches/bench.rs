@@ -5,12 +5,15 @@
 //!
 //! Sections: 1 plugin start-up (`startup`), 2 Terraform plan/apply at N resources
 //! (`scale`), 3 and 4 the fleet upgrade and the provider's CPU and memory during it
-//! (`fleet`). `terraform` runs Terraform and the emulator, `procfs` reads /proc, `stats`
-//! holds medians, ratios and formats.
+//! (`fleet`), 5 fleets under flow control (`flow`), 6 many workspaces sharing one
+//! account's quota (`shared_quota`). `terraform` runs Terraform and the emulator,
+//! `procfs` reads /proc, `stats` holds medians, ratios and formats.
 //!
 //! Run it with `make bench` (it builds the release binaries and installs Terraform and the
 //! peer first). `BENCH_QUICK=1` takes fewer repetitions and smaller N, for trying the
-//! harness out; its BENCHMARKS.md says so.
+//! harness out; its BENCHMARKS.md says so. `BENCH_ONLY=flow` (section 5) or
+//! `BENCH_ONLY=shared` (section 6) runs one section and writes it in place of that
+//! section of BENCHMARKS.md, keeping the rest.
 
 #[path = "bench/fleet.rs"]
 mod fleet;
@@ -23,6 +26,8 @@ mod pinned;
 mod procfs;
 #[path = "bench/scale.rs"]
 mod scale;
+#[path = "bench/shared_quota.rs"]
+mod shared_quota;
 #[path = "bench/startup.rs"]
 mod startup;
 #[path = "bench/stats.rs"]
@@ -36,9 +41,10 @@ use std::time::{Duration, Instant};
 
 use terraform::Tools;
 
-/// How long the measurements may take in all (builds and installs come on top), so
-/// `make bench` stays within about 15 minutes: once spent, the remaining repetitions
-/// after each measurement's first are left out (the tables' "runs" column shows it).
+/// How long the measurements of sections 1 to 5 may take in all (builds, installs and
+/// section 6's fixed four to five minutes come on top), so `make bench` stays within
+/// about 20 minutes: once spent, the remaining repetitions after each measurement's first
+/// are left out (the tables' "runs" column shows it).
 const TIME_BUDGET: Duration = Duration::from_secs(11 * 60);
 
 /// The time the harness has left.
@@ -74,8 +80,21 @@ fn main() -> ExitCode {
         deadline: started + TIME_BUDGET,
     };
 
-    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "flow") {
-        return flow_only(&root, &tools, &budget, quick);
+    match std::env::var("BENCH_ONLY").unwrap_or_default().as_str() {
+        "" => {}
+        "flow" => {
+            let section5 = flow::section(&tools, flow_sizes(quick), true, &budget);
+            return only(&root, "## 5. ", &section5);
+        }
+        "shared" => {
+            let (n, splits) = shared_split(quick);
+            let section6 = shared_quota::section(&tools, n, splits, true);
+            return only(&root, "## 6. ", &section6);
+        }
+        other => {
+            eprintln!("BENCH_ONLY={other}: expected flow (section 5) or shared (section 6)");
+            return ExitCode::FAILURE;
+        }
     }
 
     println!("section 1: plugin start-up");
@@ -97,8 +116,12 @@ fn main() -> ExitCode {
     let section5 = flow::section(&tools, flow_sizes(quick), available, &budget);
     println!("\n{section5}");
 
+    let (n, splits) = shared_split(quick);
+    let section6 = shared_quota::section(&tools, n, splits, available);
+    println!("\n{section6}");
+
     let report = format!(
-        "# Benchmarks\n\n{}\n{section1}\n{section2}\n{sections34}\n{section5}",
+        "# Benchmarks\n\n{}\n{section1}\n{section2}\n{sections34}\n{section5}\n{section6}",
         preamble(
             &tools,
             quick,
@@ -124,16 +147,42 @@ fn flow_sizes(quick: bool) -> &'static [usize] {
     if quick { &[50] } else { &[200, 1000] }
 }
 
-/// `BENCH_ONLY=flow`: section 5 alone, written in place of the section 5 of BENCHMARKS.md.
-fn flow_only(root: &Path, tools: &Tools, budget: &Budget, quick: bool) -> ExitCode {
-    let section5 = flow::section(tools, flow_sizes(quick), true, budget);
-    println!("\n{section5}");
+/// Section 6: the fleet size and the numbers of workspaces it is split over (each
+/// dividing it). N − 1 is just above a multiple of the quota's 60, so bursts at the start
+/// of each window cannot beat the floor by more than a small fraction of a window; 248
+/// is four windows of submissions.
+fn shared_split(quick: bool) -> (usize, &'static [usize]) {
+    if quick {
+        (64, &[2, 8])
+    } else {
+        (248, &[2, 4, 8])
+    }
+}
+
+/// `BENCH_ONLY`: one section alone, written in place of the section of BENCHMARKS.md
+/// whose heading starts with `heading` (up to the next section), or at its end.
+fn only(root: &Path, heading: &str, section: &str) -> ExitCode {
+    println!("\n{section}");
     let path = root.join("BENCHMARKS.md");
     let before = std::fs::read_to_string(&path).unwrap_or_default();
-    let kept = before
-        .split_once("## 5. Fleets under flow control")
-        .map_or(before.as_str(), |(head, _)| head);
-    match std::fs::write(&path, format!("{}\n{section5}", kept.trim_end())) {
+    let start = before
+        .match_indices("\n## ")
+        .map(|(i, _)| i + 1)
+        .find(|&i| before[i..].starts_with(heading));
+    let (head, rest) = match start {
+        Some(start) => {
+            let end = before[start..]
+                .find("\n## ")
+                .map_or(before.len(), |i| start + i + 1);
+            (&before[..start], &before[end..])
+        }
+        None => (before.as_str(), ""),
+    };
+    let parts: Vec<&str> = [head.trim(), section.trim(), rest.trim()]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect();
+    match std::fs::write(&path, parts.join("\n\n") + "\n") {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cannot write {}: {e}", path.display());

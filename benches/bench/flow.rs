@@ -15,11 +15,19 @@ use crate::stats::{duration, error_block, header, mebibytes, median, number};
 use crate::terraform::{Emulator, Tools, instance_ids, ours_workspace};
 
 /// The documented limit per user per API and window.
-const LIMIT: f64 = 60.0;
+pub const LIMIT: f64 = 60.0;
 /// The window, scaled from 60 s.
-const WINDOW_SECONDS: f64 = 6.0;
+pub const WINDOW_SECONDS: f64 = 6.0;
 /// Job time: ten windows.
-const JOB_SECONDS: f64 = 60.0;
+pub const JOB_SECONDS: f64 = 60.0;
+/// The quota each provider is told (`HWRDS_API_QUOTA_PER_MINUTE`): ten times what the
+/// scaled gateway allows, so the 429 bodies teach it the rest.
+pub const TOLD_QUOTA_PER_MINUTE: &str = "6000";
+
+/// The emulator's `flow_control` at the documented policy, time scaled ten-fold.
+pub fn scaled_policy() -> serde_json::Value {
+    serde_json::json!({"enabled": true, "limit": LIMIT as u32, "window_seconds": WINDOW_SECONDS})
+}
 
 struct FlowRun {
     n: usize,
@@ -38,7 +46,8 @@ struct FlowRun {
     peak: f64,
 }
 
-fn values(value: &serde_json::Value) -> BTreeMap<String, f64> {
+/// A JSON object of numbers (`stats.requests`, `stats.throttled`, …) as a map.
+pub fn values(value: &serde_json::Value) -> BTreeMap<String, f64> {
     value
         .as_object()
         .map(|m| {
@@ -50,7 +59,7 @@ fn values(value: &serde_json::Value) -> BTreeMap<String, f64> {
 }
 
 /// The sum over APIs of `after_first_window.<api>.<field>` in the emulator's stats.
-fn later(stats: &serde_json::Value, field: &str) -> f64 {
+pub fn later(stats: &serde_json::Value, field: &str) -> f64 {
     stats["after_first_window"]
         .as_object()
         .map(|m| m.values().filter_map(|c| c[field].as_f64()).sum())
@@ -59,11 +68,9 @@ fn later(stats: &serde_json::Value, field: &str) -> f64 {
 
 fn flow_apply(tools: &Tools, n: usize) -> Result<FlowRun, String> {
     let ids = instance_ids(n);
-    let policy = serde_json::json!({"enabled": true, "limit": LIMIT as u32, "window_seconds": WINDOW_SECONDS});
-    let emulator = Emulator::start_with(tools, &ids, JOB_SECONDS, policy)?;
+    let emulator = Emulator::start_with(tools, &ids, JOB_SECONDS, scaled_policy())?;
     let mut workspace = ours_workspace(tools, &ids, &emulator.url)?;
-    // Assumed ten times what the scaled gateway allows: the 429 bodies teach the rest.
-    workspace.set_env("HWRDS_API_QUOTA_PER_MINUTE", "6000");
+    workspace.set_env("HWRDS_API_QUOTA_PER_MINUTE", TOLD_QUOTA_PER_MINUTE);
     let parallelism = format!("-parallelism={n}");
     let run = workspace
         .run(
