@@ -65,6 +65,11 @@ pub struct Plan {
     pub requires_replace: Vec<AttributePath>,
     pub prior_private: Vec<u8>,
     pub planned_private: Vec<u8>,
+    /// In the final plan Terraform makes right before applying a change, the
+    /// `planned_private` this resource returned from the plan being applied (Terraform
+    /// 1.16+ hands it back; empty otherwise, and in every first plan): what lets a value
+    /// planned then be planned again though its source changed meanwhile.
+    pub first_plan_private: Vec<u8>,
 }
 
 /// The outcome of create/update/read: the new state (None = the object is gone) with
