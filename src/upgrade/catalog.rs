@@ -32,6 +32,9 @@ pub enum FactsError {
     Versions { engine: String, error: RdsError },
 }
 
+/// An engine (lower case) and one of its major versions, e.g. (`mysql`, `8.0`).
+type MajorVersion = (String, String);
+
 /// Cached instance listing and latest versions of one provider process.
 #[derive(Default)]
 pub struct Catalog {
@@ -41,7 +44,7 @@ pub struct Catalog {
     /// keep using the listing before it.
     relisting: Mutex<()>,
     /// Per (engine, major version): the latest minor version, and when it was read.
-    latest: Mutex<HashMap<(String, String), (Instant, Option<String>)>>,
+    latest: Mutex<HashMap<MajorVersion, (Instant, Option<String>)>>,
     running: OnceCell<Arc<Vec<Task>>>,
     /// The project's scheduled tasks, until this process submits a delayed upgrade.
     scheduled: Mutex<Option<Arc<Vec<ScheduledTask>>>>,
