@@ -40,7 +40,8 @@ pub(crate) mod proto {
 #[doc(hidden)]
 pub mod client {
     pub use super::proto::{
-        DynamicValue, attribute_path, get_provider_schema, provider_client,
+        ClientCapabilities, DynamicValue, apply_resource_change, attribute_path,
+        configure_provider, get_provider_schema, plan_resource_change, provider_client,
         validate_provider_config,
     };
 }
