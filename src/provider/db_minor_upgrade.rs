@@ -11,11 +11,12 @@
 //!   update that resumes waiting; a `Failed` job plans a replacement (a new attempt).
 //! - **Create**: adopt an upgrade already under way, else submit once (busy retried
 //!   until the create timeout, a lost answer resolved from the task center, never
-//!   re-sent blindly; nothing sent when right before it the upgrade would install another
-//!   version than `target_version`, unless the provider's `accept_newer_target`), then
-//!   wait when asked; a completed job whose version is not the target warns. An interrupted or timed-out wait returns
-//!   the state with the job id and a warning — not an error, which would taint the
-//!   resource and make the next apply submit again.
+//!   re-sent blindly; nothing sent when right before it the upgrade would install
+//!   another version than `target_version`, unless the provider's
+//!   `accept_newer_target`), then wait when asked; a completed job whose version is not
+//!   the target warns. An interrupted or timed-out wait returns the state with the job
+//!   id and a warning — not an error, which would taint the resource and make the next
+//!   apply submit again.
 //! - **Read**: follows an unfinished job (job API, task center, scheduled tasks, then
 //!   the instance's version); a finished job is final and costs no request (unless the
 //!   version read after completion failed: it is asked once more).
@@ -224,21 +225,11 @@ impl Resource for DbMinorUpgrade {
         let target = if under_way {
             Value::Unknown
         } else {
-            let (target, unknown) = upgrade_target::planned(&facts);
+            let (target, unknown) = upgrade_target::planned(&facts, &plan.first_plan_private);
             if let Some(warning) = unknown {
                 diags.push(warning);
             }
-            match upgrade_target::carried(&plan.first_plan_private) {
-                // The final plan of an apply (Terraform 1.16+): the target the plan
-                // showed, which the last look checks before submitting.
-                Some(reviewed) => {
-                    if reviewed != target {
-                        tracing::info!(instance_id, ?reviewed, now = ?target, "the target moved since the plan; planning the reviewed one for the apply to check");
-                    }
-                    reviewed
-                }
-                None => target,
-            }
+            target
         };
         plan.planned_private = upgrade_target::carry(&target);
         plan.planned.set_attr(TARGET_VERSION, target);

@@ -112,7 +112,7 @@ impl Action for UpgradeAction {
                     .await
                     .0;
                 // The target itself cannot show: an action's plan carries no values.
-                if let Some(unknown) = upgrade_target::planned(&facts).1 {
+                if let Some(unknown) = upgrade_target::planned(&facts, &[]).1 {
                     diags.push(unknown);
                 }
                 diags

@@ -27,8 +27,24 @@ use super::upgrade_state::UpgradeState;
 pub const TARGET_VERSION: &str = "target_version";
 
 /// The value `target_version` takes in the plan of upgrading `facts`' instance, and the
-/// warning saying why it is null when the target cannot be told.
-pub fn planned(facts: &InstanceFacts) -> (Value, Option<Diagnostic>) {
+/// warning saying why it is null when the target cannot be told. In the final plan of an
+/// apply whose plan's private data came back (`first_plan_private`, Terraform 1.16+) it
+/// is the target that plan showed, for the last look to check before submitting.
+pub fn planned(facts: &InstanceFacts, first_plan_private: &[u8]) -> (Value, Option<Diagnostic>) {
+    let (now, warning) = derived(facts);
+    match carried(first_plan_private) {
+        Some(reviewed) => {
+            if reviewed != now {
+                tracing::info!(instance_id = %facts.id, ?reviewed, ?now, "the target moved since the plan; planning the reviewed one for the apply to check");
+            }
+            (reviewed, warning)
+        }
+        None => (now, warning),
+    }
+}
+
+/// The target of upgrading `facts`' instance as the APIs tell it now.
+fn derived(facts: &InstanceFacts) -> (Value, Option<Diagnostic>) {
     match Target::of(facts) {
         Target::Version(version) => (Value::String(version), None),
         Target::Unknown(why) => {
@@ -67,7 +83,7 @@ pub fn carry(planned: &Value) -> Vec<u8> {
 /// The `target_version` the plan being applied showed, from the private data Terraform
 /// hands back to the final plan (None when there is none: Terraform before 1.16, or a
 /// first plan).
-pub fn carried(first_plan_private: &[u8]) -> Option<Value> {
+fn carried(first_plan_private: &[u8]) -> Option<Value> {
     if first_plan_private.is_empty() {
         return None;
     }
@@ -118,6 +134,37 @@ mod tests {
         assert!(carry(&Value::Unknown).is_empty(), "nothing to keep");
         assert_eq!(carried(&[]), None, "a first plan, or Terraform before 1.16");
         assert_eq!(carried(b"not ours"), None);
+    }
+
+    #[test]
+    fn the_final_plan_keeps_the_target_the_plan_showed() {
+        let facts = InstanceFacts {
+            id: "i-1".into(),
+            engine: "MySQL".into(),
+            version: "8.0".into(),
+            complete_version: Some("8.0.28".into()),
+            latest_version: Some("8.0.33".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            planned(&facts, &[]).0,
+            Value::string("8.0.33"),
+            "a first plan"
+        );
+        let reviewed = carry(&Value::string("8.0.32"));
+        assert_eq!(planned(&facts, &reviewed).0, Value::string("8.0.32"));
+        let unknown = InstanceFacts {
+            latest_version: None,
+            ..facts.clone()
+        };
+        let (now, warning) = planned(&unknown, &[]);
+        assert_eq!(now, Value::Null);
+        assert!(warning.is_some_and(|w| w.detail.contains("target_version is null")));
+        assert_eq!(
+            planned(&facts, &carry(&Value::Null)).0,
+            Value::Null,
+            "a plan that could not tell stays so"
+        );
     }
 
     #[test]
