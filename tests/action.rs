@@ -24,6 +24,10 @@ fn invoked_action_streams_progress_and_upgrades_once() {
     run.assert_ok();
     let out = flat(&run.all());
     assert!(out.contains("upgrade submitted, job"), "{out}");
+    assert!(
+        out.contains(", installs 8.0.32"),
+        "the target is named: {out}"
+    );
     assert!(out.contains("Running"), "progress is streamed: {out}");
     assert!(out.contains("upgrade completed, 8.0.28 -> 8.0.32"), "{out}");
     assert_eq!(emu.upgrade_jobs(ORDERS), 1);

@@ -82,6 +82,8 @@ fn plan_apply_and_empty_plan(terraform: &Path, emu: &Emulator) -> String {
     for shown in [
         "version_before      = \"8.0.28\"",
         "version_before      = \"14.8\"",
+        "target_version      = \"8.0.32\"",
+        "target_version      = \"14.12\"",
         "engine              = \"PostgreSQL\"",
         "Plan: 2 to add, 0 to change, 0 to destroy.",
     ] {
@@ -99,6 +101,10 @@ fn plan_apply_and_empty_plan(terraform: &Path, emu: &Emulator) -> String {
         let a = attrs(&ws, name);
         assert_eq!(a["status"], "Completed", "{name}: {a}");
         assert_eq!(a["version_after"], after, "{name}: {a}");
+        assert_eq!(
+            a["target_version"], after,
+            "{name}: installed as planned: {a}"
+        );
         assert_eq!(emu.upgrade_jobs(id), 1, "{name}: exactly one job");
     }
     assert_no_changes(&ws, "apply");

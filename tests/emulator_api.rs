@@ -2,7 +2,8 @@
 //! the CLI's first line, stats shape, signature refusals, the seed's constraints, busy
 //! instances, HA phases, delayed upgrades, failed jobs, faults and the state file; flow
 //! control (each algorithm, per user, per route, the total, run-time changes), the peak
-//! of running upgrades and the task center's time window.
+//! of running upgrades and the task center's time window; minor versions released at run
+//! time.
 
 pub mod common;
 
@@ -359,6 +360,99 @@ async fn faults_and_the_state_file() {
     assert_eq!(
         instance(&emu, "s").await["datastore"]["complete_version"],
         "8.0.28"
+    );
+}
+
+/// The names a versions listing answered with.
+fn names(body: &Value, key: &str) -> Vec<String> {
+    body[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{key} in {body}"))
+        .iter()
+        .map(|v| v["name"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_released_minor_version_is_listed_and_installed_by_later_upgrades() {
+    let pg = json!({"engine": "PostgreSQL", "version": "12", "complete_version": "12.18",
+                    "latest_version": "12.20"});
+    let emu = Emulator::start(
+        json!({"instances": [spec("early", json!({"job_seconds": 1.5})), spec("late", json!({})),
+                             spec("pg", pg)]}),
+        true,
+    );
+    let (_, early) = upgrade(&emu, "early", json!({})).await;
+    assert!(early["job_id"].is_string(), "{early}");
+    emu.admin(
+        "/__emulator/versions",
+        json!({"engine": "MySQL", "version": "8.0.33"}),
+    );
+    emu.admin(
+        "/__emulator/versions",
+        json!({"engine": "postgresql", "version": "12.21"}),
+    );
+    let mysql = format!("/v3/{PROJECT_ID}/datastores/mysql");
+    let (status, listed) = get(&emu, &mysql, &[]).await;
+    assert_eq!(status, 200, "{listed}");
+    assert!(
+        names(&listed, "dataStores").contains(&"8.0.33".to_string()),
+        "{listed}"
+    );
+    let small = format!("/v3/{PROJECT_ID}/datastores/postgresql/small-version");
+    let (_, listed) = get(&emu, &small, &[("version", "12")]).await;
+    assert!(
+        names(&listed, "data_stores").contains(&"12.21".to_string()),
+        "{listed}"
+    );
+    let (_, other_major) = get(&emu, &small, &[("version", "13")]).await;
+    assert!(!names(&other_major, "data_stores").contains(&"12.21".to_string()));
+
+    let (_, late) = upgrade(&emu, "late", json!({})).await;
+    let (_, pg) = upgrade(&emu, "pg", json!({})).await;
+    assert!(late["job_id"].is_string() && pg["job_id"].is_string());
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let version = |v: Value| v["datastore"]["complete_version"].clone();
+    assert_eq!(
+        version(instance(&emu, "late").await),
+        "8.0.33",
+        "submitted after the release"
+    );
+    assert_eq!(version(instance(&emu, "pg").await), "12.21");
+    assert_eq!(
+        version(instance(&emu, "early").await),
+        "8.0.32",
+        "submitted before the release: the target of its submission"
+    );
+    // The release survives a restart.
+    let mut emu = emu;
+    emu.restart();
+    let (_, listed) = get(&emu, &mysql, &[]).await;
+    assert!(
+        names(&listed, "dataStores").contains(&"8.0.33".to_string()),
+        "{listed}"
+    );
+
+    for bad in [
+        json!({"engine": "SQLServer", "version": "15.0.4"}),
+        json!({"engine": "MySQL", "version": "8.0"}),
+        json!({"engine": "PostgreSQL", "version": "12.x"}),
+        json!({"engine": "MySQL"}),
+    ] {
+        let (status, body) = common::http(
+            &emu.url,
+            "POST",
+            "/__emulator/versions",
+            Some(&bad.to_string()),
+        );
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body.contains("EMULATOR.0001"), "{body}");
+    }
+    emu.admin("/__emulator/reset", json!({}));
+    let (_, listed) = get(&emu, &mysql, &[]).await;
+    assert!(
+        !names(&listed, "dataStores").contains(&"8.0.33".to_string()),
+        "reset: {listed}"
     );
 }
 

@@ -33,6 +33,7 @@ fn demo_shows_versions_before_and_after() {
     for expected in [
         "version_before      = \"8.0.28\"",
         "version_before      = \"8.0.25\"",
+        "target_version      = \"8.0.32\"",
         "\"orders\" = \"8.0.28 -> 8.0.32 (job ",
         "\"payments\" = \"8.0.25 -> 8.0.32 (job ",
         "Completed)",

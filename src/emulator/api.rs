@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json_, json};
 
 use super::Shared;
-use super::state::{Instance, Job, Phase, World, huawei_time, now};
+use super::state::{Instance, Job, Phase, World, huawei_time, now, numeric_version};
 
 /// A refusal with a Huawei-style body, as a small value until it becomes a response.
 pub struct ApiError {
@@ -339,6 +339,7 @@ pub async fn upgrade(
         queryable: instance.spec.job_queryable,
         settled: false,
         ended_at: None,
+        target_version: world.latest_for(&instance.spec),
     };
     let job_id = job.id.clone();
     world.jobs.insert(job_id.clone(), job);
@@ -583,14 +584,21 @@ pub async fn datastores(
     if let Some(r) = project_mismatch(&world, &project_id) {
         return r;
     }
+    let mysql = database.eq_ignore_ascii_case("mysql");
     let mut names: Vec<String> = engine_versions(&world, &database)
         .flat_map(|i| {
             let mut v = vec![i.spec.version.clone()];
-            if database.eq_ignore_ascii_case("mysql") && !i.spec.latest_version.is_empty() {
+            if mysql && !i.spec.latest_version.is_empty() {
                 v.push(i.spec.latest_version.clone());
             }
             v
         })
+        .chain(
+            world
+                .released_versions(&database)
+                .filter(|_| mysql)
+                .map(str::to_string),
+        )
         .collect();
     names.sort();
     names.dedup();
@@ -627,6 +635,12 @@ pub async fn small_versions(
                 i.spec.latest_version.clone(),
             ]
         })
+        .chain(
+            world
+                .released_versions(&database)
+                .filter(|v| v.split('.').next() == Some(major.as_str()))
+                .map(str::to_string),
+        )
         .filter(|v| !v.is_empty())
         .collect();
     names.sort();
@@ -637,9 +651,4 @@ pub async fn small_versions(
         .map(|n| json!({"id": format!("{:x}", fastrand::u64(..)), "name": n, "favored": Some(n) == latest.as_ref()}))
         .collect();
     Json(json!({"data_stores": stores, "count": stores.len()})).into_response()
-}
-
-/// `14.12` → `[14, 12]`, for ordering versions numerically.
-fn numeric_version(version: &str) -> Vec<u64> {
-    version.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }

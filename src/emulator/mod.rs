@@ -9,8 +9,11 @@
 //! - An instance with a running upgrade reports status `MODIFYING` and the node being
 //!   upgraded `UPGRADING` (the real API documents no upgrade-specific status).
 //! - Refusals for read replicas use `DBS.200023` (the real code is undocumented).
-//! - The latest minor version offered by `/datastores` is derived from the configured
-//!   instances' `latest_version`; a delayed upgrade's job is unknown to `/jobs` until the
+//! - The minor versions `/datastores` (MySQL) and `/small-version` (PostgreSQL) list are
+//!   the configured instances' versions and `latest_version`s, plus those released at
+//!   run time (`POST /__emulator/versions`, `{"engine": "MySQL", "version": "8.0.33"}`);
+//!   an upgrade installs the latest of its instance's engine and major version when it is
+//!   submitted: the instance's `latest_version`, or a newer release. A delayed upgrade's job is unknown to `/jobs` until the
 //!   maintenance window opens (`window_opens_after_seconds` after submission) and shows in
 //!   `/schedule-tasks` meanwhile.
 //! - Job and task names are `UpgradeMinorVersion`; times are UTC (`+0000`).
@@ -95,7 +98,7 @@ use tokio::sync::Notify;
 pub use config::{Config, InstanceSpec};
 use flow_control::{FlowControl, FlowControlConfig};
 use gate::{GateConfig, Gates, Hold};
-use state::{Faults, Instance, World};
+use state::{Faults, Instance, Release, World};
 
 /// The signed API routes (method, route template): the keys of `stats.requests`,
 /// `stats.throttled` and `flow_control.routes`.
@@ -263,6 +266,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/__emulator/faults", post(set_faults))
         .route("/__emulator/flow_control", post(set_flow_control))
         .route("/__emulator/gate", post(set_gate))
+        .route("/__emulator/versions", post(release_version))
         .route("/__emulator/reset", post(reset));
     api.merge(admin)
         .fallback(|| async {
@@ -583,6 +587,30 @@ async fn set_gate(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) ->
     match config {
         Ok(config) => {
             shared.gates.set(config);
+            Json(json!({"ok": true})).into_response()
+        }
+        Err(message) => api::error(StatusCode::BAD_REQUEST, "EMULATOR.0001", &message),
+    }
+}
+
+/// Releases a minor version: the version lists show it, and upgrades of its engine and
+/// major version submitted from now on install it (when it is their newest).
+async fn release_version(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let release = serde_json::from_slice::<Release>(&body)
+        .map_err(|e| format!("versions: {e}"))
+        .and_then(|r| match r.problem() {
+            Some(problem) => Err(format!("versions: {problem}")),
+            None => Ok(r),
+        });
+    match release {
+        Ok(release) => {
+            {
+                let mut world = shared.lock();
+                if !world.released.contains(&release) {
+                    world.released.push(release);
+                }
+            }
+            shared.save();
             Json(json!({"ok": true})).into_response()
         }
         Err(message) => api::error(StatusCode::BAD_REQUEST, "EMULATOR.0001", &message),

@@ -132,6 +132,11 @@ pub struct Job {
     /// Applied to the instance (the job is over and its effects are recorded).
     pub settled: bool,
     pub ended_at: Option<f64>,
+    /// The version the job installs: the latest of its instance's engine and major
+    /// version when it was submitted (empty in a state saved before releases existed:
+    /// the instance's `latest_version`).
+    #[serde(default)]
+    pub target_version: String,
 }
 
 impl Job {
@@ -231,6 +236,54 @@ impl Stats {
     }
 }
 
+/// A minor version released at run time (`POST /__emulator/versions`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    /// `MySQL` or `PostgreSQL` (any case).
+    pub engine: String,
+    /// The full minor version: `8.0.33` for MySQL, `12.21` for PostgreSQL.
+    pub version: String,
+}
+
+impl Release {
+    /// Why the release cannot be made, if anything.
+    pub fn problem(&self) -> Option<String> {
+        let parts = match self.engine.to_ascii_lowercase().as_str() {
+            "mysql" => 3,
+            "postgresql" => 2,
+            _ => {
+                return Some(format!(
+                    "engine {:?}: minor versions are released for MySQL and PostgreSQL only",
+                    self.engine
+                ));
+            }
+        };
+        let numbers: Vec<&str> = self.version.split('.').collect();
+        let numeric = numbers
+            .iter()
+            .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        (!numeric || numbers.len() < parts).then(|| {
+            format!(
+                "version {:?}: a {} minor version has at least {parts} dot-separated numbers (e.g. {})",
+                self.version,
+                self.engine,
+                if parts == 3 { "8.0.33" } else { "12.21" }
+            )
+        })
+    }
+
+    /// Whether it is a minor version of `engine` `major` (e.g. MySQL `8.0`, PostgreSQL `14`).
+    pub fn is_of(&self, engine: &str, major: &str) -> bool {
+        self.engine.eq_ignore_ascii_case(engine) && self.version.starts_with(&format!("{major}."))
+    }
+}
+
+/// `14.12` → `[14, 12]`, for ordering versions numerically.
+pub fn numeric_version(version: &str) -> Vec<u64> {
+    version.split('.').map(|p| p.parse().unwrap_or(0)).collect()
+}
+
 /// Everything the emulator knows; persisted to the state file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct World {
@@ -239,6 +292,9 @@ pub struct World {
     pub jobs: BTreeMap<String, Job>,
     pub stats: Stats,
     pub faults: Faults,
+    /// Minor versions released at run time, in the order they were.
+    #[serde(default)]
+    pub released: Vec<Release>,
 }
 
 impl World {
@@ -255,7 +311,29 @@ impl World {
             jobs: BTreeMap::new(),
             stats: Stats::default(),
             faults: Faults::default(),
+            released: Vec::new(),
         }
+    }
+
+    /// The version an upgrade of `spec`'s instance installs now: its configured
+    /// `latest_version`, or a newer one released since for its engine and major version.
+    pub fn latest_for(&self, spec: &InstanceSpec) -> String {
+        self.released
+            .iter()
+            .filter(|r| r.is_of(&spec.engine, &spec.version))
+            .map(|r| r.version.clone())
+            .chain(std::iter::once(spec.latest_version.clone()))
+            .filter(|v| !v.is_empty())
+            .max_by_key(|v| numeric_version(v))
+            .unwrap_or_default()
+    }
+
+    /// The versions of `engine` released at run time.
+    pub fn released_versions<'a>(&'a self, engine: &'a str) -> impl Iterator<Item = &'a str> {
+        self.released
+            .iter()
+            .filter(move |r| r.engine.eq_ignore_ascii_case(engine))
+            .map(|r| r.version.as_str())
     }
 
     /// Records the effects of jobs that have ended; true when anything changed.
@@ -274,7 +352,11 @@ impl World {
             };
             instance.updated = at;
             if phase == Phase::Completed {
-                instance.spec.complete_version = instance.spec.latest_version.clone();
+                instance.spec.complete_version = if job.target_version.is_empty() {
+                    instance.spec.latest_version.clone()
+                } else {
+                    job.target_version.clone()
+                };
                 let is_pg = instance.spec.engine.eq_ignore_ascii_case("postgresql");
                 let switch_back = job.second_switch && instance.azs_differ() && !is_pg;
                 if instance.nodes.len() > 1 && !switch_back {

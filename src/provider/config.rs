@@ -124,9 +124,17 @@ pub fn schema() -> Schema {
             "failure_budget",
             Type::Number,
             "Once this many upgrade jobs of this provider process have failed, creates and action invocations that have not submitted yet stop with an error naming the failed instances and their fail reasons, submit nothing and leave nothing in the state (the next apply tries them again); jobs already running are followed to the end. 1-10000; unset means no budget. Falls back to `HWRDS_FAILURE_BUDGET`.",
+        ))
+        .attribute(Attribute::optional(
+            ACCEPT_NEWER_TARGET.0,
+            Type::Bool,
+            "What an apply does when, right before an upgrade is submitted, the API would install a newer minor version than the plan's `target_version` (one released since the plan). `false` (default): it submits nothing and fails at `instance_id`, naming both versions; plan again to review the new one. `true`, for configurations whose plans nobody reviews: it installs the newer version and warns; `target_version` keeps what the plan showed and `version_after` records what was installed. Falls back to `HWRDS_ACCEPT_NEWER_TARGET` (`true` or `false`).",
         ));
     Schema { version: 0, block }
 }
+
+/// The setting of what an apply does with a target newer than the plan's: (attribute, env var).
+const ACCEPT_NEWER_TARGET: (&str, &str) = ("accept_newer_target", "HWRDS_ACCEPT_NEWER_TARGET");
 
 /// Reads an environment variable (a seam so tests need not touch the process env).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -444,6 +452,28 @@ pub fn fleet_limits(config: &Value, env: Env) -> Result<Limits, Diagnostics> {
     })
 }
 
+/// Whether an apply installs a target newer than the plan's (`accept_newer_target`, else
+/// `HWRDS_ACCEPT_NEWER_TARGET`, else `false`); an unreadable variable is an error at the
+/// attribute.
+pub fn accept_newer_target(config: &Value, env: Env) -> Result<bool, Diagnostics> {
+    let (name, env_var) = ACCEPT_NEWER_TARGET;
+    if let Some(Value::Bool(set)) = config.get_attr(name) {
+        return Ok(*set);
+    }
+    match env(env_var)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(Diagnostics::from(Diagnostic::error_at(
+            AttributePath::attribute(name),
+            format!("Invalid {env_var}"),
+            format!("{env_var}={other:?} is neither true nor false."),
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -581,6 +611,32 @@ mod tests {
             "{:?}",
             err.0[0]
         );
+    }
+
+    #[test]
+    fn accept_newer_target_from_config_or_env() {
+        let env = |value: &'static str| {
+            move |name: &str| (name == "HWRDS_ACCEPT_NEWER_TARGET").then(|| value.to_string())
+        };
+        assert_eq!(
+            accept_newer_target(&config(&[]), &no_env),
+            Ok(false),
+            "refuses by default"
+        );
+        assert_eq!(accept_newer_target(&config(&[]), &env(" TRUE ")), Ok(true));
+        assert_eq!(accept_newer_target(&config(&[]), &env("0")), Ok(false));
+        let block = config(&[("accept_newer_target", Value::Bool(false))]);
+        assert_eq!(
+            accept_newer_target(&block, &env("true")),
+            Ok(false),
+            "the block wins"
+        );
+        let err = accept_newer_target(&config(&[]), &env("yes please")).unwrap_err();
+        assert_eq!(
+            err.0[0].path,
+            Some(AttributePath::attribute("accept_newer_target"))
+        );
+        assert!(err.0[0].detail.contains("yes please"), "{:?}", err.0[0]);
     }
 
     #[test]

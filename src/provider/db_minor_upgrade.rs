@@ -4,14 +4,19 @@
 //! The whole behaviour, in the order Terraform meets it:
 //! - **Plan** (create): the instance is looked up (one shared listing per provider
 //!   process) and the seed's constraints run as diagnostics at the attribute they are
-//!   about; `engine`, `instance_type` and `version_before` are known in the plan.
+//!   about; `engine`, `instance_type`, `version_before` and `target_version` (the
+//!   version the upgrade installs; null with a warning when it cannot be told) are known
+//!   in the plan ([`upgrade_target`]).
 //!   Plan (existing): a job still running with `wait_for_completion` plans an in-place
 //!   update that resumes waiting; a `Failed` job plans a replacement (a new attempt).
 //! - **Create**: adopt an upgrade already under way, else submit once (busy retried
 //!   until the create timeout, a lost answer resolved from the task center, never
-//!   re-sent blindly), then wait when asked. An interrupted or timed-out wait returns
-//!   the state with the job id and a warning — not an error, which would taint the
-//!   resource and make the next apply submit again.
+//!   re-sent blindly; nothing sent when right before it the upgrade would install
+//!   another version than `target_version`, unless the provider's
+//!   `accept_newer_target`), then wait when asked; a completed job whose version is not
+//!   the target warns. An interrupted or timed-out wait returns the state with the job
+//!   id and a warning — not an error, which would taint the resource and make the next
+//!   apply submit again.
 //! - **Read**: follows an unfinished job (job API, task center, scheduled tasks, then
 //!   the instance's version); a finished job is final and costs no request (unless the
 //!   version read after completion failed: it is asked once more).
@@ -49,6 +54,7 @@ use super::timeouts;
 use super::upgrade_args;
 use super::upgrade_identity;
 use super::upgrade_state::UpgradeState;
+use super::upgrade_target::{self, TARGET_VERSION};
 use super::wait_outcome::{self, Resume};
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::models::rfc3339;
@@ -61,7 +67,9 @@ use crate::tfplugin::{
 use crate::upgrade::facts::compare_versions;
 use crate::upgrade::fleet_gate::{Follow, Slot};
 use crate::upgrade::job::{self, Interrupted, JobSnapshot, JobStatus};
+use crate::upgrade::submission::Started;
 use crate::upgrade::submit_once::Submitted;
+use crate::upgrade::target::Target;
 
 pub struct DbMinorUpgrade {
     pub(super) state: Arc<ProviderState>,
@@ -115,7 +123,11 @@ pub fn schema() -> Schema {
         Attribute::computed("version_before", Type::String, "Complete version the instance ran when the upgrade was planned (known in the plan).")
             .stable(),
     )
-    .attribute(Attribute::computed("version_after", Type::String, "Complete version the instance runs after the job completed."))
+    .attribute(
+        Attribute::computed(TARGET_VERSION, Type::String, "Minor version the upgrade installs, known in the plan: the latest minor version of the instance's engine and major version, as the versions API names it (the `latest_version` of `hwrds_db_instance`), e.g. `8.0.32`; equal as a version to `version_before` when the instance already runs it. Null, with a warning saying why, when it cannot be told with confidence. Right before submitting, the apply checks it is still what the upgrade installs (see the provider's `accept_newer_target`). Null for an imported upgrade or one moved from the official provider.")
+            .stable(),
+    )
+    .attribute(Attribute::computed("version_after", Type::String, "Complete version the instance runs after the job completed (the apply warns when it is not `target_version`)."))
     .attribute(Attribute::computed("submitted_at", Type::String, "When the job was created (RFC 3339).").stable())
     .attribute(Attribute::computed("finished_at", Type::String, "When the job finished (RFC 3339)."))
     .block(timeouts::block());
@@ -209,6 +221,18 @@ impl Resource for DbMinorUpgrade {
             Value::opt_string(facts.complete_version.clone())
         };
         plan.planned.set_attr("version_before", before);
+        // So is the target of an upgrade under way: the one it installs.
+        let target = if under_way {
+            Value::Unknown
+        } else {
+            let (target, unknown) = upgrade_target::planned(&facts, &plan.first_plan_private);
+            if let Some(warning) = unknown {
+                diags.push(warning);
+            }
+            target
+        };
+        plan.planned_private = upgrade_target::carry(&target);
+        plan.planned.set_attr(TARGET_VERSION, target);
         schedule::plan_create(&mut plan.planned, facts.maintenance_window.as_deref());
         diags
     }
@@ -229,13 +253,23 @@ impl Resource for DbMinorUpgrade {
         let limit = timeouts::get(planned, "create");
         let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
         let request = upgrade_args::request(planned);
-        let planned_version = state.version_before.as_deref();
-        let submission = upgrade_args::submission(&instance_id, config, request, planned_version);
-        let (facts, submitted, slot) =
-            match submission::submit_checked(&self.state, client, &call, &submission).await {
-                Ok(done) => done,
-                Err(d) => return StateResult::error(d),
-            };
+        let planned_target = planned.attr_string(TARGET_VERSION);
+        let versions = upgrade_args::Planned {
+            version: state.version_before.as_deref(),
+            target: planned_target.as_deref(),
+        };
+        let accept_newer = self.state.accept_newer_target();
+        let submission =
+            upgrade_args::submission(&instance_id, config, request, versions, accept_newer);
+        let Started {
+            facts,
+            submitted,
+            slot,
+            newer_target,
+        } = match submission::submit_checked(&self.state, client, &call, &submission).await {
+            Ok(done) => done,
+            Err(d) => return StateResult::error(d),
+        };
 
         state.set_job(submitted.job_id());
         let job_id = submitted.job_id().to_string();
@@ -244,8 +278,14 @@ impl Resource for DbMinorUpgrade {
         if is_unknown(planned, "version_before") {
             state.version_before = facts.complete_version.clone();
         }
+        if is_unknown(planned, TARGET_VERSION) {
+            state.target_version = Target::of(&facts).version().map(str::to_string);
+        }
         state.version_after = None;
         let mut diags = Diagnostics::default();
+        if let (Some(reviewed), Some(now)) = (&planned_target, &newer_target) {
+            diags.push(upgrade_target::newer_installed(&facts, reviewed, now));
+        }
         let snap = match &submitted {
             Submitted::New(id) => {
                 state.submitted_at = Some(rfc3339(time::OffsetDateTime::now_utc()));
@@ -322,6 +362,9 @@ impl Resource for DbMinorUpgrade {
         } else if let Some(slot) = slot {
             slot.follow_in_background(self.follow(ctx, client, &job_id, &instance_id));
         }
+        if let Some(warning) = upgrade_target::installed_differs(&state, newer_target.as_deref()) {
+            diags.push(warning);
+        }
         StateResult {
             state: Some(state.to_value()),
             private: Vec::new(),
@@ -353,8 +396,12 @@ impl Resource for DbMinorUpgrade {
                 new.instance_type = Some(instance.instance_type);
             }
         }
+        let finished_before = new.is_finished();
         if let Err(d) = self.refresh(ctx, client, &mut new).await {
             diags.push(d);
+        }
+        if !finished_before && let Some(warning) = upgrade_target::installed_differs(&new, None) {
+            diags.push(warning);
         }
         StateResult {
             state: Some(new.to_value()),
@@ -418,6 +465,9 @@ impl Resource for DbMinorUpgrade {
                 self.wait_and_record(ctx, client, &mut state, limit, slot)
                     .await,
             );
+            if let Some(warning) = upgrade_target::installed_differs(&state, None) {
+                diags.push(warning);
+            }
         }
         StateResult {
             state: Some(state.to_value()),

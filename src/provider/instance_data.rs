@@ -114,7 +114,7 @@ pub fn instance_attributes() -> Vec<Attribute> {
         Attribute::computed(
             "latest_version",
             Type::String,
-            "Latest minor version available for the instance's engine and major version, derived from the versions API; null when it cannot be derived.",
+            "Latest minor version available for the instance's engine and major version, derived from the versions API and named as it names versions (e.g. `8.0.32`); null when it cannot be derived. An upgrade of the instance installs it: `hwrds_db_minor_upgrade` plans the same string as `target_version` (unless the instance runs a version newer than any listed, when the target is unknown).",
         ),
         Attribute::computed(
             "upgrade_available",

@@ -19,8 +19,10 @@ mod upgrade_args;
 mod upgrade_identity;
 mod upgrade_list;
 mod upgrade_state;
+mod upgrade_target;
 mod wait_outcome;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::cty::Value;
@@ -39,6 +41,8 @@ pub struct ProviderState {
     catalog: Arc<catalog::Catalog>,
     /// The cap on running upgrades and the failure budget of this process.
     gate: fleet_gate::FleetGate,
+    /// Whether an apply installs a newer target than the plan showed (`accept_newer_target`).
+    accept_newer_target: AtomicBool,
 }
 
 impl ProviderState {
@@ -50,6 +54,11 @@ impl ProviderState {
                 "The hwrds provider has no usable configuration; see the errors on the provider block.",
             ))
         })
+    }
+
+    /// Whether an apply installs a newer target than the plan showed.
+    pub fn accept_newer_target(&self) -> bool {
+        self.accept_newer_target.load(Ordering::Relaxed)
     }
 }
 
@@ -117,6 +126,13 @@ impl Provider for HwrdsProvider {
         };
         match config::fleet_limits(config, &env) {
             Ok(limits) => self.state.gate.set_limits(limits),
+            Err(errors) => return errors,
+        }
+        match config::accept_newer_target(config, &env) {
+            Ok(accept) => self
+                .state
+                .accept_newer_target
+                .store(accept, Ordering::Relaxed),
             Err(errors) => return errors,
         }
         let (region, endpoint) = (resolved.region.clone(), resolved.endpoint.clone());

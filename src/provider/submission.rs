@@ -7,10 +7,9 @@ use super::findings;
 use crate::cty::AttributePath;
 use crate::rds::{CallCtx, RdsClient, RdsError};
 use crate::tfplugin::{Diagnostic, Diagnostics};
-use crate::upgrade::facts::InstanceFacts;
-use crate::upgrade::fleet_gate::{GateError, Slot};
-use crate::upgrade::submission::{self, NotSubmitted, Submission};
-use crate::upgrade::submit_once::{SubmitError, Submitted};
+use crate::upgrade::fleet_gate::GateError;
+use crate::upgrade::submission::{self, NotSubmitted, Started, Submission};
+use crate::upgrade::submit_once::SubmitError;
 
 /// Waits for a slot of the fleet gate, checks, then adopts or submits `submission`. The
 /// slot is the caller's to give back when the job has finished.
@@ -19,7 +18,7 @@ pub async fn submit_checked(
     client: &RdsClient,
     call: &CallCtx,
     submission: &Submission<'_>,
-) -> Result<(InstanceFacts, Submitted, Slot), Diagnostics> {
+) -> Result<Started, Diagnostics> {
     submission::submit_checked(&state.catalog, &state.gate, client, call, submission)
         .await
         .map_err(|e| diagnostics(submission.instance_id, e))
@@ -44,12 +43,23 @@ fn diagnostics(instance_id: &str, e: NotSubmitted) -> Diagnostics {
             }
             diags
         }
+        NotSubmitted::Failed {
+            facts,
+            error: SubmitError::TargetMoved { reviewed, now },
+        } => Diagnostics::from(Diagnostic::error_at(
+            at(),
+            "Newer minor version than the plan showed",
+            format!(
+                "Not submitting the minor version upgrade of {}: the plan showed it installs {reviewed}, and the API would now install {now} (a minor version released since the plan). Nothing was submitted. Plan again to review {now}, then apply that plan; to install newer targets without review, set accept_newer_target = true in the provider block.",
+                facts.describe()
+            ),
+        )),
         NotSubmitted::Failed { facts, error } => {
             let detail = match &error {
                 SubmitError::Api(RdsError::Cancelled) => format!(
                     "Terraform was interrupted before instance {instance_id} accepted the upgrade. If a job was started anyway, the next run adopts it instead of submitting again."
                 ),
-                SubmitError::UpgradedElsewhere { .. } => format!(
+                SubmitError::UpgradedElsewhere { .. } | SubmitError::TargetMoved { .. } => format!(
                     "Not submitting the minor version upgrade of {}: {error}. Submitting now would upgrade it a second time; plan again once the other upgrade's job shows.",
                     facts.describe()
                 ),

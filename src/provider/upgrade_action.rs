@@ -17,6 +17,7 @@ use super::plan_checks;
 use super::submission;
 use super::timeouts;
 use super::upgrade_args;
+use super::upgrade_target;
 use super::wait_outcome::{self, Resume};
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::CallCtx;
@@ -24,7 +25,9 @@ use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{Action, Ctx, Diagnostic, Diagnostics, Progress};
 use crate::upgrade::fleet_gate::Follow;
 use crate::upgrade::job::{self, JobStatus};
+use crate::upgrade::submission::Started;
 use crate::upgrade::submit_once::Submitted;
+use crate::upgrade::target::Target;
 
 pub struct UpgradeAction {
     pub(super) state: Arc<ProviderState>,
@@ -105,9 +108,14 @@ impl Action for UpgradeAction {
             .await
         {
             Ok(facts) => {
-                plan_checks::diagnostics(client, &call, &facts, config)
+                let mut diags = plan_checks::diagnostics(client, &call, &facts, config)
                     .await
-                    .0
+                    .0;
+                // The target itself cannot show: an action's plan carries no values.
+                if let Some(unknown) = upgrade_target::planned(&facts, &[]).1 {
+                    diags.push(unknown);
+                }
+                diags
             }
             Err(e) => Diagnostics::from(findings::facts_diagnostic(&instance_id, &e)),
         }
@@ -125,17 +133,32 @@ impl Action for UpgradeAction {
         let wait = config
             .attr_bool("wait_for_completion")
             .unwrap_or(!request.is_delayed);
-        let submission = upgrade_args::submission(&instance_id, config, request, None);
-        let (facts, submitted, slot) =
-            match submission::submit_checked(&self.state, client, &call, &submission).await {
-                Ok(done) => done,
-                Err(d) => return d,
-            };
+        // Nothing was reviewed: the action's plan carries no values, only diagnostics.
+        let submission = upgrade_args::submission(
+            &instance_id,
+            config,
+            request,
+            upgrade_args::Planned::default(),
+            self.state.accept_newer_target(),
+        );
+        let Started {
+            facts,
+            submitted,
+            slot,
+            ..
+        } = match submission::submit_checked(&self.state, client, &call, &submission).await {
+            Ok(done) => done,
+            Err(d) => return d,
+        };
         let who = facts.describe();
         let job_id = submitted.job_id().to_string();
+        let target = match Target::of(&facts) {
+            Target::Version(v) => format!(", installs {v}"),
+            Target::Unknown(_) => String::new(),
+        };
         match &submitted {
             Submitted::New(_) => progress.report(format!(
-                "{who}: upgrade submitted, job {job_id}{}",
+                "{who}: upgrade submitted, job {job_id}{target}{}",
                 if request.is_delayed {
                     " (runs in the maintenance window)"
                 } else {

@@ -29,17 +29,29 @@ pub fn request(value: &Value) -> UpgradeRequest {
     }
 }
 
-/// The submission of the upgrade of `instance_id` that `config` configures.
+/// The versions a plan showed: the one the instance runs and the one its upgrade installs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Planned<'a> {
+    pub version: Option<&'a str>,
+    pub target: Option<&'a str>,
+}
+
+/// The submission of the upgrade of `instance_id` that `config` configures, checked
+/// against the `planned` versions (newer targets submitted all the same when
+/// `accept_newer_target`).
 pub fn submission<'a>(
     instance_id: &'a str,
     config: &Value,
     request: UpgradeRequest,
-    planned_version: Option<&'a str>,
+    planned: Planned<'a>,
+    accept_newer_target: bool,
 ) -> Submission<'a> {
     Submission {
         instance_id,
         options: findings::configured_options(config),
         request,
-        planned_version,
+        planned_version: planned.version,
+        reviewed_target: planned.target,
+        accept_newer_target,
     }
 }

@@ -40,7 +40,8 @@ pub(crate) mod proto {
 #[doc(hidden)]
 pub mod client {
     pub use super::proto::{
-        DynamicValue, attribute_path, get_provider_schema, provider_client,
+        ClientCapabilities, DynamicValue, apply_resource_change, attribute_path,
+        configure_provider, get_provider_schema, plan_resource_change, provider_client,
         validate_provider_config,
     };
 }
@@ -65,6 +66,11 @@ pub struct Plan {
     pub requires_replace: Vec<AttributePath>,
     pub prior_private: Vec<u8>,
     pub planned_private: Vec<u8>,
+    /// In the final plan Terraform makes right before applying a change, the
+    /// `planned_private` this resource returned from the plan being applied (Terraform
+    /// 1.16+ hands it back; empty otherwise, and in every first plan): what lets a value
+    /// planned then be planned again though its source changed meanwhile.
+    pub first_plan_private: Vec<u8>,
 }
 
 /// The outcome of create/update/read: the new state (None = the object is gone) with

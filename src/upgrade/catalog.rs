@@ -4,8 +4,9 @@
 //! project's instances and one versions lookup per engine and major version, shared by
 //! every resource and data source, so planning 500 upgrades costs a handful of requests;
 //! and one listing of the running upgrades for the creates of an apply. The instance
-//! listing is read again, when asked for one no older than some age, for the last look
-//! before a submission ([`super::last_look`]); readers keep the one before meanwhile.
+//! listing and a latest version are read again, when asked for one no older than some
+//! age, for the last look before a submission ([`super::last_look`]); readers keep the
+//! one before meanwhile.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +32,9 @@ pub enum FactsError {
     Versions { engine: String, error: RdsError },
 }
 
+/// An engine (lower case) and one of its major versions, e.g. (`mysql`, `8.0`).
+type MajorVersion = (String, String);
+
 /// Cached instance listing and latest versions of one provider process.
 #[derive(Default)]
 pub struct Catalog {
@@ -39,7 +43,8 @@ pub struct Catalog {
     /// Held while the listing is read again: one reading at a time, while the others
     /// keep using the listing before it.
     relisting: Mutex<()>,
-    latest: Mutex<HashMap<(String, String), Option<String>>>,
+    /// Per (engine, major version): the latest minor version, and when it was read.
+    latest: Mutex<HashMap<MajorVersion, (Instant, Option<String>)>>,
     running: OnceCell<Arc<Vec<Task>>>,
     /// The project's scheduled tasks, until this process submits a delayed upgrade.
     scheduled: Mutex<Option<Arc<Vec<ScheduledTask>>>>,
@@ -156,13 +161,41 @@ impl Catalog {
         engine: &str,
         version: &str,
     ) -> Result<Option<String>, RdsError> {
+        self.latest(client, ctx, engine, version, None).await
+    }
+
+    /// [`Catalog::latest_version`] as read at most `max_age` ago: the cached one, or one
+    /// read again that replaces it.
+    pub async fn latest_version_within(
+        &self,
+        client: &RdsClient,
+        ctx: &CallCtx,
+        engine: &str,
+        version: &str,
+        max_age: Duration,
+    ) -> Result<Option<String>, RdsError> {
+        self.latest(client, ctx, engine, version, Some(max_age))
+            .await
+    }
+
+    async fn latest(
+        &self,
+        client: &RdsClient,
+        ctx: &CallCtx,
+        engine: &str,
+        version: &str,
+        max_age: Option<Duration>,
+    ) -> Result<Option<String>, RdsError> {
         let key = (engine.to_ascii_lowercase(), version.to_string());
         let mut cache = self.latest.lock().await;
-        if let Some(found) = cache.get(&key) {
+        if let Some((at, found)) = cache.get(&key)
+            && max_age.is_none_or(|limit| at.elapsed() <= limit)
+        {
             return Ok(found.clone());
         }
+        let at = Instant::now();
         let latest = latest_version(client, ctx, engine, version).await?;
-        cache.insert(key, latest.clone());
+        cache.insert(key, (at, latest.clone()));
         Ok(latest)
     }
 

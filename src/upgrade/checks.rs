@@ -311,6 +311,10 @@ mod tests {
         );
         assert!(findings[0].detail.contains("8.0.32"));
         assert_eq!(upgrade_blockers(&latest).len(), 1);
+        // Newer than the latest listed: the listing is behind, nothing is claimed.
+        latest.complete_version = Some("8.0.35".into());
+        assert_eq!(latest.on_latest(), None);
+        assert!(check_upgrade(&latest, UpgradeOptions::default()).is_empty());
         latest.latest_version = None;
         assert_eq!(latest.on_latest(), None);
     }

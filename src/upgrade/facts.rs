@@ -89,11 +89,17 @@ impl InstanceFacts {
         self.engine.eq_ignore_ascii_case("postgresql")
     }
 
-    /// Whether the instance is already on the latest minor version; None when unknown.
+    /// Whether the instance is already on the latest minor version; None when unknown
+    /// (including when it runs a version newer than the latest listed: the listing is
+    /// behind).
     pub fn on_latest(&self) -> Option<bool> {
         let current = self.complete_version.as_deref()?;
         let latest = self.latest_version.as_deref()?;
-        Some(compare_versions(current, latest) != Ordering::Less)
+        match compare_versions(current, latest) {
+            Ordering::Less => Some(false),
+            Ordering::Equal => Some(true),
+            Ordering::Greater => None,
+        }
     }
 }
 

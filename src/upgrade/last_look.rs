@@ -1,17 +1,23 @@
 //! The last look before an upgrade is submitted ([`VersionUnchanged`]): once the
 //! submission's quota slot is granted, and right before it is sent, the instance must
-//! still run the version the checks saw. Under flow control a submission can wait many
+//! still run the version the checks saw, and the upgrade must still install the target
+//! the plan showed ([`ReviewedTarget`]). Under flow control a submission can wait many
 //! minutes for its slot (a fleet's last one (N − 1)/60 minutes); an upgrade another
 //! configuration or the console ran meanwhile changed the version, and submitting then
-//! would upgrade the instance a second time.
+//! would upgrade the instance a second time; a minor version released meanwhile changed
+//! the target, and submitting then would install a version nobody reviewed (unless the
+//! user accepts newer targets).
 //!
 //! What it costs: nothing per submission. It reads the process's shared instance
 //! listing ([`Catalog::snapshot`]) when that is no older than [`max_age`] (5 s, or more
 //! for a large project under a small quota, so that reading it again spends at most a
 //! quarter of the listing API's quota), and reads it again in the background at half
-//! that age, so that the submissions queued behind do not wait for it. What it leaves
-//! out: an upgrade submitted elsewhere and finished within that age (upgrades take
-//! minutes); one still running is refused as busy by the API, and adopted.
+//! that age, so that the submissions queued behind do not wait for it. The latest
+//! version of the instance's engine and major version is read again on the same terms
+//! ([`Catalog::latest_version_within`]): one versions request per such age, shared by
+//! the fleet. What it leaves out: an upgrade submitted elsewhere and finished within that
+//! age (upgrades take minutes); one still running is refused as busy by the API, and
+//! adopted; a version released within that age.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +26,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::Catalog;
+use super::target::{Drift, Target};
 use crate::rds::{Api, BeforeSend, CallCtx, RdsClient, RdsError};
 
 /// The youngest [`max_age`].
@@ -33,15 +40,31 @@ pub fn max_age(instances: usize, spacing: Duration) -> Duration {
     MIN_AGE.max(spacing * pages * 8)
 }
 
-/// Checks that the instance still runs `version` right before its upgrade is sent.
+/// The target an upgrade was planned with, for the last look to check.
+#[derive(Debug, Clone, Copy)]
+pub struct ReviewedTarget<'a> {
+    /// The version the plan showed (`target_version`).
+    pub version: &'a str,
+    /// The instance's engine and major version, whose latest minor version is the target.
+    pub engine: &'a str,
+    pub major: &'a str,
+    /// Submit all the same when the target moved (`accept_newer_target`).
+    pub accept_newer: bool,
+}
+
+/// Checks that the instance still runs `version`, and that the upgrade still installs
+/// the reviewed target, right before its upgrade is sent.
 pub struct VersionUnchanged<'a> {
     catalog: &'a Arc<Catalog>,
     client: &'a RdsClient,
     ctx: &'a CallCtx,
     instance_id: &'a str,
     version: &'a str,
+    target: Option<ReviewedTarget<'a>>,
     /// The version found instead, once the look refused.
     changed: Mutex<Option<String>>,
+    /// How the target compared, once it was looked at.
+    drift: Mutex<Option<Drift>>,
 }
 
 impl<'a> VersionUnchanged<'a> {
@@ -58,8 +81,22 @@ impl<'a> VersionUnchanged<'a> {
             ctx,
             instance_id,
             version,
+            target: None,
             changed: Mutex::new(None),
+            drift: Mutex::new(None),
         }
+    }
+
+    /// Checks the upgrade's target too.
+    pub fn with_target(mut self, target: ReviewedTarget<'a>) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    /// How the target compared with the reviewed one at the last look (None: not looked
+    /// at). A moved target kept the request from being sent unless newer ones are accepted.
+    pub fn drift(&self) -> Option<Drift> {
+        self.drift.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The version the instance ran instead, when the look kept the upgrade from being sent.
@@ -99,37 +136,86 @@ impl BeforeSend for VersionUnchanged<'_> {
                 if age > limit / 2 {
                     self.relist_in_background(limit / 2);
                 }
-                all
+                Some(all)
             }
             _ => match self
                 .catalog
                 .listed_within(self.client, self.ctx, limit)
                 .await
             {
-                Ok(all) => all,
+                Ok(all) => Some(all),
                 Err(e @ (RdsError::Cancelled | RdsError::Timeout(_))) => return Err(e),
                 Err(e) => {
                     // Not worse than sending without the look; the busy answer and the
                     // task center still guard against a second upgrade.
                     tracing::debug!(instance_id = self.instance_id, error = %e, "cannot read the instance listing before submitting; submitting");
-                    return Ok(());
+                    None
                 }
             },
         };
         let now = all
             .iter()
+            .flat_map(|all| all.iter())
             .find(|i| i.id == self.instance_id)
             .and_then(|i| i.datastore.complete_version.clone());
-        match now {
-            Some(now) if now != self.version => {
-                let reason = format!(
-                    "instance {} runs {now}, not {} as checked: it was upgraded meanwhile",
-                    self.instance_id, self.version
-                );
-                *self.changed.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
-                Err(RdsError::NotSent(reason))
+        if let Some(now) = now.filter(|now| now != self.version) {
+            let reason = format!(
+                "instance {} runs {now}, not {} as checked: it was upgraded meanwhile",
+                self.instance_id, self.version
+            );
+            *self.changed.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+            return Err(RdsError::NotSent(reason));
+        }
+        match self.target {
+            Some(target) => self.check_target(target).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl VersionUnchanged<'_> {
+    /// The latest minor version read again (within the same age as the listing): a
+    /// moved target keeps the request from being sent unless newer ones are accepted.
+    async fn check_target(&self, target: ReviewedTarget<'_>) -> Result<(), RdsError> {
+        let api = if target.engine.eq_ignore_ascii_case("postgresql") {
+            Api::SmallVersions
+        } else {
+            Api::Datastores
+        };
+        let limit = max_age(0, self.client.api_policy(api).0.spacing());
+        let latest = self
+            .catalog
+            .latest_version_within(self.client, self.ctx, target.engine, target.major, limit)
+            .await;
+        let now = match latest {
+            Ok(Some(latest)) => Target::Version(latest),
+            Ok(None) => return Ok(()),
+            Err(e @ (RdsError::Cancelled | RdsError::Timeout(_))) => return Err(e),
+            Err(e) => {
+                // As with the listing: the plan's target stands when it cannot be read again.
+                tracing::warn!(instance_id = self.instance_id, error = %e, "cannot read the versions again before submitting; submitting for the target the plan showed");
+                return Ok(());
             }
-            _ => Ok(()),
+        };
+        let drift = Drift::between(target.version, &now);
+        *self.drift.lock().unwrap_or_else(|e| e.into_inner()) = Some(drift.clone());
+        match drift {
+            Drift::Moved { reviewed, now } if !target.accept_newer => {
+                Err(RdsError::NotSent(format!(
+                    "the upgrade of instance {} would install {now}, not {reviewed} as the plan showed",
+                    self.instance_id
+                )))
+            }
+            Drift::Moved { reviewed, now } => {
+                tracing::info!(
+                    instance_id = self.instance_id,
+                    reviewed,
+                    now,
+                    "a newer minor version than the plan showed; installing it (accept_newer_target)"
+                );
+                Ok(())
+            }
+            Drift::Unchanged => Ok(()),
         }
     }
 }

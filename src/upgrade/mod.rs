@@ -11,8 +11,10 @@
 //! - [`fleet_gate`]: the cap on running upgrades and the failure budget.
 //! - [`submission`]: checks, then adopt or submit once, with a slot of the gate;
 //!   [`submit_once`]: the exactly-once submission itself; [`last_look`]: its check of
-//!   the instance's version right before it is sent.
+//!   the instance's version and of the upgrade's target right before it is sent.
 //! - [`job`]: a job's status and snapshot, looking jobs up, and following one.
+//! - [`target`]: the minor version an upgrade installs, and how the one seen right
+//!   before a submission compares with the one the plan showed.
 
 pub mod catalog;
 pub mod checks;
@@ -22,4 +24,5 @@ pub mod job;
 pub mod last_look;
 pub mod submission;
 pub mod submit_once;
+pub mod target;
 pub mod under_way;

@@ -2,7 +2,8 @@
 //! with this process's view of the instance, then adopt the upgrade already under way
 //! (running, scheduled, or finished moments ago on an instance already upgraded) or
 //! submit once — each with a slot of the fleet gate (the cap on running upgrades and
-//! the failure budget), taken before anything else.
+//! the failure budget), taken before anything else. A new submission's last look checks
+//! the target the plan showed ([`super::last_look::ReviewedTarget`]).
 
 use std::sync::Arc;
 
@@ -11,8 +12,9 @@ use super::checks::{Finding, UpgradeOptions};
 use super::facts::InstanceFacts;
 use super::fleet_gate::{FleetGate, GateError, Slot};
 use super::job::{self, JobSnapshot};
-use super::last_look::VersionUnchanged;
+use super::last_look::{ReviewedTarget, VersionUnchanged};
 use super::submit_once::{self, SubmitError, Submitted};
+use super::target::Drift;
 use super::under_way;
 use crate::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest};
 
@@ -25,6 +27,22 @@ pub struct Submission<'a> {
     pub request: UpgradeRequest,
     /// The instance's version as the plan showed it, when there was one.
     pub planned_version: Option<&'a str>,
+    /// The version the plan showed the upgrade installs (`target_version`), when known:
+    /// checked again right before the request is sent.
+    pub reviewed_target: Option<&'a str>,
+    /// Submit all the same when the target moved since the plan (`accept_newer_target`).
+    pub accept_newer_target: bool,
+}
+
+/// An upgrade adopted or submitted.
+pub struct Started {
+    pub facts: InstanceFacts,
+    pub submitted: Submitted,
+    /// The fleet gate's slot: the caller's to give back when the job has finished.
+    pub slot: Slot,
+    /// The version a new submission installs when it is not the reviewed target (newer
+    /// targets accepted).
+    pub newer_target: Option<String>,
 }
 
 /// Why nothing was adopted or submitted.
@@ -53,21 +71,26 @@ pub enum NotSubmitted {
     },
 }
 
-/// Waits for a slot of the fleet gate, checks, then adopts or submits the upgrade. The
-/// slot is the caller's to give back when the job has finished.
+/// Waits for a slot of the fleet gate, checks, then adopts or submits the upgrade.
 pub async fn submit_checked(
     catalog: &Arc<Catalog>,
     gate: &FleetGate,
     client: &RdsClient,
     call: &CallCtx,
     submission: &Submission<'_>,
-) -> Result<(InstanceFacts, Submitted, Slot), NotSubmitted> {
+) -> Result<Started, NotSubmitted> {
     let slot = gate
         .acquire(call, submission.instance_id)
         .await
         .map_err(NotSubmitted::Gate)?;
-    let (facts, submitted) = adopt_or_submit(catalog, gate, client, call, submission).await?;
-    Ok((facts, submitted, slot))
+    let (facts, submitted, newer_target) =
+        adopt_or_submit(catalog, gate, client, call, submission).await?;
+    Ok(Started {
+        facts,
+        submitted,
+        slot,
+        newer_target,
+    })
 }
 
 async fn adopt_or_submit(
@@ -76,12 +99,14 @@ async fn adopt_or_submit(
     client: &RdsClient,
     call: &CallCtx,
     submission: &Submission<'_>,
-) -> Result<(InstanceFacts, Submitted), NotSubmitted> {
+) -> Result<(InstanceFacts, Submitted, Option<String>), NotSubmitted> {
     let Submission {
         instance_id,
         options,
         request,
         planned_version,
+        reviewed_target,
+        accept_newer_target,
     } = *submission;
     let facts = catalog
         .checked_facts(client, call, instance_id)
@@ -96,7 +121,7 @@ async fn adopt_or_submit(
     }
     if let Some(active) = assessment.under_way {
         // An upgrade already under way (an interrupted apply's, the console's) is adopted.
-        return Ok((facts, Submitted::Adopted(active)));
+        return Ok((facts, Submitted::Adopted(active), None));
     }
     if let Some(planned) = planned_version
         && facts
@@ -104,12 +129,14 @@ async fn adopt_or_submit(
             .as_deref()
             .is_some_and(|now| now != planned)
     {
-        return upgraded_since_plan(client, call, facts, planned).await;
+        return upgraded_since_plan(client, call, facts, planned)
+            .await
+            .map(|(facts, adopted)| (facts, adopted, None));
     }
     if let Some(done) = recent_upgrade(client, call, &facts).await {
         // Already on the latest version right after an upgrade: most likely the job of
         // an apply that died before recording it. Adopt it, do not upgrade again.
-        return Ok((facts, Submitted::Adopted(done)));
+        return Ok((facts, Submitted::Adopted(done), None));
     }
     let running = catalog.running_upgrades(client, call).await;
     let running = running.as_deref().map(|r| r.as_slice()).ok();
@@ -118,7 +145,18 @@ async fn adopt_or_submit(
         // An upgrade failed while this one was checked: the budget stops it here.
         return Err(NotSubmitted::Gate(spent));
     }
-    let look = version.map(|v| VersionUnchanged::new(catalog, client, call, instance_id, v));
+    let look = version.map(|v| {
+        let look = VersionUnchanged::new(catalog, client, call, instance_id, v);
+        match reviewed_target {
+            Some(reviewed) => look.with_target(ReviewedTarget {
+                version: reviewed,
+                engine: &facts.engine,
+                major: &facts.version,
+                accept_newer: accept_newer_target,
+            }),
+            None => look,
+        }
+    });
     let submitted = submit_once::submit_once(
         client,
         call,
@@ -134,7 +172,11 @@ async fn adopt_or_submit(
             if request.is_delayed && matches!(submitted, Submitted::New(_)) {
                 catalog.forget_scheduled().await;
             }
-            Ok((facts, submitted))
+            let newer = match (&submitted, look.as_ref().and_then(|l| l.drift())) {
+                (Submitted::New(_), Some(Drift::Moved { now, .. })) => Some(now),
+                _ => None,
+            };
+            Ok((facts, submitted, newer))
         }
         Err(error) => Err(NotSubmitted::Failed { facts, error }),
     }

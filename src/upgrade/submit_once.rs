@@ -11,7 +11,9 @@
 //! request sent again (a second request for a running upgrade is refused as busy). Right
 //! before the request is sent — after however long the API's flow control made it wait
 //! for its slot — the instance must still run the version the checks saw
-//! ([`super::last_look`]); one upgraded meanwhile has its upgrade adopted instead. A
+//! ([`super::last_look`]); one upgraded meanwhile has its upgrade adopted instead, and
+//! one whose upgrade would now install another version than the plan showed is not
+//! submitted ([`SubmitError::TargetMoved`]) unless newer targets are accepted. A
 //! request once sent is seen through even when Terraform is interrupted: its answer
 //! carries the job id that the state must record.
 
@@ -22,6 +24,7 @@ use super::job::{
     upgrade_tasks,
 };
 use super::last_look::VersionUnchanged;
+use super::target::Drift;
 use crate::rds::models::{Task, parse_time};
 use crate::rds::{BeforeSend, CallCtx, RdsClient, RdsError, UpgradeRequest};
 
@@ -127,6 +130,17 @@ pub async fn submit_once(
                 tracing::info!(instance_id, error = %e, retry_in = ?wait, "instance busy with no upgrade in sight; submitting again later");
                 pause(ctx, wait, &e).await?;
             }
+            Err(RdsError::NotSent(_))
+                if let Some(Drift::Moved { reviewed, now }) = look.and_then(|l| l.drift()) =>
+            {
+                tracing::info!(
+                    instance_id,
+                    reviewed,
+                    now,
+                    "a newer minor version than the plan showed; nothing submitted"
+                );
+                return Err(SubmitError::TargetMoved { reviewed, now });
+            }
             Err(RdsError::NotSent(reason)) if let Some(now) = look.and_then(|l| l.changed()) => {
                 tracing::info!(instance_id, version_before = version.unwrap_or(""), version_now = %now, %reason, "the instance changed version while the submission waited for its quota; looking for that upgrade instead of submitting another");
                 let since = time::OffsetDateTime::now_utc() - time::Duration::days(1);
@@ -177,6 +191,12 @@ pub enum SubmitError {
         before: String,
         now: String,
     },
+    /// Right before sending, the upgrade would install `now` instead of the `reviewed`
+    /// target the plan showed (a minor version was released since): nothing was sent.
+    TargetMoved {
+        reviewed: String,
+        now: String,
+    },
 }
 
 impl From<RdsError> for SubmitError {
@@ -192,6 +212,10 @@ impl std::fmt::Display for SubmitError {
             SubmitError::UpgradedElsewhere { before, now } => write!(
                 f,
                 "the instance now runs {now} (it ran {before} when checked), upgraded by an operation whose job the task center does not show"
+            ),
+            SubmitError::TargetMoved { reviewed, now } => write!(
+                f,
+                "the upgrade would install {now}, not {reviewed} as the plan showed"
             ),
         }
     }

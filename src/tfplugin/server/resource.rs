@@ -105,6 +105,7 @@ pub(super) async fn plan(
         requires_replace: Vec::new(),
         planned_private: req.prior_private.clone(),
         prior_private: req.prior_private,
+        first_plan_private: req.planned_private,
     };
     let mut d = resource.modify_plan(&service.ctx(), &mut plan).await;
     d.extend(rules::check_plan_keeps_config(
