@@ -317,6 +317,12 @@ pub async fn upgrade(
     if let Err(r) = check_upgrade(&world, instance, delayed, at) {
         return r.into_response();
     }
+    if let Some(refused) = super::refusals::take(&mut world, &instance_id) {
+        drop(world);
+        shared.save();
+        return refused;
+    }
+    let instance = &world.instances[&instance_id];
     let duration = instance
         .spec
         .job_seconds

@@ -41,6 +41,26 @@ pub struct Config {
 pub struct Credential {
     pub access_key: String,
     pub secret_key: String,
+    /// IAM actions this user's policy does not allow (e.g.
+    /// `"rds:instance:upgradeDatabaseVersion"`): requests needing one are refused with
+    /// HTTP 403 after the gateway admitted them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+}
+
+/// A refusal the upgrade API answers instead of starting a job (opt-in, for the rare
+/// answers: a running backup, storage full, frozen, replication trouble).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeRefusal {
+    pub status: u16,
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+    /// Answer in the `{"errCode","externalMessage"}` shape instead of
+    /// `{"error_code","error_msg"}`.
+    #[serde(default)]
+    pub err_code_shape: bool,
 }
 
 impl Default for Config {
@@ -87,6 +107,10 @@ pub struct InstanceSpec {
     pub primary_id: Option<String>,
     /// Node statuses to report (e.g. `["ACTIVE", "ABNORMAL"]`); all ACTIVE by default.
     pub node_statuses: Vec<String>,
+    /// Refusals of the next upgrade requests that pass the checks, one per request, in
+    /// order; afterwards upgrades start as usual.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upgrade_refusals: Vec<UpgradeRefusal>,
 }
 
 impl Default for InstanceSpec {
@@ -107,6 +131,7 @@ impl Default for InstanceSpec {
             availability_zones: Vec::new(),
             primary_id: None,
             node_statuses: Vec::new(),
+            upgrade_refusals: Vec::new(),
         }
     }
 }

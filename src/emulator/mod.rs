@@ -74,6 +74,7 @@ mod auth;
 pub mod config;
 pub mod flow_control;
 pub mod gate;
+mod refusals;
 mod state;
 
 use std::net::SocketAddr;
@@ -375,6 +376,14 @@ async fn checked_and_processed(
             return Err(throttled(&refusal));
         }
         *world.stats.requests.entry(key.clone()).or_default() += 1;
+        if let Some(action) = auth::denied_action(&world.config, &user, &key) {
+            // IAM authorization: the service refuses what the user's policy denies.
+            return Err(gateway_error(
+                StatusCode::FORBIDDEN,
+                "DBS.200010",
+                &format!("Policy doesn't allow {action} to be performed."),
+            ));
+        }
         pick_fault(shared, &world.faults)
     };
     shared.gates.pass(&key, Hold::Before).await;

@@ -3,9 +3,12 @@
 //! about, the instance id's shape, and the upgrade options as configured.
 
 use crate::cty::{AttributePath, Value};
+use crate::rds::RdsError;
 use crate::tfplugin::{Diagnostic, Diagnostics};
 use crate::upgrade::catalog::FactsError;
 use crate::upgrade::checks::{Finding, Severity, UpgradeOptions, instance_id_problem};
+use crate::upgrade::facts::InstanceFacts;
+use crate::upgrade::refusal::Refusal;
 
 use super::project_lookup;
 
@@ -43,6 +46,22 @@ pub fn configured_options(config: &Value) -> UpgradeOptions {
         is_delayed: config.attr_bool("is_delayed"),
         second_switch: config.attr_bool("second_switch"),
     }
+}
+
+/// The upgrade API's refusal of `facts`'s upgrade as an error at `instance_id`, when it
+/// names a cause to fix ([`Refusal`]): nothing was submitted, nothing is recorded.
+pub fn refusal_diagnostic(facts: &InstanceFacts, error: &RdsError) -> Option<Diagnostic> {
+    let refusal = Refusal::of(error)?;
+    Some(Diagnostic::error_at(
+        AttributePath::attribute("instance_id"),
+        refusal.summary(),
+        format!(
+            "The API refused the minor version upgrade of {}: {error}. {} Nothing was \
+             submitted and nothing is recorded.",
+            facts.describe(),
+            refusal.advice()
+        ),
+    ))
 }
 
 /// Why the facts of instance `id` could not be read, at the `instance_id` argument.

@@ -64,6 +64,29 @@ fn node_is_healthy(node: &NodeFacts) -> bool {
         || node.status.eq_ignore_ascii_case("normal")
 }
 
+/// What a status other than ACTIVE means for an upgrade: the summary, and what to do.
+fn not_active_advice(status: &str) -> (&'static str, &'static str) {
+    match status.to_ascii_uppercase().as_str() {
+        "FROZEN" => (
+            "Instance is frozen",
+            "It is frozen (usually an overdue payment or an expired subscription): unfreeze \
+             it — settle the bill or renew, or ask Huawei Cloud support — and plan again.",
+        ),
+        "STORAGE FULL" => (
+            "Instance storage is full",
+            "Its storage is full: scale up the instance's storage (or free space) and plan again.",
+        ),
+        "BACKING UP" => (
+            "Instance is backing up",
+            "A backup is running: wait for it to finish and plan again.",
+        ),
+        _ => (
+            "Instance is not ACTIVE",
+            "Wait for the current operation to finish and plan again.",
+        ),
+    }
+}
+
 /// Runs every check of the seed's constraints against an instance and the options.
 pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -103,13 +126,13 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
         ));
     }
     if !instance.status.eq_ignore_ascii_case("active") {
+        let (summary, fix) = not_active_advice(&instance.status);
         findings.push(error(
             FindingKind::NotActive,
             "instance_id",
-            "Instance is not ACTIVE",
+            summary,
             format!(
-                "{who} has status {}; a minor version upgrade needs the instance to be ACTIVE. \
-                 Wait for the current operation to finish and plan again.",
+                "{who} has status {}; a minor version upgrade needs the instance to be ACTIVE. {fix}",
                 instance.status
             ),
         ));
@@ -266,6 +289,24 @@ mod tests {
         assert_eq!(summaries(&findings), vec![("instance_id", Severity::Error)]);
         assert!(findings[0].detail.contains("BACKING UP"));
         assert!(findings[0].detail.contains("orders"));
+        assert_eq!(findings[0].summary, "Instance is backing up");
+
+        for (status, summary, fix) in [
+            ("FROZEN", "Instance is frozen", "unfreeze"),
+            ("STORAGE FULL", "Instance storage is full", "scale up"),
+            (
+                "REBOOTING",
+                "Instance is not ACTIVE",
+                "Wait for the current operation",
+            ),
+        ] {
+            busy.status = status.into();
+            let findings = check_upgrade(&busy, UpgradeOptions::default());
+            assert_eq!(findings[0].kind, FindingKind::NotActive, "{status}");
+            assert_eq!(findings[0].summary, summary, "{status}");
+            assert!(findings[0].detail.contains(fix), "{status}: {findings:?}");
+            assert!(findings[0].detail.contains(status), "{status}");
+        }
     }
 
     #[test]

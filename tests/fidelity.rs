@@ -1,0 +1,197 @@
+//! What Huawei's docs say the upgrade API may answer, end to end through real Terraform
+//! and the emulator: a running backup waited out with one job, refusals that name their
+//! cause with nothing recorded, a policy without the upgrade action, and the plan's
+//! word on instances frozen, full or backing up.
+
+pub mod common;
+
+use common::fixtures::{flat, upgrade};
+use common::{Emulator, hwrds_workspace};
+use serde_json::{Value, json};
+
+const DB_UPGRADE: &str = "POST /v3/{project_id}/instances/{instance_id}/db-upgrade";
+
+/// A MySQL single instance `name` with id `<name>…in01`, plus `extra` keys.
+fn instance(id: &str, name: &str, extra: Value) -> Value {
+    let mut spec = json!({"id": id, "name": name, "complete_version": "8.0.28",
+                          "latest_version": "8.0.32", "job_seconds": 1});
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    spec
+}
+
+fn id(n: u32) -> String {
+    format!("f{n:031x}in01")
+}
+
+fn refusal(status: u16, code: &str, message: &str, err_code_shape: bool) -> Value {
+    json!({"status": status, "code": code, "message": message, "err_code_shape": err_code_shape})
+}
+
+fn state_is_empty(ws: &common::Workspace) -> bool {
+    let state = ws.state();
+    state["values"]["root_module"]["resources"]
+        .as_array()
+        .is_none_or(|r| r.is_empty())
+}
+
+#[test]
+fn backup_in_progress_is_waited_out_with_one_job() {
+    let orders = id(1);
+    let emu = Emulator::start(
+        json!({"instances": [instance(&orders, "orders", json!({"upgrade_refusals": [
+            refusal(409, "DBS.201205", "Backup in progress.", true)]}))]}),
+        false,
+    );
+    let ws = hwrds_workspace(common::terraform(), &emu, &upgrade("orders", &orders, ""));
+    ws.apply().assert_ok();
+    let a = ws.resource_attributes("hwrds_db_minor_upgrade.orders");
+    assert_eq!(a["status"], "Completed", "{a}");
+    assert_eq!(
+        emu.upgrade_posts(&orders),
+        2,
+        "refused once as busy, then submitted"
+    );
+    assert_eq!(emu.upgrade_jobs(&orders), 1, "exactly one job");
+}
+
+#[test]
+fn refusals_name_their_cause_and_record_nothing() {
+    let cases = [
+        (409, "DBS.200316", false, "storage is full", "Scale up"),
+        (400, "DBS.280449", true, "is frozen", "Unfreeze"),
+        (
+            400,
+            "DBS.200037",
+            false,
+            "engine versions are inconsistent",
+            "one version",
+        ),
+        (
+            400,
+            "DBS.200038",
+            true,
+            "replication is abnormal",
+            "recover",
+        ),
+        (
+            400,
+            "DBS.200039",
+            false,
+            "delay is over 5 minutes",
+            "delay drops",
+        ),
+    ];
+    let ids: Vec<String> = (0..cases.len() as u32).map(|n| id(10 + n)).collect();
+    let instances: Vec<Value> = cases
+        .iter()
+        .zip(&ids)
+        .enumerate()
+        .map(|(n, ((status, code, shape, _, _), id))| {
+            instance(
+                id,
+                &format!("db{n}"),
+                json!({"upgrade_refusals": [refusal(*status, code, "refused", *shape)]}),
+            )
+        })
+        .collect();
+    let emu = Emulator::start(json!({"instances": instances}), false);
+    let body: String = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| upgrade(&format!("db{n}"), id, ""))
+        .collect();
+    let ws = hwrds_workspace(common::terraform(), &emu, &body);
+    let apply = ws.apply();
+    assert_ne!(apply.code, 0, "every upgrade is refused:\n{}", apply.all());
+    let out = flat(&apply.all());
+    for ((_, code, _, cause, fix), id) in cases.iter().zip(&ids) {
+        assert!(out.contains(cause), "{code}: the cause is named:\n{out}");
+        assert!(out.contains(fix), "{code}: the fix is named:\n{out}");
+        assert!(out.contains(code), "{code} is quoted:\n{out}");
+        assert_eq!(emu.upgrade_posts(id), 1, "{code}: never retried");
+        assert_eq!(emu.upgrade_jobs(id), 0, "{code}: no job");
+    }
+    assert!(
+        out.contains("Nothing was submitted and nothing is recorded"),
+        "{out}"
+    );
+    assert!(
+        out.contains("with hwrds_db_minor_upgrade.db0"),
+        "at the resource:\n{out}"
+    );
+    assert!(out.contains("instance_id"), "at instance_id:\n{out}");
+    assert!(state_is_empty(&ws), "nothing recorded: {}", ws.state());
+}
+
+#[test]
+fn a_policy_without_the_upgrade_action_is_a_clear_refusal() {
+    let orders = id(20);
+    let (ak, sk) = ("READONLYAK", "READONLYSK");
+    let emu = Emulator::start(
+        json!({"instances": [instance(&orders, "orders", json!({}))],
+               "extra_credentials": [{"access_key": ak, "secret_key": sk,
+                                      "deny": ["rds:instance:upgradeDatabaseVersion"]}]}),
+        false,
+    );
+    let mut ws = hwrds_workspace(common::terraform(), &emu, &upgrade("orders", &orders, ""));
+    ws.set_env("HW_ACCESS_KEY", ak);
+    ws.set_env("HW_SECRET_KEY", sk);
+    ws.run(&["plan", "-input=false"]).assert_ok();
+    let apply = ws.apply();
+    assert_ne!(apply.code, 0, "{}", apply.all());
+    let out = flat(&apply.all());
+    for shown in [
+        "Upgrade refused: permission denied",
+        "rds:instance:upgradeDatabaseVersion",
+        "rds:instance:modify",
+        "HTTP 403",
+        "Nothing was submitted and nothing is recorded",
+        "instance_id",
+    ] {
+        assert!(out.contains(shown), "{shown}:\n{out}");
+    }
+    let requests = emu.stats()["requests"][DB_UPGRADE].as_u64().unwrap_or(0);
+    assert_eq!(requests, 1, "a permission refusal is never retried");
+    assert_eq!(emu.upgrade_jobs(&orders), 0);
+    assert!(state_is_empty(&ws), "nothing recorded: {}", ws.state());
+}
+
+#[test]
+fn the_plan_names_frozen_full_and_backing_up_instances() {
+    let cases = [
+        ("FROZEN", "Instance is frozen", "unfreeze"),
+        ("STORAGE FULL", "Instance storage is full", "scale up"),
+        (
+            "BACKING UP",
+            "Instance is backing up",
+            "wait for it to finish",
+        ),
+    ];
+    let ids: Vec<String> = (0..cases.len() as u32).map(|n| id(30 + n)).collect();
+    let instances: Vec<Value> = cases
+        .iter()
+        .zip(&ids)
+        .enumerate()
+        .map(|(n, ((status, _, _), id))| instance(id, &format!("db{n}"), json!({"status": status})))
+        .collect();
+    let emu = Emulator::start(json!({"instances": instances}), false);
+    let body: String = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| upgrade(&format!("db{n}"), id, ""))
+        .collect();
+    let ws = hwrds_workspace(common::terraform(), &emu, &body);
+    let plan = ws.plan();
+    assert_ne!(plan.code, 0, "{}", plan.all());
+    let out = flat(&plan.all());
+    for (status, summary, fix) in cases {
+        assert!(out.contains(summary), "{status}: {out}");
+        assert!(out.contains(fix), "{status}: {out}");
+    }
+    assert!(out.contains("instance_id"), "{out}");
+    for id in &ids {
+        assert_eq!(emu.upgrade_posts(id), 0);
+    }
+}
