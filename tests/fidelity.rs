@@ -195,3 +195,51 @@ fn the_plan_names_frozen_full_and_backing_up_instances() {
         assert_eq!(emu.upgrade_posts(id), 0);
     }
 }
+
+#[test]
+fn a_read_replica_is_left_to_the_api() {
+    let (primary, refused, allowed) = (id(40), id(41), id(42));
+    let replica = |upgradable: bool| json!({"type": "Replica", "primary_id": primary, "replica_upgradable": upgradable});
+    let emu = Emulator::start(
+        json!({"instances": [instance(&primary, "primary", json!({})),
+                             instance(&refused, "old-replica", replica(false)),
+                             instance(&allowed, "new-replica", replica(true))]}),
+        false,
+    );
+    // The API upgrades the replica alone: the plan warns with both facts, the apply works.
+    let ws = hwrds_workspace(common::terraform(), &emu, &upgrade("r", &allowed, ""));
+    let plan = ws.plan();
+    let out = flat(&plan.all());
+    assert_eq!(plan.code, 2, "a warning, not an error:\n{out}");
+    for shown in [
+        "A read replica may not be upgradable alone",
+        "Older Huawei Cloud user guides",
+        "newer MySQL guide",
+        primary.as_str(),
+    ] {
+        assert!(out.contains(shown), "{shown}:\n{out}");
+    }
+    ws.apply().assert_ok();
+    assert_eq!(
+        ws.resource_attributes("hwrds_db_minor_upgrade.r")["status"],
+        "Completed"
+    );
+    assert_eq!(emu.upgrade_jobs(&allowed), 1);
+
+    // The API refuses it: a clear error naming the primary, nothing recorded.
+    let ws = hwrds_workspace(common::terraform(), &emu, &upgrade("r", &refused, ""));
+    let apply = ws.apply();
+    let out = flat(&apply.all());
+    assert_ne!(apply.code, 0, "{out}");
+    for shown in [
+        "Upgrade refused: the read replica is not upgraded alone",
+        "Upgrade its primary instance",
+        &format!("Its primary is {primary}"),
+        "Nothing was submitted and nothing is recorded",
+    ] {
+        assert!(out.contains(shown), "{shown}:\n{out}");
+    }
+    assert_eq!(emu.upgrade_posts(&refused), 1, "never retried");
+    assert_eq!(emu.upgrade_jobs(&refused), 0);
+    assert!(state_is_empty(&ws), "nothing recorded: {}", ws.state());
+}

@@ -205,7 +205,7 @@ fn check_upgrade(
             ),
         );
     }
-    if spec.instance_type.eq_ignore_ascii_case("replica") {
+    if spec.instance_type.eq_ignore_ascii_case("replica") && !spec.replica_upgradable {
         return refuse(
             StatusCode::BAD_REQUEST,
             "DBS.200023",

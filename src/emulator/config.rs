@@ -105,6 +105,10 @@ pub struct InstanceSpec {
     pub availability_zones: Vec<String>,
     /// For a replica: its primary instance.
     pub primary_id: Option<String>,
+    /// For a replica: the upgrade API upgrades it alone (as Huawei's newer MySQL guide
+    /// describes) instead of refusing it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replica_upgradable: bool,
     /// Node statuses to report (e.g. `["ACTIVE", "ABNORMAL"]`); all ACTIVE by default.
     pub node_statuses: Vec<String>,
     /// Refusals of the next upgrade requests that pass the checks, one per request, in
@@ -130,6 +134,7 @@ impl Default for InstanceSpec {
             maintenance_window: "22:00-02:00".into(),
             availability_zones: Vec::new(),
             primary_id: None,
+            replica_upgradable: false,
             node_statuses: Vec::new(),
             upgrade_refusals: Vec::new(),
         }

@@ -8,7 +8,8 @@
 //! - Job progress is linear in time; HA switchover happens at 50 %.
 //! - An instance with a running upgrade reports status `MODIFYING` and the node being
 //!   upgraded `UPGRADING` (the real API documents no upgrade-specific status).
-//! - Refusals for read replicas use `DBS.200023` (the real code is undocumented).
+//! - Refusals for read replicas use `DBS.200023` (the real code is undocumented);
+//!   `replica_upgradable` makes the API upgrade a replica alone instead.
 //! - The latest minor version offered by `/datastores` is derived from the configured
 //!   instances' `latest_version`; a delayed upgrade's job is unknown to `/jobs` until the
 //!   maintenance window opens (`window_opens_after_seconds` after submission) and shows in

@@ -51,15 +51,19 @@ pub fn configured_options(config: &Value) -> UpgradeOptions {
 /// The upgrade API's refusal of `facts`'s upgrade as an error at `instance_id`, when it
 /// names a cause to fix ([`Refusal`]): nothing was submitted, nothing is recorded.
 pub fn refusal_diagnostic(facts: &InstanceFacts, error: &RdsError) -> Option<Diagnostic> {
-    let refusal = Refusal::of(error)?;
+    let refusal = Refusal::of_upgrade(facts, error)?;
     Some(Diagnostic::error_at(
         AttributePath::attribute("instance_id"),
         refusal.summary(),
         format!(
-            "The API refused the minor version upgrade of {}: {error}. {} Nothing was \
+            "The API refused the minor version upgrade of {}: {error}. {}{} Nothing was \
              submitted and nothing is recorded.",
             facts.describe(),
-            refusal.advice()
+            refusal.advice(),
+            match (refusal, facts.primary_id.as_deref()) {
+                (Refusal::ReplicaAlone, Some(primary)) => format!(" Its primary is {primary}."),
+                _ => String::new(),
+            }
         ),
     ))
 }

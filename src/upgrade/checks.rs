@@ -111,19 +111,28 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
         ));
     }
     if instance.instance_type.eq_ignore_ascii_case("replica") {
+        // Huawei's guides disagree: older ones upgrade a replica only with its primary,
+        // the newer MySQL guide upgrades "a single-node instance or read replica" in
+        // place. The API decides; the plan says both.
         let primary = instance
             .primary_id
             .as_deref()
-            .map(|id| format!(" Upgrade its primary instance {id} instead;"))
+            .map(|id| format!(" (its primary is {id})"))
             .unwrap_or_default();
-        findings.push(error(
-            FindingKind::ReadReplica,
-            "instance_id",
-            "A read replica cannot be upgraded alone",
-            format!(
-                "{who} is a read replica.{primary} read replicas are upgraded together with their primary."
+        findings.push(Finding {
+            kind: FindingKind::ReadReplica,
+            severity: Severity::Warning,
+            attribute: "instance_id",
+            summary: "A read replica may not be upgradable alone".to_string(),
+            detail: format!(
+                "{who} is a read replica{primary}. Older Huawei Cloud user guides say read \
+                 replicas are upgraded together with their primary and cannot be upgraded \
+                 alone; the newer MySQL guide describes an in-place upgrade for a \
+                 single-node instance or read replica. Applying submits the upgrade and \
+                 lets the API decide: if it refuses, nothing is recorded — upgrade the \
+                 primary instead."
             ),
-        ));
+        });
     }
     if !instance.status.eq_ignore_ascii_case("active") {
         let (summary, fix) = not_active_advice(&instance.status);
@@ -212,11 +221,19 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
 }
 
 /// Human-readable reasons why an instance cannot take a minor upgrade now (empty when it
-/// can): the same checks as the resource's plan, with default options.
+/// can): the same checks as the resource's plan, with default options. A read replica
+/// stays among them (a fleet chosen by `upgrade_available` leaves it to its primary),
+/// though the plan only warns about it.
 pub fn upgrade_blockers(instance: &InstanceFacts) -> Vec<String> {
     check_upgrade(instance, UpgradeOptions::default())
         .into_iter()
-        .filter(|f| f.severity == Severity::Error || f.kind == FindingKind::AlreadyLatest)
+        .filter(|f| {
+            f.severity == Severity::Error
+                || matches!(
+                    f.kind,
+                    FindingKind::AlreadyLatest | FindingKind::ReadReplica
+                )
+        })
         .map(|f| format!("{}: {}", f.summary, f.detail))
         .collect()
 }
@@ -282,6 +299,16 @@ mod tests {
         replica.primary_id = Some("p1".into());
         let findings = check_upgrade(&replica, UpgradeOptions::default());
         assert!(findings[0].detail.contains("p1"), "{findings:?}");
+        assert_eq!(
+            summaries(&findings),
+            vec![("instance_id", Severity::Warning)]
+        );
+        assert!(findings[0].detail.contains("Older") && findings[0].detail.contains("newer"));
+        assert_eq!(
+            upgrade_blockers(&replica).len(),
+            1,
+            "still a blocker for fleets"
+        );
 
         let mut busy = mysql_ha();
         busy.status = "BACKING UP".into();

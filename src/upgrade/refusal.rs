@@ -3,6 +3,7 @@
 //! or lagging, and a permission the caller's IAM policy does not grant — each with what
 //! to do. Busy answers are not here: those are waited out ([`RdsError::is_busy`]).
 
+use super::facts::InstanceFacts;
 use crate::rds::RdsError;
 
 /// The IAM action a minor version upgrade needs.
@@ -25,6 +26,9 @@ pub enum Refusal {
     ReplicationDelay,
     /// HTTP 403 that is a policy refusal ([`RdsError::is_permission_denied`]).
     PermissionDenied,
+    /// Any other refusal (HTTP 4xx, not busy) of an upgrade of a read replica: the API
+    /// upgrades it only with its primary.
+    ReplicaAlone,
 }
 
 impl Refusal {
@@ -43,6 +47,23 @@ impl Refusal {
         })
     }
 
+    /// The refusal an error of the upgrade of `facts` is: [`Refusal::of`], else, for a
+    /// read replica, any client-error refusal that is not busy.
+    pub fn of_upgrade(facts: &InstanceFacts, error: &RdsError) -> Option<Refusal> {
+        Refusal::of(error).or_else(|| {
+            let refused = matches!(
+                error,
+                RdsError::Api {
+                    status: 400..=499,
+                    ..
+                }
+            ) && !error.is_busy()
+                && !error.is_throttled();
+            (refused && facts.instance_type.eq_ignore_ascii_case("replica"))
+                .then_some(Refusal::ReplicaAlone)
+        })
+    }
+
     /// A one-line summary for the diagnostic.
     pub fn summary(self) -> &'static str {
         match self {
@@ -58,6 +79,7 @@ impl Refusal {
                 "Upgrade refused: primary/standby replication delay is over 5 minutes"
             }
             Refusal::PermissionDenied => "Upgrade refused: permission denied",
+            Refusal::ReplicaAlone => "Upgrade refused: the read replica is not upgraded alone",
         }
     }
 
@@ -90,6 +112,9 @@ impl Refusal {
                  on g:EnterpriseProjectId and g:ResourceTag/<tag-key>), then apply again. \
                  A plan needs only read actions."
             ),
+            Refusal::ReplicaAlone => "The API does not upgrade this read replica on its \
+                 own. Upgrade its primary instance: its read replicas are upgraded with it."
+                .to_string(),
         }
     }
 }
@@ -123,5 +148,21 @@ mod tests {
             assert!(e.is_busy(), "{busy}");
         }
         assert_eq!(Refusal::of(&RdsError::Cancelled), None);
+
+        let mut facts = InstanceFacts {
+            instance_type: "Replica".into(),
+            ..Default::default()
+        };
+        let replica_refused = from_response(400, br#"{"error_code":"DBS.200023"}"#, None);
+        assert_eq!(
+            Refusal::of_upgrade(&facts, &replica_refused),
+            Some(Refusal::ReplicaAlone)
+        );
+        let busy = from_response(409, br#"{"error_code":"DBS.201205"}"#, None);
+        assert_eq!(Refusal::of_upgrade(&facts, &busy), None);
+        let server = from_response(500, br#"{"error_code":"DBS.200001"}"#, None);
+        assert_eq!(Refusal::of_upgrade(&facts, &server), None);
+        facts.instance_type = "Single".into();
+        assert_eq!(Refusal::of_upgrade(&facts, &replica_refused), None);
     }
 }
