@@ -243,3 +243,51 @@ fn a_read_replica_is_left_to_the_api() {
     assert_eq!(emu.upgrade_jobs(&refused), 0);
     assert!(state_is_empty(&ws), "nothing recorded: {}", ws.state());
 }
+
+#[test]
+fn a_postgresql_instance_in_a_dr_relation_is_warned_about_with_one_listing() {
+    let (primary, dr, alone, mysql) = (id(50), id(51), id(52), id(53));
+    let pg = json!({"engine": "PostgreSQL", "version": "14", "complete_version": "14.8",
+                    "latest_version": "14.12"});
+    let emu = Emulator::start(
+        json!({"instances": [instance(&primary, "pg-primary", pg.clone()),
+                             instance(&alone, "pg-alone", pg.clone()),
+                             instance(&mysql, "orders", json!({}))],
+               "dr_relations": [{"instance_id": primary, "master_instance_id": primary,
+                                 "slave_instance_ids": [dr]}]}),
+        false,
+    );
+    let body = format!(
+        "{}{}{}",
+        upgrade("primary", &primary, ""),
+        upgrade("alone", &alone, ""),
+        upgrade("mysql", &mysql, "")
+    );
+    let ws = hwrds_workspace(common::terraform(), &emu, &body);
+    let plan = ws.plan();
+    let out = flat(&plan.all());
+    assert_eq!(plan.code, 2, "a warning, not an error:\n{out}");
+    assert_eq!(
+        out.matches("Instance is in a disaster-recovery relation")
+            .count(),
+        1,
+        "only the instance in the relation:\n{out}"
+    );
+    for shown in [
+        "pg-primary",
+        dr.as_str(),
+        "the DR relationship must be re-established",
+        "with hwrds_db_minor_upgrade.primary",
+    ] {
+        assert!(out.contains(shown), "{shown}:\n{out}");
+    }
+    let route = "GET /v3/{project_id}/instances/disaster-recovery-relation";
+    assert_eq!(
+        emu.stats()["requests"][route],
+        1,
+        "one listing per provider process"
+    );
+    // The apply upgrades it all the same.
+    ws.apply().assert_ok();
+    assert_eq!(emu.upgrade_jobs(&primary), 1);
+}

@@ -44,7 +44,7 @@ pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn project_mismatch(world: &World, project_id: &str) -> Option<Response> {
+pub(super) fn project_mismatch(world: &World, project_id: &str) -> Option<Response> {
     (project_id != world.config.project_id).then(|| {
         error(
             StatusCode::FORBIDDEN,

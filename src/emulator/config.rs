@@ -33,6 +33,21 @@ pub struct Config {
     pub extra_credentials: Vec<Credential>,
     /// The API gateway's flow control (on by default, at the documented standard policy).
     pub flow_control: FlowControlConfig,
+    /// Disaster-recovery relations that `GET /instances/disaster-recovery-relation`
+    /// lists (none by default).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dr_relations: Vec<DrRelationSpec>,
+}
+
+/// One DR relation: this region's instance, its master and its DR instances (ids; the
+/// peers are reported in the configured region and project).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DrRelationSpec {
+    pub instance_id: String,
+    pub master_instance_id: String,
+    #[serde(default)]
+    pub slave_instance_ids: Vec<String>,
 }
 
 /// One more user's permanent AK/SK.
@@ -78,6 +93,7 @@ impl Default for Config {
             clock_skew_seconds: 0.0,
             extra_credentials: Vec::new(),
             flow_control: FlowControlConfig::default(),
+            dr_relations: Vec::new(),
         }
     }
 }

@@ -79,6 +79,7 @@
 mod api;
 mod auth;
 pub mod config;
+mod dr;
 pub mod flow_control;
 pub mod gate;
 mod refusals;
@@ -107,7 +108,7 @@ use state::{Faults, Instance, World};
 
 /// The signed API routes (method, route template): the keys of `stats.requests`,
 /// `stats.throttled` and `flow_control.routes`.
-const API_ROUTES: [(&str, &str); 9] = [
+const API_ROUTES: [(&str, &str); 10] = [
     ("GET", IAM_PROJECTS),
     ("GET", INSTANCES),
     ("POST", DB_UPGRADE),
@@ -117,6 +118,7 @@ const API_ROUTES: [(&str, &str); 9] = [
     ("GET", SCHEDULE_TASKS),
     ("GET", DATASTORES),
     ("GET", SMALL_VERSIONS),
+    ("GET", DR_RELATIONS),
 ];
 const IAM_PROJECTS: &str = "/v3/projects";
 const INSTANCES: &str = "/v3/{project_id}/instances";
@@ -126,6 +128,7 @@ const TASKLIST: &str = "/v3/{project_id}/tasklist";
 const TASKLIST_DETAIL: &str = "/v3/{project_id}/instances/{instance_id}/tasklist/detail";
 const SCHEDULE_TASKS: &str = "/v3/{project_id}/schedule-tasks";
 const DATASTORES: &str = "/v3/{project_id}/datastores/{database_name}";
+const DR_RELATIONS: &str = "/v3/{project_id}/instances/disaster-recovery-relation";
 const SMALL_VERSIONS: &str = "/v3/{project_id}/datastores/{database_name}/small-version";
 
 /// `"<METHOD> <route template>"` of every signed API route.
@@ -264,6 +267,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route(SCHEDULE_TASKS, get(api::schedule_tasks))
         .route(DATASTORES, get(api::datastores))
         .route(SMALL_VERSIONS, get(api::small_versions))
+        .route(DR_RELATIONS, get(dr::dr_relations))
         .route_layer(middleware::from_fn_with_state(shared.clone(), signed_api));
     let admin = Router::new()
         .route("/__emulator/stats", get(stats))

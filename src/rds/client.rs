@@ -443,6 +443,19 @@ impl RdsClient {
         Ok(list.data_stores)
     }
 
+    /// The project's disaster-recovery relations.
+    pub async fn dr_relations(&self, ctx: &CallCtx) -> Result<Vec<DrRelation>, RdsError> {
+        let list: DrRelationList = self
+            .rds_get(
+                ctx,
+                Api::DrRelations,
+                "/instances/disaster-recovery-relation",
+                &[],
+            )
+            .await?;
+        Ok(list.instance_dr_relations)
+    }
+
     /// PostgreSQL minor versions of a major version (`version` like `16`).
     pub async fn minor_versions(
         &self,
