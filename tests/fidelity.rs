@@ -291,3 +291,59 @@ fn a_postgresql_instance_in_a_dr_relation_is_warned_about_with_one_listing() {
     ws.apply().assert_ok();
     assert_eq!(emu.upgrade_jobs(&primary), 1);
 }
+
+/// The task center by job id: one request for a job the instance's month of tasks shows
+/// only on its second page, where listing the instance's tasks takes two.
+#[test]
+fn a_job_is_found_in_the_task_center_by_its_id_in_one_request() {
+    use common::client::{EmulatorClient, console_upgrade};
+    use hwrds::rds::{CallCtx, TaskFilter};
+    use tokio_util::sync::CancellationToken;
+
+    let busy = id(60);
+    let emu = Emulator::start(
+        json!({"instances": [instance(&busy, "busy", json!({"job_queryable": false,
+                                                               "job_seconds": 0.01}))]}),
+        false,
+    );
+    let mut jobs = Vec::new();
+    for _ in 0..55 {
+        jobs.push(console_upgrade(&emu.url, &busy).unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    let client = EmulatorClient::new(&emu.url)
+        .unmetered(1000.0)
+        .build()
+        .unwrap();
+    let tasklist = || {
+        emu.stats()["requests"]["GET /v3/{project_id}/tasklist"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ctx = CallCtx::new(CancellationToken::new());
+    let oldest = &jobs[0];
+
+    let before = tasklist();
+    let listed = runtime
+        .block_on(client.tasks(
+            &ctx,
+            &TaskFilter {
+                instance_id: Some(busy.clone()),
+                ..Default::default()
+            },
+        ))
+        .unwrap();
+    assert_eq!(listed.len(), 55);
+    let by_listing = tasklist() - before;
+
+    let before = tasklist();
+    let found = runtime
+        .block_on(hwrds::upgrade::job::snapshot(&client, &ctx, oldest, &busy))
+        .unwrap()
+        .expect("the job is found");
+    assert_eq!(&found.id, oldest);
+    let by_id = tasklist() - before;
+    eprintln!("task center: {by_listing} requests by listing, {by_id} by id");
+    assert_eq!((by_listing, by_id), (2, 1));
+}
