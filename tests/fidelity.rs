@@ -347,3 +347,34 @@ fn a_job_is_found_in_the_task_center_by_its_id_in_one_request() {
     eprintln!("task center: {by_listing} requests by listing, {by_id} by id");
     assert_eq!((by_listing, by_id), (2, 1));
 }
+
+#[test]
+fn a_policy_without_read_actions_fails_the_plan_clearly() {
+    let orders = id(70);
+    let (ak, sk) = ("NOREADAK", "NOREADSK");
+    let emu = Emulator::start(
+        json!({"instances": [instance(&orders, "orders", json!({}))],
+               "extra_credentials": [{"access_key": ak, "secret_key": sk,
+                                      "deny": ["rds:instance:list"]}]}),
+        false,
+    );
+    let mut ws = hwrds_workspace(common::terraform(), &emu, &upgrade("orders", &orders, ""));
+    ws.set_env("HW_ACCESS_KEY", ak);
+    ws.set_env("HW_SECRET_KEY", sk);
+    let plan = ws.plan();
+    let out = flat(&plan.all());
+    assert_eq!(plan.code, 1, "{out}");
+    for shown in [
+        "Cannot read the RDS instance: permission denied",
+        "rds:instance:list",
+        "HTTP 403",
+        "instance_id",
+    ] {
+        assert!(out.contains(shown), "{shown}:\n{out}");
+    }
+    let listings = emu.stats()["requests"]["GET /v3/{project_id}/instances"]
+        .as_u64()
+        .unwrap_or(0);
+    assert_eq!(listings, 1, "a permission refusal is never retried");
+    assert_eq!(emu.upgrade_posts(&orders), 0);
+}

@@ -77,6 +77,15 @@ pub fn facts_diagnostic(id: &str, e: &FactsError) -> Diagnostic {
             "RDS instance not found",
             format!("No RDS instance has id {id:?} in this project and region."),
         ),
+        FactsError::Lookup(e) if e.is_permission_denied() => Diagnostic::error_at(
+            at,
+            "Cannot read the RDS instance: permission denied",
+            format!(
+                "Looking up instance {id:?} failed: {e}. The access key's IAM identity may not \
+                 list RDS instances: a plan needs the RDS read actions (rds:instance:list, or \
+                 the system policy RDS ReadOnlyAccess). Nothing was submitted."
+            ),
+        ),
         FactsError::Lookup(e) => project_lookup::or_diagnostic(e, || {
             Diagnostic::error_at(
                 at,
