@@ -20,7 +20,8 @@ data "hwrds_db_instances" "fleet" {
 }
 
 locals {
-  # Read replicas are upgraded with their primary; they cannot be upgraded alone.
+  # Read replicas are left to their primary (older Huawei guides upgrade them only with
+  # it; the plan of a replica on its own warns and lets the API decide).
   fleet = {
     for i in data.hwrds_db_instances.fleet.instances : i.id => i
     if i.type != "Replica"

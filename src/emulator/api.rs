@@ -44,7 +44,7 @@ pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn project_mismatch(world: &World, project_id: &str) -> Option<Response> {
+pub(super) fn project_mismatch(world: &World, project_id: &str) -> Option<Response> {
     (project_id != world.config.project_id).then(|| {
         error(
             StatusCode::FORBIDDEN,
@@ -205,7 +205,7 @@ fn check_upgrade(
             ),
         );
     }
-    if spec.instance_type.eq_ignore_ascii_case("replica") {
+    if spec.instance_type.eq_ignore_ascii_case("replica") && !spec.replica_upgradable {
         return refuse(
             StatusCode::BAD_REQUEST,
             "DBS.200023",
@@ -317,6 +317,12 @@ pub async fn upgrade(
     if let Err(r) = check_upgrade(&world, instance, delayed, at) {
         return r.into_response();
     }
+    if let Some(refused) = super::refusals::take(&mut world, &instance_id) {
+        drop(world);
+        shared.save();
+        return refused;
+    }
+    let instance = &world.instances[&instance_id];
     let duration = instance
         .spec
         .job_seconds

@@ -149,3 +149,25 @@ pub fn verify(config: &Config, parts: &Parts, body: &[u8], now: f64) -> Result<S
     }
     Ok(parsed.access_key)
 }
+
+/// The IAM action a signed API route needs, for the routes a policy in the emulator can
+/// deny (`extra_credentials[].deny`).
+fn action_of(route_key: &str) -> Option<&'static str> {
+    match route_key.split_once(' ') {
+        Some(("POST", super::DB_UPGRADE)) => Some("rds:instance:upgradeDatabaseVersion"),
+        Some(("GET", super::INSTANCES)) => Some("rds:instance:list"),
+        _ => None,
+    }
+}
+
+/// The action `user`'s policy does not allow for the route `route_key`
+/// (`"<METHOD> <template>"`), if any.
+pub fn denied_action(config: &Config, user: &str, route_key: &str) -> Option<&'static str> {
+    let action = action_of(route_key)?;
+    config
+        .extra_credentials
+        .iter()
+        .find(|c| c.access_key == user)
+        .filter(|c| c.deny.iter().any(|d| d == action))
+        .map(|_| action)
+}

@@ -33,6 +33,21 @@ pub struct Config {
     pub extra_credentials: Vec<Credential>,
     /// The API gateway's flow control (on by default, at the documented standard policy).
     pub flow_control: FlowControlConfig,
+    /// Disaster-recovery relations that `GET /instances/disaster-recovery-relation`
+    /// lists (none by default).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dr_relations: Vec<DrRelationSpec>,
+}
+
+/// One DR relation: this region's instance, its master and its DR instances (ids; the
+/// peers are reported in the configured region and project).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DrRelationSpec {
+    pub instance_id: String,
+    pub master_instance_id: String,
+    #[serde(default)]
+    pub slave_instance_ids: Vec<String>,
 }
 
 /// One more user's permanent AK/SK.
@@ -41,6 +56,26 @@ pub struct Config {
 pub struct Credential {
     pub access_key: String,
     pub secret_key: String,
+    /// IAM actions this user's policy does not allow (e.g.
+    /// `"rds:instance:upgradeDatabaseVersion"`): requests needing one are refused with
+    /// HTTP 403 after the gateway admitted them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+}
+
+/// A refusal the upgrade API answers instead of starting a job (opt-in, for the rare
+/// answers: a running backup, storage full, frozen, replication trouble).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeRefusal {
+    pub status: u16,
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+    /// Answer in the `{"errCode","externalMessage"}` shape instead of
+    /// `{"error_code","error_msg"}`.
+    #[serde(default)]
+    pub err_code_shape: bool,
 }
 
 impl Default for Config {
@@ -58,6 +93,7 @@ impl Default for Config {
             clock_skew_seconds: 0.0,
             extra_credentials: Vec::new(),
             flow_control: FlowControlConfig::default(),
+            dr_relations: Vec::new(),
         }
     }
 }
@@ -85,8 +121,16 @@ pub struct InstanceSpec {
     pub availability_zones: Vec<String>,
     /// For a replica: its primary instance.
     pub primary_id: Option<String>,
+    /// For a replica: the upgrade API upgrades it alone (as Huawei's newer MySQL guide
+    /// describes) instead of refusing it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replica_upgradable: bool,
     /// Node statuses to report (e.g. `["ACTIVE", "ABNORMAL"]`); all ACTIVE by default.
     pub node_statuses: Vec<String>,
+    /// Refusals of the next upgrade requests that pass the checks, one per request, in
+    /// order; afterwards upgrades start as usual.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upgrade_refusals: Vec<UpgradeRefusal>,
 }
 
 impl Default for InstanceSpec {
@@ -106,7 +150,9 @@ impl Default for InstanceSpec {
             maintenance_window: "22:00-02:00".into(),
             availability_zones: Vec::new(),
             primary_id: None,
+            replica_upgradable: false,
             node_statuses: Vec::new(),
+            upgrade_refusals: Vec::new(),
         }
     }
 }

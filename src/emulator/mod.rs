@@ -8,7 +8,8 @@
 //! - Job progress is linear in time; HA switchover happens at 50 %.
 //! - An instance with a running upgrade reports status `MODIFYING` and the node being
 //!   upgraded `UPGRADING` (the real API documents no upgrade-specific status).
-//! - Refusals for read replicas use `DBS.200023` (the real code is undocumented).
+//! - Refusals for read replicas use `DBS.200023` (the real code is undocumented);
+//!   `replica_upgradable` makes the API upgrade a replica alone instead.
 //! - The minor versions `/datastores` (MySQL) and `/small-version` (PostgreSQL) list are
 //!   the configured instances' versions and `latest_version`s, plus those released at
 //!   run time (`POST /__emulator/versions`, `{"engine": "MySQL", "version": "8.0.33"}`);
@@ -23,6 +24,12 @@
 //! - The task center (`GET /tasklist`) filters by `id`, `instance_id`, `status`, `name`
 //!   and the creation-time window `start_time`/`end_time` (UNIX milliseconds, UTC, both
 //!   or neither, inclusive); its `limit` defaults to 50, where the real API's is 10.
+//! - A policy denial (`extra_credentials[].deny`) is HTTP 403 `DBS.200010` ("Policy
+//!   doesn't allow <action> to be performed."): the real code of a denial is
+//!   undocumented. Only the upgrade (`rds:instance:upgradeDatabaseVersion`) and the
+//!   instance listing (`rds:instance:list`) can be denied.
+//! - Refusals such as a running backup or full storage come only from an instance's
+//!   `upgrade_refusals`, one per upgrade request, not from its state.
 //!
 //! Flow control (config key `flow_control`; see `flow_control.rs` for the algorithms):
 //! on by default at the documented standard policy, 60 accepted requests per user (the
@@ -75,8 +82,10 @@
 mod api;
 mod auth;
 pub mod config;
+mod dr;
 pub mod flow_control;
 pub mod gate;
+mod refusals;
 mod state;
 
 use std::net::SocketAddr;
@@ -102,7 +111,7 @@ use state::{Faults, Instance, Release, World};
 
 /// The signed API routes (method, route template): the keys of `stats.requests`,
 /// `stats.throttled` and `flow_control.routes`.
-const API_ROUTES: [(&str, &str); 9] = [
+const API_ROUTES: [(&str, &str); 10] = [
     ("GET", IAM_PROJECTS),
     ("GET", INSTANCES),
     ("POST", DB_UPGRADE),
@@ -112,6 +121,7 @@ const API_ROUTES: [(&str, &str); 9] = [
     ("GET", SCHEDULE_TASKS),
     ("GET", DATASTORES),
     ("GET", SMALL_VERSIONS),
+    ("GET", DR_RELATIONS),
 ];
 const IAM_PROJECTS: &str = "/v3/projects";
 const INSTANCES: &str = "/v3/{project_id}/instances";
@@ -121,6 +131,7 @@ const TASKLIST: &str = "/v3/{project_id}/tasklist";
 const TASKLIST_DETAIL: &str = "/v3/{project_id}/instances/{instance_id}/tasklist/detail";
 const SCHEDULE_TASKS: &str = "/v3/{project_id}/schedule-tasks";
 const DATASTORES: &str = "/v3/{project_id}/datastores/{database_name}";
+const DR_RELATIONS: &str = "/v3/{project_id}/instances/disaster-recovery-relation";
 const SMALL_VERSIONS: &str = "/v3/{project_id}/datastores/{database_name}/small-version";
 
 /// `"<METHOD> <route template>"` of every signed API route.
@@ -259,6 +270,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route(SCHEDULE_TASKS, get(api::schedule_tasks))
         .route(DATASTORES, get(api::datastores))
         .route(SMALL_VERSIONS, get(api::small_versions))
+        .route(DR_RELATIONS, get(dr::dr_relations))
         .route_layer(middleware::from_fn_with_state(shared.clone(), signed_api));
     let admin = Router::new()
         .route("/__emulator/stats", get(stats))
@@ -379,6 +391,14 @@ async fn checked_and_processed(
             return Err(throttled(&refusal));
         }
         *world.stats.requests.entry(key.clone()).or_default() += 1;
+        if let Some(action) = auth::denied_action(&world.config, &user, &key) {
+            // IAM authorization: the service refuses what the user's policy denies.
+            return Err(gateway_error(
+                StatusCode::FORBIDDEN,
+                "DBS.200010",
+                &format!("Policy doesn't allow {action} to be performed."),
+            ));
+        }
         pick_fault(shared, &world.faults)
     };
     shared.gates.pass(&key, Hold::Before).await;

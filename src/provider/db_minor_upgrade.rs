@@ -44,6 +44,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ProviderState;
+use super::dr_relation;
 use super::findings;
 use super::moved_from_official;
 use super::plan_checks;
@@ -209,6 +210,7 @@ impl Resource for DbMinorUpgrade {
         let (checked, under_way) =
             plan_checks::diagnostics(client, &call, &facts, &plan.config).await;
         diags.extend(checked);
+        diags.extend(dr_relation::plan_warning(&self.state.catalog, client, &call, &facts).await);
         plan.planned
             .set_attr("engine", Value::string(&facts.engine));
         plan.planned

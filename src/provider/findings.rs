@@ -3,9 +3,12 @@
 //! about, the instance id's shape, and the upgrade options as configured.
 
 use crate::cty::{AttributePath, Value};
+use crate::rds::RdsError;
 use crate::tfplugin::{Diagnostic, Diagnostics};
 use crate::upgrade::catalog::FactsError;
 use crate::upgrade::checks::{Finding, Severity, UpgradeOptions, instance_id_problem};
+use crate::upgrade::facts::InstanceFacts;
+use crate::upgrade::refusal::Refusal;
 
 use super::project_lookup;
 
@@ -45,6 +48,26 @@ pub fn configured_options(config: &Value) -> UpgradeOptions {
     }
 }
 
+/// The upgrade API's refusal of `facts`'s upgrade as an error at `instance_id`, when it
+/// names a cause to fix ([`Refusal`]): nothing was submitted, nothing is recorded.
+pub fn refusal_diagnostic(facts: &InstanceFacts, error: &RdsError) -> Option<Diagnostic> {
+    let refusal = Refusal::of_upgrade(facts, error)?;
+    Some(Diagnostic::error_at(
+        AttributePath::attribute("instance_id"),
+        refusal.summary(),
+        format!(
+            "The API refused the minor version upgrade of {}: {error}. {}{} Nothing was \
+             submitted and nothing is recorded.",
+            facts.describe(),
+            refusal.advice(),
+            match (refusal, facts.primary_id.as_deref()) {
+                (Refusal::ReplicaAlone, Some(primary)) => format!(" Its primary is {primary}."),
+                _ => String::new(),
+            }
+        ),
+    ))
+}
+
 /// Why the facts of instance `id` could not be read, at the `instance_id` argument.
 pub fn facts_diagnostic(id: &str, e: &FactsError) -> Diagnostic {
     let at = AttributePath::attribute("instance_id");
@@ -53,6 +76,15 @@ pub fn facts_diagnostic(id: &str, e: &FactsError) -> Diagnostic {
             at,
             "RDS instance not found",
             format!("No RDS instance has id {id:?} in this project and region."),
+        ),
+        FactsError::Lookup(e) if e.is_permission_denied() => Diagnostic::error_at(
+            at,
+            "Cannot read the RDS instance: permission denied",
+            format!(
+                "Looking up instance {id:?} failed: {e}. The access key's IAM identity may not \
+                 list RDS instances: a plan needs the RDS read actions (rds:instance:list, or \
+                 the system policy RDS ReadOnlyAccess). Nothing was submitted."
+            ),
         ),
         FactsError::Lookup(e) => project_lookup::or_diagnostic(e, || {
             Diagnostic::error_at(

@@ -4,6 +4,7 @@
 
 pub mod config;
 mod db_minor_upgrade;
+mod dr_relation;
 mod findings;
 mod instance_data;
 mod instances_data;

@@ -54,6 +54,10 @@ fn diagnostics(instance_id: &str, e: NotSubmitted) -> Diagnostics {
                 facts.describe()
             ),
         )),
+        NotSubmitted::Failed {
+            facts,
+            error: SubmitError::Api(error),
+        } if let Some(d) = findings::refusal_diagnostic(&facts, &error) => Diagnostics::from(d),
         NotSubmitted::Failed { facts, error } => {
             let detail = match &error {
                 SubmitError::Api(RdsError::Cancelled) => format!(

@@ -131,6 +131,7 @@ impl Filters {
             status: self.status.clone(),
             name: None,
             created_between: window,
+            id: None,
         }
     }
 

@@ -87,13 +87,22 @@ pub struct TaskFilter {
     pub name: Option<String>,
     /// Tasks created in this window (UTC; the API takes both ends or neither).
     pub created_between: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
+    /// The task of this job id only.
+    pub id: Option<String>,
 }
 
 impl TaskFilter {
     /// The query parameters of the filter, in the order of [`Self::query_values`].
-    const KEYS: [&'static str; 5] = ["instance_id", "status", "name", "start_time", "end_time"];
+    const KEYS: [&'static str; 6] = [
+        "instance_id",
+        "status",
+        "name",
+        "start_time",
+        "end_time",
+        "id",
+    ];
 
-    fn query_values(&self) -> [Option<String>; 5] {
+    fn query_values(&self) -> [Option<String>; 6] {
         let (start, end) = match self.created_between {
             Some((from, to)) => (Some(unix_millis(from)), Some(unix_millis(to))),
             None => (None, None),
@@ -104,6 +113,7 @@ impl TaskFilter {
             self.name.clone(),
             start,
             end,
+            self.id.clone(),
         ]
     }
 }
@@ -441,6 +451,19 @@ impl RdsClient {
         let path = format!("/datastores/{}", signer::percent_encode(engine));
         let list: DataStoreList = self.rds_get(ctx, Api::Datastores, &path, &[]).await?;
         Ok(list.data_stores)
+    }
+
+    /// The project's disaster-recovery relations.
+    pub async fn dr_relations(&self, ctx: &CallCtx) -> Result<Vec<DrRelation>, RdsError> {
+        let list: DrRelationList = self
+            .rds_get(
+                ctx,
+                Api::DrRelations,
+                "/instances/disaster-recovery-relation",
+                &[],
+            )
+            .await?;
+        Ok(list.instance_dr_relations)
     }
 
     /// PostgreSQL minor versions of a major version (`version` like `16`).

@@ -58,7 +58,25 @@ pub const BUSY_CODES: &[&str] = &[
     "DBS.200080",
     "DBS.280036",
     "DBS.280228",
+    // A backup is running (409): the instance takes one operation at a time.
+    "DBS.201205",
+    // The official provider waits and retries on these ("the RDS instance is limited to
+    // only one operation at a time"; `DBS.01280030`: "instance status is illegal").
+    "DBS.200452",
+    "DBS.200463",
+    "DBS.200611",
+    "DBS.201015",
+    "DBS.201206",
+    "DBS.212033",
+    "DBS.280011",
+    "DBS.280816",
+    "DBS.01010337",
+    "DBS.01280030",
 ];
+
+/// HTTP 403 answers that are not a permission refusal: the engine does not support the
+/// operation, or the project is unavailable.
+const FORBIDDEN_NOT_PERMISSION: &[&str] = &["DBS.280343", "APIGW.0310"];
 
 impl RdsError {
     pub fn code(&self) -> Option<&str> {
@@ -97,6 +115,18 @@ impl RdsError {
     /// A project lookup refused by IAM is one too: the same key signed it.
     pub fn is_auth(&self) -> bool {
         matches!(self.root(), RdsError::Api { status: 401, .. })
+    }
+
+    /// An HTTP 403 that says the caller's IAM policy does not allow the operation (the
+    /// code of a policy denial is not documented: every 403 but the busy codes and those
+    /// with another documented meaning). Never retried.
+    pub fn is_permission_denied(&self) -> bool {
+        match self.root() {
+            e @ RdsError::Api {
+                status: 403, code, ..
+            } => !e.is_busy() && !FORBIDDEN_NOT_PERMISSION.contains(&code.as_str()),
+            _ => false,
+        }
     }
 
     /// The error itself, or what made the project lookup fail.
@@ -241,7 +271,9 @@ fn clock_hint() -> String {
 }
 
 /// Parses an error body in any of the shapes Huawei's gateways use:
-/// `{"error_code","error_msg"}`, `{"code","message"}`, `{"error":{"code","message"}}`.
+/// `{"error_code","error_msg"}`, `{"errCode","externalMessage"}` (some RDS answers),
+/// `{"code","message"}`, `{"error":{"code","message"}}`; a body in none of them is
+/// `HTTP.<status>` with the body described.
 pub fn from_response(status: u16, body: &[u8], request_id: Option<String>) -> RdsError {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let pick = |v: &serde_json::Value, code: &str, msg: &str| {
@@ -255,6 +287,7 @@ pub fn from_response(status: u16, body: &[u8], request_id: Option<String>) -> Rd
     };
     let found = parsed.as_ref().and_then(|v| {
         pick(v, "error_code", "error_msg")
+            .or_else(|| pick(v, "errCode", "externalMessage"))
             .or_else(|| pick(v, "code", "message"))
             .or_else(|| v.get("error").and_then(|e| pick(e, "code", "message")))
     });
@@ -332,6 +365,64 @@ mod tests {
         assert!(e.is_auth(), "never retried");
         let text = e.to_string();
         assert!(text.contains("clock") && text.contains("UTC"), "{text}");
+    }
+
+    #[test]
+    fn err_code_bodies_parse_like_error_code_bodies() {
+        let e = from_response(
+            409,
+            br#"{"externalMessage":"Backup in progress.","errCode":"DBS.201205"}"#,
+            Some("r9".into()),
+        );
+        assert_eq!(e.code(), Some("DBS.201205"));
+        assert!(e.is_busy(), "a running backup keeps the instance busy");
+        assert_eq!(
+            e.to_string(),
+            "DBS.201205: Backup in progress. (HTTP 409, request id r9)"
+        );
+        let e = from_response(400, br#"{"errCode":"DBS.280449","request_id":"r10"}"#, None);
+        assert_eq!(e.code(), Some("DBS.280449"));
+        assert_eq!(e.to_string(), "DBS.280449:  (HTTP 400, request id r10)");
+        // error_code wins when a body has both.
+        let e = from_response(
+            400,
+            br#"{"error_code":"DBS.200038","error_msg":"a","errCode":"DBS.1","externalMessage":"b"}"#,
+            None,
+        );
+        assert_eq!(e.code(), Some("DBS.200038"));
+        // Neither shape: today's typed error.
+        for body in [
+            &br#"{"errcode":"DBS.201205","externalmessage":"x"}"#[..],
+            br#"{"errCode":42,"externalMessage":"x"}"#,
+            br#"{"externalMessage":"x"}"#,
+        ] {
+            let e = from_response(409, body, None);
+            assert_eq!(e.code(), Some("HTTP.409"), "{e}");
+            assert!(!e.is_busy(), "{e}");
+        }
+    }
+
+    #[test]
+    fn permission_refusals_are_403s_without_another_meaning() {
+        let denied = from_response(
+            403,
+            br#"{"error_code":"DBS.200010","error_msg":"Policy doesn't allow rds:instance:upgradeDatabaseVersion to be performed."}"#,
+            None,
+        );
+        assert!(denied.is_permission_denied());
+        assert!(!denied.is_busy() && !denied.is_auth() && !denied.is_throttled());
+        assert!(from_response(403, b"<html>Forbidden</html>", None).is_permission_denied());
+        for body in [
+            &br#"{"error_code":"DBS.280343","error_msg":"engine"}"#[..],
+            br#"{"error_code":"APIGW.0310","error_msg":"project"}"#,
+            br#"{"error_code":"DBS.212033","error_msg":"busy"}"#,
+        ] {
+            assert!(!from_response(403, body, None).is_permission_denied());
+        }
+        assert!(
+            !from_response(400, br#"{"error_code":"DBS.200010","error_msg":"x"}"#, None)
+                .is_permission_denied()
+        );
     }
 
     fn policy(limit: u32, seconds: u64) -> Policy {

@@ -317,3 +317,42 @@ mod tests {
         assert_eq!(list.instances[0].datastore.complete_version, None);
     }
 }
+
+/// `GET /instances/disaster-recovery-relation`: the project's DR relations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DrRelationList {
+    pub instance_dr_relations: Vec<DrRelation>,
+}
+
+/// One DR relation as seen from `instance_id`, an instance of this region.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DrRelation {
+    pub instance_id: String,
+    pub master_instance: Option<DrPeer>,
+    pub slave_instances: Vec<DrPeer>,
+}
+
+/// An instance of a DR relation, in its region and project.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DrPeer {
+    pub instance_id: String,
+    pub region: String,
+    pub project_id: String,
+    pub project_name: String,
+}
+
+impl DrRelation {
+    /// Whether `id` takes part in the relation (as this region's instance, the master or
+    /// a DR instance).
+    pub fn involves(&self, id: &str) -> bool {
+        self.instance_id == id
+            || self
+                .master_instance
+                .as_ref()
+                .is_some_and(|m| m.instance_id == id)
+            || self.slave_instances.iter().any(|s| s.instance_id == id)
+    }
+}

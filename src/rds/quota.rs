@@ -50,10 +50,11 @@ pub enum Api {
     ListScheduleTasks,
     Datastores,
     SmallVersions,
+    DrRelations,
 }
 
 impl Api {
-    pub const ALL: [Api; 9] = [
+    pub const ALL: [Api; 10] = [
         Api::IamProjects,
         Api::ListInstances,
         Api::Upgrade,
@@ -63,6 +64,7 @@ impl Api {
         Api::ListScheduleTasks,
         Api::Datastores,
         Api::SmallVersions,
+        Api::DrRelations,
     ];
 
     /// `METHOD /path/{template}`, spelled as the emulator's per-route statistics are.
@@ -77,6 +79,7 @@ impl Api {
             Api::ListScheduleTasks => "GET /v3/{project_id}/schedule-tasks",
             Api::Datastores => "GET /v3/{project_id}/datastores/{database_name}",
             Api::SmallVersions => "GET /v3/{project_id}/datastores/{database_name}/small-version",
+            Api::DrRelations => "GET /v3/{project_id}/instances/disaster-recovery-relation",
         }
     }
 

@@ -3,7 +3,8 @@
 //! [`Catalog`], the per-process cache behind the plan checks and data sources: one paginated listing of the
 //! project's instances and one versions lookup per engine and major version, shared by
 //! every resource and data source, so planning 500 upgrades costs a handful of requests;
-//! and one listing of the running upgrades for the creates of an apply. The instance
+//! one listing of the running upgrades for the creates of an apply, and one of the
+//! disaster-recovery relations for the plans of PostgreSQL instances. The instance
 //! listing and a latest version are read again, when asked for one no older than some
 //! age, for the last look before a submission ([`super::last_look`]); readers keep the
 //! one before meanwhile.
@@ -18,7 +19,7 @@ use tokio::sync::{Mutex, OnceCell};
 
 use super::facts::{InstanceFacts, compare_versions};
 use super::job;
-use crate::rds::models::{Instance, ScheduledTask, Task};
+use crate::rds::models::{DrRelation, Instance, ScheduledTask, Task};
 use crate::rds::{CallCtx, InstanceFilter, RdsClient, RdsError};
 
 /// Why the facts of an instance could not be read.
@@ -48,6 +49,8 @@ pub struct Catalog {
     running: OnceCell<Arc<Vec<Task>>>,
     /// The project's scheduled tasks, until this process submits a delayed upgrade.
     scheduled: Mutex<Option<Arc<Vec<ScheduledTask>>>>,
+    /// The project's disaster-recovery relations, listed once per process.
+    dr_relations: OnceCell<Arc<Vec<DrRelation>>>,
 }
 
 impl Catalog {
@@ -146,6 +149,19 @@ impl Catalog {
         let listed = Arc::new(client.scheduled_tasks(ctx, None).await?);
         *cached = Some(listed.clone());
         Ok(listed)
+    }
+
+    /// The project's disaster-recovery relations, listed once per process (errors are
+    /// not cached).
+    pub async fn dr_relations(
+        &self,
+        client: &RdsClient,
+        ctx: &CallCtx,
+    ) -> Result<Arc<Vec<DrRelation>>, RdsError> {
+        self.dr_relations
+            .get_or_try_init(|| async { Ok(Arc::new(client.dr_relations(ctx).await?)) })
+            .await
+            .cloned()
     }
 
     /// Drops the scheduled tasks listed so far: this process just scheduled an upgrade.

@@ -64,6 +64,29 @@ fn node_is_healthy(node: &NodeFacts) -> bool {
         || node.status.eq_ignore_ascii_case("normal")
 }
 
+/// What a status other than ACTIVE means for an upgrade: the summary, and what to do.
+fn not_active_advice(status: &str) -> (&'static str, &'static str) {
+    match status.to_ascii_uppercase().as_str() {
+        "FROZEN" => (
+            "Instance is frozen",
+            "It is frozen (usually an overdue payment or an expired subscription): unfreeze \
+             it — settle the bill or renew, or ask Huawei Cloud support — and plan again.",
+        ),
+        "STORAGE FULL" => (
+            "Instance storage is full",
+            "Its storage is full: scale up the instance's storage (or free space) and plan again.",
+        ),
+        "BACKING UP" => (
+            "Instance is backing up",
+            "A backup is running: wait for it to finish and plan again.",
+        ),
+        _ => (
+            "Instance is not ACTIVE",
+            "Wait for the current operation to finish and plan again.",
+        ),
+    }
+}
+
 /// Runs every check of the seed's constraints against an instance and the options.
 pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -88,28 +111,37 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
         ));
     }
     if instance.instance_type.eq_ignore_ascii_case("replica") {
+        // Huawei's guides disagree: older ones upgrade a replica only with its primary,
+        // the newer MySQL guide upgrades "a single-node instance or read replica" in
+        // place. The API decides; the plan says both.
         let primary = instance
             .primary_id
             .as_deref()
-            .map(|id| format!(" Upgrade its primary instance {id} instead;"))
+            .map(|id| format!(" (its primary is {id})"))
             .unwrap_or_default();
-        findings.push(error(
-            FindingKind::ReadReplica,
-            "instance_id",
-            "A read replica cannot be upgraded alone",
-            format!(
-                "{who} is a read replica.{primary} read replicas are upgraded together with their primary."
+        findings.push(Finding {
+            kind: FindingKind::ReadReplica,
+            severity: Severity::Warning,
+            attribute: "instance_id",
+            summary: "A read replica may not be upgradable alone".to_string(),
+            detail: format!(
+                "{who} is a read replica{primary}. Older Huawei Cloud user guides say read \
+                 replicas are upgraded together with their primary and cannot be upgraded \
+                 alone; the newer MySQL guide describes an in-place upgrade for a \
+                 single-node instance or read replica. Applying submits the upgrade and \
+                 lets the API decide: if it refuses, nothing is recorded — upgrade the \
+                 primary instead."
             ),
-        ));
+        });
     }
     if !instance.status.eq_ignore_ascii_case("active") {
+        let (summary, fix) = not_active_advice(&instance.status);
         findings.push(error(
             FindingKind::NotActive,
             "instance_id",
-            "Instance is not ACTIVE",
+            summary,
             format!(
-                "{who} has status {}; a minor version upgrade needs the instance to be ACTIVE. \
-                 Wait for the current operation to finish and plan again.",
+                "{who} has status {}; a minor version upgrade needs the instance to be ACTIVE. {fix}",
                 instance.status
             ),
         ));
@@ -189,11 +221,19 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
 }
 
 /// Human-readable reasons why an instance cannot take a minor upgrade now (empty when it
-/// can): the same checks as the resource's plan, with default options.
+/// can): the same checks as the resource's plan, with default options. A read replica
+/// stays among them (a fleet chosen by `upgrade_available` leaves it to its primary),
+/// though the plan only warns about it.
 pub fn upgrade_blockers(instance: &InstanceFacts) -> Vec<String> {
     check_upgrade(instance, UpgradeOptions::default())
         .into_iter()
-        .filter(|f| f.severity == Severity::Error || f.kind == FindingKind::AlreadyLatest)
+        .filter(|f| {
+            f.severity == Severity::Error
+                || matches!(
+                    f.kind,
+                    FindingKind::AlreadyLatest | FindingKind::ReadReplica
+                )
+        })
         .map(|f| format!("{}: {}", f.summary, f.detail))
         .collect()
 }
@@ -259,6 +299,16 @@ mod tests {
         replica.primary_id = Some("p1".into());
         let findings = check_upgrade(&replica, UpgradeOptions::default());
         assert!(findings[0].detail.contains("p1"), "{findings:?}");
+        assert_eq!(
+            summaries(&findings),
+            vec![("instance_id", Severity::Warning)]
+        );
+        assert!(findings[0].detail.contains("Older") && findings[0].detail.contains("newer"));
+        assert_eq!(
+            upgrade_blockers(&replica).len(),
+            1,
+            "still a blocker for fleets"
+        );
 
         let mut busy = mysql_ha();
         busy.status = "BACKING UP".into();
@@ -266,6 +316,24 @@ mod tests {
         assert_eq!(summaries(&findings), vec![("instance_id", Severity::Error)]);
         assert!(findings[0].detail.contains("BACKING UP"));
         assert!(findings[0].detail.contains("orders"));
+        assert_eq!(findings[0].summary, "Instance is backing up");
+
+        for (status, summary, fix) in [
+            ("FROZEN", "Instance is frozen", "unfreeze"),
+            ("STORAGE FULL", "Instance storage is full", "scale up"),
+            (
+                "REBOOTING",
+                "Instance is not ACTIVE",
+                "Wait for the current operation",
+            ),
+        ] {
+            busy.status = status.into();
+            let findings = check_upgrade(&busy, UpgradeOptions::default());
+            assert_eq!(findings[0].kind, FindingKind::NotActive, "{status}");
+            assert_eq!(findings[0].summary, summary, "{status}");
+            assert!(findings[0].detail.contains(fix), "{status}: {findings:?}");
+            assert!(findings[0].detail.contains(status), "{status}");
+        }
     }
 
     #[test]

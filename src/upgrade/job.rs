@@ -361,7 +361,13 @@ pub async fn snapshot(
         Err(RdsError::JobNotFound(_)) => {}
         Err(e) => return Err(e),
     }
-    let tasks = upgrade_tasks(client, ctx, instance_id).await?;
+    // By its id: one request, where the instance's month of tasks may take pages.
+    let by_id = TaskFilter {
+        id: Some(job_id.to_string()),
+        instance_id: Some(instance_id.to_string()),
+        ..Default::default()
+    };
+    let tasks = client.tasks(ctx, &by_id).await?;
     if let Some(task) = tasks.iter().find(|t| t.id == job_id) {
         return Ok(Some(JobSnapshot::from_task(task)));
     }

@@ -22,6 +22,7 @@ pub mod facts;
 pub mod fleet_gate;
 pub mod job;
 pub mod last_look;
+pub mod refusal;
 pub mod submission;
 pub mod submit_once;
 pub mod target;
