@@ -691,22 +691,22 @@ mod tests {
         // Two other workspaces took the rest of the window: the 21st is refused.
         let refusal = send(&bucket).await.refused(Some(Policy::STANDARD), None);
         assert!(refusal.learned && !refusal.explained);
-        assert_eq!(refusal.share, 16.0, "0.8 x the 20 we held");
-        assert_eq!(bucket.pace().limit, 16);
-        // Refused at 20 s; our oldest slots free first: the 16th newest of our 20 was
-        // sent at 4 s.
-        assert_eq!(refusal.wait, Duration::from_millis(65_200 - 20_000));
+        assert_eq!(refusal.share, 20.0, "the 20 we held");
+        assert_eq!(bucket.pace().limit, 20);
+        // Refused at 20 s; our oldest slots free first: the oldest of our 20 was sent
+        // at 0 s.
+        assert_eq!(refusal.wait, Duration::from_millis(61_200 - 20_000));
         pass(&bucket).await;
-        assert_eq!(ms_since(t0), 65_200);
-        // The next grants follow the share: no more than 16 in a window (the next
-        // oldest of ours frees next), 5 at once at most, else 3.75 s apart.
+        assert_eq!(ms_since(t0), 61_200);
+        // The next grants follow the share: no more than 20 in a window (the next
+        // oldest of ours frees next), 5 at once at most, else 3 s apart.
         pass(&bucket).await;
-        assert_eq!(ms_since(t0), 66_200);
-        // A window of use grows it back towards the 20 held when cut.
+        assert_eq!(ms_since(t0), 62_200);
+        // A window of use grows it.
         for _ in 0..16 {
             pass(&bucket).await;
         }
-        assert!(bucket.pace().limit > 16, "{:?}", bucket.pace());
+        assert!(bucket.pace().limit > 20, "{:?}", bucket.pace());
     }
 
     #[tokio::test(start_paused = true)]

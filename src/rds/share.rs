@@ -9,16 +9,18 @@
 //! per-second controller such as AWS's adaptive mode recover within one window, and its
 //! floor alone would overrun the quota with three processes):
 //!
-//! - **cut** (an unexplained 429): the first time, the share becomes [`BETA`] × what we
-//!   held of the window when refused (while we believed the window ours, what we got of
-//!   it is the best estimate of our part: processes starting together find theirs in one
-//!   step); afterwards [`BETA`] × the share (a fixed ratio is what makes shares of
-//!   unequal size converge); never below [`Share::floor`]; at most once per window,
-//!   since the window still holds what was sent before the cut;
+//! - **cut** (an unexplained 429): the first time, the share becomes what we held of
+//!   the window when refused (while we believed the window ours, what we got of it is
+//!   our part: the parts of processes starting together add up to the full window, so
+//!   they find theirs in one step without leaving any unused); afterwards [`BETA`] × the
+//!   share (a fixed ratio is what makes shares of unequal size converge); never below
+//!   [`Share::floor`]; at most once per window, since the window still holds what was
+//!   sent before the cut;
 //! - **grow** (each full window of use without a cut): back towards the share held
 //!   when cut, half the gap per window (at least [`Share::step`]), then beyond it by
-//!   `step`, 2·`step`, 4·`step`… per window (slow near the point where the gateway
-//!   refused, faster once past it), up to the policy's limit.
+//!   `step`, 2·`step`, 4·`step`… per window, or a quarter of the share when more (slow
+//!   near the point where the gateway refused, faster once past it), up to the
+//!   policy's limit.
 //!
 //! Pure bookkeeping on instants given by the caller; the pacing that follows the share
 //! is `quota`'s.
@@ -29,6 +31,11 @@ use tokio::time::Instant;
 
 /// What a cut keeps of the share held when refused.
 pub const BETA: f64 = 0.8;
+
+/// Past the share held when cut, a window of use grows the share by at least this part
+/// of itself: a share left small by an unlucky start (others filled the window first)
+/// takes the quota a finished process leaves within a few windows.
+pub const GROWTH: f64 = 0.25;
 
 /// The learned share of one API's quota, in requests per window.
 #[derive(Debug, Clone)]
@@ -115,13 +122,14 @@ impl Share {
         let from = self.current;
         // The first refusal shows what we got of the window while believing it all ours;
         // after that, the share is what we believed ours.
-        let base = if self.cut_at.is_none() {
-            (held as f64).min(self.current)
+        let first = self.cut_at.is_none();
+        let to = if first {
+            (held as f64).min(from)
         } else {
-            self.current
+            BETA * from
         };
-        self.held_at_cut = base.max(self.floor());
-        self.current = (BETA * base).max(self.floor()).min(from);
+        self.held_at_cut = if first { to } else { from }.max(self.floor());
+        self.current = to.max(self.floor()).min(from);
         self.cut_at = Some(now);
         self.counting_since = now;
         self.beyond = 0;
@@ -155,7 +163,8 @@ impl Share {
             let step = if self.current < self.held_at_cut {
                 ((self.held_at_cut - self.current) / 2.0).max(self.step())
             } else {
-                let step = self.step() * f64::from(1u32 << self.beyond.min(10));
+                let step = (self.step() * f64::from(1u32 << self.beyond.min(10)))
+                    .max(self.current * GROWTH);
                 self.beyond += 1;
                 step
             };
@@ -178,7 +187,7 @@ mod tests {
     const MINUTE: Duration = Duration::from_secs(60);
 
     #[test]
-    fn an_unexplained_refusal_cuts_to_what_we_held_and_once_per_window() {
+    fn an_unexplained_refusal_cuts_to_what_we_held_then_by_a_ratio_once_per_window() {
         let t0 = Instant::now();
         let mut share = Share::new(60, t0);
         assert!(!share.is_reduced());
@@ -188,7 +197,7 @@ mod tests {
             share.refused(at, at, 20, MINUTE),
             Some(Change::Cut {
                 from: 60.0,
-                to: 16.0
+                to: 20.0
             })
         );
         // Requests sent before the cut, or refused within the window after it, do not
@@ -204,17 +213,16 @@ mod tests {
         assert_eq!(
             share.refused(next, next, 2, MINUTE),
             Some(Change::Cut {
-                from: 16.0,
-                to: 12.8
+                from: 20.0,
+                to: 16.0
             })
         );
-        // Never below the floor: 5 of 60.
         let mut last = next;
-        for _ in 0..5 {
+        for _ in 0..8 {
             last += MINUTE;
             share.refused(last, last, 0, MINUTE);
         }
-        assert_eq!(share.current(), 5.0);
+        assert_eq!(share.current(), 5.0, "never below the floor");
         assert_eq!(share.floor(), 5.0);
     }
 
@@ -223,41 +231,46 @@ mod tests {
         let t0 = Instant::now();
         let mut share = Share::new(60, t0);
         share.refused(t0, t0, 20, MINUTE);
-        assert_eq!(share.current(), 16.0);
+        assert_eq!(share.current(), 20.0);
         // Not a full window yet; then an idle window proves nothing.
         assert_eq!(
             share.grow(t0 + Duration::from_secs(59), MINUTE, Some(t0)),
             None
         );
         assert_eq!(share.grow(t0 + MINUTE, MINUTE, None), None);
-        assert_eq!(share.current(), 16.0);
+        assert_eq!(share.current(), 20.0);
         let mut at = t0 + MINUTE;
         let mut seen = Vec::new();
-        for _ in 0..8 {
+        for _ in 0..5 {
             at += MINUTE;
             share.grow(at, MINUTE, Some(at - Duration::from_secs(1)));
             seen.push(share.current());
         }
-        // Half the gap to 20 per window (at least one), then +1, +2, +4, +8 past it.
-        assert_eq!(seen, [18.0, 19.0, 20.0, 21.0, 23.0, 27.0, 35.0, 51.0]);
-        at += MINUTE;
-        share.grow(at, MINUTE, Some(at));
-        assert_eq!(share.current(), 60.0, "capped at the policy");
+        // Past the share held when cut: a quarter of the share per window (more than
+        // the doubling steps of one, two, four… requests), up to the policy.
+        assert_eq!(seen, [25.0, 31.25, 39.0625, 48.828125, 60.0]);
         assert!(!share.is_reduced());
-        // Several windows at once (nothing asked meanwhile) count up to one window
-        // after the last request.
-        let mut share = Share::new(60, t0);
-        share.refused(t0, t0, 40, MINUTE);
+        // After a later cut, half the gap to the share held before it per window (at
+        // least one request); several windows at once count up to one window after
+        // the last request.
+        let cut_twice = || {
+            let mut share = Share::new(60, t0);
+            share.refused(t0, t0, 40, MINUTE);
+            share.refused(t0 + MINUTE, t0 + MINUTE, 3, MINUTE);
+            assert_eq!(share.current(), 32.0);
+            share
+        };
+        let mut share = cut_twice();
+        let now = t0 + MINUTE * 4;
         assert_eq!(
-            share.grow(t0 + MINUTE * 3, MINUTE, Some(t0 + MINUTE * 3)),
+            share.grow(now, MINUTE, Some(now)),
             Some(Change::Grown {
                 from: 32.0,
                 to: 39.0
             })
         );
-        let mut idle = Share::new(60, t0);
-        idle.refused(t0, t0, 40, MINUTE);
-        let last = t0 + Duration::from_secs(10);
+        let mut idle = cut_twice();
+        let last = t0 + Duration::from_secs(70);
         assert_eq!(
             idle.grow(t0 + MINUTE * 5, MINUTE, Some(last)),
             Some(Change::Grown {
@@ -276,11 +289,11 @@ mod tests {
         share.rescale(60);
         assert_eq!((share.current(), share.is_reduced()), (60.0, false));
         share.refused(t0, t0, 30, MINUTE);
-        assert_eq!(share.current(), 24.0);
+        assert_eq!(share.current(), 30.0);
         share.rescale(120);
         assert_eq!(
             (share.current(), share.step(), share.floor()),
-            (24.0, 2.0, 10.0)
+            (30.0, 2.0, 10.0)
         );
         share.rescale(10);
         assert_eq!(share.current(), 10.0);
@@ -301,6 +314,6 @@ mod tests {
             share.grow(at, window, Some(at));
             seen.push((share.current() * 100.0).round() / 100.0);
         }
-        assert_eq!(seen, [1.1, 1.3, 1.7, 2.5, 4.1]);
+        assert_eq!(seen, [1.25, 1.56, 1.96, 2.76, 4.36]);
     }
 }
