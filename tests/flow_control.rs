@@ -65,13 +65,6 @@ fn finish(apply: Running) -> common::Run {
     apply.wait(Duration::from_secs(600))
 }
 
-fn total(stats: &serde_json::Value, key: &str) -> u64 {
-    stats[key]
-        .as_object()
-        .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
-        .unwrap_or(0)
-}
-
 #[test]
 fn fleet_applies_within_a_scaled_down_policy() {
     let ids = ids(12);
@@ -106,7 +99,10 @@ fn fleet_applies_within_a_scaled_down_policy() {
     }
     ws.run(&["plan", "-detailed-exitcode", "-no-color"])
         .assert_ok();
-    let (accepted, throttled) = (total(&stats, "requests"), total(&stats, "throttled"));
+    let (accepted, throttled) = (
+        common::stats_total(&stats, "requests"),
+        common::stats_total(&stats, "throttled"),
+    );
     eprintln!(
         "accepted {accepted}, throttled {throttled}: {}",
         stats["throttled"]
@@ -199,7 +195,7 @@ fn a_429_storm_delays_an_apply_without_failing_it() {
     assert_eq!(run.code, 0, "{}", run.all());
     let stats = emu.stats();
     assert!(
-        total(&stats, "throttled") > 0,
+        common::stats_total(&stats, "throttled") > 0,
         "no storm reached the provider: {stats}"
     );
     let state = fleet_state(&ws);

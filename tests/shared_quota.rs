@@ -36,13 +36,6 @@ fn instance(id: &str, i: usize) -> serde_json::Value {
     }
 }
 
-fn total(stats: &serde_json::Value, key: &str) -> u64 {
-    stats[key]
-        .as_object()
-        .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
-        .unwrap_or(0)
-}
-
 #[test]
 fn three_workspaces_share_one_access_keys_quota_without_flooding_it() {
     let fleets: Vec<Vec<String>> = (0..WORKSPACES).map(ids).collect();
@@ -87,7 +80,10 @@ fn three_workspaces_share_one_access_keys_quota_without_flooding_it() {
             assert_eq!(state[id]["status"], "Completed", "{id}: {}", state[id]);
         }
     }
-    let (accepted, refused) = (total(&stats, "requests"), total(&stats, "throttled"));
+    let (accepted, refused) = (
+        common::stats_total(&stats, "requests"),
+        common::stats_total(&stats, "throttled"),
+    );
     let share = refused as f64 / (accepted + refused) as f64;
     eprintln!(
         "{WORKSPACES} workspaces x {PER_WORKSPACE}: {accepted} accepted, {refused} refused \

@@ -450,6 +450,15 @@ impl Drop for Emulator {
     }
 }
 
+/// The sum over routes of one of the emulator's per-route counters (`requests`,
+/// `throttled`) in `stats`.
+pub fn stats_total(stats: &serde_json::Value, key: &str) -> u64 {
+    stats[key]
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
+        .unwrap_or(0)
+}
+
 /// A minimal HTTP/1.1 request for the emulator's unsigned admin routes.
 pub fn http(base: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     use std::io::{Read, Write};
