@@ -238,6 +238,15 @@ impl Window {
         id
     }
 
+    /// Request `id` was answered or abandoned: if it was the probe, the next may go.
+    fn end_probe(&mut self, id: u64) -> bool {
+        let was = self.probe == Some(id);
+        if was {
+            self.probe = None;
+        }
+        was
+    }
+
     /// How many of our requests the gateway's window holds at `now`.
     fn held(&self, now: Instant) -> usize {
         self.sent
@@ -255,9 +264,9 @@ impl Window {
     }
 
     /// When the next request may be sent, given everything known at `now`: the sliding
-    /// log at our share; the even schedule (`window / share` apart, a twelfth of the
-    /// share at once at most, so processes starting together do not all burst into one
-    /// window); the hold of the last 429; and one probe at a time while refused.
+    /// log at our share; the even schedule (`window / share` apart beyond the burst of
+    /// [`Window::burst_allowance`], so processes starting together do not all burst into
+    /// one window); the hold of the last 429; and one probe at a time while refused.
     fn next_slot(&mut self, now: Instant) -> Next {
         if self.refused_since.is_some() && self.probe.is_some() {
             return Next::AfterProbe;
@@ -350,9 +359,7 @@ impl Sent<'_> {
     pub fn accepted(mut self) {
         self.settled = true;
         let mut w = self.bucket.lock();
-        if w.probe == Some(self.id) {
-            w.probe = None;
-        }
+        w.end_probe(self.id);
         if w.refused_since.is_some_and(|since| self.at >= since) {
             w.refused_since = None;
             w.refusals_in_a_row = 0;
@@ -376,8 +383,7 @@ impl Drop for Sent<'_> {
             return;
         }
         let mut w = self.bucket.lock();
-        if w.probe == Some(self.id) {
-            w.probe = None;
+        if w.end_probe(self.id) {
             drop(w);
             self.bucket.changed.notify_one();
         }
@@ -491,9 +497,7 @@ impl ApiBucket {
         if let Some(i) = w.sent.iter().rposition(|(sent, _)| *sent == id) {
             w.sent.remove(i);
         }
-        if w.probe == Some(id) {
-            w.probe = None;
-        }
+        w.end_probe(id);
         if let Some(policy) = policy.filter(|p| p.limit > 0 && !p.window.is_zero()) {
             if policy != w.policy {
                 w.share.rescale(policy.limit);
