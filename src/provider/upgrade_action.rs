@@ -105,9 +105,9 @@ impl Action for UpgradeAction {
             .await
         {
             Ok(facts) => {
-                plan_checks::diagnostics(client, &call, &facts, config)
+                plan_checks::diagnostics(&self.state.catalog, client, &call, facts, config)
                     .await
-                    .0
+                    .diags
             }
             Err(e) => Diagnostics::from(findings::facts_diagnostic(&instance_id, &e)),
         }
