@@ -1,6 +1,7 @@
 //! The randomized crash campaign, under flow control. Each seeded trial upgrades a fleet
 //! of 8–12 instances (MySQL single and primary/standby, PostgreSQL with and without a
-//! queryable job API, so the task-center tracking is used; jobs of 3–8 s) with real
+//! queryable job API, so the task-center tracking is used; jobs of 3–8 s, or longer
+//! when new jobs stay invisible for a second: see [`shortest_job`]) with real
 //! Terraform against a real emulator that persists its state and meters every API at
 //! [`QUOTA_LIMIT`] requests per 8 s or per 4 s per user, as a scaled-down standard
 //! policy: submitting the fleet lasts a good part of the apply, as it does for a real
@@ -205,8 +206,8 @@ struct Member {
 /// The fleet of trial `index`, `size` instances in turn: MySQL single, MySQL
 /// primary/standby (switching back), PostgreSQL primary/standby whose job API does not
 /// answer, and a PostgreSQL instance of either type whose job API may answer; jobs of
-/// 3–8 s.
-fn fleet(rng: &mut fastrand::Rng, index: usize, size: usize) -> Vec<Member> {
+/// `shortest` to `shortest` + 5 s.
+fn fleet(rng: &mut fastrand::Rng, index: usize, size: usize, shortest: f64) -> Vec<Member> {
     (0..size)
         .map(|k| {
             let (engine, instance_type, queryable) = match k % 4 {
@@ -220,7 +221,7 @@ fn fleet(rng: &mut fastrand::Rng, index: usize, size: usize) -> Vec<Member> {
                 ),
             };
             let id = format!("chaos{k:02}t{index:05}{}in01", "0".repeat(21));
-            let seconds = 3.0 + 5.0 * rng.f64();
+            let seconds = shortest + 5.0 * rng.f64();
             let mut spec = json!({
                 "id": id,
                 "name": format!("chaos-{k}"),
@@ -257,6 +258,21 @@ fn configuration(members: &[Member]) -> String {
     )
 }
 
+/// The shortest job of a trial: 3 s, or, when new jobs stay invisible for a while, more
+/// than that while plus the age up to which the last look before a submission trusts the
+/// instance listing (`last_look::max_age` at the trial's quota). A real upgrade lasts
+/// minutes, far longer than both; a job shorter than their sum could be submitted by the
+/// disrupted apply, stay unseen by the next one's listing and end before its request
+/// goes, which only a test's compressed time allows.
+fn shortest_job(size: usize, window: f64, visible_after: f64) -> f64 {
+    if visible_after == 0.0 {
+        return 3.0;
+    }
+    let spacing = Duration::from_secs_f64(window / f64::from(QUOTA_LIMIT));
+    let trusted = hwrds::upgrade::last_look::max_age(size, spacing);
+    (trusted.as_secs_f64() + visible_after + 1.0).ceil()
+}
+
 /// Everything trial `index` draws from its random source, before anything runs.
 struct Design {
     disruption: Disruption,
@@ -280,7 +296,9 @@ impl Design {
             QUOTA_WINDOWS[1]
         };
         let size = rng.usize(FLEET_SIZES);
-        let members = fleet(rng, index, size);
+        let visible_after = if rng.bool() { 0.0 } else { 1.0 };
+        let shortest = shortest_job(size, window, visible_after);
+        let members = fleet(rng, index, size, shortest);
         let count = if index % 3 == 1 { rng.usize(2..=3) } else { 1 };
         let mut workspaces = vec![Vec::new(); count];
         for (k, m) in members.into_iter().enumerate() {
@@ -293,7 +311,7 @@ impl Design {
             // The applies' expected length: planning, the POST quota's windows (every
             // workspace draws from it), the longest job and its tracking.
             let windows = size.div_ceil(QUOTA_LIMIT as usize) as f64 - 1.0;
-            let length = 3.0 + windows * window + 8.0 + window / 2.0;
+            let length = 3.0 + windows * window + shortest + 5.0 + window / 2.0;
             Aim::At(((0.5 + rng.f64() * (length - 0.5)) * 100.0).round() / 100.0)
         };
         Design {
@@ -302,7 +320,7 @@ impl Design {
             workspaces,
             target,
             aim,
-            visible_after: if rng.bool() { 0.0 } else { 1.0 },
+            visible_after,
         }
     }
 
@@ -1081,7 +1099,10 @@ impl Summary {
             out,
             "The randomized crash campaign, under flow control: each trial upgrades a fleet of \
              {}–{} instances (MySQL single and primary/standby, PostgreSQL tracked through its \
-             job API or the task center; jobs of 3–8 s) with real Terraform against the \
+             job API or the task center; jobs of 3–8 s, or, in trials where new jobs stay \
+             invisible for a second, longer than that second plus the age up to which the \
+             last look before a submission trusts the instance listing, as real upgrades \
+             are) with real Terraform against the \
              emulator, which meters every API at {QUOTA_LIMIT} requests per {:.0} s (seven \
              trials in ten) or per {:.0} s per user, so that submitting the fleet lasts a good \
              part of the apply. Every third trial splits the fleet between two or three \

@@ -1,9 +1,13 @@
 //! The last look before an upgrade is submitted ([`VersionUnchanged`]): once the
 //! submission's quota slot is granted, and right before it is sent, the instance must
-//! still run the version the checks saw. Under flow control a submission can wait many
-//! minutes for its slot (a fleet's last one (N − 1)/60 minutes); an upgrade another
-//! configuration or the console ran meanwhile changed the version, and submitting then
-//! would upgrade the instance a second time.
+//! still run the version the checks saw, and be ACTIVE. Under flow control a submission
+//! can wait many minutes for its slot (a fleet's last one (N − 1)/60 minutes); an
+//! upgrade another configuration, the console or an interrupted apply ran meanwhile
+//! changed the version, and submitting then would upgrade the instance a second time.
+//! An instance the listing shows busy (not ACTIVE) may be running such an upgrade that
+//! ends before the request arrives, when the busy answer that would have stopped it no
+//! longer comes: it is not sent, and the submission finds out what keeps the instance
+//! busy as after a busy answer ([`super::submit_once`]).
 //!
 //! What it costs: nothing per submission. It reads the process's shared instance
 //! listing ([`Catalog::snapshot`]) when that is no older than [`max_age`] (5 s, or more
@@ -33,7 +37,8 @@ pub fn max_age(instances: usize, spacing: Duration) -> Duration {
     MIN_AGE.max(spacing * pages * 8)
 }
 
-/// Checks that the instance still runs `version` right before its upgrade is sent.
+/// Checks that the instance still runs `version`, and is ACTIVE, right before its
+/// upgrade is sent.
 pub struct VersionUnchanged<'a> {
     catalog: &'a Arc<Catalog>,
     client: &'a RdsClient,
@@ -42,6 +47,8 @@ pub struct VersionUnchanged<'a> {
     version: &'a str,
     /// The version found instead, once the look refused.
     changed: Mutex<Option<String>>,
+    /// The status found instead of ACTIVE by the latest look, when it refused for it.
+    busy: Mutex<Option<String>>,
 }
 
 impl<'a> VersionUnchanged<'a> {
@@ -59,6 +66,7 @@ impl<'a> VersionUnchanged<'a> {
             instance_id,
             version,
             changed: Mutex::new(None),
+            busy: Mutex::new(None),
         }
     }
 
@@ -68,6 +76,12 @@ impl<'a> VersionUnchanged<'a> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The status the instance had instead of ACTIVE, when the latest look kept the
+    /// upgrade from being sent for it.
+    pub fn busy(&self) -> Option<String> {
+        self.busy.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Reads the listing again in the background unless it is younger than `age` by
@@ -116,17 +130,26 @@ impl BeforeSend for VersionUnchanged<'_> {
                 }
             },
         };
-        let now = all
-            .iter()
-            .find(|i| i.id == self.instance_id)
-            .and_then(|i| i.datastore.complete_version.clone());
-        match now {
+        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let Some(instance) = all.iter().find(|i| i.id == self.instance_id) else {
+            return Ok(());
+        };
+        match &instance.datastore.complete_version {
             Some(now) if now != self.version => {
                 let reason = format!(
                     "instance {} runs {now}, not {} as checked: it was upgraded meanwhile",
                     self.instance_id, self.version
                 );
-                *self.changed.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+                *self.changed.lock().unwrap_or_else(|e| e.into_inner()) = Some(now.clone());
+                Err(RdsError::NotSent(reason))
+            }
+            _ if !instance.status.eq_ignore_ascii_case("active") => {
+                let reason = format!(
+                    "instance {} has status {}: an operation is under way",
+                    self.instance_id, instance.status
+                );
+                *self.busy.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(instance.status.clone());
                 Err(RdsError::NotSent(reason))
             }
             _ => Ok(()),
