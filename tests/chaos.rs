@@ -309,9 +309,9 @@ impl Design {
             Aim::Submissions(rng.u64(1..workspaces[target].len() as u64))
         } else {
             // The applies' expected length: planning, the POST quota's windows (every
-            // workspace draws from it), the longest job and its tracking.
+            // workspace draws from it), then the last job (of mean length).
             let windows = size.div_ceil(QUOTA_LIMIT as usize) as f64 - 1.0;
-            let length = 3.0 + windows * window + shortest + 5.0 + window / 2.0;
+            let length = 2.0 + windows * window + shortest + 2.5;
             Aim::At(((0.5 + rng.f64() * (length - 0.5)) * 100.0).round() / 100.0)
         };
         Design {
