@@ -14,7 +14,8 @@
 //! for a large project under a small quota, so that reading it again spends at most a
 //! quarter of the listing API's quota), and reads it again in the background at half
 //! that age, so that the submissions queued behind do not wait for it. What it leaves
-//! out: an upgrade submitted elsewhere and finished within that age (upgrades take
+//! out: an upgrade that did not show yet in the listing it read and finished before the
+//! request was sent, all within that age and a new job's delay in showing (upgrades take
 //! minutes); one still running is refused as busy by the API, and adopted.
 
 use std::sync::{Arc, Mutex};
