@@ -10,9 +10,9 @@
 //! upgrade may end meanwhile: then the facts that asked for the look are older than its
 //! answer. So when the look finds nothing, the facts are read again (a listing read after
 //! the look was sent) and checked again; a finding stands only once facts read after a
-//! look still show it and the looks have shown no upgrade for [`UNDER_WAY_PATIENCE`]
-//! (counted from the first answer, not from before the wait for quota; see
-//! [`job::Grace`]). The caller's deadline and cancellation bound it all.
+//! look still show it and the looks have shown no upgrade for `UNDER_WAY_PATIENCE` (6 s,
+//! counted from the first answer, not from before the wait for quota). The caller's
+//! deadline and cancellation bound it all.
 
 use std::time::Duration;
 
