@@ -68,11 +68,13 @@ soak: tools
 ## credential), hit by a provider or Terraform SIGKILL, Ctrl-C, an emulator restart or a
 ## fault burst at a random moment or at one of its submissions; then each workspace
 ## applies again, and the first re-apply must succeed. One line per trial, a summary,
-## and RELIABILITY.md. HWRDS_CHAOS_SEED reruns a campaign, HWRDS_CHAOS_ONLY one trial.
+## and RELIABILITY.md. HWRDS_CHAOS_SEED reruns a campaign, HWRDS_CHAOS_ONLY one trial;
+## CHAOS_JOBS runs that many trials at a time (each its own emulator and workspaces).
 ## `make test` runs a short version (2 trials, fixed seed).
 CHAOS_TRIALS ?= 100
+CHAOS_JOBS ?= 1
 chaos: tools
-	HWRDS_CHAOS_TRIALS=$(CHAOS_TRIALS) HWRDS_CHAOS_WRITE=1 $(CARGO) test --test chaos -- --nocapture campaign
+	HWRDS_CHAOS_TRIALS=$(CHAOS_TRIALS) HWRDS_CHAOS_JOBS=$(CHAOS_JOBS) HWRDS_CHAOS_WRITE=1 $(CARGO) test --test chaos -- --nocapture campaign
 
 ## Fuzzes the cty msgpack and JSON decoders (fuzz/, its own package) for FUZZ_SECONDS each
 ## with cargo-fuzz on nightly; without them, says so and runs the decoders' proptests

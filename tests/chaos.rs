@@ -144,6 +144,9 @@ struct Settings {
     seed: u64,
     trials: usize,
     only: Option<usize>,
+    /// Trials run at a time (`HWRDS_CHAOS_JOBS`, default 1): each has its own emulator,
+    /// workspaces and processes.
+    jobs: usize,
     write: bool,
 }
 
@@ -178,10 +181,18 @@ impl Settings {
                 .parse::<usize>()
                 .unwrap_or_else(|_| panic!("HWRDS_CHAOS_ONLY={t:?} is not a trial index"))
         });
+        let jobs = env_set("HWRDS_CHAOS_JOBS").map_or(1, |t| {
+            t.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|j| *j > 0)
+                .unwrap_or_else(|| panic!("HWRDS_CHAOS_JOBS={t:?} is not a positive count"))
+        });
         Settings {
             seed,
             trials: trials.unwrap_or(SHORT_TRIALS),
             only,
+            jobs,
             write: env_set("HWRDS_CHAOS_WRITE").is_some_and(|v| v != "0"),
         }
     }
@@ -911,6 +922,7 @@ struct Summary {
     seed: u64,
     outcomes: Vec<Outcome>,
     took: Duration,
+    jobs: usize,
 }
 
 /// A row's counts over some trials: trials, failed, workspaces re-applied, of those
@@ -1123,7 +1135,7 @@ impl Summary {
         );
         let _ = writeln!(
             out,
-            "- Date: {today}\n- Commit: {commit}{}\n- Seed: `{:#x}`\n- Trials: {}, passed {}, failed {}\n- {}\n- Wall time: {:.1} min\n",
+            "- Date: {today}\n- Commit: {commit}{}\n- Seed: `{:#x}`\n- Trials: {}, passed {}, failed {}\n- {}\n- Wall time: {:.1} min, {} trial(s) at a time\n",
             if dirty {
                 " (with uncommitted changes)"
             } else {
@@ -1134,7 +1146,8 @@ impl Summary {
             self.outcomes.len() - failures.len(),
             failures.len(),
             self.headline(),
-            self.took.as_secs_f64() / 60.0
+            self.took.as_secs_f64() / 60.0,
+            self.jobs
         );
         let _ = writeln!(
             out,
@@ -1198,21 +1211,37 @@ fn campaign() {
         QUOTA_WINDOWS
     );
     let started = Instant::now();
-    let mut outcomes = Vec::new();
-    for index in indices {
-        let outcome = run_trial(settings.seed, index);
-        eprintln!("{}", outcome.line(settings.seed));
-        let failed = outcome.failure.is_some();
-        outcomes.push(outcome);
-        if failed && let Err(why) = terraform_runs() {
-            // A broken tool fails every trial that follows; that says nothing of hwrds.
-            panic!("chaos: stopped after trial {index}: Terraform itself does not run ({why})");
+    let queue = std::sync::Mutex::new(indices.into_iter());
+    let outcomes = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..settings.jobs {
+            scope.spawn(|| {
+                loop {
+                    let Some(index) = queue.lock().unwrap().next() else {
+                        return;
+                    };
+                    let outcome = run_trial(settings.seed, index);
+                    eprintln!("{}", outcome.line(settings.seed));
+                    let failed = outcome.failure.is_some();
+                    outcomes.lock().unwrap().push(outcome);
+                    if failed && let Err(why) = terraform_runs() {
+                        // A broken tool fails every trial that follows; that says nothing
+                        // of hwrds.
+                        panic!(
+                            "chaos: stopped after trial {index}: Terraform itself does not run ({why})"
+                        );
+                    }
+                }
+            });
         }
-    }
+    });
+    let mut outcomes = outcomes.into_inner().unwrap();
+    outcomes.sort_by_key(|o| o.index);
     let summary = Summary {
         seed: settings.seed,
         outcomes,
         took: started.elapsed(),
+        jobs: settings.jobs,
     };
     summary.print();
     if settings.write && settings.only.is_none() {
