@@ -62,14 +62,19 @@ bench:
 soak: tools
 	HWRDS_SOAK=1 $(CARGO) test --test fault_matrix -- --nocapture
 
-## The randomized crash campaign (tests/chaos.rs): CHAOS_TRIALS (default 100) seeded
-## trials, each a 5-instance fleet upgrade hit at a random moment by a provider or
-## Terraform SIGKILL, Ctrl-C, an emulator restart or a fault burst; one line per trial, a
-## summary, and RELIABILITY.md. HWRDS_CHAOS_SEED reruns a campaign, HWRDS_CHAOS_ONLY one
-## trial. `make test` runs a short version (4 trials, fixed seed).
+## The randomized crash campaign under flow control (tests/chaos.rs): CHAOS_TRIALS
+## (default 100) seeded trials, each an 8–12 instance fleet upgrade behind a quota of 4
+## requests per 8 s or 4 s per API (every third split between 2–3 workspaces sharing the
+## credential), hit by a provider or Terraform SIGKILL, Ctrl-C, an emulator restart or a
+## fault burst at a random moment or at one of its submissions; then each workspace
+## applies again, and the first re-apply must succeed. One line per trial, a summary,
+## and RELIABILITY.md. HWRDS_CHAOS_SEED reruns a campaign, HWRDS_CHAOS_ONLY one trial;
+## CHAOS_JOBS runs that many trials at a time (each its own emulator and workspaces).
+## `make test` runs a short version (2 trials, fixed seed).
 CHAOS_TRIALS ?= 100
+CHAOS_JOBS ?= 1
 chaos: tools
-	HWRDS_CHAOS_TRIALS=$(CHAOS_TRIALS) HWRDS_CHAOS_WRITE=1 $(CARGO) test --test chaos -- --nocapture campaign
+	HWRDS_CHAOS_TRIALS=$(CHAOS_TRIALS) HWRDS_CHAOS_JOBS=$(CHAOS_JOBS) HWRDS_CHAOS_WRITE=1 $(CARGO) test --test chaos -- --nocapture campaign
 
 ## Fuzzes the cty msgpack and JSON decoders (fuzz/, its own package) for FUZZ_SECONDS each
 ## with cargo-fuzz on nightly; without them, says so and runs the decoders' proptests

@@ -1,18 +1,31 @@
-//! The randomized crash campaign. Each seeded trial upgrades a fleet of five instances
-//! (MySQL single and primary/standby, PostgreSQL with and without a queryable job API,
-//! so the task-center tracking is used) with real Terraform against a real emulator that
-//! persists its state, and hits the apply at a random moment with one disruption: the
-//! provider SIGKILLed, Terraform SIGKILLed (no state written for the creates in flight),
-//! Ctrl-C, the emulator killed and restarted from its state file on the same port, or a
-//! burst of injected faults. Then it applies again, as a user would, until the fleet is
-//! done. Every trial must end with exactly one upgrade job per instance, a state that
-//! says what the emulator says (job ids, `Completed`, versions), an empty plan, and at
-//! most [`MAX_REAPPLIES`] re-applies.
+//! The randomized crash campaign, under flow control. Each seeded trial upgrades a fleet
+//! of 8–12 instances (MySQL single and primary/standby, PostgreSQL with and without a
+//! queryable job API, so the task-center tracking is used; jobs of 3–8 s, or longer
+//! when new jobs stay invisible for a second: see [`shortest_job`]) with real
+//! Terraform against a real emulator that persists its state and meters every API at
+//! [`QUOTA_LIMIT`] requests per 8 s or per 4 s per user, as a scaled-down standard
+//! policy: submitting the fleet lasts a good part of the apply, as it does for a real
+//! fleet (N/60 per minute). Every third trial splits the fleet between two or three
+//! workspaces (separate Terraform working directories, disjoint instances) that use
+//! the same credential and apply at the same time. One apply — the target's — is hit by
+//! one disruption: the provider SIGKILLed, Terraform SIGKILLed (no state written for
+//! the creates in flight), Ctrl-C, the emulator killed and restarted from its state
+//! file on the same port, or a burst of injected faults. The moment is either a time
+//! within the apply's expected length under the quota, or (every fourth trial) the
+//! target's k-th upgrade POST reaching the emulator, so that at least a quarter of the
+//! disruptions land while the fleet submits. Each workspace then applies again at once
+//! when its apply has ended, as a user would, until it is done.
 //!
-//! `make test` runs the short campaign: [`SHORT_TRIALS`] trials, one per disruption in
-//! turn, with a fixed seed. `make chaos` runs `HWRDS_CHAOS_TRIALS` (default 100) and
-//! writes RELIABILITY.md (`HWRDS_CHAOS_WRITE=1`). `HWRDS_CHAOS_SEED` sets the seed (printed
-//! at the start); `HWRDS_CHAOS_ONLY=<trial>` with the same seed reruns one trial.
+//! A trial passes when every instance has exactly one upgrade job, every state says
+//! what the emulator says (job ids, `Completed`, versions), every final plan is empty,
+//! and there was no lockout: each workspace's first re-apply succeeded and finished
+//! its fleet.
+//!
+//! `make test` runs the short campaign: [`SHORT_TRIALS`] trials with a fixed seed (a
+//! provider killed at a submission, and a two- or three-workspace trial). `make chaos`
+//! runs `HWRDS_CHAOS_TRIALS` (default 100) and writes RELIABILITY.md
+//! (`HWRDS_CHAOS_WRITE=1`). `HWRDS_CHAOS_SEED` sets the seed (printed at the start);
+//! `HWRDS_CHAOS_ONLY=<trial>` with the same seed reruns one trial.
 
 pub mod common;
 
@@ -25,16 +38,19 @@ use common::processes::{self, Running};
 use common::{Emulator, Workspace, hwrds_workspace, truth};
 use serde_json::{Value, json};
 
-/// Re-applies a trial may need after the disrupted apply; one more is a failure.
+/// Re-applies a workspace may take after the disrupted apply before the trial stops
+/// (only the first may fail the no-lockout bar; the others say how it ended).
 const MAX_REAPPLIES: u32 = 3;
 /// Trials of the short campaign (`make test`).
-const SHORT_TRIALS: usize = 4;
+const SHORT_TRIALS: usize = 2;
 /// Seed of the short campaign.
 const SHORT_SEED: u64 = 0x5eed_c4a0;
-/// Instances per trial.
-const FLEET_SIZE: usize = 5;
-/// The disruption lands uniformly within this long after the apply starts.
-const WINDOW_SECONDS: f64 = 6.0;
+/// Instances per trial (over all its workspaces).
+const FLEET_SIZES: std::ops::RangeInclusive<usize> = 8..=12;
+/// Accepted requests per API per user per window.
+const QUOTA_LIMIT: u32 = 4;
+/// The emulator's flow-control windows: 8 s in seven trials of ten, else 4 s.
+const QUOTA_WINDOWS: [f64; 2] = [8.0, 4.0];
 /// Longest any one Terraform command of a trial may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -73,7 +89,7 @@ impl Disruption {
     }
 }
 
-/// Where the apply was when the disruption hit.
+/// Where the target's apply was when the disruption hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {
     /// No create had started and nothing was submitted.
@@ -104,11 +120,33 @@ impl Phase {
     }
 }
 
+/// When the disruption comes.
+#[derive(Debug, Clone, Copy)]
+enum Aim {
+    /// This many seconds after the applies start.
+    At(f64),
+    /// Once this many of the target's upgrade POSTs have reached the emulator (fewer
+    /// than its instances: it is still submitting).
+    Submissions(u64),
+}
+
+impl Aim {
+    fn describe(self) -> String {
+        match self {
+            Aim::At(seconds) => format!("at {seconds:.2} s"),
+            Aim::Submissions(k) => format!("at POST {k}"),
+        }
+    }
+}
+
 /// The campaign's parameters, from the environment.
 struct Settings {
     seed: u64,
     trials: usize,
     only: Option<usize>,
+    /// Trials run at a time (`HWRDS_CHAOS_JOBS`, default 1): each has its own emulator,
+    /// workspaces and processes.
+    jobs: usize,
     write: bool,
 }
 
@@ -143,10 +181,18 @@ impl Settings {
                 .parse::<usize>()
                 .unwrap_or_else(|_| panic!("HWRDS_CHAOS_ONLY={t:?} is not a trial index"))
         });
+        let jobs = env_set("HWRDS_CHAOS_JOBS").map_or(1, |t| {
+            t.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|j| *j > 0)
+                .unwrap_or_else(|| panic!("HWRDS_CHAOS_JOBS={t:?} is not a positive count"))
+        });
         Settings {
             seed,
             trials: trials.unwrap_or(SHORT_TRIALS),
             only,
+            jobs,
             write: env_set("HWRDS_CHAOS_WRITE").is_some_and(|v| v != "0"),
         }
     }
@@ -160,6 +206,7 @@ impl Settings {
 }
 
 /// One instance of a trial's fleet.
+#[derive(Clone)]
 struct Member {
     id: String,
     /// `MySQL Single`, `PostgreSQL Ha (task center)`, …
@@ -167,27 +214,25 @@ struct Member {
     spec: Value,
 }
 
-/// The fleet of trial `index`: MySQL single, MySQL primary/standby (switching back),
-/// MySQL either, PostgreSQL primary/standby whose job API does not answer, and a
-/// PostgreSQL instance of either type; jobs of 2–4 s.
-fn fleet(rng: &mut fastrand::Rng, index: usize) -> Vec<Member> {
-    let kinds: [(&str, &str, bool); FLEET_SIZE] = [
-        ("MySQL", "Single", true),
-        ("MySQL", "Ha", true),
-        ("MySQL", if rng.bool() { "Ha" } else { "Single" }, true),
-        ("PostgreSQL", "Ha", false),
-        (
-            "PostgreSQL",
-            if rng.bool() { "Ha" } else { "Single" },
-            rng.bool(),
-        ),
-    ];
-    kinds
-        .iter()
-        .enumerate()
-        .map(|(k, &(engine, instance_type, queryable))| {
-            let id = format!("chaos{k}t{index:05}{}in01", "0".repeat(22));
-            let seconds = 2.0 + 2.0 * rng.f64();
+/// The fleet of trial `index`, `size` instances in turn: MySQL single, MySQL
+/// primary/standby (switching back), PostgreSQL primary/standby whose job API does not
+/// answer, and a PostgreSQL instance of either type whose job API may answer; jobs of
+/// `shortest` to `shortest` + 5 s.
+fn fleet(rng: &mut fastrand::Rng, index: usize, size: usize, shortest: f64) -> Vec<Member> {
+    (0..size)
+        .map(|k| {
+            let (engine, instance_type, queryable) = match k % 4 {
+                0 => ("MySQL", "Single", true),
+                1 => ("MySQL", "Ha", true),
+                2 => ("PostgreSQL", "Ha", false),
+                _ => (
+                    "PostgreSQL",
+                    if rng.bool() { "Ha" } else { "Single" },
+                    rng.bool(),
+                ),
+            };
+            let id = format!("chaos{k:02}t{index:05}{}in01", "0".repeat(21));
+            let seconds = shortest + 5.0 * rng.f64();
             let mut spec = json!({
                 "id": id,
                 "name": format!("chaos-{k}"),
@@ -202,7 +247,7 @@ fn fleet(rng: &mut fastrand::Rng, index: usize) -> Vec<Member> {
                 spec["latest_version"] = json!("14.12");
             }
             if instance_type == "Ha" {
-                let second = if k == 1 { "b" } else { "a" };
+                let second = if k % 4 == 1 { "b" } else { "a" };
                 spec["availability_zones"] =
                     json!(["ap-southeast-1a", format!("ap-southeast-1{second}")]);
             }
@@ -224,18 +269,103 @@ fn configuration(members: &[Member]) -> String {
     )
 }
 
+/// The shortest job of a trial: 3 s, or, when new jobs stay invisible for a while, more
+/// than that while plus the age up to which the last look before a submission trusts the
+/// instance listing (`last_look::max_age` at the trial's quota). A real upgrade lasts
+/// minutes, far longer than both; a job shorter than their sum could be submitted by the
+/// disrupted apply, stay unseen by the next one's listing and end before its request
+/// goes, which only a test's compressed time allows.
+fn shortest_job(size: usize, window: f64, visible_after: f64) -> f64 {
+    if visible_after == 0.0 {
+        return 3.0;
+    }
+    let spacing = Duration::from_secs_f64(window / f64::from(QUOTA_LIMIT));
+    let trusted = hwrds::upgrade::last_look::max_age(size, spacing);
+    (trusted.as_secs_f64() + visible_after + 1.0).ceil()
+}
+
+/// Everything trial `index` draws from its random source, before anything runs.
+struct Design {
+    disruption: Disruption,
+    /// The flow-control window, seconds.
+    window: f64,
+    /// The instances of each workspace (one, or two or three sharing the credential).
+    workspaces: Vec<Vec<Member>>,
+    /// The workspace whose apply is disrupted.
+    target: usize,
+    aim: Aim,
+    /// Seconds a new job stays invisible to the APIs.
+    visible_after: f64,
+}
+
+impl Design {
+    fn draw(rng: &mut fastrand::Rng, index: usize) -> Design {
+        let disruption = Disruption::for_trial(index);
+        let window = if rng.f64() < 0.7 {
+            QUOTA_WINDOWS[0]
+        } else {
+            QUOTA_WINDOWS[1]
+        };
+        let size = rng.usize(FLEET_SIZES);
+        let visible_after = if rng.bool() { 0.0 } else { 1.0 };
+        let shortest = shortest_job(size, window, visible_after);
+        let members = fleet(rng, index, size, shortest);
+        let count = if index % 3 == 1 { rng.usize(2..=3) } else { 1 };
+        let mut workspaces = vec![Vec::new(); count];
+        for (k, m) in members.into_iter().enumerate() {
+            workspaces[k % count].push(m);
+        }
+        let target = rng.usize(..count);
+        let aim = if index.is_multiple_of(4) {
+            Aim::Submissions(rng.u64(1..workspaces[target].len() as u64))
+        } else {
+            // The applies' expected length: planning, the POST quota's windows (every
+            // workspace draws from it), then the last job (of mean length).
+            let windows = size.div_ceil(QUOTA_LIMIT as usize) as f64 - 1.0;
+            let length = 2.0 + windows * window + shortest + 2.5;
+            Aim::At(((0.5 + rng.f64() * (length - 0.5)) * 100.0).round() / 100.0)
+        };
+        Design {
+            disruption,
+            window,
+            workspaces,
+            target,
+            aim,
+            visible_after,
+        }
+    }
+
+    fn members(&self) -> impl Iterator<Item = &Member> {
+        self.workspaces.iter().flatten()
+    }
+}
+
+/// How one workspace fared after the disruption.
+#[derive(Default)]
+struct WorkspaceOutcome {
+    reapplies: u32,
+    /// Whether its first re-apply succeeded and finished its fleet (None: none needed).
+    first_reapply: Option<bool>,
+    /// The first error of each apply that failed (the disrupted one included).
+    errors: Vec<String>,
+    /// The failed applies' output.
+    transcript: Vec<String>,
+    /// Why it failed.
+    failure: Option<String>,
+}
+
 /// What one trial did and found.
 struct Outcome {
     index: usize,
     disruption: Disruption,
-    /// Seconds after the apply started that the disruption was aimed at.
-    at: f64,
+    window: f64,
+    workspaces: usize,
+    aim: Aim,
     phase: Phase,
     /// What the disruption was, in detail (signal targets, fault rate, downtime).
     detail: String,
-    reapplies: u32,
-    /// The first error of each apply that failed (the disrupted one included).
-    errors: Vec<String>,
+    /// Per workspace, the target first.
+    sides: Vec<WorkspaceOutcome>,
     /// Where the trial's logs were kept (failed trials and trials with apply errors).
     kept: Option<String>,
     /// Upgrade jobs per instance, in fleet order.
@@ -246,28 +376,44 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// Workspaces that needed a re-apply, and how many of those succeeded the first time.
+    fn first_reapplies(&self) -> (usize, usize) {
+        let needed = self.sides.iter().filter(|s| s.first_reapply.is_some());
+        let ok = needed.clone().filter(|s| s.first_reapply == Some(true));
+        (needed.count(), ok.count())
+    }
+
     fn line(&self, seed: u64) -> String {
         let jobs: Vec<String> = self.jobs.iter().map(u64::to_string).collect();
         let result = match &self.failure {
             None => "ok".to_string(),
             Some(why) => format!("FAILED: {}", why.lines().next().unwrap_or("")),
         };
-        let errors = if self.errors.is_empty() {
+        let reapplies: Vec<String> = self.sides.iter().map(|s| s.reapplies.to_string()).collect();
+        let errors: Vec<String> = self
+            .sides
+            .iter()
+            .enumerate()
+            .flat_map(|(w, s)| s.errors.iter().map(move |e| format!("ws{w}: {e}")))
+            .collect();
+        let errors = if errors.is_empty() {
             String::new()
         } else {
             format!(
                 "; apply errors: {}; logs: {}",
-                self.errors.join(" | "),
+                errors.join(" | "),
                 self.kept.as_deref().unwrap_or("-")
             )
         };
         format!(
-            "chaos: seed {seed:#x} trial {:>3}  {:<17} at {:>4.2} s  phase {:<11} re-applies {}  jobs/instance {}  {result}  ({:.1} s; {}{errors})",
+            "chaos: seed {seed:#x} trial {:>3}  {:<17} {:<13} phase {:<11} {} ws, 4/{:.0}s  re-applies {}  jobs/instance {}  {result}  ({:.1} s; {}{errors})",
             self.index,
             self.disruption.name(),
-            self.at,
+            self.aim.describe(),
             self.phase.name(),
-            self.reapplies,
+            self.workspaces,
+            self.window,
+            reapplies.join("+"),
             jobs.join(" "),
             self.took.as_secs_f64(),
             self.detail,
@@ -280,28 +426,50 @@ fn trial_rng(seed: u64, index: usize) -> fastrand::Rng {
     fastrand::Rng::with_seed(seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
+/// Upgrade POSTs of `members` that reached the emulator.
+fn posts(stats: &Value, members: &[Member]) -> u64 {
+    members
+        .iter()
+        .map(|m| stats["upgrade_posts"][&m.id].as_u64().unwrap_or(0))
+        .sum()
+}
+
 /// The apply's phase now, from its output and the emulator's counters.
 fn phase_now(apply: &mut Running, emu: &Emulator, members: &[Member]) -> Phase {
     if apply.has_exited() {
         return Phase::AfterApply;
     }
     let stats = emu.stats();
-    let count = |key: &str| -> u64 {
-        members
-            .iter()
-            .map(|m| stats[key][&m.id].as_u64().unwrap_or(0))
-            .sum()
-    };
     let started_jobs = members
         .iter()
         .filter(|m| stats["upgrade_jobs"][&m.id].as_u64().unwrap_or(0) > 0)
         .count();
-    if !apply.stdout_so_far().contains("Creating...") && count("upgrade_posts") == 0 {
+    if !apply.stdout_so_far().contains("Creating...") && posts(&stats, members) == 0 {
         Phase::Planning
     } else if started_jobs < members.len() {
         Phase::Submitting
     } else {
         Phase::Tracking
+    }
+}
+
+/// Waits for the moment `aim` names (or the apply's end).
+fn wait_for(aim: Aim, started: Instant, apply: &mut Running, emu: &Emulator, members: &[Member]) {
+    match aim {
+        Aim::At(seconds) => {
+            let moment = started + Duration::from_secs_f64(seconds);
+            while Instant::now() < moment && !apply.has_exited() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        Aim::Submissions(k) => {
+            while posts(&emu.stats(), members) < k
+                && !apply.has_exited()
+                && started.elapsed() < COMMAND_TIMEOUT
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
     }
 }
 
@@ -414,8 +582,59 @@ fn fleet_done(ws: &Workspace, members: &[Member]) -> bool {
     })
 }
 
-/// The checks at the end of a trial: one job per instance, the state equals the
-/// emulator, the final plan is empty.
+/// After the apply `first` of `ws` has ended (disrupted or not), applies again at once,
+/// as a user would, until the fleet is done; the first re-apply must succeed.
+fn finish_workspace(ws: &Workspace, members: &[Member], first: Running) -> WorkspaceOutcome {
+    let mut out = WorkspaceOutcome::default();
+    let mut last = first.wait(COMMAND_TIMEOUT);
+    // Anything a killed Terraform left running goes, as a finished CI job's would.
+    for pid in processes::providers_in(ws.path()) {
+        processes::signal(pid, "KILL");
+    }
+    loop {
+        // (A killed Terraform has no exit code, and says nothing.)
+        if last.code > 0 {
+            out.errors.push(first_error(&last));
+            out.transcript.push(format!(
+                "==== apply {} (exit {})\n{}",
+                out.reapplies + 1,
+                last.code,
+                last.all()
+            ));
+        }
+        let done = last.code == 0 && fleet_done(ws, members);
+        if out.reapplies == 1 {
+            out.first_reapply = Some(done);
+            if !done {
+                out.failure = Some(format!(
+                    "lockout: the first re-apply failed (exit {}): {}",
+                    last.code,
+                    first_error(&last)
+                ));
+            }
+        }
+        if done {
+            return out;
+        }
+        if out.reapplies == MAX_REAPPLIES {
+            let why = format!(
+                "not done after {MAX_REAPPLIES} re-applies; the last one (exit {}):\n{}",
+                last.code,
+                tail(&last.all(), 40)
+            );
+            out.failure = Some(match out.failure.take() {
+                Some(lockout) => format!("{lockout}; {why}"),
+                None => why,
+            });
+            return out;
+        }
+        out.reapplies += 1;
+        last = ws.run_with_timeout(&["apply", "-auto-approve", "-input=false"], COMMAND_TIMEOUT);
+    }
+}
+
+/// The checks at the end of a trial, for one workspace: one job per instance, the state
+/// equals the emulator, the final plan is empty.
 fn verify(ws: &Workspace, emu: &Emulator, members: &[Member]) -> Result<(), String> {
     let stats = emu.stats();
     let mut problems = Vec::new();
@@ -525,6 +744,7 @@ fn provider_log_excerpt(log: &Path, lines: usize) -> String {
                 || l.contains("submit")
                 || l.contains("adopt")
                 || l.contains("busy")
+                || l.contains("findings stand")
         })
         .collect();
     picked[picked.len().saturating_sub(lines)..].join("\n")
@@ -535,119 +755,164 @@ fn failure_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("chaos")
 }
 
+/// The panic's message.
+fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panicked".into())
+}
+
 /// Runs trial `index` of the campaign seeded with `seed`.
 fn run_trial(seed: u64, index: usize) -> Outcome {
     let mut rng = trial_rng(seed, index);
-    let disruption = Disruption::for_trial(index);
-    let at = ((rng.f64() * WINDOW_SECONDS) * 100.0).round() / 100.0;
-    let members = fleet(&mut rng, index);
+    let design = Design::draw(&mut rng, index);
     let config = json!({
         "job_seconds": 3,
-        "job_visible_after_seconds": if rng.bool() { 0.0 } else { 1.0 },
-        "instances": members.iter().map(|m| m.spec.clone()).collect::<Vec<_>>(),
+        "job_visible_after_seconds": design.visible_after,
+        "instances": design.members().map(|m| m.spec.clone()).collect::<Vec<_>>(),
+        "flow_control": {"enabled": true, "limit": QUOTA_LIMIT, "window_seconds": design.window},
     });
     let mut emu = Emulator::start(config, true);
-    let mut ws = hwrds_workspace(common::terraform(), &emu, &configuration(&members));
-    let log = ws.path().join("terraform.log");
-    ws.set_env("TF_LOG_PROVIDER", "DEBUG");
-    ws.set_env("TF_LOG_PATH", &log.display().to_string());
+    // The target first; every workspace signs with the emulator's one user.
+    let mut order: Vec<usize> = (0..design.workspaces.len()).collect();
+    order.swap(0, design.target);
+    let sides: Vec<(Workspace, &[Member], PathBuf)> = order
+        .iter()
+        .map(|&w| {
+            let members = design.workspaces[w].as_slice();
+            let mut ws = hwrds_workspace(common::terraform(), &emu, &configuration(members));
+            let log = ws.path().join("terraform.log");
+            ws.set_env("TF_LOG_PROVIDER", "DEBUG");
+            ws.set_env("TF_LOG_PATH", &log.display().to_string());
+            (ws, members, log)
+        })
+        .collect();
 
     let started = Instant::now();
     let mut outcome = Outcome {
         index,
-        disruption,
-        at,
+        disruption: design.disruption,
+        window: design.window,
+        workspaces: sides.len(),
+        aim: design.aim,
         phase: Phase::AfterApply,
         detail: String::new(),
-        reapplies: 0,
-        errors: Vec::new(),
+        sides: Vec::new(),
         kept: None,
         jobs: Vec::new(),
         took: Duration::ZERO,
         failure: None,
     };
-    let mut transcript = Vec::new();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut apply = ws.spawn(&["apply", "-auto-approve", "-input=false"]);
-        let moment = started + Duration::from_secs_f64(at);
-        while Instant::now() < moment && !apply.has_exited() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let (phase, detail) = disrupt(disruption, &mut rng, &mut apply, &mut emu, &members);
+        let mut applies: Vec<Running> = sides
+            .iter()
+            .map(|(ws, _, _)| ws.spawn(&["apply", "-auto-approve", "-input=false"]))
+            .collect();
+        let target = sides[0].1;
+        wait_for(design.aim, started, &mut applies[0], &emu, target);
+        let (phase, detail) = disrupt(
+            design.disruption,
+            &mut rng,
+            &mut applies[0],
+            &mut emu,
+            target,
+        );
         outcome.phase = phase;
         outcome.detail = detail;
-        let mut last = apply.wait(COMMAND_TIMEOUT);
-        // Anything a killed Terraform left running goes, as a finished CI job's would.
-        for pid in processes::providers_in(ws.path()) {
-            processes::signal(pid, "KILL");
+        // Each workspace applies again as soon as its own apply has ended.
+        let emu = &emu;
+        let finished: Vec<std::thread::Result<WorkspaceOutcome>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = sides
+                .iter()
+                .zip(applies)
+                .map(|((ws, members, _), apply)| {
+                    scope.spawn(move || finish_workspace(ws, members, apply))
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join()).collect()
+        });
+        let mut problems = Vec::new();
+        for (w, side) in finished.into_iter().enumerate() {
+            match side {
+                Ok(side) => {
+                    if let Some(why) = &side.failure {
+                        problems.push(format!("workspace {w}: {why}"));
+                    }
+                    outcome.sides.push(side);
+                }
+                Err(panic) => {
+                    problems.push(format!("workspace {w}: {}", panic_text(panic)));
+                    outcome.sides.push(WorkspaceOutcome::default());
+                }
+            }
         }
-        loop {
-            // (A killed Terraform has no exit code, and says nothing.)
-            if last.code > 0 {
-                outcome.errors.push(first_error(&last));
-                transcript.push(format!(
-                    "==== apply {} (exit {})\n{}",
-                    outcome.reapplies + 1,
-                    last.code,
-                    last.all()
-                ));
+        // The checks read the emulator as fast as they like: its quota is the fleet's.
+        emu.admin("/__emulator/flow_control", json!({"enabled": false}));
+        for (w, (ws, members, _)) in sides.iter().enumerate() {
+            if let Err(why) = verify(ws, emu, members) {
+                problems.push(format!("workspace {w}: {why}"));
             }
-            if last.code == 0 && fleet_done(&ws, &members) {
-                break;
-            }
-            if outcome.reapplies == MAX_REAPPLIES {
-                return Err(format!(
-                    "the fleet is not done after {MAX_REAPPLIES} re-applies; the last one (exit {}):\n{}",
-                    last.code,
-                    tail(&last.all(), 40)
-                ));
-            }
-            outcome.reapplies += 1;
-            last =
-                ws.run_with_timeout(&["apply", "-auto-approve", "-input=false"], COMMAND_TIMEOUT);
         }
-        verify(&ws, &emu, &members)
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
     }));
     let stats = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| emu.stats()))
         .unwrap_or(Value::Null);
-    outcome.jobs = members
-        .iter()
+    outcome.jobs = design
+        .members()
         .map(|m| stats["upgrade_jobs"][&m.id].as_u64().unwrap_or(0))
         .collect();
     outcome.took = started.elapsed();
     let failure = match result {
         Ok(Ok(())) => None,
         Ok(Err(why)) => Some(why),
-        Err(panic) => Some(
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panicked".into()),
-        ),
+        Err(panic) => Some(panic_text(panic)),
     };
-    if failure.is_some() || !outcome.errors.is_empty() {
-        // Keep what explains it: the provider's log and the failed applies' output.
+    let any_errors = outcome.sides.iter().any(|s| !s.errors.is_empty());
+    if failure.is_some() || any_errors {
+        // Keep what explains it: the providers' logs and the failed applies' output.
         let stem = failure_dir().join(format!("seed-{seed:#x}-trial-{index}"));
         let _ = std::fs::create_dir_all(failure_dir());
-        let _ = std::fs::copy(&log, stem.with_extension("provider.log"));
-        let _ = std::fs::write(stem.with_extension("terraform.txt"), transcript.join("\n"));
+        for (w, (_, _, log)) in sides.iter().enumerate() {
+            let _ = std::fs::copy(log, stem.with_extension(format!("ws{w}.provider.log")));
+            let transcript = outcome
+                .sides
+                .get(w)
+                .map(|s| s.transcript.join("\n"))
+                .unwrap_or_default();
+            let _ = std::fs::write(
+                stem.with_extension(format!("ws{w}.terraform.txt")),
+                transcript,
+            );
+        }
         outcome.kept = Some(stem.display().to_string());
     }
     if let Some(why) = failure {
-        let fleet: Vec<String> = members
+        let fleet: Vec<String> = order
             .iter()
-            .map(|m| format!("{} = {}", m.id, m.label))
+            .enumerate()
+            .flat_map(|(w, &d)| {
+                design.workspaces[d]
+                    .iter()
+                    .map(move |m| format!("ws{w} {} = {}", m.id, m.label))
+            })
             .collect();
         outcome.failure = Some(format!(
-            "{why}\nfleet: {}\nkept: {}.{{provider.log,terraform.txt}}; provider log excerpt:\n{}",
+            "{why}\nfleet: {}\nkept: {}.ws<N>.{{provider.log,terraform.txt}}; target's provider log excerpt:\n{}",
             fleet.join(", "),
             outcome.kept.as_deref().unwrap_or(""),
-            provider_log_excerpt(&log, 40)
+            provider_log_excerpt(&sides[0].2, 40)
         ));
     }
-    for pid in processes::providers_in(ws.path()) {
-        processes::signal(pid, "KILL");
+    for (ws, _, _) in &sides {
+        for pid in processes::providers_in(ws.path()) {
+            processes::signal(pid, "KILL");
+        }
     }
     outcome
 }
@@ -657,6 +922,21 @@ struct Summary {
     seed: u64,
     outcomes: Vec<Outcome>,
     took: Duration,
+    jobs: usize,
+}
+
+/// A row's counts over some trials: trials, failed, workspaces re-applied, of those
+/// whose first re-apply succeeded.
+fn counts<'a>(trials: impl Iterator<Item = &'a Outcome>) -> [usize; 4] {
+    trials.fold([0; 4], |[n, failed, needed, ok], o| {
+        let (o_needed, o_ok) = o.first_reapplies();
+        [
+            n + 1,
+            failed + usize::from(o.failure.is_some()),
+            needed + o_needed,
+            ok + o_ok,
+        ]
+    })
 }
 
 impl Summary {
@@ -667,7 +947,24 @@ impl Summary {
             .collect()
     }
 
-    /// Markdown tables: kills by kind and phase, jobs per instance, re-applies.
+    /// Disruptions that landed while the target submitted, and all of them.
+    fn submitting(&self) -> (usize, usize) {
+        let landed = self
+            .outcomes
+            .iter()
+            .filter(|o| o.phase == Phase::Submitting);
+        (landed.count(), self.outcomes.len())
+    }
+
+    /// Workspaces re-applied, and of those whose first re-apply succeeded.
+    fn first_reapplies(&self) -> (usize, usize) {
+        let [_, _, needed, ok] = counts(self.outcomes.iter());
+        (needed, ok)
+    }
+
+    /// Markdown tables: disruptions by kind and phase; trials by phase, by workspaces
+    /// sharing the credential and by quota with their first re-applies; jobs per
+    /// instance; re-applies per workspace.
     fn tables(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
@@ -695,6 +992,39 @@ impl Summary {
                 of_kind.len()
             );
         }
+        let header = "| Trials | Failed | Workspaces re-applied | First re-apply succeeded |";
+        let rule = "|---:|---:|---:|---:|";
+        let row = |label: String, [n, failed, needed, ok]: [usize; 4]| {
+            format!("| {label} | {n} | {failed} | {needed} | {ok} |\n")
+        };
+        let _ = writeln!(out, "\n| Phase {header}\n|---{rule}");
+        for p in Phase::ALL {
+            let trials = self.outcomes.iter().filter(|o| o.phase == p);
+            if trials.clone().next().is_some() {
+                out.push_str(&row(p.name().to_string(), counts(trials)));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\n| Workspaces sharing the credential {header}\n|---:{rule}"
+        );
+        let mut sizes: Vec<usize> = self.outcomes.iter().map(|o| o.workspaces).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        for size in sizes {
+            let trials = self.outcomes.iter().filter(|o| o.workspaces == size);
+            out.push_str(&row(size.to_string(), counts(trials)));
+        }
+        let _ = writeln!(out, "\n| Quota per API {header}\n|---{rule}");
+        for window in QUOTA_WINDOWS {
+            let trials = self.outcomes.iter().filter(|o| o.window == window);
+            if trials.clone().next().is_some() {
+                out.push_str(&row(
+                    format!("{QUOTA_LIMIT} per {window:.0} s"),
+                    counts(trials),
+                ));
+            }
+        }
         let mut jobs: BTreeMap<u64, usize> = BTreeMap::new();
         for o in &self.outcomes {
             for &j in &o.jobs {
@@ -702,8 +1032,8 @@ impl Summary {
             }
         }
         let mut reapplies: BTreeMap<u32, usize> = BTreeMap::new();
-        for o in &self.outcomes {
-            *reapplies.entry(o.reapplies).or_default() += 1;
+        for side in self.outcomes.iter().flat_map(|o| &o.sides) {
+            *reapplies.entry(side.reapplies).or_default() += 1;
         }
         let _ = writeln!(
             out,
@@ -714,7 +1044,7 @@ impl Summary {
         }
         let _ = writeln!(
             out,
-            "\n| Re-applies after the disrupted apply | Trials |\n|---:|---:|"
+            "\n| Re-applies after the disrupted apply | Workspaces |\n|---:|---:|"
         );
         for (r, n) in &reapplies {
             let _ = writeln!(out, "| {r} | {n} |");
@@ -722,15 +1052,26 @@ impl Summary {
         out
     }
 
+    /// One line: the submitting share and the first re-applies.
+    fn headline(&self) -> String {
+        let (landed, all) = self.submitting();
+        let (needed, ok) = self.first_reapplies();
+        format!(
+            "{landed} of {all} disruptions landed while submitting ({:.0} %); the first re-apply succeeded for {ok} of {needed} workspaces that needed one",
+            100.0 * landed as f64 / all.max(1) as f64
+        )
+    }
+
     fn print(&self) {
         let failures = self.failures();
         eprintln!(
-            "\nchaos summary: seed {:#x}, {} trials, {} passed, {} failed, {:.1} min",
+            "\nchaos summary: seed {:#x}, {} trials, {} passed, {} failed, {:.1} min\n{}\n",
             self.seed,
             self.outcomes.len(),
             self.outcomes.len() - failures.len(),
             failures.len(),
-            self.took.as_secs_f64() / 60.0
+            self.took.as_secs_f64() / 60.0,
+            self.headline()
         );
         eprintln!("{}", self.tables());
         for o in &failures {
@@ -765,22 +1106,36 @@ impl Summary {
             out,
             "<!-- Written by `make chaos` (tests/chaos.rs). Do not edit; run it again. -->\n"
         );
+        let (sizes, windows) = (FLEET_SIZES, QUOTA_WINDOWS);
         let _ = writeln!(
             out,
-            "The randomized crash campaign: each trial upgrades a fleet of {FLEET_SIZE} instances \
-             (MySQL single and primary/standby, PostgreSQL tracked through its job API or the \
-             task center; jobs of 2–4 s) with real Terraform against the emulator, and hits \
-             the apply at a random moment (0–{WINDOW_SECONDS:.0} s after it starts) with one \
-             disruption: the provider SIGKILLed, Terraform SIGKILLed, Ctrl-C, the emulator \
-             killed and restarted from its state file, or a 2–4 s burst of faults (throttling, \
-             server errors, connections reset after processing, latency) at 30–60 %. Then it \
-             applies again until the fleet is done. A trial passes with exactly one upgrade job \
-             per instance, a state equal to the emulator (job ids, `Completed`, versions), an \
-             empty final plan, and at most {MAX_REAPPLIES} re-applies.\n"
+            "The randomized crash campaign, under flow control: each trial upgrades a fleet of \
+             {}–{} instances (MySQL single and primary/standby, PostgreSQL tracked through its \
+             job API or the task center; jobs of 3–8 s, or, in trials where new jobs stay \
+             invisible for a second, longer than that second plus the age up to which the \
+             last look before a submission trusts the instance listing, as real upgrades \
+             are) with real Terraform against the \
+             emulator, which meters every API at {QUOTA_LIMIT} requests per {:.0} s (seven \
+             trials in ten) or per {:.0} s per user, so that submitting the fleet lasts a good \
+             part of the apply. Every third trial splits the fleet between two or three \
+             workspaces that share the credential and apply at the same time. One apply is hit \
+             by one disruption: the provider SIGKILLed, Terraform SIGKILLed, Ctrl-C, the \
+             emulator killed and restarted from its state file, or a 2–4 s burst of faults \
+             (throttling, server errors, connections reset after processing, latency) at \
+             30–60 %. Its moment is a time within the apply's expected length under the quota \
+             or, every fourth trial, one of its upgrade POSTs before the last. Then each \
+             workspace applies again at once, until it is done. A trial passes with exactly \
+             one upgrade job per instance, states equal to the emulator (job ids, `Completed`, \
+             versions), empty final plans, and no lockout: every workspace's first re-apply \
+             succeeds and finishes its fleet.\n",
+            sizes.start(),
+            sizes.end(),
+            windows[0],
+            windows[1],
         );
         let _ = writeln!(
             out,
-            "- Date: {today}\n- Commit: {commit}{}\n- Seed: `{:#x}`\n- Trials: {}, passed {}, failed {}\n- Wall time: {:.1} min\n",
+            "- Date: {today}\n- Commit: {commit}{}\n- Seed: `{:#x}`\n- Trials: {}, passed {}, failed {}\n- {}\n- Wall time: {:.1} min, {} trial(s) at a time\n",
             if dirty {
                 " (with uncommitted changes)"
             } else {
@@ -790,11 +1145,14 @@ impl Summary {
             self.outcomes.len(),
             self.outcomes.len() - failures.len(),
             failures.len(),
-            self.took.as_secs_f64() / 60.0
+            self.headline(),
+            self.took.as_secs_f64() / 60.0,
+            self.jobs
         );
         let _ = writeln!(
             out,
-            "Disruptions by where they landed (`after apply`: the apply had ended first):\n"
+            "Disruptions by where they landed in the disrupted apply (`after apply`: it had \
+             ended first), and how the workspaces' re-applies went:\n"
         );
         let _ = writeln!(out, "{}", self.tables());
         if !failures.is_empty() {
@@ -807,10 +1165,11 @@ impl Summary {
                     .unwrap_or("");
                 let _ = writeln!(
                     out,
-                    "- trial {} ({}, {}): {first}",
+                    "- trial {} ({}, {}, {} workspace(s)): {first}",
                     o.index,
                     o.disruption.name(),
-                    o.phase.name()
+                    o.phase.name(),
+                    o.workspaces
                 );
             }
             let _ = writeln!(out);
@@ -846,26 +1205,43 @@ fn campaign() {
     let settings = Settings::from_env();
     let indices = settings.indices();
     eprintln!(
-        "chaos: seed {:#x} (HWRDS_CHAOS_SEED), {} trial(s), at most {MAX_REAPPLIES} re-applies each",
+        "chaos: seed {:#x} (HWRDS_CHAOS_SEED), {} trial(s), quota {QUOTA_LIMIT} per {:?} s per API",
         settings.seed,
-        indices.len()
+        indices.len(),
+        QUOTA_WINDOWS
     );
     let started = Instant::now();
-    let mut outcomes = Vec::new();
-    for index in indices {
-        let outcome = run_trial(settings.seed, index);
-        eprintln!("{}", outcome.line(settings.seed));
-        let failed = outcome.failure.is_some();
-        outcomes.push(outcome);
-        if failed && let Err(why) = terraform_runs() {
-            // A broken tool fails every trial that follows; that says nothing of hwrds.
-            panic!("chaos: stopped after trial {index}: Terraform itself does not run ({why})");
+    let queue = std::sync::Mutex::new(indices.into_iter());
+    let outcomes = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..settings.jobs {
+            scope.spawn(|| {
+                loop {
+                    let Some(index) = queue.lock().unwrap().next() else {
+                        return;
+                    };
+                    let outcome = run_trial(settings.seed, index);
+                    eprintln!("{}", outcome.line(settings.seed));
+                    let failed = outcome.failure.is_some();
+                    outcomes.lock().unwrap().push(outcome);
+                    if failed && let Err(why) = terraform_runs() {
+                        // A broken tool fails every trial that follows; that says nothing
+                        // of hwrds.
+                        panic!(
+                            "chaos: stopped after trial {index}: Terraform itself does not run ({why})"
+                        );
+                    }
+                }
+            });
         }
-    }
+    });
+    let mut outcomes = outcomes.into_inner().unwrap();
+    outcomes.sort_by_key(|o| o.index);
     let summary = Summary {
         seed: settings.seed,
         outcomes,
         took: started.elapsed(),
+        jobs: settings.jobs,
     };
     summary.print();
     if settings.write && settings.only.is_none() {
@@ -882,4 +1258,17 @@ fn campaign() {
         summary.seed,
         failures.iter().map(|o| o.index).collect::<Vec<_>>()
     );
+    if settings.only.is_none() {
+        // The campaign's point: disruptions while the fleet submits, in every campaign.
+        let (landed, all) = summary.submitting();
+        assert!(
+            landed * 4 >= all,
+            "only {landed} of {all} disruptions landed while submitting (at least a quarter must)"
+        );
+        let multi = summary.outcomes.iter().any(|o| o.workspaces > 1);
+        assert!(
+            multi || all < 2,
+            "no trial shared the credential between workspaces"
+        );
+    }
 }

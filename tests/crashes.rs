@@ -402,3 +402,86 @@ fn terraform_killed_mid_apply_delayed_mysql_next_apply_adopts_the_scheduled_job(
         NextRun::WhileScheduled,
     );
 }
+
+/// A fleet under flow control (4 requests per 8 s per API) has its provider SIGKILLed
+/// while it submits: some upgrades are running, the rest not yet sent. The apply run at
+/// once must succeed — no lockout: the instances whose upgrades the killed run submitted
+/// show as not ACTIVE (and a PostgreSQL standby as abnormal) in the listing that the plan
+/// reads first, while the look for their upgrades waits for its quota long enough for
+/// those short jobs to end; the checks must judge by what the look and the facts read
+/// after it show, not by the facts from before the wait. Still one job per instance, the
+/// state has each one's id, and the plan after is empty.
+#[test]
+fn fleet_killed_while_submitting_under_flow_control_then_the_first_reapply_adopts_and_finishes() {
+    let ids: Vec<String> = (0..8).map(|i| format!("fs{i:030}in01")).collect();
+    let instances: Vec<serde_json::Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let postgres = json!({"engine": "PostgreSQL", "version": "14",
+                                  "complete_version": "14.8", "latest_version": "14.12"});
+            let mut spec = match i % 4 {
+                0 => json!({"type": "Single"}),
+                1 => json!({"type": "Ha", "availability_zones": ["ap-southeast-1a", "ap-southeast-1b"]}),
+                2 => json!({"type": "Ha", "job_queryable": false}),
+                _ => json!({"type": "Single"}),
+            };
+            if i % 4 >= 2 {
+                spec.as_object_mut()
+                    .unwrap()
+                    .extend(postgres.as_object().unwrap().clone());
+            }
+            spec["id"] = json!(id);
+            spec["name"] = json!(format!("fleet-{i}"));
+            spec["job_seconds"] = json!(3);
+            spec
+        })
+        .collect();
+    let emu = Emulator::start(
+        json!({"instances": instances,
+               "flow_control": {"enabled": true, "limit": 4, "window_seconds": 8}}),
+        false,
+    );
+    let ws = hwrds_workspace(
+        common::terraform(),
+        &emu,
+        &common::fixtures::fleet(&ids, ""),
+    );
+    let apply = apply_in_background(&ws);
+    let posts = || ids.iter().map(|id| emu.upgrade_posts(id)).sum::<u64>();
+    // The first window's four submissions; the next ones wait 8 s for the POST's quota.
+    apply.until("four upgrades submitted", || posts() >= 4);
+    apply.kill_providers();
+    let submitted: Vec<&String> = ids.iter().filter(|id| emu.upgrade_jobs(id) > 0).collect();
+    assert!(
+        !submitted.is_empty() && submitted.len() < ids.len(),
+        "killed while submitting: {} of {} jobs started",
+        submitted.len(),
+        ids.len()
+    );
+    let killed = apply.wait(Duration::from_secs(60));
+    assert_ne!(killed.code, 0, "the apply fails when its provider dies");
+
+    let run = ws.run_with_timeout(
+        &["apply", "-auto-approve", "-input=false"],
+        Duration::from_secs(300),
+    );
+    assert_eq!(
+        run.code,
+        0,
+        "the first apply after the crash succeeds (no lockout):\n{}",
+        run.all()
+    );
+    let state = ws.fleet_attributes("fleet");
+    let truth = truth::read(&emu.url, &ids).expect("emulator");
+    for (id, t) in ids.iter().zip(&truth) {
+        assert_eq!(emu.upgrade_jobs(id), 1, "{id}: one job: {}", emu.stats());
+        assert_eq!(t.tasks.len(), 1, "{id}: {:?}", t.tasks);
+        let attrs = &state[id];
+        assert_eq!(attrs["job_id"], t.tasks[0].id.as_str(), "{id}: {attrs}");
+        assert_eq!(attrs["status"], "Completed", "{id}: {attrs}");
+        assert_eq!(attrs["version_after"], t.version.as_str(), "{id}: {attrs}");
+    }
+    let plan = ws.run(&["plan", "-detailed-exitcode", "-input=false"]);
+    assert_eq!(plan.code, 0, "the final plan is empty:\n{}", plan.all());
+}

@@ -5,12 +5,15 @@
 
 pub mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::Emulator;
 use common::client::EmulatorClient;
-use hwrds::rds::{CallCtx, RdsClient, UpgradeRequest, WaitSchedule};
+use hwrds::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest, WaitSchedule};
+use hwrds::upgrade::catalog::Catalog;
 use hwrds::upgrade::job::{self as upgrade_job, JobStatus};
+use hwrds::upgrade::last_look::VersionUnchanged;
 use hwrds::upgrade::submit_once::{self, Submitted};
 use serde_json::json;
 use tokio::time::Instant;
@@ -232,4 +235,86 @@ async fn busy_instance_whose_version_changed_waits_for_the_upgrade_job_to_show()
     let stats = emu.stats();
     assert_eq!(stats["upgrade_posts"][id], 2, "{stats}");
     assert_eq!(emu.upgrade_jobs(id), 1, "{stats}");
+}
+
+/// The last look's listing, read moments before the submission, shows the instance busy
+/// with an upgrade run elsewhere (the console, an interrupted apply) that ends before the
+/// request would arrive, so no busy answer would stop it: nothing is sent, and that
+/// upgrade is adopted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_the_last_look_shows_running_that_ends_before_the_request_is_adopted() {
+    let ids = ids(1);
+    let emu = emulator(&ids, json!({"job_seconds": 1}));
+    let client = client(&emu);
+    let elsewhere = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
+    let catalog = Arc::new(Catalog::default());
+    let listed = catalog
+        .listed_within(&client, &ctx(10), Duration::ZERO)
+        .await;
+    assert_eq!(listed.unwrap()[0].status, "MODIFYING");
+    // The other upgrade ends; the listing, younger than the last look's limit, does not say.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let call = ctx(30);
+    let look = VersionUnchanged::new(&catalog, &client, &call, &ids[0], "8.0.28");
+    // A listing of running upgrades read before the other upgrade showed (none).
+    let submitted = submit_once::submit_once(
+        &client,
+        &call,
+        &ids[0],
+        Some("8.0.28"),
+        NOW,
+        Some(&[]),
+        Some(&look),
+    )
+    .await
+    .unwrap();
+    match submitted {
+        Submitted::Adopted(job) => {
+            assert_eq!(job.id, elsewhere);
+            assert_eq!(job.status, JobStatus::Completed);
+        }
+        other => panic!("expected the other upgrade to be adopted, got {other:?}"),
+    }
+    let stats = emu.stats();
+    assert_eq!(
+        stats["upgrade_posts"][&ids[0]], 1,
+        "only the other one: {stats}"
+    );
+    assert_eq!(emu.upgrade_jobs(&ids[0]), 1, "{stats}");
+}
+
+/// An instance the last look's listing shows busy with something else than an upgrade is
+/// not sent an upgrade: the submission waits, as after a busy answer, until its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_the_last_look_shows_busy_without_an_upgrade_is_not_sent_one() {
+    let ids = ids(1);
+    let emu = emulator(&ids, json!({"status": "BACKING UP"}));
+    let client = client(&emu);
+    let catalog = Arc::new(Catalog::default());
+    let call = ctx(3);
+    let look = VersionUnchanged::new(&catalog, &client, &call, &ids[0], "8.0.28");
+    let submitted = submit_once::submit_once(
+        &client,
+        &call,
+        &ids[0],
+        Some("8.0.28"),
+        NOW,
+        Some(&[]),
+        Some(&look),
+    )
+    .await;
+    assert!(
+        matches!(
+            submitted,
+            Err(submit_once::SubmitError::Api(RdsError::Timeout(_)))
+        ),
+        "{submitted:?}"
+    );
+    assert_eq!(look.busy().as_deref(), Some("BACKING UP"));
+    let stats = emu.stats();
+    assert_eq!(
+        stats["upgrade_posts"][&ids[0]].as_u64().unwrap_or(0),
+        0,
+        "{stats}"
+    );
 }

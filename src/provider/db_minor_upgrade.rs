@@ -207,9 +207,10 @@ impl Resource for DbMinorUpgrade {
                 return diags;
             }
         };
-        let (checked, under_way) =
-            plan_checks::diagnostics(client, &call, &facts, &plan.config).await;
-        diags.extend(checked);
+        let checked =
+            plan_checks::diagnostics(&self.state.catalog, client, &call, facts, &plan.config).await;
+        diags.extend(checked.diags);
+        let (facts, under_way) = (checked.facts, checked.under_way);
         diags.extend(dr_relation::plan_warning(&self.state.catalog, client, &call, &facts).await);
         plan.planned
             .set_attr("engine", Value::string(&facts.engine));

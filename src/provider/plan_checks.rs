@@ -5,19 +5,31 @@ use super::findings;
 use crate::cty::{AttributePath, Value};
 use crate::rds::{CallCtx, RdsClient};
 use crate::tfplugin::{Diagnostic, Diagnostics};
+use crate::upgrade::catalog::Catalog;
 use crate::upgrade::facts::InstanceFacts;
 use crate::upgrade::under_way::assess;
 
-/// Plan-time diagnostics for upgrading `facts` with the configuration `config`, and
-/// whether an upgrade of the instance is already under way (applying follows it).
+/// What the plan learns from the checks of one upgrade.
+pub struct PlanChecks {
+    pub diags: Diagnostics,
+    /// An upgrade of the instance is already under way (applying follows it).
+    pub under_way: bool,
+    /// The instance's facts as the checks last read them: those given, or newer ones when
+    /// a look at the task center may have outdated them.
+    pub facts: InstanceFacts,
+}
+
+/// Plan-time diagnostics for upgrading `facts` with the configuration `config`.
 pub async fn diagnostics(
+    catalog: &Catalog,
     client: &RdsClient,
     call: &CallCtx,
-    facts: &InstanceFacts,
+    facts: InstanceFacts,
     config: &Value,
-) -> (Diagnostics, bool) {
-    let assessment = assess(client, call, facts, findings::configured_options(config)).await;
-    let under_way = assessment.under_way.is_some();
+) -> PlanChecks {
+    let options = findings::configured_options(config);
+    let assessment = assess(catalog, client, call, facts, options).await;
+    let facts = assessment.facts;
     let mut diags = Diagnostics::default();
     if let Some(active) = &assessment.under_way {
         diags.push(Diagnostic::warning_at(
@@ -38,5 +50,9 @@ pub async fn diagnostics(
         assessment.findings,
         false,
     ));
-    (diags, under_way)
+    PlanChecks {
+        diags,
+        under_way: assessment.under_way.is_some(),
+        facts,
+    }
 }

@@ -108,11 +108,12 @@ impl Action for UpgradeAction {
             .await
         {
             Ok(facts) => {
-                let mut diags = plan_checks::diagnostics(client, &call, &facts, config)
-                    .await
-                    .0;
+                let checked =
+                    plan_checks::diagnostics(&self.state.catalog, client, &call, facts, config)
+                        .await;
+                let mut diags = checked.diags;
                 // The target itself cannot show: an action's plan carries no values.
-                if let Some(unknown) = upgrade_target::planned(&facts, &[]).1 {
+                if let Some(unknown) = upgrade_target::planned(&checked.facts, &[]).1 {
                     diags.push(unknown);
                 }
                 diags

@@ -6,8 +6,9 @@
 //! one listing of the running upgrades for the creates of an apply, and one of the
 //! disaster-recovery relations for the plans of PostgreSQL instances. The instance
 //! listing and a latest version are read again, when asked for one no older than some
-//! age, for the last look before a submission ([`super::last_look`]); readers keep the
-//! one before meanwhile.
+//! age or read after some moment, for the last look before a submission
+//! ([`super::last_look`]) and for the checks' second reading of an instance after a look
+//! at the task center ([`super::under_way`]); readers keep the one before meanwhile.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,15 +64,17 @@ impl Catalog {
         self.listed(client, ctx, None).await
     }
 
-    /// Every instance of the project as listed at most `max_age` ago: the shared listing,
-    /// or a new one that replaces it (callers at once share one).
+    /// Every instance of the project as listed at most `max_age` before this call: the
+    /// shared listing, or a new one that replaces it (callers at once share one).
     pub async fn listed_within(
         &self,
         client: &RdsClient,
         ctx: &CallCtx,
         max_age: Duration,
     ) -> Result<Arc<Vec<Instance>>, RdsError> {
-        self.listed(client, ctx, Some(max_age)).await
+        // (Older than the monotonic clock itself: any listing will do.)
+        let since = Instant::now().checked_sub(max_age);
+        self.listed(client, ctx, since).await
     }
 
     /// The listing and its age, without waiting for a reading under way.
@@ -85,20 +88,26 @@ impl Catalog {
         self.relisting.try_lock().is_err()
     }
 
+    /// The shared listing when it was read at or after `since` (any, without one), else
+    /// a new reading that replaces it; callers waiting meanwhile share that reading.
     async fn listed(
         &self,
         client: &RdsClient,
         ctx: &CallCtx,
-        max_age: Option<Duration>,
+        since: Option<Instant>,
     ) -> Result<Arc<Vec<Instance>>, RdsError> {
-        let fresh = |(age, all): (Duration, Arc<Vec<Instance>>)| {
-            max_age.is_none_or(|limit| age <= limit).then_some(all)
+        let fresh = || {
+            let cached = self.listing.lock().unwrap_or_else(|e| e.into_inner());
+            cached
+                .as_ref()
+                .filter(|(at, _)| since.is_none_or(|since| *at >= since))
+                .map(|(_, all)| all.clone())
         };
-        if let Some(all) = self.snapshot().and_then(fresh) {
+        if let Some(all) = fresh() {
             return Ok(all);
         }
         let _one = self.relisting.lock().await;
-        if let Some(all) = self.snapshot().and_then(fresh) {
+        if let Some(all) = fresh() {
             return Ok(all);
         }
         let at = Instant::now();
@@ -225,6 +234,32 @@ impl Catalog {
         let instance = match self.instance(client, call, id).await {
             Ok(Some(instance)) => instance,
             Ok(None) => return Err(FactsError::NotFound),
+            Err(e) => return Err(FactsError::Lookup(e)),
+        };
+        self.facts(client, call, &instance)
+            .await
+            .map_err(|error| FactsError::Versions {
+                engine: instance.datastore.engine.clone(),
+                error,
+            })
+    }
+
+    /// The facts of instance `id` as a listing read after `since` shows them (the shared
+    /// listing when it is that recent, else a new one that replaces it): to check again
+    /// facts that a look at the task center may have outdated.
+    pub async fn facts_read_since(
+        &self,
+        client: &RdsClient,
+        call: &CallCtx,
+        id: &str,
+        since: Instant,
+    ) -> Result<InstanceFacts, FactsError> {
+        let listed = self.listed(client, call, Some(since)).await;
+        let instance = match listed {
+            Ok(all) => match all.iter().find(|i| i.id == id) {
+                Some(found) => found.clone(),
+                None => return Err(FactsError::NotFound),
+            },
             Err(e) => return Err(FactsError::Lookup(e)),
         };
         self.facts(client, call, &instance)

@@ -1,12 +1,16 @@
 //! The last look before an upgrade is submitted ([`VersionUnchanged`]): once the
 //! submission's quota slot is granted, and right before it is sent, the instance must
-//! still run the version the checks saw, and the upgrade must still install the target
-//! the plan showed ([`ReviewedTarget`]). Under flow control a submission can wait many
-//! minutes for its slot (a fleet's last one (N − 1)/60 minutes); an upgrade another
-//! configuration or the console ran meanwhile changed the version, and submitting then
-//! would upgrade the instance a second time; a minor version released meanwhile changed
-//! the target, and submitting then would install a version nobody reviewed (unless the
-//! user accepts newer targets).
+//! still run the version the checks saw, and be ACTIVE, and the upgrade must still
+//! install the target the plan showed ([`ReviewedTarget`]). Under flow control a
+//! submission can wait many minutes for its slot (a fleet's last one (N − 1)/60
+//! minutes); an upgrade another configuration, the console or an interrupted apply ran
+//! meanwhile changed the version, and submitting then would upgrade the instance a
+//! second time. An instance the listing shows busy (not ACTIVE) may be running such an
+//! upgrade that ends before the request arrives, when the busy answer that would have
+//! stopped it no longer comes: it is not sent, and the submission finds out what keeps
+//! the instance busy as after a busy answer ([`super::submit_once`]). A minor version
+//! released meanwhile changed the target, and submitting then would install a version
+//! nobody reviewed (unless the user accepts newer targets).
 //!
 //! What it costs: nothing per submission. It reads the process's shared instance
 //! listing ([`Catalog::snapshot`]) when that is no older than [`max_age`] (5 s, or more
@@ -15,9 +19,10 @@
 //! that age, so that the submissions queued behind do not wait for it. The latest
 //! version of the instance's engine and major version is read again on the same terms
 //! ([`Catalog::latest_version_within`]): one versions request per such age, shared by
-//! the fleet. What it leaves out: an upgrade submitted elsewhere and finished within that
-//! age (upgrades take minutes); one still running is refused as busy by the API, and
-//! adopted; a version released within that age.
+//! the fleet. What it leaves out: an upgrade that did not show yet in the listing it read
+//! and finished before the request was sent, all within that age and a new job's delay
+//! in showing (upgrades take minutes); one still running is refused as busy by the API,
+//! and adopted; a version released within that age.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -52,8 +57,8 @@ pub struct ReviewedTarget<'a> {
     pub accept_newer: bool,
 }
 
-/// Checks that the instance still runs `version`, and that the upgrade still installs
-/// the reviewed target, right before its upgrade is sent.
+/// Checks that the instance still runs `version`, is ACTIVE, and that the upgrade still
+/// installs the reviewed target, right before its upgrade is sent.
 pub struct VersionUnchanged<'a> {
     catalog: &'a Arc<Catalog>,
     client: &'a RdsClient,
@@ -65,6 +70,8 @@ pub struct VersionUnchanged<'a> {
     changed: Mutex<Option<String>>,
     /// How the target compared, once it was looked at.
     drift: Mutex<Option<Drift>>,
+    /// The status found instead of ACTIVE by the latest look, when it refused for it.
+    busy: Mutex<Option<String>>,
 }
 
 impl<'a> VersionUnchanged<'a> {
@@ -84,6 +91,7 @@ impl<'a> VersionUnchanged<'a> {
             target: None,
             changed: Mutex::new(None),
             drift: Mutex::new(None),
+            busy: Mutex::new(None),
         }
     }
 
@@ -105,6 +113,12 @@ impl<'a> VersionUnchanged<'a> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The status the instance had instead of ACTIVE, when the latest look kept the
+    /// upgrade from being sent for it.
+    pub fn busy(&self) -> Option<String> {
+        self.busy.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Reads the listing again in the background unless it is younger than `age` by
@@ -153,18 +167,32 @@ impl BeforeSend for VersionUnchanged<'_> {
                 }
             },
         };
-        let now = all
+        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if let Some(instance) = all
             .iter()
             .flat_map(|all| all.iter())
             .find(|i| i.id == self.instance_id)
-            .and_then(|i| i.datastore.complete_version.clone());
-        if let Some(now) = now.filter(|now| now != self.version) {
-            let reason = format!(
-                "instance {} runs {now}, not {} as checked: it was upgraded meanwhile",
-                self.instance_id, self.version
-            );
-            *self.changed.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
-            return Err(RdsError::NotSent(reason));
+        {
+            match &instance.datastore.complete_version {
+                Some(now) if now != self.version => {
+                    let reason = format!(
+                        "instance {} runs {now}, not {} as checked: it was upgraded meanwhile",
+                        self.instance_id, self.version
+                    );
+                    *self.changed.lock().unwrap_or_else(|e| e.into_inner()) = Some(now.clone());
+                    return Err(RdsError::NotSent(reason));
+                }
+                _ if !instance.status.eq_ignore_ascii_case("active") => {
+                    let reason = format!(
+                        "instance {} has status {}: an operation is under way",
+                        self.instance_id, instance.status
+                    );
+                    *self.busy.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(instance.status.clone());
+                    return Err(RdsError::NotSent(reason));
+                }
+                _ => {}
+            }
         }
         match self.target {
             Some(target) => self.check_target(target).await,
@@ -182,7 +210,7 @@ impl VersionUnchanged<'_> {
         } else {
             Api::Datastores
         };
-        let limit = max_age(0, self.client.api_policy(api).0.spacing());
+        let limit = max_age(0, self.client.api_pace(api).spacing());
         let latest = self
             .catalog
             .latest_version_within(self.client, self.ctx, target.engine, target.major, limit)

@@ -112,13 +112,15 @@ async fn adopt_or_submit(
         .checked_facts(client, call, instance_id)
         .await
         .map_err(NotSubmitted::Facts)?;
-    let assessment = under_way::assess(client, call, &facts, options).await;
+    let assessment = under_way::assess(catalog, client, call, facts, options).await;
     if assessment.has_errors() {
         return Err(NotSubmitted::Refused {
             findings: assessment.findings,
             lookup_failed: assessment.lookup_failed,
         });
     }
+    // The facts as the checks last read them (again, when a look may have outdated them).
+    let facts = assessment.facts;
     if let Some(active) = assessment.under_way {
         // An upgrade already under way (an interrupted apply's, the console's) is adopted.
         return Ok((facts, Submitted::Adopted(active), None));

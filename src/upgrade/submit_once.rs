@@ -10,10 +10,11 @@
 //! the job it may have started, and only when the instance shows no sign of one is the
 //! request sent again (a second request for a running upgrade is refused as busy). Right
 //! before the request is sent — after however long the API's flow control made it wait
-//! for its slot — the instance must still run the version the checks saw
-//! ([`super::last_look`]); one upgraded meanwhile has its upgrade adopted instead, and
-//! one whose upgrade would now install another version than the plan showed is not
-//! submitted ([`SubmitError::TargetMoved`]) unless newer targets are accepted. A
+//! for its slot — the instance must still run the version the checks saw, and be ACTIVE
+//! ([`super::last_look`]); one upgraded meanwhile has its upgrade adopted instead, one
+//! shown busy is handled as a busy answer is, and one whose upgrade would now install
+//! another version than the plan showed is not submitted ([`SubmitError::TargetMoved`])
+//! unless newer targets are accepted. A
 //! request once sent is seen through even when Terraform is interrupted: its answer
 //! carries the job id that the state must record.
 
@@ -111,7 +112,9 @@ pub async fn submit_once(
                 );
                 return Ok(Submitted::New(job_id));
             }
-            Err(e) if e.is_busy() => {
+            // Busy: the API's answer, or the last look's listing (an operation it shows
+            // may end before the request arrives, and no busy answer would stop it then).
+            Err(e) if e.is_busy() || shown_busy(&e, look) => {
                 // What keeps it busy is found out at once, and read again before any retry.
                 let since = *busy_since
                     .get_or_insert_with(|| time::OffsetDateTime::now_utc() - BUSY_CLOCK_MARGIN);
@@ -219,6 +222,11 @@ impl std::fmt::Display for SubmitError {
             ),
         }
     }
+}
+
+/// Whether `error` is the last look's refusal of an instance its listing shows busy.
+fn shown_busy(error: &RdsError, look: Option<&VersionUnchanged<'_>>) -> bool {
+    matches!(error, RdsError::NotSent(_)) && look.is_some_and(|l| l.busy().is_some())
 }
 
 /// How far the API's clock may be behind ours when "finished just before the instance
