@@ -485,3 +485,52 @@ fn fleet_killed_while_submitting_under_flow_control_then_the_first_reapply_adopt
     let plan = ws.run(&["plan", "-detailed-exitcode", "-input=false"]);
     assert_eq!(plan.code, 0, "the final plan is empty:\n{}", plan.all());
 }
+
+/// An upgrade submitted a moment before the next plan, as by an apply killed right after
+/// its POST: new jobs (and the instance's view of them) show with a delay, so the plan
+/// sees the instance as before and plans its versions; by the saved plan's apply the
+/// upgrade shows under way. The target stays as planned; `version_before` cannot (see
+/// `plan_carry`): Terraform up to 1.15 refuses that apply before anything is sent, and
+/// the next apply adopts the upgrade — one job, never a second.
+#[test]
+fn an_upgrade_the_plan_could_not_see_yet_is_adopted_by_the_next_apply() {
+    let visible_after = 6.0;
+    let emu = Emulator::start(
+        json!({"job_seconds": 12, "job_visible_after_seconds": visible_after}),
+        false,
+    );
+    let ws = hwrds_workspace(common::terraform(), &emu, &body());
+    let submitted = std::time::Instant::now();
+    let job = console_upgrade(&emu.url, ORDERS).expect("an upgrade submitted elsewhere");
+    let plan = ws.run(&["plan", "-input=false", "-out=tfplan"]);
+    plan.assert_ok();
+    let shown = flat(&plan.all());
+    assert!(
+        submitted.elapsed().as_secs_f64() < visible_after,
+        "the plan ran before the upgrade showed ({:?}); nothing tested",
+        submitted.elapsed()
+    );
+    assert!(
+        !shown.contains("An upgrade is already under way")
+            && shown.contains(r#"version_before = "8.0.28""#)
+            && shown.contains(r#"target_version = "8.0.32""#),
+        "{shown}"
+    );
+    std::thread::sleep(
+        Duration::from_secs_f64(visible_after + 0.5).saturating_sub(submitted.elapsed()),
+    );
+    let refused = ws.run(&["apply", "-input=false", "tfplan"]);
+    assert_ne!(refused.code, 0, "{}", refused.all());
+    let said = flat(&refused.all());
+    assert!(
+        said.contains("Provider produced inconsistent final plan")
+            && said.contains(".version_before: was known, but now unknown")
+            && !said.contains(".target_version"),
+        "{said}"
+    );
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1, "nothing sent");
+    next_apply_adopts(&emu, &ws, ORDERS);
+    let state = ws.resource_attributes("hwrds_db_minor_upgrade.orders");
+    assert_eq!(state["job_id"], job.as_str());
+    assert_eq!(state["target_version"], "8.0.32");
+}

@@ -6,7 +6,9 @@
 //! version released in between keeps the reviewed target in the final plan, so the apply
 //! reaches the provider's own check and fails at `instance_id`, submitting nothing;
 //! without the private data (Terraform 1.15 and older) the final plan shows the new
-//! target, which Terraform itself refuses (see tests/target_version.rs).
+//! target, which Terraform itself refuses (see tests/target_version.rs). The same carry
+//! keeps `version_before` when an upgrade the plan could not see yet is under way by the
+//! final plan.
 
 pub mod common;
 
@@ -251,4 +253,87 @@ async fn moved_target_refused_in_the_final_plan_of_terraform_1_16() {
         emu.stats()
     );
     assert_eq!(emu.upgrade_jobs(ORDERS), 0);
+}
+
+/// An upgrade submitted a moment before the plan (an apply interrupted right after its
+/// POST, applied again at once) shows only after it: the plan shows `version_before`
+/// known, the final plan sees the upgrade under way. Terraform 1.16+ hands the plan's
+/// private data back and the final plan keeps the version the plan showed, so the apply
+/// adopts the upgrade; without it (Terraform 1.15 and older) `version_before` is unknown
+/// there, which Terraform refuses before anything is sent (tests/crashes.rs).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgrade_the_plan_could_not_see_yet_keeps_version_before_with_terraform_1_16() {
+    let visible_after = 4.0;
+    let emu = Emulator::start(
+        json!({"job_seconds": 8, "job_visible_after_seconds": visible_after,
+               "instances": [{"id": ORDERS, "name": "orders", "type": "Single"}]}),
+        false,
+    );
+    let submitted = tokio::time::Instant::now();
+    let url = emu.url.clone();
+    let job = tokio::task::spawn_blocking(move || common::client::console_upgrade(&url, ORDERS))
+        .await
+        .expect("join")
+        .expect("an upgrade submitted elsewhere");
+    let mut planning = configured(&emu.url).await;
+    let (first, private) = plan(&mut planning, Vec::new()).await;
+    drop(planning);
+    assert!(
+        submitted.elapsed().as_secs_f64() < visible_after,
+        "the plan ran before the upgrade showed; nothing tested"
+    );
+    for (name, planned) in [("version_before", "8.0.28"), ("target_version", "8.0.32")] {
+        assert_eq!(first.attr_string(name).as_deref(), Some(planned), "{name}");
+    }
+
+    tokio::time::sleep_until(submitted + Duration::from_secs_f64(visible_after + 0.5)).await;
+
+    let mut old = configured(&emu.url).await;
+    let (replanned, _) = plan(&mut old, Vec::new()).await;
+    assert_eq!(
+        replanned.get_attr("version_before"),
+        Some(&Value::Unknown),
+        "derived again with the upgrade under way"
+    );
+    assert_eq!(
+        replanned.attr_string("target_version").as_deref(),
+        Some("8.0.32")
+    );
+    drop(old);
+
+    let mut applying = configured(&emu.url).await;
+    let (final_plan, final_private) = plan(&mut applying, private).await;
+    for (name, planned) in [("version_before", "8.0.28"), ("target_version", "8.0.32")] {
+        assert_eq!(
+            final_plan.attr_string(name).as_deref(),
+            Some(planned),
+            "{name}: Terraform's consistency check passes"
+        );
+    }
+    let ty = resource_type();
+    let applied = applying
+        .client
+        .apply_resource_change(tf::apply_resource_change::Request {
+            type_name: "hwrds_db_minor_upgrade".into(),
+            prior_state: dynamic(&Value::Null, &ty),
+            planned_state: dynamic(&final_plan, &ty),
+            config: dynamic(&config(), &ty),
+            planned_private: final_private,
+            ..Default::default()
+        })
+        .await
+        .expect("ApplyResourceChange")
+        .into_inner();
+    assert!(
+        applied.diagnostics.iter().all(|d| d.severity != 1),
+        "{:?}",
+        applied.diagnostics
+    );
+    let state = decode(applied.new_state, &ty);
+    assert_eq!(state.attr_string("job_id").as_deref(), Some(job.as_str()));
+    assert_eq!(
+        state.attr_string("version_before").as_deref(),
+        Some("8.0.28")
+    );
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1, "adopted, not repeated");
 }

@@ -6,7 +6,9 @@
 //!   process) and the seed's constraints run as diagnostics at the attribute they are
 //!   about; `engine`, `instance_type`, `version_before` and `target_version` (the
 //!   version the upgrade installs; null with a warning when it cannot be told) are known
-//!   in the plan ([`upgrade_target`]).
+//!   in the plan (`version_before` not while an upgrade is under way: it may complete
+//!   before the apply) and carried to the apply's final plan ([`upgrade_target`],
+//!   [`plan_carry`]).
 //!   Plan (existing): a job still running with `wait_for_completion` plans an in-place
 //!   update that resumes waiting; a `Failed` job plans a replacement (a new attempt).
 //! - **Create**: adopt an upgrade already under way, else submit once (busy retried
@@ -47,6 +49,7 @@ use super::ProviderState;
 use super::dr_relation;
 use super::findings;
 use super::moved_from_official;
+use super::plan_carry::{self, Carried};
 use super::plan_checks;
 use super::project_lookup;
 use super::schedule;
@@ -216,25 +219,16 @@ impl Resource for DbMinorUpgrade {
             .set_attr("engine", Value::string(&facts.engine));
         plan.planned
             .set_attr("instance_type", Value::string(&facts.instance_type));
-        // An upgrade under way may finish before the apply plans again: the version it
-        // started from is known after apply (a known value could not change then).
-        let before = if under_way {
-            Value::Unknown
-        } else {
-            Value::opt_string(facts.complete_version.clone())
-        };
+        // The target is known, an upgrade under way included; so is the version it starts
+        // from, unless an upgrade is under way (see plan_carry).
+        let carried = Carried::from_private(&plan.first_plan_private);
+        let before = plan_carry::version_before(&facts, under_way, carried.as_ref());
+        let (target, unknown) = upgrade_target::planned(&facts, carried.as_ref());
+        if let Some(warning) = unknown {
+            diags.push(warning);
+        }
+        plan.planned_private = plan_carry::carry(&before, &target);
         plan.planned.set_attr("version_before", before);
-        // So is the target of an upgrade under way: the one it installs.
-        let target = if under_way {
-            Value::Unknown
-        } else {
-            let (target, unknown) = upgrade_target::planned(&facts, &plan.first_plan_private);
-            if let Some(warning) = unknown {
-                diags.push(warning);
-            }
-            target
-        };
-        plan.planned_private = upgrade_target::carry(&target);
         plan.planned.set_attr(TARGET_VERSION, target);
         schedule::plan_create(&mut plan.planned, facts.maintenance_window.as_deref());
         diags

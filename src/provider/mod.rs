@@ -9,6 +9,7 @@ mod findings;
 mod instance_data;
 mod instances_data;
 mod moved_from_official;
+mod plan_carry;
 mod plan_checks;
 mod project_lookup;
 mod schedule;

@@ -113,7 +113,7 @@ impl Action for UpgradeAction {
                         .await;
                 let mut diags = checked.diags;
                 // The target itself cannot show: an action's plan carries no values.
-                if let Some(unknown) = upgrade_target::planned(&checked.facts, &[]).1 {
+                if let Some(unknown) = upgrade_target::planned(&checked.facts, None).1 {
                     diags.push(unknown);
                 }
                 diags

@@ -4,23 +4,20 @@
 //! itself is the domain's ([`crate::upgrade::target`]); the check right before the
 //! submission is the last look's ([`crate::upgrade::last_look`]).
 //!
-//! Terraform plans every change twice: when the user plans, and again right before
-//! applying it, and refuses the apply when a value known in the first plan differs in the
-//! second. Terraform 1.16+ hands the first plan's private data to the second, so the
-//! target the plan showed is carried there and planned again as it was: the apply then
-//! reaches the last look, which refuses a moved target with its own error at
-//! `instance_id`. Older Terraform hands nothing over: the second plan derives the target
-//! again, and a version released between the two makes Terraform refuse the apply itself
-//! (its "inconsistent final plan" error names `target_version`, as planned and as now),
-//! also before anything is submitted.
-
-use serde::{Deserialize, Serialize};
+//! The target the plan showed is carried to the apply's final plan with the plan's other
+//! values ([`super::plan_carry`]); with Terraform 1.16+ it is planned again as it was, and
+//! the last look refuses a moved target with its own error at `instance_id`. Older
+//! Terraform hands nothing over: the final plan derives the target again, and a version
+//! released between the two plans makes Terraform refuse the apply itself (its
+//! "inconsistent final plan" error names `target_version`, as planned and as now), also
+//! before anything is submitted.
 
 use crate::cty::{AttributePath, Value};
 use crate::tfplugin::Diagnostic;
 use crate::upgrade::facts::InstanceFacts;
 use crate::upgrade::target::{self, Target};
 
+use super::plan_carry::Carried;
 use super::upgrade_state::UpgradeState;
 
 /// The attribute's name.
@@ -30,9 +27,9 @@ pub const TARGET_VERSION: &str = "target_version";
 /// warning saying why it is null when the target cannot be told. In the final plan of an
 /// apply whose plan's private data came back (`first_plan_private`, Terraform 1.16+) it
 /// is the target that plan showed, for the last look to check before submitting.
-pub fn planned(facts: &InstanceFacts, first_plan_private: &[u8]) -> (Value, Option<Diagnostic>) {
+pub fn planned(facts: &InstanceFacts, carried: Option<&Carried>) -> (Value, Option<Diagnostic>) {
     let (now, warning) = derived(facts);
-    match carried(first_plan_private) {
+    match carried.map(Carried::target_version) {
         Some(reviewed) => {
             if reviewed != now {
                 tracing::info!(instance_id = %facts.id, ?reviewed, ?now, "the target moved since the plan; planning the reviewed one for the apply to check");
@@ -60,35 +57,6 @@ fn derived(facts: &InstanceFacts) -> (Value, Option<Diagnostic>) {
             (Value::Null, warning)
         }
     }
-}
-
-/// What the plan keeps in its private data for the apply's final plan.
-#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
-struct Carried {
-    /// The planned `target_version`: a version, or null when it could not be told.
-    target_version: Option<String>,
-}
-
-/// The private data of a plan whose `target_version` is `planned` (empty when it is
-/// unknown: there is nothing to keep).
-pub fn carry(planned: &Value) -> Vec<u8> {
-    let target_version = match planned {
-        Value::String(version) => Some(version.clone()),
-        Value::Null => None,
-        _ => return Vec::new(),
-    };
-    serde_json::to_vec(&Carried { target_version }).unwrap_or_default()
-}
-
-/// The `target_version` the plan being applied showed, from the private data Terraform
-/// hands back to the final plan (None when there is none: Terraform before 1.16, or a
-/// first plan).
-fn carried(first_plan_private: &[u8]) -> Option<Value> {
-    if first_plan_private.is_empty() {
-        return None;
-    }
-    let carried: Carried = serde_json::from_slice(first_plan_private).ok()?;
-    Some(Value::opt_string(carried.target_version))
 }
 
 /// The apply installs `now` where the plan showed `reviewed`: newer targets accepted.
@@ -126,14 +94,11 @@ pub fn installed_differs(state: &UpgradeState, accepted: Option<&str>) -> Option
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_planned_target_survives_the_private_data() {
-        for planned in [Value::string("8.0.32"), Value::Null] {
-            assert_eq!(carried(&carry(&planned)), Some(planned));
-        }
-        assert!(carry(&Value::Unknown).is_empty(), "nothing to keep");
-        assert_eq!(carried(&[]), None, "a first plan, or Terraform before 1.16");
-        assert_eq!(carried(b"not ours"), None);
+    fn carried(target: &Value) -> Option<Carried> {
+        Carried::from_private(&super::super::plan_carry::carry(
+            &Value::string("8.0.28"),
+            target,
+        ))
     }
 
     #[test]
@@ -147,21 +112,24 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            planned(&facts, &[]).0,
+            planned(&facts, None).0,
             Value::string("8.0.33"),
             "a first plan"
         );
-        let reviewed = carry(&Value::string("8.0.32"));
-        assert_eq!(planned(&facts, &reviewed).0, Value::string("8.0.32"));
+        let reviewed = carried(&Value::string("8.0.32"));
+        assert_eq!(
+            planned(&facts, reviewed.as_ref()).0,
+            Value::string("8.0.32")
+        );
         let unknown = InstanceFacts {
             latest_version: None,
             ..facts.clone()
         };
-        let (now, warning) = planned(&unknown, &[]);
+        let (now, warning) = planned(&unknown, None);
         assert_eq!(now, Value::Null);
         assert!(warning.is_some_and(|w| w.detail.contains("target_version is null")));
         assert_eq!(
-            planned(&facts, &carry(&Value::Null)).0,
+            planned(&facts, carried(&Value::Null).as_ref()).0,
             Value::Null,
             "a plan that could not tell stays so"
         );

@@ -1,0 +1,161 @@
+//! What the plan of a new `hwrds_db_minor_upgrade` keeps for the apply's final plan: the
+//! version the upgrade starts from and the one it installs, as the plan showed them.
+//!
+//! Terraform plans every change twice — when the user plans, and again right before
+//! applying — and refuses the apply when a value known in the first plan differs in the
+//! second (an unknown one may become anything). The target is known in every plan of a
+//! new upgrade: the latest minor version listed, which an upgrade under way or just
+//! completed does not change. `version_before` is the version the instance reports, which
+//! it keeps while an upgrade runs and leaves when the upgrade completes; so a plan that
+//! sees an upgrade under way plans it unknown (known once applied), since the upgrade may
+//! complete before the final plan.
+//!
+//! Terraform 1.16+ hands the first plan's private data to the final plan, which then plans
+//! both values as the first plan showed them. Terraform up to 1.15 hands nothing over, and
+//! one interleaving remains that no rule of the provider's can serve: an upgrade submitted
+//! moments before the plan (an apply interrupted right after its POST, then applied again
+//! at once) does not show yet — new jobs, and the instance's view of them, show with a
+//! delay — so the plan shows `version_before` known; the final plan sees the upgrade
+//! under way and plans it unknown, and Terraform refuses that resource's apply before
+//! anything is sent ("inconsistent final plan"); the next apply adopts the upgrade.
+//! Planning it known while an upgrade is under way would trade this for a worse case: an
+//! upgrade the plan saw running that completes before that resource's final plan — every
+//! adopted upgrade of a saved plan applied later, and many in a large fleet's re-apply,
+//! whose final plans spread over the whole apply.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cty::Value;
+use crate::upgrade::facts::InstanceFacts;
+
+/// The planned values the first plan keeps in its private data.
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Carried {
+    /// The planned `target_version`: a version, or null when it could not be told.
+    target_version: Option<String>,
+    /// The planned `version_before` when it was a version (absent when it was unknown or
+    /// null, and from plans of earlier builds).
+    #[serde(default)]
+    version_before: Option<String>,
+}
+
+impl Carried {
+    /// What the plan being applied kept, from the private data Terraform hands back to
+    /// the final plan; None when there is none (Terraform before 1.16, or a first plan).
+    pub fn from_private(first_plan_private: &[u8]) -> Option<Carried> {
+        if first_plan_private.is_empty() {
+            return None;
+        }
+        serde_json::from_slice(first_plan_private).ok()
+    }
+
+    /// The `target_version` the first plan showed.
+    pub fn target_version(&self) -> Value {
+        Value::opt_string(self.target_version.clone())
+    }
+}
+
+/// The `version_before` of upgrading `facts`' instance: as the first plan showed it when
+/// it was carried, else unknown while an upgrade is under way (`under_way`), else the
+/// version the instance reports (see the module doc).
+pub fn version_before(facts: &InstanceFacts, under_way: bool, carried: Option<&Carried>) -> Value {
+    match carried.and_then(|c| c.version_before.clone()) {
+        Some(planned) => {
+            if facts.complete_version.as_deref() != Some(planned.as_str()) || under_way {
+                tracing::info!(instance_id = %facts.id, %planned, now = ?facts.complete_version, under_way, "planning the version_before the plan showed");
+            }
+            Value::String(planned)
+        }
+        None if under_way => Value::Unknown,
+        None => Value::opt_string(facts.complete_version.clone()),
+    }
+}
+
+/// The private data of a plan showing `version_before` and `target_version`: the target
+/// when it is known (a version or null; nothing is kept otherwise), the version the
+/// upgrade starts from when it is one.
+pub fn carry(version_before: &Value, target_version: &Value) -> Vec<u8> {
+    let target_version = match target_version {
+        Value::String(version) => Some(version.clone()),
+        Value::Null => None,
+        _ => return Vec::new(),
+    };
+    let version_before = match version_before {
+        Value::String(version) => Some(version.clone()),
+        _ => None,
+    };
+    serde_json::to_vec(&Carried {
+        target_version,
+        version_before,
+    })
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(runs: &str) -> InstanceFacts {
+        InstanceFacts {
+            id: "i-1".into(),
+            engine: "MySQL".into(),
+            version: "8.0".into(),
+            complete_version: Some(runs.into()),
+            latest_version: Some("8.0.33".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_planned_values_survive_the_private_data() {
+        for target in [Value::string("8.0.32"), Value::Null] {
+            let kept =
+                Carried::from_private(&carry(&Value::string("8.0.28"), &target)).expect("carried");
+            assert_eq!(kept.target_version(), target);
+            assert_eq!(
+                version_before(&facts("8.0.33"), true, Some(&kept)),
+                Value::string("8.0.28")
+            );
+        }
+        let under_way = Carried::from_private(&carry(&Value::Unknown, &Value::string("8.0.32")))
+            .expect("the target is kept");
+        assert_eq!(under_way.target_version(), Value::string("8.0.32"));
+        assert_eq!(
+            version_before(&facts("8.0.32"), false, Some(&under_way)),
+            Value::string("8.0.32"),
+            "not carried: derived again"
+        );
+        assert!(carry(&Value::string("8.0.28"), &Value::Unknown).is_empty());
+        assert_eq!(
+            Carried::from_private(&[]),
+            None,
+            "a first plan, or Terraform before 1.16"
+        );
+        assert_eq!(Carried::from_private(b"not ours"), None);
+    }
+
+    #[test]
+    fn a_plan_of_an_earlier_build_carries_the_target_only() {
+        let kept = Carried::from_private(br#"{"target_version":"8.0.32"}"#).expect("carried");
+        assert_eq!(kept.target_version(), Value::string("8.0.32"));
+        assert_eq!(
+            version_before(&facts("8.0.28"), false, Some(&kept)),
+            Value::string("8.0.28"),
+            "derived again"
+        );
+    }
+
+    #[test]
+    fn version_before_is_what_the_instance_reports_unless_carried_or_under_way() {
+        assert_eq!(
+            version_before(&facts("8.0.28"), false, None),
+            Value::string("8.0.28")
+        );
+        assert_eq!(version_before(&facts("8.0.28"), true, None), Value::Unknown);
+        let unreported = InstanceFacts {
+            complete_version: None,
+            ..facts("8.0.28")
+        };
+        assert_eq!(version_before(&unreported, false, None), Value::Null);
+    }
+}
