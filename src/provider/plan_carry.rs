@@ -16,8 +16,9 @@
 //! moments before the plan (an apply interrupted right after its POST, then applied again
 //! at once) does not show yet — new jobs, and the instance's view of them, show with a
 //! delay — so the plan shows `version_before` known; the final plan sees the upgrade
-//! under way and plans it unknown, and Terraform refuses that resource's apply before
-//! anything is sent ("inconsistent final plan"); the next apply adopts the upgrade.
+//! under way (and plans it unknown) or done (the instance reports the new version), and
+//! Terraform refuses that resource's apply before anything is sent ("inconsistent final
+//! plan"); the next apply adopts the upgrade.
 //! Planning it known while an upgrade is under way would trade this for a worse case: an
 //! upgrade the plan saw running that completes before that resource's final plan — every
 //! adopted upgrade of a saved plan applied later, and many in a large fleet's re-apply,
