@@ -14,8 +14,8 @@ use common::client::EmulatorClient;
 use common::{Emulator, PROJECT_ID, SECRET_KEY};
 use hwrds::rds::{
     Api, CallCtx, ClientConfig, InstanceFilter, RdsClient, RdsError, TaskFilter, UpgradeRequest,
-    WaitError, WaitSchedule,
 };
+use hwrds::upgrade::tracking::{JobTracker, WaitError, WaitSchedule};
 use serde_json::json;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -119,7 +119,8 @@ async fn every_call_against_the_emulator() {
     assert_eq!(running.status, "Running");
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
-    let done = c
+    let tracker = JobTracker::new(c.clone(), CancellationToken::new());
+    let done = tracker
         .wait_for_job(&ctx(), &job_id, FAST, move |job| {
             sink.lock()
                 .unwrap()
@@ -616,13 +617,14 @@ async fn waiter_deadline_cancel_grace_and_coalescing() {
         false,
     );
     let c = client(&emu);
+    let tracker = JobTracker::new(c.clone(), CancellationToken::new());
     let request = UpgradeRequest {
         is_delayed: false,
         second_switch: true,
     };
     let slow = c.upgrade(&ctx(), "slow", request).await.unwrap();
     let deadline = ctx().with_deadline(Instant::now() + Duration::from_millis(1200));
-    match c.wait_for_job(&deadline, &slow, FAST, |_| {}).await {
+    match tracker.wait_for_job(&deadline, &slow, FAST, |_| {}).await {
         Err(WaitError::Timeout(Some(job))) => assert_eq!(job.status, "Running"),
         other => panic!("expected a timeout with the last status, got {other:?}"),
     }
@@ -633,7 +635,7 @@ async fn waiter_deadline_cancel_grace_and_coalescing() {
         trigger.cancel();
     });
     let started = Instant::now();
-    let result = c
+    let result = tracker
         .wait_for_job(&CallCtx::new(cancel), &slow, FAST, |_| {})
         .await;
     assert!(matches!(result, Err(WaitError::Cancelled(_))), "{result:?}");
@@ -649,8 +651,8 @@ async fn waiter_deadline_cancel_grace_and_coalescing() {
         .unwrap_or(0);
     let (ctx_a, ctx_b) = (ctx(), ctx());
     let (a, b) = tokio::join!(
-        c.wait_for_job(&ctx_a, &quick, FAST, |_| {}),
-        c.wait_for_job(&ctx_b, &quick, FAST, |_| {})
+        tracker.wait_for_job(&ctx_a, &quick, FAST, |_| {}),
+        tracker.wait_for_job(&ctx_b, &quick, FAST, |_| {})
     );
     assert_eq!(a.unwrap().status, "Completed");
     assert_eq!(b.unwrap().status, "Completed");

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use common::Emulator;
 use common::client::EmulatorClient;
-use hwrds::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest, WaitSchedule};
+use hwrds::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest};
 use hwrds::upgrade::catalog::Catalog;
 use hwrds::upgrade::job::{self as upgrade_job, JobStatus};
 use hwrds::upgrade::last_look::VersionUnchanged;
 use hwrds::upgrade::submit_once::{self, Submitted};
+use hwrds::upgrade::tracking::{JobTracker, WaitSchedule};
 use serde_json::json;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -141,7 +142,8 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     assert_eq!(emu.upgrade_jobs(&ids[0]), 1);
     assert_eq!(emu.upgrade_jobs(&ids[1]), 1);
     // The scheduled job runs once its window opens and is followed to the end.
-    let done = upgrade_job::wait(&client, &ctx(30), &scheduled, &ids[1], FAST, |_| {})
+    let tracker = JobTracker::new(client.clone(), CancellationToken::new());
+    let done = upgrade_job::wait(&tracker, &ctx(30), &scheduled, &ids[1], FAST, |_| {})
         .await
         .unwrap();
     assert_eq!(done.status, JobStatus::Completed);
@@ -164,7 +166,8 @@ async fn jobs_unknown_to_the_job_api_are_followed_through_the_task_center() {
         other => panic!("expected a new job, got {other:?}"),
     };
     let mut seen = Vec::new();
-    let done = upgrade_job::wait(&client, &ctx(30), &job, &ids[0], FAST, |snap| {
+    let tracker = JobTracker::new(client.clone(), CancellationToken::new());
+    let done = upgrade_job::wait(&tracker, &ctx(30), &job, &ids[0], FAST, |snap| {
         seen.push(snap.status.clone())
     })
     .await

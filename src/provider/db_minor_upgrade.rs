@@ -74,6 +74,7 @@ use crate::upgrade::job::{self, Interrupted, JobSnapshot, JobStatus};
 use crate::upgrade::submission::Started;
 use crate::upgrade::submit_once::Submitted;
 use crate::upgrade::target::Target;
+use crate::upgrade::tracking::JobTracker;
 
 pub struct DbMinorUpgrade {
     pub(super) state: Arc<ProviderState>,
@@ -245,6 +246,10 @@ impl Resource for DbMinorUpgrade {
             Ok(c) => c,
             Err(d) => return StateResult::error(d),
         };
+        let tracker = match self.state.tracker() {
+            Ok(t) => t,
+            Err(d) => return StateResult::error(d),
+        };
         let mut state = UpgradeState::from_value(planned);
         let instance_id = state.instance_id.clone();
         let limit = timeouts::get(planned, "create");
@@ -353,11 +358,11 @@ impl Resource for DbMinorUpgrade {
             diags.push(warning);
         } else if waits {
             diags.extend(
-                self.wait_and_record(ctx, client, &mut state, elapsed_limit, slot)
+                self.wait_and_record(ctx, client, tracker, &mut state, elapsed_limit, slot)
                     .await,
             );
         } else if let Some(slot) = slot {
-            slot.follow_in_background(self.follow(ctx, client, &job_id, &instance_id));
+            slot.follow_in_background(self.follow(ctx, tracker, &job_id, &instance_id));
         }
         if let Some(warning) = upgrade_target::installed_differs(&state, newer_target.as_deref()) {
             diags.push(warning);
@@ -419,6 +424,10 @@ impl Resource for DbMinorUpgrade {
             Ok(c) => c,
             Err(d) => return StateResult::error(d),
         };
+        let tracker = match self.state.tracker() {
+            Ok(t) => t,
+            Err(d) => return StateResult::error(d),
+        };
         let resumes = is_unknown(planned, "status");
         if !resumes {
             return StateResult::ok(planned.clone());
@@ -459,7 +468,7 @@ impl Resource for DbMinorUpgrade {
             let slot = (status == Some(JobStatus::Running))
                 .then(|| self.state.gate.occupy(&state.instance_id));
             diags.extend(
-                self.wait_and_record(ctx, client, &mut state, limit, slot)
+                self.wait_and_record(ctx, client, tracker, &mut state, limit, slot)
                     .await,
             );
             if let Some(warning) = upgrade_target::installed_differs(&state, None) {
@@ -546,12 +555,12 @@ impl DbMinorUpgrade {
     fn follow<'a>(
         &self,
         ctx: &'a Ctx,
-        client: &'a RdsClient,
+        tracker: &'a JobTracker,
         job_id: &'a str,
         instance_id: &'a str,
     ) -> Follow<'a> {
         Follow {
-            client,
+            tracker,
             cancel: &ctx.cancel,
             schedule: job::UNATTENDED,
             job_id,
@@ -605,6 +614,7 @@ impl DbMinorUpgrade {
         &self,
         ctx: &Ctx,
         client: &RdsClient,
+        tracker: &JobTracker,
         state: &mut UpgradeState,
         limit: Duration,
         slot: Option<Slot>,
@@ -613,7 +623,7 @@ impl DbMinorUpgrade {
         let job_id = state.job_id().to_string();
         let instance_id = state.instance_id.clone();
         let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
-        let follow = self.follow(ctx, client, &job_id, &instance_id);
+        let follow = self.follow(ctx, tracker, &job_id, &instance_id);
         let waited = follow
             .wait(&call, slot, |snap| {
                 tracing::info!(instance_id = %instance_id, job_id = %snap.id, status = %snap.status, progress = snap.progress.as_deref().unwrap_or(""), "upgrade in progress");

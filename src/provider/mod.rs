@@ -27,18 +27,23 @@ mod wait_outcome;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::cty::Value;
 use crate::rds::{ClientConfig, RdsClient};
 use crate::schema::Schema;
 use crate::tfplugin::{
     Action, Ctx, DataSource, Diagnostic, Diagnostics, ListResource, Provider, Resource,
 };
+use crate::upgrade::tracking::JobTracker;
 use crate::upgrade::{catalog, fleet_gate};
 
 /// What resources and data sources share once Terraform has configured the provider.
 #[derive(Default)]
 pub struct ProviderState {
     client: OnceLock<RdsClient>,
+    /// The one tracker of the jobs this process waits for, made with the client.
+    tracker: OnceLock<JobTracker>,
     /// Instances and versions, listed once per provider process.
     catalog: Arc<catalog::Catalog>,
     /// The cap on running upgrades and the failure budget of this process.
@@ -50,18 +55,26 @@ pub struct ProviderState {
 impl ProviderState {
     /// The RDS client, or a diagnostic when the provider is not configured.
     pub fn client(&self) -> Result<&RdsClient, Diagnostics> {
-        self.client.get().ok_or_else(|| {
-            Diagnostics::from(Diagnostic::error(
-                "Provider not configured",
-                "The hwrds provider has no usable configuration; see the errors on the provider block.",
-            ))
-        })
+        self.client.get().ok_or_else(not_configured)
+    }
+
+    /// The tracker of the jobs this process waits for, or a diagnostic when the provider
+    /// is not configured.
+    pub fn tracker(&self) -> Result<&JobTracker, Diagnostics> {
+        self.tracker.get().ok_or_else(not_configured)
     }
 
     /// Whether an apply installs a newer target than the plan showed.
     pub fn accept_newer_target(&self) -> bool {
         self.accept_newer_target.load(Ordering::Relaxed)
     }
+}
+
+fn not_configured() -> Diagnostics {
+    Diagnostics::from(Diagnostic::error(
+        "Provider not configured",
+        "The hwrds provider has no usable configuration; see the errors on the provider block.",
+    ))
 }
 
 /// The `hwrds` provider.
@@ -140,7 +153,12 @@ impl Provider for HwrdsProvider {
         let (region, endpoint) = (resolved.region.clone(), resolved.endpoint.clone());
         match RdsClient::new(resolved) {
             Ok(client) => {
-                let _ = self.state.client.set(client);
+                // The tracker's loop ends with the state (its last handle): the state
+                // holds no shutdown token, and each wait has its own cancellation.
+                let tracker = JobTracker::new(client.clone(), CancellationToken::new());
+                if self.state.client.set(client).is_ok() {
+                    let _ = self.state.tracker.set(tracker);
+                }
             }
             Err(e) => diags.push(Diagnostic::error(
                 "Cannot create the API client",

@@ -127,6 +127,10 @@ impl Action for UpgradeAction {
             Ok(c) => c,
             Err(d) => return d,
         };
+        let tracker = match self.state.tracker() {
+            Ok(t) => t,
+            Err(d) => return d,
+        };
         let instance_id = config.attr_string("instance_id").unwrap_or_default();
         let limit = timeout(config);
         let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
@@ -174,7 +178,7 @@ impl Action for UpgradeAction {
         // A delayed upgrade runs in the maintenance window, not now: it holds no slot.
         let slot = (!request.is_delayed).then_some(slot);
         let follow = Follow {
-            client,
+            tracker,
             cancel: &ctx.cancel,
             schedule: job::WATCHED,
             job_id: &job_id,

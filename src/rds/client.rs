@@ -132,7 +132,6 @@ struct Inner {
     project_id: OnceCell<String>,
     limiter: RateLimiter,
     quotas: Quotas,
-    pub(super) tracker: super::tracker::JobTracker,
 }
 
 /// A cheap-to-clone handle; every clone shares the HTTP pool, quotas, limiter and caches.
@@ -182,13 +181,8 @@ impl RdsClient {
                 iam_endpoint,
                 project_id,
                 config,
-                tracker: Default::default(),
             }),
         })
-    }
-
-    pub(super) fn tracker(&self) -> &super::tracker::JobTracker {
-        &self.inner.tracker
     }
 
     /// The configuration it was made with.

@@ -1,6 +1,7 @@
 //! What every API call and every wait carries: the caller's cancellation and deadline
 //! ([`CallCtx`]), and the one way to sleep until that deadline ([`sleep_until`]). Shared
-//! by the client, its quotas, the job tracker and the waiter, and depends on none of them.
+//! by the client, its quotas and the job tracker ([`crate::upgrade::tracking`]), and
+//! depends on none of them.
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;

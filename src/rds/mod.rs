@@ -1,6 +1,6 @@
 //! Huawei Cloud RDS client: request signing, endpoints, models, errors, retries, pacing
-//! under the API's flow control, rate limiting and the job waiter. Knows nothing about
-//! Terraform.
+//! under the API's flow control, rate limiting and the typed calls. Knows nothing about
+//! Terraform, nor about following jobs (that is [`crate::upgrade::tracking`]).
 
 pub mod before_send;
 pub mod call_log;
@@ -16,13 +16,9 @@ mod request;
 pub mod retry;
 pub mod share;
 pub mod signer;
-pub mod tracker;
-pub mod waiter;
 
 pub use before_send::BeforeSend;
 pub use client::{ClientConfig, InstanceFilter, RdsClient, TaskFilter, UpgradeRequest};
 pub use context::{CallCtx, sleep_until};
 pub use error::RdsError;
 pub use quota::{Api, Policy};
-pub use tracker::Finished;
-pub use waiter::{WaitError, WaitSchedule};

@@ -16,7 +16,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::job::{self, Interrupted, JobSnapshot, JobStatus};
-use crate::rds::{CallCtx, RdsClient, WaitSchedule};
+use super::tracking::{JobTracker, WaitSchedule};
+use crate::rds::CallCtx;
 
 /// The configured limits; `None` is no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -203,7 +204,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// What a follower needs to follow a slot's job to its end.
 #[derive(Clone, Copy)]
 pub struct Follow<'a> {
-    pub client: &'a RdsClient,
+    pub tracker: &'a JobTracker,
     pub cancel: &'a CancellationToken,
     pub schedule: WaitSchedule,
     pub job_id: &'a str,
@@ -220,7 +221,7 @@ impl Follow<'_> {
         on_progress: impl FnMut(&JobSnapshot) + Send,
     ) -> Result<JobSnapshot, Interrupted> {
         let waited = job::wait(
-            self.client,
+            self.tracker,
             call,
             self.job_id,
             self.instance_id,
@@ -286,11 +287,12 @@ impl Slot {
         {
             return;
         }
-        let (client, cancel, schedule) = (job.client.clone(), job.cancel.clone(), job.schedule);
+        let (tracker, cancel, schedule) = (job.tracker.clone(), job.cancel.clone(), job.schedule);
         let (job_id, instance_id) = (job.job_id.to_string(), job.instance_id.to_string());
         tokio::spawn(async move {
             let call = CallCtx::new(cancel);
-            let followed = job::wait(&client, &call, &job_id, &instance_id, schedule, |_| {}).await;
+            let followed =
+                job::wait(&tracker, &call, &job_id, &instance_id, schedule, |_| {}).await;
             match followed {
                 Ok(snap) => self.finished(&instance_id, &snap),
                 Err(why) => {

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::tracking::{JobTracker, WaitError, WaitSchedule};
 use crate::rds::models::{Job, ScheduledTask, Task, parse_time, rfc3339};
 use crate::rds::sleep_until;
-use crate::rds::{CallCtx, RdsClient, RdsError, TaskFilter, WaitError, WaitSchedule};
+use crate::rds::{CallCtx, RdsClient, RdsError, TaskFilter};
 
 /// The status of an upgrade job, as the job API and the task center spell it (and the
 /// resource's `status` attribute shows it). Parsed and printed here only.
@@ -449,12 +450,12 @@ pub enum Interrupted {
 }
 
 /// Waits until the job finishes (Completed or Failed), reporting progress, with the
-/// client's one tracker of every job of the process (task-center sweeps, the scheduled
+/// process's one tracker of every job it waits for (task-center sweeps, the scheduled
 /// tasks and the job API as fallbacks, PostgreSQL's unqueryable jobs included). A
 /// completed job's snapshot carries the instance's version after it when the tracker's
 /// instance listing had it.
 pub async fn wait(
-    client: &RdsClient,
+    tracker: &JobTracker,
     ctx: &CallCtx,
     job_id: &str,
     instance_id: &str,
@@ -463,7 +464,7 @@ pub async fn wait(
 ) -> Result<JobSnapshot, Interrupted> {
     // A new job was created moments ago; its listings' window starts a day before.
     let since = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-    let followed = client
+    let followed = tracker
         .follow_job(ctx, job_id, instance_id, Some(since), schedule, |job| {
             on_progress(&JobSnapshot::from_job(job))
         })

@@ -13,6 +13,8 @@
 //!   [`submit_once`]: the exactly-once submission itself; [`last_look`]: its check of
 //!   the instance's version and of the upgrade's target right before it is sent.
 //! - [`job`]: a job's status and snapshot, looking jobs up, and following one.
+//! - [`tracking`]: the one tracker per provider process that follows every job waited
+//!   for, and a waiter's side of it.
 //! - [`target`]: the minor version an upgrade installs, and how the one seen right
 //!   before a submission compares with the one the plan showed.
 
@@ -26,4 +28,5 @@ pub mod refusal;
 pub mod submission;
 pub mod submit_once;
 pub mod target;
+pub mod tracking;
 pub mod under_way;

@@ -1,16 +1,12 @@
-//! Waiting for a job: the progress-paced schedule of its looks, and a waiter's side of the
-//! client's one tracker ([`super::tracker`]) — progress reports, and the waiter's own
-//! deadline and cancellation, which end its wait without disturbing the others.
+//! When a followed job is looked at: the schedule of its looks ([`WaitSchedule`]), the
+//! check-ins between them once its progress predicts its end ([`CHECK_IN_STRETCH`]), and
+//! that prediction (`Pace`). Pure: no requests, no clock but the instants it is given.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::client::RdsClient;
-use super::context::{CallCtx, sleep_until};
-use super::error::RdsError;
-use super::models::Job;
-use super::tracker::{Finished, JobState};
+use crate::rds::models::Job;
 
 /// Poll timing.
 #[derive(Debug, Clone, Copy)]
@@ -71,17 +67,6 @@ impl WaitSchedule {
 /// How much further apart looks at a job are once its progress predicts its end.
 pub const CHECK_IN_STRETCH: f64 = 4.0;
 
-/// Why waiting ended without a finished job.
-#[derive(Debug, Clone, PartialEq)]
-pub enum WaitError {
-    /// The caller's deadline passed; the last job status seen, if any.
-    Timeout(Option<Job>),
-    /// Cancelled (StopProvider); the last job status seen, if any.
-    Cancelled(Option<Job>),
-    /// Polling failed.
-    Api(RdsError),
-}
-
 /// Predicts the earliest moment a job can finish from how its progress percentage moved
 /// between the first and the latest observation (local clock, not the API's, which may
 /// be skewed). A reported percentage is taken as ±1 of the true one, so the prediction
@@ -117,68 +102,6 @@ impl Pace {
         let fastest = (latest + 1.0 - (first - 1.0).max(0.0)) / watched;
         let remaining = ((100.0 - (latest + 1.0)).max(0.0) / fastest).min(86_400.0);
         Some(at + Duration::from_secs_f64(remaining))
-    }
-}
-
-impl RdsClient {
-    /// Waits until job `job_id` finishes, calling `on_progress` whenever its progress
-    /// changes. Returns the finished job (Completed or Failed).
-    pub async fn wait_for_job(
-        &self,
-        ctx: &CallCtx,
-        job_id: &str,
-        schedule: WaitSchedule,
-        on_progress: impl FnMut(&Job) + Send,
-    ) -> Result<Job, WaitError> {
-        self.follow_job(ctx, job_id, "", None, schedule, on_progress)
-            .await
-            .map(|finished| finished.job)
-    }
-
-    /// Waits until job `job_id` of `instance_id` (created no earlier than `since`, when
-    /// known) finishes, following it with the client's one tracker (see
-    /// [`super::tracker`]), and calls `on_progress` whenever its status or progress
-    /// changes. Returns the finished job and the instance's version after it.
-    pub async fn follow_job(
-        &self,
-        ctx: &CallCtx,
-        job_id: &str,
-        instance_id: &str,
-        since: Option<time::OffsetDateTime>,
-        schedule: WaitSchedule,
-        mut on_progress: impl FnMut(&Job) + Send,
-    ) -> Result<Finished, WaitError> {
-        let mut rx = self.track_job(job_id, instance_id, since, schedule);
-        let mut last_seen: Option<Job> = None;
-        loop {
-            let state = rx.borrow_and_update().clone();
-            match state {
-                JobState::Done(Ok(finished)) => return Ok(finished),
-                JobState::Done(Err(e)) => return Err(WaitError::Api(e)),
-                JobState::Pending(Some(job)) => {
-                    let changed = last_seen.as_ref().is_none_or(|l| {
-                        l.progress_text() != job.progress_text() || l.status != job.status
-                    });
-                    if changed {
-                        tracing::info!(job_id, status = %job.status, progress = job.progress_text().unwrap_or(""), "upgrade job progress");
-                        on_progress(&job);
-                    }
-                    last_seen = Some(job);
-                }
-                JobState::Pending(None) => {}
-            }
-            tokio::select! {
-                _ = ctx.cancel.cancelled() => return Err(WaitError::Cancelled(last_seen)),
-                _ = sleep_until(ctx.deadline) => return Err(WaitError::Timeout(last_seen)),
-                changed = rx.changed() => {
-                    if changed.is_err() {
-                        // The tracker dropped the job (it lost every waiter just as we
-                        // came): follow it afresh.
-                        rx = self.track_job(job_id, instance_id, since, schedule);
-                    }
-                }
-            }
-        }
     }
 }
 

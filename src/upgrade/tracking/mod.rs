@@ -1,0 +1,22 @@
+//! Following upgrade jobs to their end: one tracker per provider process that looks at
+//! every job its waiters follow with as few requests as the API allows, through the RDS
+//! client's typed calls.
+//!
+//! - [`schedule`]: when a job is looked at (pure).
+//! - [`registry`]: what the tracker knows of each job it follows.
+//! - [`sweep_plan`]: what one sweep lists (pure).
+//! - [`tracker`]: the registry, the one tracking loop and its sweeps ([`JobTracker`]).
+//! - [`follow`]: a waiter's side: following one job, and why a wait ended.
+//!
+//! Each depends only on those before it.
+
+pub mod follow;
+pub mod registry;
+pub mod schedule;
+pub mod sweep_plan;
+pub mod tracker;
+
+pub use follow::WaitError;
+pub use registry::Finished;
+pub use schedule::{CHECK_IN_STRETCH, WaitSchedule};
+pub use tracker::JobTracker;
