@@ -24,8 +24,8 @@
 //! - The task center (`GET /tasklist`) filters by `id`, `instance_id`, `status`, `name`
 //!   and the creation-time window `start_time`/`end_time` (UNIX milliseconds, UTC, both
 //!   or neither, inclusive); its `limit` defaults to 50, where the real API's is 10.
-//! - A policy denial (`extra_credentials[].deny`) is HTTP 403 `DBS.200010` ("Policy
-//!   doesn't allow <action> to be performed."): the real code of a denial is
+//! - A policy denial (`extra_credentials[].deny`) is HTTP 403 `DBS.200010` (`"Policy
+//!   doesn't allow <action> to be performed."`): the real code of a denial is
 //!   undocumented. Only the upgrade (`rds:instance:upgradeDatabaseVersion`) and the
 //!   instance listing (`rds:instance:list`) can be denied.
 //! - Refusals such as a running backup or full storage come only from an instance's
