@@ -44,8 +44,7 @@ use super::registry::{CLOCK_MARGIN, Finished, Followed, JobState, Registry};
 use super::schedule::{Pace, WaitSchedule};
 use super::sweep_plan::{Sweep, created_stretch, pages, plan_sweep};
 use crate::rds::models::{Job, Task};
-use crate::rds::quota::Api;
-use crate::rds::{CallCtx, InstanceFilter, RdsClient, RdsError, TaskFilter};
+use crate::rds::{Api, CallCtx, InstanceFilter, RdsClient, RdsError, TaskFilter};
 
 /// Consecutive failed sweeps after which every waiter is told the error.
 const MAX_FAILED_SWEEPS: u32 = 10;
