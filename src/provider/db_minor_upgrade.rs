@@ -31,7 +31,8 @@
 //!   the API, so a create that meets one while `is_delayed = false` adopts it with a
 //!   warning saying it does not run now (the instance would refuse a second upgrade), and
 //!   an apply never waits for a window that opens after its timeout: it returns at once
-//!   with the job recorded as `Scheduled`. Replacing a resource whose job is scheduled
+//!   with the job recorded as `Scheduled` (the rules after a submission, the slot
+//!   included, are [`crate::upgrade::flow`]'s, shared with the action). Replacing a resource whose job is scheduled
 //!   warns at plan that applying will not run it now; its destroy says it will still run.
 //!
 //! The file reads in that order: the schema, then the `Resource` operations (plan,
@@ -70,6 +71,7 @@ use crate::tfplugin::{
 };
 use crate::upgrade::facts::compare_versions;
 use crate::upgrade::fleet_gate::{Follow, Slot};
+use crate::upgrade::flow;
 use crate::upgrade::job::{self, Interrupted, JobSnapshot, JobStatus};
 use crate::upgrade::submission::Started;
 use crate::upgrade::submit_once::Submitted;
@@ -288,18 +290,10 @@ impl Resource for DbMinorUpgrade {
         if let (Some(reviewed), Some(now)) = (&planned_target, &newer_target) {
             diags.push(upgrade_target::newer_installed(&facts, reviewed, now));
         }
-        let snap = match &submitted {
-            Submitted::New(id) => {
+        let snap = flow::first_snapshot(&submitted, request.is_delayed);
+        match &submitted {
+            Submitted::New(_) => {
                 state.submitted_at = Some(rfc3339(time::OffsetDateTime::now_utc()));
-                JobSnapshot {
-                    id: id.clone(),
-                    status: if request.is_delayed {
-                        JobStatus::Scheduled
-                    } else {
-                        JobStatus::Running
-                    },
-                    ..Default::default()
-                }
             }
             Submitted::Adopted(job) => {
                 let at = job
@@ -319,9 +313,8 @@ impl Resource for DbMinorUpgrade {
                         ),
                     ));
                 }
-                job.clone()
             }
-        };
+        }
         let times = match &submitted {
             Submitted::New(id) if request.is_delayed => {
                 job::new_job_times(client, &call, &instance_id, id).await
@@ -340,29 +333,40 @@ impl Resource for DbMinorUpgrade {
             .deadline
             .map(|d| d.saturating_duration_since(Instant::now()))
             .unwrap_or(limit);
-        let waits = state.wait_for_completion == Some(true);
-        let too_late = (waits && snap.status == JobStatus::Scheduled)
-            .then(|| {
-                let start = times.as_ref().and_then(|t| t.scheduled_start.as_deref());
-                schedule::beyond_the_wait(&instance_id, &job_id, start, elapsed_limit)
-            })
-            .flatten();
-        // A job waiting for the maintenance window runs then, not now: it holds no slot.
-        let slot = (!request.is_delayed && snap.status != JobStatus::Scheduled).then_some(slot);
-        if snap.is_finished() {
-            self.finish(client, &call, &mut state, &snap).await;
-            if let Some(slot) = slot {
-                slot.finished(&instance_id, &snap);
+        let asked = flow::Asked {
+            is_delayed: request.is_delayed,
+            wait_for_completion: state.wait_for_completion == Some(true),
+        };
+        let course = flow::after_submission(
+            asked,
+            &snap.status,
+            times.as_ref().and_then(|t| t.scheduled_start.as_deref()),
+            time::OffsetDateTime::now_utc() + elapsed_limit,
+        );
+        let slot = course.holds_slot.then_some(slot);
+        match course.next {
+            flow::Next::Finished => {
+                self.finish(client, &call, &mut state, &snap).await;
+                if let Some(slot) = slot {
+                    slot.finished(&instance_id, &snap);
+                }
             }
-        } else if let Some(warning) = too_late {
-            diags.push(warning);
-        } else if waits {
-            diags.extend(
+            flow::Next::TooLate { start } => diags.push(schedule::not_waiting(
+                Resume::Apply,
+                &instance_id,
+                &job_id,
+                &start,
+                elapsed_limit,
+            )),
+            flow::Next::Wait => diags.extend(
                 self.wait_and_record(ctx, client, tracker, &mut state, elapsed_limit, slot)
                     .await,
-            );
-        } else if let Some(slot) = slot {
-            slot.follow_in_background(self.follow(ctx, tracker, &job_id, &instance_id));
+            ),
+            flow::Next::Background => {
+                if let Some(slot) = slot {
+                    slot.follow_in_background(self.follow(ctx, tracker, &job_id, &instance_id));
+                }
+            }
         }
         if let Some(warning) = upgrade_target::installed_differs(&state, newer_target.as_deref()) {
             diags.push(warning);

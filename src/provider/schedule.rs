@@ -15,15 +15,18 @@
 //! false) forgets it, and the new resource finds it and adopts it (the instance refuses a
 //! second upgrade). The plan says so at `is_delayed`, the destroy tells a scheduled job
 //! from an installed one, and an apply does not wait for a window that opens after its
-//! timeout. Not here: submitting and following jobs, and reading a new job's scheduled
+//! timeout (the rule is [`crate::upgrade::flow`]'s; its warning here is the action's
+//! too). Not here: submitting and following jobs, and reading a new job's scheduled
 //! times ([`crate::upgrade::job`]).
 
 use std::time::Duration;
 
 use super::upgrade_state::UpgradeState;
+use super::wait_outcome::Resume;
 use crate::cty::{AttributePath, Type, Value};
 use crate::schema::Attribute;
 use crate::tfplugin::Diagnostic;
+use crate::upgrade::flow;
 use crate::upgrade::job::{JobSnapshot, JobStatus};
 
 pub const MAINTENANCE_WINDOW: &str = "maintenance_window";
@@ -192,28 +195,47 @@ pub fn adopted_while_immediate(instance: &str, snap: &JobSnapshot) -> Diagnostic
 }
 
 /// Whether waiting for a scheduled job is pointless: its window opens after `limit`
-/// from now. The warning says the apply returns at once and what the next one does.
+/// from now ([`flow::opens_after`]). The warning says the apply returns at once and what
+/// the next one does.
 pub fn beyond_the_wait(
     instance: &str,
     job_id: &str,
     start: Option<&str>,
     limit: Duration,
 ) -> Option<Diagnostic> {
-    let start_text = start?;
-    let start =
-        time::OffsetDateTime::parse(start_text, &time::format_description::well_known::Rfc3339)
-            .ok()?;
     let deadline = time::OffsetDateTime::now_utc() + limit;
-    (start > deadline).then(|| {
-        Diagnostic::warning(
-            "Upgrade scheduled after this apply's timeout: not waiting",
-            format!(
-                "Upgrade job {job_id} of instance {instance} is scheduled to start at {start_text}, after the timeout of this apply ({}s); waiting could only end at the timeout. \
-                 The job is recorded in the state (status Scheduled); an apply after the window has opened follows it to the end, and refreshing records its outcome. Nothing is submitted again.",
-                limit.as_secs()
-            ),
-        )
-    })
+    let start = start.filter(|_| flow::opens_after(start, deadline))?;
+    Some(not_waiting(Resume::Apply, instance, job_id, start, limit))
+}
+
+/// The warning of a resource's apply (`Resume::Apply`) or an invocation of the action
+/// (`Resume::Invoke`) that does not wait for job `job_id`, scheduled to start at `start`
+/// (RFC 3339), after its timeout `limit` ([`flow::Next::TooLate`]).
+pub fn not_waiting(
+    resume: Resume,
+    instance: &str,
+    job_id: &str,
+    start: &str,
+    limit: Duration,
+) -> Diagnostic {
+    let (who, next) = match resume {
+        Resume::Apply => (
+            "this apply",
+            "The job is recorded in the state (status Scheduled); an apply after the window has opened follows it to the end, and refreshing records its outcome.",
+        ),
+        Resume::Invoke => (
+            "this invocation",
+            "The action keeps no state: invoking it again after the window has opened follows the job to the end.",
+        ),
+    };
+    Diagnostic::warning(
+        "Upgrade scheduled after this apply's timeout: not waiting",
+        format!(
+            "Upgrade job {job_id} of instance {instance} is scheduled to start at {start}, after the timeout of {who} ({}s); waiting could only end at the timeout. \
+             {next} Nothing is submitted again.",
+            limit.as_secs()
+        ),
+    )
 }
 
 /// The destroy's warning: what forgetting the upgrade leaves behind, by the job's status.
@@ -365,5 +387,47 @@ mod tests {
         assert!(beyond_the_wait("i", "j", Some(&later), hour).is_some());
         assert!(beyond_the_wait("i", "j", Some(&later), 4 * hour).is_none());
         assert!(beyond_the_wait("i", "j", None, hour).is_none());
+    }
+
+    #[test]
+    fn not_waiting_says_what_follows_the_job_next() {
+        let start = "2026-01-01T22:00:00Z";
+        let limit = Duration::from_secs(3600);
+        let apply = not_waiting(Resume::Apply, "i1", "j1", start, limit);
+        let invoke = not_waiting(Resume::Invoke, "i1", "j1", start, limit);
+        for d in [&apply, &invoke] {
+            assert_eq!(
+                d.summary,
+                "Upgrade scheduled after this apply's timeout: not waiting"
+            );
+            assert!(
+                d.detail.contains(
+                    "Upgrade job j1 of instance i1 is scheduled to start at 2026-01-01T22:00:00Z"
+                ),
+                "{}",
+                d.detail
+            );
+            assert!(d.detail.ends_with("Nothing is submitted again."));
+        }
+        assert!(
+            apply
+                .detail
+                .contains("after the timeout of this apply (3600s)")
+        );
+        assert!(
+            apply
+                .detail
+                .contains("recorded in the state (status Scheduled)")
+        );
+        assert!(
+            invoke
+                .detail
+                .contains("after the timeout of this invocation (3600s)")
+        );
+        assert!(
+            invoke
+                .detail
+                .contains("invoking it again after the window has opened")
+        );
     }
 }

@@ -3,8 +3,11 @@
 //! or from a resource's `action_trigger`, streaming its progress to the terminal while
 //! the job runs. It keeps no state: an upgrade already under way on the instance is
 //! followed instead of submitting another, so invoking it twice never upgrades twice.
-//! Its arguments, submission and wait outcomes are the resource's ([`super::upgrade_args`],
-//! [`super::submission`], [`super::wait_outcome`]); only the progress it streams is its own.
+//! Its arguments, submission, what follows the submission and wait outcomes are the
+//! resource's ([`super::upgrade_args`], [`super::submission`], [`crate::upgrade::flow`],
+//! [`super::wait_outcome`]): a job that runs in the maintenance window (delayed, or
+//! adopted while scheduled) holds no fleet slot, and an invocation does not wait for a
+//! window that opens after its `timeout`. Only the progress it streams is its own.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +17,7 @@ use tokio::time::Instant;
 use super::ProviderState;
 use super::findings;
 use super::plan_checks;
+use super::schedule;
 use super::submission;
 use super::timeouts;
 use super::upgrade_args;
@@ -24,6 +28,7 @@ use crate::rds::CallCtx;
 use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{Action, Ctx, Diagnostic, Diagnostics, Progress};
 use crate::upgrade::fleet_gate::Follow;
+use crate::upgrade::flow;
 use crate::upgrade::job::{self, JobStatus};
 use crate::upgrade::submission::Started;
 use crate::upgrade::submit_once::Submitted;
@@ -175,8 +180,24 @@ impl Action for UpgradeAction {
                 job.status
             )),
         }
-        // A delayed upgrade runs in the maintenance window, not now: it holds no slot.
-        let slot = (!request.is_delayed).then_some(slot);
+        // The resource's rules: a job that runs in the maintenance window holds no slot,
+        // and no wait outlasts the timeout for a window that opens after it.
+        let snap = flow::first_snapshot(&submitted, request.is_delayed);
+        let remaining = call
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(limit);
+        let asked = flow::Asked {
+            is_delayed: request.is_delayed,
+            wait_for_completion: wait,
+        };
+        let course = flow::after_submission(
+            asked,
+            &snap.status,
+            snap.scheduled_start.as_deref(),
+            time::OffsetDateTime::now_utc() + remaining,
+        );
+        let slot = course.holds_slot.then_some(slot);
         let follow = Follow {
             tracker,
             cancel: &ctx.cancel,
@@ -184,7 +205,22 @@ impl Action for UpgradeAction {
             job_id: &job_id,
             instance_id: &instance_id,
         };
-        if !wait {
+        let waits_now = match course.next {
+            flow::Next::TooLate { start } => {
+                return Diagnostics::from(schedule::not_waiting(
+                    Resume::Invoke,
+                    &instance_id,
+                    &job_id,
+                    &start,
+                    limit,
+                ));
+            }
+            flow::Next::Wait => true,
+            // A job that has ended already is reported as the wait sees it: at once.
+            flow::Next::Finished => wait,
+            flow::Next::Background => false,
+        };
+        if !waits_now {
             if let Some(slot) = slot {
                 slot.follow_in_background(follow);
             }

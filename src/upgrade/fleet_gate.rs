@@ -5,8 +5,8 @@
 //! upgrade, and gives it back once the job has finished; a resumed wait occupies one
 //! without waiting. A failed job is charged to the budget before its slot is handed on,
 //! so a create that waited for that slot sees the budget spent and submits nothing.
-//! Delayed upgrades give their slot back at once: they run in the maintenance window,
-//! not now. A create that does not wait for its job leaves a follower holding the slot
+//! Jobs that run in the maintenance window (delayed upgrades, and scheduled ones adopted)
+//! give their slot back at once: they do not run now ([`super::flow`] decides). A create that does not wait for its job leaves a follower holding the slot
 //! until the job ends (or the process does).
 
 use std::collections::BTreeMap;

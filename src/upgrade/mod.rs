@@ -12,6 +12,8 @@
 //! - [`submission`]: checks, then adopt or submit once, with a slot of the gate;
 //!   [`submit_once`]: the exactly-once submission itself; [`last_look`]: its check of
 //!   the instance's version and of the upgrade's target right before it is sent.
+//! - [`flow`]: what follows a submission, for the resource and the action alike: whether
+//!   the job holds a slot, and whether to wait for it, follow it, or return at once.
 //! - [`job`]: a job's status and snapshot, looking jobs up, and following one.
 //! - [`tracking`]: the one tracker per provider process that follows every job waited
 //!   for, and a waiter's side of it.
@@ -22,6 +24,7 @@ pub mod catalog;
 pub mod checks;
 pub mod facts;
 pub mod fleet_gate;
+pub mod flow;
 pub mod job;
 pub mod last_look;
 pub mod refusal;
