@@ -4,7 +4,8 @@
 //! upgrade waiting for it; switching `is_delayed` to false warns at plan that the
 //! scheduled job will not run now, the destroy says it is scheduled and not installed, and
 //! the create adopts it without waiting for a window after its timeout — or waits when the
-//! window comes first.
+//! window comes first. The action, invoked with `is_delayed = false` on a scheduled job,
+//! does the same.
 
 pub mod common;
 
@@ -300,4 +301,97 @@ fn switching_to_now_waits_when_the_window_comes_before_the_timeout() {
     assert_eq!(emu.upgrade_jobs(ORDERS), 1, "no second upgrade job");
     let again = ws.plan();
     assert_eq!(again.code, 0, "no changes:\n{}", again.all());
+}
+
+/// The action on the instance, with `is_delayed` as given.
+fn action(delayed: bool) -> String {
+    format!(
+        "action \"hwrds_db_minor_upgrade\" \"orders\" {{\n  config {{\n    instance_id = \"{ORDERS}\"\n    is_delayed  = {delayed}\n  }}\n}}\n"
+    )
+}
+
+/// Schedules the upgrade with the action, then invokes it again with `is_delayed =
+/// false`: returns the second invocation's output and the job id of the delayed upgrade.
+fn action_schedules_then_invokes_now(ws: &Workspace) -> (String, String) {
+    let invoke = [
+        "apply",
+        "-auto-approve",
+        "-invoke=action.hwrds_db_minor_upgrade.orders",
+    ];
+    let first = ws.run(&invoke);
+    first.assert_ok();
+    let first = flat(&first.all());
+    assert!(
+        first.contains("(runs in the maintenance window)"),
+        "delayed: {first}"
+    );
+    let job_id = submitted_job_id(&first);
+    ws.write(
+        "main.tf",
+        &format!("{}{}", common::HWRDS_HEADER, action(false)),
+    );
+    let again = ws.run(&invoke);
+    again.assert_ok();
+    let again = flat(&again.all());
+    assert!(
+        again.contains(&format!(
+            "following the upgrade already under way, job {job_id} (Scheduled)"
+        )),
+        "the scheduled job is adopted: {again}"
+    );
+    (again, job_id)
+}
+
+/// The job id in "upgrade submitted, job <id>, ...".
+fn submitted_job_id(out: &str) -> String {
+    let after = out
+        .split("upgrade submitted, job ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no job submitted: {out}"));
+    after
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The action meets the scheduled job as the resource does: an invocation with
+/// `is_delayed = false` adopts it and does not wait for a window after its timeout.
+#[test]
+fn the_action_does_not_wait_for_an_adopted_window_after_its_timeout() {
+    let emu = emulator(7200.0);
+    let ws = hwrds_workspace(common::terraform(), &emu, &action(true));
+    let started = Instant::now();
+    let (out, job_id) = action_schedules_then_invokes_now(&ws);
+    let task = scheduled_task(&emu);
+    let start = as_rfc3339(&task.start_time);
+    for said in [
+        // Terraform tells an action's warnings so.
+        "Warning: Warning when invoking action Upgrade scheduled after this apply's timeout: not waiting",
+        &format!(
+            "Upgrade job {job_id} of instance {ORDERS} is scheduled to start at {start}, after the timeout of this invocation (3600s)"
+        ),
+        "invoking it again after the window has opened follows the job to the end",
+        "Nothing is submitted again",
+    ] {
+        assert!(out.contains(said), "the invocation says {said:?}:\n{out}");
+    }
+    assert!(!out.contains("upgrade completed"), "{out}");
+    assert!(!out.contains("Upgrade still running"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "the invocation does not wait for a window two hours away (its timeout is one hour)"
+    );
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1, "no second upgrade job");
+}
+
+/// ... and waits for it when the window opens before the timeout.
+#[test]
+fn the_action_waits_for_an_adopted_window_before_its_timeout() {
+    let emu = emulator(25.0);
+    let ws = hwrds_workspace(common::terraform(), &emu, &action(true));
+    let (out, _) = action_schedules_then_invokes_now(&ws);
+    assert!(!out.contains("not waiting"), "{out}");
+    assert!(out.contains("upgrade completed, 8.0.28 -> 8.0.32"), "{out}");
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1, "no second upgrade job");
 }
