@@ -587,13 +587,13 @@ impl RdsClient {
     /// for a token of the global ceiling (submissions ahead of reads), and takes the
     /// slot. `throttled`: the 429 that made this a retry, reported if the wait ends in a
     /// timeout or cancellation.
-    async fn admit<'a>(
+    async fn admit(
         &self,
         ctx: &CallCtx,
-        bucket: &'a ApiBucket,
+        bucket: &Arc<ApiBucket>,
         throttled: Option<&RdsError>,
         look: Option<&dyn BeforeSend>,
-    ) -> Result<Sent<'a>, RdsError> {
+    ) -> Result<Sent, RdsError> {
         let api = bucket.api();
         let last_error = || {
             throttled
