@@ -1,6 +1,8 @@
 //! The RDS client: one shared HTTP client, signing, endpoints and the project lookup,
 //! the per-API quotas and the global rate limiter, retries, and the calls hwrds makes,
-//! each named by its [`Api`]. Knows nothing about Terraform.
+//! each named by its [`Api`]. A caller that must look at something between a request's
+//! quota slot and its sending reserves the slot ([`RdsClient::reserve`]) and sends with
+//! it (the submission: [`RdsClient::upgrade_reserved`]). Knows nothing about Terraform.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +12,6 @@ use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use super::before_send::BeforeSend;
 use super::call_log::{self, CallOutcome, CallRecord};
 use super::context::{CallCtx, sleep_until};
 use super::credentials::Credentials;
@@ -18,8 +19,9 @@ use super::endpoints;
 use super::error::{RdsError, describe_body, from_response};
 use super::limiter::{Lane, RateLimiter};
 use super::models::*;
-use super::quota::{Api, ApiBucket, Denied, Policy, Quotas, Sent};
+use super::quota::{Api, ApiBucket, Denied, Policy, Quotas};
 use super::request::Request;
+use super::reservation::{Progress, Reply, Reservation, SentBack};
 use super::retry::{RetryPolicy, parse_retry_after};
 use super::signer;
 
@@ -276,18 +278,30 @@ impl RdsClient {
         instance_id: &str,
         request: UpgradeRequest,
     ) -> Result<String, RdsError> {
-        self.upgrade_checked(ctx, instance_id, request, None).await
+        let mut reservation = self.reserve(Api::Upgrade, ctx).await?;
+        loop {
+            match self
+                .upgrade_reserved(reservation, ctx, instance_id, request)
+                .await?
+            {
+                Reply::Answered(job_id) => return Ok(job_id),
+                Reply::SentBack(back) => reservation = self.reserve_again(back, ctx).await?,
+            }
+        }
     }
 
-    /// [`Self::upgrade`], running `look` once the submission's quota slot is granted and
-    /// right before it is sent (see [`BeforeSend`]).
-    pub async fn upgrade_checked(
+    /// [`Self::upgrade`] with a slot of the upgrade API reserved by [`Self::reserve`],
+    /// for a caller that looks at the instance between reserving and sending: one
+    /// attempt, whose [`Reply::SentBack`] (a 429, or a failure that may be retried) is
+    /// reserved again ([`Self::reserve_again`]) before the next, as [`Self::upgrade`]
+    /// does.
+    pub async fn upgrade_reserved(
         &self,
+        reservation: Reservation,
         ctx: &CallCtx,
         instance_id: &str,
         request: UpgradeRequest,
-        look: Option<&dyn BeforeSend>,
-    ) -> Result<String, RdsError> {
+    ) -> Result<Reply<String>, RdsError> {
         let project = self.project_id(ctx).await?;
         let url = format!(
             "{}/v3/{project}/instances/{}/db-upgrade",
@@ -297,8 +311,8 @@ impl RdsClient {
         let body = serde_json::json!({"is_delayed": request.is_delayed, "second_switch": request.second_switch});
         let body = serde_json::to_vec(&body).map_err(|e| RdsError::Config(e.to_string()))?;
         let request = Request::new(Api::Upgrade, url).json(body).project(&project);
-        let accepted: UpgradeAccepted = self.call_checked(ctx, request, look).await?;
-        Ok(accepted.job_id)
+        let reply: Reply<UpgradeAccepted> = self.send_reserved(reservation, ctx, &request).await?;
+        Ok(reply.map(|accepted| accepted.job_id))
     }
 
     /// A job by id; an unknown id is [`RdsError::JobNotFound`].
@@ -488,127 +502,47 @@ impl RdsClient {
         ctx: &CallCtx,
         request: Request<'_>,
     ) -> Result<T, RdsError> {
-        self.call_checked(ctx, request, None).await
-    }
-
-    /// [`Self::call`], running `look` before each send, once the quota slot is granted.
-    async fn call_checked<T: DeserializeOwned>(
-        &self,
-        ctx: &CallCtx,
-        request: Request<'_>,
-        look: Option<&dyn BeforeSend>,
-    ) -> Result<T, RdsError> {
-        let policy = self.inner.config.retry;
-        let (api, url, idempotent) = (request.api, request.url.as_str(), request.idempotent);
-        let bucket = self.bucket(api);
-        let mut attempt = 0;
-        let mut throttled: Option<RdsError> = None;
-        let mut tries = 0;
+        let mut reservation = self.admit(ctx, Progress::new(request.api)).await?;
         loop {
-            let sent = self.admit(ctx, &bucket, throttled.as_ref(), look).await?;
-            tries += 1;
-            let send = self.attempt(tries, &request);
-            let outcome = if idempotent {
-                tokio::select! {
-                    _ = ctx.cancel.cancelled() => return Err(RdsError::Cancelled),
-                    _ = sleep_until(ctx.deadline) => return Err(RdsError::Timeout(format!("{api}: {url}"))),
-                    outcome = send => outcome,
-                }
-            } else {
-                send.await
-            };
-            let (error, retry_after) = match outcome {
-                Attempt::Retry(e, retry_after) if e.is_throttled() => {
-                    let named = e.throttle_policy();
-                    let refusal = sent.refused(named.map(|p| p.policy), retry_after);
-                    tracing::info!(
-                        api = %api,
-                        policy = %refusal.policy,
-                        policy_source = if refusal.learned { "gateway" } else { "assumed" },
-                        scope = ?named.map(|p| p.scope),
-                        explained_by_our_use = refusal.explained,
-                        share = format!("{:.1}", refusal.share),
-                        retry_after_ms = retry_after.map(|d| d.as_millis() as u64),
-                        wait_ms = refusal.wait.as_millis() as u64,
-                        error = %e,
-                        "the API's flow control refused the request; waiting for its quota"
-                    );
-                    throttled = Some(e);
-                    continue;
-                }
-                Attempt::Done(status, bytes) => {
-                    sent.accepted();
-                    match serde_json::from_slice(&bytes) {
-                        Ok(value) => return Ok(value),
-                        // A read whose answer is garbled (a proxy cut it short, a gateway
-                        // put its own page in) is asked again; a request that changes
-                        // something has been processed, and its lost answer is ambiguous.
-                        Err(e) if idempotent => (decode_error(status, &e, &bytes), None),
-                        Err(e) => {
-                            return Err(RdsError::Ambiguous(format!(
-                                "the answer (HTTP {status}) could not be understood: {}",
-                                decode_error(status, &e, &bytes)
-                            )));
-                        }
-                    }
-                }
-                Attempt::Fail(e) => {
-                    if went_through(&e) {
-                        sent.accepted();
-                    }
-                    return Err(e);
-                }
-                Attempt::Retry(e, retry_after) => {
-                    if went_through(&e) {
-                        sent.accepted();
-                    }
-                    (e, retry_after)
-                }
-            };
-            if attempt >= policy.max_retries {
-                return Err(error);
-            }
-            let delay = policy.delay(attempt, retry_after);
-            attempt += 1;
-            if let Some(deadline) = ctx.deadline
-                && Instant::now() + delay > deadline
-            {
-                return Err(error);
-            }
-            tracing::debug!(%api, url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying API request");
-            tokio::select! {
-                _ = ctx.cancel.cancelled() => return Err(RdsError::Cancelled),
-                _ = tokio::time::sleep(delay) => {}
+            match self.send_reserved(reservation, ctx, &request).await? {
+                Reply::Answered(value) => return Ok(value),
+                Reply::SentBack(back) => reservation = self.reserve_again(back, ctx).await?,
             }
         }
     }
 
-    /// Waits for the next slot of the API's quota, runs `look` holding it, then waits
-    /// for a token of the global ceiling (submissions ahead of reads), and takes the
-    /// slot. `throttled`: the 429 that made this a retry, reported if the wait ends in a
-    /// timeout or cancellation.
-    async fn admit<'a>(
+    /// Waits for the next slot of `api`'s quota, in turn with the other requests of
+    /// `api`, and holds it for the caller ([`Reservation`]) until the caller sends with
+    /// it or drops it. For a project's API, the project id is looked up first, when it
+    /// is not known yet, so that nothing is left to wait for between reserving and
+    /// sending but the global ceiling on requests per second.
+    pub async fn reserve(&self, api: Api, ctx: &CallCtx) -> Result<Reservation, RdsError> {
+        if api != Api::IamProjects {
+            self.project_id(ctx).await?;
+        }
+        self.admit(ctx, Progress::new(api)).await
+    }
+
+    /// Reserves a slot again for a request the gateway or a passing failure sent back
+    /// ([`Reply::SentBack`]); the timeout or cancellation of this wait names the last
+    /// 429.
+    pub async fn reserve_again(
         &self,
+        back: SentBack,
         ctx: &CallCtx,
-        bucket: &'a ApiBucket,
-        throttled: Option<&RdsError>,
-        look: Option<&dyn BeforeSend>,
-    ) -> Result<Sent<'a>, RdsError> {
-        let api = bucket.api();
-        let last_error = || {
-            throttled
-                .map(|e| format!("; last error: {e}"))
-                .unwrap_or_default()
-        };
-        let cancelled = || {
-            if let Some(e) = throttled {
-                tracing::info!(%api, error = %e, "cancelled while waiting for the API's quota after a 429; the request was not processed");
-            }
-            RdsError::Cancelled
-        };
+    ) -> Result<Reservation, RdsError> {
+        self.admit(ctx, back.progress).await
+    }
+
+    /// Waits for the next slot of the API's quota and holds it for the request. The
+    /// wait ends at the deadline or on cancellation; when a 429 made this a retry, that
+    /// is said (the request was not processed).
+    async fn admit(&self, ctx: &CallCtx, progress: Progress) -> Result<Reservation, RdsError> {
+        let api = progress.api;
+        let bucket = self.bucket(api);
         let permit = match bucket.acquire(&ctx.cancel, ctx.deadline).await {
             Ok(permit) => permit,
-            Err(Denied::Cancelled) => return Err(cancelled()),
+            Err(Denied::Cancelled) => return Err(cancelled(api, progress.throttled.as_ref())),
             Err(Denied::Deadline(slot)) => {
                 let (policy, learned) = bucket.policy();
                 let wait = slot.saturating_duration_since(Instant::now());
@@ -619,13 +553,35 @@ impl RdsClient {
                     } else {
                         "assumed"
                     },
-                    last_error()
+                    last_error(progress.throttled.as_ref())
                 )));
             }
         };
-        if let Some(look) = look {
-            // The slot stays ours while the look runs; a refusal leaves it unspent.
-            look.before_send().await?;
+        Ok(Reservation { permit, progress })
+    }
+
+    /// Spends `reservation` on one attempt of `request`: waits for a token of the global
+    /// ceiling (submissions ahead of reads), takes the slot, sends, and says what came of
+    /// it. A 429 sends the request back at once to wait for the API's quota; another
+    /// failure that may be retried sends it back after its backoff, or, when the retries
+    /// are spent or the backoff would pass the deadline, is the error.
+    async fn send_reserved<T: DeserializeOwned>(
+        &self,
+        reservation: Reservation,
+        ctx: &CallCtx,
+        request: &Request<'_>,
+    ) -> Result<Reply<T>, RdsError> {
+        let Reservation {
+            permit,
+            mut progress,
+        } = reservation;
+        let policy = self.inner.config.retry;
+        let (api, url, idempotent) = (request.api, request.url.as_str(), request.idempotent);
+        if progress.api != api {
+            return Err(RdsError::Config(format!(
+                "a slot of {} cannot send a request of {api}",
+                progress.api
+            )));
         }
         let lane = if api.is_submission() {
             Lane::Submission
@@ -637,14 +593,90 @@ impl RdsClient {
             _ = sleep_until(ctx.deadline) => {
                 return Err(RdsError::Timeout(format!(
                     "{api}: waiting for max_requests_per_second{}",
-                    last_error()
+                    last_error(progress.throttled.as_ref())
                 )));
             }
         };
         if !granted {
-            return Err(cancelled());
+            return Err(cancelled(api, progress.throttled.as_ref()));
         }
-        Ok(permit.sent())
+        let sent = permit.sent();
+        progress.tries += 1;
+        let send = self.attempt(progress.tries, request);
+        let outcome = if idempotent {
+            tokio::select! {
+                _ = ctx.cancel.cancelled() => return Err(RdsError::Cancelled),
+                _ = sleep_until(ctx.deadline) => return Err(RdsError::Timeout(format!("{api}: {url}"))),
+                outcome = send => outcome,
+            }
+        } else {
+            send.await
+        };
+        let (error, retry_after) = match outcome {
+            Attempt::Retry(e, retry_after) if e.is_throttled() => {
+                let named = e.throttle_policy();
+                let refusal = sent.refused(named.map(|p| p.policy), retry_after);
+                tracing::info!(
+                    api = %api,
+                    policy = %refusal.policy,
+                    policy_source = if refusal.learned { "gateway" } else { "assumed" },
+                    scope = ?named.map(|p| p.scope),
+                    explained_by_our_use = refusal.explained,
+                    share = format!("{:.1}", refusal.share),
+                    retry_after_ms = retry_after.map(|d| d.as_millis() as u64),
+                    wait_ms = refusal.wait.as_millis() as u64,
+                    error = %e,
+                    "the API's flow control refused the request; waiting for its quota"
+                );
+                progress.throttled = Some(e);
+                return Ok(Reply::SentBack(SentBack { progress }));
+            }
+            Attempt::Done(status, bytes) => {
+                sent.accepted();
+                match serde_json::from_slice(&bytes) {
+                    Ok(value) => return Ok(Reply::Answered(value)),
+                    // A read whose answer is garbled (a proxy cut it short, a gateway
+                    // put its own page in) is asked again; a request that changes
+                    // something has been processed, and its lost answer is ambiguous.
+                    Err(e) if idempotent => (decode_error(status, &e, &bytes), None),
+                    Err(e) => {
+                        return Err(RdsError::Ambiguous(format!(
+                            "the answer (HTTP {status}) could not be understood: {}",
+                            decode_error(status, &e, &bytes)
+                        )));
+                    }
+                }
+            }
+            Attempt::Fail(e) => {
+                if went_through(&e) {
+                    sent.accepted();
+                }
+                return Err(e);
+            }
+            Attempt::Retry(e, retry_after) => {
+                if went_through(&e) {
+                    sent.accepted();
+                }
+                (e, retry_after)
+            }
+        };
+        if progress.retries >= policy.max_retries {
+            return Err(error);
+        }
+        let delay = policy.delay(progress.retries, retry_after);
+        progress.retries += 1;
+        if let Some(deadline) = ctx.deadline
+            && Instant::now() + delay > deadline
+        {
+            return Err(error);
+        }
+        let attempt = progress.retries;
+        tracing::debug!(%api, url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying API request");
+        tokio::select! {
+            _ = ctx.cancel.cancelled() => return Err(RdsError::Cancelled),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        Ok(Reply::SentBack(SentBack { progress }))
     }
 
     /// One attempt of `request` (`number` 1 for the first): its outcome is known here,
@@ -734,6 +766,23 @@ impl RdsClient {
             Attempt::Fail(error)
         }
     }
+}
+
+/// What a wait for the API's quota or the global ceiling reports when it ends early:
+/// the 429 that made this a retry, if one did.
+fn last_error(throttled: Option<&RdsError>) -> String {
+    throttled
+        .map(|e| format!("; last error: {e}"))
+        .unwrap_or_default()
+}
+
+/// A wait for the API's quota or the global ceiling cancelled; after a 429, it is said
+/// that the request was not processed.
+fn cancelled(api: Api, throttled: Option<&RdsError>) -> RdsError {
+    if let Some(e) = throttled {
+        tracing::info!(%api, error = %e, "cancelled while waiting for the API's quota after a 429; the request was not processed");
+    }
+    RdsError::Cancelled
 }
 
 /// Whether the gateway let the request through to the API (an answer from the API, not

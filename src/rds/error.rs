@@ -34,8 +34,6 @@ pub enum RdsError {
     JobNotFound(String),
     /// The configuration cannot work (bad endpoint, missing region).
     Config(String),
-    /// A submission was not sent: its last look ([`super::BeforeSend`]) said why.
-    NotSent(String),
     /// The project id of `region` could not be looked up through IAM at `url`, so the
     /// call that needed it was not made. Never a cancellation or a timeout: those stay
     /// what they are.
@@ -169,7 +167,6 @@ impl fmt::Display for RdsError {
             RdsError::Cancelled => write!(f, "cancelled"),
             RdsError::JobNotFound(id) => write!(f, "job {id} is not known to the API"),
             RdsError::Config(m) => write!(f, "{m}"),
-            RdsError::NotSent(m) => write!(f, "not sent: {m}"),
             RdsError::ProjectLookup { region, url, cause } => write!(
                 f,
                 "looking up the project id of region {region:?} through IAM (GET {url}) failed: {cause}"

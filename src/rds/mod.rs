@@ -1,8 +1,9 @@
 //! Huawei Cloud RDS client: request signing, endpoints, models, errors, retries, pacing
-//! under the API's flow control, rate limiting and the typed calls. Knows nothing about
-//! Terraform, nor about following jobs (that is [`crate::upgrade::tracking`]).
+//! under the API's flow control, rate limiting, the typed calls, and the quota slot a
+//! caller holds between reserving and sending a request ([`Reservation`]). Knows nothing
+//! about Terraform, nor about following jobs (that is [`crate::upgrade::tracking`]), nor
+//! about what a caller looks at before it sends (the domain's last look).
 
-pub mod before_send;
 pub mod call_log;
 pub mod client;
 pub mod context;
@@ -13,12 +14,13 @@ pub mod limiter;
 pub mod models;
 pub mod quota;
 mod request;
+pub mod reservation;
 pub mod retry;
 pub mod share;
 pub mod signer;
 
-pub use before_send::BeforeSend;
 pub use client::{ClientConfig, InstanceFilter, RdsClient, TaskFilter, UpgradeRequest};
 pub use context::{CallCtx, sleep_until};
 pub use error::RdsError;
 pub use quota::{Api, Policy};
+pub use reservation::{Reply, Reservation, SentBack};

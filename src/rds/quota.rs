@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use reqwest::Method;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedMutexGuard};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -315,27 +315,30 @@ pub struct ApiBucket {
     window: Mutex<Window>,
     /// Whose turn it is: one caller at a time computes and waits for the next slot,
     /// the others queue behind it in arrival order.
-    turn: tokio::sync::Mutex<()>,
+    turn: Arc<tokio::sync::Mutex<()>>,
     /// Wakes the caller whose turn it is when the window changes (a 429 came, a probe
     /// was answered).
     changed: Notify,
 }
 
 /// The right to send one request now; the slot is taken when it is [`sent`](Self::sent).
-pub struct Permit<'a> {
-    bucket: &'a ApiBucket,
-    _turn: tokio::sync::MutexGuard<'a, ()>,
+/// It holds the bucket's turn: dropped unsent, it gives the slot back untouched, and the
+/// next caller computes its own.
+pub struct Permit {
+    bucket: Arc<ApiBucket>,
+    _turn: OwnedMutexGuard<()>,
 }
 
-impl<'a> Permit<'a> {
+impl Permit {
     /// Records the request as sent now and lets the next caller compute its slot.
-    pub fn sent(self) -> Sent<'a> {
+    pub fn sent(self) -> Sent {
         let mut w = self.bucket.lock();
         let at = Instant::now();
         let id = w.record(at);
         if w.refused_since.is_some() {
             w.probe = Some(id);
         }
+        drop(w);
         Sent {
             bucket: self.bucket,
             id,
@@ -347,14 +350,14 @@ impl<'a> Permit<'a> {
 
 /// One request in flight: report how the gateway answered it ([`Sent::accepted`],
 /// [`Sent::refused`]); dropped unanswered (cancelled, no answer), it frees the probe.
-pub struct Sent<'a> {
-    bucket: &'a ApiBucket,
+pub struct Sent {
+    bucket: Arc<ApiBucket>,
     id: u64,
     at: Instant,
     settled: bool,
 }
 
-impl Sent<'_> {
+impl Sent {
     /// The gateway let the request through (whatever the API answered).
     pub fn accepted(mut self) {
         self.settled = true;
@@ -377,7 +380,7 @@ impl Sent<'_> {
     }
 }
 
-impl Drop for Sent<'_> {
+impl Drop for Sent {
     fn drop(&mut self) {
         if self.settled {
             return;
@@ -408,7 +411,7 @@ impl ApiBucket {
         ApiBucket {
             api,
             window: Mutex::new(Window::new(policy, Instant::now())),
-            turn: tokio::sync::Mutex::new(()),
+            turn: Arc::new(tokio::sync::Mutex::new(())),
             changed: Notify::new(),
         }
     }
@@ -438,14 +441,14 @@ impl ApiBucket {
     /// Waits for this API's next slot, in turn with the other callers. Ends at once on
     /// cancellation, or when the slot would come after `deadline`.
     pub async fn acquire(
-        &self,
+        self: &Arc<Self>,
         cancel: &CancellationToken,
         deadline: Option<Instant>,
-    ) -> Result<Permit<'_>, Denied> {
+    ) -> Result<Permit, Denied> {
         let turn = tokio::select! {
             _ = cancel.cancelled() => return Err(Denied::Cancelled),
             _ = super::context::sleep_until(deadline) => return Err(Denied::Deadline(Instant::now())),
-            turn = self.turn.lock() => turn,
+            turn = self.turn.clone().lock_owned() => turn,
         };
         loop {
             let now = Instant::now();
@@ -457,7 +460,7 @@ impl ApiBucket {
             let wake = match next {
                 Next::At(slot) if slot <= now => {
                     return Ok(Permit {
-                        bucket: self,
+                        bucket: self.clone(),
                         _turn: turn,
                     });
                 }
@@ -572,12 +575,12 @@ mod tests {
         CancellationToken::new()
     }
 
-    async fn send(bucket: &ApiBucket) -> Sent<'_> {
+    async fn send(bucket: &Arc<ApiBucket>) -> Sent {
         bucket.acquire(&never(), None).await.unwrap().sent()
     }
 
     /// Sends and has the request accepted.
-    async fn pass(bucket: &ApiBucket) {
+    async fn pass(bucket: &Arc<ApiBucket>) {
         send(bucket).await.accepted();
     }
 
@@ -592,7 +595,7 @@ mod tests {
             window: Duration::from_secs(2),
         };
         assert_eq!(policy.margin(), Duration::from_millis(50));
-        let bucket = ApiBucket::new(Api::ShowJob, policy);
+        let bucket = Arc::new(ApiBucket::new(Api::ShowJob, policy));
         let t0 = Instant::now();
         let mut times = Vec::new();
         for _ in 0..12 {
@@ -619,7 +622,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn one_at_a_time_while_assumed_then_a_twelfth_at_once() {
-        let bucket = ApiBucket::new(Api::Upgrade, Policy::per_minute(600));
+        let bucket = Arc::new(ApiBucket::new(Api::Upgrade, Policy::per_minute(600)));
         let t0 = Instant::now();
         let mut got = Vec::new();
         for _ in 0..61 {
@@ -646,7 +649,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_learned_policy_replaces_the_assumed_one() {
-        let bucket = ApiBucket::new(Api::ShowJob, Policy::per_minute(600));
+        let bucket = Arc::new(ApiBucket::new(Api::ShowJob, Policy::per_minute(600)));
         let t0 = Instant::now();
         for _ in 0..3 {
             pass(&bucket).await;
@@ -682,7 +685,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_429_the_log_does_not_explain_cuts_the_share_to_what_we_held() {
-        let bucket = ApiBucket::new(Api::Upgrade, Policy::STANDARD);
+        let bucket = Arc::new(ApiBucket::new(Api::Upgrade, Policy::STANDARD));
         let t0 = Instant::now();
         for _ in 0..20 {
             pass(&bucket).await;

@@ -351,7 +351,11 @@ where
 pub const UNSEEN_JOB_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Sleeps, unless cancelled or past the deadline first (then `cause` is reported).
-pub(super) async fn pause(ctx: &CallCtx, wait: Duration, cause: &RdsError) -> Result<(), RdsError> {
+pub(super) async fn pause(
+    ctx: &CallCtx,
+    wait: Duration,
+    cause: &(dyn std::fmt::Display + Sync),
+) -> Result<(), RdsError> {
     let wake = Instant::now() + wait;
     if ctx.deadline.is_some_and(|d| d <= wake) {
         sleep_until(ctx.deadline).await;

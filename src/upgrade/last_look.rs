@@ -1,7 +1,8 @@
-//! The last look before an upgrade is submitted ([`VersionUnchanged`]): once the
-//! submission's quota slot is granted, and right before it is sent, the instance must
-//! still run the version the checks saw, and be ACTIVE, and the upgrade must still
-//! install the target the plan showed ([`ReviewedTarget`]). Under flow control a
+//! The last look before an upgrade is submitted ([`VersionUnchanged`], its [`Verdict`]):
+//! once the submission's quota slot is reserved ([`crate::rds::Reservation`]), and right
+//! before it is sent, the instance must still run the version the checks saw, and be
+//! ACTIVE, and the upgrade must still install the target the plan showed
+//! ([`ReviewedTarget`]); else the slot is given back unspent and [`Stop`] says why. Under flow control a
 //! submission can wait many minutes for its slot (a fleet's last one (N − 1)/60
 //! minutes); an upgrade another configuration, the console or an interrupted apply ran
 //! meanwhile changed the version, and submitting then would upgrade the instance a
@@ -24,15 +25,14 @@
 //! in showing (upgrades take minutes); one still running is refused as busy by the API,
 //! and adopted; a version released within that age.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::Catalog;
 use super::target::{Drift, Target};
-use crate::rds::{Api, BeforeSend, CallCtx, RdsClient, RdsError};
+use crate::rds::{Api, CallCtx, RdsClient, RdsError};
 
 /// The youngest [`max_age`].
 const MIN_AGE: Duration = Duration::from_secs(5);
@@ -57,8 +57,50 @@ pub struct ReviewedTarget<'a> {
     pub accept_newer: bool,
 }
 
-/// Checks that the instance still runs `version`, is ACTIVE, and that the upgrade still
-/// installs the reviewed target, right before its upgrade is sent.
+/// What the last look concluded ([`VersionUnchanged::verdict`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send the upgrade. `target`: how its target compared with the reviewed one (None:
+    /// no reviewed target, or the versions could not be read again); a moved target is
+    /// only sent when newer ones are accepted.
+    Send { target: Option<Drift> },
+    /// Do not send it: the slot reserved for it is given back unspent.
+    Stop(Stop),
+}
+
+/// Why the last look keeps an upgrade from being sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The instance runs `now`, not the version the checks saw (`checked`): it was
+    /// upgraded meanwhile.
+    UpgradedMeanwhile { checked: String, now: String },
+    /// The listing shows the instance with `status`, not ACTIVE: an operation is under
+    /// way.
+    Busy { status: String },
+    /// The upgrade would install `now`, not the `reviewed` target the plan showed (and
+    /// newer targets are not accepted).
+    TargetMoved { reviewed: String, now: String },
+}
+
+impl Stop {
+    /// Why, in a sentence about instance `instance_id`.
+    pub fn reason(&self, instance_id: &str) -> String {
+        match self {
+            Stop::UpgradedMeanwhile { checked, now } => format!(
+                "instance {instance_id} runs {now}, not {checked} as checked: it was upgraded meanwhile"
+            ),
+            Stop::Busy { status } => {
+                format!("instance {instance_id} has status {status}: an operation is under way")
+            }
+            Stop::TargetMoved { reviewed, now } => format!(
+                "the upgrade of instance {instance_id} would install {now}, not {reviewed} as the plan showed"
+            ),
+        }
+    }
+}
+
+/// The last look at an instance before its upgrade is sent: that it still runs
+/// `version`, is ACTIVE, and that the upgrade still installs the reviewed target.
 pub struct VersionUnchanged<'a> {
     catalog: &'a Arc<Catalog>,
     client: &'a RdsClient,
@@ -66,12 +108,6 @@ pub struct VersionUnchanged<'a> {
     instance_id: &'a str,
     version: &'a str,
     target: Option<ReviewedTarget<'a>>,
-    /// The version found instead, once the look refused.
-    changed: Mutex<Option<String>>,
-    /// How the target compared, once it was looked at.
-    drift: Mutex<Option<Drift>>,
-    /// The status found instead of ACTIVE by the latest look, when it refused for it.
-    busy: Mutex<Option<String>>,
 }
 
 impl<'a> VersionUnchanged<'a> {
@@ -89,9 +125,6 @@ impl<'a> VersionUnchanged<'a> {
             instance_id,
             version,
             target: None,
-            changed: Mutex::new(None),
-            drift: Mutex::new(None),
-            busy: Mutex::new(None),
         }
     }
 
@@ -101,46 +134,12 @@ impl<'a> VersionUnchanged<'a> {
         self
     }
 
-    /// How the target compared with the reviewed one at the last look (None: not looked
-    /// at). A moved target kept the request from being sent unless newer ones are accepted.
-    pub fn drift(&self) -> Option<Drift> {
-        self.drift.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// The version the instance ran instead, when the look kept the upgrade from being sent.
-    pub fn changed(&self) -> Option<String> {
-        self.changed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// The status the instance had instead of ACTIVE, when the latest look kept the
-    /// upgrade from being sent for it.
-    pub fn busy(&self) -> Option<String> {
-        self.busy.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Reads the listing again in the background unless it is younger than `age` by
-    /// then (one reading at a time).
-    fn relist_in_background(&self, age: Duration) {
-        if self.catalog.relisting() {
-            return;
-        }
-        let (catalog, client) = (self.catalog.clone(), self.client.clone());
-        tokio::spawn(async move {
-            let ctx = CallCtx::new(CancellationToken::new())
-                .with_deadline(tokio::time::Instant::now() + Duration::from_secs(120));
-            if let Err(e) = catalog.listed_within(&client, &ctx, age).await {
-                tracing::debug!(error = %e, "reading the instance listing again failed");
-            }
-        });
-    }
-}
-
-#[async_trait]
-impl BeforeSend for VersionUnchanged<'_> {
-    async fn before_send(&self) -> Result<(), RdsError> {
+    /// Takes the look, once the submission's quota slot is reserved and right before it
+    /// is sent (again each time the request is sent back to wait for its quota). `Err`
+    /// is a cancellation or the deadline only: a listing or versions that cannot be read
+    /// leave the upgrade to be sent, as it would have been without the look (the busy
+    /// answer and the task center still guard against a second upgrade).
+    pub async fn verdict(&self) -> Result<Verdict, RdsError> {
         let spacing = self.client.api_pace(Api::ListInstances).spacing();
         let snapshot = self.catalog.snapshot();
         let size = snapshot.as_ref().map_or(0, |(_, all)| all.len());
@@ -160,14 +159,11 @@ impl BeforeSend for VersionUnchanged<'_> {
                 Ok(all) => Some(all),
                 Err(e @ (RdsError::Cancelled | RdsError::Timeout(_))) => return Err(e),
                 Err(e) => {
-                    // Not worse than sending without the look; the busy answer and the
-                    // task center still guard against a second upgrade.
                     tracing::debug!(instance_id = self.instance_id, error = %e, "cannot read the instance listing before submitting; submitting");
                     None
                 }
             },
         };
-        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if let Some(instance) = all
             .iter()
             .flat_map(|all| all.iter())
@@ -175,36 +171,28 @@ impl BeforeSend for VersionUnchanged<'_> {
         {
             match &instance.datastore.complete_version {
                 Some(now) if now != self.version => {
-                    let reason = format!(
-                        "instance {} runs {now}, not {} as checked: it was upgraded meanwhile",
-                        self.instance_id, self.version
-                    );
-                    *self.changed.lock().unwrap_or_else(|e| e.into_inner()) = Some(now.clone());
-                    return Err(RdsError::NotSent(reason));
+                    return Ok(Verdict::Stop(Stop::UpgradedMeanwhile {
+                        checked: self.version.to_string(),
+                        now: now.clone(),
+                    }));
                 }
                 _ if !instance.status.eq_ignore_ascii_case("active") => {
-                    let reason = format!(
-                        "instance {} has status {}: an operation is under way",
-                        self.instance_id, instance.status
-                    );
-                    *self.busy.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(instance.status.clone());
-                    return Err(RdsError::NotSent(reason));
+                    return Ok(Verdict::Stop(Stop::Busy {
+                        status: instance.status.clone(),
+                    }));
                 }
                 _ => {}
             }
         }
         match self.target {
             Some(target) => self.check_target(target).await,
-            None => Ok(()),
+            None => Ok(Verdict::Send { target: None }),
         }
     }
-}
 
-impl VersionUnchanged<'_> {
     /// The latest minor version read again (within the same age as the listing): a
     /// moved target keeps the request from being sent unless newer ones are accepted.
-    async fn check_target(&self, target: ReviewedTarget<'_>) -> Result<(), RdsError> {
+    async fn check_target(&self, target: ReviewedTarget<'_>) -> Result<Verdict, RdsError> {
         let api = if target.engine.eq_ignore_ascii_case("postgresql") {
             Api::SmallVersions
         } else {
@@ -217,34 +205,53 @@ impl VersionUnchanged<'_> {
             .await;
         let now = match latest {
             Ok(Some(latest)) => Target::Version(latest),
-            Ok(None) => return Ok(()),
+            Ok(None) => return Ok(Verdict::Send { target: None }),
             Err(e @ (RdsError::Cancelled | RdsError::Timeout(_))) => return Err(e),
             Err(e) => {
                 // As with the listing: the plan's target stands when it cannot be read again.
                 tracing::warn!(instance_id = self.instance_id, error = %e, "cannot read the versions again before submitting; submitting for the target the plan showed");
-                return Ok(());
+                return Ok(Verdict::Send { target: None });
             }
         };
         let drift = Drift::between(target.version, &now);
-        *self.drift.lock().unwrap_or_else(|e| e.into_inner()) = Some(drift.clone());
         match drift {
             Drift::Moved { reviewed, now } if !target.accept_newer => {
-                Err(RdsError::NotSent(format!(
-                    "the upgrade of instance {} would install {now}, not {reviewed} as the plan showed",
-                    self.instance_id
-                )))
+                Ok(Verdict::Stop(Stop::TargetMoved { reviewed, now }))
             }
-            Drift::Moved { reviewed, now } => {
+            Drift::Moved {
+                ref reviewed,
+                ref now,
+            } => {
                 tracing::info!(
                     instance_id = self.instance_id,
                     reviewed,
                     now,
                     "a newer minor version than the plan showed; installing it (accept_newer_target)"
                 );
-                Ok(())
+                Ok(Verdict::Send {
+                    target: Some(drift),
+                })
             }
-            Drift::Unchanged => Ok(()),
+            Drift::Unchanged => Ok(Verdict::Send {
+                target: Some(drift),
+            }),
         }
+    }
+
+    /// Reads the listing again in the background unless it is younger than `age` by
+    /// then (one reading at a time).
+    fn relist_in_background(&self, age: Duration) {
+        if self.catalog.relisting() {
+            return;
+        }
+        let (catalog, client) = (self.catalog.clone(), self.client.clone());
+        tokio::spawn(async move {
+            let ctx = CallCtx::new(CancellationToken::new())
+                .with_deadline(tokio::time::Instant::now() + Duration::from_secs(120));
+            if let Err(e) = catalog.listed_within(&client, &ctx, age).await {
+                tracing::debug!(error = %e, "reading the instance listing again failed");
+            }
+        });
     }
 }
 

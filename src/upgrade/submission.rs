@@ -13,8 +13,7 @@ use super::facts::InstanceFacts;
 use super::fleet_gate::{FleetGate, GateError, Slot};
 use super::job::{self, JobSnapshot};
 use super::last_look::{ReviewedTarget, VersionUnchanged};
-use super::submit_once::{self, SubmitError, Submitted};
-use super::target::Drift;
+use super::submit_once::{self, Outcome, SubmitError, Submitted};
 use super::under_way;
 use crate::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest};
 
@@ -159,7 +158,7 @@ async fn adopt_or_submit(
             None => look,
         }
     });
-    let submitted = submit_once::submit_once(
+    let submitted = submit_once::submit_once_reviewed(
         client,
         call,
         instance_id,
@@ -170,15 +169,14 @@ async fn adopt_or_submit(
     )
     .await;
     match submitted {
-        Ok(submitted) => {
+        Ok(Outcome {
+            submitted,
+            newer_target,
+        }) => {
             if request.is_delayed && matches!(submitted, Submitted::New(_)) {
                 catalog.forget_scheduled().await;
             }
-            let newer = match (&submitted, look.as_ref().and_then(|l| l.drift())) {
-                (Submitted::New(_), Some(Drift::Moved { now, .. })) => Some(now),
-                _ => None,
-            };
-            Ok((facts, submitted, newer))
+            Ok((facts, submitted, newer_target))
         }
         Err(error) => Err(NotSubmitted::Failed { facts, error }),
     }

@@ -8,14 +8,19 @@
 //! again later, after these facts were read again. A submission whose answer was lost
 //! ([`RdsError::Ambiguous`]) is never simply repeated — the task center is searched for
 //! the job it may have started, and only when the instance shows no sign of one is the
-//! request sent again (a second request for a running upgrade is refused as busy). Right
-//! before the request is sent — after however long the API's flow control made it wait
-//! for its slot — the instance must still run the version the checks saw, and be ACTIVE
-//! ([`super::last_look`]); one upgraded meanwhile has its upgrade adopted instead, one
-//! shown busy is handled as a busy answer is, and one whose upgrade would now install
-//! another version than the plan showed is not submitted ([`SubmitError::TargetMoved`])
-//! unless newer targets are accepted. A
-//! request once sent is seen through even when Terraform is interrupted: its answer
+//! request sent again (a second request for a running upgrade is refused as busy).
+//!
+//! Each submission reads in order: reserve the upgrade API's quota slot
+//! ([`RdsClient::reserve`]), take the last look ([`super::last_look`]), then send with the
+//! slot ([`RdsClient::upgrade_reserved`]), or give it back unspent when the look says
+//! stop. After however long the API's flow control made it wait for its slot, the
+//! instance must still run the version the checks saw, and be ACTIVE: one upgraded
+//! meanwhile has its upgrade adopted instead, one shown busy is handled as a busy answer
+//! is, and one whose upgrade would now install another version than the plan showed is
+//! not submitted ([`SubmitError::TargetMoved`]) unless newer targets are accepted. A
+//! request the gateway sends back to wait for its quota (a 429), or that failed in a way
+//! that may be retried, waits for a slot again and is looked at again before it is sent.
+//! A request once sent is seen through even when Terraform is interrupted: its answer
 //! carries the job id that the state must record.
 
 use std::time::Duration;
@@ -24,10 +29,10 @@ use super::job::{
     JobSnapshot, JobStatus, UNSEEN_JOB_PATIENCE, find_active, patiently, pause, running_in,
     upgrade_tasks,
 };
-use super::last_look::VersionUnchanged;
+use super::last_look::{Stop, Verdict, VersionUnchanged};
 use super::target::Drift;
 use crate::rds::models::{Task, parse_time};
-use crate::rds::{BeforeSend, CallCtx, RdsClient, RdsError, UpgradeRequest};
+use crate::rds::{Api, CallCtx, RdsClient, RdsError, Reply, UpgradeRequest};
 
 /// How a submission ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,10 +59,10 @@ const AMBIGUOUS_SEARCH: Duration = Duration::from_secs(12);
 /// Submits the upgrade once (see the module documentation), retrying "busy" until the
 /// context's deadline. `version` is the instance's complete version as the checks saw it;
 /// `running`, a listing of the project's running upgrades made moments ago, spares the
-/// first look for one to adopt (later looks ask afresh). `look`, when given, checks the
-/// instance's version once the submission's quota slot is granted, right before it is
-/// sent ([`VersionUnchanged`]): a version changed while it waited means another upgrade
-/// ran, which is adopted instead.
+/// first look for one to adopt (later looks ask afresh). `look`, when given, is taken
+/// once the submission's quota slot is reserved, right before it is sent
+/// ([`VersionUnchanged::verdict`]): a version changed while it waited means another
+/// upgrade ran, which is adopted instead.
 pub async fn submit_once(
     client: &RdsClient,
     ctx: &CallCtx,
@@ -67,10 +72,40 @@ pub async fn submit_once(
     running: Option<&[Task]>,
     look: Option<&VersionUnchanged<'_>>,
 ) -> Result<Submitted, SubmitError> {
+    submit_once_reviewed(client, ctx, instance_id, version, request, running, look)
+        .await
+        .map(|outcome| outcome.submitted)
+}
+
+/// How [`submit_once_reviewed`] ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub submitted: Submitted,
+    /// The version a new submission installs when the last look found it newer than the
+    /// reviewed target (newer targets accepted).
+    pub newer_target: Option<String>,
+}
+
+/// [`submit_once`], also telling the newer target a new submission installs.
+pub async fn submit_once_reviewed(
+    client: &RdsClient,
+    ctx: &CallCtx,
+    instance_id: &str,
+    version: Option<&str>,
+    request: UpgradeRequest,
+    running: Option<&[Task]>,
+    look: Option<&VersionUnchanged<'_>>,
+) -> Result<Outcome, SubmitError> {
     let mut busy_attempts = 0u32;
     let mut busy_since = None;
     let mut check_scheduled = request.is_delayed;
     let mut listing = running.filter(|_| !request.is_delayed);
+    // How the target compared at the latest look that could read it.
+    let mut target = None;
+    let adopted = |job: JobSnapshot| Outcome {
+        submitted: Submitted::Adopted(job),
+        newer_target: None,
+    };
     loop {
         let found = match (listing.take(), busy_since) {
             (Some(tasks), _) => BusyWith::from(running_in(tasks, instance_id)),
@@ -84,12 +119,14 @@ pub async fn submit_once(
         match found {
             BusyWith::Upgrade(active) => {
                 tracing::info!(instance_id, job_id = %active.id, status = %active.status, "adopting the upgrade already under way");
-                return Ok(Submitted::Adopted(active));
+                return Ok(adopted(active));
             }
             BusyWith::UnseenUpgrade(now) => {
                 tracing::info!(instance_id, version_before = version.unwrap_or(""), version_now = %now, "the instance changed version while busy; waiting for its upgrade job to show instead of submitting another");
                 let since = busy_since.unwrap_or_else(time::OffsetDateTime::now_utc);
-                return adopt_unseen(client, ctx, instance_id, version, now, since).await;
+                return adopt_unseen(client, ctx, instance_id, version, now, since)
+                    .await
+                    .map(adopted);
             }
             BusyWith::Other => {}
         }
@@ -98,56 +135,47 @@ pub async fn submit_once(
         }
         // Ctrl-C ends the wait for the submission's quota; once sent, the client sees
         // the request through: its answer carries the job id the state must record.
-        let checked = look.map(|l| l as &dyn BeforeSend);
-        match client
-            .upgrade_checked(ctx, instance_id, request, checked)
-            .await
-        {
-            Ok(job_id) => {
+        let sent = look_and_send(client, ctx, instance_id, request, look, &mut target).await;
+        let busy = match sent {
+            Ok(Sending::Sent(job_id)) => {
                 tracing::info!(
                     instance_id,
                     job_id,
                     is_delayed = request.is_delayed,
                     "upgrade submitted"
                 );
-                return Ok(Submitted::New(job_id));
+                let newer_target = match target {
+                    Some(Drift::Moved { now, .. }) => Some(now),
+                    _ => None,
+                };
+                return Ok(Outcome {
+                    submitted: Submitted::New(job_id),
+                    newer_target,
+                });
             }
             // Busy: the API's answer, or the last look's listing (an operation it shows
             // may end before the request arrives, and no busy answer would stop it then).
-            Err(e) if e.is_busy() || shown_busy(&e, look) => {
-                // What keeps it busy is found out at once, and read again before any retry.
-                let since = *busy_since
-                    .get_or_insert_with(|| time::OffsetDateTime::now_utc() - BUSY_CLOCK_MARGIN);
-                match busy_with_upgrade(client, ctx, instance_id, since, version).await? {
-                    BusyWith::Upgrade(job) => {
-                        tracing::info!(instance_id, job_id = %job.id, status = %job.status, "the instance is busy with an upgrade; adopting it");
-                        return Ok(Submitted::Adopted(job));
-                    }
-                    BusyWith::UnseenUpgrade(_) => continue, // handled at the top
-
-                    BusyWith::Other => {}
-                }
-                let wait = Duration::from_secs(5 * 2u64.pow(busy_attempts.min(3)))
-                    .min(Duration::from_secs(30));
-                busy_attempts += 1;
-                tracing::info!(instance_id, error = %e, retry_in = ?wait, "instance busy with no upgrade in sight; submitting again later");
-                pause(ctx, wait, &e).await?;
+            Err(e) if e.is_busy() => e.to_string(),
+            Ok(Sending::Stopped(stop @ Stop::Busy { .. })) => {
+                format!("not sent: {}", stop.reason(instance_id))
             }
-            Err(RdsError::NotSent(_))
-                if let Some(Drift::Moved { reviewed, now }) = look.and_then(|l| l.drift()) =>
+            Ok(Sending::Stopped(Stop::TargetMoved { reviewed, now })) => {
+                return Err(target_moved(instance_id, reviewed, now));
+            }
+            // A target an earlier look saw moved (newer targets accepted) is what a later
+            // look's changed version is reported as.
+            Ok(Sending::Stopped(Stop::UpgradedMeanwhile { .. }))
+                if let Some(Drift::Moved { reviewed, now }) = target.clone() =>
             {
-                tracing::info!(
-                    instance_id,
-                    reviewed,
-                    now,
-                    "a newer minor version than the plan showed; nothing submitted"
-                );
-                return Err(SubmitError::TargetMoved { reviewed, now });
+                return Err(target_moved(instance_id, reviewed, now));
             }
-            Err(RdsError::NotSent(reason)) if let Some(now) = look.and_then(|l| l.changed()) => {
+            Ok(Sending::Stopped(ref stop @ Stop::UpgradedMeanwhile { ref now, .. })) => {
+                let reason = stop.reason(instance_id);
                 tracing::info!(instance_id, version_before = version.unwrap_or(""), version_now = %now, %reason, "the instance changed version while the submission waited for its quota; looking for that upgrade instead of submitting another");
                 let since = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-                return adopt_unseen(client, ctx, instance_id, version, now, since).await;
+                return adopt_unseen(client, ctx, instance_id, version, now.clone(), since)
+                    .await
+                    .map(adopted);
             }
             Err(e @ RdsError::Ambiguous(_)) => {
                 tracing::warn!(instance_id, error = %e, "no answer to the upgrade request; looking for the job it may have started");
@@ -155,11 +183,78 @@ pub async fn submit_once(
                 let found =
                     search_for_upgrade(client, ctx, instance_id, since, AMBIGUOUS_SEARCH).await?;
                 if let Some(found) = found {
-                    return Ok(Submitted::Adopted(found));
+                    return Ok(adopted(found));
                 }
                 check_scheduled = true;
+                continue;
             }
             Err(e) => return Err(e.into()),
+        };
+        // What keeps it busy is found out at once, and read again before any retry.
+        let since =
+            *busy_since.get_or_insert_with(|| time::OffsetDateTime::now_utc() - BUSY_CLOCK_MARGIN);
+        match busy_with_upgrade(client, ctx, instance_id, since, version).await? {
+            BusyWith::Upgrade(job) => {
+                tracing::info!(instance_id, job_id = %job.id, status = %job.status, "the instance is busy with an upgrade; adopting it");
+                return Ok(adopted(job));
+            }
+            BusyWith::UnseenUpgrade(_) => continue, // handled at the top
+
+            BusyWith::Other => {}
+        }
+        let wait =
+            Duration::from_secs(5 * 2u64.pow(busy_attempts.min(3))).min(Duration::from_secs(30));
+        busy_attempts += 1;
+        tracing::info!(instance_id, error = %busy, retry_in = ?wait, "instance busy with no upgrade in sight; submitting again later");
+        pause(ctx, wait, &busy).await?;
+    }
+}
+
+/// The upgrade would install `now`, not the `reviewed` target: nothing was sent.
+fn target_moved(instance_id: &str, reviewed: String, now: String) -> SubmitError {
+    tracing::info!(
+        instance_id,
+        reviewed,
+        now,
+        "a newer minor version than the plan showed; nothing submitted"
+    );
+    SubmitError::TargetMoved { reviewed, now }
+}
+
+/// How one submission went: sent (the job id), or stopped by the last look.
+enum Sending {
+    Sent(String),
+    Stopped(Stop),
+}
+
+/// Reserves the submission's quota slot, takes the last look, and sends the upgrade with
+/// the slot, or gives the slot back unspent when the look stops it; again from the
+/// reservation each time the request is sent back to wait for its quota (a 429, or a
+/// failure that may be retried), since the wait may outdate what the look saw. `target`
+/// takes how the target compared at each look that could read it.
+async fn look_and_send(
+    client: &RdsClient,
+    ctx: &CallCtx,
+    instance_id: &str,
+    request: UpgradeRequest,
+    look: Option<&VersionUnchanged<'_>>,
+    target: &mut Option<Drift>,
+) -> Result<Sending, RdsError> {
+    let mut reservation = client.reserve(Api::Upgrade, ctx).await?;
+    loop {
+        if let Some(look) = look {
+            match look.verdict().await? {
+                Verdict::Send { target: None } => {}
+                Verdict::Send { target: seen } => *target = seen,
+                Verdict::Stop(stop) => return Ok(Sending::Stopped(stop)),
+            }
+        }
+        match client
+            .upgrade_reserved(reservation, ctx, instance_id, request)
+            .await?
+        {
+            Reply::Answered(job_id) => return Ok(Sending::Sent(job_id)),
+            Reply::SentBack(back) => reservation = client.reserve_again(back, ctx).await?,
         }
     }
 }
@@ -174,9 +269,9 @@ async fn adopt_unseen(
     version: Option<&str>,
     now: String,
     since: time::OffsetDateTime,
-) -> Result<Submitted, SubmitError> {
+) -> Result<JobSnapshot, SubmitError> {
     match search_for_upgrade(client, ctx, instance_id, since, UNSEEN_JOB_PATIENCE).await? {
-        Some(job) => Ok(Submitted::Adopted(job)),
+        Some(job) => Ok(job),
         None => Err(SubmitError::UpgradedElsewhere {
             before: version.unwrap_or_default().to_string(),
             now,
@@ -222,11 +317,6 @@ impl std::fmt::Display for SubmitError {
             ),
         }
     }
-}
-
-/// Whether `error` is the last look's refusal of an instance its listing shows busy.
-fn shown_busy(error: &RdsError, look: Option<&VersionUnchanged<'_>>) -> bool {
-    matches!(error, RdsError::NotSent(_)) && look.is_some_and(|l| l.busy().is_some())
 }
 
 /// How far the API's clock may be behind ours when "finished just before the instance
