@@ -167,6 +167,29 @@ async fn plan(plugin: &mut Plugin, first_plan_private: Vec<u8>) -> (Value, Vec<u
     (decode(planned.planned_state, &ty), planned.planned_private)
 }
 
+/// ApplyResourceChange of creating the upgrade as the final plan `planned` (with its
+/// private data) has it.
+async fn apply(
+    plugin: &mut Plugin,
+    planned: &Value,
+    planned_private: Vec<u8>,
+) -> tf::apply_resource_change::Response {
+    let ty = resource_type();
+    plugin
+        .client
+        .apply_resource_change(tf::apply_resource_change::Request {
+            type_name: "hwrds_db_minor_upgrade".into(),
+            prior_state: dynamic(&Value::Null, &ty),
+            planned_state: dynamic(planned, &ty),
+            config: dynamic(&config(), &ty),
+            planned_private,
+            ..Default::default()
+        })
+        .await
+        .expect("ApplyResourceChange")
+        .into_inner()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn moved_target_refused_in_the_final_plan_of_terraform_1_16() {
     let emu = Emulator::start(
@@ -209,20 +232,7 @@ async fn moved_target_refused_in_the_final_plan_of_terraform_1_16() {
         Some("8.0.32"),
         "Terraform's consistency check passes: {final_plan:?}"
     );
-    let ty = resource_type();
-    let applied = applying
-        .client
-        .apply_resource_change(tf::apply_resource_change::Request {
-            type_name: "hwrds_db_minor_upgrade".into(),
-            prior_state: dynamic(&Value::Null, &ty),
-            planned_state: dynamic(&final_plan, &ty),
-            config: dynamic(&config(), &ty),
-            planned_private: final_private,
-            ..Default::default()
-        })
-        .await
-        .expect("ApplyResourceChange")
-        .into_inner();
+    let applied = apply(&mut applying, &final_plan, final_private).await;
     let error = applied
         .diagnostics
         .iter()
@@ -310,26 +320,13 @@ async fn an_upgrade_the_plan_could_not_see_yet_keeps_version_before_with_terrafo
             "{name}: Terraform's consistency check passes"
         );
     }
-    let ty = resource_type();
-    let applied = applying
-        .client
-        .apply_resource_change(tf::apply_resource_change::Request {
-            type_name: "hwrds_db_minor_upgrade".into(),
-            prior_state: dynamic(&Value::Null, &ty),
-            planned_state: dynamic(&final_plan, &ty),
-            config: dynamic(&config(), &ty),
-            planned_private: final_private,
-            ..Default::default()
-        })
-        .await
-        .expect("ApplyResourceChange")
-        .into_inner();
+    let applied = apply(&mut applying, &final_plan, final_private).await;
     assert!(
         applied.diagnostics.iter().all(|d| d.severity != 1),
         "{:?}",
         applied.diagnostics
     );
-    let state = decode(applied.new_state, &ty);
+    let state = decode(applied.new_state, &resource_type());
     assert_eq!(state.attr_string("job_id").as_deref(), Some(job.as_str()));
     assert_eq!(
         state.attr_string("version_before").as_deref(),
