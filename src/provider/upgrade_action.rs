@@ -17,12 +17,11 @@ use tokio::time::Instant;
 use super::ProviderState;
 use super::findings;
 use super::plan_checks;
-use super::schedule;
 use super::submission;
 use super::timeouts;
 use super::upgrade_args;
 use super::upgrade_target;
-use super::wait_outcome::{self, Resume};
+use super::wait_outcome::{self, Resume, not_waiting};
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::CallCtx;
 use crate::schema::{Attribute, Block, Schema};
@@ -118,7 +117,7 @@ impl Action for UpgradeAction {
                         .await;
                 let mut diags = checked.diags;
                 // The target itself cannot show: an action's plan carries no values.
-                if let Some(unknown) = upgrade_target::planned(&checked.facts, None).1 {
+                if let Some(unknown) = upgrade_target::planned(&checked.facts).1 {
                     diags.push(unknown);
                 }
                 diags
@@ -207,7 +206,7 @@ impl Action for UpgradeAction {
         };
         let waits_now = match course.next {
             flow::Next::TooLate { start } => {
-                return Diagnostics::from(schedule::not_waiting(
+                return Diagnostics::from(not_waiting(
                     Resume::Invoke,
                     &instance_id,
                     &job_id,

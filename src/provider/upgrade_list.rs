@@ -18,10 +18,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::ProviderState;
+use super::db_minor_upgrade::model::{Field, UpgradeState};
 use super::findings;
 use super::project_lookup;
 use super::upgrade_identity;
-use super::upgrade_state::UpgradeState;
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::models::{Instance, Task};
 use crate::rds::{CallCtx, TaskFilter};
@@ -178,21 +178,21 @@ pub fn imported_state(task: &Task, instance: Option<&Instance>, latest: bool) ->
     let mut state = UpgradeState::new(&task.instance_id);
     state.set_job(&task.id);
     state.progress = if completed {
-        Some("100%".to_string())
+        "100%".into()
     } else {
-        snap.progress.clone()
+        snap.progress.clone().into()
     };
-    state.fail_reason = snap.fail_reason.clone();
+    state.fail_reason = snap.fail_reason.clone().into();
     if let Some(instance) = instance {
-        state.engine = Some(instance.datastore.engine.clone());
-        state.instance_type = Some(instance.instance_type.clone());
+        state.engine = instance.datastore.engine.as_str().into();
+        state.instance_type = instance.instance_type.as_str().into();
         if latest && completed {
-            state.version_after = instance.datastore.complete_version.clone();
+            state.version_after = instance.datastore.complete_version.clone().into();
         }
     }
-    state.submitted_at = snap.created.clone();
-    state.finished_at = snap.ended.clone().filter(|_| snap.is_finished());
-    state.status = Some(snap.status);
+    state.submitted_at = snap.created.clone().into();
+    state.finished_at = snap.ended.clone().filter(|_| snap.is_finished()).into();
+    state.status = Field::Known(snap.status);
     state.to_value()
 }
 

@@ -70,6 +70,36 @@ pub fn interrupted(
     still_running(resume, job_id, who, &why)
 }
 
+/// The warning of a resource's apply (`Resume::Apply`) or an invocation of the action
+/// (`Resume::Invoke`) that does not wait for job `job_id`, scheduled to start at `start`
+/// (RFC 3339), after its timeout `limit` ([`crate::upgrade::flow::Next::TooLate`]).
+pub fn not_waiting(
+    resume: Resume,
+    instance: &str,
+    job_id: &str,
+    start: &str,
+    limit: Duration,
+) -> Diagnostic {
+    let (who, next) = match resume {
+        Resume::Apply => (
+            "this apply",
+            "The job is recorded in the state (status Scheduled); an apply after the window has opened follows it to the end, and refreshing records its outcome.",
+        ),
+        Resume::Invoke => (
+            "this invocation",
+            "The action keeps no state: invoking it again after the window has opened follows the job to the end.",
+        ),
+    };
+    Diagnostic::warning(
+        "Upgrade scheduled after this apply's timeout: not waiting",
+        format!(
+            "Upgrade job {job_id} of instance {instance} is scheduled to start at {start}, after the timeout of {who} ({}s); waiting could only end at the timeout. \
+             {next} Nothing is submitted again.",
+            limit.as_secs()
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +129,48 @@ mod tests {
             invoke
                 .detail
                 .contains("Invoke the action again to follow it")
+        );
+    }
+
+    #[test]
+    fn not_waiting_says_what_follows_the_job_next() {
+        let start = "2026-01-01T22:00:00Z";
+        let limit = Duration::from_secs(3600);
+        let apply = not_waiting(Resume::Apply, "i1", "j1", start, limit);
+        let invoke = not_waiting(Resume::Invoke, "i1", "j1", start, limit);
+        for d in [&apply, &invoke] {
+            assert_eq!(
+                d.summary,
+                "Upgrade scheduled after this apply's timeout: not waiting"
+            );
+            assert!(
+                d.detail.contains(
+                    "Upgrade job j1 of instance i1 is scheduled to start at 2026-01-01T22:00:00Z"
+                ),
+                "{}",
+                d.detail
+            );
+            assert!(d.detail.ends_with("Nothing is submitted again."));
+        }
+        assert!(
+            apply
+                .detail
+                .contains("after the timeout of this apply (3600s)")
+        );
+        assert!(
+            apply
+                .detail
+                .contains("recorded in the state (status Scheduled)")
+        );
+        assert!(
+            invoke
+                .detail
+                .contains("after the timeout of this invocation (3600s)")
+        );
+        assert!(
+            invoke
+                .detail
+                .contains("invoking it again after the window has opened")
         );
     }
 }

@@ -1,43 +1,136 @@
-//! The state of `hwrds_db_minor_upgrade` as a typed model, converted to and from the
-//! `cty` object Terraform stores in one place: create, read, update, import, the move
-//! from the official provider and the list resource's import state all build it here.
+//! The model of `hwrds_db_minor_upgrade`: the names of its attributes, and a plan or a
+//! state of it as typed fields, converted to and from the `cty` object Terraform sends
+//! and stores in this one place. Create, read, update, import, the move from the official
+//! provider and the list resource's import state all build it here; the plan works on it
+//! too, since a [`Field`] can say "unknown" (known after apply).
 //!
-//! Reading treats an unknown attribute as absent (a planned value known after apply);
-//! writing sets every attribute the model owns, null where it is `None`. The plan keeps
-//! working on the raw value, where unknowns matter. `triggers` and `timeouts`, which the
-//! provider never changes, stay as they were.
+//! A leaf: it knows the domain's job status and upgrade request, and nothing else of
+//! the resource. Writing sets every attribute the model owns (null where a field is null,
+//! unknown where it is unknown); `triggers` and `timeouts`, which the provider never
+//! changes, stay as read.
+
+use std::collections::BTreeMap;
 
 use crate::cty::Value;
+use crate::rds::UpgradeRequest;
 use crate::upgrade::job::{JobSnapshot, JobStatus};
 
-use super::db_minor_upgrade::schema;
-use super::schedule::{MAINTENANCE_WINDOW, SCHEDULED_END, SCHEDULED_START};
+/// The resource's attribute names.
+pub mod attr {
+    pub const ID: &str = "id";
+    pub const INSTANCE_ID: &str = "instance_id";
+    pub const IS_DELAYED: &str = "is_delayed";
+    pub const SECOND_SWITCH: &str = "second_switch";
+    pub const TRIGGERS: &str = "triggers";
+    pub const WAIT_FOR_COMPLETION: &str = "wait_for_completion";
+    pub const JOB_ID: &str = "job_id";
+    pub const STATUS: &str = "status";
+    pub const PROGRESS: &str = "progress";
+    pub const FAIL_REASON: &str = "fail_reason";
+    pub const ENGINE: &str = "engine";
+    pub const INSTANCE_TYPE: &str = "instance_type";
+    pub const VERSION_BEFORE: &str = "version_before";
+    pub const TARGET_VERSION: &str = "target_version";
+    pub const VERSION_AFTER: &str = "version_after";
+    pub const SUBMITTED_AT: &str = "submitted_at";
+    pub const FINISHED_AT: &str = "finished_at";
+    pub const MAINTENANCE_WINDOW: &str = "maintenance_window";
+    pub const SCHEDULED_START: &str = "scheduled_start";
+    pub const SCHEDULED_END: &str = "scheduled_end";
+    /// The `timeouts` block.
+    pub const TIMEOUTS: &str = "timeouts";
+}
 
-/// Every attribute of the resource but `triggers` and `timeouts`.
+/// One attribute's value: known, null, or unknown until the apply (in a plan only; a
+/// stored state is wholly known).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Field<T> {
+    Known(T),
+    #[default]
+    Null,
+    Unknown,
+}
+
+impl<T> Field<T> {
+    /// The value when it is known.
+    pub fn known(&self) -> Option<&T> {
+        match self {
+            Field::Known(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Whether the plan leaves it to the apply.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Field::Unknown)
+    }
+
+    /// Whether it is known and `v`.
+    pub fn is(&self, v: &T) -> bool
+    where
+        T: PartialEq,
+    {
+        self.known() == Some(v)
+    }
+
+    /// Sets it to `value` if the plan left it unknown; a planned value stays.
+    pub fn fill(&mut self, value: impl Into<Field<T>>) {
+        if self.is_unknown() {
+            *self = value.into();
+        }
+    }
+}
+
+impl Field<String> {
+    /// The text when it is known.
+    pub fn as_deref(&self) -> Option<&str> {
+        self.known().map(String::as_str)
+    }
+}
+
+impl<T> From<Option<T>> for Field<T> {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Field::Null, Field::Known)
+    }
+}
+
+impl From<&str> for Field<String> {
+    fn from(v: &str) -> Self {
+        Field::Known(v.to_string())
+    }
+}
+
+impl From<String> for Field<String> {
+    fn from(v: String) -> Self {
+        Field::Known(v)
+    }
+}
+
+/// A plan or a state of the resource: every attribute but `triggers` and `timeouts`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpgradeState {
     /// `<instance_id>/<job_id>`.
-    pub id: Option<String>,
-    pub instance_id: String,
-    pub is_delayed: bool,
-    pub second_switch: bool,
-    pub wait_for_completion: Option<bool>,
-    /// None until a job is known (a state moved from the official provider).
-    pub job_id: Option<String>,
-    pub status: Option<JobStatus>,
-    pub progress: Option<String>,
-    pub fail_reason: Option<String>,
-    pub engine: Option<String>,
-    pub instance_type: Option<String>,
-    pub version_before: Option<String>,
+    pub id: Field<String>,
+    pub instance_id: Field<String>,
+    pub is_delayed: Field<bool>,
+    pub second_switch: Field<bool>,
+    pub wait_for_completion: Field<bool>,
+    /// Null until a job is known (a state moved from the official provider).
+    pub job_id: Field<String>,
+    pub status: Field<JobStatus>,
+    pub progress: Field<String>,
+    pub fail_reason: Field<String>,
+    pub engine: Field<String>,
+    pub instance_type: Field<String>,
+    pub version_before: Field<String>,
     /// The minor version the upgrade installs, as the plan showed it.
-    pub target_version: Option<String>,
-    pub version_after: Option<String>,
-    pub submitted_at: Option<String>,
-    pub finished_at: Option<String>,
-    pub maintenance_window: Option<String>,
-    pub scheduled_start: Option<String>,
-    pub scheduled_end: Option<String>,
+    pub target_version: Field<String>,
+    pub version_after: Field<String>,
+    pub submitted_at: Field<String>,
+    pub finished_at: Field<String>,
+    pub maintenance_window: Field<String>,
+    pub scheduled_start: Field<String>,
+    pub scheduled_end: Field<String>,
     /// The value read, for what the model does not own.
     rest: Value,
 }
@@ -46,16 +139,27 @@ impl UpgradeState {
     /// A new state of the upgrade of `instance_id`, with no job yet and the arguments'
     /// defaults (an import's, a listing's).
     pub fn new(instance_id: &str) -> Self {
-        let mut state = Self::from_value(&Value::null_object(&schema().block.value_type()));
-        state.instance_id = instance_id.to_string();
-        state.wait_for_completion = Some(true);
+        let rest = Value::Object(BTreeMap::from([
+            (attr::TRIGGERS.to_string(), Value::Null),
+            (attr::TIMEOUTS.to_string(), Value::Null),
+        ]));
+        let mut state = Self::from_value(&rest);
+        state.instance_id = instance_id.into();
+        state.is_delayed = Field::Known(false);
+        state.second_switch = Field::Known(true);
+        state.wait_for_completion = Field::Known(true);
         state
+    }
+
+    /// The instance id; empty while the plan does not know it.
+    pub fn instance_id(&self) -> &str {
+        self.instance_id.as_deref().unwrap_or_default()
     }
 
     /// Records the job this resource tracks, and the id naming both.
     pub fn set_job(&mut self, job_id: &str) {
-        self.id = Some(format!("{}/{job_id}", self.instance_id));
-        self.job_id = Some(job_id.to_string());
+        self.id = format!("{}/{job_id}", self.instance_id()).into();
+        self.job_id = job_id.into();
     }
 
     /// The job id, empty when none is known.
@@ -63,76 +167,125 @@ impl UpgradeState {
         self.job_id.as_deref().unwrap_or_default()
     }
 
-    /// The model of a state, planned or stored value (unknown attributes read as absent).
+    /// `triggers` as configured (the model does not own it: it is never changed).
+    pub fn triggers(&self) -> Option<&Value> {
+        self.rest.get_attr(attr::TRIGGERS)
+    }
+
+    /// The upgrade request the arguments ask for, with their defaults.
+    pub fn request(&self) -> UpgradeRequest {
+        UpgradeRequest {
+            is_delayed: self.is_delayed.is(&true),
+            second_switch: !self.second_switch.is(&false),
+        }
+    }
+
+    /// Whether the configuration asks the apply to wait for the job.
+    pub fn waits(&self) -> bool {
+        self.wait_for_completion.is(&true)
+    }
+
+    /// The model of a plan or a stored state.
     pub fn from_value(value: &Value) -> Self {
-        let text = |name: &str| value.attr_string(name);
+        let field = |name: &str| -> Field<Value> {
+            match value.get_attr(name) {
+                Some(Value::Unknown) => Field::Unknown,
+                None | Some(Value::Null) => Field::Null,
+                Some(v) => Field::Known(v.clone()),
+            }
+        };
+        let text = |name: &str| match field(name) {
+            Field::Known(Value::String(s)) => Field::Known(s),
+            Field::Unknown => Field::Unknown,
+            _ => Field::Null,
+        };
+        let flag = |name: &str| match field(name) {
+            Field::Known(Value::Bool(b)) => Field::Known(b),
+            Field::Unknown => Field::Unknown,
+            _ => Field::Null,
+        };
+        let status = match text(attr::STATUS) {
+            Field::Known(s) => Field::Known(JobStatus::parse(&s)),
+            Field::Unknown => Field::Unknown,
+            Field::Null => Field::Null,
+        };
         UpgradeState {
-            id: text("id"),
-            instance_id: text("instance_id").unwrap_or_default(),
-            is_delayed: value.attr_bool("is_delayed").unwrap_or(false),
-            second_switch: value.attr_bool("second_switch").unwrap_or(true),
-            wait_for_completion: value.attr_bool("wait_for_completion"),
-            job_id: text("job_id"),
-            status: text("status").map(|s| JobStatus::parse(&s)),
-            progress: text("progress"),
-            fail_reason: text("fail_reason"),
-            engine: text("engine"),
-            instance_type: text("instance_type"),
-            version_before: text("version_before"),
-            target_version: text("target_version"),
-            version_after: text("version_after"),
-            submitted_at: text("submitted_at"),
-            finished_at: text("finished_at"),
-            maintenance_window: text(MAINTENANCE_WINDOW),
-            scheduled_start: text(SCHEDULED_START),
-            scheduled_end: text(SCHEDULED_END),
+            id: text(attr::ID),
+            instance_id: text(attr::INSTANCE_ID),
+            is_delayed: flag(attr::IS_DELAYED),
+            second_switch: flag(attr::SECOND_SWITCH),
+            wait_for_completion: flag(attr::WAIT_FOR_COMPLETION),
+            job_id: text(attr::JOB_ID),
+            status,
+            progress: text(attr::PROGRESS),
+            fail_reason: text(attr::FAIL_REASON),
+            engine: text(attr::ENGINE),
+            instance_type: text(attr::INSTANCE_TYPE),
+            version_before: text(attr::VERSION_BEFORE),
+            target_version: text(attr::TARGET_VERSION),
+            version_after: text(attr::VERSION_AFTER),
+            submitted_at: text(attr::SUBMITTED_AT),
+            finished_at: text(attr::FINISHED_AT),
+            maintenance_window: text(attr::MAINTENANCE_WINDOW),
+            scheduled_start: text(attr::SCHEDULED_START),
+            scheduled_end: text(attr::SCHEDULED_END),
             rest: value.clone(),
         }
     }
 
-    /// The value Terraform stores.
+    /// The value Terraform plans or stores.
     pub fn to_value(&self) -> Value {
-        let mut value = self.rest.clone();
-        let texts = [
-            ("id", self.id.clone()),
-            ("instance_id", Some(self.instance_id.clone())),
-            ("job_id", self.job_id.clone()),
-            ("status", self.status.as_ref().map(JobStatus::to_string)),
-            ("progress", self.progress.clone()),
-            ("fail_reason", self.fail_reason.clone()),
-            ("engine", self.engine.clone()),
-            ("instance_type", self.instance_type.clone()),
-            ("version_before", self.version_before.clone()),
-            ("target_version", self.target_version.clone()),
-            ("version_after", self.version_after.clone()),
-            ("submitted_at", self.submitted_at.clone()),
-            ("finished_at", self.finished_at.clone()),
-            (MAINTENANCE_WINDOW, self.maintenance_window.clone()),
-            (SCHEDULED_START, self.scheduled_start.clone()),
-            (SCHEDULED_END, self.scheduled_end.clone()),
-        ];
-        for (name, text) in texts {
-            value.set_attr(name, Value::opt_string(text));
+        fn cty<T>(field: &Field<T>, known: impl Fn(&T) -> Value) -> Value {
+            match field {
+                Field::Known(v) => known(v),
+                Field::Null => Value::Null,
+                Field::Unknown => Value::Unknown,
+            }
         }
-        value.set_attr("is_delayed", Value::Bool(self.is_delayed));
-        value.set_attr("second_switch", Value::Bool(self.second_switch));
-        value.set_attr(
-            "wait_for_completion",
-            self.wait_for_completion.map_or(Value::Null, Value::Bool),
-        );
+        let text = |field: &Field<String>| cty(field, |s| Value::string(s));
+        let flag = |field: &Field<bool>| cty(field, |b| Value::Bool(*b));
+        let mut value = self.rest.clone();
+        let attributes = [
+            (attr::ID, text(&self.id)),
+            (attr::INSTANCE_ID, text(&self.instance_id)),
+            (attr::IS_DELAYED, flag(&self.is_delayed)),
+            (attr::SECOND_SWITCH, flag(&self.second_switch)),
+            (attr::WAIT_FOR_COMPLETION, flag(&self.wait_for_completion)),
+            (attr::JOB_ID, text(&self.job_id)),
+            (
+                attr::STATUS,
+                cty(&self.status, |s| Value::string(s.to_string())),
+            ),
+            (attr::PROGRESS, text(&self.progress)),
+            (attr::FAIL_REASON, text(&self.fail_reason)),
+            (attr::ENGINE, text(&self.engine)),
+            (attr::INSTANCE_TYPE, text(&self.instance_type)),
+            (attr::VERSION_BEFORE, text(&self.version_before)),
+            (attr::TARGET_VERSION, text(&self.target_version)),
+            (attr::VERSION_AFTER, text(&self.version_after)),
+            (attr::SUBMITTED_AT, text(&self.submitted_at)),
+            (attr::FINISHED_AT, text(&self.finished_at)),
+            (attr::MAINTENANCE_WINDOW, text(&self.maintenance_window)),
+            (attr::SCHEDULED_START, text(&self.scheduled_start)),
+            (attr::SCHEDULED_END, text(&self.scheduled_end)),
+        ];
+        for (name, v) in attributes {
+            value.set_attr(name, v);
+        }
         value
     }
 
-    /// The attributes that follow the job; unknown in a plan that resumes tracking.
-    pub const TRACKING: [&'static str; 5] = [
-        "status",
-        "progress",
-        "fail_reason",
-        "version_after",
-        "finished_at",
-    ];
+    /// Leaves the attributes that follow the job (status, progress, failure, version after
+    /// and end) to the apply: a plan that resumes tracking.
+    pub fn track_later(&mut self) {
+        self.status = Field::Unknown;
+        self.progress = Field::Unknown;
+        self.fail_reason = Field::Unknown;
+        self.version_after = Field::Unknown;
+        self.finished_at = Field::Unknown;
+    }
 
-    /// Takes the attributes that follow the job ([`Self::TRACKING`]) from `prior`.
+    /// Takes the attributes that follow the job from `prior`.
     pub fn track_as(&mut self, prior: &UpgradeState) {
         self.status = prior.status.clone();
         self.progress = prior.progress.clone();
@@ -143,25 +296,28 @@ impl UpgradeState {
 
     /// Whether the job's outcome is recorded: completed or failed.
     pub fn is_finished(&self) -> bool {
-        self.status.as_ref().is_some_and(JobStatus::is_finished)
+        self.status.known().is_some_and(JobStatus::is_finished)
     }
 
     /// Records a job snapshot: its status, progress (100% once completed), failure, end
     /// (now, when a finished job gives none) and creation when none is recorded yet.
     pub fn record(&mut self, snap: &JobSnapshot) {
-        self.status = Some(snap.status.clone());
+        self.status = Field::Known(snap.status.clone());
         self.progress = match snap.status {
-            JobStatus::Completed => Some("100%".to_string()),
-            _ => snap.progress.clone(),
+            JobStatus::Completed => "100%".into(),
+            _ => snap.progress.clone().into(),
         };
-        self.fail_reason = snap.fail_reason.clone();
-        self.finished_at = snap.is_finished().then(|| {
-            snap.ended
-                .clone()
-                .unwrap_or_else(|| crate::rds::models::rfc3339(time::OffsetDateTime::now_utc()))
-        });
-        if self.submitted_at.is_none() {
-            self.submitted_at = snap.created.clone();
+        self.fail_reason = snap.fail_reason.clone().into();
+        self.finished_at = snap
+            .is_finished()
+            .then(|| {
+                snap.ended
+                    .clone()
+                    .unwrap_or_else(|| crate::rds::models::rfc3339(time::OffsetDateTime::now_utc()))
+            })
+            .into();
+        if self.submitted_at.known().is_none() {
+            self.submitted_at = snap.created.clone().into();
         }
     }
 }
@@ -174,14 +330,44 @@ mod tests {
     fn a_state_survives_the_round_trip() {
         let mut state = UpgradeState::new("i-1");
         state.set_job("j-1");
-        state.status = Some(JobStatus::Scheduled);
-        state.scheduled_start = Some("2026-01-01T22:00:00Z".into());
+        state.status = Field::Known(JobStatus::Scheduled);
+        state.scheduled_start = "2026-01-01T22:00:00Z".into();
         let value = state.to_value();
         assert_eq!(value.attr_string("id").as_deref(), Some("i-1/j-1"));
         assert_eq!(value.attr_string("status").as_deref(), Some("Scheduled"));
         assert_eq!(value.attr_bool("second_switch"), Some(true));
         assert!(value.get_attr("version_after").unwrap().is_null());
+        assert!(value.get_attr(attr::TRIGGERS).unwrap().is_null());
+        assert!(value.is_wholly_known());
         assert_eq!(UpgradeState::from_value(&value).to_value(), value);
+    }
+
+    #[test]
+    fn a_plan_keeps_what_it_leaves_unknown() {
+        let mut planned = UpgradeState::new("i-1").to_value();
+        for name in [attr::INSTANCE_ID, attr::IS_DELAYED, attr::VERSION_BEFORE] {
+            planned.set_attr(name, Value::Unknown);
+        }
+        planned.set_attr(attr::TRIGGERS, Value::Unknown);
+        let model = UpgradeState::from_value(&planned);
+        assert!(model.instance_id.is_unknown() && model.is_delayed.is_unknown());
+        assert_eq!(
+            model.instance_id(),
+            "",
+            "no id while the plan does not know it"
+        );
+        assert!(model.version_before.is_unknown());
+        assert!(model.target_version == Field::Null);
+        assert_eq!(
+            model.to_value(),
+            planned,
+            "unknowns and what the model does not own stay"
+        );
+        let mut filled = model.clone();
+        filled.version_before.fill(Some("8.0.28".to_string()));
+        filled.target_version.fill(Some("8.0.32".to_string()));
+        assert_eq!(filled.version_before.as_deref(), Some("8.0.28"));
+        assert_eq!(filled.target_version, Field::Null, "a planned null stays");
     }
 
     #[test]

@@ -11,8 +11,8 @@
 
 use serde_json::Value as Json;
 
-use super::ProviderState;
-use super::upgrade_state::UpgradeState;
+use super::model::{Field, UpgradeState};
+use crate::provider::ProviderState;
 use crate::rds::{CallCtx, RdsClient};
 use crate::tfplugin::{Ctx, Diagnostic, Diagnostics, MoveSource, MovedState};
 use crate::upgrade::job;
@@ -51,9 +51,9 @@ pub fn move_state(source: &MoveSource) -> Result<MovedState, Diagnostics> {
         .to_string();
     let is_delayed = stored["is_delayed"].as_bool().unwrap_or(false);
     let mut state = UpgradeState::new(&instance_id);
-    state.is_delayed = is_delayed;
+    state.is_delayed = Field::Known(is_delayed);
     // What a plan chooses when the configuration leaves it out.
-    state.wait_for_completion = Some(!is_delayed);
+    state.wait_for_completion = Field::Known(!is_delayed);
     let state = state.to_value();
     let diagnostics = Diagnostics::from(Diagnostic::warning(
         "Moved from the official provider",
@@ -81,15 +81,15 @@ pub async fn adopt(
     value: &mut UpgradeState,
     diags: &mut Diagnostics,
 ) -> bool {
-    let instance_id = value.instance_id.clone();
+    let instance_id = value.instance_id().to_string();
     let call = CallCtx::new(ctx.cancel.clone());
     match job::most_recent(client, &call, &instance_id).await {
         Ok(Some(job)) => {
             value.set_job(&job.id);
-            value.submitted_at = job.created.clone();
+            value.submitted_at = job.created.clone().into();
             if let Ok(Some(instance)) = state.catalog.instance(client, &call, &instance_id).await {
-                value.engine = Some(instance.datastore.engine);
-                value.instance_type = Some(instance.instance_type);
+                value.engine = instance.datastore.engine.into();
+                value.instance_type = instance.instance_type.into();
             }
             tracing::info!(instance_id = %instance_id, job_id = %job.id, "adopted the most recent upgrade job of a moved resource");
             true

@@ -26,7 +26,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cty::Value;
+use super::model::Field;
 use crate::upgrade::facts::InstanceFacts;
 
 /// The planned values the first plan keeps in its private data.
@@ -51,40 +51,60 @@ impl Carried {
     }
 
     /// The `target_version` the first plan showed.
-    pub fn target_version(&self) -> Value {
-        Value::opt_string(self.target_version.clone())
+    pub fn target_version(&self) -> Option<String> {
+        self.target_version.clone()
     }
 }
 
 /// The `version_before` of upgrading `facts`' instance: as the first plan showed it when
 /// it was carried, else unknown while an upgrade is under way (`under_way`), else the
 /// version the instance reports (see the module doc).
-pub fn version_before(facts: &InstanceFacts, under_way: bool, carried: Option<&Carried>) -> Value {
+pub fn version_before(
+    facts: &InstanceFacts,
+    under_way: bool,
+    carried: Option<&Carried>,
+) -> Field<String> {
     match carried.and_then(|c| c.version_before.clone()) {
         Some(planned) => {
             if facts.complete_version.as_deref() != Some(planned.as_str()) || under_way {
                 tracing::info!(instance_id = %facts.id, %planned, now = ?facts.complete_version, under_way, "planning the version_before the plan showed");
             }
-            Value::String(planned)
+            Field::Known(planned)
         }
-        None if under_way => Value::Unknown,
-        None => Value::opt_string(facts.complete_version.clone()),
+        None if under_way => Field::Unknown,
+        None => facts.complete_version.clone().into(),
+    }
+}
+
+/// The `target_version` of upgrading `facts`' instance, the target the APIs tell `now`:
+/// as the first plan showed it when it was carried (Terraform 1.16+), for the last look
+/// to check before submitting.
+pub fn target_version(
+    facts: &InstanceFacts,
+    now: Option<String>,
+    carried: Option<&Carried>,
+) -> Option<String> {
+    match carried.map(Carried::target_version) {
+        Some(reviewed) => {
+            if reviewed != now {
+                tracing::info!(instance_id = %facts.id, ?reviewed, ?now, "the target moved since the plan; planning the reviewed one for the apply to check");
+            }
+            reviewed
+        }
+        None => now,
     }
 }
 
 /// The private data of a plan showing `version_before` and `target_version`: the target
 /// when it is known (a version or null; nothing is kept otherwise), the version the
 /// upgrade starts from when it is one.
-pub fn carry(version_before: &Value, target_version: &Value) -> Vec<u8> {
+pub fn carry(version_before: &Field<String>, target_version: &Field<String>) -> Vec<u8> {
     let target_version = match target_version {
-        Value::String(version) => Some(version.clone()),
-        Value::Null => None,
-        _ => return Vec::new(),
+        Field::Known(version) => Some(version.clone()),
+        Field::Null => None,
+        Field::Unknown => return Vec::new(),
     };
-    let version_before = match version_before {
-        Value::String(version) => Some(version.clone()),
-        _ => None,
-    };
+    let version_before = version_before.known().cloned();
     serde_json::to_vec(&Carried {
         target_version,
         version_before,
@@ -109,24 +129,23 @@ mod tests {
 
     #[test]
     fn the_planned_values_survive_the_private_data() {
-        for target in [Value::string("8.0.32"), Value::Null] {
-            let kept =
-                Carried::from_private(&carry(&Value::string("8.0.28"), &target)).expect("carried");
-            assert_eq!(kept.target_version(), target);
+        for target in [Field::from("8.0.32"), Field::Null] {
+            let kept = Carried::from_private(&carry(&"8.0.28".into(), &target)).expect("carried");
+            assert_eq!(Field::from(kept.target_version()), target);
             assert_eq!(
                 version_before(&facts("8.0.33"), true, Some(&kept)),
-                Value::string("8.0.28")
+                Field::from("8.0.28")
             );
         }
-        let under_way = Carried::from_private(&carry(&Value::Unknown, &Value::string("8.0.32")))
+        let under_way = Carried::from_private(&carry(&Field::Unknown, &"8.0.32".into()))
             .expect("the target is kept");
-        assert_eq!(under_way.target_version(), Value::string("8.0.32"));
+        assert_eq!(under_way.target_version().as_deref(), Some("8.0.32"));
         assert_eq!(
             version_before(&facts("8.0.32"), false, Some(&under_way)),
-            Value::string("8.0.32"),
+            Field::from("8.0.32"),
             "not carried: derived again"
         );
-        assert!(carry(&Value::string("8.0.28"), &Value::Unknown).is_empty());
+        assert!(carry(&"8.0.28".into(), &Field::Unknown).is_empty());
         assert_eq!(
             Carried::from_private(&[]),
             None,
@@ -136,12 +155,34 @@ mod tests {
     }
 
     #[test]
+    fn the_final_plan_keeps_the_target_the_plan_showed() {
+        let now = Some("8.0.33".to_string());
+        let facts = facts("8.0.28");
+        assert_eq!(
+            target_version(&facts, now.clone(), None),
+            now,
+            "a first plan"
+        );
+        let reviewed = Carried::from_private(&carry(&"8.0.28".into(), &"8.0.32".into()));
+        assert_eq!(
+            target_version(&facts, now.clone(), reviewed.as_ref()).as_deref(),
+            Some("8.0.32")
+        );
+        let unknown = Carried::from_private(&carry(&"8.0.28".into(), &Field::Null));
+        assert_eq!(
+            target_version(&facts, now, unknown.as_ref()),
+            None,
+            "a plan that could not tell stays so"
+        );
+    }
+
+    #[test]
     fn a_plan_of_an_earlier_build_carries_the_target_only() {
         let kept = Carried::from_private(br#"{"target_version":"8.0.32"}"#).expect("carried");
-        assert_eq!(kept.target_version(), Value::string("8.0.32"));
+        assert_eq!(kept.target_version().as_deref(), Some("8.0.32"));
         assert_eq!(
             version_before(&facts("8.0.28"), false, Some(&kept)),
-            Value::string("8.0.28"),
+            Field::from("8.0.28"),
             "derived again"
         );
     }
@@ -150,13 +191,13 @@ mod tests {
     fn version_before_is_what_the_instance_reports_unless_carried_or_under_way() {
         assert_eq!(
             version_before(&facts("8.0.28"), false, None),
-            Value::string("8.0.28")
+            Field::from("8.0.28")
         );
-        assert_eq!(version_before(&facts("8.0.28"), true, None), Value::Unknown);
+        assert_eq!(version_before(&facts("8.0.28"), true, None), Field::Unknown);
         let unreported = InstanceFacts {
             complete_version: None,
             ..facts("8.0.28")
         };
-        assert_eq!(version_before(&unreported, false, None), Value::Null);
+        assert_eq!(version_before(&unreported, false, None), Field::Null);
     }
 }

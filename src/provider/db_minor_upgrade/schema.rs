@@ -1,0 +1,87 @@
+//! The schema of `hwrds_db_minor_upgrade`: its attributes as Terraform and the docs show
+//! them, with the names the model owns ([`super::model::attr`]).
+
+use super::model::attr;
+use crate::cty::{Type, Value};
+use crate::provider::{timeouts, upgrade_args};
+use crate::schema::{Attribute, Block, Schema};
+
+/// The resource's schema.
+pub fn schema() -> Schema {
+    let block = Block::new(
+        "A minor version upgrade of a Huawei Cloud RDS instance (MySQL or PostgreSQL). Creating the resource submits the upgrade once and, by default, waits for the job to finish; the plan shows the version the instance runs and refuses upgrades the API would refuse. Destroying it only forgets the upgrade.",
+    )
+    .attribute(Attribute::computed(attr::ID, Type::String, "`<instance_id>/<job_id>`.").stable())
+    .attribute(
+        Attribute::required(attr::INSTANCE_ID, Type::String, upgrade_args::INSTANCE_ID)
+            .requires_replace(),
+    )
+    .attribute(
+        Attribute::optional(attr::IS_DELAYED, Type::Bool, upgrade_args::IS_DELAYED)
+            .default(Value::Bool(false))
+            .requires_replace(),
+    )
+    .attribute(
+        Attribute::optional(attr::SECOND_SWITCH, Type::Bool, upgrade_args::SECOND_SWITCH)
+            .default(Value::Bool(true))
+            .requires_replace(),
+    )
+    .attribute(
+        Attribute::optional(attr::TRIGGERS, Type::map(Type::String), "Arbitrary values; any change means \"upgrade again\" (e.g. `{ minor = data.hwrds_db_instance.x.latest_version }`).")
+            .requires_replace(),
+    )
+    .attribute(Attribute::optional_computed(
+        attr::WAIT_FOR_COMPLETION,
+        Type::Bool,
+        &format!(
+            "{} Changing it never calls the upgrade API.",
+            upgrade_args::WAIT_FOR_COMPLETION
+        ),
+    ))
+    .attribute(Attribute::computed(attr::JOB_ID, Type::String, "Id of the upgrade job.").stable())
+    .attribute(Attribute::computed(attr::STATUS, Type::String, "Job status: `Scheduled` (delayed, waiting for the maintenance window), `Running`, `Completed` or `Failed`."))
+    .attribute(Attribute::computed(attr::PROGRESS, Type::String, "Job progress as the API reports it, e.g. `60%`."))
+    .attribute(Attribute::computed(attr::FAIL_REASON, Type::String, "Why the job failed, when it did."))
+    .attribute(Attribute::computed(attr::ENGINE, Type::String, "Database engine of the instance.").stable())
+    .attribute(Attribute::computed(attr::INSTANCE_TYPE, Type::String, "`Single`, `Ha` or `Replica`.").stable())
+    .attribute(
+        Attribute::computed(attr::VERSION_BEFORE, Type::String, "Complete version the instance ran when the upgrade was planned (known in the plan).")
+            .stable(),
+    )
+    .attribute(
+        Attribute::computed(attr::TARGET_VERSION, Type::String, "Minor version the upgrade installs, known in the plan: the latest minor version of the instance's engine and major version, as the versions API names it (the `latest_version` of `hwrds_db_instance`), e.g. `8.0.32`; equal as a version to `version_before` when the instance already runs it. Null, with a warning saying why, when it cannot be told with confidence. Right before submitting, the apply checks it is still what the upgrade installs (see the provider's `accept_newer_target`). Null for an imported upgrade or one moved from the official provider.")
+            .stable(),
+    )
+    .attribute(Attribute::computed(attr::VERSION_AFTER, Type::String, "Complete version the instance runs after the job completed (the apply warns when it is not `target_version`)."))
+    .attribute(Attribute::computed(attr::SUBMITTED_AT, Type::String, "When the job was created (RFC 3339).").stable())
+    .attribute(Attribute::computed(attr::FINISHED_AT, Type::String, "When the job finished (RFC 3339)."))
+    .block(timeouts::block());
+    let block = delayed_attributes()
+        .into_iter()
+        .fold(block, Block::attribute);
+    Schema { version: 0, block }
+}
+
+/// The attributes about when the upgrade runs (see [`super::delayed`]).
+fn delayed_attributes() -> [Attribute; 3] {
+    [
+        Attribute::computed(
+            attr::MAINTENANCE_WINDOW,
+            Type::String,
+            "For `is_delayed = true`: the instance's maintenance window (UTC, e.g. `22:00-02:00`) when the upgrade was planned, known in the plan — the job runs in it. Null for an immediate upgrade.",
+        )
+        .stable(),
+        Attribute::computed(
+            attr::SCHEDULED_START,
+            Type::String,
+            "When the job is scheduled to start (RFC 3339): the start of the planned window of the RDS scheduled task. Known after apply for `is_delayed = true` (null if the task did not show yet; the next refresh records it). Null for an immediate upgrade; a resource with `is_delayed = false` that adopted an already scheduled job (see \"Delayed upgrades\") records it from the next refresh.",
+        )
+        .stable(),
+        Attribute::computed(
+            attr::SCHEDULED_END,
+            Type::String,
+            "When the scheduled task's planned window ends (RFC 3339); known and null as `scheduled_start` is (null too when the API gives no end).",
+        )
+        .stable(),
+    ]
+}
