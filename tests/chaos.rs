@@ -1183,7 +1183,7 @@ impl Summary {
              succeeds and finishes its fleet — except that Terraform up to 1.15 may refuse it \
              in its own final-plan check, on `version_before`, for an upgrade the disrupted \
              apply submitted moments before the plan (nothing is sent, the next apply adopts \
-             it; counted apart in the tables, see `src/provider/plan_carry.rs`).\n",
+             it; counted apart in the tables, see `src/provider/db_minor_upgrade/plan_carry.rs`).\n",
             sizes.start(),
             sizes.end(),
             windows[0],

@@ -81,6 +81,7 @@ use crate::upgrade::job::{self, JobStatus};
 use crate::upgrade::submission::Started;
 use crate::upgrade::submit_once::Submitted;
 use crate::upgrade::target::Target;
+use crate::upgrade::tracking::JobTracker;
 
 pub use self::schema::schema;
 
@@ -132,12 +133,8 @@ impl Resource for DbMinorUpgrade {
         config: &Value,
         _private: &[u8],
     ) -> StateResult {
-        let client = match self.client() {
-            Ok(c) => c,
-            Err(d) => return StateResult::error(d),
-        };
-        let tracker = match self.state.tracker() {
-            Ok(t) => t,
+        let (client, tracker) = match self.client_and_tracker() {
+            Ok(both) => both,
             Err(d) => return StateResult::error(d),
         };
         let mut state = UpgradeState::from_value(planned);
@@ -309,12 +306,8 @@ impl Resource for DbMinorUpgrade {
         _config: &Value,
         _private: &[u8],
     ) -> StateResult {
-        let client = match self.client() {
-            Ok(c) => c,
-            Err(d) => return StateResult::error(d),
-        };
-        let tracker = match self.state.tracker() {
-            Ok(t) => t,
+        let (client, tracker) = match self.client_and_tracker() {
+            Ok(both) => both,
             Err(d) => return StateResult::error(d),
         };
         let plan = UpgradeState::from_value(planned);
@@ -411,6 +404,11 @@ impl Resource for DbMinorUpgrade {
 impl DbMinorUpgrade {
     fn client(&self) -> Result<&RdsClient, Diagnostics> {
         self.state.client()
+    }
+
+    /// The client and the job tracker, which create and update both need.
+    fn client_and_tracker(&self) -> Result<(&RdsClient, &JobTracker), Diagnostics> {
+        Ok((self.state.client()?, self.state.tracker()?))
     }
 
     /// The plan, on the model of `plan.planned`: `wait_for_completion`'s default, then an
