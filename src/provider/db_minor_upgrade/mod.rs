@@ -32,11 +32,12 @@
 //!   an apply never waits for a window that opens after its timeout: it returns at once
 //!   with the job recorded as `Scheduled` (the rules after a submission, the slot
 //!   included, are [`crate::upgrade::flow`]'s, shared with the action). Replacing a
-//!   resource whose job is scheduled warns at plan that applying will not run it now; its destroy says it will still run.
+//!   resource whose job is scheduled warns at plan that applying will not run it now;
+//!   its destroy says it will still run.
 //!
 //! The folder: this file holds the `Resource` operations in that order (plan, create,
 //! read, update, delete, import); [`model`] owns the attribute names and the typed plan
-//! and state every part works on, and depends on no other part; [`schema`] shows them to
+//! and state every part works on, and depends on no other part; [`mod@schema`] shows them to
 //! Terraform; [`delayed`], [`import`], [`moved`] and [`plan_carry`] depend on the model
 //! only; [`outcome`] follows the job and records it. The checks, the submission and the
 //! job are the domain's ([`crate::upgrade`]); the arguments, the submission's diagnostics
