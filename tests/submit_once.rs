@@ -185,6 +185,42 @@ async fn jobs_unknown_to_the_job_api_are_followed_through_the_task_center() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_version_after_a_job_is_read_through_the_catalog_after_it_finished() {
+    let ids = ids(1);
+    let emu = emulator(&ids, json!({"latest_version": "8.0.32"}));
+    let client = client(&emu);
+    let listings = || {
+        emu.stats()["requests"]["GET /v3/{project_id}/instances"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    // The plan's listing, read before the job: it shows the version before.
+    let catalog = Arc::new(Catalog::default());
+    let before = catalog.all(&client, &ctx(10)).await.unwrap();
+    assert_eq!(
+        before[0].datastore.complete_version.as_deref(),
+        Some("8.0.28")
+    );
+    assert_eq!(listings(), 1);
+
+    let job = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
+    let tracker =
+        JobTracker::with_catalog(client.clone(), catalog.clone(), CancellationToken::new());
+    let done = upgrade_job::wait(&tracker, &ctx(30), &job, &ids[0], FAST, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!(done.version_after.as_deref(), Some("8.0.32"), "{done:?}");
+    // One listing after the job finished, and the catalog's readers share it.
+    assert_eq!(listings(), 2);
+    let (_, shared) = catalog.snapshot().unwrap();
+    assert_eq!(
+        shared[0].datastore.complete_version.as_deref(),
+        Some("8.0.32")
+    );
+}
+
 /// An upgrade started elsewhere (the console, another configuration) moments before ours,
 /// while new jobs do not show in the listings yet: our request is refused as busy.
 async fn submit_behind_an_unseen_upgrade(

@@ -456,8 +456,8 @@ pub enum Interrupted {
 /// Waits until the job finishes (Completed or Failed), reporting progress, with the
 /// process's one tracker of every job it waits for (task-center sweeps, the scheduled
 /// tasks and the job API as fallbacks, PostgreSQL's unqueryable jobs included). A
-/// completed job's snapshot carries the instance's version after it when the tracker's
-/// instance listing had it.
+/// completed job's snapshot carries the instance's version after it when the catalog's
+/// listing read after the job finished had it.
 pub async fn wait(
     tracker: &JobTracker,
     ctx: &CallCtx,

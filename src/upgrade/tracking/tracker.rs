@@ -1,5 +1,5 @@
 //! The one tracker of every job a provider process waits for ([`JobTracker`], made with
-//! the process's client): waiters register the job ids they follow, and one loop follows
+//! the process's client and catalog): waiters register the job ids they follow, and one loop follows
 //! all of them with as few requests as the API allows.
 //!
 //! When: each job has a window for its next look — a quick first and second look; then,
@@ -24,8 +24,9 @@
 //! showed. Jobs no listing shows (a
 //! delayed job waiting for its window, a job too new to be listed) are looked for in one
 //! listing of the scheduled tasks and, past the grace period, with `GET /jobs` one by
-//! one. The version after an upgrade comes from one instance listing per sweep in which
-//! jobs completed.
+//! one. The version after an upgrade comes from the process's [`Catalog`], in a listing
+//! read after the sweep saw the jobs complete (at most one per such sweep, none when a
+//! reader of the catalog has just listed).
 //!
 //! A waiter's cancellation or deadline ends only its own wait; a job nobody waits for
 //! any more is dropped at the next sweep. The tracker only reads. Which sweep to make is
@@ -44,7 +45,8 @@ use super::registry::{CLOCK_MARGIN, Finished, Followed, JobState, Registry};
 use super::schedule::{Pace, WaitSchedule};
 use super::sweep_plan::{Sweep, created_stretch, pages, plan_sweep};
 use crate::rds::models::{Job, Task};
-use crate::rds::{Api, CallCtx, InstanceFilter, RdsClient, RdsError, TaskFilter};
+use crate::rds::{Api, CallCtx, RdsClient, RdsError, TaskFilter};
+use crate::upgrade::catalog::Catalog;
 
 /// Consecutive failed sweeps after which every waiter is told the error.
 const MAX_FAILED_SWEEPS: u32 = 10;
@@ -63,6 +65,9 @@ pub struct JobTracker {
 /// What the handles and the loop share.
 struct Shared {
     client: RdsClient,
+    /// Where an instance's version after its job is read: a listing no older than the
+    /// sweep that saw the job finished.
+    catalog: Arc<Catalog>,
     registry: Mutex<Registry>,
     wake: Notify,
     cancel: CancellationToken,
@@ -70,13 +75,25 @@ struct Shared {
 
 impl JobTracker {
     /// A tracker that follows jobs with `client`'s requests, until `cancel` is cancelled
-    /// or its last handle is dropped.
+    /// or its last handle is dropped; it reads versions after jobs through a catalog of
+    /// its own.
     pub fn new(client: RdsClient, cancel: CancellationToken) -> Self {
+        Self::with_catalog(client, Arc::default(), cancel)
+    }
+
+    /// [`JobTracker::new`], reading versions after jobs through the process's `catalog`
+    /// (whose listing each such reading renews).
+    pub fn with_catalog(
+        client: RdsClient,
+        catalog: Arc<Catalog>,
+        cancel: CancellationToken,
+    ) -> Self {
         let cancel = cancel.child_token();
         JobTracker {
             _last_handle: Arc::new(cancel.clone().drop_guard()),
             shared: Arc::new(Shared {
                 client,
+                catalog,
                 registry: Mutex::default(),
                 wake: Notify::new(),
                 cancel,
@@ -336,16 +353,21 @@ impl Shared {
             .collect();
         let mut versions: HashMap<String, String> = HashMap::new();
         if !completed.is_empty() {
+            // Listed after the listings above showed the jobs finished: read since.
+            let finished_by = Instant::now();
             match self
-                .client
-                .instances(&ctx, &InstanceFilter::default())
+                .catalog
+                .listed_since(&self.client, &ctx, finished_by)
                 .await
             {
                 Ok(all) => {
                     requests += all.len().div_ceil(100).max(1);
                     versions = all
-                        .into_iter()
-                        .filter_map(|i| i.datastore.complete_version.map(|v| (i.id, v)))
+                        .iter()
+                        .filter_map(|i| {
+                            let version = i.datastore.complete_version.clone()?;
+                            Some((i.id.clone(), version))
+                        })
                         .collect();
                 }
                 Err(e) => {
