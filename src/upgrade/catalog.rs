@@ -250,12 +250,7 @@ impl Catalog {
             Ok(None) => return Err(FactsError::NotFound),
             Err(e) => return Err(FactsError::Lookup(e)),
         };
-        self.facts(client, call, &instance)
-            .await
-            .map_err(|error| FactsError::Versions {
-                engine: instance.datastore.engine.clone(),
-                error,
-            })
+        self.instance_facts(client, call, &instance).await
     }
 
     /// The facts of instance `id` as a listing read after `since` shows them (the shared
@@ -276,7 +271,18 @@ impl Catalog {
             },
             Err(e) => return Err(FactsError::Lookup(e)),
         };
-        self.facts(client, call, &instance)
+        self.instance_facts(client, call, &instance).await
+    }
+
+    /// [`Catalog::facts`] of an instance found, with a failure to read its engine's
+    /// versions told as such.
+    async fn instance_facts(
+        &self,
+        client: &RdsClient,
+        call: &CallCtx,
+        instance: &Instance,
+    ) -> Result<InstanceFacts, FactsError> {
+        self.facts(client, call, instance)
             .await
             .map_err(|error| FactsError::Versions {
                 engine: instance.datastore.engine.clone(),

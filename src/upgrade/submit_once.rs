@@ -56,27 +56,6 @@ impl Submitted {
 /// sent again.
 const AMBIGUOUS_SEARCH: Duration = Duration::from_secs(12);
 
-/// Submits the upgrade once (see the module documentation), retrying "busy" until the
-/// context's deadline. `version` is the instance's complete version as the checks saw it;
-/// `running`, a listing of the project's running upgrades made moments ago, spares the
-/// first look for one to adopt (later looks ask afresh). `look`, when given, is taken
-/// once the submission's quota slot is reserved, right before it is sent
-/// ([`VersionUnchanged::verdict`]): a version changed while it waited means another
-/// upgrade ran, which is adopted instead.
-pub async fn submit_once(
-    client: &RdsClient,
-    ctx: &CallCtx,
-    instance_id: &str,
-    version: Option<&str>,
-    request: UpgradeRequest,
-    running: Option<&[Task]>,
-    look: Option<&VersionUnchanged<'_>>,
-) -> Result<Submitted, SubmitError> {
-    submit_once_reviewed(client, ctx, instance_id, version, request, running, look)
-        .await
-        .map(|outcome| outcome.submitted)
-}
-
 /// How [`submit_once_reviewed`] ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -86,7 +65,13 @@ pub struct Outcome {
     pub newer_target: Option<String>,
 }
 
-/// [`submit_once`], also telling the newer target a new submission installs.
+/// Submits the upgrade once (see the module documentation), retrying "busy" until the
+/// context's deadline, and tells the newer target a new submission installs. `version`
+/// is the instance's complete version as the checks saw it; `running`, a listing of the
+/// project's running upgrades made moments ago, spares the first look for one to adopt
+/// (later looks ask afresh). `look`, when given, is taken once the submission's quota
+/// slot is reserved, right before it is sent ([`VersionUnchanged::verdict`]): a version
+/// changed while it waited means another upgrade ran, which is adopted instead.
 pub async fn submit_once_reviewed(
     client: &RdsClient,
     ctx: &CallCtx,
