@@ -13,9 +13,9 @@ use common::client::EmulatorClient;
 use hwrds::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest};
 use hwrds::upgrade::catalog::Catalog;
 use hwrds::upgrade::job::{self as upgrade_job, JobStatus};
-use hwrds::upgrade::last_look::VersionUnchanged;
+use hwrds::upgrade::last_look::LastLook;
 use hwrds::upgrade::submit_once::{self, Submitted};
-use hwrds::upgrade::tracking::{JobTracker, WaitSchedule};
+use hwrds::upgrade::tracking::{JobTracker, PollCadence};
 use serde_json::json;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -39,7 +39,7 @@ const NOW: UpgradeRequest = UpgradeRequest {
     second_switch: true,
 };
 
-const FAST: WaitSchedule = WaitSchedule {
+const FAST: PollCadence = PollCadence {
     initial: Duration::from_millis(200),
     second: Duration::from_millis(200),
     proportion: 0.1,
@@ -312,7 +312,7 @@ async fn submit_with_last_look(
     call: &CallCtx,
     id: &str,
 ) -> Result<Submitted, submit_once::SubmitError> {
-    let look = VersionUnchanged::new(catalog, client, call, id, "8.0.28");
+    let last_look = LastLook::new(catalog, client, call, id, "8.0.28");
     submit_once::submit_once_reviewed(
         client,
         call,
@@ -320,7 +320,7 @@ async fn submit_with_last_look(
         Some("8.0.28"),
         NOW,
         Some(&[]),
-        Some(&look),
+        Some(&last_look),
     )
     .await
     .map(|outcome| outcome.submitted)

@@ -69,11 +69,11 @@ use crate::tfplugin::{
     Ctx, Diagnostic, Diagnostics, IdentitySchema, MoveSource, MovedState, Plan, Resource,
     StateResult,
 };
+use crate::upgrade::adopt_or_submit::Started;
 use crate::upgrade::facts::compare_versions;
 use crate::upgrade::fleet_gate::{Follow, Slot};
 use crate::upgrade::flow;
 use crate::upgrade::job::{self, Interrupted, JobSnapshot, JobStatus};
-use crate::upgrade::submission::Started;
 use crate::upgrade::submit_once::Submitted;
 use crate::upgrade::target::Target;
 use crate::upgrade::tracking::JobTracker;

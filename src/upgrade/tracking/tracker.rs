@@ -5,14 +5,14 @@
 //! When: each job has a window for its next look — a quick first and second look; then,
 //! once its progress predicts the earliest moment it can end (`Pace`),
 //! right after that moment, with check-ins between that are [`CHECK_IN_STRETCH`] times
-//! further apart than the regular schedule (so a job that fails on the way is still
-//! noticed); a job whose progress predicts nothing keeps the regular schedule (a share of
+//! further apart than the regular cadence (so a job that fails on the way is still
+//! noticed); a job whose progress predicts nothing keeps the regular cadence (a share of
 //! the time waited). A sweep comes when the first window closes, never sooner than the
 //! quota allows (at most half of the task center's quota; the rest is left to
 //! submissions' checks and to other processes of the same user) nor than the shortest
-//! wait of the jobs' schedules, and serves every job whose window is open.
+//! wait of the jobs' cadences, and serves every job whose window is open.
 //!
-//! [`CHECK_IN_STRETCH`]: super::schedule::CHECK_IN_STRETCH
+//! [`CHECK_IN_STRETCH`]: super::cadence::CHECK_IN_STRETCH
 //!
 //! How: a sweep lists the task center by creation time (pages of 50). Jobs created
 //! close together (a fleet's submissions, which are also due together) are listed
@@ -41,8 +41,8 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use super::cadence::{Pace, PollCadence};
 use super::registry::{CLOCK_MARGIN, Finished, Followed, JobState, Registry};
-use super::schedule::{Pace, WaitSchedule};
 use super::sweep_plan::{Sweep, created_stretch, pages, plan_sweep};
 use crate::rds::models::{Job, Task};
 use crate::rds::{Api, CallCtx, RdsClient, RdsError, TaskFilter};
@@ -108,7 +108,7 @@ impl JobTracker {
         job_id: &str,
         instance_id: &str,
         since: Option<time::OffsetDateTime>,
-        schedule: WaitSchedule,
+        cadence: PollCadence,
     ) -> watch::Receiver<JobState> {
         let mut registry = self.shared.lock();
         if let Some(followed) = registry.jobs.get(job_id) {
@@ -118,7 +118,7 @@ impl JobTracker {
         let wall = time::OffsetDateTime::now_utc();
         let (tx, rx) = watch::channel(JobState::Pending(None));
         let since = since.unwrap_or_else(|| wall - time::Duration::days(1));
-        let first = schedule.interval(0, Duration::ZERO);
+        let first = cadence.interval(0, Duration::ZERO);
         registry.jobs.insert(
             job_id.to_string(),
             Followed {
@@ -127,10 +127,10 @@ impl JobTracker {
                 since: since - CLOCK_MARGIN,
                 registered: now,
                 registered_at: wall,
-                schedule,
+                cadence,
                 looks: 0,
                 pace: Pace::default(),
-                open: now + first.saturating_sub(schedule.min / 2),
+                open: now + first.saturating_sub(cadence.min / 2),
                 due: now + first,
                 last: None,
                 unplaced: false,
@@ -200,7 +200,7 @@ impl Shared {
 
     /// When the next sweep comes: when the first look falls due, but no sooner after the
     /// last sweep than the task center's quota allows (half of it) and than the shortest
-    /// wait the jobs' schedules know.
+    /// wait the jobs' cadences know.
     fn next_sweep(&self, registry: &Registry, last: Option<(Instant, usize)>) -> Instant {
         let due = registry
             .jobs
@@ -218,7 +218,7 @@ impl Shared {
         let shortest = registry
             .jobs
             .values()
-            .map(|f| f.schedule.min)
+            .map(|f| f.cadence.min)
             .min()
             .unwrap_or_default();
         due.max(at + quota_gap.max(shortest))
@@ -328,7 +328,7 @@ impl Shared {
                 .filter(|id| {
                     registry.jobs.get(*id).is_some_and(|f| {
                         f.registered.elapsed()
-                            >= f.schedule.not_found_grace.min(Duration::from_secs(5))
+                            >= f.cadence.not_found_grace.min(Duration::from_secs(5))
                     })
                 })
                 .cloned()
