@@ -197,9 +197,11 @@ async fn the_task_center_search_resolves_a_garbled_submit() {
             let id = format!("s-{kind}-{seed}");
             emu.admin("/__emulator/instances", instances(&[&id]));
             emu.faults(json!({"probability": 0.5, "kinds": [kind], "seed": seed}));
-            let submitted = submit_once::submit_once(&c, &ctx(), &id, None, REQUEST, None, None)
-                .await
-                .unwrap_or_else(|e| panic!("{kind} seed {seed}: {e}"));
+            let submitted =
+                submit_once::submit_once_reviewed(&c, &ctx(), &id, None, REQUEST, None, None)
+                    .await
+                    .unwrap_or_else(|e| panic!("{kind} seed {seed}: {e}"))
+                    .submitted;
             emu.faults(json!({"probability": 0}));
             let stats = emu.stats();
             assert_eq!(stats["upgrade_jobs"][&id], 1, "{kind} {seed}: {stats}");

@@ -13,9 +13,9 @@ use common::client::EmulatorClient;
 use hwrds::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest};
 use hwrds::upgrade::catalog::Catalog;
 use hwrds::upgrade::job::{self as upgrade_job, JobStatus};
-use hwrds::upgrade::last_look::VersionUnchanged;
+use hwrds::upgrade::last_look::LastLook;
 use hwrds::upgrade::submit_once::{self, Submitted};
-use hwrds::upgrade::tracking::{JobTracker, WaitSchedule};
+use hwrds::upgrade::tracking::{JobTracker, PollCadence};
 use serde_json::json;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -39,7 +39,7 @@ const NOW: UpgradeRequest = UpgradeRequest {
     second_switch: true,
 };
 
-const FAST: WaitSchedule = WaitSchedule {
+const FAST: PollCadence = PollCadence {
     initial: Duration::from_millis(200),
     second: Duration::from_millis(200),
     proportion: 0.1,
@@ -78,9 +78,11 @@ async fn lost_answers_never_start_a_second_job() {
     emu.faults(json!({"probability": 0.5, "kinds": ["reset_after_processing"], "seed": 3}));
     let mut recovered = 0;
     for id in &ids {
-        let submitted = submit_once::submit_once(&client, &ctx(120), id, None, NOW, None, None)
-            .await
-            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        let submitted =
+            submit_once::submit_once_reviewed(&client, &ctx(120), id, None, NOW, None, None)
+                .await
+                .unwrap_or_else(|e| panic!("{id}: {e}"))
+                .submitted;
         assert!(!submitted.job_id().is_empty());
         // A lost answer is resolved by finding the job the request started.
         if matches!(submitted, Submitted::Adopted(_)) {
@@ -106,9 +108,10 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     let emu = emulator(&ids, json!({}));
     let client = client(&emu);
     let started = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
-    match submit_once::submit_once(&client, &ctx(30), &ids[0], None, NOW, None, None)
+    match submit_once::submit_once_reviewed(&client, &ctx(30), &ids[0], None, NOW, None, None)
         .await
         .unwrap()
+        .submitted
     {
         Submitted::Adopted(job) => assert_eq!(job.id, started),
         other => panic!("expected adoption, got {other:?}"),
@@ -117,9 +120,18 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     let listing = upgrade_job::running_upgrades(&client, &ctx(10))
         .await
         .unwrap();
-    match submit_once::submit_once(&client, &ctx(30), &ids[0], None, NOW, Some(&listing), None)
-        .await
-        .unwrap()
+    match submit_once::submit_once_reviewed(
+        &client,
+        &ctx(30),
+        &ids[0],
+        None,
+        NOW,
+        Some(&listing),
+        None,
+    )
+    .await
+    .unwrap()
+    .submitted
     {
         Submitted::Adopted(job) => assert_eq!(job.id, started),
         other => panic!("expected adoption from the listing, got {other:?}"),
@@ -129,9 +141,10 @@ async fn running_and_scheduled_upgrades_are_adopted() {
         second_switch: true,
     };
     let scheduled = client.upgrade(&ctx(10), &ids[1], delayed).await.unwrap();
-    match submit_once::submit_once(&client, &ctx(30), &ids[1], None, delayed, None, None)
+    match submit_once::submit_once_reviewed(&client, &ctx(30), &ids[1], None, delayed, None, None)
         .await
         .unwrap()
+        .submitted
     {
         Submitted::Adopted(job) => {
             assert_eq!(job.id, scheduled);
@@ -158,13 +171,15 @@ async fn jobs_unknown_to_the_job_api_are_followed_through_the_task_center() {
                "latest_version": "14.12", "job_queryable": false}),
     );
     let client = client(&emu);
-    let job = match submit_once::submit_once(&client, &ctx(30), &ids[0], None, NOW, None, None)
-        .await
-        .unwrap()
-    {
-        Submitted::New(id) => id,
-        other => panic!("expected a new job, got {other:?}"),
-    };
+    let job =
+        match submit_once::submit_once_reviewed(&client, &ctx(30), &ids[0], None, NOW, None, None)
+            .await
+            .unwrap()
+            .submitted
+        {
+            Submitted::New(id) => id,
+            other => panic!("expected a new job, got {other:?}"),
+        };
     let mut seen = Vec::new();
     let tracker = JobTracker::new(client.clone(), CancellationToken::new());
     let done = upgrade_job::wait(&tracker, &ctx(30), &job, &ids[0], FAST, |snap| {
@@ -185,6 +200,42 @@ async fn jobs_unknown_to_the_job_api_are_followed_through_the_task_center() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_version_after_a_job_is_read_through_the_catalog_after_it_finished() {
+    let ids = ids(1);
+    let emu = emulator(&ids, json!({"latest_version": "8.0.32"}));
+    let client = client(&emu);
+    let listings = || {
+        emu.stats()["requests"]["GET /v3/{project_id}/instances"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    // The plan's listing, read before the job: it shows the version before.
+    let catalog = Arc::new(Catalog::default());
+    let before = catalog.all(&client, &ctx(10)).await.unwrap();
+    assert_eq!(
+        before[0].datastore.complete_version.as_deref(),
+        Some("8.0.28")
+    );
+    assert_eq!(listings(), 1);
+
+    let job = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
+    let tracker =
+        JobTracker::with_catalog(client.clone(), catalog.clone(), CancellationToken::new());
+    let done = upgrade_job::wait(&tracker, &ctx(30), &job, &ids[0], FAST, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!(done.version_after.as_deref(), Some("8.0.32"), "{done:?}");
+    // One listing after the job finished, and the catalog's readers share it.
+    assert_eq!(listings(), 2);
+    let (_, shared) = catalog.snapshot().unwrap();
+    assert_eq!(
+        shared[0].datastore.complete_version.as_deref(),
+        Some("8.0.32")
+    );
+}
+
 /// An upgrade started elsewhere (the console, another configuration) moments before ours,
 /// while new jobs do not show in the listings yet: our request is refused as busy.
 async fn submit_behind_an_unseen_upgrade(
@@ -200,11 +251,30 @@ async fn submit_behind_an_unseen_upgrade(
     );
     let client = client(&emu);
     let elsewhere = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
-    let submitted =
-        submit_once::submit_once(&client, &ctx(60), &ids[0], Some("8.0.28"), NOW, None, None)
-            .await
-            .unwrap();
+    let submitted = submit_once::submit_once_reviewed(
+        &client,
+        &ctx(60),
+        &ids[0],
+        Some("8.0.28"),
+        NOW,
+        None,
+        None,
+    )
+    .await
+    .unwrap()
+    .submitted;
     (emu, elsewhere, submitted)
+}
+
+/// The submission adopted the other upgrade, `elsewhere`, which has completed.
+fn adopted_completed(submitted: Submitted, elsewhere: &str) {
+    match submitted {
+        Submitted::Adopted(job) => {
+            assert_eq!(job.id, elsewhere);
+            assert_eq!(job.status, JobStatus::Completed);
+        }
+        other => panic!("expected the other upgrade to be adopted, got {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,13 +283,7 @@ async fn busy_with_an_upgrade_that_finishes_meanwhile_adopts_it_and_never_submit
     // shows as Completed: adopted, not followed by a second upgrade of the upgraded instance.
     let (emu, elsewhere, submitted) = submit_behind_an_unseen_upgrade(2.0, 1.0).await;
     let id = &ids(1)[0];
-    match submitted {
-        Submitted::Adopted(job) => {
-            assert_eq!(job.id, elsewhere);
-            assert_eq!(job.status, JobStatus::Completed);
-        }
-        other => panic!("expected the other upgrade to be adopted, got {other:?}"),
-    }
+    adopted_completed(submitted, &elsewhere);
     let stats = emu.stats();
     assert_eq!(stats["upgrade_posts"][id], 2, "{stats}");
     assert_eq!(emu.upgrade_jobs(id), 1, "{stats}");
@@ -240,6 +304,28 @@ async fn busy_instance_whose_version_changed_waits_for_the_upgrade_job_to_show()
     assert_eq!(emu.upgrade_jobs(id), 1, "{stats}");
 }
 
+/// Submits the upgrade of `id`, checked on 8.0.28, with a last look through `catalog`,
+/// and a listing of running upgrades read before any other upgrade showed (none).
+async fn submit_with_last_look(
+    client: &RdsClient,
+    catalog: &Arc<Catalog>,
+    call: &CallCtx,
+    id: &str,
+) -> Result<Submitted, submit_once::SubmitError> {
+    let last_look = LastLook::new(catalog, client, call, id, "8.0.28");
+    submit_once::submit_once_reviewed(
+        client,
+        call,
+        id,
+        Some("8.0.28"),
+        NOW,
+        Some(&[]),
+        Some(&last_look),
+    )
+    .await
+    .map(|outcome| outcome.submitted)
+}
+
 /// The last look's listing, read moments before the submission, shows the instance busy
 /// with an upgrade run elsewhere (the console, an interrupted apply) that ends before the
 /// request would arrive, so no busy answer would stop it: nothing is sent, and that
@@ -257,27 +343,10 @@ async fn an_upgrade_the_last_look_shows_running_that_ends_before_the_request_is_
     assert_eq!(listed.unwrap()[0].status, "MODIFYING");
     // The other upgrade ends; the listing, younger than the last look's limit, does not say.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let call = ctx(30);
-    let look = VersionUnchanged::new(&catalog, &client, &call, &ids[0], "8.0.28");
-    // A listing of running upgrades read before the other upgrade showed (none).
-    let submitted = submit_once::submit_once(
-        &client,
-        &call,
-        &ids[0],
-        Some("8.0.28"),
-        NOW,
-        Some(&[]),
-        Some(&look),
-    )
-    .await
-    .unwrap();
-    match submitted {
-        Submitted::Adopted(job) => {
-            assert_eq!(job.id, elsewhere);
-            assert_eq!(job.status, JobStatus::Completed);
-        }
-        other => panic!("expected the other upgrade to be adopted, got {other:?}"),
-    }
+    let submitted = submit_with_last_look(&client, &catalog, &ctx(30), &ids[0])
+        .await
+        .unwrap();
+    adopted_completed(submitted, &elsewhere);
     let stats = emu.stats();
     assert_eq!(
         stats["upgrade_posts"][&ids[0]], 1,
@@ -294,18 +363,7 @@ async fn an_instance_the_last_look_shows_busy_without_an_upgrade_is_not_sent_one
     let emu = emulator(&ids, json!({"status": "BACKING UP"}));
     let client = client(&emu);
     let catalog = Arc::new(Catalog::default());
-    let call = ctx(3);
-    let look = VersionUnchanged::new(&catalog, &client, &call, &ids[0], "8.0.28");
-    let submitted = submit_once::submit_once(
-        &client,
-        &call,
-        &ids[0],
-        Some("8.0.28"),
-        NOW,
-        Some(&[]),
-        Some(&look),
-    )
-    .await;
+    let submitted = submit_with_last_look(&client, &catalog, &ctx(3), &ids[0]).await;
     assert!(
         matches!(
             submitted,

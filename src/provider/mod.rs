@@ -151,7 +151,11 @@ impl Provider for HwrdsProvider {
             Ok(client) => {
                 // The tracker's loop ends with the state (its last handle): the state
                 // holds no shutdown token, and each wait has its own cancellation.
-                let tracker = JobTracker::new(client.clone(), CancellationToken::new());
+                let tracker = JobTracker::with_catalog(
+                    client.clone(),
+                    self.state.catalog.clone(),
+                    CancellationToken::new(),
+                );
                 if self.state.client.set(client).is_ok() {
                     let _ = self.state.tracker.set(tracker);
                 }

@@ -1,5 +1,5 @@
 //! The apply's submission as Terraform sees it: the domain's "checks, then adopt or
-//! submit once" ([`crate::upgrade::submission`]) with this process's catalog and fleet
+//! submit once" ([`crate::upgrade::adopt_or_submit`]) with this process's catalog and fleet
 //! gate, and why nothing was submitted as diagnostics at `instance_id`.
 
 use super::ProviderState;
@@ -7,8 +7,8 @@ use super::findings;
 use crate::cty::AttributePath;
 use crate::rds::{CallCtx, RdsClient, RdsError};
 use crate::tfplugin::{Diagnostic, Diagnostics};
+use crate::upgrade::adopt_or_submit::{self, NotSubmitted, Started, Submission};
 use crate::upgrade::fleet_gate::GateError;
-use crate::upgrade::submission::{self, NotSubmitted, Started, Submission};
 use crate::upgrade::submit_once::SubmitError;
 
 /// Waits for a slot of the fleet gate, checks, then adopts or submits `submission`. The
@@ -19,7 +19,7 @@ pub async fn submit_checked(
     call: &CallCtx,
     submission: &Submission<'_>,
 ) -> Result<Started, Diagnostics> {
-    submission::submit_checked(&state.catalog, &state.gate, client, call, submission)
+    adopt_or_submit::submit_checked(&state.catalog, &state.gate, client, call, submission)
         .await
         .map_err(|e| diagnostics(submission.instance_id, e))
 }

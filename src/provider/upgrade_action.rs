@@ -26,10 +26,10 @@ use crate::cty::{AttributePath, Type, Value};
 use crate::rds::CallCtx;
 use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{Action, Ctx, Diagnostic, Diagnostics, Progress};
+use crate::upgrade::adopt_or_submit::Started;
 use crate::upgrade::fleet_gate::Follow;
 use crate::upgrade::flow;
 use crate::upgrade::job::{self, JobStatus};
-use crate::upgrade::submission::Started;
 use crate::upgrade::submit_once::Submitted;
 use crate::upgrade::target::Target;
 

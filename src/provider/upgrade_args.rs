@@ -3,7 +3,7 @@
 
 use crate::cty::Value;
 use crate::rds::UpgradeRequest;
-use crate::upgrade::submission::Submission;
+use crate::upgrade::adopt_or_submit::Submission;
 
 use super::findings;
 

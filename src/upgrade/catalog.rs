@@ -7,8 +7,10 @@
 //! disaster-recovery relations for the plans of PostgreSQL instances. The instance
 //! listing and a latest version are read again, when asked for one no older than some
 //! age or read after some moment, for the last look before a submission
-//! ([`super::last_look`]) and for the checks' second reading of an instance after a look
-//! at the task center ([`super::under_way`]); readers keep the one before meanwhile.
+//! ([`super::last_look`]), for the checks' second reading of an instance after a look
+//! at the task center ([`super::under_way`]), and for the versions of instances whose
+//! jobs the tracker saw finish ([`super::tracking`]); readers keep the one before
+//! meanwhile.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,6 +77,18 @@ impl Catalog {
         // (Older than the monotonic clock itself: any listing will do.)
         let since = Instant::now().checked_sub(max_age);
         self.listed(client, ctx, since).await
+    }
+
+    /// Every instance of the project as listed at or after `since`: the shared listing
+    /// when it is that recent, else a new one that replaces it (callers at once share
+    /// one). The job tracker reads an instance's version after its job finished so.
+    pub async fn listed_since(
+        &self,
+        client: &RdsClient,
+        ctx: &CallCtx,
+        since: Instant,
+    ) -> Result<Arc<Vec<Instance>>, RdsError> {
+        self.listed(client, ctx, Some(since)).await
     }
 
     /// The listing and its age, without waiting for a reading under way.
@@ -236,12 +250,7 @@ impl Catalog {
             Ok(None) => return Err(FactsError::NotFound),
             Err(e) => return Err(FactsError::Lookup(e)),
         };
-        self.facts(client, call, &instance)
-            .await
-            .map_err(|error| FactsError::Versions {
-                engine: instance.datastore.engine.clone(),
-                error,
-            })
+        self.instance_facts(client, call, &instance).await
     }
 
     /// The facts of instance `id` as a listing read after `since` shows them (the shared
@@ -262,7 +271,18 @@ impl Catalog {
             },
             Err(e) => return Err(FactsError::Lookup(e)),
         };
-        self.facts(client, call, &instance)
+        self.instance_facts(client, call, &instance).await
+    }
+
+    /// [`Catalog::facts`] of an instance found, with a failure to read its engine's
+    /// versions told as such.
+    async fn instance_facts(
+        &self,
+        client: &RdsClient,
+        call: &CallCtx,
+        instance: &Instance,
+    ) -> Result<InstanceFacts, FactsError> {
+        self.facts(client, call, instance)
             .await
             .map_err(|error| FactsError::Versions {
                 engine: instance.datastore.engine.clone(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::tracking::{JobTracker, WaitError, WaitSchedule};
+use super::tracking::{JobTracker, PollCadence, WaitError};
 use crate::rds::models::{Job, ScheduledTask, Task, parse_time, rfc3339};
 use crate::rds::sleep_until;
 use crate::rds::{CallCtx, RdsClient, RdsError, TaskFilter};
@@ -82,7 +82,7 @@ impl std::fmt::Display for JobStatus {
 /// then every tenth of the time waited so far, at most 30 s apart — so completion is
 /// noticed within about a tenth of the job's duration (a 5 s job costs about 7 polls, a
 /// 30 min job about 90).
-pub const UNATTENDED: WaitSchedule = WaitSchedule {
+pub const UNATTENDED: PollCadence = PollCadence {
     initial: Duration::ZERO,
     second: Duration::from_millis(100),
     proportion: 0.1,
@@ -94,7 +94,7 @@ pub const UNATTENDED: WaitSchedule = WaitSchedule {
 
 /// How a job whose progress a person watches (the action's) is followed: a little more
 /// eagerly than [`UNATTENDED`].
-pub const WATCHED: WaitSchedule = WaitSchedule {
+pub const WATCHED: PollCadence = PollCadence {
     initial: Duration::from_millis(250),
     second: Duration::from_millis(500),
     proportion: 0.05,
@@ -456,20 +456,20 @@ pub enum Interrupted {
 /// Waits until the job finishes (Completed or Failed), reporting progress, with the
 /// process's one tracker of every job it waits for (task-center sweeps, the scheduled
 /// tasks and the job API as fallbacks, PostgreSQL's unqueryable jobs included). A
-/// completed job's snapshot carries the instance's version after it when the tracker's
-/// instance listing had it.
+/// completed job's snapshot carries the instance's version after it when the catalog's
+/// listing read after the job finished had it.
 pub async fn wait(
     tracker: &JobTracker,
     ctx: &CallCtx,
     job_id: &str,
     instance_id: &str,
-    schedule: WaitSchedule,
+    cadence: PollCadence,
     mut on_progress: impl FnMut(&JobSnapshot) + Send,
 ) -> Result<JobSnapshot, Interrupted> {
     // A new job was created moments ago; its listings' window starts a day before.
     let since = time::OffsetDateTime::now_utc() - time::Duration::days(1);
     let followed = tracker
-        .follow_job(ctx, job_id, instance_id, Some(since), schedule, |job| {
+        .follow_job(ctx, job_id, instance_id, Some(since), cadence, |job| {
             on_progress(&JobSnapshot::from_job(job))
         })
         .await;

@@ -1,4 +1,4 @@
-//! The last look before an upgrade is submitted ([`VersionUnchanged`], its [`Verdict`]):
+//! The last look before an upgrade is submitted ([`LastLook`], its [`Verdict`]):
 //! once the submission's quota slot is reserved ([`crate::rds::Reservation`]), and right
 //! before it is sent, the instance must still run the version the checks saw, and be
 //! ACTIVE, and the upgrade must still install the target the plan showed
@@ -57,7 +57,7 @@ pub struct ReviewedTarget<'a> {
     pub accept_newer: bool,
 }
 
-/// What the last look concluded ([`VersionUnchanged::verdict`]).
+/// What the last look concluded ([`LastLook::verdict`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Send the upgrade. `target`: how its target compared with the reviewed one (None:
@@ -101,7 +101,7 @@ impl Stop {
 
 /// The last look at an instance before its upgrade is sent: that it still runs
 /// `version`, is ACTIVE, and that the upgrade still installs the reviewed target.
-pub struct VersionUnchanged<'a> {
+pub struct LastLook<'a> {
     catalog: &'a Arc<Catalog>,
     client: &'a RdsClient,
     ctx: &'a CallCtx,
@@ -110,7 +110,7 @@ pub struct VersionUnchanged<'a> {
     target: Option<ReviewedTarget<'a>>,
 }
 
-impl<'a> VersionUnchanged<'a> {
+impl<'a> LastLook<'a> {
     pub fn new(
         catalog: &'a Arc<Catalog>,
         client: &'a RdsClient,
@@ -118,7 +118,7 @@ impl<'a> VersionUnchanged<'a> {
         instance_id: &'a str,
         version: &'a str,
     ) -> Self {
-        VersionUnchanged {
+        LastLook {
             catalog,
             client,
             ctx,
@@ -134,10 +134,10 @@ impl<'a> VersionUnchanged<'a> {
         self
     }
 
-    /// Takes the look, once the submission's quota slot is reserved and right before it
+    /// Takes the last look, once the submission's quota slot is reserved and right before it
     /// is sent (again each time the request is sent back to wait for its quota). `Err`
     /// is a cancellation or the deadline only: a listing or versions that cannot be read
-    /// leave the upgrade to be sent, as it would have been without the look (the busy
+    /// leave the upgrade to be sent, as it would have been without the last look (the busy
     /// answer and the task center still guard against a second upgrade).
     pub async fn verdict(&self) -> Result<Verdict, RdsError> {
         let spacing = self.client.api_pace(Api::ListInstances).spacing();

@@ -9,7 +9,7 @@
 //! - [`checks`]: the seed's constraints as findings with a kind; [`under_way`]: the
 //!   checks against the instance now, waiving what an upgrade under way explains.
 //! - [`fleet_gate`]: the cap on running upgrades and the failure budget.
-//! - [`submission`]: checks, then adopt or submit once, with a slot of the gate;
+//! - [`adopt_or_submit`]: checks, then adopt or submit once, with a slot of the gate;
 //!   [`submit_once`]: the exactly-once submission itself; [`last_look`]: its check of
 //!   the instance's version and of the upgrade's target right before it is sent.
 //! - [`flow`]: what follows a submission, for the resource and the action alike: whether
@@ -20,6 +20,7 @@
 //! - [`target`]: the minor version an upgrade installs, and how the one seen right
 //!   before a submission compares with the one the plan showed.
 
+pub mod adopt_or_submit;
 pub mod catalog;
 pub mod checks;
 pub mod facts;
@@ -28,7 +29,6 @@ pub mod flow;
 pub mod job;
 pub mod last_look;
 pub mod refusal;
-pub mod submission;
 pub mod submit_once;
 pub mod target;
 pub mod tracking;

@@ -12,7 +12,7 @@
 //!
 //! Each submission reads in order: reserve the upgrade API's quota slot
 //! ([`RdsClient::reserve`]), take the last look ([`super::last_look`]), then send with the
-//! slot ([`RdsClient::upgrade_reserved`]), or give it back unspent when the look says
+//! slot ([`RdsClient::upgrade_reserved`]), or give it back unspent when the last look says
 //! stop. After however long the API's flow control made it wait for its slot, the
 //! instance must still run the version the checks saw, and be ACTIVE: one upgraded
 //! meanwhile has its upgrade adopted instead, one shown busy is handled as a busy answer
@@ -29,7 +29,7 @@ use super::job::{
     JobSnapshot, JobStatus, UNSEEN_JOB_PATIENCE, find_active, patiently, pause, running_in,
     upgrade_tasks,
 };
-use super::last_look::{Stop, Verdict, VersionUnchanged};
+use super::last_look::{LastLook, Stop, Verdict};
 use super::target::Drift;
 use crate::rds::models::{Task, parse_time};
 use crate::rds::{Api, CallCtx, RdsClient, RdsError, Reply, UpgradeRequest};
@@ -56,27 +56,6 @@ impl Submitted {
 /// sent again.
 const AMBIGUOUS_SEARCH: Duration = Duration::from_secs(12);
 
-/// Submits the upgrade once (see the module documentation), retrying "busy" until the
-/// context's deadline. `version` is the instance's complete version as the checks saw it;
-/// `running`, a listing of the project's running upgrades made moments ago, spares the
-/// first look for one to adopt (later looks ask afresh). `look`, when given, is taken
-/// once the submission's quota slot is reserved, right before it is sent
-/// ([`VersionUnchanged::verdict`]): a version changed while it waited means another
-/// upgrade ran, which is adopted instead.
-pub async fn submit_once(
-    client: &RdsClient,
-    ctx: &CallCtx,
-    instance_id: &str,
-    version: Option<&str>,
-    request: UpgradeRequest,
-    running: Option<&[Task]>,
-    look: Option<&VersionUnchanged<'_>>,
-) -> Result<Submitted, SubmitError> {
-    submit_once_reviewed(client, ctx, instance_id, version, request, running, look)
-        .await
-        .map(|outcome| outcome.submitted)
-}
-
 /// How [`submit_once_reviewed`] ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -86,7 +65,13 @@ pub struct Outcome {
     pub newer_target: Option<String>,
 }
 
-/// [`submit_once`], also telling the newer target a new submission installs.
+/// Submits the upgrade once (see the module documentation), retrying "busy" until the
+/// context's deadline, and tells the newer target a new submission installs. `version`
+/// is the instance's complete version as the checks saw it; `running`, a listing of the
+/// project's running upgrades made moments ago, spares the first search for one to adopt
+/// (later searches ask afresh). `last_look`, when given, is taken once the submission's quota
+/// slot is reserved, right before it is sent ([`LastLook::verdict`]): a version
+/// changed while it waited means another upgrade ran, which is adopted instead.
 pub async fn submit_once_reviewed(
     client: &RdsClient,
     ctx: &CallCtx,
@@ -94,13 +79,13 @@ pub async fn submit_once_reviewed(
     version: Option<&str>,
     request: UpgradeRequest,
     running: Option<&[Task]>,
-    look: Option<&VersionUnchanged<'_>>,
+    last_look: Option<&LastLook<'_>>,
 ) -> Result<Outcome, SubmitError> {
     let mut busy_attempts = 0u32;
     let mut busy_since = None;
     let mut check_scheduled = request.is_delayed;
     let mut listing = running.filter(|_| !request.is_delayed);
-    // How the target compared at the latest look that could read it.
+    // How the target compared at the latest last look that could read it.
     let mut target = None;
     let adopted = |job: JobSnapshot| Outcome {
         submitted: Submitted::Adopted(job),
@@ -135,7 +120,8 @@ pub async fn submit_once_reviewed(
         }
         // Ctrl-C ends the wait for the submission's quota; once sent, the client sees
         // the request through: its answer carries the job id the state must record.
-        let sent = look_and_send(client, ctx, instance_id, request, look, &mut target).await;
+        let sent =
+            send_after_last_look(client, ctx, instance_id, request, last_look, &mut target).await;
         let busy = match sent {
             Ok(Sending::Sent(job_id)) => {
                 tracing::info!(
@@ -162,8 +148,8 @@ pub async fn submit_once_reviewed(
             Ok(Sending::Stopped(Stop::TargetMoved { reviewed, now })) => {
                 return Err(target_moved(instance_id, reviewed, now));
             }
-            // A target an earlier look saw moved (newer targets accepted) is what a later
-            // look's changed version is reported as.
+            // A target an earlier last look saw moved (newer targets accepted) is what a
+            // later last look's changed version is reported as.
             Ok(Sending::Stopped(Stop::UpgradedMeanwhile { .. }))
                 if let Some(Drift::Moved { reviewed, now }) = target.clone() =>
             {
@@ -228,22 +214,22 @@ enum Sending {
 }
 
 /// Reserves the submission's quota slot, takes the last look, and sends the upgrade with
-/// the slot, or gives the slot back unspent when the look stops it; again from the
+/// the slot, or gives the slot back unspent when the last look stops it; again from the
 /// reservation each time the request is sent back to wait for its quota (a 429, or a
-/// failure that may be retried), since the wait may outdate what the look saw. `target`
-/// takes how the target compared at each look that could read it.
-async fn look_and_send(
+/// failure that may be retried), since the wait may outdate what the last look saw.
+/// `target` takes how the target compared at each last look that could read it.
+async fn send_after_last_look(
     client: &RdsClient,
     ctx: &CallCtx,
     instance_id: &str,
     request: UpgradeRequest,
-    look: Option<&VersionUnchanged<'_>>,
+    last_look: Option<&LastLook<'_>>,
     target: &mut Option<Drift>,
 ) -> Result<Sending, RdsError> {
     let mut reservation = client.reserve(Api::Upgrade, ctx).await?;
     loop {
-        if let Some(look) = look {
-            match look.verdict().await? {
+        if let Some(last_look) = last_look {
+            match last_look.verdict().await? {
                 Verdict::Send { target: None } => {}
                 Verdict::Send { target: seen } => *target = seen,
                 Verdict::Stop(stop) => return Ok(Sending::Stopped(stop)),
@@ -341,7 +327,7 @@ impl From<Option<JobSnapshot>> for BusyWith {
 }
 
 /// Reads the facts again after a busy answer: an upgrade of the instance in sight (see
-/// [`look_once`]; the one that kept it busy may have finished meanwhile), else the
+/// [`search_once`]; the one that kept it busy may have finished meanwhile), else the
 /// instance's version against `version_before`.
 async fn busy_with_upgrade(
     client: &RdsClient,
@@ -350,7 +336,7 @@ async fn busy_with_upgrade(
     busy_since: time::OffsetDateTime,
     version_before: Option<&str>,
 ) -> Result<BusyWith, RdsError> {
-    if let Some(job) = look_once(client, ctx, instance_id, busy_since).await? {
+    if let Some(job) = search_once(client, ctx, instance_id, busy_since).await? {
         return Ok(BusyWith::Upgrade(job));
     }
     let now = client
@@ -363,9 +349,9 @@ async fn busy_with_upgrade(
     }
 }
 
-/// One look for an upgrade of the instance: running or scheduled, or created or ended
+/// One search for an upgrade of the instance: running or scheduled, or created or ended
 /// since `since`.
-async fn look_once(
+async fn search_once(
     client: &RdsClient,
     ctx: &CallCtx,
     instance_id: &str,
@@ -386,7 +372,7 @@ async fn look_once(
         .map(|t| JobSnapshot::from_task(&t)))
 }
 
-/// Looks for an upgrade of the instance (see `look_once`) every few seconds for up to
+/// Looks for an upgrade of the instance (see `search_once`) every few seconds for up to
 /// `patience`: new jobs show in the listings with a delay.
 pub async fn search_for_upgrade(
     client: &RdsClient,
@@ -395,6 +381,6 @@ pub async fn search_for_upgrade(
     since: time::OffsetDateTime,
     patience: Duration,
 ) -> Result<Option<JobSnapshot>, RdsError> {
-    let look = || look_once(client, ctx, instance_id, since);
-    patiently(ctx, instance_id, patience, Duration::from_secs(3), look).await
+    let search = || search_once(client, ctx, instance_id, since);
+    patiently(ctx, instance_id, patience, Duration::from_secs(3), search).await
 }

@@ -77,9 +77,9 @@ use crate::tfplugin::{
     Ctx, Diagnostic, Diagnostics, IdentitySchema, MoveSource, MovedState, Plan, Resource,
     StateResult,
 };
+use crate::upgrade::adopt_or_submit::Started;
 use crate::upgrade::flow;
 use crate::upgrade::job::{self, JobStatus};
-use crate::upgrade::submission::Started;
 use crate::upgrade::submit_once::Submitted;
 use crate::upgrade::target::Target;
 use crate::upgrade::tracking::JobTracker;

@@ -3,8 +3,8 @@
 //! and the waiter's own deadline and cancellation, which end its wait without disturbing
 //! the others; and why a wait ended without a finished job ([`WaitError`]).
 
+use super::cadence::PollCadence;
 use super::registry::{Finished, JobState};
-use super::schedule::WaitSchedule;
 use super::tracker::JobTracker;
 use crate::rds::models::Job;
 use crate::rds::{CallCtx, RdsError, sleep_until};
@@ -27,10 +27,10 @@ impl JobTracker {
         &self,
         ctx: &CallCtx,
         job_id: &str,
-        schedule: WaitSchedule,
+        cadence: PollCadence,
         on_progress: impl FnMut(&Job) + Send,
     ) -> Result<Job, WaitError> {
-        self.follow_job(ctx, job_id, "", None, schedule, on_progress)
+        self.follow_job(ctx, job_id, "", None, cadence, on_progress)
             .await
             .map(|finished| finished.job)
     }
@@ -45,10 +45,10 @@ impl JobTracker {
         job_id: &str,
         instance_id: &str,
         since: Option<time::OffsetDateTime>,
-        schedule: WaitSchedule,
+        cadence: PollCadence,
         mut on_progress: impl FnMut(&Job) + Send,
     ) -> Result<Finished, WaitError> {
-        let mut rx = self.track_job(job_id, instance_id, since, schedule);
+        let mut rx = self.track_job(job_id, instance_id, since, cadence);
         let mut last_seen: Option<Job> = None;
         loop {
             let state = rx.borrow_and_update().clone();
@@ -78,7 +78,7 @@ impl JobTracker {
                     if changed.is_err() {
                         // The tracker dropped the job (it lost every waiter just as we
                         // came): follow it afresh.
-                        rx = self.track_job(job_id, instance_id, since, schedule);
+                        rx = self.track_job(job_id, instance_id, since, cadence);
                     }
                 }
             }

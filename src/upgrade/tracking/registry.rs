@@ -1,5 +1,5 @@
 //! What the tracker knows of each job it follows: what it tells the job's waiters
-//! (`JobState`, [`Finished`]), the job's schedule and the window of its next look, and
+//! (`JobState`, [`Finished`]), the job's cadence and the window of its next look, and
 //! where the API's clock put its creation (the registry the sweep planner reads).
 
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::schedule::{Pace, WaitSchedule};
+use super::cadence::{Pace, PollCadence};
 use crate::rds::RdsError;
 use crate::rds::models::{Job, parse_time};
 
@@ -47,7 +47,7 @@ pub(super) struct Followed {
     pub(super) registered: Instant,
     /// When it was registered, by our wall clock.
     pub(super) registered_at: time::OffsetDateTime,
-    pub(super) schedule: WaitSchedule,
+    pub(super) cadence: PollCadence,
     pub(super) looks: u32,
     pub(super) pace: Pace,
     /// The window of its next look: a sweep from `open` on serves it; one comes by `due`.
@@ -69,8 +69,8 @@ impl Followed {
     /// Plans the window of the next look after one at `now`.
     pub(super) fn plan(&mut self, now: Instant) {
         let waited = self.registered.elapsed();
-        let regular = self.schedule.interval(self.looks, waited);
-        let slack = self.schedule.min / 2;
+        let regular = self.cadence.interval(self.looks, waited);
+        let slack = self.cadence.min / 2;
         let predicted = (self.looks >= 2)
             .then(|| self.pace.earliest_end())
             .flatten()
@@ -78,7 +78,7 @@ impl Followed {
         let (open, due) = match predicted {
             None => (now + regular.saturating_sub(slack), now + regular),
             Some(end) => {
-                let check_in = self.schedule.check_in(waited);
+                let check_in = self.cadence.check_in(waited);
                 if end <= now + check_in {
                     (end.checked_sub(slack).unwrap_or(end).max(now), end)
                 } else {

@@ -97,8 +97,8 @@ mod tests {
     use time::format_description::well_known::Rfc3339;
     use tokio::sync::watch;
 
+    use super::super::cadence::{Pace, PollCadence};
     use super::super::registry::{CLOCK_MARGIN, Followed, JobState};
-    use super::super::schedule::{Pace, WaitSchedule};
     use super::*;
     use crate::rds::models::Job;
 
@@ -118,7 +118,7 @@ mod tests {
             since: at(registered) - CLOCK_MARGIN,
             registered: Instant::now(),
             registered_at: at(registered),
-            schedule: WaitSchedule::default(),
+            cadence: PollCadence::default(),
             looks: 2,
             pace: Pace::default(),
             open,

@@ -1,18 +1,18 @@
 //! The one tracker of every job a provider process waits for ([`JobTracker`], made with
-//! the process's client): waiters register the job ids they follow, and one loop follows
+//! the process's client and catalog): waiters register the job ids they follow, and one loop follows
 //! all of them with as few requests as the API allows.
 //!
 //! When: each job has a window for its next look — a quick first and second look; then,
 //! once its progress predicts the earliest moment it can end (`Pace`),
 //! right after that moment, with check-ins between that are [`CHECK_IN_STRETCH`] times
-//! further apart than the regular schedule (so a job that fails on the way is still
-//! noticed); a job whose progress predicts nothing keeps the regular schedule (a share of
+//! further apart than the regular cadence (so a job that fails on the way is still
+//! noticed); a job whose progress predicts nothing keeps the regular cadence (a share of
 //! the time waited). A sweep comes when the first window closes, never sooner than the
 //! quota allows (at most half of the task center's quota; the rest is left to
 //! submissions' checks and to other processes of the same user) nor than the shortest
-//! wait of the jobs' schedules, and serves every job whose window is open.
+//! wait of the jobs' cadences, and serves every job whose window is open.
 //!
-//! [`CHECK_IN_STRETCH`]: super::schedule::CHECK_IN_STRETCH
+//! [`CHECK_IN_STRETCH`]: super::cadence::CHECK_IN_STRETCH
 //!
 //! How: a sweep lists the task center by creation time (pages of 50). Jobs created
 //! close together (a fleet's submissions, which are also due together) are listed
@@ -24,8 +24,9 @@
 //! showed. Jobs no listing shows (a
 //! delayed job waiting for its window, a job too new to be listed) are looked for in one
 //! listing of the scheduled tasks and, past the grace period, with `GET /jobs` one by
-//! one. The version after an upgrade comes from one instance listing per sweep in which
-//! jobs completed.
+//! one. The version after an upgrade comes from the process's [`Catalog`], in a listing
+//! read after the sweep saw the jobs complete (at most one per such sweep, none when a
+//! reader of the catalog has just listed).
 //!
 //! A waiter's cancellation or deadline ends only its own wait; a job nobody waits for
 //! any more is dropped at the next sweep. The tracker only reads. Which sweep to make is
@@ -40,11 +41,12 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use super::cadence::{Pace, PollCadence};
 use super::registry::{CLOCK_MARGIN, Finished, Followed, JobState, Registry};
-use super::schedule::{Pace, WaitSchedule};
 use super::sweep_plan::{Sweep, created_stretch, pages, plan_sweep};
 use crate::rds::models::{Job, Task};
-use crate::rds::{Api, CallCtx, InstanceFilter, RdsClient, RdsError, TaskFilter};
+use crate::rds::{Api, CallCtx, RdsClient, RdsError, TaskFilter};
+use crate::upgrade::catalog::Catalog;
 
 /// Consecutive failed sweeps after which every waiter is told the error.
 const MAX_FAILED_SWEEPS: u32 = 10;
@@ -63,6 +65,9 @@ pub struct JobTracker {
 /// What the handles and the loop share.
 struct Shared {
     client: RdsClient,
+    /// Where an instance's version after its job is read: a listing no older than the
+    /// sweep that saw the job finished.
+    catalog: Arc<Catalog>,
     registry: Mutex<Registry>,
     wake: Notify,
     cancel: CancellationToken,
@@ -70,13 +75,25 @@ struct Shared {
 
 impl JobTracker {
     /// A tracker that follows jobs with `client`'s requests, until `cancel` is cancelled
-    /// or its last handle is dropped.
+    /// or its last handle is dropped; it reads versions after jobs through a catalog of
+    /// its own.
     pub fn new(client: RdsClient, cancel: CancellationToken) -> Self {
+        Self::with_catalog(client, Arc::default(), cancel)
+    }
+
+    /// [`JobTracker::new`], reading versions after jobs through the process's `catalog`
+    /// (whose listing each such reading renews).
+    pub fn with_catalog(
+        client: RdsClient,
+        catalog: Arc<Catalog>,
+        cancel: CancellationToken,
+    ) -> Self {
         let cancel = cancel.child_token();
         JobTracker {
             _last_handle: Arc::new(cancel.clone().drop_guard()),
             shared: Arc::new(Shared {
                 client,
+                catalog,
                 registry: Mutex::default(),
                 wake: Notify::new(),
                 cancel,
@@ -91,7 +108,7 @@ impl JobTracker {
         job_id: &str,
         instance_id: &str,
         since: Option<time::OffsetDateTime>,
-        schedule: WaitSchedule,
+        cadence: PollCadence,
     ) -> watch::Receiver<JobState> {
         let mut registry = self.shared.lock();
         if let Some(followed) = registry.jobs.get(job_id) {
@@ -101,7 +118,7 @@ impl JobTracker {
         let wall = time::OffsetDateTime::now_utc();
         let (tx, rx) = watch::channel(JobState::Pending(None));
         let since = since.unwrap_or_else(|| wall - time::Duration::days(1));
-        let first = schedule.interval(0, Duration::ZERO);
+        let first = cadence.interval(0, Duration::ZERO);
         registry.jobs.insert(
             job_id.to_string(),
             Followed {
@@ -110,10 +127,10 @@ impl JobTracker {
                 since: since - CLOCK_MARGIN,
                 registered: now,
                 registered_at: wall,
-                schedule,
+                cadence,
                 looks: 0,
                 pace: Pace::default(),
-                open: now + first.saturating_sub(schedule.min / 2),
+                open: now + first.saturating_sub(cadence.min / 2),
                 due: now + first,
                 last: None,
                 unplaced: false,
@@ -183,7 +200,7 @@ impl Shared {
 
     /// When the next sweep comes: when the first look falls due, but no sooner after the
     /// last sweep than the task center's quota allows (half of it) and than the shortest
-    /// wait the jobs' schedules know.
+    /// wait the jobs' cadences know.
     fn next_sweep(&self, registry: &Registry, last: Option<(Instant, usize)>) -> Instant {
         let due = registry
             .jobs
@@ -201,7 +218,7 @@ impl Shared {
         let shortest = registry
             .jobs
             .values()
-            .map(|f| f.schedule.min)
+            .map(|f| f.cadence.min)
             .min()
             .unwrap_or_default();
         due.max(at + quota_gap.max(shortest))
@@ -311,7 +328,7 @@ impl Shared {
                 .filter(|id| {
                     registry.jobs.get(*id).is_some_and(|f| {
                         f.registered.elapsed()
-                            >= f.schedule.not_found_grace.min(Duration::from_secs(5))
+                            >= f.cadence.not_found_grace.min(Duration::from_secs(5))
                     })
                 })
                 .cloned()
@@ -336,16 +353,21 @@ impl Shared {
             .collect();
         let mut versions: HashMap<String, String> = HashMap::new();
         if !completed.is_empty() {
+            // Listed after the listings above showed the jobs finished: read since.
+            let finished_by = Instant::now();
             match self
-                .client
-                .instances(&ctx, &InstanceFilter::default())
+                .catalog
+                .listed_since(&self.client, &ctx, finished_by)
                 .await
             {
                 Ok(all) => {
                     requests += all.len().div_ceil(100).max(1);
                     versions = all
-                        .into_iter()
-                        .filter_map(|i| i.datastore.complete_version.map(|v| (i.id, v)))
+                        .iter()
+                        .filter_map(|i| {
+                            let version = i.datastore.complete_version.clone()?;
+                            Some((i.id.clone(), version))
+                        })
                         .collect();
                 }
                 Err(e) => {

@@ -1,4 +1,4 @@
-//! When a followed job is looked at: the schedule of its looks ([`WaitSchedule`]), the
+//! When a followed job is looked at: the cadence of its looks ([`PollCadence`]), the
 //! check-ins between them once its progress predicts its end ([`CHECK_IN_STRETCH`]), and
 //! that prediction (`Pace`). Pure: no requests, no clock but the instants it is given.
 
@@ -8,9 +8,9 @@ use tokio::time::Instant;
 
 use crate::rds::models::Job;
 
-/// Poll timing.
+/// How often a followed job is looked at: the waits before its polls.
 #[derive(Debug, Clone, Copy)]
-pub struct WaitSchedule {
+pub struct PollCadence {
     /// First wait, before the first poll.
     pub initial: Duration,
     /// Wait before the second poll (a quick second look, for jobs that finish at once).
@@ -24,9 +24,9 @@ pub struct WaitSchedule {
     pub not_found_grace: Duration,
 }
 
-impl Default for WaitSchedule {
+impl Default for PollCadence {
     fn default() -> Self {
-        WaitSchedule {
+        PollCadence {
             initial: Duration::from_millis(250),
             second: Duration::from_millis(500),
             proportion: 0.1,
@@ -37,7 +37,7 @@ impl Default for WaitSchedule {
     }
 }
 
-impl WaitSchedule {
+impl PollCadence {
     /// The wait before poll `n` (0-based) after `elapsed` of waiting, with ±20 % jitter.
     pub fn interval(&self, n: u32, elapsed: Duration) -> Duration {
         let base = if n == 0 {
@@ -151,7 +151,7 @@ mod tests {
 
     #[test]
     fn schedule_grows_to_its_cap() {
-        let s = WaitSchedule::default();
+        let s = PollCadence::default();
         let at = |n, secs| s.interval(n, Duration::from_secs(secs));
         assert!(at(0, 0) >= Duration::from_millis(200) && at(0, 0) <= Duration::from_millis(300));
         assert!(at(1, 0) >= Duration::from_millis(400) && at(1, 0) <= Duration::from_millis(600));

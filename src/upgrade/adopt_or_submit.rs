@@ -12,7 +12,7 @@ use super::checks::{Finding, UpgradeOptions};
 use super::facts::InstanceFacts;
 use super::fleet_gate::{FleetGate, GateError, Slot};
 use super::job::{self, JobSnapshot};
-use super::last_look::{ReviewedTarget, VersionUnchanged};
+use super::last_look::{LastLook, ReviewedTarget};
 use super::submit_once::{self, Outcome, SubmitError, Submitted};
 use super::under_way;
 use crate::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest};
@@ -146,16 +146,16 @@ async fn adopt_or_submit(
         // An upgrade failed while this one was checked: the budget stops it here.
         return Err(NotSubmitted::Gate(spent));
     }
-    let look = version.map(|v| {
-        let look = VersionUnchanged::new(catalog, client, call, instance_id, v);
+    let last_look = version.map(|v| {
+        let last_look = LastLook::new(catalog, client, call, instance_id, v);
         match reviewed_target {
-            Some(reviewed) => look.with_target(ReviewedTarget {
+            Some(reviewed) => last_look.with_target(ReviewedTarget {
                 version: reviewed,
                 engine: &facts.engine,
                 major: &facts.version,
                 accept_newer: accept_newer_target,
             }),
-            None => look,
+            None => last_look,
         }
     });
     let submitted = submit_once::submit_once_reviewed(
@@ -165,7 +165,7 @@ async fn adopt_or_submit(
         version,
         request,
         running,
-        look.as_ref(),
+        last_look.as_ref(),
     )
     .await;
     match submitted {
