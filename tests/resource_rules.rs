@@ -531,12 +531,15 @@ async fn read_follows_an_imported_job_to_its_end_then_costs_no_request() {
     assert_eq!(text(imported, "job_id"), job);
     assert_eq!(text(imported, "engine"), "MySQL");
 
+    let before = common::stats_total(&emu.stats(), "requests");
     let read = tf.read(imported).await;
     let finished = read.ok("read").clone();
     assert_eq!(text(&finished, "status"), "Completed");
     assert_eq!(text(&finished, "version_after"), "8.0.32");
+    let after_first = common::stats_total(&emu.stats(), "requests");
+    assert!(after_first > before, "the unfinished job was asked about");
 
-    let before = common::stats_total(&emu.stats(), "requests");
+    let before = after_first;
     let again = tf.read(&finished).await;
     assert_eq!(again.ok("read again"), &finished, "a finished job is final");
     assert_eq!(
