@@ -479,6 +479,143 @@ async fn create_waits_for_the_job_and_records_the_version_it_installed() {
 }
 
 #[tokio::test]
+async fn a_job_that_fails_is_an_error_recorded_failed_and_the_next_plan_replaces_it() {
+    let emu = Emulator::start(
+        json!({"job_seconds": 0.3,
+               "instances": [{"id": ORDERS, "name": "orders", "fail_upgrade": true}]}),
+        false,
+    );
+    let tf = InProcess::configured(&emu, &[]).await;
+    let config = tf.config(ORDERS, &[]);
+    let plan = tf.plan_create(&config, Vec::new()).await;
+    let created = tf.create(&config, &plan).await;
+    let failed = the_diagnostic(&created.diagnostics, Error, "Upgrade job failed", "create");
+    assert!(
+        failed.detail.contains("The instance keeps version 8.0.28"),
+        "{failed:?}"
+    );
+    let state = created
+        .state
+        .as_ref()
+        .expect("the failed job is recorded, so that it is not submitted again");
+    assert_eq!(text(state, "status"), "Failed");
+    assert!(!text(state, "fail_reason").is_empty(), "{state:?}");
+    assert!(state.get_attr("version_after").is_some_and(Value::is_null));
+    let next = tf.plan_existing(&config, state).await;
+    assert!(
+        next.requires_replace
+            .contains(&AttributePath::attribute("status")),
+        "a new attempt: {:?}",
+        next.requires_replace
+    );
+    assert_eq!(emu.upgrade_posts(ORDERS), 1);
+}
+
+#[tokio::test]
+async fn a_wait_that_reaches_the_create_timeout_keeps_the_job_with_a_warning() {
+    let emu = orders_only(json!({"job_seconds": 30}));
+    let tf = InProcess::configured(&emu, &[]).await;
+    let config = tf.config(ORDERS, &[("timeouts", tf.timeouts("create", "1s"))]);
+    let plan = tf.plan_create(&config, Vec::new()).await;
+    let created = tf.create(&config, &plan).await;
+    let state = created.ok("a timed-out wait is not an error");
+    let warning = the_diagnostic(
+        &created.diagnostics,
+        Warning,
+        "Upgrade still running; tracking will resume",
+        "create",
+    );
+    assert!(
+        warning.detail.contains("reached its timeout"),
+        "{warning:?}"
+    );
+    assert!(
+        warning.detail.contains("nothing is submitted again"),
+        "{warning:?}"
+    );
+    assert_eq!(text(state, "status"), "Running");
+    assert_eq!(
+        task_center_jobs(&emu, ORDERS).await,
+        [text(state, "job_id")]
+    );
+    assert_eq!(emu.upgrade_posts(ORDERS), 1);
+}
+
+#[tokio::test]
+async fn a_delayed_create_returns_at_once_with_the_job_scheduled() {
+    let emu = orders_only(json!({"job_seconds": 1, "window_opens_after_seconds": 7200}));
+    let tf = InProcess::configured(&emu, &[]).await;
+    let config = tf.config(ORDERS, &[("is_delayed", Value::Bool(true))]);
+    let plan = tf.plan_create(&config, Vec::new()).await;
+    let created = tf.create(&config, &plan).await;
+    let state = created.ok("create");
+    assert!(created.diagnostics.is_empty(), "{:?}", created.diagnostics);
+    assert_eq!(text(state, "status"), "Scheduled");
+    assert_eq!(state.attr_bool("wait_for_completion"), Some(false));
+    assert_eq!(text(state, "maintenance_window"), "18:00-19:00");
+    assert!(
+        text(state, "scheduled_start").contains('T'),
+        "the scheduled task's start: {state:?}"
+    );
+    assert_eq!(emu.upgrade_posts(ORDERS), 1);
+}
+
+/// An upgrade already scheduled for the maintenance window, met by a create with
+/// `is_delayed = false` that would wait: it is adopted (the instance refuses a second),
+/// and not waited for, as its window opens after the create's timeout.
+#[tokio::test]
+async fn an_immediate_create_adopts_a_scheduled_upgrade_and_does_not_wait_for_its_window() {
+    let emu = orders_only(json!({"job_seconds": 1, "window_opens_after_seconds": 7200}));
+    let scheduler = common::client::EmulatorClient::new(&emu.url)
+        .build()
+        .expect("a client");
+    let later = hwrds::rds::UpgradeRequest {
+        is_delayed: true,
+        second_switch: true,
+    };
+    let call = hwrds::rds::CallCtx::new(tokio_util::sync::CancellationToken::new());
+    let scheduled = scheduler
+        .upgrade(&call, ORDERS, later)
+        .await
+        .expect("scheduled");
+    let tf = InProcess::configured(&emu, &[]).await;
+    let config = tf.config(ORDERS, &[]);
+    let plan = tf.plan_create(&config, Vec::new()).await;
+    assert_eq!(plan.planned.attr_bool("wait_for_completion"), Some(true));
+    let started = std::time::Instant::now();
+    let created = tf.create(&config, &plan).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let state = created.ok("create");
+    assert_eq!(text(state, "job_id"), scheduled);
+    assert_eq!(text(state, "status"), "Scheduled");
+    let adopted = the_diagnostic(
+        &created.diagnostics,
+        Warning,
+        "Adopted a scheduled upgrade: it does not run now",
+        "create",
+    );
+    assert_eq!(adopted.path, at("is_delayed"));
+    the_diagnostic(
+        &created.diagnostics,
+        Warning,
+        "Upgrade scheduled after this apply's timeout: not waiting",
+        "create",
+    );
+    // An immediate create looks for running upgrades only before it submits; the
+    // instance's busy answer to its request leads it to the scheduled one.
+    assert!(
+        (1..=2).contains(&emu.upgrade_posts(ORDERS)),
+        "the scheduler's, and at most one refused as busy: {}",
+        emu.stats()
+    );
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1, "no second upgrade job");
+}
+
+#[tokio::test]
 async fn create_adopts_an_upgrade_already_under_way_instead_of_submitting_another() {
     let emu = orders_only(json!({"job_seconds": 30}));
     let console = console_upgrade(&emu, ORDERS).await;
@@ -740,6 +877,47 @@ async fn an_existing_upgrade_is_planned_by_its_recorded_status() {
         );
     }
     assert_eq!(all_posts(&emu), json!({}), "a plan submits nothing");
+}
+
+#[tokio::test]
+async fn destroy_forgets_the_upgrade_and_says_what_goes_on() {
+    let emu = orders_only(json!({}));
+    let tf = InProcess::configured(&emu, &[]).await;
+    let config = tf.config(ORDERS, &[]);
+    // (row, recorded status, summary, said)
+    let table = [
+        (
+            "scheduled",
+            "Scheduled",
+            "Upgrade forgotten; the scheduled upgrade will still run",
+            "the RDS API cannot cancel a scheduled task",
+        ),
+        (
+            "running",
+            "Running",
+            "Upgrade forgotten, not undone",
+            "is running and goes on",
+        ),
+        (
+            "failed",
+            "Failed",
+            "Upgrade forgotten, not undone",
+            "nothing was installed",
+        ),
+        (
+            "completed",
+            "Completed",
+            "Upgrade forgotten, not undone",
+            "keeps the version job job-1 installed",
+        ),
+    ];
+    for (row, status, summary, said) in table {
+        let diagnostics = tf.delete(&recorded(&tf, &config, status)).await;
+        let warning = the_diagnostic(&diagnostics, Warning, summary, row);
+        assert!(warning.detail.contains(said), "{row}: {warning:?}");
+        assert!(errors(&diagnostics).is_empty(), "{row}: {diagnostics:?}");
+    }
+    assert_eq!(all_posts(&emu), json!({}), "a destroy submits nothing");
 }
 
 /// The state of an upgrade of [`ORDERS`] with `config` whose job `job-1` was last seen

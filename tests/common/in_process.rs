@@ -183,6 +183,11 @@ impl InProcess {
         }
     }
 
+    /// ApplyResourceChange of a destroy of `prior`.
+    pub async fn delete(&self, prior: &Value) -> Diagnostics {
+        self.resource.delete(&self.ctx, prior).await
+    }
+
     /// ImportResourceState by id.
     pub async fn import(&self, id: &str) -> Applied {
         let result = self.resource.import(&self.ctx, id).await;
