@@ -364,10 +364,19 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
 }
 
 impl Captured {
-    /// Installs itself for the current thread (a `#[tokio::test]` runs on one).
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
+    /// Installs itself for the current thread (a `#[tokio::test]` runs on one), beside a
+    /// silent dispatcher kept alive as long: with one dispatcher registered, tracing takes
+    /// it for the global one, and a callsite first reached on another test's thread (which
+    /// has none) is cached as never enabled, losing this thread's events there.
+    fn install(&self) -> Installed {
         use tracing_subscriber::layer::SubscriberExt;
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(self.clone()))
+        let companion = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+        let guard =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(self.clone()));
+        Installed {
+            _guard: guard,
+            _companion: companion,
+        }
     }
 
     /// The fields of every event whose message is `message`.
@@ -379,6 +388,12 @@ impl Captured {
             .cloned()
             .collect()
     }
+}
+
+/// A [`Captured`] installed for the current thread, until dropped.
+struct Installed {
+    _guard: tracing::subscriber::DefaultGuard,
+    _companion: tracing::Dispatch,
 }
 
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
@@ -394,12 +409,7 @@ const WAITING: &str = "the API's flow control refused the request; waiting for i
 async fn a_429_never_surfaces_while_the_deadline_allows() {
     let log = Captured::default();
     let _installed = log.install();
-    let emu = Emulator::start(json!({"instances": [instance("i1", json!({}))]}), false);
-    let mut cfg = config(&emu, SECRET_KEY);
-    // 429s are not failed attempts: none of them may use up a retry.
-    cfg.retry.max_retries = 0;
-    let c = RdsClient::new(cfg).unwrap();
-    c.project_id(&ctx()).await.unwrap();
+    let (emu, c) = retrying_nothing().await;
     throttling(&emu, 0.5, 11);
     let deadline = || ctx().with_deadline(Instant::now() + Duration::from_secs(60));
     let started = Instant::now();
@@ -447,14 +457,27 @@ async fn a_429_never_surfaces_while_the_deadline_allows() {
         assert!((16.0..200.0).contains(&share), "{fields:?}");
         assert!(field(fields, "error").contains("APIGW.0308"), "{fields:?}");
     }
+}
 
+/// The emulator of [`instance`] `i1` and a client of it that may retry nothing, its
+/// project looked up: a 429 must not use up a retry.
+async fn retrying_nothing() -> (Emulator, RdsClient) {
+    let emu = Emulator::start(json!({"instances": [instance("i1", json!({}))]}), false);
+    let mut cfg = config(&emu, SECRET_KEY);
+    // 429s are not failed attempts: none of them may use up a retry.
+    cfg.retry.max_retries = 0;
+    let c = RdsClient::new(cfg).unwrap();
+    c.project_id(&ctx()).await.unwrap();
+    (emu, c)
+}
+
+#[tokio::test]
+async fn a_refused_submission_is_sent_again_until_accepted_once() {
+    let (emu, c) = retrying_nothing().await;
+    let deadline = || ctx().with_deadline(Instant::now() + Duration::from_secs(60));
     // A refused submission was not processed: it is sent again until accepted, once.
-    let request = UpgradeRequest {
-        is_delayed: false,
-        second_switch: true,
-    };
     throttling(&emu, 0.6, 3);
-    let job = c.upgrade(&deadline(), "i1", request).await;
+    let job = c.upgrade(&deadline(), "i1", NOW).await;
     assert!(job.is_ok(), "{job:?}");
     let posts = requests(
         &emu,
@@ -464,16 +487,20 @@ async fn a_429_never_surfaces_while_the_deadline_allows() {
     assert_eq!(emu.upgrade_jobs("i1"), 1, "one job");
 }
 
-#[tokio::test]
-async fn cancel_and_deadline_end_a_429_wait_at_once() {
+/// The emulator of [`instance`] `i1` refusing every request with a 429, and a client of
+/// it that looked up its project first.
+async fn always_throttled() -> (Emulator, RdsClient) {
     let emu = Emulator::start(json!({"instances": [instance("i1", json!({}))]}), false);
     let c = client(&emu);
     c.project_id(&ctx()).await.unwrap();
     throttling(&emu, 1.0, 1);
-    let request = UpgradeRequest {
-        is_delayed: false,
-        second_switch: true,
-    };
+    (emu, c)
+}
+
+#[tokio::test]
+async fn cancellation_ends_a_429_wait_at_once() {
+    let (emu, c) = always_throttled().await;
+    let request = NOW;
 
     for read in [true, false] {
         let cancel = CancellationToken::new();
@@ -496,7 +523,18 @@ async fn cancel_and_deadline_end_a_429_wait_at_once() {
             "cancellation ends the wait at once: {took:?}"
         );
     }
+    emu.faults(json!({"probability": 0}));
+    assert_eq!(
+        emu.upgrade_jobs("i1"),
+        0,
+        "no refused submission was processed"
+    );
+}
 
+#[tokio::test]
+async fn a_deadline_a_429_wait_cannot_meet_ends_it_at_once() {
+    let (emu, c) = always_throttled().await;
+    let request = NOW;
     // The next slot after a refusal is at least 1.5 s away (the policy's spacing, twice
     // that after two 429s in a row): a deadline 1 s away cannot be met, and the caller
     // learns it at once, with the 429 as the last error when the request was refused,
