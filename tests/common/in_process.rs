@@ -3,7 +3,10 @@
 //! and the `hwrds_db_minor_upgrade` resource's plan, create, read and import called
 //! directly with cty values. What the protocol layer does around a plan of a new
 //! resource (defaults, computed attributes unknown) is done here from the schema, as the
-//! layer does it, so that the resource sees what it would see under Terraform.
+//! layer does it, so that the resource sees what it would see under Terraform (top-level
+//! attributes only: the resource's one nested block, `timeouts`, has neither defaults
+//! nor computed attributes); and a create's new state is held to what Terraform holds it
+//! to: wholly known, keeping every value the plan knew.
 //!
 //! For fast tables of the resource's rules; tests through real Terraform prove the
 //! wiring (tests/upgrade_resource.rs and others).
@@ -162,12 +165,27 @@ impl InProcess {
         }
     }
 
-    /// ApplyResourceChange of a create as `plan` planned it.
+    /// ApplyResourceChange of a create as `plan` planned it. Panics when the new state is
+    /// not wholly known or changes a value the plan knew.
     pub async fn create(&self, config: &Value, plan: &Planned) -> Applied {
         let result = self
             .resource
             .create(&self.ctx, &plan.planned, config, &plan.private)
             .await;
+        if let Some(state) = &result.state {
+            assert!(state.is_wholly_known(), "unknown values in {state:?}");
+            for attr in self.block().attributes {
+                let planned = plan.planned.get_attr(&attr.name);
+                if planned.is_some_and(|v| !v.is_unknown()) {
+                    assert_eq!(
+                        state.get_attr(&attr.name),
+                        planned,
+                        "the new state keeps the planned {}",
+                        attr.name
+                    );
+                }
+            }
+        }
         Applied {
             state: result.state,
             diagnostics: result.diagnostics,
