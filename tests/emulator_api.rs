@@ -139,7 +139,7 @@ fn spec(id: &str, extra: Value) -> Value {
 }
 
 #[tokio::test]
-async fn contract_and_signature_refusals() {
+async fn it_listens_on_a_local_port_and_its_stats_have_every_documented_key() {
     let emu = Emulator::start(json!({}), false);
     assert!(emu.url.starts_with("http://127.0.0.1:"), "{}", emu.url);
     let stats = emu.stats();
@@ -151,6 +151,13 @@ async fn contract_and_signature_refusals() {
     ] {
         assert!(stats.get(key).is_some(), "stats has {key}: {stats}");
     }
+}
+
+/// Refused signatures are counted apart; the API's requests count them with the one
+/// accepted after them.
+#[tokio::test]
+async fn wrong_expired_and_missing_signatures_are_refused_and_counted() {
+    let emu = Emulator::start(json!({}), false);
     let path = format!("/v3/{PROJECT_ID}/instances");
     let (status, body) = signed(&emu, "GET", &path, &[], None, "wrong", None).await;
     assert_eq!(status, 401);
@@ -178,11 +185,21 @@ async fn contract_and_signature_refusals() {
     assert_eq!(status, 200);
     assert_eq!(body["total_count"], 5);
     assert_eq!(emu.stats()["requests"]["GET /v3/{project_id}/instances"], 4);
+}
+
+#[tokio::test]
+async fn another_projects_path_is_forbidden() {
+    let emu = Emulator::start(json!({}), false);
     let (status, body) = get(&emu, "/v3/other-project/instances", &[]).await;
     assert_eq!(
         (status, body["error_code"].as_str()),
         (403, Some("APIGW.0310"))
     );
+}
+
+#[tokio::test]
+async fn the_project_is_found_by_its_region_name() {
+    let emu = Emulator::start(json!({}), false);
     let (status, body) = get(&emu, "/v3/projects", &[("name", "ap-southeast-1")]).await;
     assert_eq!(status, 200);
     assert_eq!(body["projects"][0]["id"], PROJECT_ID);
@@ -235,9 +252,11 @@ async fn the_seeds_constraints_are_enforced() {
     assert_eq!(stats["upgrade_jobs"]["pg"], 1);
 }
 
-#[tokio::test]
-async fn ha_upgrade_phases_delayed_window_and_failure() {
-    let emu = Emulator::start(
+/// An emulator whose delayed upgrades start 0.8 s after submission, with the instances
+/// `ha` (two AZs, jobs of 2.4 s), `ha-same-az` (one AZ), `later` and `broken` (whose
+/// upgrade fails).
+fn phases() -> Emulator {
+    Emulator::start(
         json!({"window_opens_after_seconds": 0.8, "instances": [
             spec("ha", json!({"type": "Ha", "job_seconds": 2.4, "availability_zones": ["az1", "az2"]})),
             spec("ha-same-az", json!({"type": "Ha", "job_seconds": 0.3, "availability_zones": ["az1", "az1"]})),
@@ -245,7 +264,12 @@ async fn ha_upgrade_phases_delayed_window_and_failure() {
             spec("broken", json!({"fail_upgrade": true, "job_seconds": 0.3})),
         ]}),
         false,
-    );
+    )
+}
+
+#[tokio::test]
+async fn an_ha_upgrade_switches_over_half_way_and_back_with_second_switch() {
+    let emu = phases();
     let (_, accepted) = upgrade(&emu, "ha", json!({"second_switch": true})).await;
     let job_id = accepted["job_id"].as_str().unwrap().to_string();
     let during = instance(&emu, "ha").await;
@@ -276,7 +300,11 @@ async fn ha_upgrade_phases_delayed_window_and_failure() {
             .unwrap()
             .ends_with("+0000")
     );
+}
 
+#[tokio::test]
+async fn an_ha_upgrade_within_one_az_does_not_switch_back() {
+    let emu = phases();
     let (_, _) = upgrade(&emu, "ha-same-az", json!({"second_switch": true})).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
@@ -284,7 +312,11 @@ async fn ha_upgrade_phases_delayed_window_and_failure() {
         "slave",
         "no switch back within one AZ"
     );
+}
 
+#[tokio::test]
+async fn a_delayed_upgrade_is_a_scheduled_task_until_its_window_then_a_job() {
+    let emu = phases();
     let (_, accepted) = upgrade(&emu, "later", json!({"is_delayed": true})).await;
     let delayed = accepted["job_id"].as_str().unwrap().to_string();
     let (status, answer) = job(&emu, &delayed).await;
@@ -303,7 +335,11 @@ async fn ha_upgrade_phases_delayed_window_and_failure() {
     tokio::time::sleep(Duration::from_millis(1300)).await;
     let (_, finished) = job(&emu, &delayed).await;
     assert_eq!(finished["job"]["status"], "Completed");
+}
 
+#[tokio::test]
+async fn a_failed_upgrade_says_why_and_keeps_the_version() {
+    let emu = phases();
     let (_, accepted) = upgrade(&emu, "broken", json!({})).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, failed) = job(&emu, accepted["job_id"].as_str().unwrap()).await;
@@ -320,27 +356,46 @@ async fn ha_upgrade_phases_delayed_window_and_failure() {
     );
 }
 
-#[tokio::test]
-async fn faults_and_the_state_file() {
-    let mut emu = Emulator::start(
+/// An emulator of the one instance `s` (jobs of 1.5 s) that saves its state to a file.
+fn with_state_file() -> Emulator {
+    Emulator::start(
         json!({"instances": [spec("s", json!({"job_seconds": 1.5}))]}),
         true,
-    );
+    )
+}
+
+#[tokio::test]
+async fn a_throttle_fault_answers_429_apigw_0308() {
+    let emu = with_state_file();
     emu.faults(json!({"probability": 1.0, "kinds": ["throttle"], "seed": 1}));
     let (status, body) = get(&emu, &format!("/v3/{PROJECT_ID}/instances"), &[]).await;
     assert_eq!(
         (status, body["error_code"].as_str()),
         (429, Some("APIGW.0308"))
     );
+}
+
+#[tokio::test]
+async fn a_server_error_fault_answers_500_or_503() {
+    let emu = with_state_file();
     emu.faults(json!({"probability": 1.0, "kinds": ["server_error"], "seed": 1}));
     let (status, _) = get(&emu, &format!("/v3/{PROJECT_ID}/instances"), &[]).await;
     assert!(status == 500 || status == 503);
-    emu.faults(json!({"probability": 0}));
+}
 
-    let (_, accepted) = upgrade(&emu, "s", json!({})).await;
+/// Submits the upgrade of `s`, restarts the emulator 0.3 s into the job; the job's id.
+async fn upgrade_then_restart(emu: &mut Emulator) -> String {
+    let (_, accepted) = upgrade(emu, "s", json!({})).await;
     let job_id = accepted["job_id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(300)).await;
     emu.restart();
+    job_id
+}
+
+#[tokio::test]
+async fn a_job_carries_on_across_a_restart_with_the_state_file() {
+    let mut emu = with_state_file();
+    let job_id = upgrade_then_restart(&mut emu).await;
     let (status, running) = job(&emu, &job_id).await;
     assert_eq!(status, 200, "the restarted emulator knows the job");
     assert_eq!(running["job"]["status"], "Running");
@@ -355,7 +410,18 @@ async fn faults_and_the_state_file() {
         instance(&emu, "s").await["datastore"]["complete_version"],
         "8.0.32"
     );
+}
 
+#[tokio::test]
+async fn reset_brings_a_restarted_emulator_back_to_its_configured_start() {
+    let mut emu = with_state_file();
+    upgrade_then_restart(&mut emu).await;
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    assert_eq!(
+        instance(&emu, "s").await["datastore"]["complete_version"],
+        "8.0.32",
+        "upgraded before the reset"
+    );
     emu.admin("/__emulator/reset", json!({}));
     assert_eq!(
         instance(&emu, "s").await["datastore"]["complete_version"],

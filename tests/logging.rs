@@ -66,21 +66,31 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line[at..].split_whitespace().next()
 }
 
-/// What a user sees with `TF_LOG_PROVIDER=DEBUG`: one line per API call attempt (method,
-/// path, query, status, request id, error code and body of error answers, latency,
-/// attempt, the wait a throttled answer asked for) and none of the HTTP/2, TLS or gRPC
-/// chatter of the dependency crates, which `HWRDS_LOG_DEPS=1` brings back.
-#[test]
-fn debug_logs_one_line_per_api_call_and_no_dependency_chatter() {
+/// An apply of an upgrade with `TF_LOG_PROVIDER=DEBUG`, every fourth request or so
+/// throttled (429, Retry-After: 1; the same ones each run): the emulator, the workspace
+/// and the provider's log lines.
+fn debug_apply() -> (Emulator, common::Workspace, Vec<String>) {
     let emu = Emulator::start(json!({"job_seconds": 2}), false);
-    // Every fourth request or so is throttled (429, Retry-After: 1), the same ones each run.
     emu.faults(json!({"probability": 0.25, "kinds": ["throttle"], "seed": 11}));
     let body = "data \"hwrds_db_instances\" \"all\" {}\nresource \"hwrds_db_minor_upgrade\" \"orders\" {\n  instance_id = \"a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01\"\n}\n";
     let mut ws = hwrds_workspace(common::terraform(), &emu, body);
     ws.set_env("TF_LOG_PROVIDER", "DEBUG");
     let run = ws.apply();
     run.assert_ok();
-    let lines = provider_lines(&run.stderr);
+    let lines = provider_lines(&run.stderr)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    (emu, ws, lines)
+}
+
+/// What a user sees with `TF_LOG_PROVIDER=DEBUG`: one line per API call attempt (method,
+/// path, query, status, request id, error code and body of error answers, latency,
+/// attempt, the wait a throttled answer asked for).
+#[test]
+fn debug_logs_one_line_per_api_call() {
+    let (emu, _ws, lines) = debug_apply();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     let all = lines.join("\n");
     let calls: Vec<&str> = lines
         .iter()
@@ -167,7 +177,14 @@ fn debug_logs_one_line_per_api_call_and_no_dependency_chatter() {
             .any(|l| l.contains("error_body=")),
         "successful bodies are not logged"
     );
+}
 
+/// None of the HTTP/2, TLS or gRPC chatter of the dependency crates at DEBUG, which
+/// `HWRDS_LOG_DEPS=1` brings back.
+#[test]
+fn dependency_crates_stay_quiet_at_debug_unless_asked() {
+    let (_emu, mut ws, lines) = debug_apply();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     // Nothing from h2, hyper, rustls, tonic, tower or reqwest at DEBUG.
     let deps = dependency_lines(&lines);
     assert!(

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use common::client::EmulatorClient;
 use common::{Emulator, PROJECT_ID, SECRET_KEY};
+use hwrds::rds::models::Instance;
 use hwrds::rds::{
     Api, CallCtx, ClientConfig, InstanceFilter, RdsClient, RdsError, TaskFilter, UpgradeRequest,
 };
@@ -56,20 +57,47 @@ fn instance(id: &str, extra: serde_json::Value) -> serde_json::Value {
     base
 }
 
-#[tokio::test]
-async fn every_call_against_the_emulator() {
+/// An emulator of the demo instances (jobs of 0.6 s) and a client of it.
+fn demo_client() -> (Emulator, RdsClient) {
     let emu = Emulator::start(json!({"job_seconds": 0.6}), false);
     let c = client(&emu);
+    (emu, c)
+}
+
+/// An upgrade now, with the second switch.
+const NOW: UpgradeRequest = UpgradeRequest {
+    is_delayed: false,
+    second_switch: true,
+};
+
+/// Every instance the emulator lists, and the one named `name`.
+async fn listed(c: &RdsClient, name: &str) -> (Vec<Instance>, Instance) {
+    let all = c
+        .instances(&ctx(), &InstanceFilter::default())
+        .await
+        .unwrap();
+    let found = all
+        .iter()
+        .find(|i| i.name == name)
+        .unwrap_or_else(|| panic!("{name} is listed: {all:?}"))
+        .clone();
+    (all, found)
+}
+
+#[tokio::test]
+async fn the_project_id_is_looked_up_through_iam() {
+    let (_emu, c) = demo_client();
     assert_eq!(
         c.project_id(&ctx()).await.unwrap(),
         PROJECT_ID,
         "looked up through IAM"
     );
+}
 
-    let all = c
-        .instances(&ctx(), &InstanceFilter::default())
-        .await
-        .unwrap();
+#[tokio::test]
+async fn instances_are_listed_filtered_and_found() {
+    let (_emu, c) = demo_client();
+    let (all, ha) = listed(&c, "payments").await;
     assert_eq!(all.len(), 5, "the demo instances");
     let mysql = c
         .instances(
@@ -82,7 +110,6 @@ async fn every_call_against_the_emulator() {
         .await
         .unwrap();
     assert!(mysql.iter().all(|i| i.datastore.engine == "MySQL"));
-    let ha = all.iter().find(|i| i.name == "payments").unwrap().clone();
     assert_eq!(ha.instance_type, "Ha");
     assert_eq!(ha.nodes.len(), 2);
     assert!(
@@ -93,7 +120,11 @@ async fn every_call_against_the_emulator() {
     );
     let replica = all.iter().find(|i| i.instance_type == "Replica").unwrap();
     assert_eq!(replica.primary_id(), Some(ha.id.as_str()));
+}
 
+#[tokio::test]
+async fn engine_versions_and_minor_versions_are_listed() {
+    let (_emu, c) = demo_client();
     let mysql_versions = c.engine_versions(&ctx(), "mysql").await.unwrap();
     assert!(
         mysql_versions.iter().any(|v| v.name == "8.0.32"),
@@ -106,15 +137,23 @@ async fn every_call_against_the_emulator() {
             .any(|v| v.name == "14.12" && v.favored == Some(true)),
         "{pg_minors:?}"
     );
+}
 
-    let request = UpgradeRequest {
-        is_delayed: false,
-        second_switch: true,
-    };
-    let job_id = c.upgrade(&ctx(), &ha.id, request).await.unwrap();
-    let busy = c.upgrade(&ctx(), &ha.id, request).await.unwrap_err();
+#[tokio::test]
+async fn a_second_upgrade_while_one_runs_is_refused_as_busy() {
+    let (_emu, c) = demo_client();
+    let (_, ha) = listed(&c, "payments").await;
+    c.upgrade(&ctx(), &ha.id, NOW).await.unwrap();
+    let busy = c.upgrade(&ctx(), &ha.id, NOW).await.unwrap_err();
     assert!(busy.is_busy(), "{busy}");
     assert!(busy.to_string().contains("request id"), "{busy}");
+}
+
+#[tokio::test]
+async fn an_upgrade_is_followed_to_completion_and_listed_in_the_task_center() {
+    let (_emu, c) = demo_client();
+    let (_, ha) = listed(&c, "payments").await;
+    let job_id = c.upgrade(&ctx(), &ha.id, NOW).await.unwrap();
     let running = c.job(&ctx(), &job_id).await.unwrap();
     assert_eq!(running.status, "Running");
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -148,15 +187,46 @@ async fn every_call_against_the_emulator() {
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].id, job_id);
     assert_eq!(tasks[0].status, "Completed");
+}
+
+#[tokio::test]
+async fn an_unknown_job_is_job_not_found() {
+    let (_emu, c) = demo_client();
     assert!(matches!(
         c.job(&ctx(), "unknown-job").await,
         Err(RdsError::JobNotFound(_))
     ));
+}
 
-    let refused = c.upgrade(&ctx(), &replica.id, request).await.unwrap_err();
+#[tokio::test]
+async fn the_upgrade_of_a_read_replica_is_refused_with_its_code() {
+    let (_emu, c) = demo_client();
+    let (_, replica) = listed(&c, "payments-replica").await;
+    assert_eq!(replica.instance_type, "Replica");
+    let refused = c.upgrade(&ctx(), &replica.id, NOW).await.unwrap_err();
     assert_eq!(refused.code(), Some("DBS.200023"));
+}
 
-    // Every route called is metered under the same name the client paces it by.
+#[tokio::test]
+async fn every_route_called_is_metered_under_the_name_the_client_paces_it_by() {
+    let (emu, c) = demo_client();
+    // One call of each route the client has: IAM, listings, versions, the upgrade, its
+    // job and the task center.
+    c.project_id(&ctx()).await.unwrap();
+    let (_, orders) = listed(&c, "orders").await;
+    c.engine_versions(&ctx(), "mysql").await.unwrap();
+    c.minor_versions(&ctx(), "postgresql", "14").await.unwrap();
+    let job_id = c.upgrade(&ctx(), &orders.id, NOW).await.unwrap();
+    c.job(&ctx(), &job_id).await.unwrap();
+    c.tasks(
+        &ctx(),
+        &TaskFilter {
+            instance_id: Some(orders.id.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let routes: Vec<&str> = Api::ALL.iter().map(|a| a.route()).collect();
     let stats = emu.stats();
     let called = stats["requests"].as_object().unwrap();
@@ -207,17 +277,20 @@ async fn reads_survive_every_fault_kind() {
     tokio::join!(a, b, c, d);
 }
 
-#[tokio::test]
-async fn an_ambiguous_submit_is_never_retried() {
-    let emu = Emulator::start(json!({"instances": [instance("i1", json!({}))]}), false);
+/// An emulator of the one instance `id`, and a client of it that has looked up its
+/// project (so that faults meet only the calls under test).
+async fn one_instance_client(id: &str) -> (Emulator, RdsClient) {
+    let emu = Emulator::start(json!({"instances": [instance(id, json!({}))]}), false);
     let c = client(&emu);
     c.project_id(&ctx()).await.unwrap();
+    (emu, c)
+}
+
+#[tokio::test]
+async fn a_submit_whose_connection_reset_after_processing_is_ambiguous_and_never_retried() {
+    let (emu, c) = one_instance_client("i1").await;
     emu.faults(json!({"probability": 1.0, "kinds": ["reset_after_processing"], "seed": 1}));
-    let request = UpgradeRequest {
-        is_delayed: false,
-        second_switch: true,
-    };
-    let err = c.upgrade(&ctx(), "i1", request).await.unwrap_err();
+    let err = c.upgrade(&ctx(), "i1", NOW).await.unwrap_err();
     assert!(matches!(err, RdsError::Ambiguous(_)), "{err}");
     emu.faults(json!({"probability": 0}));
     let stats = emu.stats();
@@ -226,27 +299,29 @@ async fn an_ambiguous_submit_is_never_retried() {
         stats["upgrade_jobs"]["i1"], 1,
         "the server did start the job"
     );
+}
 
-    // A 500 after arrival may have been carried out: ambiguous, never sent again (503s,
-    // "not processed", are retried until the 500 comes).
-    let emu = Emulator::start(json!({"instances": [instance("i3", json!({}))]}), false);
-    let c = client(&emu);
-    c.project_id(&ctx()).await.unwrap();
+/// A 500 after arrival may have been carried out: ambiguous, never sent again (503s,
+/// "not processed", are retried until the 500 comes).
+#[tokio::test]
+async fn a_submit_answered_500_is_ambiguous_and_never_retried() {
+    let (emu, c) = one_instance_client("i3").await;
     emu.faults(json!({"probability": 1.0, "kinds": ["server_error"], "seed": 1}));
-    let err = c.upgrade(&ctx(), "i3", request).await.unwrap_err();
+    let err = c.upgrade(&ctx(), "i3", NOW).await.unwrap_err();
     assert!(
         matches!(&err, RdsError::Ambiguous(m) if m.contains("500")),
         "{err}"
     );
     emu.faults(json!({"probability": 0}));
     assert_eq!(emu.upgrade_jobs("i3"), 0, "the emulator did not process it");
+}
 
-    // Throttled submits were not processed, so they are retried until one gets through.
-    let emu = Emulator::start(json!({"instances": [instance("i2", json!({}))]}), false);
-    let c = client(&emu);
-    c.project_id(&ctx()).await.unwrap();
+/// Throttled submits were not processed, so they are retried until one gets through.
+#[tokio::test]
+async fn a_throttled_submit_is_retried_until_one_gets_through() {
+    let (emu, c) = one_instance_client("i2").await;
     emu.faults(json!({"probability": 0.6, "kinds": ["throttle"], "seed": 3}));
-    c.upgrade(&ctx(), "i2", request).await.unwrap();
+    c.upgrade(&ctx(), "i2", NOW).await.unwrap();
     assert_eq!(emu.upgrade_jobs("i2"), 1);
 }
 
@@ -289,10 +364,19 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
 }
 
 impl Captured {
-    /// Installs itself for the current thread (a `#[tokio::test]` runs on one).
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
+    /// Installs itself for the current thread (a `#[tokio::test]` runs on one), beside a
+    /// silent dispatcher kept alive as long: with one dispatcher registered, tracing takes
+    /// it for the global one, and a callsite first reached on another test's thread (which
+    /// has none) is cached as never enabled, losing this thread's events there.
+    fn install(&self) -> Installed {
         use tracing_subscriber::layer::SubscriberExt;
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(self.clone()))
+        let companion = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+        let guard =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(self.clone()));
+        Installed {
+            _guard: guard,
+            _companion: companion,
+        }
     }
 
     /// The fields of every event whose message is `message`.
@@ -304,6 +388,12 @@ impl Captured {
             .cloned()
             .collect()
     }
+}
+
+/// A [`Captured`] installed for the current thread, until dropped.
+struct Installed {
+    _guard: tracing::subscriber::DefaultGuard,
+    _companion: tracing::Dispatch,
 }
 
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
@@ -319,12 +409,7 @@ const WAITING: &str = "the API's flow control refused the request; waiting for i
 async fn a_429_never_surfaces_while_the_deadline_allows() {
     let log = Captured::default();
     let _installed = log.install();
-    let emu = Emulator::start(json!({"instances": [instance("i1", json!({}))]}), false);
-    let mut cfg = config(&emu, SECRET_KEY);
-    // 429s are not failed attempts: none of them may use up a retry.
-    cfg.retry.max_retries = 0;
-    let c = RdsClient::new(cfg).unwrap();
-    c.project_id(&ctx()).await.unwrap();
+    let (emu, c) = retrying_nothing().await;
     throttling(&emu, 0.5, 11);
     let deadline = || ctx().with_deadline(Instant::now() + Duration::from_secs(60));
     let started = Instant::now();
@@ -372,14 +457,27 @@ async fn a_429_never_surfaces_while_the_deadline_allows() {
         assert!((16.0..200.0).contains(&share), "{fields:?}");
         assert!(field(fields, "error").contains("APIGW.0308"), "{fields:?}");
     }
+}
 
+/// The emulator of [`instance`] `i1` and a client of it that may retry nothing, its
+/// project looked up: a 429 must not use up a retry.
+async fn retrying_nothing() -> (Emulator, RdsClient) {
+    let emu = Emulator::start(json!({"instances": [instance("i1", json!({}))]}), false);
+    let mut cfg = config(&emu, SECRET_KEY);
+    // 429s are not failed attempts: none of them may use up a retry.
+    cfg.retry.max_retries = 0;
+    let c = RdsClient::new(cfg).unwrap();
+    c.project_id(&ctx()).await.unwrap();
+    (emu, c)
+}
+
+#[tokio::test]
+async fn a_refused_submission_is_sent_again_until_accepted_once() {
+    let (emu, c) = retrying_nothing().await;
+    let deadline = || ctx().with_deadline(Instant::now() + Duration::from_secs(60));
     // A refused submission was not processed: it is sent again until accepted, once.
-    let request = UpgradeRequest {
-        is_delayed: false,
-        second_switch: true,
-    };
     throttling(&emu, 0.6, 3);
-    let job = c.upgrade(&deadline(), "i1", request).await;
+    let job = c.upgrade(&deadline(), "i1", NOW).await;
     assert!(job.is_ok(), "{job:?}");
     let posts = requests(
         &emu,
@@ -389,16 +487,20 @@ async fn a_429_never_surfaces_while_the_deadline_allows() {
     assert_eq!(emu.upgrade_jobs("i1"), 1, "one job");
 }
 
-#[tokio::test]
-async fn cancel_and_deadline_end_a_429_wait_at_once() {
+/// The emulator of [`instance`] `i1` refusing every request with a 429, and a client of
+/// it that looked up its project first.
+async fn always_throttled() -> (Emulator, RdsClient) {
     let emu = Emulator::start(json!({"instances": [instance("i1", json!({}))]}), false);
     let c = client(&emu);
     c.project_id(&ctx()).await.unwrap();
     throttling(&emu, 1.0, 1);
-    let request = UpgradeRequest {
-        is_delayed: false,
-        second_switch: true,
-    };
+    (emu, c)
+}
+
+#[tokio::test]
+async fn cancellation_ends_a_429_wait_at_once() {
+    let (emu, c) = always_throttled().await;
+    let request = NOW;
 
     for read in [true, false] {
         let cancel = CancellationToken::new();
@@ -421,7 +523,18 @@ async fn cancel_and_deadline_end_a_429_wait_at_once() {
             "cancellation ends the wait at once: {took:?}"
         );
     }
+    emu.faults(json!({"probability": 0}));
+    assert_eq!(
+        emu.upgrade_jobs("i1"),
+        0,
+        "no refused submission was processed"
+    );
+}
 
+#[tokio::test]
+async fn a_deadline_a_429_wait_cannot_meet_ends_it_at_once() {
+    let (emu, c) = always_throttled().await;
+    let request = NOW;
     // The next slot after a refusal is at least 1.5 s away (the policy's spacing, twice
     // that after two 429s in a row): a deadline 1 s away cannot be met, and the caller
     // learns it at once, with the 429 as the last error when the request was refused,
@@ -572,6 +685,10 @@ async fn another_client_spending_the_quota_delays_but_never_fails_reads() {
     assert!(took < Duration::from_secs(24), "{took:?}");
 }
 
+/// Ten reads from ten tasks, each with its own clone of one client, after the project
+/// lookup: eleven requests through the clones' one limiter of 10 per second with a burst
+/// of 1. The first leaves at once and each next one a tenth of a second after the last,
+/// so the eleventh leaves at 1.0 s.
 #[tokio::test]
 async fn the_shared_limiter_bounds_the_rate() {
     let emu = Emulator::start(json!({}), false);
@@ -587,12 +704,21 @@ async fn the_shared_limiter_bounds_the_rate() {
     for result in futures_join(calls).await {
         result.unwrap();
     }
-    // 1 project lookup + 10 reads at 10/s with a burst of 1: at least ~1 s.
-    assert!(
-        started.elapsed() >= Duration::from_millis(950),
-        "{:?}",
-        started.elapsed()
+    let took = started.elapsed();
+    // Each call was a request the limiter let through: the lookup and the ten reads.
+    let stats = emu.stats();
+    assert_eq!(
+        requests(&emu, "GET /v3/{project_id}/instances"),
+        10,
+        "{stats}"
     );
+    assert_eq!(common::stats_total(&stats, "requests"), 11, "{stats}");
+    // A limiter per clone would let the ten reads go together, in a fraction of that.
+    assert!(took >= Duration::from_millis(950), "{took:?}");
+    // Paced at half the rate (or each clone waiting its turn twice) the eleventh request
+    // could not leave before 2.0 s, however idle the machine. Paced right it leaves at
+    // 1.0 s and the rest is one local request: 0.8 s of margin for a loaded machine.
+    assert!(took < Duration::from_millis(1800), "{took:?}");
 }
 
 async fn futures_join<F: std::future::Future + Send + 'static>(
@@ -609,8 +735,9 @@ where
     out
 }
 
-#[tokio::test]
-async fn waiter_deadline_cancel_grace_and_coalescing() {
+/// An emulator whose jobs are invisible for their first 0.5 s, with the instances `slow`
+/// (jobs of 30 s) and `quick` (1.5 s); a client of it and its job tracker.
+fn waiting() -> (Emulator, RdsClient, JobTracker) {
     let emu = Emulator::start(
         json!({"job_visible_after_seconds": 0.5,
                "instances": [instance("slow", json!({"job_seconds": 30})), instance("quick", json!({"job_seconds": 1.5}))]}),
@@ -618,16 +745,24 @@ async fn waiter_deadline_cancel_grace_and_coalescing() {
     );
     let c = client(&emu);
     let tracker = JobTracker::new(c.clone(), CancellationToken::new());
-    let request = UpgradeRequest {
-        is_delayed: false,
-        second_switch: true,
-    };
-    let slow = c.upgrade(&ctx(), "slow", request).await.unwrap();
+    (emu, c, tracker)
+}
+
+#[tokio::test]
+async fn a_wait_that_reaches_its_deadline_returns_the_last_status() {
+    let (_emu, c, tracker) = waiting();
+    let slow = c.upgrade(&ctx(), "slow", NOW).await.unwrap();
     let deadline = ctx().with_deadline(Instant::now() + Duration::from_millis(1200));
     match tracker.wait_for_job(&deadline, &slow, FAST, |_| {}).await {
         Err(WaitError::Timeout(Some(job))) => assert_eq!(job.status, "Running"),
         other => panic!("expected a timeout with the last status, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_cancelled_wait_ends_promptly() {
+    let (_emu, c, tracker) = waiting();
+    let slow = c.upgrade(&ctx(), "slow", NOW).await.unwrap();
     let cancel = CancellationToken::new();
     let trigger = cancel.clone();
     tokio::spawn(async move {
@@ -643,9 +778,13 @@ async fn waiter_deadline_cancel_grace_and_coalescing() {
         started.elapsed() < Duration::from_millis(800),
         "cancellation is prompt"
     );
+}
 
+#[tokio::test]
+async fn two_waiters_on_a_job_not_yet_visible_share_one_poll_loop() {
+    let (emu, c, tracker) = waiting();
     // Two waiters on one job share one poll loop; the job is invisible for 0.5 s first.
-    let quick = c.upgrade(&ctx(), "quick", request).await.unwrap();
+    let quick = c.upgrade(&ctx(), "quick", NOW).await.unwrap();
     let before = emu.stats()["requests"]["GET /v3/{project_id}/jobs"]
         .as_u64()
         .unwrap_or(0);

@@ -166,6 +166,16 @@ fn plan_time_refusals_point_at_the_attribute() {
             "the line {line:?} is shown:\n{out}"
         );
     }
+    assert_eq!(
+        emu.stats()["upgrade_posts"],
+        json!({}),
+        "a plan submits nothing"
+    );
+}
+
+#[test]
+fn a_read_replica_plans_with_a_warning_naming_its_primary() {
+    let emu = demo_emulator(1.0);
     // A read replica is a warning (the API decides); it names the instance, its engine
     // and version.
     let ws = workspace(&emu, &upgrade("r", REPLICA, ""));
@@ -183,6 +193,16 @@ fn plan_time_refusals_point_at_the_attribute() {
         "names the primary to upgrade instead:\n{out}"
     );
 
+    assert_eq!(
+        emu.stats()["upgrade_posts"],
+        json!({}),
+        "a plan submits nothing"
+    );
+}
+
+#[test]
+fn warnings_do_not_stop_the_plan() {
+    let emu = demo_emulator(1.0);
     // Warnings: second_switch on a single instance; already on the latest version.
     emu.admin(
         "/__emulator/instances",
