@@ -17,7 +17,7 @@ use super::context::{CallCtx, sleep_until};
 use super::credentials::Credentials;
 use super::endpoints;
 use super::error::{RdsError, describe_body, from_response};
-use super::limiter::RateLimiter;
+use super::limiter::{Lane, RateLimiter};
 use super::models::*;
 use super::quota::{Api, ApiBucket, Denied, Policy, Quotas};
 use super::request::Request;
@@ -560,10 +560,10 @@ impl RdsClient {
     }
 
     /// Spends `reservation` on one attempt of `request`: waits for a token of the global
-    /// ceiling, takes the slot, sends, and says what came of it. A 429 sends the request
-    /// back at once to wait for the API's quota; another failure that may be retried sends
-    /// it back after its backoff, or, when the retries are spent or the backoff would pass
-    /// the deadline, is the error.
+    /// ceiling (submissions ahead of reads), takes the slot, sends, and says what came of
+    /// it. A 429 sends the request back at once to wait for the API's quota; another
+    /// failure that may be retried sends it back after its backoff, or, when the retries
+    /// are spent or the backoff would pass the deadline, is the error.
     async fn send_reserved<T: DeserializeOwned>(
         &self,
         reservation: Reservation,
@@ -582,8 +582,13 @@ impl RdsClient {
                 progress.api
             )));
         }
+        let lane = if api.is_submission() {
+            Lane::Submission
+        } else {
+            Lane::Read
+        };
         let granted = tokio::select! {
-            granted = self.inner.limiter.acquire(&ctx.cancel) => granted,
+            granted = self.inner.limiter.acquire(lane, &ctx.cancel) => granted,
             _ = sleep_until(ctx.deadline) => {
                 return Err(RdsError::Timeout(format!(
                     "{api}: waiting for max_requests_per_second{}",

@@ -91,7 +91,7 @@ impl Api {
         }
     }
 
-    /// Submissions change something and are never resent blindly.
+    /// Submissions change something, are never resent blindly, and go first.
     pub fn is_submission(self) -> bool {
         matches!(self, Api::Upgrade)
     }
