@@ -8,8 +8,8 @@
 //! is only assumed (a quota told too high paces each API faster than the ceiling), which
 //! is when processes sharing an access key learn their shares of the POST quota: served
 //! in arrival order instead, 8 workspaces on one key (BENCHMARKS.md section 6) drew
-//! about twice the refused upgrade POSTs (71 and 82 in two runs, against 37 with it),
-//! and refusals overall went past the 5 % target.
+//! about twice the refused upgrade POSTs (71 and 82 in two runs, against 37 and 40 with
+//! the lane).
 //!
 //! Not here: the per-API flow-control quotas (`quota`), which decide most waits.
 
