@@ -208,8 +208,7 @@ impl RdsClient {
     }
 
     pub(super) fn bucket(&self, api: Api) -> Arc<ApiBucket> {
-        let access_key = &self.inner.config.credentials.access_key;
-        self.inner.quotas.bucket(api, access_key)
+        self.inner.quotas.bucket(api)
     }
 
     /// The project id: configured, or looked up once through IAM (concurrent callers share it).

@@ -1,6 +1,7 @@
 //! Pacing under Huawei Cloud's API flow control: the operations the client calls
 //! ([`Api`]), the quota of one of them ([`Policy`]), and one sliding-log bucket per
-//! (operation, access key), shared by every call of the provider process ([`Quotas`]).
+//! operation, shared by every call of the client ([`Quotas`]): a client signs with one
+//! access key, so its buckets need none (a client with another key has its own).
 //!
 //! Not here: the process-wide ceiling on requests per second (`limiter`), the parsing
 //! of 429 bodies (`error`), this process's learned share of a quota (`share`), and
@@ -308,7 +309,7 @@ fn log_change(api: Api, policy: Policy, change: Change) {
     );
 }
 
-/// The pacing of one API for one access key.
+/// The pacing of one API for the client's access key.
 #[derive(Debug)]
 pub struct ApiBucket {
     api: Api,
@@ -541,11 +542,11 @@ impl ApiBucket {
     }
 }
 
-/// Every API bucket of a provider process, created on first use.
+/// Every API bucket of a client, created on first use.
 #[derive(Debug)]
 pub struct Quotas {
     assumed: Policy,
-    buckets: Mutex<HashMap<(Api, String), Arc<ApiBucket>>>,
+    buckets: Mutex<HashMap<Api, Arc<ApiBucket>>>,
 }
 
 impl Quotas {
@@ -557,11 +558,11 @@ impl Quotas {
         }
     }
 
-    /// The bucket of `api` for `access_key`.
-    pub fn bucket(&self, api: Api, access_key: &str) -> Arc<ApiBucket> {
+    /// The bucket of `api`.
+    pub fn bucket(&self, api: Api) -> Arc<ApiBucket> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         buckets
-            .entry((api, access_key.to_string()))
+            .entry(api)
             .or_insert_with(|| Arc::new(ApiBucket::new(api, self.assumed)))
             .clone()
     }
@@ -853,9 +854,8 @@ mod tests {
             assert!(api.route().starts_with(api.method().as_str()));
         }
         let quotas = Quotas::new(Policy::STANDARD);
-        let a = quotas.bucket(Api::ShowJob, "AK1");
-        assert!(Arc::ptr_eq(&a, &quotas.bucket(Api::ShowJob, "AK1")));
-        assert!(!Arc::ptr_eq(&a, &quotas.bucket(Api::ShowJob, "AK2")));
-        assert!(!Arc::ptr_eq(&a, &quotas.bucket(Api::ListTasks, "AK1")));
+        let a = quotas.bucket(Api::ShowJob);
+        assert!(Arc::ptr_eq(&a, &quotas.bucket(Api::ShowJob)));
+        assert!(!Arc::ptr_eq(&a, &quotas.bucket(Api::ListTasks)));
     }
 }

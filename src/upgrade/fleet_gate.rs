@@ -6,8 +6,15 @@
 //! without waiting. A failed job is charged to the budget before its slot is handed on,
 //! so a create that waited for that slot sees the budget spent and submits nothing.
 //! Jobs that run in the maintenance window (delayed upgrades, and scheduled ones adopted)
-//! give their slot back at once: they do not run now ([`super::flow`] decides). A create that does not wait for its job leaves a follower holding the slot
-//! until the job ends (or the process does).
+//! give their slot back at once: they do not run now ([`super::flow`] decides). A create
+//! that does not wait for its job leaves a follower holding the slot until the job ends
+//! (or the process does).
+//!
+//! The slots are a book of the running instances and a wake-up on every change, not a
+//! `tokio::sync::Semaphore`: a resumed wait occupies a slot at once even when the cap is
+//! already reached (a semaphore has no permit to give it, and cannot go below zero), the
+//! waiters re-check the failure budget whenever a slot comes back, and the wait's log
+//! names the instances running.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
