@@ -16,7 +16,7 @@ use hwrds::rds::models::Instance;
 use hwrds::rds::{
     Api, CallCtx, ClientConfig, InstanceFilter, RdsClient, RdsError, TaskFilter, UpgradeRequest,
 };
-use hwrds::upgrade::tracking::{JobTracker, WaitError, WaitSchedule};
+use hwrds::upgrade::tracking::{JobTracker, PollCadence, WaitError};
 use serde_json::json;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -39,7 +39,7 @@ fn ctx() -> CallCtx {
     CallCtx::new(CancellationToken::new())
 }
 
-const FAST: WaitSchedule = WaitSchedule {
+const FAST: PollCadence = PollCadence {
     initial: Duration::from_millis(100),
     second: Duration::from_millis(100),
     proportion: 0.5,

@@ -200,7 +200,7 @@ impl Action for UpgradeAction {
         let follow = Follow {
             tracker,
             cancel: &ctx.cancel,
-            schedule: job::WATCHED,
+            cadence: job::WATCHED,
             job_id: &job_id,
             instance_id: &instance_id,
         };

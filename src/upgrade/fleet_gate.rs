@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::job::{self, Interrupted, JobSnapshot, JobStatus};
-use super::tracking::{JobTracker, WaitSchedule};
+use super::tracking::{JobTracker, PollCadence};
 use crate::rds::CallCtx;
 
 /// The configured limits; `None` is no limit.
@@ -213,7 +213,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 pub struct Follow<'a> {
     pub tracker: &'a JobTracker,
     pub cancel: &'a CancellationToken,
-    pub schedule: WaitSchedule,
+    pub cadence: PollCadence,
     pub job_id: &'a str,
     pub instance_id: &'a str,
 }
@@ -232,7 +232,7 @@ impl Follow<'_> {
             call,
             self.job_id,
             self.instance_id,
-            self.schedule,
+            self.cadence,
             on_progress,
         )
         .await;
@@ -294,12 +294,11 @@ impl Slot {
         {
             return;
         }
-        let (tracker, cancel, schedule) = (job.tracker.clone(), job.cancel.clone(), job.schedule);
+        let (tracker, cancel, cadence) = (job.tracker.clone(), job.cancel.clone(), job.cadence);
         let (job_id, instance_id) = (job.job_id.to_string(), job.instance_id.to_string());
         tokio::spawn(async move {
             let call = CallCtx::new(cancel);
-            let followed =
-                job::wait(&tracker, &call, &job_id, &instance_id, schedule, |_| {}).await;
+            let followed = job::wait(&tracker, &call, &job_id, &instance_id, cadence, |_| {}).await;
             match followed {
                 Ok(snap) => self.finished(&instance_id, &snap),
                 Err(why) => {

@@ -34,7 +34,7 @@ pub fn follow<'a>(
     Follow {
         tracker,
         cancel: &ctx.cancel,
-        schedule: job::UNATTENDED,
+        cadence: job::UNATTENDED,
         job_id,
         instance_id,
     }

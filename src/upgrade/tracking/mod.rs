@@ -16,10 +16,6 @@ pub mod registry;
 pub mod sweep_plan;
 pub mod tracker;
 
-/// The former name of [`PollCadence`], still used by `upgrade::fleet_gate` and
-/// `tests/rds_client.rs` (edited in parallel, issue 23): they move to `PollCadence`, then
-/// this goes.
-pub use cadence::PollCadence as WaitSchedule;
 pub use cadence::{CHECK_IN_STRETCH, PollCadence};
 pub use follow::WaitError;
 pub use registry::Finished;
