@@ -167,10 +167,42 @@ fn share(refused: f64, accepted: f64) -> String {
     )
 }
 
-/// Section 6 for a fleet of `n` instances split over each number of workspaces in
-/// `splits`. Each split is one run of a few minutes with no repetitions to leave out, so
-/// the time budget does not shorten it.
-pub fn section(tools: &Tools, n: usize, splits: &[usize], available: bool) -> String {
+/// What section 6 runs: a fleet of `n` instances split over each number of workspaces
+/// in `splits`, then the largest split `repeats` more times.
+pub struct Split {
+    pub n: usize,
+    pub splits: &'static [usize],
+    pub repeats: usize,
+}
+
+/// One run of `k` workspaces, its progress printed; a run that could not be made is an
+/// error block in `text`.
+fn run_split(tools: &Tools, n: usize, k: usize, text: &mut String) -> Option<SharedRun> {
+    println!("section 6: {n} instances in {k} workspaces, one account");
+    match shared_apply(tools, n, k) {
+        Ok(run) => {
+            println!(
+                "  K = {k}: {:.1}s (floor {:.1}s), {} of {k} applies failed, {:.0} accepted, {:.0} throttled",
+                run.wall,
+                run.floor,
+                run.failed(),
+                run.accepted(),
+                run.refused()
+            );
+            Some(run)
+        }
+        Err(e) => {
+            println!("  failed: {e}");
+            text.push_str(&error_block(&format!("K = {k}"), &e));
+            None
+        }
+    }
+}
+
+/// Section 6 (see [`Split`]). Each run takes a few minutes with no repetitions to leave
+/// out, so the time budget does not shorten it.
+pub fn section(tools: &Tools, split: &Split, available: bool) -> String {
+    let Split { n, splits, repeats } = *split;
     let mut text = String::from("## 6. Many workspaces, one account\n\n");
     if !available {
         text.push_str("skipped: resource not available\n\n");
@@ -198,27 +230,14 @@ pub fn section(tools: &Tools, n: usize, splits: &[usize], available: bool) -> St
         ((n as f64 - 1.0) / LIMIT).fract() * WINDOW_SECONDS
     ));
     let started = Instant::now();
-    let mut runs = Vec::new();
-    for &k in splits {
-        println!("section 6: {n} instances in {k} workspaces, one account");
-        match shared_apply(tools, n, k) {
-            Ok(run) => {
-                println!(
-                    "  K = {k}: {:.1}s (floor {:.1}s), {} of {k} applies failed, {:.0} accepted, {:.0} throttled",
-                    run.wall,
-                    run.floor,
-                    run.failed(),
-                    run.accepted(),
-                    run.refused()
-                );
-                runs.push(run);
-            }
-            Err(e) => {
-                println!("  failed: {e}");
-                text.push_str(&error_block(&format!("K = {k}"), &e));
-            }
-        }
-    }
+    let runs: Vec<SharedRun> = splits
+        .iter()
+        .filter_map(|&k| run_split(tools, n, k, &mut text))
+        .collect();
+    let largest = splits.iter().copied().max().unwrap_or(1);
+    let again: Vec<SharedRun> = (0..repeats)
+        .filter_map(|_| run_split(tools, n, largest, &mut text))
+        .collect();
     println!("section 6: {:.0} s", started.elapsed().as_secs_f64());
     if runs.is_empty() {
         return text;
@@ -327,7 +346,8 @@ pub fn section(tools: &Tools, n: usize, splits: &[usize], available: bool) -> St
             format!("{accepted:.0} / {refused:.0}")
         }));
     }
-    for run in &runs {
+    text.push_str(&run_to_run(&runs, &again, largest));
+    for run in runs.iter().chain(&again) {
         for (i, workspace) in run.workspaces.iter().enumerate() {
             if let Some(failure) = &workspace.failure {
                 text.push_str(&error_block(
@@ -344,5 +364,80 @@ pub fn section(tools: &Tools, n: usize, splits: &[usize], available: bool) -> St
          spread shows how evenly they shared it: processes that each took a fair share finish \
          together.\n",
     );
+    text
+}
+
+/// One row of the run-by-run table: a figure of a run, and how it is written.
+struct Figure {
+    label: &'static str,
+    of: fn(&SharedRun) -> f64,
+    show: fn(f64) -> String,
+}
+
+/// The largest split's run in the table above and its repeats side by side, with the
+/// median and range of each figure: how far one run of it can be trusted.
+fn run_to_run(runs: &[SharedRun], again: &[SharedRun], k: usize) -> String {
+    let all: Vec<&SharedRun> = runs.iter().filter(|r| r.k == k).chain(again).collect();
+    if all.len() < 2 {
+        return String::new();
+    }
+    let mut text = format!(
+        "\nK = {k}, run by run (the first is the column above; the same run {} more times):\n\n",
+        all.len() - 1
+    );
+    let names: Vec<String> = (1..=all.len()).map(|i| format!("run {i}")).collect();
+    let mut columns = vec!["measurement"];
+    columns.extend(names.iter().map(String::as_str));
+    columns.push("median (min – max)");
+    text.push_str(&header(&columns));
+    text.push('\n');
+    let percent = |v: f64| format!("{v:.2}");
+    let count = |v: f64| format!("{v:.0}");
+    let figures = [
+        Figure {
+            label: "wall / floor",
+            of: |r| r.wall / r.floor,
+            show: number,
+        },
+        Figure {
+            label: "429 refusals / all requests, whole run (%)",
+            of: |r| 100.0 * r.refused() / (r.refused() + r.accepted()).max(1.0),
+            show: percent,
+        },
+        Figure {
+            label: "429 refusals / all requests after each API's first window (%)",
+            of: |r| 100.0 * r.later_throttled / (r.later_throttled + r.later_requests).max(1.0),
+            show: percent,
+        },
+        Figure {
+            label: "upgrade POSTs refused (429) per instance",
+            of: |r| upgrade_posts(&r.throttled) / r.n as f64,
+            show: number,
+        },
+        Figure {
+            label: "failed applies",
+            of: |r| r.failed() as f64,
+            show: count,
+        },
+        Figure {
+            label: "upgrade jobs (one per instance: N)",
+            of: |r| r.upgrade_jobs,
+            show: count,
+        },
+    ];
+    for Figure { label, of, show } in figures {
+        let values: Vec<f64> = all.iter().map(|r| of(r)).collect();
+        let cells: Vec<String> = values.iter().map(|v| show(*v)).collect();
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mid = median(&values).unwrap_or(f64::NAN);
+        text.push_str(&format!(
+            "| {label} | {} | {} ({} – {}) |\n",
+            cells.join(" | "),
+            show(mid),
+            show(min),
+            show(max)
+        ));
+    }
     text
 }
