@@ -377,13 +377,19 @@ struct Figure {
 /// The largest split's run in the table above and its repeats side by side, with the
 /// median and range of each figure: how far one run of it can be trusted.
 fn run_to_run(runs: &[SharedRun], again: &[SharedRun], k: usize) -> String {
-    let all: Vec<&SharedRun> = runs.iter().filter(|r| r.k == k).chain(again).collect();
+    let in_table = runs.iter().find(|r| r.k == k);
+    let all: Vec<&SharedRun> = in_table.into_iter().chain(again).collect();
     if all.len() < 2 {
         return String::new();
     }
+    let first = if in_table.is_some() {
+        "run 1 is the column above, then"
+    } else {
+        "the column above failed;"
+    };
     let mut text = format!(
-        "\nK = {k}, run by run (the first is the column above; the same run {} more times):\n\n",
-        all.len() - 1
+        "\nK = {k}, run by run ({first} the same run again, {} times):\n\n",
+        again.len()
     );
     let names: Vec<String> = (1..=all.len()).map(|i| format!("run {i}")).collect();
     let mut columns = vec!["measurement"];
