@@ -387,10 +387,12 @@ fn run_to_run(runs: &[SharedRun], again: &[SharedRun], k: usize) -> String {
     } else {
         "the column above failed;"
     };
-    let mut text = format!(
-        "\nK = {k}, run by run ({first} the same run again, {} times):\n\n",
-        again.len()
-    );
+    let times = match again.len() {
+        1 => "once".to_string(),
+        2 => "twice".to_string(),
+        n => format!("{n} times"),
+    };
+    let mut text = format!("\nK = {k}, run by run ({first} the same run again, {times}):\n\n");
     let names: Vec<String> = (1..=all.len()).map(|i| format!("run {i}")).collect();
     let mut columns = vec!["measurement"];
     columns.extend(names.iter().map(String::as_str));
