@@ -340,7 +340,6 @@ impl RdsClient {
             ctx,
             Api::ListTasks,
             "/tasklist",
-            50,
             &filters,
             |page: TaskList| (page.tasks, page.total_count),
         )
@@ -357,7 +356,10 @@ impl RdsClient {
         limit: usize,
     ) -> Result<(Vec<Task>, u64), RdsError> {
         let values = filter.query_values();
-        let (offset, limit) = (offset.to_string(), limit.clamp(1, 50).to_string());
+        let (offset, limit) = (
+            offset.to_string(),
+            limit.clamp(1, Api::ListTasks.page_size()).to_string(),
+        );
         let mut query: Vec<(&str, &str)> = vec![("offset", &offset), ("limit", &limit)];
         query.extend(
             TaskFilter::KEYS
@@ -382,24 +384,23 @@ impl RdsClient {
             ctx,
             Api::ListScheduleTasks,
             "/schedule-tasks",
-            50,
             &filters,
             |page: ScheduledTaskList| (page.schedule_tasks, page.total_count),
         )
         .await
     }
 
-    /// Follows `offset`/`limit` pagination of a listing until `total_count` items came.
+    /// Follows `offset`/`limit` pagination of a listing, pages of the API's size, until
+    /// `total_count` items came.
     async fn paginate<P: DeserializeOwned, T>(
         &self,
         ctx: &CallCtx,
         api: Api,
         path: &str,
-        page_size: usize,
         filters: &[(&str, &Option<String>)],
         items: impl Fn(P) -> (Vec<T>, Option<u64>),
     ) -> Result<Vec<T>, RdsError> {
-        let limit = page_size.to_string();
+        let limit = api.page_size().to_string();
         let mut all = Vec::new();
         loop {
             let offset = all.len().to_string();
@@ -442,7 +443,6 @@ impl RdsClient {
             ctx,
             Api::ListInstances,
             "/instances",
-            100,
             &filters,
             |page: InstanceList| (page.instances, page.total_count),
         )

@@ -95,6 +95,21 @@ impl Api {
     pub fn is_submission(self) -> bool {
         matches!(self, Api::Upgrade)
     }
+
+    /// Items one request of a listing returns at most (the most its `limit` allows); 1
+    /// for the APIs that list nothing.
+    pub fn page_size(self) -> usize {
+        match self {
+            Api::ListInstances => 100,
+            Api::ListTasks | Api::ListScheduleTasks => 50,
+            _ => 1,
+        }
+    }
+
+    /// Requests a listing of `items` takes: one per page, one at least.
+    pub fn pages(self, items: usize) -> usize {
+        items.div_ceil(self.page_size()).max(1)
+    }
 }
 
 impl fmt::Display for Api {

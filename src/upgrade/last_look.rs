@@ -41,7 +41,7 @@ const MIN_AGE: Duration = Duration::from_secs(5);
 /// what reading `instances` instances again costs of the listing API's quota (pages of
 /// 100 at `spacing` each), when that is more.
 pub fn max_age(instances: usize, spacing: Duration) -> Duration {
-    let pages = instances.div_ceil(100).max(1) as u32;
+    let pages = Api::ListInstances.pages(instances) as u32;
     MIN_AGE.max(spacing * pages * 8)
 }
 

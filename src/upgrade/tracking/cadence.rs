@@ -150,7 +150,7 @@ mod tests {
     }
 
     #[test]
-    fn schedule_grows_to_its_cap() {
+    fn cadence_grows_to_its_cap() {
         let s = PollCadence::default();
         let at = |n, secs| s.interval(n, Duration::from_secs(secs));
         assert!(at(0, 0) >= Duration::from_millis(200) && at(0, 0) <= Duration::from_millis(300));

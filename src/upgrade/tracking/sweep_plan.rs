@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use tokio::time::Instant;
 
 use super::registry::{CREATED_SLACK, Registry};
+use crate::rds::Api;
 
 /// What one sweep lists.
 #[derive(Debug, PartialEq)]
@@ -17,12 +18,9 @@ pub(super) enum Sweep {
     Clusters(Vec<(time::OffsetDateTime, time::OffsetDateTime)>),
 }
 
-/// Tasks in one page of the task center's listing.
-const PAGE: usize = 50;
-
-/// Pages a listing of `n` tasks takes.
+/// Requests a task-center listing of `n` tasks takes.
 pub(super) fn pages(n: usize) -> usize {
-    n.div_ceil(PAGE).max(1)
+    Api::ListTasks.pages(n)
 }
 
 /// What a sweep at `now` lists, and the ids of the jobs it serves (those whose look

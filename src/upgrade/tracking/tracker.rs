@@ -314,7 +314,7 @@ impl Shared {
             .collect();
         if !missing.is_empty() {
             let scheduled = self.client.scheduled_tasks(&ctx, None).await?;
-            requests += pages(scheduled.len());
+            requests += Api::ListScheduleTasks.pages(scheduled.len());
             for task in scheduled.iter().filter(|t| missing.contains(&t.id)) {
                 seen.insert(task.id.clone(), task.as_job());
             }
@@ -361,7 +361,7 @@ impl Shared {
                 .await
             {
                 Ok(all) => {
-                    requests += all.len().div_ceil(100).max(1);
+                    requests += Api::ListInstances.pages(all.len());
                     versions = all
                         .iter()
                         .filter_map(|i| {
