@@ -8,10 +8,10 @@ mod dr_relation;
 mod findings;
 mod instance_data;
 mod instances_data;
+mod not_submitted;
 mod plan_checks;
 mod project_lookup;
 mod shared_config;
-mod submission;
 mod timeouts;
 mod upgrade_action;
 mod upgrade_args;
@@ -20,7 +20,6 @@ mod upgrade_list;
 mod upgrade_target;
 mod wait_outcome;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio_util::sync::CancellationToken;
@@ -31,38 +30,30 @@ use crate::schema::Schema;
 use crate::tfplugin::{
     Action, Ctx, DataSource, Diagnostic, Diagnostics, ListResource, Provider, Resource,
 };
+use crate::upgrade::run::Upgrades;
 use crate::upgrade::tracking::JobTracker;
 use crate::upgrade::{catalog, fleet_gate};
 
 /// What resources and data sources share once Terraform has configured the provider.
 #[derive(Default)]
 pub struct ProviderState {
-    client: OnceLock<RdsClient>,
-    /// The one tracker of the jobs this process waits for, made with the client.
-    tracker: OnceLock<JobTracker>,
+    /// What an upgrade run needs: the client, the tracker, the catalog and the gate.
+    upgrades: OnceLock<Upgrades>,
     /// Instances and versions, listed once per provider process.
     catalog: Arc<catalog::Catalog>,
     /// The cap on running upgrades and the failure budget of this process.
     gate: fleet_gate::FleetGate,
-    /// Whether an apply installs a newer target than the plan showed (`accept_newer_target`).
-    accept_newer_target: AtomicBool,
 }
 
 impl ProviderState {
     /// The RDS client, or a diagnostic when the provider is not configured.
     pub fn client(&self) -> Result<&RdsClient, Diagnostics> {
-        self.client.get().ok_or_else(not_configured)
+        Ok(&self.upgrades()?.client)
     }
 
-    /// The tracker of the jobs this process waits for, or a diagnostic when the provider
-    /// is not configured.
-    pub fn tracker(&self) -> Result<&JobTracker, Diagnostics> {
-        self.tracker.get().ok_or_else(not_configured)
-    }
-
-    /// Whether an apply installs a newer target than the plan showed.
-    pub fn accept_newer_target(&self) -> bool {
-        self.accept_newer_target.load(Ordering::Relaxed)
+    /// What an upgrade run needs, or a diagnostic when the provider is not configured.
+    pub fn upgrades(&self) -> Result<&Upgrades, Diagnostics> {
+        self.upgrades.get().ok_or_else(not_configured)
     }
 }
 
@@ -86,7 +77,7 @@ impl HwrdsProvider {
 
     /// The configuration, once Terraform has configured the provider.
     pub fn config(&self) -> Option<&ClientConfig> {
-        self.state.client.get().map(RdsClient::config)
+        self.state.upgrades.get().map(|u| u.client.config())
     }
 }
 
@@ -139,13 +130,10 @@ impl Provider for HwrdsProvider {
             Ok(limits) => self.state.gate.set_limits(limits),
             Err(errors) => return errors,
         }
-        match config::accept_newer_target(config, &env) {
-            Ok(accept) => self
-                .state
-                .accept_newer_target
-                .store(accept, Ordering::Relaxed),
+        let accept_newer_target = match config::accept_newer_target(config, &env) {
+            Ok(accept) => accept,
             Err(errors) => return errors,
-        }
+        };
         let (region, endpoint) = (resolved.region.clone(), resolved.endpoint.clone());
         match RdsClient::new(resolved) {
             Ok(client) => {
@@ -156,9 +144,13 @@ impl Provider for HwrdsProvider {
                     self.state.catalog.clone(),
                     CancellationToken::new(),
                 );
-                if self.state.client.set(client).is_ok() {
-                    let _ = self.state.tracker.set(tracker);
-                }
+                let _ = self.state.upgrades.set(Upgrades {
+                    catalog: self.state.catalog.clone(),
+                    gate: self.state.gate.clone(),
+                    client,
+                    tracker,
+                    accept_newer_target,
+                });
             }
             Err(e) => diags.push(Diagnostic::error(
                 "Cannot create the API client",

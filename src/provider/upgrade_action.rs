@@ -3,35 +3,32 @@
 //! or from a resource's `action_trigger`, streaming its progress to the terminal while
 //! the job runs. It keeps no state: an upgrade already under way on the instance is
 //! followed instead of submitting another, so invoking it twice never upgrades twice.
-//! Its arguments, submission, what follows the submission and wait outcomes are the
-//! resource's ([`super::upgrade_args`], [`super::submission`], [`crate::upgrade::flow`],
-//! [`super::wait_outcome`]): a job that runs in the maintenance window (delayed, or
-//! adopted while scheduled) holds no fleet slot, and an invocation does not wait for a
-//! window that opens after its `timeout`. Only the progress it streams is its own.
+//! It is a caller of the same upgrade run as the resource ([`crate::upgrade::run`]), with
+//! the same arguments and wait outcomes ([`super::upgrade_args`], [`super::wait_outcome`]):
+//! a job that runs in the maintenance window holds no fleet slot, and an invocation does
+//! not wait for a window that opens after its `timeout`. Only the progress it streams is
+//! its own.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use super::ProviderState;
 use super::findings;
+use super::not_submitted;
 use super::plan_checks;
-use super::submission;
 use super::timeouts;
 use super::upgrade_args;
 use super::upgrade_target;
-use super::wait_outcome::{self, Resume, not_waiting};
+use super::wait_outcome::{self, Resume};
 use crate::cty::{AttributePath, Type, Value};
 use crate::rds::CallCtx;
 use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{Action, Ctx, Diagnostic, Diagnostics, Progress};
-use crate::upgrade::adopt_or_submit::Started;
-use crate::upgrade::fleet_gate::Follow;
-use crate::upgrade::flow;
-use crate::upgrade::job::{self, JobStatus};
-use crate::upgrade::submit_once::Submitted;
+use crate::upgrade::job::JobStatus;
+use crate::upgrade::run::{Ending, Event, Tracked, Waiting};
+use crate::upgrade::submission::{Origin, Reviewed, Upgrade};
 use crate::upgrade::target::Target;
+use crate::upgrade::tracking::WATCHED;
 
 pub struct UpgradeAction {
     pub(super) state: Arc<ProviderState>,
@@ -127,152 +124,94 @@ impl Action for UpgradeAction {
     }
 
     async fn invoke(&self, ctx: &Ctx, config: &Value, progress: Progress) -> Diagnostics {
-        let client = match self.state.client() {
-            Ok(c) => c,
-            Err(d) => return d,
-        };
-        let tracker = match self.state.tracker() {
-            Ok(t) => t,
+        let upgrades = match self.state.upgrades() {
+            Ok(upgrades) => upgrades,
             Err(d) => return d,
         };
         let instance_id = config.attr_string("instance_id").unwrap_or_default();
-        let limit = timeout(config);
-        let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
-        let request = upgrade_args::request(config);
-        let wait = config
-            .attr_bool("wait_for_completion")
-            .unwrap_or(!request.is_delayed);
         // Nothing was reviewed: the action's plan carries no values, only diagnostics.
-        let submission = upgrade_args::submission(
-            &instance_id,
-            config,
-            request,
-            upgrade_args::Planned::default(),
-            self.state.accept_newer_target(),
-        );
-        let Started {
-            facts,
-            submitted,
-            slot,
-            ..
-        } = match submission::submit_checked(&self.state, client, &call, &submission).await {
-            Ok(done) => done,
-            Err(d) => return d,
+        let upgrade = upgrade_args::upgrade(&instance_id, config, config, Reviewed::default());
+        let waiting = Waiting {
+            cancel: ctx.cancel.clone(),
+            limit: timeout(config),
+            cadence: WATCHED,
         };
-        let who = facts.describe();
-        let job_id = submitted.job_id().to_string();
-        let target = match Target::of(&facts) {
-            Target::Version(v) => format!(", installs {v}"),
-            Target::Unknown(_) => String::new(),
+        // Progress lines name the instance as the submission found it.
+        let mut name = instance_id.clone();
+        let mut report = |event: Event<'_>| {
+            if let Event::Began { facts, .. } = &event {
+                name = facts.name.clone();
+            }
+            progress.report(event_line(&event, &upgrade, &name));
         };
-        match &submitted {
-            Submitted::New(_) => progress.report(format!(
-                "{who}: upgrade submitted, job {job_id}{target}{}",
-                if request.is_delayed {
-                    " (runs in the maintenance window)"
-                } else {
-                    ""
-                }
-            )),
-            Submitted::Adopted(job) => progress.report(format!(
-                "{who}: following the upgrade already under way, job {job_id} ({})",
-                job.status
-            )),
+        let ran = match upgrades.run(&upgrade, &waiting, &mut report).await {
+            Ok(ran) => ran,
+            Err(e) => return not_submitted::diagnostics(&instance_id, e),
+        };
+        let Tracked { job, ending } = &ran.tracked;
+        let who = ran.facts.describe();
+        if *ending != Ending::Finished {
+            let said = (instance_id.as_str(), who.as_str());
+            let warning =
+                wait_outcome::of_ending(Resume::Invoke, ending, waiting.limit, &job.id, said);
+            return warning.map(Diagnostics::from).unwrap_or_default();
         }
-        // The resource's rules: a job that runs in the maintenance window holds no slot,
-        // and no wait outlasts the timeout for a window that opens after it.
-        let snap = flow::first_snapshot(&submitted, request.is_delayed);
-        let remaining = call
-            .deadline
-            .map(|d| d.saturating_duration_since(Instant::now()))
-            .unwrap_or(limit);
-        let asked = flow::Asked {
-            is_delayed: request.is_delayed,
-            wait_for_completion: wait,
-        };
-        let course = flow::after_submission(
-            asked,
-            &snap.status,
-            snap.scheduled_start.as_deref(),
-            time::OffsetDateTime::now_utc() + remaining,
-        );
-        let slot = course.holds_slot.then_some(slot);
-        let follow = Follow {
-            tracker,
-            cancel: &ctx.cancel,
-            cadence: job::WATCHED,
-            job_id: &job_id,
-            instance_id: &instance_id,
-        };
-        let waits_now = match course.next {
-            flow::Next::TooLate { start } => {
-                return Diagnostics::from(not_waiting(
-                    Resume::Invoke,
-                    &instance_id,
-                    &job_id,
-                    &start,
-                    limit,
-                ));
-            }
-            flow::Next::Wait => true,
-            // A job that has ended already is reported as the wait sees it: at once.
-            flow::Next::Finished => wait,
-            flow::Next::Background => false,
-        };
-        if !waits_now {
-            if let Some(slot) = slot {
-                slot.follow_in_background(follow);
-            }
+        if job.status == JobStatus::Completed {
+            progress.report(format!(
+                "{}: upgrade completed, {} -> {}",
+                ran.facts.name,
+                ran.facts.complete_version.as_deref().unwrap_or("?"),
+                job.version_after.as_deref().unwrap_or("?")
+            ));
             return Diagnostics::default();
         }
-        let waited = follow
-            .wait(&call, slot, |snap| {
-                progress.report(format!(
-                    "{}: job {job_id} {} {}",
-                    facts.name,
-                    snap.status,
-                    snap.progress.as_deref().unwrap_or("")
-                ));
-            })
-            .await;
-        match waited {
-            Ok(snap) if snap.status == JobStatus::Completed => {
-                let after = CallCtx::new(ctx.cancel.clone())
-                    .with_deadline(Instant::now() + Duration::from_secs(60));
-                let version = client
-                    .instance(&after, &instance_id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|i| i.datastore.complete_version)
-                    .unwrap_or_else(|| "?".into());
-                progress.report(format!(
-                    "{}: upgrade completed, {} -> {version}",
-                    facts.name,
-                    facts.complete_version.as_deref().unwrap_or("?")
-                ));
-                Diagnostics::default()
-            }
-            Ok(snap) => Diagnostics::from(Diagnostic::error(
-                "Upgrade job failed",
-                format!(
-                    "The upgrade job {job_id} of {who} ended {}: {}",
-                    if snap.status == JobStatus::Failed {
-                        "in failure"
+        Diagnostics::from(Diagnostic::error(
+            "Upgrade job failed",
+            format!(
+                "The upgrade job {} of {who} ended {}: {}",
+                job.id,
+                if job.status == JobStatus::Failed {
+                    "in failure"
+                } else {
+                    "unexpectedly"
+                },
+                job.fail_reason.as_deref().unwrap_or("no reason given")
+            ),
+        ))
+    }
+}
+
+/// The progress line of a run's `event` for the instance called `name`.
+fn event_line(event: &Event<'_>, upgrade: &Upgrade<'_>, name: &str) -> String {
+    match event {
+        Event::Began { facts, obtained } => {
+            let who = facts.describe();
+            let job_id = &obtained.job.id;
+            match obtained.origin {
+                Origin::Submitted => {
+                    let target = match Target::of(facts) {
+                        Target::Version(v) => format!(", installs {v}"),
+                        Target::Unknown(_) => String::new(),
+                    };
+                    let window = if upgrade.request.is_delayed {
+                        " (runs in the maintenance window)"
                     } else {
-                        "unexpectedly"
-                    },
-                    snap.fail_reason.as_deref().unwrap_or("no reason given")
+                        ""
+                    };
+                    format!("{who}: upgrade submitted, job {job_id}{target}{window}")
+                }
+                Origin::Adopted => format!(
+                    "{who}: following the upgrade already under way, job {job_id} ({})",
+                    obtained.job.status
                 ),
-            )),
-            Err(stopped) => Diagnostics::from(wait_outcome::interrupted(
-                Resume::Invoke,
-                &stopped,
-                limit,
-                &job_id,
-                &who,
-            )),
+            }
         }
+        Event::Progress(snap) => format!(
+            "{name}: job {} {} {}",
+            snap.id,
+            snap.status,
+            snap.progress.as_deref().unwrap_or("")
+        ),
     }
 }
 

@@ -1,9 +1,9 @@
 //! The arguments the resource and the action share: their descriptions, the instance id
-//! a plan can check, and the upgrade request and submission they build.
+//! a plan can check, and the upgrade they ask for.
 
 use crate::cty::Value;
 use crate::rds::UpgradeRequest;
-use crate::upgrade::adopt_or_submit::Submission;
+use crate::upgrade::submission::{Reviewed, Upgrade};
 
 use super::findings;
 
@@ -29,29 +29,23 @@ pub fn request(value: &Value) -> UpgradeRequest {
     }
 }
 
-/// The versions a plan showed: the one the instance runs and the one its upgrade installs.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Planned<'a> {
-    pub version: Option<&'a str>,
-    pub target: Option<&'a str>,
-}
-
-/// The submission of the upgrade of `instance_id` that `config` configures, checked
-/// against the `planned` versions (newer targets submitted all the same when
-/// `accept_newer_target`).
-pub fn submission<'a>(
+/// The upgrade of `instance_id` that `values` (the resource's plan, the action's
+/// configuration) asks for, with the defaults, checked against what the plan showed
+/// (`reviewed`); the checks see the options as `config` sets them.
+pub fn upgrade<'a>(
     instance_id: &'a str,
+    values: &Value,
     config: &Value,
-    request: UpgradeRequest,
-    planned: Planned<'a>,
-    accept_newer_target: bool,
-) -> Submission<'a> {
-    Submission {
+    reviewed: Reviewed<'a>,
+) -> Upgrade<'a> {
+    let request = request(values);
+    Upgrade {
         instance_id,
         options: findings::configured_options(config),
         request,
-        planned_version: planned.version,
-        reviewed_target: planned.target,
-        accept_newer_target,
+        wait_for_completion: values
+            .attr_bool("wait_for_completion")
+            .unwrap_or(!request.is_delayed),
+        reviewed,
     }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::tfplugin::Diagnostic;
-use crate::upgrade::job::Interrupted;
+use crate::upgrade::run::{Ending, Stopped};
 
 /// Who follows the job again after an interrupted wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +28,7 @@ impl Resume {
 
 /// The warning of a wait that stopped (`why`) while job `job_id` of `who` (e.g.
 /// `instance i-1`) goes on.
-pub fn still_running(resume: Resume, job_id: &str, who: &str, why: &str) -> Diagnostic {
+fn still_running(resume: Resume, job_id: &str, who: &str, why: &str) -> Diagnostic {
     let (summary, recorded, next) = match resume {
         Resume::Apply => (
             "Upgrade still running; tracking will resume",
@@ -50,30 +50,47 @@ pub fn still_running(resume: Resume, job_id: &str, who: &str, why: &str) -> Diag
     )
 }
 
-/// [`still_running`] for a wait that ended as `interrupted` with the limit `limit`.
-pub fn interrupted(
+/// The warning of a run that ended (`ending`) before its job `job_id` of `instance`
+/// (described as `who`) did, within the limit `limit`: a wait that stopped, or a window
+/// after the limit. None when the job ended or was not waited for.
+pub fn of_ending(
     resume: Resume,
-    interrupted: &Interrupted,
+    ending: &Ending,
+    limit: Duration,
+    job_id: &str,
+    (instance, who): (&str, &str),
+) -> Option<Diagnostic> {
+    match ending {
+        Ending::Finished | Ending::NotWaited => None,
+        Ending::TooLate { start } => Some(not_waiting(resume, instance, job_id, start, limit)),
+        Ending::Stopped(stopped) => Some(interrupted(resume, stopped, limit, job_id, who)),
+    }
+}
+
+/// [`still_running`] for a wait that stopped (`stopped`) with the limit `limit`.
+fn interrupted(
+    resume: Resume,
+    stopped: &Stopped,
     limit: Duration,
     job_id: &str,
     who: &str,
 ) -> Diagnostic {
-    let why = match interrupted {
-        Interrupted::Cancelled(_) => "Terraform was interrupted while waiting.".to_string(),
-        Interrupted::Timeout(_) => format!(
+    let why = match stopped {
+        Stopped::Cancelled => "Terraform was interrupted while waiting.".to_string(),
+        Stopped::Timeout => format!(
             "The wait reached its timeout ({}s; see {}).",
             limit.as_secs(),
             resume.timeout_argument()
         ),
-        Interrupted::Api(e) => format!("Following the job failed: {e}."),
+        Stopped::Api(e) => format!("Following the job failed: {e}."),
     };
     still_running(resume, job_id, who, &why)
 }
 
 /// The warning of a resource's apply (`Resume::Apply`) or an invocation of the action
 /// (`Resume::Invoke`) that does not wait for job `job_id`, scheduled to start at `start`
-/// (RFC 3339), after its timeout `limit` ([`crate::upgrade::flow::Next::TooLate`]).
-pub fn not_waiting(
+/// (RFC 3339), after its timeout `limit` ([`Ending::TooLate`]).
+fn not_waiting(
     resume: Resume,
     instance: &str,
     job_id: &str,
@@ -107,8 +124,13 @@ mod tests {
     #[test]
     fn each_side_says_how_to_follow_the_job_again() {
         let limit = Duration::from_secs(90);
-        let timeout = Interrupted::Timeout(None);
-        let apply = interrupted(Resume::Apply, &timeout, limit, "j1", "instance i-1");
+        let apply = interrupted(
+            Resume::Apply,
+            &Stopped::Timeout,
+            limit,
+            "j1",
+            "instance i-1",
+        );
         assert!(apply.summary.starts_with("Upgrade still running"));
         assert!(
             apply
@@ -116,13 +138,7 @@ mod tests {
                 .contains("reached its timeout (90s; see timeouts)")
         );
         assert!(apply.detail.contains("Run terraform apply again"));
-        let invoke = interrupted(
-            Resume::Invoke,
-            &Interrupted::Cancelled(None),
-            limit,
-            "j1",
-            "x",
-        );
+        let invoke = interrupted(Resume::Invoke, &Stopped::Cancelled, limit, "j1", "x");
         assert_eq!(invoke.summary, "Upgrade still running");
         assert!(invoke.detail.starts_with("Terraform was interrupted"));
         assert!(

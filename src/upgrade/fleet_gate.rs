@@ -1,14 +1,11 @@
 //! Fleet safety for one provider process: the cap on upgrade jobs running at once
 //! (`max_concurrent_upgrades`) and the failure budget (`failure_budget`).
 //!
-//! Every create and action invocation takes a [`Slot`] before it adopts or submits an
-//! upgrade, and gives it back once the job has finished; a resumed wait occupies one
-//! without waiting. A failed job is charged to the budget before its slot is handed on,
-//! so a create that waited for that slot sees the budget spent and submits nothing.
-//! Jobs that run in the maintenance window (delayed upgrades, and scheduled ones adopted)
-//! give their slot back at once: they do not run now ([`super::flow`] decides). A create
-//! that does not wait for its job leaves a follower holding the slot until the job ends
-//! (or the process does).
+//! Every upgrade run takes a [`Slot`] before it adopts or submits an upgrade, and gives
+//! it back once the job has finished; a resumed wait occupies one without waiting. A
+//! failed job is charged to the budget before its slot is handed on, so a run that waited
+//! for that slot sees the budget spent and submits nothing. When a slot is given back,
+//! and who holds it while nobody waits for its job, is the run's ([`super::run`]).
 //!
 //! The slots are a book of the running instances and a wake-up on every change, not a
 //! `tokio::sync::Semaphore`: a resumed wait occupies a slot at once even when the cap is
@@ -20,10 +17,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
-use super::job::{self, Interrupted, JobSnapshot, JobStatus};
-use super::tracking::{JobTracker, PollCadence};
+use super::job::{JobSnapshot, JobStatus};
 use crate::rds::CallCtx;
 
 /// The configured limits; `None` is no limit.
@@ -194,52 +189,12 @@ impl FleetGate {
     pub fn spent(&self) -> Option<GateError> {
         self.inner.spent(&self.inner.book())
     }
-
-    /// Whether any limit is set (else slots need no follower).
-    fn limited(&self) -> bool {
-        self.inner.limits() != Limits::default()
-    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
-    }
-}
-
-/// What a follower needs to follow a slot's job to its end.
-#[derive(Clone, Copy)]
-pub struct Follow<'a> {
-    pub tracker: &'a JobTracker,
-    pub cancel: &'a CancellationToken,
-    pub cadence: PollCadence,
-    pub job_id: &'a str,
-    pub instance_id: &'a str,
-}
-
-impl Follow<'_> {
-    /// Waits within `call` until the job finishes, reporting progress; the slot, when one
-    /// is held, is then given back or left with a follower ([`Slot::after_wait`]).
-    pub async fn wait(
-        self,
-        call: &CallCtx,
-        slot: Option<Slot>,
-        on_progress: impl FnMut(&JobSnapshot) + Send,
-    ) -> Result<JobSnapshot, Interrupted> {
-        let waited = job::wait(
-            self.tracker,
-            call,
-            self.job_id,
-            self.instance_id,
-            self.cadence,
-            on_progress,
-        )
-        .await;
-        if let Some(slot) = slot {
-            slot.after_wait(&waited, self);
-        }
-        waited
     }
 }
 
@@ -274,38 +229,9 @@ impl Slot {
         self.give_back();
     }
 
-    /// After a wait for the slot's job: a finished job gives the slot back (charging a
-    /// failure); a job still running keeps it with a follower; Ctrl-C lets it go.
-    pub fn after_wait(self, waited: &Result<JobSnapshot, Interrupted>, job: Follow<'_>) {
-        match waited {
-            Ok(snap) => self.finished(job.instance_id, snap),
-            Err(Interrupted::Cancelled(_)) => {}
-            Err(Interrupted::Timeout(_) | Interrupted::Api(_)) => self.follow_in_background(job),
-        }
-    }
-
-    /// The job goes on while nobody waits for it: a follower on the process's tracker
-    /// holds the slot until the job ends (charging a failure), or the process stops.
-    pub fn follow_in_background(self, job: Follow<'_>) {
-        if !(FleetGate {
-            inner: self.gate.clone(),
-        })
-        .limited()
-        {
-            return;
-        }
-        let (tracker, cancel, cadence) = (job.tracker.clone(), job.cancel.clone(), job.cadence);
-        let (job_id, instance_id) = (job.job_id.to_string(), job.instance_id.to_string());
-        tokio::spawn(async move {
-            let call = CallCtx::new(cancel);
-            let followed = job::wait(&tracker, &call, &job_id, &instance_id, cadence, |_| {}).await;
-            match followed {
-                Ok(snap) => self.finished(&instance_id, &snap),
-                Err(why) => {
-                    tracing::debug!(instance_id, job_id, ?why, "stopped following the upgrade");
-                }
-            }
-        });
+    /// Whether the gate has limits, so that the slot must be held while its job runs.
+    pub fn limited(&self) -> bool {
+        self.gate.limits() != Limits::default()
     }
 
     fn give_back(&mut self) {
@@ -326,6 +252,7 @@ impl Drop for Slot {
 mod tests {
     use super::*;
     use std::time::Duration;
+    use tokio_util::sync::CancellationToken;
 
     fn gate(cap: Option<u32>, budget: Option<u32>) -> FleetGate {
         let gate = FleetGate::default();

@@ -21,7 +21,8 @@ use tokio::time::Instant;
 use super::catalog::{Catalog, FactsError};
 use super::checks::{self, Finding, Severity, UpgradeOptions};
 use super::facts::InstanceFacts;
-use super::job::{self, Grace, JobSnapshot};
+use super::job::patience::{Grace, pause};
+use super::job::{self, JobSnapshot};
 use crate::rds::{CallCtx, RdsClient, RdsError};
 
 /// How long an instance that is not ACTIVE is watched for an upgrade job to show before
@@ -96,7 +97,7 @@ pub async fn assess(
                 "instance {} has status {} and no upgrade of it shows in the task center",
                 facts.id, facts.status
             ));
-            if let Err(e) = job::pause(call, LOOK_EVERY, &unseen).await {
+            if let Err(e) = pause(call, LOOK_EVERY, &unseen).await {
                 return Assessment::of(facts, findings).failed(e);
             }
         }

@@ -14,18 +14,13 @@
 //! A scheduled job stays scheduled: replacing the resource (e.g. `is_delayed` true to
 //! false) forgets it, and the new resource finds it and adopts it (the instance refuses a
 //! second upgrade). The plan says so at `is_delayed`, the destroy tells a scheduled job
-//! from an installed one, and an apply does not wait for a window that opens after its
-//! timeout (the rule is [`crate::upgrade::flow`]'s; its warning is
-//! [`not_waiting`], the action's too). Not here: submitting and following jobs, and reading a new job's scheduled
-//! times ([`crate::upgrade::job`]).
-
-use std::time::Duration;
+//! from an installed one; an apply does not wait for a window that opens after its
+//! timeout (the rule is [`crate::upgrade::run::course`]'s). Not here: submitting and
+//! following jobs, and reading a new job's scheduled times ([`crate::upgrade::run`]).
 
 use super::model::{Field, UpgradeState, attr};
 use crate::cty::AttributePath;
-use crate::provider::wait_outcome::{Resume, not_waiting};
 use crate::tfplugin::Diagnostic;
-use crate::upgrade::flow;
 use crate::upgrade::job::{JobSnapshot, JobStatus};
 
 /// The plan of a new upgrade: the window when delayed, nulls when immediate; unknown
@@ -162,20 +157,6 @@ pub fn adopted_while_immediate(instance: &str, snap: &JobSnapshot) -> Diagnostic
     )
 }
 
-/// Whether waiting for a scheduled job is pointless: its window opens after `limit`
-/// from now ([`flow::opens_after`]). The warning says the apply returns at once and what
-/// the next one does.
-pub fn beyond_the_wait(
-    instance: &str,
-    job_id: &str,
-    start: Option<&str>,
-    limit: Duration,
-) -> Option<Diagnostic> {
-    let deadline = time::OffsetDateTime::now_utc() + limit;
-    let start = start.filter(|_| flow::opens_after(start, deadline))?;
-    Some(not_waiting(Resume::Apply, instance, job_id, start, limit))
-}
-
 /// The destroy's warning: what forgetting the upgrade leaves behind, by the job's status.
 pub fn forgotten(prior: &UpgradeState) -> Diagnostic {
     let job = prior.job_id();
@@ -293,15 +274,5 @@ mod tests {
         let d = forgotten(&prior);
         assert_eq!(d.summary, "Upgrade forgotten, not undone");
         assert!(d.detail.contains("keeps the version job j1 installed"));
-    }
-
-    #[test]
-    fn waiting_is_skipped_only_for_a_window_after_the_timeout() {
-        let later = time::OffsetDateTime::now_utc() + time::Duration::hours(3);
-        let later = crate::rds::models::rfc3339(later);
-        let hour = Duration::from_secs(3600);
-        assert!(beyond_the_wait("i", "j", Some(&later), hour).is_some());
-        assert!(beyond_the_wait("i", "j", Some(&later), 4 * hour).is_none());
-        assert!(beyond_the_wait("i", "j", None, hour).is_none());
     }
 }

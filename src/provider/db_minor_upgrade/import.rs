@@ -51,7 +51,7 @@ pub async fn imported(client: &RdsClient, ctx: &Ctx, id: &str) -> Result<Upgrade
     };
     let (job_id, created) = match job_id {
         Some(j) => (j, None),
-        None => match job::most_recent(client, &call, &instance_id).await {
+        None => match job::active_or_latest(client, &call, &instance_id, job::Since::Ever).await {
             Ok(Some(job)) => (job.id, job.created),
             Ok(None) => {
                 return Err(Diagnostic::error(

@@ -54,35 +54,30 @@ mod schema;
 
 use std::sync::Arc;
 
-use tokio::time::Instant;
-
 use self::model::{Field, UpgradeState, attr};
 use self::plan_carry::Carried;
 use super::ProviderState;
 use super::dr_relation;
 use super::findings;
+use super::not_submitted;
 use super::plan_checks;
 use super::project_lookup;
-use super::submission;
 use super::timeouts;
 use super::upgrade_args;
 use super::upgrade_identity;
 use super::upgrade_target;
-use super::wait_outcome::{Resume, not_waiting};
 use crate::cty::{AttributePath, Value};
-use crate::rds::models::rfc3339;
 use crate::rds::{CallCtx, RdsClient, RdsError};
 use crate::schema::Schema;
 use crate::tfplugin::{
     Ctx, Diagnostic, Diagnostics, IdentitySchema, MoveSource, MovedState, Plan, Resource,
     StateResult,
 };
-use crate::upgrade::adopt_or_submit::Started;
-use crate::upgrade::flow;
-use crate::upgrade::job::{self, JobStatus};
-use crate::upgrade::submit_once::Submitted;
-use crate::upgrade::target::Target;
-use crate::upgrade::tracking::JobTracker;
+use crate::upgrade::job::JobStatus;
+use crate::upgrade::run::Waiting;
+use crate::upgrade::run::course::Asked;
+use crate::upgrade::submission::Reviewed;
+use crate::upgrade::tracking::UNATTENDED;
 
 pub use self::schema::schema;
 
@@ -134,130 +129,34 @@ impl Resource for DbMinorUpgrade {
         config: &Value,
         _private: &[u8],
     ) -> StateResult {
-        let (client, tracker) = match self.client_and_tracker() {
-            Ok(both) => both,
+        let upgrades = match self.state.upgrades() {
+            Ok(upgrades) => upgrades,
             Err(d) => return StateResult::error(d),
         };
         let mut state = UpgradeState::from_value(planned);
-        let instance_id = state.instance_id().to_string();
-        let limit = timeouts::get(planned, "create");
-        let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
-        let request = state.request();
-        let planned_target = state.target_version.known().cloned();
-        let versions = upgrade_args::Planned {
-            version: state.version_before.as_deref(),
-            target: planned_target.as_deref(),
+        let reviewed = Reviewed {
+            version: state.version_before.known().map(String::as_str),
+            target: state.target_version.known().map(String::as_str),
         };
-        let accept_newer = self.state.accept_newer_target();
-        let submission =
-            upgrade_args::submission(&instance_id, config, request, versions, accept_newer);
-        let Started {
-            facts,
-            submitted,
-            slot,
-            newer_target,
-        } = match submission::submit_checked(&self.state, client, &call, &submission).await {
-            Ok(done) => done,
-            Err(d) => return StateResult::error(d),
+        let upgrade = upgrade_args::upgrade(state.instance_id(), planned, config, reviewed);
+        let waiting = Waiting {
+            cancel: ctx.cancel.clone(),
+            limit: timeouts::get(planned, "create"),
+            cadence: UNATTENDED,
         };
-
-        state.set_job(submitted.job_id());
-        let job_id = submitted.job_id().to_string();
-        state.engine = facts.engine.as_str().into();
-        state.instance_type = facts.instance_type.as_str().into();
-        state.version_before.fill(facts.complete_version.clone());
-        state
-            .target_version
-            .fill(Target::of(&facts).version().map(str::to_string));
-        state.version_after = Field::Null;
-        let mut diags = Diagnostics::default();
-        if let (Some(reviewed), Some(now)) = (&planned_target, &newer_target) {
-            diags.push(upgrade_target::newer_installed(&facts, reviewed, now));
-        }
-        let snap = flow::first_snapshot(&submitted, request.is_delayed);
-        match &submitted {
-            Submitted::New(_) => {
-                state.submitted_at = rfc3339(time::OffsetDateTime::now_utc()).into();
+        let ran = upgrades.run(&upgrade, &waiting, &mut |_| {}).await;
+        let ran = match ran {
+            Ok(ran) => ran,
+            Err(e) => {
+                let id = state.instance_id().to_string();
+                return StateResult::error(not_submitted::diagnostics(&id, e));
             }
-            Submitted::Adopted(job) => {
-                let at = job
-                    .created
-                    .clone()
-                    .unwrap_or_else(|| rfc3339(time::OffsetDateTime::now_utc()));
-                state.submitted_at = at.into();
-                if job.status == JobStatus::Scheduled && !request.is_delayed {
-                    diags.push(delayed::adopted_while_immediate(&instance_id, job));
-                } else {
-                    diags.push(Diagnostic::warning_at(
-                        AttributePath::attribute(attr::INSTANCE_ID),
-                        "Adopted an upgrade already under way",
-                        format!(
-                            "Instance {instance_id} already had upgrade job {} ({}); this resource tracks it instead of submitting another.",
-                            job.id, job.status
-                        ),
-                    ));
-                }
-            }
-        }
-        let times = match &submitted {
-            Submitted::New(id) if request.is_delayed => {
-                job::new_job_times(client, &call, &instance_id, id).await
-            }
-            _ => Some(snap.clone()),
         };
-        delayed::record_at_create(
-            &mut state,
-            facts.maintenance_window.as_deref(),
-            request.is_delayed,
-            times.as_ref(),
-        );
-        state.record(&snap);
-        let elapsed_limit = call
-            .deadline
-            .map(|d| d.saturating_duration_since(Instant::now()))
-            .unwrap_or(limit);
-        let asked = flow::Asked {
-            is_delayed: request.is_delayed,
-            wait_for_completion: state.waits(),
-        };
-        let course = flow::after_submission(
-            asked,
-            &snap.status,
-            times.as_ref().and_then(|t| t.scheduled_start.as_deref()),
-            time::OffsetDateTime::now_utc() + elapsed_limit,
-        );
-        let slot = course.holds_slot.then_some(slot);
-        match course.next {
-            flow::Next::Finished => {
-                outcome::finish(client, &call, &mut state, &snap).await;
-                if let Some(slot) = slot {
-                    slot.finished(&instance_id, &snap);
-                }
-            }
-            flow::Next::TooLate { start } => diags.push(not_waiting(
-                Resume::Apply,
-                &instance_id,
-                &job_id,
-                &start,
-                elapsed_limit,
-            )),
-            flow::Next::Wait => diags.extend(
-                outcome::wait_and_record(ctx, client, tracker, &mut state, elapsed_limit, slot)
-                    .await,
-            ),
-            flow::Next::Background => {
-                if let Some(slot) = slot {
-                    slot.follow_in_background(outcome::follow(ctx, tracker, &job_id, &instance_id));
-                }
-            }
-        }
-        if let Some(warning) = outcome::installed_differs(&state, newer_target.as_deref()) {
-            diags.push(warning);
-        }
+        let diagnostics = outcome::record_run(&mut state, &ran, waiting.limit);
         StateResult {
             state: Some(state.to_value()),
             private: Vec::new(),
-            diagnostics: diags,
+            diagnostics,
         }
     }
 
@@ -307,8 +206,8 @@ impl Resource for DbMinorUpgrade {
         _config: &Value,
         _private: &[u8],
     ) -> StateResult {
-        let (client, tracker) = match self.client_and_tracker() {
-            Ok(both) => both,
+        let upgrades = match self.state.upgrades() {
+            Ok(upgrades) => upgrades,
             Err(d) => return StateResult::error(d),
         };
         let plan = UpgradeState::from_value(planned);
@@ -319,41 +218,26 @@ impl Resource for DbMinorUpgrade {
         let mut state = plan.clone();
         state.track_as(&UpgradeState::from_value(prior));
         let mut diags = Diagnostics::default();
-        if let Err(d) = outcome::refresh(ctx, client, &mut state).await {
-            diags.push(d);
-            delayed::keep_planned(&plan, &mut state);
-            return StateResult {
-                state: Some(state.to_value()),
-                private: Vec::new(),
-                diagnostics: diags,
-            };
-        }
-        let status = state.status.known().cloned();
-        let limit = timeouts::get(planned, "update");
-        let waits = state.waits();
-        let too_late = (waits && status == Some(JobStatus::Scheduled))
-            .then(|| {
-                delayed::beyond_the_wait(
-                    state.instance_id(),
-                    state.job_id(),
-                    state.scheduled_start.as_deref(),
-                    limit,
-                )
-            })
-            .flatten();
+        let refreshed = outcome::refresh(ctx, &upgrades.client, &mut state).await;
+        let job = outcome::recorded_job(&state);
         delayed::keep_planned(&plan, &mut state);
-        if let Some(warning) = too_late {
-            diags.push(warning);
-        } else if status.as_ref().is_some_and(JobStatus::is_under_way) && waits {
-            tracing::info!(
-                job_id = state.job_id(),
-                "resuming the wait for the upgrade job"
-            );
-            let slot = (status == Some(JobStatus::Running))
-                .then(|| self.state.gate.occupy(state.instance_id()));
-            diags.extend(
-                outcome::wait_and_record(ctx, client, tracker, &mut state, limit, slot).await,
-            );
+        if let Err(d) = refreshed {
+            diags.push(d);
+        } else if job.status.is_under_way() && state.waits() {
+            let asked = Asked {
+                is_delayed: state.request().is_delayed,
+                wait_for_completion: true,
+            };
+            let waiting = Waiting {
+                cancel: ctx.cancel.clone(),
+                limit: timeouts::get(planned, "update"),
+                cadence: UNATTENDED,
+            };
+            let instance_id = state.instance_id().to_string();
+            let tracked = upgrades
+                .resume(&instance_id, job, asked, &waiting, &mut |_| {})
+                .await;
+            diags.extend(outcome::record_tracked(&mut state, &tracked, waiting.limit));
             if let Some(warning) = outcome::installed_differs(&state, None) {
                 diags.push(warning);
             }
@@ -405,11 +289,6 @@ impl Resource for DbMinorUpgrade {
 impl DbMinorUpgrade {
     fn client(&self) -> Result<&RdsClient, Diagnostics> {
         self.state.client()
-    }
-
-    /// The client and the job tracker, which create and update both need.
-    fn client_and_tracker(&self) -> Result<(&RdsClient, &JobTracker), Diagnostics> {
-        Ok((self.state.client()?, self.state.tracker()?))
     }
 
     /// The plan, on the model of `plan.planned`: `wait_for_completion`'s default, then an

@@ -83,7 +83,7 @@ pub async fn adopt(
 ) -> bool {
     let instance_id = value.instance_id().to_string();
     let call = CallCtx::new(ctx.cancel.clone());
-    match job::most_recent(client, &call, &instance_id).await {
+    match job::active_or_latest(client, &call, &instance_id, job::Since::Ever).await {
         Ok(Some(job)) => {
             value.set_job(&job.id);
             value.submitted_at = job.created.clone().into();

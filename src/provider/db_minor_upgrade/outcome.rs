@@ -1,7 +1,7 @@
-//! What `hwrds_db_minor_upgrade` records of its job: following it (the wait, with the
-//! fleet gate's slot), refreshing it from the job APIs, inferring its end from the
-//! instance when no API lists it any more, the version the instance runs afterwards, and
-//! the warning when that is not the planned `target_version`.
+//! What `hwrds_db_minor_upgrade` records of its job: a run's result ([`record_run`],
+//! [`record_tracked`]), refreshing the job from the job APIs, inferring its end from the
+//! instance when no API lists it any more, and the warning when the version after is not
+//! the planned `target_version`.
 
 use std::time::Duration;
 
@@ -11,130 +11,121 @@ use super::api_error;
 use super::delayed;
 use super::model::{Field, UpgradeState, attr};
 use crate::cty::AttributePath;
+use crate::provider::upgrade_target;
 use crate::provider::wait_outcome::{self, Resume};
-use crate::rds::{CallCtx, RdsClient, RdsError};
+use crate::rds::models::rfc3339;
+use crate::rds::{CallCtx, RdsClient};
 use crate::tfplugin::{Ctx, Diagnostic, Diagnostics};
 use crate::upgrade::facts::compare_versions;
-use crate::upgrade::fleet_gate::{Follow, Slot};
-use crate::upgrade::job::{self, Interrupted, JobSnapshot, JobStatus};
-use crate::upgrade::target;
-use crate::upgrade::tracking::JobTracker;
+use crate::upgrade::job::{self, JobSnapshot, JobStatus};
+use crate::upgrade::run::{self, Ending, Ran, Tracked};
+use crate::upgrade::submission::Origin;
+use crate::upgrade::target::{self, Target};
 
 /// A job that no API knows after this long (records expire after about a month) keeps
 /// its last known state, unless the instance shows the upgrade finished.
 const VISIBILITY_GRACE: Duration = Duration::from_secs(60);
 
-/// What a fleet-gate follower needs to follow this resource's job.
-pub fn follow<'a>(
-    ctx: &'a Ctx,
-    tracker: &'a JobTracker,
-    job_id: &'a str,
-    instance_id: &'a str,
-) -> Follow<'a> {
-    Follow {
-        tracker,
-        cancel: &ctx.cancel,
-        cadence: job::UNATTENDED,
-        job_id,
-        instance_id,
-    }
-}
-
-/// Records a finished job, and on completion the instance's new version.
-pub async fn finish(
-    client: &RdsClient,
-    call: &CallCtx,
-    state: &mut UpgradeState,
-    snap: &JobSnapshot,
-) {
-    if snap.status == JobStatus::Completed {
-        // The tracker's shared instance listing usually has it; else ask this one.
-        state.version_after = match &snap.version_after {
-            Some(version) => Field::Known(version.clone()),
-            None => version_now(client, call, state.instance_id()).await.into(),
-        };
-    }
-    state.record(snap);
-}
-
-/// Reads the instance afresh (not from the cache) for the version after an upgrade:
-/// up to three rounds of the client's retries, as the upgrade itself is already done.
-pub async fn version_now(client: &RdsClient, call: &CallCtx, id: &str) -> Option<String> {
-    for round in 1..=3 {
-        match client.instance(call, id).await {
-            Ok(found) => return found.and_then(|i| i.datastore.complete_version),
-            Err(e)
-                if round < 3
-                    && !e.is_auth()
-                    && !matches!(e, RdsError::Cancelled | RdsError::Timeout(_)) =>
-            {
-                tracing::debug!(instance_id = id, error = %e, "reading the version after the upgrade failed; again");
-            }
-            Err(e) => {
-                tracing::warn!(instance_id = id, error = %e, "cannot read the version after the upgrade; the next refresh asks again");
-                return None;
-            }
-        }
-    }
-    None
-}
-
-/// Waits for the job recorded in `state` and records the outcome. Diagnostics say
-/// what happened when it did not complete.
-pub async fn wait_and_record(
-    ctx: &Ctx,
-    client: &RdsClient,
-    tracker: &JobTracker,
-    state: &mut UpgradeState,
-    limit: Duration,
-    slot: Option<Slot>,
-) -> Diagnostics {
+/// Records a create's run in `state` (the plan's values, whose unknowns it fills): the
+/// instance's facts, the job and how it began, and how the run ended. `limit` is the
+/// create timeout; `reviewed` the target the plan showed.
+pub fn record_run(state: &mut UpgradeState, ran: &Ran, limit: Duration) -> Diagnostics {
+    let Ran {
+        facts,
+        origin,
+        newer_target,
+        began,
+        tracked,
+    } = ran;
     let mut diags = Diagnostics::default();
-    let job_id = state.job_id().to_string();
+    let reviewed = state.target_version.known().cloned();
+    let is_delayed = state.request().is_delayed;
     let instance_id = state.instance_id().to_string();
-    let call = CallCtx::new(ctx.cancel.clone()).with_deadline(Instant::now() + limit);
-    let follow = follow(ctx, tracker, &job_id, &instance_id);
-    let waited = follow
-        .wait(&call, slot, |snap| {
-            tracing::info!(instance_id = %instance_id, job_id = %snap.id, status = %snap.status, progress = snap.progress.as_deref().unwrap_or(""), "upgrade in progress");
-        })
-        .await;
-    match waited {
-        Ok(snap) => {
-            // The final read gets its own short context: the wait may have used it all.
-            let after = CallCtx::new(ctx.cancel.clone())
-                .with_deadline(Instant::now() + Duration::from_secs(60));
-            finish(client, &after, state, &snap).await;
-            if snap.status == JobStatus::Failed {
-                diags.push(Diagnostic::error(
-                    "Upgrade job failed",
+    state.set_job(&began.id);
+    state.engine = facts.engine.as_str().into();
+    state.instance_type = facts.instance_type.as_str().into();
+    state.version_before.fill(facts.complete_version.clone());
+    state
+        .target_version
+        .fill(Target::of(facts).version().map(str::to_string));
+    state.version_after = Field::Null;
+    if let (Some(reviewed), Some(now)) = (&reviewed, newer_target) {
+        diags.push(upgrade_target::newer_installed(facts, reviewed, now));
+    }
+    let now = || rfc3339(time::OffsetDateTime::now_utc());
+    match origin {
+        Origin::Submitted => state.submitted_at = now().into(),
+        Origin::Adopted => {
+            state.submitted_at = began.created.clone().unwrap_or_else(now).into();
+            if began.status == JobStatus::Scheduled && !is_delayed {
+                diags.push(delayed::adopted_while_immediate(&instance_id, began));
+            } else {
+                diags.push(Diagnostic::warning_at(
+                    AttributePath::attribute(attr::INSTANCE_ID),
+                    "Adopted an upgrade already under way",
                     format!(
-                        "The upgrade job {job_id} of instance {instance_id} failed: {}. The instance keeps version {}. \
-                         The next plan proposes a new attempt (a replacement of this resource).",
-                        snap.fail_reason.as_deref().unwrap_or("no reason given").trim_end_matches('.'),
-                        state.version_before.as_deref().unwrap_or("it had"),
+                        "Instance {instance_id} already had upgrade job {} ({}); this resource tracks it instead of submitting another.",
+                        began.id, began.status
                     ),
                 ));
-            } else {
-                tracing::info!(instance_id = %instance_id, job_id = %job_id, version_after = state.version_after.as_deref().unwrap_or(""), "upgrade completed");
             }
-        }
-        Err(stopped) => {
-            if let Interrupted::Cancelled(Some(last)) | Interrupted::Timeout(Some(last)) = &stopped
-            {
-                state.record(last);
-            }
-            let who = format!("instance {instance_id}");
-            diags.push(wait_outcome::interrupted(
-                Resume::Apply,
-                &stopped,
-                limit,
-                &job_id,
-                &who,
-            ));
         }
     }
+    delayed::record_at_create(
+        state,
+        facts.maintenance_window.as_deref(),
+        is_delayed,
+        Some(began),
+    );
+    state.record(began);
+    diags.extend(record_tracked(state, tracked, limit));
+    if let Some(warning) = installed_differs(state, newer_target.as_deref()) {
+        diags.push(warning);
+    }
     diags
+}
+
+/// Records how far a run followed the state's job: the job as last seen, and what the
+/// run's ending means to the user (a failure, a wait that stopped, a window after the
+/// timeout `limit`).
+pub fn record_tracked(state: &mut UpgradeState, tracked: &Tracked, limit: Duration) -> Diagnostics {
+    let Tracked { job, ending } = tracked;
+    let mut diags = Diagnostics::default();
+    state.record(job);
+    if job.is_finished() {
+        state.version_after = job.version_after.clone().into();
+    }
+    let (job_id, instance_id) = (state.job_id().to_string(), state.instance_id().to_string());
+    if *ending == Ending::Finished && job.status == JobStatus::Failed {
+        diags.push(Diagnostic::error(
+            "Upgrade job failed",
+            format!(
+                "The upgrade job {job_id} of instance {instance_id} failed: {}. The instance keeps version {}. \
+                 The next plan proposes a new attempt (a replacement of this resource).",
+                job.fail_reason.as_deref().unwrap_or("no reason given").trim_end_matches('.'),
+                state.version_before.as_deref().unwrap_or("it had"),
+            ),
+        ));
+    }
+    let who = format!("instance {instance_id}");
+    if let Some(warning) =
+        wait_outcome::of_ending(Resume::Apply, ending, limit, &job_id, (&instance_id, &who))
+    {
+        diags.push(warning);
+    }
+    diags
+}
+
+/// The state's job as a snapshot, for a run that resumes following it.
+pub fn recorded_job(state: &UpgradeState) -> JobSnapshot {
+    JobSnapshot {
+        id: state.job_id().to_string(),
+        status: state.status.known().cloned().unwrap_or_default(),
+        progress: state.progress.known().cloned(),
+        scheduled_start: state.scheduled_start.known().cloned(),
+        scheduled_end: state.scheduled_end.known().cloned(),
+        ..Default::default()
+    }
 }
 
 /// Brings a state's tracking attributes up to date (no request for a finished job).
@@ -145,9 +136,10 @@ pub async fn refresh(
 ) -> Result<(), Diagnostic> {
     if state.status.is(&JobStatus::Completed) && state.version_after == Field::Null {
         // The read after completion failed earlier: ask once more, then it is final.
-        let call = CallCtx::new(ctx.cancel.clone())
-            .with_deadline(Instant::now() + Duration::from_secs(60));
-        state.version_after = version_now(client, &call, state.instance_id()).await.into();
+        let id = state.instance_id().to_string();
+        state.version_after = run::installed_version(client, &ctx.cancel, &id)
+            .await
+            .into();
         return Ok(());
     }
     if state.is_finished() {
@@ -161,11 +153,11 @@ pub async fn refresh(
     match job::snapshot(client, &call, &job_id, &instance_id).await {
         Ok(Some(snap)) => {
             delayed::record_at_refresh(state, &snap);
-            if snap.is_finished() {
-                finish(client, &call, state, &snap).await;
-            } else {
-                state.record(&snap);
+            if snap.status == JobStatus::Completed {
+                let after = run::version_after(client, &ctx.cancel, &instance_id, &snap).await;
+                state.version_after = after.into();
             }
+            state.record(&snap);
         }
         Ok(None) => infer_from_instance(client, &call, state).await,
         Err(e) => return Err(api_error("Cannot read the upgrade job", &who, &e)),

@@ -37,6 +37,31 @@ impl Default for PollCadence {
     }
 }
 
+/// How an apply follows a job nobody watches: at once after submission and again 100 ms
+/// later (a job may finish in no time; the cost is two requests), then every second,
+/// then every tenth of the time waited so far, at most 30 s apart — so completion is
+/// noticed within about a tenth of the job's duration (a 5 s job costs about 7 polls, a
+/// 30 min job about 90).
+pub const UNATTENDED: PollCadence = PollCadence {
+    initial: Duration::ZERO,
+    second: Duration::from_millis(100),
+    proportion: 0.1,
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(30),
+    // PostgreSQL upgrade jobs may never be visible to the job API: fall back soon.
+    not_found_grace: Duration::from_secs(5),
+};
+
+/// How a job whose progress a person watches (the action's) is followed: a little more
+/// eagerly than [`UNATTENDED`].
+pub const WATCHED: PollCadence = PollCadence {
+    initial: Duration::from_millis(250),
+    second: Duration::from_millis(500),
+    proportion: 0.05,
+    max: Duration::from_secs(15),
+    ..UNATTENDED
+};
+
 impl PollCadence {
     /// The wait before poll `n` (0-based) after `elapsed` of waiting, with ±20 % jitter.
     pub fn interval(&self, n: u32, elapsed: Duration) -> Duration {

@@ -16,7 +16,6 @@ pub mod registry;
 pub mod sweep_plan;
 pub mod tracker;
 
-pub use cadence::{CHECK_IN_STRETCH, PollCadence};
-pub use follow::WaitError;
-pub use registry::Finished;
+pub use cadence::{CHECK_IN_STRETCH, PollCadence, UNATTENDED, WATCHED};
+pub use follow::{Followed, WaitError};
 pub use tracker::JobTracker;

@@ -1,96 +1,67 @@
-//! Submitting a minor upgrade exactly once.
-//!
-//! Exactly once: before submitting, an upgrade already running (or scheduled) on the
-//! instance is adopted. A busy answer (`DBS.200019`) leads to finding out what keeps the
-//! instance busy: an upgrade of it — running, scheduled, or finished since — is adopted,
-//! never followed by a second submission, and so is a version that changed meanwhile
-//! (its job is waited for); only a busy instance with no upgrade in sight is submitted
-//! again later, after these facts were read again. A submission whose answer was lost
-//! ([`RdsError::Ambiguous`]) is never simply repeated — the task center is searched for
-//! the job it may have started, and only when the instance shows no sign of one is the
-//! request sent again (a second request for a running upgrade is refused as busy).
-//!
-//! Each submission reads in order: reserve the upgrade API's quota slot
-//! ([`RdsClient::reserve`]), take the last look ([`super::last_look`]), then send with the
-//! slot ([`RdsClient::upgrade_reserved`]), or give it back unspent when the last look says
-//! stop. After however long the API's flow control made it wait for its slot, the
-//! instance must still run the version the checks saw, and be ACTIVE: one upgraded
-//! meanwhile has its upgrade adopted instead, one shown busy is handled as a busy answer
-//! is, and one whose upgrade would now install another version than the plan showed is
-//! not submitted ([`SubmitError::TargetMoved`]) unless newer targets are accepted. A
-//! request the gateway sends back to wait for its quota (a 429), or that failed in a way
-//! that may be retried, waits for a slot again and is looked at again before it is sent.
-//! A request once sent is seen through even when Terraform is interrupted: its answer
-//! carries the job id that the state must record.
+//! Submitting a minor upgrade exactly once (the story: [`super`]). Before submitting, an
+//! upgrade already running (or scheduled) on the instance is adopted. A busy answer
+//! (`DBS.200019`) leads to finding out what keeps the instance busy: an upgrade of it —
+//! running, scheduled, or finished since — is adopted, and so is a version that changed
+//! meanwhile (its job is waited for); only a busy instance with no upgrade in sight is
+//! submitted again later. A submission whose answer was lost ([`RdsError::Ambiguous`])
+//! is never simply repeated: the task center is searched for the job it may have
+//! started, and only when none shows is the request sent again (a second request for a
+//! running upgrade is refused as busy). A request once sent is seen through even when
+//! Terraform is interrupted: its answer carries the job id that the state must record.
 
 use std::time::Duration;
 
-use super::job::{
-    JobSnapshot, JobStatus, UNSEEN_JOB_PATIENCE, find_active, patiently, pause, running_in,
-    upgrade_tasks,
-};
 use super::last_look::{LastLook, Stop, Verdict};
-use super::target::Drift;
-use crate::rds::models::{Task, parse_time};
+use super::{Obtained, Origin};
+use crate::rds::models::Task;
 use crate::rds::{Api, CallCtx, RdsClient, RdsError, Reply, UpgradeRequest};
-
-/// How a submission ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Submitted {
-    /// This call started the upgrade.
-    New(String),
-    /// An upgrade of the instance was already under way; this is its job.
-    Adopted(JobSnapshot),
-}
-
-impl Submitted {
-    pub fn job_id(&self) -> &str {
-        match self {
-            Submitted::New(id) => id,
-            Submitted::Adopted(job) => &job.id,
-        }
-    }
-}
+use crate::upgrade::job::lookup::{
+    Since, active_or_latest, find_active, running_in, search_for_upgrade,
+};
+use crate::upgrade::job::patience::{UNSEEN_JOB_PATIENCE, pause};
+use crate::upgrade::job::{JobSnapshot, JobStatus};
+use crate::upgrade::target::Drift;
 
 /// How long an upgrade that may have been started is looked for before the request is
 /// sent again.
 const AMBIGUOUS_SEARCH: Duration = Duration::from_secs(12);
 
-/// How [`submit_once_reviewed`] ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    pub submitted: Submitted,
-    /// The version a new submission installs when the last look found it newer than the
-    /// reviewed target (newer targets accepted).
-    pub newer_target: Option<String>,
+/// One submission's inputs.
+#[derive(Clone, Copy)]
+pub struct Attempt<'a> {
+    pub instance_id: &'a str,
+    /// The instance's complete version as the checks saw it.
+    pub version: Option<&'a str>,
+    pub request: UpgradeRequest,
+    /// A listing of the project's running upgrades made moments ago: spares the first
+    /// search for one to adopt (later searches ask afresh).
+    pub running: Option<&'a [Task]>,
+    /// Taken once the submission's quota is reserved, right before it is sent
+    /// ([`LastLook::verdict`]).
+    pub last_look: Option<&'a LastLook<'a>>,
 }
 
 /// Submits the upgrade once (see the module documentation), retrying "busy" until the
-/// context's deadline, and tells the newer target a new submission installs. `version`
-/// is the instance's complete version as the checks saw it; `running`, a listing of the
-/// project's running upgrades made moments ago, spares the first search for one to adopt
-/// (later searches ask afresh). `last_look`, when given, is taken once the submission's quota
-/// slot is reserved, right before it is sent ([`LastLook::verdict`]): a version
-/// changed while it waited means another upgrade ran, which is adopted instead.
-pub async fn submit_once_reviewed(
+/// context's deadline, and tells the newer target a new submission installs.
+pub async fn submit_once(
     client: &RdsClient,
     ctx: &CallCtx,
-    instance_id: &str,
-    version: Option<&str>,
-    request: UpgradeRequest,
-    running: Option<&[Task]>,
-    last_look: Option<&LastLook<'_>>,
-) -> Result<Outcome, SubmitError> {
+    attempt: &Attempt<'_>,
+) -> Result<Obtained, SubmitError> {
+    let Attempt {
+        instance_id,
+        version,
+        request,
+        running,
+        last_look,
+    } = *attempt;
     let mut busy_attempts = 0u32;
     let mut busy_since = None;
     let mut check_scheduled = request.is_delayed;
     let mut listing = running.filter(|_| !request.is_delayed);
     // How the target compared at the latest last look that could read it.
     let mut target = None;
-    let adopted = |job: JobSnapshot| Outcome {
-        submitted: Submitted::Adopted(job),
-        newer_target: None,
-    };
+    let adopted = Obtained::adopted;
     loop {
         let found = match (listing.take(), busy_since) {
             (Some(tasks), _) => BusyWith::from(running_in(tasks, instance_id)),
@@ -134,8 +105,20 @@ pub async fn submit_once_reviewed(
                     Some(Drift::Moved { now, .. }) => Some(now),
                     _ => None,
                 };
-                return Ok(Outcome {
-                    submitted: Submitted::New(job_id),
+                // Known at once: a delayed job waits for its window, any other runs.
+                let status = if request.is_delayed {
+                    JobStatus::Scheduled
+                } else {
+                    JobStatus::Running
+                };
+                let job = JobSnapshot {
+                    id: job_id,
+                    status,
+                    ..Default::default()
+                };
+                return Ok(Obtained {
+                    origin: Origin::Submitted,
+                    job,
                     newer_target,
                 });
             }
@@ -213,8 +196,8 @@ enum Sending {
     Stopped(Stop),
 }
 
-/// Reserves the submission's quota slot, takes the last look, and sends the upgrade with
-/// the slot, or gives the slot back unspent when the last look stops it; again from the
+/// Reserves the submission's quota, takes the last look, and sends the upgrade with the
+/// reservation, or gives it back unspent when the last look stops it; again from the
 /// reservation each time the request is sent back to wait for its quota (a 429, or a
 /// failure that may be retried), since the wait may outdate what the last look saw.
 /// `target` takes how the target compared at each last look that could read it.
@@ -327,7 +310,7 @@ impl From<Option<JobSnapshot>> for BusyWith {
 }
 
 /// Reads the facts again after a busy answer: an upgrade of the instance in sight (see
-/// [`search_once`]; the one that kept it busy may have finished meanwhile), else the
+/// [`active_or_latest`]; the one that kept it busy may have finished meanwhile), else the
 /// instance's version against `version_before`.
 async fn busy_with_upgrade(
     client: &RdsClient,
@@ -336,7 +319,8 @@ async fn busy_with_upgrade(
     busy_since: time::OffsetDateTime,
     version_before: Option<&str>,
 ) -> Result<BusyWith, RdsError> {
-    if let Some(job) = search_once(client, ctx, instance_id, busy_since).await? {
+    let since = Since::Touched(busy_since);
+    if let Some(job) = active_or_latest(client, ctx, instance_id, since).await? {
         return Ok(BusyWith::Upgrade(job));
     }
     let now = client
@@ -347,40 +331,4 @@ async fn busy_with_upgrade(
         (Some(before), Some(now)) if before != now => Ok(BusyWith::UnseenUpgrade(now)),
         _ => Ok(BusyWith::Other),
     }
-}
-
-/// One search for an upgrade of the instance: running or scheduled, or created or ended
-/// since `since`.
-async fn search_once(
-    client: &RdsClient,
-    ctx: &CallCtx,
-    instance_id: &str,
-    since: time::OffsetDateTime,
-) -> Result<Option<JobSnapshot>, RdsError> {
-    if let Some(active) = find_active(client, ctx, instance_id, true).await? {
-        return Ok(Some(active));
-    }
-    Ok(upgrade_tasks(client, ctx, instance_id)
-        .await?
-        .into_iter()
-        .filter(|t| {
-            let last = t.end_time.as_deref().or(t.create_time.as_deref());
-            t.status == JobStatus::Running.as_str()
-                || last.and_then(parse_time).is_some_and(|at| at >= since)
-        })
-        .max_by_key(|t| t.create_time.as_deref().and_then(parse_time))
-        .map(|t| JobSnapshot::from_task(&t)))
-}
-
-/// Looks for an upgrade of the instance (see `search_once`) every few seconds for up to
-/// `patience`: new jobs show in the listings with a delay.
-pub async fn search_for_upgrade(
-    client: &RdsClient,
-    ctx: &CallCtx,
-    instance_id: &str,
-    since: time::OffsetDateTime,
-    patience: Duration,
-) -> Result<Option<JobSnapshot>, RdsError> {
-    let search = || search_once(client, ctx, instance_id, since);
-    patiently(ctx, instance_id, patience, Duration::from_secs(3), search).await
 }

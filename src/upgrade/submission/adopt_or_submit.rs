@@ -1,47 +1,27 @@
-//! Apply time, shared by the resource's create and the action's invoke: the checks again
-//! with this process's view of the instance, then adopt the upgrade already under way
-//! (running, scheduled, or finished moments ago on an instance already upgraded) or
-//! submit once — each with a slot of the fleet gate (the cap on running upgrades and
-//! the failure budget), taken before anything else. A new submission's last look checks
-//! the target the plan showed ([`super::last_look::ReviewedTarget`]).
+//! Apply time, for every caller of the upgrade run: the checks again with this process's
+//! view of the instance, then adopt the upgrade already under way (running, scheduled,
+//! or finished moments ago on an instance already upgraded) or submit once
+//! ([`super::submit_once`]), with the last look checking the target the plan showed.
 
 use std::sync::Arc;
 
-use super::catalog::{Catalog, FactsError};
-use super::checks::{Finding, UpgradeOptions};
-use super::facts::InstanceFacts;
-use super::fleet_gate::{FleetGate, GateError, Slot};
-use super::job::{self, JobSnapshot};
 use super::last_look::{LastLook, ReviewedTarget};
-use super::submit_once::{self, Outcome, SubmitError, Submitted};
-use super::under_way;
-use crate::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest};
+use super::submit_once::{self, Attempt, SubmitError};
+use super::{Obtained, Upgrade};
+use crate::rds::{CallCtx, RdsClient, RdsError};
+use crate::upgrade::catalog::{Catalog, FactsError};
+use crate::upgrade::checks::Finding;
+use crate::upgrade::facts::InstanceFacts;
+use crate::upgrade::fleet_gate::{FleetGate, GateError};
+use crate::upgrade::job::JobSnapshot;
+use crate::upgrade::job::lookup::{Since, latest_upgrade, upgrade_that_changed_it};
+use crate::upgrade::under_way;
 
-/// The upgrade to adopt or submit.
-#[derive(Debug, Clone, Copy)]
-pub struct Submission<'a> {
-    pub instance_id: &'a str,
-    /// The options as configured, for the checks.
-    pub options: UpgradeOptions,
-    pub request: UpgradeRequest,
-    /// The instance's version as the plan showed it, when there was one.
-    pub planned_version: Option<&'a str>,
-    /// The version the plan showed the upgrade installs (`target_version`), when known:
-    /// checked again right before the request is sent.
-    pub reviewed_target: Option<&'a str>,
-    /// Submit all the same when the target moved since the plan (`accept_newer_target`).
-    pub accept_newer_target: bool,
-}
-
-/// An upgrade adopted or submitted.
-pub struct Started {
+/// An upgrade checked and its job obtained.
+pub struct Begun {
+    /// The instance's facts as the checks last read them.
     pub facts: InstanceFacts,
-    pub submitted: Submitted,
-    /// The fleet gate's slot: the caller's to give back when the job has finished.
-    pub slot: Slot,
-    /// The version a new submission installs when it is not the reviewed target (newer
-    /// targets accepted).
-    pub newer_target: Option<String>,
+    pub obtained: Obtained,
 }
 
 /// Why nothing was adopted or submitted.
@@ -70,43 +50,24 @@ pub enum NotSubmitted {
     },
 }
 
-/// Waits for a slot of the fleet gate, checks, then adopts or submits the upgrade.
-pub async fn submit_checked(
+/// Checks, then adopts or submits `upgrade` (newer targets than the reviewed one
+/// submitted when `accept_newer_target`). `gate` stops it when the failure budget was
+/// spent while it was checked.
+pub async fn adopt_or_submit(
     catalog: &Arc<Catalog>,
     gate: &FleetGate,
     client: &RdsClient,
     call: &CallCtx,
-    submission: &Submission<'_>,
-) -> Result<Started, NotSubmitted> {
-    let slot = gate
-        .acquire(call, submission.instance_id)
-        .await
-        .map_err(NotSubmitted::Gate)?;
-    let (facts, submitted, newer_target) =
-        adopt_or_submit(catalog, gate, client, call, submission).await?;
-    Ok(Started {
-        facts,
-        submitted,
-        slot,
-        newer_target,
-    })
-}
-
-async fn adopt_or_submit(
-    catalog: &Arc<Catalog>,
-    gate: &FleetGate,
-    client: &RdsClient,
-    call: &CallCtx,
-    submission: &Submission<'_>,
-) -> Result<(InstanceFacts, Submitted, Option<String>), NotSubmitted> {
-    let Submission {
+    upgrade: &Upgrade<'_>,
+    accept_newer_target: bool,
+) -> Result<Begun, NotSubmitted> {
+    let Upgrade {
         instance_id,
         options,
         request,
-        planned_version,
-        reviewed_target,
-        accept_newer_target,
-    } = *submission;
+        reviewed,
+        ..
+    } = *upgrade;
     let facts = catalog
         .checked_facts(client, call, instance_id)
         .await
@@ -122,33 +83,37 @@ async fn adopt_or_submit(
     let facts = assessment.facts;
     if let Some(active) = assessment.under_way {
         // An upgrade already under way (an interrupted apply's, the console's) is adopted.
-        return Ok((facts, Submitted::Adopted(active), None));
+        return Ok(Begun {
+            facts,
+            obtained: Obtained::adopted(active),
+        });
     }
-    if let Some(planned) = planned_version
+    if let Some(planned) = reviewed.version
         && facts
             .complete_version
             .as_deref()
             .is_some_and(|now| now != planned)
     {
-        return upgraded_since_plan(client, call, facts, planned)
-            .await
-            .map(|(facts, adopted)| (facts, adopted, None));
+        return upgraded_since_plan(client, call, facts, planned).await;
     }
     if let Some(done) = recent_upgrade(client, call, &facts).await {
         // Already on the latest version right after an upgrade: most likely the job of
         // an apply that died before recording it. Adopt it, do not upgrade again.
-        return Ok((facts, Submitted::Adopted(done), None));
+        return Ok(Begun {
+            facts,
+            obtained: Obtained::adopted(done),
+        });
     }
     let running = catalog.running_upgrades(client, call).await;
     let running = running.as_deref().map(|r| r.as_slice()).ok();
-    let version = planned_version.or(facts.complete_version.as_deref());
+    let version = reviewed.version.or(facts.complete_version.as_deref());
     if let Some(spent) = gate.spent() {
         // An upgrade failed while this one was checked: the budget stops it here.
         return Err(NotSubmitted::Gate(spent));
     }
     let last_look = version.map(|v| {
         let last_look = LastLook::new(catalog, client, call, instance_id, v);
-        match reviewed_target {
+        match reviewed.target {
             Some(reviewed) => last_look.with_target(ReviewedTarget {
                 version: reviewed,
                 engine: &facts.engine,
@@ -158,25 +123,19 @@ async fn adopt_or_submit(
             None => last_look,
         }
     });
-    let submitted = submit_once::submit_once_reviewed(
-        client,
-        call,
+    let attempt = Attempt {
         instance_id,
         version,
         request,
         running,
-        last_look.as_ref(),
-    )
-    .await;
-    match submitted {
-        Ok(Outcome {
-            submitted,
-            newer_target,
-        }) => {
-            if request.is_delayed && matches!(submitted, Submitted::New(_)) {
+        last_look: last_look.as_ref(),
+    };
+    match submit_once::submit_once(client, call, &attempt).await {
+        Ok(obtained) => {
+            if request.is_delayed && obtained.origin == super::Origin::Submitted {
                 catalog.forget_scheduled().await;
             }
-            Ok((facts, submitted, newer_target))
+            Ok(Begun { facts, obtained })
         }
         Err(error) => Err(NotSubmitted::Failed { facts, error }),
     }
@@ -190,15 +149,14 @@ async fn upgraded_since_plan(
     call: &CallCtx,
     facts: InstanceFacts,
     planned: &str,
-) -> Result<(InstanceFacts, Submitted), NotSubmitted> {
-    let since = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-    let patience = job::UNSEEN_JOB_PATIENCE;
-    let lookup = match submit_once::search_for_upgrade(client, call, &facts.id, since, patience)
-        .await
-    {
+) -> Result<Begun, NotSubmitted> {
+    let lookup = match upgrade_that_changed_it(client, call, &facts.id).await {
         Ok(Some(job)) => {
             tracing::info!(instance_id = %facts.id, job_id = %job.id, planned, "the instance was upgraded since the plan; adopting that upgrade");
-            return Ok((facts, Submitted::Adopted(job)));
+            return Ok(Begun {
+                facts,
+                obtained: Obtained::adopted(job),
+            });
         }
         Ok(None) => None,
         Err(e) => Some(e),
@@ -220,7 +178,8 @@ async fn recent_upgrade(
     if facts.on_latest() != Some(true) {
         return None;
     }
-    match job::recent(client, call, &facts.id, time::Duration::days(1)).await {
+    let since = Since::Created(time::OffsetDateTime::now_utc() - time::Duration::days(1));
+    match latest_upgrade(client, call, &facts.id, since).await {
         Ok(found) => found,
         Err(e) => {
             tracing::debug!(instance_id = %facts.id, error = %e, "cannot read the task center");

@@ -1,10 +1,10 @@
 //! The last look before an upgrade is submitted ([`LastLook`], its [`Verdict`]):
-//! once the submission's quota slot is reserved ([`crate::rds::Reservation`]), and right
+//! once the submission's quota is reserved ([`crate::rds::Reservation`]), and right
 //! before it is sent, the instance must still run the version the checks saw, and be
 //! ACTIVE, and the upgrade must still install the target the plan showed
-//! ([`ReviewedTarget`]); else the slot is given back unspent and [`Stop`] says why. Under flow control a
-//! submission can wait many minutes for its slot (a fleet's last one (N − 1)/60
-//! minutes); an upgrade another configuration, the console or an interrupted apply ran
+//! ([`ReviewedTarget`]); else the reservation is given back unspent and [`Stop`] says
+//! why. Under flow control a submission can wait many minutes for its quota (a fleet's
+//! last one (N − 1)/60 minutes); an upgrade another configuration, the console or an interrupted apply ran
 //! meanwhile changed the version, and submitting then would upgrade the instance a
 //! second time. An instance the listing shows busy (not ACTIVE) may be running such an
 //! upgrade that ends before the request arrives, when the busy answer that would have
@@ -30,9 +30,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::catalog::Catalog;
-use super::target::{Drift, Target};
 use crate::rds::{Api, CallCtx, RdsClient, RdsError};
+use crate::upgrade::catalog::Catalog;
+use crate::upgrade::target::{Drift, Target};
 
 /// The youngest [`max_age`].
 const MIN_AGE: Duration = Duration::from_secs(5);

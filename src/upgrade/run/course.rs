@@ -1,8 +1,6 @@
-//! What follows a submission, for the resource's create and the action's invoke alike:
-//! the job as it stands right after it was adopted or submitted, whether it holds a slot
-//! of the fleet gate, and whether the caller waits for it now, leaves it to a follower, or
-//! returns at once. One set of rules, so the two cannot drift; `provider` turns the
-//! decisions into state, progress and diagnostics.
+//! The course an upgrade run takes once it has its job: whether the job holds a slot of
+//! the fleet gate, and whether the run waits for it, leaves it to a follower, or returns
+//! at once. Pure: the decision table, tested beside it.
 //!
 //! The rules:
 //! - A job that runs in the maintenance window holds no slot: one delayed by request
@@ -19,8 +17,7 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::job::{JobSnapshot, JobStatus};
-use super::submit_once::Submitted;
+use crate::upgrade::job::JobStatus;
 
 /// What the configuration asks of the upgrade once it is started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,23 +48,6 @@ pub struct Course {
     /// Whether the job keeps its slot of the fleet gate (else it is given back now).
     pub holds_slot: bool,
     pub next: Next,
-}
-
-/// The job right after the submission: a new one `Scheduled` when delayed, else
-/// `Running`; an adopted one as it was found.
-pub fn first_snapshot(submitted: &Submitted, is_delayed: bool) -> JobSnapshot {
-    match submitted {
-        Submitted::New(id) => JobSnapshot {
-            id: id.clone(),
-            status: if is_delayed {
-                JobStatus::Scheduled
-            } else {
-                JobStatus::Running
-            },
-            ..Default::default()
-        },
-        Submitted::Adopted(job) => job.clone(),
-    }
 }
 
 /// Whether a started job with `status` holds a slot of the fleet gate: not when it runs
@@ -192,23 +172,5 @@ mod tests {
         assert!(!opens_after(Some("2026-01-01T12:00:00Z"), DEADLINE));
         assert!(!opens_after(None, DEADLINE));
         assert!(!opens_after(Some("tonight"), DEADLINE));
-    }
-
-    #[test]
-    fn a_new_job_is_scheduled_when_delayed_and_an_adopted_one_as_found() {
-        let new = Submitted::New("j1".into());
-        assert_eq!(first_snapshot(&new, true).status, JobStatus::Scheduled);
-        assert_eq!(first_snapshot(&new, false).status, JobStatus::Running);
-        assert_eq!(first_snapshot(&new, false).id, "j1");
-        let found = JobSnapshot {
-            id: "j2".into(),
-            status: JobStatus::Scheduled,
-            scheduled_start: Some(AFTER.into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            first_snapshot(&Submitted::Adopted(found.clone()), false),
-            found
-        );
     }
 }

@@ -1,31 +1,17 @@
-//! The apply's submission as Terraform sees it: the domain's "checks, then adopt or
-//! submit once" ([`crate::upgrade::adopt_or_submit`]) with this process's catalog and fleet
-//! gate, and why nothing was submitted as diagnostics at `instance_id`.
+//! Why an upgrade run adopted or submitted nothing, as diagnostics at `instance_id`: the
+//! facts could not be read, the fleet gate gave no slot, the checks refused, or the
+//! submission failed or stopped (nothing was sent twice, and what to do next).
 
-use super::ProviderState;
 use super::findings;
 use crate::cty::AttributePath;
-use crate::rds::{CallCtx, RdsClient, RdsError};
+use crate::rds::RdsError;
 use crate::tfplugin::{Diagnostic, Diagnostics};
-use crate::upgrade::adopt_or_submit::{self, NotSubmitted, Started, Submission};
 use crate::upgrade::fleet_gate::GateError;
-use crate::upgrade::submit_once::SubmitError;
-
-/// Waits for a slot of the fleet gate, checks, then adopts or submits `submission`. The
-/// slot is the caller's to give back when the job has finished.
-pub async fn submit_checked(
-    state: &ProviderState,
-    client: &RdsClient,
-    call: &CallCtx,
-    submission: &Submission<'_>,
-) -> Result<Started, Diagnostics> {
-    adopt_or_submit::submit_checked(&state.catalog, &state.gate, client, call, submission)
-        .await
-        .map_err(|e| diagnostics(submission.instance_id, e))
-}
+use crate::upgrade::submission::adopt_or_submit::NotSubmitted;
+use crate::upgrade::submission::submit_once::SubmitError;
 
 /// Why nothing was submitted for `instance_id`.
-fn diagnostics(instance_id: &str, e: NotSubmitted) -> Diagnostics {
+pub fn diagnostics(instance_id: &str, e: NotSubmitted) -> Diagnostics {
     let at = || AttributePath::attribute("instance_id");
     match e {
         NotSubmitted::Facts(e) => Diagnostics::from(findings::facts_diagnostic(instance_id, &e)),
