@@ -2,8 +2,8 @@
 //!
 //! The modules and what each uses of the others (`use crate::…`; nothing else crosses):
 //! - `cty` (Terraform's value and type system, with its msgpack and JSON forms) and `rds`
-//!   (the Huawei Cloud client: signing, quotas, retries, job tracking; knows nothing of
-//!   Terraform) use no other module; `logging` neither.
+//!   (the Huawei Cloud client: signing, quotas, retries, the typed calls; knows nothing
+//!   of Terraform) use no other module; `logging` neither.
 //! - `schema` (provider, resource and data-source schemas) uses `cty`.
 //! - `plugin` (the go-plugin host: handshake, AutoMTLS, serving) uses `logging`.
 //! - `tfplugin` (the tfplugin6 server and the `Provider`/`Resource` traits) uses `cty`,

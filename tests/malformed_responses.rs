@@ -9,7 +9,7 @@ pub mod common;
 use std::time::Duration;
 
 use common::Emulator;
-use common::client::EmulatorClient;
+use common::client::{EmulatorClient, submit_upgrade};
 use hwrds::rds::{CallCtx, InstanceFilter, RdsClient, RdsError, UpgradeRequest};
 use hwrds::upgrade::submit_once::{self, Submitted};
 use serde_json::json;
@@ -89,7 +89,7 @@ async fn every_malformed_answer_to_a_read_is_a_typed_error_after_the_retries() {
     let emu = Emulator::start(instances(&["r1"]), false);
     let c = client(&emu, 2);
     c.project_id(&ctx()).await.unwrap();
-    let job_id = c.upgrade(&ctx(), "r1", REQUEST).await.unwrap();
+    let job_id = submit_upgrade(&c, &ctx(), "r1", REQUEST).await.unwrap();
     let mut cases = 0;
     for kind in KINDS {
         emu.faults(json!({"probability": 1.0, "kinds": [kind], "seed": 1}));
@@ -156,7 +156,7 @@ async fn a_garbled_answer_to_the_upgrade_is_ambiguous_and_never_resent() {
         let id = format!("u-{kind}");
         emu.faults(json!({"probability": 1.0, "kinds": [kind], "seed": 1}));
         let before = count(&emu, UPGRADE_ROUTE);
-        let err = c.upgrade(&ctx(), &id, REQUEST).await.unwrap_err();
+        let err = submit_upgrade(&c, &ctx(), &id, REQUEST).await.unwrap_err();
         emu.faults(json!({"probability": 0}));
         assert_eq!(count(&emu, UPGRADE_ROUTE) - before, 1, "{kind}: sent once");
         let stats = emu.stats();

@@ -78,7 +78,7 @@ fn console_upgrades(emu: &Emulator, instances: &[&str]) -> Vec<String> {
         .iter()
         .map(|id| {
             runtime
-                .block_on(client.upgrade(&ctx, id, request))
+                .block_on(common::client::submit_upgrade(&client, &ctx, id, request))
                 .unwrap_or_else(|e| panic!("upgrade {id}: {e}"))
         })
         .collect();

@@ -10,7 +10,7 @@ pub mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::client::EmulatorClient;
+use common::client::{EmulatorClient, submit_upgrade};
 use common::{Emulator, PROJECT_ID, SECRET_KEY};
 use hwrds::rds::models::Instance;
 use hwrds::rds::{
@@ -143,8 +143,8 @@ async fn engine_versions_and_minor_versions_are_listed() {
 async fn a_second_upgrade_while_one_runs_is_refused_as_busy() {
     let (_emu, c) = demo_client();
     let (_, ha) = listed(&c, "payments").await;
-    c.upgrade(&ctx(), &ha.id, NOW).await.unwrap();
-    let busy = c.upgrade(&ctx(), &ha.id, NOW).await.unwrap_err();
+    submit_upgrade(&c, &ctx(), &ha.id, NOW).await.unwrap();
+    let busy = submit_upgrade(&c, &ctx(), &ha.id, NOW).await.unwrap_err();
     assert!(busy.is_busy(), "{busy}");
     assert!(busy.to_string().contains("request id"), "{busy}");
 }
@@ -153,7 +153,7 @@ async fn a_second_upgrade_while_one_runs_is_refused_as_busy() {
 async fn an_upgrade_is_followed_to_completion_and_listed_in_the_task_center() {
     let (_emu, c) = demo_client();
     let (_, ha) = listed(&c, "payments").await;
-    let job_id = c.upgrade(&ctx(), &ha.id, NOW).await.unwrap();
+    let job_id = submit_upgrade(&c, &ctx(), &ha.id, NOW).await.unwrap();
     let running = c.job(&ctx(), &job_id).await.unwrap();
     assert_eq!(running.status, "Running");
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -203,7 +203,9 @@ async fn the_upgrade_of_a_read_replica_is_refused_with_its_code() {
     let (_emu, c) = demo_client();
     let (_, replica) = listed(&c, "payments-replica").await;
     assert_eq!(replica.instance_type, "Replica");
-    let refused = c.upgrade(&ctx(), &replica.id, NOW).await.unwrap_err();
+    let refused = submit_upgrade(&c, &ctx(), &replica.id, NOW)
+        .await
+        .unwrap_err();
     assert_eq!(refused.code(), Some("DBS.200023"));
 }
 
@@ -216,7 +218,7 @@ async fn every_route_called_is_metered_under_the_name_the_client_paces_it_by() {
     let (_, orders) = listed(&c, "orders").await;
     c.engine_versions(&ctx(), "mysql").await.unwrap();
     c.minor_versions(&ctx(), "postgresql", "14").await.unwrap();
-    let job_id = c.upgrade(&ctx(), &orders.id, NOW).await.unwrap();
+    let job_id = submit_upgrade(&c, &ctx(), &orders.id, NOW).await.unwrap();
     c.job(&ctx(), &job_id).await.unwrap();
     c.tasks(
         &ctx(),
@@ -290,7 +292,7 @@ async fn one_instance_client(id: &str) -> (Emulator, RdsClient) {
 async fn a_submit_whose_connection_reset_after_processing_is_ambiguous_and_never_retried() {
     let (emu, c) = one_instance_client("i1").await;
     emu.faults(json!({"probability": 1.0, "kinds": ["reset_after_processing"], "seed": 1}));
-    let err = c.upgrade(&ctx(), "i1", NOW).await.unwrap_err();
+    let err = submit_upgrade(&c, &ctx(), "i1", NOW).await.unwrap_err();
     assert!(matches!(err, RdsError::Ambiguous(_)), "{err}");
     emu.faults(json!({"probability": 0}));
     let stats = emu.stats();
@@ -307,7 +309,7 @@ async fn a_submit_whose_connection_reset_after_processing_is_ambiguous_and_never
 async fn a_submit_answered_500_is_ambiguous_and_never_retried() {
     let (emu, c) = one_instance_client("i3").await;
     emu.faults(json!({"probability": 1.0, "kinds": ["server_error"], "seed": 1}));
-    let err = c.upgrade(&ctx(), "i3", NOW).await.unwrap_err();
+    let err = submit_upgrade(&c, &ctx(), "i3", NOW).await.unwrap_err();
     assert!(
         matches!(&err, RdsError::Ambiguous(m) if m.contains("500")),
         "{err}"
@@ -321,7 +323,7 @@ async fn a_submit_answered_500_is_ambiguous_and_never_retried() {
 async fn a_throttled_submit_is_retried_until_one_gets_through() {
     let (emu, c) = one_instance_client("i2").await;
     emu.faults(json!({"probability": 0.6, "kinds": ["throttle"], "seed": 3}));
-    c.upgrade(&ctx(), "i2", NOW).await.unwrap();
+    submit_upgrade(&c, &ctx(), "i2", NOW).await.unwrap();
     assert_eq!(emu.upgrade_jobs("i2"), 1);
 }
 
@@ -477,7 +479,7 @@ async fn a_refused_submission_is_sent_again_until_accepted_once() {
     let deadline = || ctx().with_deadline(Instant::now() + Duration::from_secs(60));
     // A refused submission was not processed: it is sent again until accepted, once.
     throttling(&emu, 0.6, 3);
-    let job = c.upgrade(&deadline(), "i1", NOW).await;
+    let job = submit_upgrade(&c, &deadline(), "i1", NOW).await;
     assert!(job.is_ok(), "{job:?}");
     let posts = requests(
         &emu,
@@ -514,7 +516,7 @@ async fn cancellation_ends_a_429_wait_at_once() {
         let result = if read {
             c.instance(&call, "i1").await.map(|_| String::new())
         } else {
-            c.upgrade(&call, "i1", request).await
+            submit_upgrade(&c, &call, "i1", request).await
         };
         let took = started.elapsed();
         assert!(matches!(result, Err(RdsError::Cancelled)), "{result:?}");
@@ -538,13 +540,13 @@ async fn a_deadline_a_429_wait_cannot_meet_ends_it_at_once() {
     // The next slot after a refusal is at least 1.5 s away (the policy's spacing, twice
     // that after two 429s in a row): a deadline 1 s away cannot be met, and the caller
     // learns it at once, with the 429 as the last error when the request was refused,
-    // or the flow control's next slot when it was not sent at all.
+    // or the flow control's next grant when it was not sent at all.
     let started = Instant::now();
     let call = ctx().with_deadline(Instant::now() + Duration::from_secs(1));
-    let err = c.upgrade(&call, "i1", request).await.unwrap_err();
+    let err = submit_upgrade(&c, &call, "i1", request).await.unwrap_err();
     assert!(
         matches!(&err, RdsError::Timeout(m) if m.contains("db-upgrade")
-            && (m.contains("APIGW.0308") || m.contains("has no slot for this request before the deadline"))),
+            && (m.contains("APIGW.0308") || m.contains("has no reservation for this request before the deadline"))),
         "{err}"
     );
     assert!(
@@ -582,7 +584,7 @@ async fn flow_controlled(algorithm: &str) -> (Emulator, RdsClient, String) {
         is_delayed: false,
         second_switch: true,
     };
-    let job = c.upgrade(&ctx(), "i1", request).await.unwrap();
+    let job = submit_upgrade(&c, &ctx(), "i1", request).await.unwrap();
     (emu, c, job)
 }
 
@@ -751,7 +753,7 @@ fn waiting() -> (Emulator, RdsClient, JobTracker) {
 #[tokio::test]
 async fn a_wait_that_reaches_its_deadline_returns_the_last_status() {
     let (_emu, c, tracker) = waiting();
-    let slow = c.upgrade(&ctx(), "slow", NOW).await.unwrap();
+    let slow = submit_upgrade(&c, &ctx(), "slow", NOW).await.unwrap();
     let deadline = ctx().with_deadline(Instant::now() + Duration::from_millis(1200));
     match tracker.wait_for_job(&deadline, &slow, FAST, |_| {}).await {
         Err(WaitError::Timeout(Some(job))) => assert_eq!(job.status, "Running"),
@@ -762,7 +764,7 @@ async fn a_wait_that_reaches_its_deadline_returns_the_last_status() {
 #[tokio::test]
 async fn a_cancelled_wait_ends_promptly() {
     let (_emu, c, tracker) = waiting();
-    let slow = c.upgrade(&ctx(), "slow", NOW).await.unwrap();
+    let slow = submit_upgrade(&c, &ctx(), "slow", NOW).await.unwrap();
     let cancel = CancellationToken::new();
     let trigger = cancel.clone();
     tokio::spawn(async move {
@@ -784,7 +786,7 @@ async fn a_cancelled_wait_ends_promptly() {
 async fn two_waiters_on_a_job_not_yet_visible_share_one_poll_loop() {
     let (emu, c, tracker) = waiting();
     // Two waiters on one job share one poll loop; the job is invisible for 0.5 s first.
-    let quick = c.upgrade(&ctx(), "quick", NOW).await.unwrap();
+    let quick = submit_upgrade(&c, &ctx(), "quick", NOW).await.unwrap();
     let before = emu.stats()["requests"]["GET /v3/{project_id}/jobs"]
         .as_u64()
         .unwrap_or(0);

@@ -574,8 +574,7 @@ async fn an_immediate_create_adopts_a_scheduled_upgrade_and_does_not_wait_for_it
         second_switch: true,
     };
     let call = hwrds::rds::CallCtx::new(tokio_util::sync::CancellationToken::new());
-    let scheduled = scheduler
-        .upgrade(&call, ORDERS, later)
+    let scheduled = common::client::submit_upgrade(&scheduler, &call, ORDERS, later)
         .await
         .expect("scheduled");
     let tf = InProcess::configured(&emu, &[]).await;

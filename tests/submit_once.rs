@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::Emulator;
-use common::client::EmulatorClient;
+use common::client::{EmulatorClient, submit_upgrade};
 use hwrds::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest};
 use hwrds::upgrade::catalog::Catalog;
 use hwrds::upgrade::job::{self as upgrade_job, JobStatus};
@@ -107,7 +107,9 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     let ids = ids(2);
     let emu = emulator(&ids, json!({}));
     let client = client(&emu);
-    let started = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
+    let started = submit_upgrade(&client, &ctx(10), &ids[0], NOW)
+        .await
+        .unwrap();
     match submit_once::submit_once_reviewed(&client, &ctx(30), &ids[0], None, NOW, None, None)
         .await
         .unwrap()
@@ -140,7 +142,9 @@ async fn running_and_scheduled_upgrades_are_adopted() {
         is_delayed: true,
         second_switch: true,
     };
-    let scheduled = client.upgrade(&ctx(10), &ids[1], delayed).await.unwrap();
+    let scheduled = submit_upgrade(&client, &ctx(10), &ids[1], delayed)
+        .await
+        .unwrap();
     match submit_once::submit_once_reviewed(&client, &ctx(30), &ids[1], None, delayed, None, None)
         .await
         .unwrap()
@@ -219,7 +223,9 @@ async fn the_version_after_a_job_is_read_through_the_catalog_after_it_finished()
     );
     assert_eq!(listings(), 1);
 
-    let job = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
+    let job = submit_upgrade(&client, &ctx(10), &ids[0], NOW)
+        .await
+        .unwrap();
     let tracker =
         JobTracker::with_catalog(client.clone(), catalog.clone(), CancellationToken::new());
     let done = upgrade_job::wait(&tracker, &ctx(30), &job, &ids[0], FAST, |_| {})
@@ -250,7 +256,9 @@ async fn submit_behind_an_unseen_upgrade(
         false,
     );
     let client = client(&emu);
-    let elsewhere = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
+    let elsewhere = submit_upgrade(&client, &ctx(10), &ids[0], NOW)
+        .await
+        .unwrap();
     let submitted = submit_once::submit_once_reviewed(
         &client,
         &ctx(60),
@@ -335,7 +343,9 @@ async fn an_upgrade_the_last_look_shows_running_that_ends_before_the_request_is_
     let ids = ids(1);
     let emu = emulator(&ids, json!({"job_seconds": 1}));
     let client = client(&emu);
-    let elsewhere = client.upgrade(&ctx(10), &ids[0], NOW).await.unwrap();
+    let elsewhere = submit_upgrade(&client, &ctx(10), &ids[0], NOW)
+        .await
+        .unwrap();
     let catalog = Arc::new(Catalog::default());
     let listed = catalog
         .listed_within(&client, &ctx(10), Duration::ZERO)

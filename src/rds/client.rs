@@ -1,28 +1,28 @@
-//! The RDS client: one shared HTTP client, signing, endpoints and the project lookup,
-//! the per-API quotas and the global rate limiter, retries, and the calls hwrds makes,
-//! each named by its [`Api`]. A caller that must look at something between a request's
-//! quota slot and its sending reserves the slot ([`RdsClient::reserve`]) and sends with
-//! it (the submission: [`RdsClient::upgrade_reserved`]). Knows nothing about Terraform.
+//! The RDS client: its configuration, its construction (one shared HTTP client, the
+//! endpoints, the per-API quotas and the global rate limiter), the project lookup, and
+//! the calls hwrds makes, each named by its [`Api`]. A caller that must look at
+//! something between a request's quota reservation and its sending reserves
+//! ([`RdsClient::reserve`]) and sends with the reservation (the submission:
+//! [`RdsClient::upgrade_reserved`]). How a request is sent is `send`'s. Knows nothing
+//! about Terraform.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
-use tokio::time::Instant;
 
-use super::call_log::{self, CallOutcome, CallRecord};
-use super::context::{CallCtx, sleep_until};
+use super::api::Api;
+use super::context::CallCtx;
 use super::credentials::Credentials;
 use super::endpoints;
-use super::error::{RdsError, describe_body, from_response};
-use super::limiter::{Lane, RateLimiter};
+use super::error::RdsError;
+use super::limiter::RateLimiter;
 use super::models::*;
-use super::quota::{Api, ApiBucket, Denied, Policy, Quotas};
+use super::quota::{ApiBucket, Policy, Quotas};
 use super::request::Request;
-use super::reservation::{Progress, Reply, Reservation, SentBack};
-use super::retry::{RetryPolicy, parse_retry_after};
+use super::reservation::{Reply, Reservation};
+use super::retry::RetryPolicy;
 use super::signer;
 
 /// What the client needs to know.
@@ -142,13 +142,6 @@ pub struct RdsClient {
     inner: Arc<Inner>,
 }
 
-/// What one attempt produced.
-enum Attempt {
-    Done(u16, Vec<u8>),
-    Retry(RdsError, Option<Duration>),
-    Fail(RdsError),
-}
-
 impl RdsClient {
     pub fn new(config: ClientConfig) -> Result<Self, RdsError> {
         let endpoint = match (&config.endpoint, &config.region) {
@@ -211,6 +204,11 @@ impl RdsClient {
         self.inner.quotas.bucket(api)
     }
 
+    /// The HTTP client every request is sent with (`send`).
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
     /// The project id: configured, or looked up once through IAM (concurrent callers share it).
     pub async fn project_id(&self, ctx: &CallCtx) -> Result<String, RdsError> {
         self.inner
@@ -267,33 +265,13 @@ impl RdsClient {
         self.call(ctx, request).await
     }
 
-    /// Submits a minor version upgrade and returns the job id. Never retried once it may
-    /// have reached the server: the error is then [`RdsError::Ambiguous`]. Cancellation
-    /// and the deadline end the waits before it is sent (for quota, or after a 429);
-    /// once sent, it is seen through to its answer.
-    pub async fn upgrade(
-        &self,
-        ctx: &CallCtx,
-        instance_id: &str,
-        request: UpgradeRequest,
-    ) -> Result<String, RdsError> {
-        let mut reservation = self.reserve(Api::Upgrade, ctx).await?;
-        loop {
-            match self
-                .upgrade_reserved(reservation, ctx, instance_id, request)
-                .await?
-            {
-                Reply::Answered(job_id) => return Ok(job_id),
-                Reply::SentBack(back) => reservation = self.reserve_again(back, ctx).await?,
-            }
-        }
-    }
-
-    /// [`Self::upgrade`] with a slot of the upgrade API reserved by [`Self::reserve`],
-    /// for a caller that looks at the instance between reserving and sending: one
-    /// attempt, whose [`Reply::SentBack`] (a 429, or a failure that may be retried) is
-    /// reserved again ([`Self::reserve_again`]) before the next, as [`Self::upgrade`]
-    /// does.
+    /// Submits a minor version upgrade with a reservation of the upgrade API made by
+    /// [`Self::reserve`], for a caller that looks at the instance between reserving and
+    /// sending: one attempt, whose [`Reply::SentBack`] (a 429, or a failure that may be
+    /// retried) is reserved again ([`Self::reserve_again`]) before the next. The answer is
+    /// the job id. Never retried once it may have reached the server: the error is then
+    /// [`RdsError::Ambiguous`]. Cancellation and the deadline end the waits before it is
+    /// sent (for the global ceiling); once sent, it is seen through to its answer.
     pub async fn upgrade_reserved(
         &self,
         reservation: Reservation,
@@ -489,334 +467,4 @@ impl RdsClient {
             .await?;
         Ok(list.data_stores)
     }
-
-    /// Sends one API request and decodes its JSON answer: waits for the API's quota
-    /// and the global ceiling, signs and sends, and retries what may be retried. 429s
-    /// (not processed) are waited out as the API's bucket says, for as long as the
-    /// deadline allows, and do not count against `max_retries`, which is for transport
-    /// errors and 5xx. A request that is not idempotent (a submission) is seen through
-    /// once sent.
-    async fn call<T: DeserializeOwned>(
-        &self,
-        ctx: &CallCtx,
-        request: Request<'_>,
-    ) -> Result<T, RdsError> {
-        let mut reservation = self.admit(ctx, Progress::new(request.api)).await?;
-        loop {
-            match self.send_reserved(reservation, ctx, &request).await? {
-                Reply::Answered(value) => return Ok(value),
-                Reply::SentBack(back) => reservation = self.reserve_again(back, ctx).await?,
-            }
-        }
-    }
-
-    /// Waits for the next slot of `api`'s quota, in turn with the other requests of
-    /// `api`, and holds it for the caller ([`Reservation`]) until the caller sends with
-    /// it or drops it. For a project's API, the project id is looked up first, when it
-    /// is not known yet, so that nothing is left to wait for between reserving and
-    /// sending but the global ceiling on requests per second.
-    pub async fn reserve(&self, api: Api, ctx: &CallCtx) -> Result<Reservation, RdsError> {
-        if api != Api::IamProjects {
-            self.project_id(ctx).await?;
-        }
-        self.admit(ctx, Progress::new(api)).await
-    }
-
-    /// Reserves a slot again for a request the gateway or a passing failure sent back
-    /// ([`Reply::SentBack`]); the timeout or cancellation of this wait names the last
-    /// 429.
-    pub async fn reserve_again(
-        &self,
-        back: SentBack,
-        ctx: &CallCtx,
-    ) -> Result<Reservation, RdsError> {
-        self.admit(ctx, back.progress).await
-    }
-
-    /// Waits for the next slot of the API's quota and holds it for the request. The
-    /// wait ends at the deadline or on cancellation; when a 429 made this a retry, that
-    /// is said (the request was not processed).
-    async fn admit(&self, ctx: &CallCtx, progress: Progress) -> Result<Reservation, RdsError> {
-        let api = progress.api;
-        let bucket = self.bucket(api);
-        let permit = match bucket.acquire(&ctx.cancel, ctx.deadline).await {
-            Ok(permit) => permit,
-            Err(Denied::Cancelled) => return Err(cancelled(api, progress.throttled.as_ref())),
-            Err(Denied::Deadline(slot)) => {
-                let (policy, learned) = bucket.policy();
-                let wait = slot.saturating_duration_since(Instant::now());
-                return Err(RdsError::Timeout(format!(
-                    "{api}: the API's flow control ({policy}, {}) has no slot for this request before the deadline (next in {wait:?}){}",
-                    if learned {
-                        "the gateway's policy"
-                    } else {
-                        "assumed"
-                    },
-                    last_error(progress.throttled.as_ref())
-                )));
-            }
-        };
-        Ok(Reservation { permit, progress })
-    }
-
-    /// Spends `reservation` on one attempt of `request`: waits for a token of the global
-    /// ceiling (submissions ahead of reads), takes the slot, sends, and says what came of
-    /// it. A 429 sends the request back at once to wait for the API's quota; another
-    /// failure that may be retried sends it back after its backoff, or, when the retries
-    /// are spent or the backoff would pass the deadline, is the error.
-    async fn send_reserved<T: DeserializeOwned>(
-        &self,
-        reservation: Reservation,
-        ctx: &CallCtx,
-        request: &Request<'_>,
-    ) -> Result<Reply<T>, RdsError> {
-        let Reservation {
-            permit,
-            mut progress,
-        } = reservation;
-        let policy = self.inner.config.retry;
-        let (api, url, idempotent) = (request.api, request.url.as_str(), request.idempotent);
-        if progress.api != api {
-            return Err(RdsError::Config(format!(
-                "a slot of {} cannot send a request of {api}",
-                progress.api
-            )));
-        }
-        let lane = if api.is_submission() {
-            Lane::Submission
-        } else {
-            Lane::Read
-        };
-        let granted = tokio::select! {
-            granted = self.inner.limiter.acquire(lane, &ctx.cancel) => granted,
-            _ = sleep_until(ctx.deadline) => {
-                return Err(RdsError::Timeout(format!(
-                    "{api}: waiting for max_requests_per_second{}",
-                    last_error(progress.throttled.as_ref())
-                )));
-            }
-        };
-        if !granted {
-            return Err(cancelled(api, progress.throttled.as_ref()));
-        }
-        let sent = permit.sent();
-        progress.tries += 1;
-        let send = self.attempt(progress.tries, request);
-        let outcome = if idempotent {
-            tokio::select! {
-                _ = ctx.cancel.cancelled() => return Err(RdsError::Cancelled),
-                _ = sleep_until(ctx.deadline) => return Err(RdsError::Timeout(format!("{api}: {url}"))),
-                outcome = send => outcome,
-            }
-        } else {
-            send.await
-        };
-        let (error, retry_after) = match outcome {
-            Attempt::Retry(e, retry_after) if e.is_throttled() => {
-                let named = e.throttle_policy();
-                let refusal = sent.refused(named.map(|p| p.policy), retry_after);
-                tracing::info!(
-                    api = %api,
-                    policy = %refusal.policy,
-                    policy_source = if refusal.learned { "gateway" } else { "assumed" },
-                    scope = ?named.map(|p| p.scope),
-                    explained_by_our_use = refusal.explained,
-                    share = format!("{:.1}", refusal.share),
-                    retry_after_ms = retry_after.map(|d| d.as_millis() as u64),
-                    wait_ms = refusal.wait.as_millis() as u64,
-                    error = %e,
-                    "the API's flow control refused the request; waiting for its quota"
-                );
-                progress.throttled = Some(e);
-                return Ok(Reply::SentBack(SentBack { progress }));
-            }
-            Attempt::Done(status, bytes) => {
-                sent.accepted();
-                match serde_json::from_slice(&bytes) {
-                    Ok(value) => return Ok(Reply::Answered(value)),
-                    // A read whose answer is garbled (a proxy cut it short, a gateway
-                    // put its own page in) is asked again; a request that changes
-                    // something has been processed, and its lost answer is ambiguous.
-                    Err(e) if idempotent => (decode_error(status, &e, &bytes), None),
-                    Err(e) => {
-                        return Err(RdsError::Ambiguous(format!(
-                            "the answer (HTTP {status}) could not be understood: {}",
-                            decode_error(status, &e, &bytes)
-                        )));
-                    }
-                }
-            }
-            Attempt::Fail(e) => {
-                if went_through(&e) {
-                    sent.accepted();
-                }
-                return Err(e);
-            }
-            Attempt::Retry(e, retry_after) => {
-                if went_through(&e) {
-                    sent.accepted();
-                }
-                (e, retry_after)
-            }
-        };
-        if progress.retries >= policy.max_retries {
-            return Err(error);
-        }
-        let delay = policy.delay(progress.retries, retry_after);
-        progress.retries += 1;
-        if let Some(deadline) = ctx.deadline
-            && Instant::now() + delay > deadline
-        {
-            return Err(error);
-        }
-        let attempt = progress.retries;
-        tracing::debug!(%api, url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying API request");
-        tokio::select! {
-            _ = ctx.cancel.cancelled() => return Err(RdsError::Cancelled),
-            _ = tokio::time::sleep(delay) => {}
-        }
-        Ok(Reply::SentBack(SentBack { progress }))
-    }
-
-    /// One attempt of `request` (`number` 1 for the first): its outcome is known here,
-    /// and only here, and logged by [`call_log::record`].
-    async fn attempt(&self, number: u32, request: &Request<'_>) -> Attempt {
-        let idempotent = request.idempotent;
-        let method = &request.method;
-        let signed = match request.signed(&self.inner.http, &self.inner.config.credentials) {
-            Ok(r) => r,
-            Err(e) => return Attempt::Fail(e),
-        };
-        let logged_url = signed.url().to_string();
-        let started = Instant::now();
-        let record = |outcome: CallOutcome<'_>, retry_after: Option<Duration>| {
-            call_log::record(&CallRecord {
-                method: method.as_str(),
-                url: &logged_url,
-                attempt: number,
-                latency: started.elapsed(),
-                outcome,
-                retry_after,
-                redact: &[&self.inner.config.credentials.access_key],
-            })
-        };
-        let response = match self.inner.http.execute(signed).await {
-            Ok(r) => r,
-            Err(e) => {
-                let message = error_chain(&e);
-                record(CallOutcome::NoAnswer { error: &message }, None);
-                // A connect error never reached the server: safe to retry any request.
-                return if e.is_connect() || idempotent {
-                    Attempt::Retry(RdsError::Transport(message), None)
-                } else {
-                    Attempt::Fail(RdsError::Ambiguous(message))
-                };
-            }
-        };
-        let status = response.status();
-        let request_id = response
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let bytes = match response.bytes().await {
-            Ok(b) => b.to_vec(),
-            Err(e) => {
-                let message = format!("reading the answer: {}", error_chain(&e));
-                record(CallOutcome::NoAnswer { error: &message }, None);
-                return if idempotent {
-                    Attempt::Retry(RdsError::Transport(message), None)
-                } else {
-                    Attempt::Fail(RdsError::Ambiguous(message))
-                };
-            }
-        };
-        let error = (!status.is_success())
-            .then(|| from_response(status.as_u16(), &bytes, request_id.clone()));
-        record(
-            CallOutcome::Answered {
-                status: status.as_u16(),
-                request_id: request_id.as_deref(),
-                error_code: error.as_ref().and_then(RdsError::code),
-                error_body: error.is_some().then_some(bytes.as_slice()),
-            },
-            retry_after,
-        );
-        let Some(error) = error else {
-            return Attempt::Done(status.as_u16(), bytes);
-        };
-        // 429 and 503 mean "not processed"; other 5xx may have been processed.
-        let retryable = status == StatusCode::TOO_MANY_REQUESTS
-            || status == StatusCode::SERVICE_UNAVAILABLE
-            || (idempotent && status.is_server_error());
-        if retryable {
-            Attempt::Retry(error, retry_after)
-        } else if !idempotent && status.is_server_error() {
-            // A server error after the request arrived: it may have been carried out.
-            Attempt::Fail(RdsError::Ambiguous(format!(
-                "{error} (the request may have been carried out)"
-            )))
-        } else {
-            Attempt::Fail(error)
-        }
-    }
-}
-
-/// What a wait for the API's quota or the global ceiling reports when it ends early:
-/// the 429 that made this a retry, if one did.
-fn last_error(throttled: Option<&RdsError>) -> String {
-    throttled
-        .map(|e| format!("; last error: {e}"))
-        .unwrap_or_default()
-}
-
-/// A wait for the API's quota or the global ceiling cancelled; after a 429, it is said
-/// that the request was not processed.
-fn cancelled(api: Api, throttled: Option<&RdsError>) -> RdsError {
-    if let Some(e) = throttled {
-        tracing::info!(%api, error = %e, "cancelled while waiting for the API's quota after a 429; the request was not processed");
-    }
-    RdsError::Cancelled
-}
-
-/// Whether the gateway let the request through to the API (an answer from the API, not
-/// a refusal of the gateway's nor a lost connection).
-fn went_through(error: &RdsError) -> bool {
-    matches!(error, RdsError::Api { status, .. } if *status != 429)
-        || matches!(error, RdsError::Decode { .. } | RdsError::JobNotFound(_))
-}
-
-/// A 2xx answer that is not the JSON expected: what was wrong, and what came.
-fn decode_error(status: u16, error: &serde_json::Error, body: &[u8]) -> RdsError {
-    let what = if body.is_empty() {
-        "the body is empty".to_string()
-    } else if error.is_eof() {
-        format!("the JSON ends early ({error})")
-    } else if error.is_syntax() {
-        format!("the body is not JSON ({error})")
-    } else {
-        format!("the JSON does not have the expected shape ({error})")
-    };
-    let message = if body.is_empty() {
-        what
-    } else {
-        format!("{what}; {}", describe_body(body))
-    };
-    RdsError::Decode { status, message }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    message
 }

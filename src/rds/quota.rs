@@ -1,11 +1,11 @@
-//! Pacing under Huawei Cloud's API flow control: the operations the client calls
-//! ([`Api`]), the quota of one of them ([`Policy`]), and one sliding-log bucket per
-//! operation, shared by every call of the client ([`Quotas`]): a client signs with one
-//! access key, so its buckets need none (a client with another key has its own).
+//! Pacing under Huawei Cloud's API flow control: the quota of one operation of the API
+//! ([`Policy`]), and one sliding-log bucket per operation ([`Api`]), shared by every
+//! call of the client ([`Quotas`]): a client signs with one access key, so its buckets
+//! need none (a client with another key has its own).
 //!
-//! Not here: the process-wide ceiling on requests per second (`limiter`), the parsing
-//! of 429 bodies (`error`), this process's learned share of a quota (`share`), and
-//! retries (`client`, `retry`).
+//! Not here: the operations themselves (`api`), the process-wide ceiling on requests per
+//! second (`limiter`), the parsing of 429 bodies (`error`), this process's learned share
+//! of a quota (`share`), and sending and retries (`send`, `retry`).
 //!
 //! The gateway's algorithm is not documented (fixed window, sliding window or token
 //! bucket), so a bucket paces by the strictest reading: no span of the window's length
@@ -32,91 +32,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use reqwest::Method;
 use tokio::sync::{Notify, OwnedMutexGuard};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::api::Api;
 use super::share::{Change, Share};
-
-/// One operation of the API: a method and a path template, as the gateway meters them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Api {
-    IamProjects,
-    ListInstances,
-    Upgrade,
-    ShowJob,
-    ListTasks,
-    TaskDetail,
-    ListScheduleTasks,
-    Datastores,
-    SmallVersions,
-    DrRelations,
-}
-
-impl Api {
-    pub const ALL: [Api; 10] = [
-        Api::IamProjects,
-        Api::ListInstances,
-        Api::Upgrade,
-        Api::ShowJob,
-        Api::ListTasks,
-        Api::TaskDetail,
-        Api::ListScheduleTasks,
-        Api::Datastores,
-        Api::SmallVersions,
-        Api::DrRelations,
-    ];
-
-    /// `METHOD /path/{template}`, spelled as the emulator's per-route statistics are.
-    pub fn route(self) -> &'static str {
-        match self {
-            Api::IamProjects => "GET /v3/projects",
-            Api::ListInstances => "GET /v3/{project_id}/instances",
-            Api::Upgrade => "POST /v3/{project_id}/instances/{instance_id}/db-upgrade",
-            Api::ShowJob => "GET /v3/{project_id}/jobs",
-            Api::ListTasks => "GET /v3/{project_id}/tasklist",
-            Api::TaskDetail => "GET /v3/{project_id}/instances/{instance_id}/tasklist/detail",
-            Api::ListScheduleTasks => "GET /v3/{project_id}/schedule-tasks",
-            Api::Datastores => "GET /v3/{project_id}/datastores/{database_name}",
-            Api::SmallVersions => "GET /v3/{project_id}/datastores/{database_name}/small-version",
-            Api::DrRelations => "GET /v3/{project_id}/instances/disaster-recovery-relation",
-        }
-    }
-
-    pub fn method(self) -> Method {
-        match self {
-            Api::Upgrade => Method::POST,
-            _ => Method::GET,
-        }
-    }
-
-    /// Submissions change something, are never resent blindly, and go first.
-    pub fn is_submission(self) -> bool {
-        matches!(self, Api::Upgrade)
-    }
-
-    /// Items one request of a listing returns at most (the most its `limit` allows); 1
-    /// for the APIs that list nothing.
-    pub fn page_size(self) -> usize {
-        match self {
-            Api::ListInstances => 100,
-            Api::ListTasks | Api::ListScheduleTasks => 50,
-            _ => 1,
-        }
-    }
-
-    /// Requests a listing of `items` takes: one per page, one at least.
-    pub fn pages(self, items: usize) -> usize {
-        items.div_ceil(self.page_size()).max(1)
-    }
-}
-
-impl fmt::Display for Api {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.route())
-    }
-}
 
 /// A flow-control policy: at most `limit` requests in any span of `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,13 +57,13 @@ impl Policy {
         }
     }
 
-    /// How long after a slot frees the bucket still waits: 2 % of the window, at
+    /// How long after a request leaves the window the bucket still waits: 2 % of the window, at
     /// least 50 ms, for clock and network jitter between us and the gateway.
     pub fn margin(&self) -> Duration {
         (self.window / 50).max(Duration::from_millis(50))
     }
 
-    /// The mean time between two slots freeing in a full window.
+    /// The mean time between two requests leaving a full window.
     pub fn spacing(&self) -> Duration {
         self.window / self.limit.max(1)
     }
@@ -158,11 +79,11 @@ impl fmt::Display for Policy {
     }
 }
 
-/// Why a bucket did not grant a slot.
+/// Why a bucket granted no [`Permit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denied {
     Cancelled,
-    /// The next slot (at this instant) is after the caller's deadline.
+    /// The next grant (at this instant) is after the caller's deadline.
     Deadline(Instant),
 }
 
@@ -283,7 +204,7 @@ impl Window {
     /// log at our share; the even schedule (`window / share` apart beyond the burst of
     /// [`Window::burst_allowance`], so processes starting together do not all burst into
     /// one window); the hold of the last 429; and one probe at a time while refused.
-    fn next_slot(&mut self, now: Instant) -> Next {
+    fn next_grant(&mut self, now: Instant) -> Next {
         if self.refused_since.is_some() && self.probe.is_some() {
             return Next::AfterProbe;
         }
@@ -293,17 +214,17 @@ impl Window {
         }
         let pace = self.pace();
         let limit = pace.limit as usize;
-        let mut slot = now;
+        let mut at = now;
         if self.sent.len() >= limit {
-            slot = slot.max(self.sent[self.sent.len() - limit].1 + span);
+            at = at.max(self.sent[self.sent.len() - limit].1 + span);
         }
         if let Some(even) = self.even {
-            slot = slot.max(even.checked_sub(self.burst_allowance()).unwrap_or(even));
+            at = at.max(even.checked_sub(self.burst_allowance()).unwrap_or(even));
         }
         if let Some(blocked) = self.blocked_until {
-            slot = slot.max(blocked);
+            at = at.max(blocked);
         }
-        Next::At(slot)
+        Next::At(at)
     }
 }
 
@@ -329,7 +250,7 @@ fn log_change(api: Api, policy: Policy, change: Change) {
 pub struct ApiBucket {
     api: Api,
     window: Mutex<Window>,
-    /// Whose turn it is: one caller at a time computes and waits for the next slot,
+    /// Whose turn it is: one caller at a time computes and waits for the next grant,
     /// the others queue behind it in arrival order.
     turn: Arc<tokio::sync::Mutex<()>>,
     /// Wakes the caller whose turn it is when the window changes (a 429 came, a probe
@@ -337,16 +258,16 @@ pub struct ApiBucket {
     changed: Notify,
 }
 
-/// The right to send one request now; the slot is taken when it is [`sent`](Self::sent).
-/// It holds the bucket's turn: dropped unsent, it gives the slot back untouched, and the
-/// next caller computes its own.
+/// The right to send one request now; the window counts it when it is [`sent`](Self::sent).
+/// It holds the bucket's turn: dropped unsent, it leaves the window untouched, and the
+/// next caller computes its own grant.
 pub struct Permit {
     bucket: Arc<ApiBucket>,
     _turn: OwnedMutexGuard<()>,
 }
 
 impl Permit {
-    /// Records the request as sent now and lets the next caller compute its slot.
+    /// Records the request as sent now and lets the next caller compute its grant.
     pub fn sent(self) -> Sent {
         let mut w = self.bucket.lock();
         let at = Instant::now();
@@ -390,7 +311,11 @@ impl Sent {
     /// The gateway refused the request with a 429: learn its policy when it told us,
     /// cut our share when our log does not explain the refusal, and hold the next
     /// grant back (see the module doc).
-    pub fn refused(mut self, policy: Option<Policy>, retry_after: Option<Duration>) -> Refusal {
+    pub fn refused(
+        mut self,
+        policy: Option<Policy>,
+        retry_after: Option<Duration>,
+    ) -> QuotaRefusal {
         self.settled = true;
         self.bucket.refused(self.id, self.at, policy, retry_after)
     }
@@ -411,14 +336,14 @@ impl Drop for Sent {
 
 /// What the bucket concluded from a 429.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Refusal {
+pub struct QuotaRefusal {
     pub policy: Policy,
     pub learned: bool,
     /// Whether our own log explains the refusal (we alone filled the window).
     pub explained: bool,
     /// This process's share of the policy afterwards, in requests per window.
     pub share: f64,
-    /// How long until the next slot the bucket will grant.
+    /// How long until the bucket's next grant.
     pub wait: Duration,
 }
 
@@ -454,8 +379,8 @@ impl ApiBucket {
         w.pace()
     }
 
-    /// Waits for this API's next slot, in turn with the other callers. Ends at once on
-    /// cancellation, or when the slot would come after `deadline`.
+    /// Waits for this API's next grant, in turn with the other callers. Ends at once on
+    /// cancellation, or when the grant would come after `deadline`.
     pub async fn acquire(
         self: &Arc<Self>,
         cancel: &CancellationToken,
@@ -471,20 +396,20 @@ impl ApiBucket {
             let next = {
                 let mut w = self.lock();
                 w.grow(self.api, now);
-                w.next_slot(now)
+                w.next_grant(now)
             };
             let wake = match next {
-                Next::At(slot) if slot <= now => {
+                Next::At(at) if at <= now => {
                     return Ok(Permit {
                         bucket: self.clone(),
                         _turn: turn,
                     });
                 }
-                Next::At(slot) => {
-                    if deadline.is_some_and(|d| slot > d) {
-                        return Err(Denied::Deadline(slot));
+                Next::At(at) => {
+                    if deadline.is_some_and(|d| at > d) {
+                        return Err(Denied::Deadline(at));
                     }
-                    Some(slot)
+                    Some(at)
                 }
                 Next::AfterProbe => None,
             };
@@ -510,7 +435,7 @@ impl ApiBucket {
         sent_at: Instant,
         policy: Option<Policy>,
         retry_after: Option<Duration>,
-    ) -> Refusal {
+    ) -> QuotaRefusal {
         let now = Instant::now();
         let mut w = self.lock();
         if let Some(i) = w.sent.iter().rposition(|(sent, _)| *sent == id) {
@@ -540,11 +465,11 @@ impl ApiBucket {
             .max(retry_after.unwrap_or_default());
         let blocked = now + penalty;
         w.blocked_until = Some(w.blocked_until.map_or(blocked, |b| b.max(blocked)));
-        let wait = match w.next_slot(now) {
-            Next::At(slot) => slot - now,
+        let wait = match w.next_grant(now) {
+            Next::At(at) => at - now,
             Next::AfterProbe => penalty,
         };
-        let refusal = Refusal {
+        let refusal = QuotaRefusal {
             policy: w.policy,
             learned: w.learned,
             explained,
@@ -716,7 +641,7 @@ mod tests {
         assert!(refusal.learned && !refusal.explained);
         assert_eq!(refusal.share, 20.0, "the 20 we held");
         assert_eq!(bucket.pace().limit, 20);
-        // Refused at 20 s; our oldest slots free first: the oldest of our 20 was sent
+        // Refused at 20 s; our oldest requests leave the window first: the oldest of our 20 was sent
         // at 0 s.
         assert_eq!(refusal.wait, Duration::from_millis(61_200 - 20_000));
         pass(&bucket).await;
@@ -755,7 +680,7 @@ mod tests {
             "the policy's spacing first"
         );
         // The probe goes after the hold; a second caller waits for its answer however
-        // long it takes, not for a slot of its own.
+        // long it takes, not for a grant of its own.
         let probe = send(&bucket).await;
         assert_eq!(ms_since(t0), 1_000);
         let second = {
@@ -813,7 +738,7 @@ mod tests {
             })
         };
         tokio::time::sleep(Duration::from_secs(1)).await;
-        // Learning 10 per second frees the slot the refused request held; as our log
+        // Learning 10 per second frees the refused request's place in the log; as our log
         // holds nothing, others spend the quota: our share is cut to one per second, and
         // the first hold is one spacing of the policy (0.1 s).
         let refusal = refused.refused(
@@ -861,13 +786,7 @@ mod tests {
     }
 
     #[test]
-    fn routes_are_the_emulators_templates() {
-        assert_eq!(Api::ShowJob.route(), "GET /v3/{project_id}/jobs");
-        assert!(Api::Upgrade.route().starts_with("POST "));
-        assert!(Api::ALL.iter().filter(|a| a.is_submission()).count() == 1);
-        for api in Api::ALL {
-            assert!(api.route().starts_with(api.method().as_str()));
-        }
+    fn one_bucket_per_api() {
         let quotas = Quotas::new(Policy::STANDARD);
         let a = quotas.bucket(Api::ShowJob);
         assert!(Arc::ptr_eq(&a, &quotas.bucket(Api::ShowJob)));

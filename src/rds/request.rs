@@ -2,9 +2,9 @@
 //! method and whether it may be sent again), its URL, query, body and project, and how
 //! it becomes a signed HTTP request. What to do with the answer is the client's.
 
+use super::api::Api;
 use super::credentials::Credentials;
 use super::error::RdsError;
-use super::quota::Api;
 use super::signer::{self, SignableRequest};
 
 /// One request of `api`; built with [`Request::new`] and the setters after it.

@@ -1,20 +1,22 @@
-//! A request's turn to be sent, held by its caller: the slot of its API's quota reserved
-//! for it ([`Reservation`]), what came of sending with it ([`Reply`]), and a request sent
-//! back to wait for a slot again ([`SentBack`]). A caller that must look at something
+//! A request's turn to be sent, held by its caller: its API's quota reserved for it
+//! ([`Reservation`]), what came of sending with it ([`Reply`]), and a request sent back to
+//! reserve again ([`SentBack`]). A caller that must look at something
 //! right before a request leaves (the domain's last look before an upgrade) reserves,
 //! looks, then sends with the reservation, or drops it unspent; the client's own reads
 //! reserve and send without a look.
 //!
-//! Not here: how slots are paced (`quota`), the ceiling on requests per second (`limiter`,
-//! waited for when a reservation is spent), and sending and the retry decisions (`client`).
+//! Not here: how reservations are paced (`quota`), the ceiling on requests per second
+//! (`limiter`, waited for when a reservation is spent), and sending and the retry decisions
+//! (`send`).
 
+use super::api::Api;
 use super::error::RdsError;
-use super::quota::{Api, Permit};
+use super::quota::Permit;
 
-/// The slot of one API's quota, reserved for one request ([`RdsClient::reserve`]): the
-/// API's turn is held, and no other request of the API for these credentials is granted
-/// a slot, until the reservation is spent sending the request (for a submission,
-/// [`RdsClient::upgrade_reserved`]) or dropped. Dropped unspent, it gives the slot back:
+/// One API's quota, reserved for one request ([`RdsClient::reserve`]): the API's turn is
+/// held, and no other request of the API for these credentials is granted one, until the
+/// reservation is spent sending the request (for a submission,
+/// [`RdsClient::upgrade_reserved`]) or dropped. Dropped unspent, it gives the turn back:
 /// nothing counts against the quota, and the next request in turn computes its own.
 ///
 /// [`RdsClient::reserve`]: super::RdsClient::reserve
@@ -22,25 +24,25 @@ use super::quota::{Api, Permit};
 #[must_use = "a reservation holds the API's turn until it is spent or dropped"]
 pub struct Reservation {
     pub(super) permit: Permit,
-    pub(super) progress: Progress,
+    pub(super) progress: RequestProgress,
 }
 
 impl Reservation {
-    /// The API whose slot it is.
+    /// The API whose quota it reserves.
     pub fn api(&self) -> Api {
         self.progress.api
     }
 }
 
 /// A request not processed that may be sent again: the gateway refused it with a 429
-/// (the API's bucket now holds the next slot back), or it failed in a way that may be
-/// retried (its backoff was waited out already). It waits for a slot again with
+/// (the API's bucket now holds its next grant back), or it failed in a way that may be
+/// retried (its backoff was waited out already). It waits for a reservation again with
 /// [`RdsClient::reserve_again`], which carries the retries spent and the last 429 on.
 ///
 /// [`RdsClient::reserve_again`]: super::RdsClient::reserve_again
 #[must_use = "a request sent back is sent again with a new reservation, or given up"]
 pub struct SentBack {
-    pub(super) progress: Progress,
+    pub(super) progress: RequestProgress,
 }
 
 impl SentBack {
@@ -71,7 +73,7 @@ impl<T> Reply<T> {
 
 /// What one request carries from one attempt to the next.
 #[derive(Debug)]
-pub(super) struct Progress {
+pub(super) struct RequestProgress {
     pub api: Api,
     /// Attempts made (1 for the first), as the call log numbers them.
     pub tries: u32,
@@ -82,9 +84,9 @@ pub(super) struct Progress {
     pub throttled: Option<RdsError>,
 }
 
-impl Progress {
+impl RequestProgress {
     pub fn new(api: Api) -> Self {
-        Progress {
+        RequestProgress {
             api,
             tries: 0,
             retries: 0,

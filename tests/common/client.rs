@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hwrds::rds::credentials::{Credentials, Secret};
 use hwrds::rds::retry::RetryPolicy;
-use hwrds::rds::{CallCtx, ClientConfig, RdsClient, UpgradeRequest};
+use hwrds::rds::{Api, CallCtx, ClientConfig, RdsClient, RdsError, Reply, UpgradeRequest};
 use tokio_util::sync::CancellationToken;
 
 use super::{ACCESS_KEY, SECRET_KEY};
@@ -73,6 +73,27 @@ impl EmulatorClient {
     }
 }
 
+/// Submits the upgrade of `instance_id` with no look at the instance: reserves the upgrade
+/// API's quota, sends, and reserves again whenever the request is sent back (a 429, or a
+/// failure that may be retried); the job id.
+pub async fn submit_upgrade(
+    client: &RdsClient,
+    ctx: &CallCtx,
+    instance_id: &str,
+    request: UpgradeRequest,
+) -> Result<String, RdsError> {
+    let mut reservation = client.reserve(Api::Upgrade, ctx).await?;
+    loop {
+        match client
+            .upgrade_reserved(reservation, ctx, instance_id, request)
+            .await?
+        {
+            Reply::Answered(job_id) => return Ok(job_id),
+            Reply::SentBack(back) => reservation = client.reserve_again(back, ctx).await?,
+        }
+    }
+}
+
 /// Starts the upgrade of `instance_id` the way the console does: one signed API call
 /// (second switch, not delayed) to the emulator at `url`; its job id.
 pub fn console_upgrade(url: &str, instance_id: &str) -> Result<String, String> {
@@ -88,6 +109,11 @@ pub fn console_upgrade_by(as_user: EmulatorClient, instance_id: &str) -> Result<
     };
     tokio::runtime::Runtime::new()
         .map_err(|e| format!("runtime: {e}"))?
-        .block_on(client.upgrade(&CallCtx::new(CancellationToken::new()), instance_id, now))
+        .block_on(submit_upgrade(
+            &client,
+            &CallCtx::new(CancellationToken::new()),
+            instance_id,
+            now,
+        ))
         .map_err(|e| format!("console upgrade of {instance_id}: {e}"))
 }
