@@ -285,7 +285,7 @@ fn shortest_job(size: usize, window: f64, visible_after: f64) -> f64 {
         return 3.0;
     }
     let spacing = Duration::from_secs_f64(window / f64::from(QUOTA_LIMIT));
-    let trusted = hwrds::upgrade::last_look::max_age(size, spacing);
+    let trusted = hwrds::upgrade::submission::last_look::max_age(size, spacing);
     (trusted.as_secs_f64() + visible_after + 1.0).ceil()
 }
 

@@ -395,3 +395,73 @@ fn the_action_waits_for_an_adopted_window_before_its_timeout() {
     assert!(out.contains("upgrade completed, 8.0.28 -> 8.0.32"), "{out}");
     assert_eq!(emu.upgrade_jobs(ORDERS), 1, "no second upgrade job");
 }
+
+/// A delayed upgrade that asks to wait, with a timeout shorter than the time to its
+/// window: the action returns at once with the resource's warning, as the resource does
+/// (both read the new job's window before deciding), and neither waits out its timeout.
+#[test]
+fn a_delayed_wait_for_a_window_after_the_timeout_returns_at_once_for_action_and_resource() {
+    let emu = emulator(3600.0);
+    let settings = "is_delayed          = true\n    wait_for_completion = true";
+    let action = format!(
+        "action \"hwrds_db_minor_upgrade\" \"orders\" {{\n  config {{\n    instance_id         = \"{ORDERS}\"\n    {settings}\n    timeout             = \"40s\"\n  }}\n}}\n"
+    );
+    let ws = hwrds_workspace(common::terraform(), &emu, &action);
+    let started = Instant::now();
+    let run = ws.run(&[
+        "apply",
+        "-auto-approve",
+        "-invoke=action.hwrds_db_minor_upgrade.orders",
+    ]);
+    let action_took = started.elapsed();
+    run.assert_ok();
+    let invoked = flat(&run.all());
+    let job_id = submitted_job_id(&invoked);
+    let start = as_rfc3339(&scheduled_task(&emu).start_time);
+    for said in [
+        "Warning: Warning when invoking action Upgrade scheduled after this apply's timeout: not waiting",
+        &format!(
+            "Upgrade job {job_id} of instance {ORDERS} is scheduled to start at {start}, after the timeout of this invocation (40s)"
+        ),
+    ] {
+        assert!(
+            invoked.contains(said),
+            "the invocation says {said:?}:\n{invoked}"
+        );
+    }
+    assert!(!invoked.contains("Upgrade still running"), "{invoked}");
+    assert!(
+        action_took < Duration::from_secs(30),
+        "returned in seconds, not at its 40 s timeout: {action_took:?}"
+    );
+
+    // The resource with the same settings, on a second instance, says the same.
+    let other = common::fixtures::PAYMENTS;
+    emu.admin(
+        "/__emulator/instances",
+        json!({"instances": [{"id": other, "name": "billing", "maintenance_window": WINDOW}]}),
+    );
+    let resource = format!(
+        "resource \"hwrds_db_minor_upgrade\" \"billing\" {{\n  instance_id         = \"{other}\"\n  {settings}\n  timeouts {{\n    create = \"40s\"\n  }}\n}}\n"
+    );
+    ws.write("main.tf", &format!("{}{resource}", common::HWRDS_HEADER));
+    let started = Instant::now();
+    let apply = ws.apply();
+    let resource_took = started.elapsed();
+    apply.assert_ok();
+    let applied = flat(&apply.all());
+    assert!(
+        applied.contains("Warning: Upgrade scheduled after this apply's timeout: not waiting"),
+        "{applied}"
+    );
+    assert!(
+        applied.contains("after the timeout of this apply (40s)"),
+        "{applied}"
+    );
+    assert!(
+        resource_took < Duration::from_secs(30),
+        "returned in seconds: {resource_took:?}"
+    );
+    assert_eq!(emu.upgrade_jobs(ORDERS), 1, "no second upgrade job");
+    assert_eq!(emu.upgrade_jobs(other), 1, "no second upgrade job");
+}

@@ -9,9 +9,10 @@ pub mod common;
 use std::time::Duration;
 
 use common::Emulator;
-use common::client::{EmulatorClient, submit_upgrade};
+use common::client::{EmulatorClient, attempt, submit_upgrade};
 use hwrds::rds::{CallCtx, InstanceFilter, RdsClient, RdsError, UpgradeRequest};
-use hwrds::upgrade::submit_once::{self, Submitted};
+use hwrds::upgrade::submission::Origin;
+use hwrds::upgrade::submission::submit_once;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -197,17 +198,15 @@ async fn the_task_center_search_resolves_a_garbled_submit() {
             let id = format!("s-{kind}-{seed}");
             emu.admin("/__emulator/instances", instances(&[&id]));
             emu.faults(json!({"probability": 0.5, "kinds": [kind], "seed": seed}));
-            let submitted =
-                submit_once::submit_once_reviewed(&c, &ctx(), &id, None, REQUEST, None, None)
-                    .await
-                    .unwrap_or_else(|e| panic!("{kind} seed {seed}: {e}"))
-                    .submitted;
+            let submitted = submit_once::submit_once(&c, &ctx(), &attempt(&id, REQUEST))
+                .await
+                .unwrap_or_else(|e| panic!("{kind} seed {seed}: {e}"));
             emu.faults(json!({"probability": 0}));
             let stats = emu.stats();
             assert_eq!(stats["upgrade_jobs"][&id], 1, "{kind} {seed}: {stats}");
             assert_eq!(stats["upgrade_posts"][&id], 1, "{kind} {seed}: {stats}");
-            if let Submitted::Adopted(job) = submitted {
-                assert!(!job.id.is_empty());
+            if submitted.origin == Origin::Adopted {
+                assert!(!submitted.job.id.is_empty());
                 adopted += 1;
                 break;
             }

@@ -10,12 +10,13 @@ pub mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::client::{EmulatorClient, submit_upgrade};
+use common::client::{EmulatorClient, follow, submit_upgrade};
 use common::{Emulator, PROJECT_ID, SECRET_KEY};
 use hwrds::rds::models::Instance;
 use hwrds::rds::{
     Api, CallCtx, ClientConfig, InstanceFilter, RdsClient, RdsError, TaskFilter, UpgradeRequest,
 };
+use hwrds::upgrade::job::JobStatus;
 use hwrds::upgrade::tracking::{JobTracker, PollCadence, WaitError};
 use serde_json::json;
 use tokio::time::Instant;
@@ -159,15 +160,14 @@ async fn an_upgrade_is_followed_to_completion_and_listed_in_the_task_center() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     let tracker = JobTracker::new(c.clone(), CancellationToken::new());
-    let done = tracker
-        .wait_for_job(&ctx(), &job_id, FAST, move |job| {
-            sink.lock()
-                .unwrap()
-                .push(job.progress_text().unwrap_or_default().to_string())
-        })
-        .await
-        .unwrap();
-    assert_eq!(done.status, "Completed");
+    let done = follow(&tracker, &ctx(), &job_id, "", FAST, move |job| {
+        sink.lock()
+            .unwrap()
+            .push(job.progress.clone().unwrap_or_default())
+    })
+    .await
+    .unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
     assert!(!seen.lock().unwrap().is_empty(), "progress was reported");
     let after = c.instance(&ctx(), &ha.id).await.unwrap().unwrap();
     assert_eq!(after.datastore.complete_version.as_deref(), Some("8.0.32"));
@@ -755,8 +755,8 @@ async fn a_wait_that_reaches_its_deadline_returns_the_last_status() {
     let (_emu, c, tracker) = waiting();
     let slow = submit_upgrade(&c, &ctx(), "slow", NOW).await.unwrap();
     let deadline = ctx().with_deadline(Instant::now() + Duration::from_millis(1200));
-    match tracker.wait_for_job(&deadline, &slow, FAST, |_| {}).await {
-        Err(WaitError::Timeout(Some(job))) => assert_eq!(job.status, "Running"),
+    match follow(&tracker, &deadline, &slow, "", FAST, |_| {}).await {
+        Err(WaitError::Timeout(Some(job))) => assert_eq!(job.status, JobStatus::Running),
         other => panic!("expected a timeout with the last status, got {other:?}"),
     }
 }
@@ -772,9 +772,7 @@ async fn a_cancelled_wait_ends_promptly() {
         trigger.cancel();
     });
     let started = Instant::now();
-    let result = tracker
-        .wait_for_job(&CallCtx::new(cancel), &slow, FAST, |_| {})
-        .await;
+    let result = follow(&tracker, &CallCtx::new(cancel), &slow, "", FAST, |_| {}).await;
     assert!(matches!(result, Err(WaitError::Cancelled(_))), "{result:?}");
     assert!(
         started.elapsed() < Duration::from_millis(800),
@@ -792,11 +790,11 @@ async fn two_waiters_on_a_job_not_yet_visible_share_one_poll_loop() {
         .unwrap_or(0);
     let (ctx_a, ctx_b) = (ctx(), ctx());
     let (a, b) = tokio::join!(
-        tracker.wait_for_job(&ctx_a, &quick, FAST, |_| {}),
-        tracker.wait_for_job(&ctx_b, &quick, FAST, |_| {})
+        follow(&tracker, &ctx_a, &quick, "", FAST, |_| {}),
+        follow(&tracker, &ctx_b, &quick, "", FAST, |_| {})
     );
-    assert_eq!(a.unwrap().status, "Completed");
-    assert_eq!(b.unwrap().status, "Completed");
+    assert_eq!(a.unwrap().status, JobStatus::Completed);
+    assert_eq!(b.unwrap().status, JobStatus::Completed);
     let polls = emu.stats()["requests"]["GET /v3/{project_id}/jobs"]
         .as_u64()
         .unwrap_or(0)

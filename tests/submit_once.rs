@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::Emulator;
-use common::client::{EmulatorClient, submit_upgrade};
+use common::client::{EmulatorClient, attempt, follow, submit_upgrade};
 use hwrds::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest};
 use hwrds::upgrade::catalog::Catalog;
 use hwrds::upgrade::job::{self as upgrade_job, JobStatus};
-use hwrds::upgrade::last_look::LastLook;
-use hwrds::upgrade::submit_once::{self, Submitted};
+use hwrds::upgrade::submission::last_look::LastLook;
+use hwrds::upgrade::submission::submit_once::{self, Attempt};
+use hwrds::upgrade::submission::{Obtained, Origin};
 use hwrds::upgrade::tracking::{JobTracker, PollCadence};
 use serde_json::json;
 use tokio::time::Instant;
@@ -78,14 +79,12 @@ async fn lost_answers_never_start_a_second_job() {
     emu.faults(json!({"probability": 0.5, "kinds": ["reset_after_processing"], "seed": 3}));
     let mut recovered = 0;
     for id in &ids {
-        let submitted =
-            submit_once::submit_once_reviewed(&client, &ctx(120), id, None, NOW, None, None)
-                .await
-                .unwrap_or_else(|e| panic!("{id}: {e}"))
-                .submitted;
-        assert!(!submitted.job_id().is_empty());
+        let submitted = submit_once::submit_once(&client, &ctx(120), &attempt(id, NOW))
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert!(!submitted.job.id.is_empty());
         // A lost answer is resolved by finding the job the request started.
-        if matches!(submitted, Submitted::Adopted(_)) {
+        if submitted.origin == Origin::Adopted {
             recovered += 1;
         }
     }
@@ -110,32 +109,34 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     let started = submit_upgrade(&client, &ctx(10), &ids[0], NOW)
         .await
         .unwrap();
-    match submit_once::submit_once_reviewed(&client, &ctx(30), &ids[0], None, NOW, None, None)
+    match submit_once::submit_once(&client, &ctx(30), &attempt(&ids[0], NOW))
         .await
         .unwrap()
-        .submitted
     {
-        Submitted::Adopted(job) => assert_eq!(job.id, started),
+        Obtained {
+            origin: Origin::Adopted,
+            job,
+            ..
+        } => assert_eq!(job.id, started),
         other => panic!("expected adoption, got {other:?}"),
     }
     // The same, from a listing of the project's running upgrades made beforehand.
     let listing = upgrade_job::running_upgrades(&client, &ctx(10))
         .await
         .unwrap();
-    match submit_once::submit_once_reviewed(
-        &client,
-        &ctx(30),
-        &ids[0],
-        None,
-        NOW,
-        Some(&listing),
-        None,
-    )
-    .await
-    .unwrap()
-    .submitted
+    let with_listing = Attempt {
+        running: Some(&listing),
+        ..attempt(&ids[0], NOW)
+    };
+    match submit_once::submit_once(&client, &ctx(30), &with_listing)
+        .await
+        .unwrap()
     {
-        Submitted::Adopted(job) => assert_eq!(job.id, started),
+        Obtained {
+            origin: Origin::Adopted,
+            job,
+            ..
+        } => assert_eq!(job.id, started),
         other => panic!("expected adoption from the listing, got {other:?}"),
     }
     let delayed = UpgradeRequest {
@@ -145,12 +146,15 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     let scheduled = submit_upgrade(&client, &ctx(10), &ids[1], delayed)
         .await
         .unwrap();
-    match submit_once::submit_once_reviewed(&client, &ctx(30), &ids[1], None, delayed, None, None)
+    match submit_once::submit_once(&client, &ctx(30), &attempt(&ids[1], delayed))
         .await
         .unwrap()
-        .submitted
     {
-        Submitted::Adopted(job) => {
+        Obtained {
+            origin: Origin::Adopted,
+            job,
+            ..
+        } => {
             assert_eq!(job.id, scheduled);
             assert_eq!(job.status, JobStatus::Scheduled);
         }
@@ -160,7 +164,7 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     assert_eq!(emu.upgrade_jobs(&ids[1]), 1);
     // The scheduled job runs once its window opens and is followed to the end.
     let tracker = JobTracker::new(client.clone(), CancellationToken::new());
-    let done = upgrade_job::wait(&tracker, &ctx(30), &scheduled, &ids[1], FAST, |_| {})
+    let done = follow(&tracker, &ctx(30), &scheduled, &ids[1], FAST, |_| {})
         .await
         .unwrap();
     assert_eq!(done.status, JobStatus::Completed);
@@ -175,18 +179,20 @@ async fn jobs_unknown_to_the_job_api_are_followed_through_the_task_center() {
                "latest_version": "14.12", "job_queryable": false}),
     );
     let client = client(&emu);
-    let job =
-        match submit_once::submit_once_reviewed(&client, &ctx(30), &ids[0], None, NOW, None, None)
-            .await
-            .unwrap()
-            .submitted
-        {
-            Submitted::New(id) => id,
-            other => panic!("expected a new job, got {other:?}"),
-        };
+    let job = match submit_once::submit_once(&client, &ctx(30), &attempt(&ids[0], NOW))
+        .await
+        .unwrap()
+    {
+        Obtained {
+            origin: Origin::Submitted,
+            job,
+            ..
+        } => job.id,
+        other => panic!("expected a new job, got {other:?}"),
+    };
     let mut seen = Vec::new();
     let tracker = JobTracker::new(client.clone(), CancellationToken::new());
-    let done = upgrade_job::wait(&tracker, &ctx(30), &job, &ids[0], FAST, |snap| {
+    let done = follow(&tracker, &ctx(30), &job, &ids[0], FAST, |snap| {
         seen.push(snap.status.clone())
     })
     .await
@@ -228,7 +234,7 @@ async fn the_version_after_a_job_is_read_through_the_catalog_after_it_finished()
         .unwrap();
     let tracker =
         JobTracker::with_catalog(client.clone(), catalog.clone(), CancellationToken::new());
-    let done = upgrade_job::wait(&tracker, &ctx(30), &job, &ids[0], FAST, |_| {})
+    let done = follow(&tracker, &ctx(30), &job, &ids[0], FAST, |_| {})
         .await
         .unwrap();
     assert_eq!(done.status, JobStatus::Completed);
@@ -247,7 +253,7 @@ async fn the_version_after_a_job_is_read_through_the_catalog_after_it_finished()
 async fn submit_behind_an_unseen_upgrade(
     visible_after: f64,
     job_seconds: f64,
-) -> (Emulator, String, Submitted) {
+) -> (Emulator, String, Obtained) {
     let ids = ids(1);
     let emu = Emulator::start(
         json!({"instances": [{"id": ids[0], "name": "orders", "type": "Ha",
@@ -259,25 +265,24 @@ async fn submit_behind_an_unseen_upgrade(
     let elsewhere = submit_upgrade(&client, &ctx(10), &ids[0], NOW)
         .await
         .unwrap();
-    let submitted = submit_once::submit_once_reviewed(
-        &client,
-        &ctx(60),
-        &ids[0],
-        Some("8.0.28"),
-        NOW,
-        None,
-        None,
-    )
-    .await
-    .unwrap()
-    .submitted;
+    let checked = Attempt {
+        version: Some("8.0.28"),
+        ..attempt(&ids[0], NOW)
+    };
+    let submitted = submit_once::submit_once(&client, &ctx(60), &checked)
+        .await
+        .unwrap();
     (emu, elsewhere, submitted)
 }
 
 /// The submission adopted the other upgrade, `elsewhere`, which has completed.
-fn adopted_completed(submitted: Submitted, elsewhere: &str) {
+fn adopted_completed(submitted: Obtained, elsewhere: &str) {
     match submitted {
-        Submitted::Adopted(job) => {
+        Obtained {
+            origin: Origin::Adopted,
+            job,
+            ..
+        } => {
             assert_eq!(job.id, elsewhere);
             assert_eq!(job.status, JobStatus::Completed);
         }
@@ -304,7 +309,11 @@ async fn busy_instance_whose_version_changed_waits_for_the_upgrade_job_to_show()
     let (emu, elsewhere, submitted) = submit_behind_an_unseen_upgrade(8.0, 1.0).await;
     let id = &ids(1)[0];
     match submitted {
-        Submitted::Adopted(job) => assert_eq!(job.id, elsewhere),
+        Obtained {
+            origin: Origin::Adopted,
+            job,
+            ..
+        } => assert_eq!(job.id, elsewhere),
         other => panic!("expected the other upgrade to be adopted, got {other:?}"),
     }
     let stats = emu.stats();
@@ -319,19 +328,15 @@ async fn submit_with_last_look(
     catalog: &Arc<Catalog>,
     call: &CallCtx,
     id: &str,
-) -> Result<Submitted, submit_once::SubmitError> {
+) -> Result<Obtained, submit_once::SubmitError> {
     let last_look = LastLook::new(catalog, client, call, id, "8.0.28");
-    submit_once::submit_once_reviewed(
-        client,
-        call,
-        id,
-        Some("8.0.28"),
-        NOW,
-        Some(&[]),
-        Some(&last_look),
-    )
-    .await
-    .map(|outcome| outcome.submitted)
+    let looked = Attempt {
+        version: Some("8.0.28"),
+        running: Some(&[]),
+        last_look: Some(&last_look),
+        ..attempt(id, NOW)
+    };
+    submit_once::submit_once(client, call, &looked).await
 }
 
 /// The last look's listing, read moments before the submission, shows the instance busy

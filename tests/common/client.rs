@@ -7,6 +7,9 @@ use std::time::Duration;
 use hwrds::rds::credentials::{Credentials, Secret};
 use hwrds::rds::retry::RetryPolicy;
 use hwrds::rds::{Api, CallCtx, ClientConfig, RdsClient, RdsError, Reply, UpgradeRequest};
+use hwrds::upgrade::job::JobSnapshot;
+use hwrds::upgrade::submission::submit_once::Attempt;
+use hwrds::upgrade::tracking::{Followed, JobTracker, PollCadence, WaitError};
 use tokio_util::sync::CancellationToken;
 
 use super::{ACCESS_KEY, SECRET_KEY};
@@ -116,4 +119,34 @@ pub fn console_upgrade_by(as_user: EmulatorClient, instance_id: &str) -> Result<
             now,
         ))
         .map_err(|e| format!("console upgrade of {instance_id}: {e}"))
+}
+
+/// One exactly-once submission of `request` for `instance_id`, with nothing known
+/// beforehand (no checked version, no listing, no last look): set fields to add them.
+pub fn attempt(instance_id: &str, request: UpgradeRequest) -> Attempt<'_> {
+    Attempt {
+        instance_id,
+        version: None,
+        request,
+        running: None,
+        last_look: None,
+    }
+}
+
+/// Follows job `job_id` (of `instance_id`, "" when unknown) with `tracker` to its end.
+pub async fn follow(
+    tracker: &JobTracker,
+    ctx: &CallCtx,
+    job_id: &str,
+    instance_id: &str,
+    cadence: PollCadence,
+    on_progress: impl FnMut(&JobSnapshot) + Send,
+) -> Result<JobSnapshot, WaitError> {
+    let followed = Followed {
+        job_id,
+        instance_id,
+        since: None,
+        cadence,
+    };
+    tracker.follow_job(ctx, followed, on_progress).await
 }
