@@ -10,7 +10,6 @@ mod instance_data;
 mod instances_data;
 mod plan_checks;
 mod project_lookup;
-mod shared_config;
 mod submission;
 mod timeouts;
 mod upgrade_action;
@@ -131,23 +130,18 @@ impl Provider for HwrdsProvider {
 
     async fn configure(&self, _ctx: &Ctx, config: &Value, _terraform_version: &str) -> Diagnostics {
         let env = |name: &str| std::env::var(name).ok();
+        // Every error and warning of the block at once, or a configuration to use.
         let (resolved, mut diags) = match config::resolve(config, &env) {
             Ok(ok) => ok,
             Err(diags) => return diags,
         };
-        match config::fleet_limits(config, &env) {
-            Ok(limits) => self.state.gate.set_limits(limits),
-            Err(errors) => return errors,
-        }
-        match config::accept_newer_target(config, &env) {
-            Ok(accept) => self
-                .state
-                .accept_newer_target
-                .store(accept, Ordering::Relaxed),
-            Err(errors) => return errors,
-        }
-        let (region, endpoint) = (resolved.region.clone(), resolved.endpoint.clone());
-        match RdsClient::new(resolved) {
+        self.state.gate.set_limits(resolved.limits);
+        self.state
+            .accept_newer_target
+            .store(resolved.accept_newer_target, Ordering::Relaxed);
+        let client = resolved.client;
+        let (region, endpoint) = (client.region.clone(), client.endpoint.clone());
+        match RdsClient::new(client) {
             Ok(client) => {
                 // The tracker's loop ends with the state (its last handle): the state
                 // holds no shutdown token, and each wait has its own cancellation.
