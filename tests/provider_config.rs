@@ -1,6 +1,7 @@
 //! Provider configuration through real Terraform: credentials from the Huawei Cloud CLI's
-//! shared config file and its profiles (never logged), the shared rate limit setting, and
-//! the project-id lookup (the region's IAM endpoint; its failure and the way around it).
+//! shared config file and its profiles (never logged), the shared rate limit setting,
+//! the project-id lookup (the region's IAM endpoint; its failure and the way around it),
+//! and every problem of the block reported at once.
 
 pub mod common;
 
@@ -137,4 +138,28 @@ fn the_eu_sovereign_region_looks_its_project_up_under_myhuaweicloud_eu() {
         assert!(out.contains(part), "{part:?} in:\n{out}");
     }
     assert!(!out.contains("iam.myhuaweicloud.com"), "{out}");
+}
+
+#[test]
+fn every_problem_of_the_provider_block_is_reported_at_once() {
+    let emu = Emulator::start(json!({}), false);
+    let body = format!("provider \"hwrds\" {{\n  insecure = true\n}}\n{ORDERS_BY_NAME}");
+    let mut ws = hwrds_workspace(common::terraform(), &emu, &body);
+    ws.set_env("HW_MAX_RETRIES", "abc");
+    ws.set_env("HWRDS_FAILURE_BUDGET", "none");
+    let run = ws.plan();
+    assert_eq!(run.code, 1, "{}", run.all());
+    let out = run.all().split_whitespace().collect::<Vec<_>>().join(" ");
+    for part in [
+        "Warning: TLS certificate verification is off",
+        "Error: Invalid HW_MAX_RETRIES",
+        "Error: Invalid HWRDS_FAILURE_BUDGET",
+    ] {
+        assert!(out.contains(part), "{part:?} in:\n{out}");
+    }
+    assert_eq!(
+        emulator_requests(&emu),
+        0,
+        "no call without a configuration"
+    );
 }

@@ -11,7 +11,6 @@ mod instances_data;
 mod not_submitted;
 mod plan_checks;
 mod project_lookup;
-mod shared_config;
 mod timeouts;
 mod upgrade_action;
 mod upgrade_args;
@@ -122,20 +121,16 @@ impl Provider for HwrdsProvider {
 
     async fn configure(&self, _ctx: &Ctx, config: &Value, _terraform_version: &str) -> Diagnostics {
         let env = |name: &str| std::env::var(name).ok();
+        // Every error and warning of the block at once, or a configuration to use.
         let (resolved, mut diags) = match config::resolve(config, &env) {
             Ok(ok) => ok,
             Err(diags) => return diags,
         };
-        match config::fleet_limits(config, &env) {
-            Ok(limits) => self.state.gate.set_limits(limits),
-            Err(errors) => return errors,
-        }
-        let accept_newer_target = match config::accept_newer_target(config, &env) {
-            Ok(accept) => accept,
-            Err(errors) => return errors,
-        };
-        let (region, endpoint) = (resolved.region.clone(), resolved.endpoint.clone());
-        match RdsClient::new(resolved) {
+        self.state.gate.set_limits(resolved.limits);
+        let accept_newer_target = resolved.accept_newer_target;
+        let client = resolved.client;
+        let (region, endpoint) = (client.region.clone(), client.endpoint.clone());
+        match RdsClient::new(client) {
             Ok(client) => {
                 // The tracker's loop ends with the state (its last handle): the state
                 // holds no shutdown token, and each wait has its own cancellation.

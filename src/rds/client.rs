@@ -15,6 +15,7 @@ use tokio::sync::OnceCell;
 use super::api::Api;
 use super::context::CallCtx;
 use super::credentials::Credentials;
+use super::defaults;
 use super::endpoints;
 use super::error::RdsError;
 use super::limiter::RateLimiter;
@@ -57,9 +58,9 @@ impl ClientConfig {
             iam_endpoint: None,
             insecure: false,
             retry: RetryPolicy::default(),
-            requests_per_second: 20.0,
-            burst: 40,
-            api_quota_per_minute: Policy::STANDARD.limit,
+            requests_per_second: defaults::REQUESTS_PER_SECOND,
+            burst: defaults::burst(defaults::REQUESTS_PER_SECOND),
+            api_quota_per_minute: defaults::API_QUOTA_PER_MINUTE,
             request_timeout: Duration::from_secs(30),
         }
     }

@@ -10,6 +10,7 @@ pub mod call_log;
 pub mod client;
 pub mod context;
 pub mod credentials;
+pub mod defaults;
 pub mod endpoints;
 pub mod error;
 pub mod limiter;

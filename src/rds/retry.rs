@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use super::defaults;
+
 /// How requests are retried.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -14,7 +16,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_retries: 5,
+            max_retries: defaults::MAX_RETRIES,
             base: Duration::from_millis(500),
             cap: Duration::from_secs(20),
         }

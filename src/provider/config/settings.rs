@@ -1,0 +1,228 @@
+//! The table of the provider block's settings, one row each: attribute name, environment
+//! variable, kind with its range and default, description and sensitivity. The schema,
+//! validation and resolution all walk this table, so a new setting is a row here (listed
+//! in [`TABLE`]) plus reading its typed value where it is used.
+
+use std::ops::RangeInclusive;
+
+use crate::cty::Type;
+use crate::rds::defaults;
+use crate::schema::Attribute;
+
+/// One setting of the provider block.
+pub struct Setting {
+    /// The attribute in the provider block.
+    pub name: &'static str,
+    /// The environment variable read when the block leaves the attribute unset.
+    pub env_var: &'static str,
+    pub kind: Kind,
+    /// The schema's description, and so the docs'.
+    pub description: &'static str,
+    /// Terraform hides the value in its output.
+    pub sensitive: bool,
+}
+
+/// What a setting holds, its range, and what it is when neither the block nor the
+/// environment sets it (`None`: unset). The default lives in the kind so that its type
+/// is the setting's.
+pub enum Kind {
+    /// Text, not empty when set.
+    Text { default: Option<&'static str> },
+    /// The URL of an API endpoint: https, or http to a loopback address.
+    Endpoint { default: Option<&'static str> },
+    /// `true` or `false` (also `1` or `0` in the environment).
+    Flag { default: bool },
+    /// A whole number in the range.
+    Whole {
+        range: RangeInclusive<u32>,
+        default: Option<u32>,
+    },
+    /// A number in the range.
+    Decimal {
+        range: RangeInclusive<f64>,
+        default: Option<f64>,
+    },
+}
+
+impl Setting {
+    /// The setting's attribute in the provider schema.
+    pub fn attribute(&self) -> Attribute {
+        let ty = match self.kind {
+            Kind::Text { .. } | Kind::Endpoint { .. } => Type::String,
+            Kind::Flag { .. } => Type::Bool,
+            Kind::Whole { .. } | Kind::Decimal { .. } => Type::Number,
+        };
+        let attribute = Attribute::optional(self.name, ty, self.description);
+        if self.sensitive {
+            attribute.sensitive()
+        } else {
+            attribute
+        }
+    }
+}
+
+/// Every setting, in the schema's order.
+pub const TABLE: &[&Setting] = &[
+    &REGION,
+    &PROJECT_ID,
+    &ACCESS_KEY,
+    &SECRET_KEY,
+    &SECURITY_TOKEN,
+    &ENDPOINT,
+    &IAM_ENDPOINT,
+    &SHARED_CONFIG_FILE,
+    &PROFILE,
+    &INSECURE,
+    &MAX_RETRIES,
+    &MAX_REQUESTS_PER_SECOND,
+    &API_QUOTA_PER_MINUTE,
+    &MAX_CONCURRENT_UPGRADES,
+    &FAILURE_BUDGET,
+    &ACCEPT_NEWER_TARGET,
+];
+
+/// The largest cap on running upgrades, and the largest failure budget.
+const FLEET_LARGEST: u32 = 10_000;
+
+pub const REGION: Setting = Setting {
+    name: "region",
+    env_var: "HW_REGION_NAME",
+    kind: Kind::Text { default: None },
+    description: "Huawei Cloud region of the RDS instances, e.g. `ap-southeast-1`. Falls back to `HW_REGION_NAME`. Required unless `project_id` is known (the project lookup needs the region).",
+    sensitive: false,
+};
+
+pub const PROJECT_ID: Setting = Setting {
+    name: "project_id",
+    env_var: "HW_PROJECT_ID",
+    kind: Kind::Text { default: None },
+    description: "Project id of the region. Falls back to `HW_PROJECT_ID`; when neither is set it is looked up once through IAM.",
+    sensitive: false,
+};
+
+pub const ACCESS_KEY: Setting = Setting {
+    name: "access_key",
+    env_var: "HW_ACCESS_KEY",
+    kind: Kind::Text { default: None },
+    description: "Access key id (AK). Falls back to `HW_ACCESS_KEY`.",
+    sensitive: false,
+};
+
+pub const SECRET_KEY: Setting = Setting {
+    name: "secret_key",
+    env_var: "HW_SECRET_KEY",
+    kind: Kind::Text { default: None },
+    description: "Secret access key (SK). Falls back to `HW_SECRET_KEY`. Never logged nor stored in state.",
+    sensitive: true,
+};
+
+pub const SECURITY_TOKEN: Setting = Setting {
+    name: "security_token",
+    env_var: "HW_SECURITY_TOKEN",
+    kind: Kind::Text { default: None },
+    description: "Security token of temporary credentials. Falls back to `HW_SECURITY_TOKEN`.",
+    sensitive: true,
+};
+
+pub const ENDPOINT: Setting = Setting {
+    name: "endpoint",
+    env_var: "HWRDS_ENDPOINT",
+    kind: Kind::Endpoint { default: None },
+    description: "RDS endpoint URL overriding the region's, `https://rds.{region}.myhuaweicloud.com` (`myhuaweicloud.eu` in the EU sovereign cloud, `eu-west-101`), e.g. the hwrds emulator. Falls back to `HWRDS_ENDPOINT`. `http://` is accepted for loopback addresses only.",
+    sensitive: false,
+};
+
+pub const IAM_ENDPOINT: Setting = Setting {
+    name: "iam_endpoint",
+    env_var: "HWRDS_IAM_ENDPOINT",
+    kind: Kind::Endpoint { default: None },
+    description: "IAM endpoint URL used to look up the project id, overriding the region's, `https://iam.{region}.myhuaweicloud.com` (`myhuaweicloud.eu` in the EU sovereign cloud, `eu-west-101`). Falls back to `HWRDS_IAM_ENDPOINT`, then to `endpoint` when that is set.",
+    sensitive: false,
+};
+
+pub const SHARED_CONFIG_FILE: Setting = Setting {
+    name: "shared_config_file",
+    env_var: "HW_SHARED_CONFIG_FILE",
+    kind: Kind::Text { default: None },
+    description: "Path of the Huawei Cloud CLI's shared config file (e.g. `~/.hcloud/config.json`, written by `hcloud configure` with `--cli-auth-encrypt=false`). Its profile supplies credentials, region and project id where neither this block nor the environment does. Falls back to `HW_SHARED_CONFIG_FILE`.",
+    sensitive: false,
+};
+
+pub const PROFILE: Setting = Setting {
+    name: "profile",
+    env_var: "HW_PROFILE",
+    kind: Kind::Text { default: None },
+    description: "Profile of the shared config file to use. Falls back to `HW_PROFILE`, then to the file's `current` profile.",
+    sensitive: false,
+};
+
+pub const INSECURE: Setting = Setting {
+    name: "insecure",
+    env_var: "HW_INSECURE",
+    kind: Kind::Flag { default: false },
+    description: "Skip TLS certificate verification of the API endpoints. Falls back to `HW_INSECURE`. Never use it against the real cloud; the provider warns every time it is set.",
+    sensitive: false,
+};
+
+pub const MAX_RETRIES: Setting = Setting {
+    name: "max_retries",
+    env_var: "HW_MAX_RETRIES",
+    kind: Kind::Whole {
+        range: 0..=20,
+        default: Some(defaults::MAX_RETRIES),
+    },
+    description: "How many times a failed API request (network error, server error) is retried (0-20). Throttled requests (429) are not counted: they are waited out within the operation's timeout. Falls back to `HW_MAX_RETRIES`, default 5.",
+    sensitive: false,
+};
+
+pub const MAX_REQUESTS_PER_SECOND: Setting = Setting {
+    name: "max_requests_per_second",
+    env_var: "HWRDS_MAX_REQUESTS_PER_SECOND",
+    kind: Kind::Decimal {
+        range: 0.1..=1000.0,
+        default: Some(defaults::REQUESTS_PER_SECOND),
+    },
+    description: "Rate limit shared by every API call of the provider (0.1-1000 requests per second), on top of each API's flow-control quota; upgrade submissions go ahead of queued reads. Falls back to `HWRDS_MAX_REQUESTS_PER_SECOND`, default 20.",
+    sensitive: false,
+};
+
+pub const API_QUOTA_PER_MINUTE: Setting = Setting {
+    name: "api_quota_per_minute",
+    env_var: "HWRDS_API_QUOTA_PER_MINUTE",
+    kind: Kind::Whole {
+        range: 1..=1_000_000,
+        default: Some(defaults::API_QUOTA_PER_MINUTE),
+    },
+    description: "The flow-control quota of each RDS API for these credentials, in requests per minute (1-1000000). Huawei's standard policy is 60; raise it only if Huawei raised your tenant's quota. The provider paces every API so that no minute holds more, and when the API answers 429 with its policy it follows that policy instead. Falls back to `HWRDS_API_QUOTA_PER_MINUTE`, default 60.",
+    sensitive: false,
+};
+
+pub const MAX_CONCURRENT_UPGRADES: Setting = Setting {
+    name: "max_concurrent_upgrades",
+    env_var: "HWRDS_MAX_CONCURRENT_UPGRADES",
+    kind: Kind::Whole {
+        range: 1..=FLEET_LARGEST,
+        default: None,
+    },
+    description: "At most this many upgrade jobs of this provider process run at once (submitted and not finished), whatever Terraform's `-parallelism`: further creates and action invocations wait for a slot (logged at INFO, counted against their create timeout; interrupted, they submit nothing and leave nothing in the state). Jobs this run follows again count too; delayed upgrades (`is_delayed`) do not, as they run in the maintenance window. 1-10000; unset means no cap. Falls back to `HWRDS_MAX_CONCURRENT_UPGRADES`.",
+    sensitive: false,
+};
+
+pub const FAILURE_BUDGET: Setting = Setting {
+    name: "failure_budget",
+    env_var: "HWRDS_FAILURE_BUDGET",
+    kind: Kind::Whole {
+        range: 1..=FLEET_LARGEST,
+        default: None,
+    },
+    description: "Once this many upgrade jobs of this provider process have failed, creates and action invocations that have not submitted yet stop with an error naming the failed instances and their fail reasons, submit nothing and leave nothing in the state (the next apply tries them again); jobs already running are followed to the end. 1-10000; unset means no budget. Falls back to `HWRDS_FAILURE_BUDGET`.",
+    sensitive: false,
+};
+
+pub const ACCEPT_NEWER_TARGET: Setting = Setting {
+    name: "accept_newer_target",
+    env_var: "HWRDS_ACCEPT_NEWER_TARGET",
+    kind: Kind::Flag { default: false },
+    description: "What an apply does when, right before an upgrade is submitted, the API would install a newer minor version than the plan's `target_version` (one released since the plan). `false` (default): it submits nothing and fails at `instance_id`, naming both versions; plan again to review the new one. `true`, for configurations whose plans nobody reviews: it installs the newer version and warns; `target_version` keeps what the plan showed and `version_after` records what was installed. Falls back to `HWRDS_ACCEPT_NEWER_TARGET` (`true` or `false`).",
+    sensitive: false,
+};
