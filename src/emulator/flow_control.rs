@@ -130,17 +130,17 @@ pub enum Policy {
     Api,
 }
 
-/// A refused request: what the gateway says about it.
+/// A request refused by flow control: what the gateway says about it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Refusal {
+pub struct Throttled {
     pub policy: Policy,
     pub limit: u32,
     pub window_seconds: f64,
-    /// Whole seconds until a slot frees, when the policy asks for `Retry-After`.
+    /// Whole seconds until the window has room, when the policy asks for `Retry-After`.
     pub retry_after: Option<u64>,
 }
 
-impl Refusal {
+impl Throttled {
     /// The gateway's `error_msg`, e.g. `… policy user over ratelimit,limit:60,time:1 minute`.
     pub fn message(&self) -> String {
         let policy = match self.policy {
@@ -271,7 +271,7 @@ impl FlowControl {
 
     /// Accepts a request of `user` to `api` at `at` (taking a slot in both quotas), or
     /// says which quota refuses it (taking nothing).
-    pub fn admit(&mut self, api: &str, user: &str, at: f64) -> Result<(), Refusal> {
+    pub fn admit(&mut self, api: &str, user: &str, at: f64) -> Result<(), Throttled> {
         if !self.config.enabled {
             return Ok(());
         }
@@ -288,7 +288,7 @@ impl FlowControl {
             .entry(api.to_string())
             .or_insert_with(|| Window::new(algorithm, quota.total, at));
         let api_wait = api_window.wait(quota.total, window, at);
-        let refusal = |policy, limit, wait: f64| Refusal {
+        let refusal = |policy, limit, wait: f64| Throttled {
             policy,
             limit,
             window_seconds: window,
@@ -330,7 +330,7 @@ mod tests {
         assert_eq!(spell_window(6.0), "6 second");
         assert_eq!(spell_window(90.0), "90 second");
         assert_eq!(spell_window(2.5), "2.5 second");
-        let refusal = Refusal {
+        let refusal = Throttled {
             policy: Policy::User,
             limit: 60,
             window_seconds: 60.0,

@@ -469,7 +469,7 @@ async fn checked_and_processed(
 }
 
 /// The gateway's 429 for a request flow control refused (it was not processed).
-fn throttled(refusal: &flow_control::Refusal) -> Response {
+fn throttled(refusal: &flow_control::Throttled) -> Response {
     let mut response = gateway_error(
         StatusCode::TOO_MANY_REQUESTS,
         "APIGW.0308",

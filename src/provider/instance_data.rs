@@ -16,7 +16,7 @@ use crate::upgrade::facts::InstanceFacts;
 use crate::upgrade::job;
 
 pub struct InstanceDataSource {
-    pub(super) state: Arc<ProviderState>,
+    pub(super) provider: Arc<ProviderState>,
 }
 
 /// The object type of one node.
@@ -43,11 +43,11 @@ pub fn scheduled_upgrade_type() -> Type {
 /// The project's scheduled tasks for the data sources (one listing per process). A
 /// failed listing leaves `scheduled_upgrade` null, with a warning saying it is unknown.
 pub async fn scheduled_tasks(
-    state: &ProviderState,
+    provider: &ProviderState,
     client: &RdsClient,
     call: &CallCtx,
 ) -> (Vec<ScheduledTask>, Diagnostics) {
-    match state.catalog.scheduled(client, call).await {
+    match provider.catalog.scheduled(client, call).await {
         Ok(tasks) => (tasks.as_ref().clone(), Diagnostics::default()),
         Err(e) => (
             Vec::new(),
@@ -212,7 +212,7 @@ impl DataSource for InstanceDataSource {
     }
 
     async fn read(&self, ctx: &Ctx, config: &Value) -> StateResult {
-        let client = match self.state.client() {
+        let client = match self.provider.client() {
             Ok(c) => c,
             Err(d) => return StateResult::error(d),
         };
@@ -281,7 +281,7 @@ impl DataSource for InstanceDataSource {
             )));
         }
         let instance = matches.remove(0);
-        let facts = match self.state.catalog.facts(client, &call, &instance).await {
+        let facts = match self.provider.catalog.facts(client, &call, &instance).await {
             Ok(f) => f,
             Err(e) => {
                 return StateResult::error(Diagnostics::from(Diagnostic::error(
@@ -290,7 +290,7 @@ impl DataSource for InstanceDataSource {
                 )));
             }
         };
-        let (scheduled, diagnostics) = scheduled_tasks(&self.state, client, &call).await;
+        let (scheduled, diagnostics) = scheduled_tasks(&self.provider, client, &call).await;
         let mut state = Value::null_object(&self.schema().block.value_type());
         state.set_attr("id", Value::string(&instance.id));
         state.set_attr("name", Value::string(&instance.name));

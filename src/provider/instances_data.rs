@@ -15,7 +15,7 @@ use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{Ctx, DataSource, Diagnostic, Diagnostics, StateResult};
 
 pub struct InstancesDataSource {
-    pub(super) state: Arc<ProviderState>,
+    pub(super) provider: Arc<ProviderState>,
 }
 
 /// The object type of one listed instance.
@@ -113,7 +113,7 @@ impl DataSource for InstancesDataSource {
     }
 
     async fn read(&self, ctx: &Ctx, config: &Value) -> StateResult {
-        let client = match self.state.client() {
+        let client = match self.provider.client() {
             Ok(c) => c,
             Err(d) => return StateResult::error(d),
         };
@@ -122,7 +122,7 @@ impl DataSource for InstancesDataSource {
             Err(d) => return StateResult::error(Diagnostics::from(d)),
         };
         let call = CallCtx::new(ctx.cancel.clone());
-        let all = match self.state.catalog.all(client, &call).await {
+        let all = match self.provider.catalog.all(client, &call).await {
             Ok(all) => all,
             Err(e) => {
                 return StateResult::error(Diagnostics::from(project_lookup::or_diagnostic(
@@ -141,11 +141,11 @@ impl DataSource for InstancesDataSource {
         let (scheduled, diagnostics) = if matching.is_empty() {
             (Vec::new(), Diagnostics::default())
         } else {
-            scheduled_tasks(&self.state, client, &call).await
+            scheduled_tasks(&self.provider, client, &call).await
         };
         let mut listed = Vec::with_capacity(matching.len());
         for instance in matching {
-            let facts = match self.state.catalog.facts(client, &call, instance).await {
+            let facts = match self.provider.catalog.facts(client, &call, instance).await {
                 Ok(f) => f,
                 Err(e) => {
                     return StateResult::error(Diagnostics::from(Diagnostic::error(

@@ -88,30 +88,30 @@ impl Provider for HwrdsProvider {
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
         vec![Arc::new(db_minor_upgrade::DbMinorUpgrade {
-            state: self.state.clone(),
+            provider: self.state.clone(),
         })]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
         vec![
             Arc::new(instance_data::InstanceDataSource {
-                state: self.state.clone(),
+                provider: self.state.clone(),
             }),
             Arc::new(instances_data::InstancesDataSource {
-                state: self.state.clone(),
+                provider: self.state.clone(),
             }),
         ]
     }
 
     fn actions(&self) -> Vec<Arc<dyn Action>> {
         vec![Arc::new(upgrade_action::UpgradeAction {
-            state: self.state.clone(),
+            provider: self.state.clone(),
         })]
     }
 
     fn list_resources(&self) -> Vec<Arc<dyn ListResource>> {
         vec![Arc::new(upgrade_list::UpgradeList {
-            state: self.state.clone(),
+            provider: self.state.clone(),
         })]
     }
 

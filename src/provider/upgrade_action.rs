@@ -31,7 +31,7 @@ use crate::upgrade::target::Target;
 use crate::upgrade::tracking::WATCHED;
 
 pub struct UpgradeAction {
-    pub(super) state: Arc<ProviderState>,
+    pub(super) provider: Arc<ProviderState>,
 }
 
 #[async_trait::async_trait]
@@ -97,20 +97,20 @@ impl Action for UpgradeAction {
         let Some(instance_id) = upgrade_args::checkable_instance_id(config) else {
             return Diagnostics::default();
         };
-        let client = match self.state.client() {
+        let client = match self.provider.client() {
             Ok(c) => c,
             Err(d) => return d,
         };
         let call = CallCtx::new(ctx.cancel.clone());
         match self
-            .state
+            .provider
             .catalog
             .checked_facts(client, &call, &instance_id)
             .await
         {
             Ok(facts) => {
                 let checked =
-                    plan_checks::diagnostics(&self.state.catalog, client, &call, facts, config)
+                    plan_checks::diagnostics(&self.provider.catalog, client, &call, facts, config)
                         .await;
                 let mut diags = checked.diags;
                 // The target itself cannot show: an action's plan carries no values.
@@ -124,7 +124,7 @@ impl Action for UpgradeAction {
     }
 
     async fn invoke(&self, ctx: &Ctx, config: &Value, progress: Progress) -> Diagnostics {
-        let upgrades = match self.state.upgrades() {
+        let upgrades = match self.provider.upgrades() {
             Ok(upgrades) => upgrades,
             Err(d) => return d,
         };

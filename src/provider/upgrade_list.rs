@@ -35,7 +35,7 @@ use crate::upgrade::job::{self, JobSnapshot, JobStatus};
 const PAGE: usize = 50;
 
 pub struct UpgradeList {
-    pub(super) state: Arc<ProviderState>,
+    pub(super) provider: Arc<ProviderState>,
 }
 
 pub fn schema() -> Schema {
@@ -221,12 +221,12 @@ impl ListResource for UpgradeList {
             Ok(f) => f,
             Err(d) => return d,
         };
-        let client = match self.state.client() {
+        let client = match self.provider.client() {
             Ok(c) => c,
             Err(d) => return d,
         };
         let call = CallCtx::new(ctx.cancel.clone());
-        let instances = match self.state.catalog.all(client, &call).await {
+        let instances = match self.provider.catalog.all(client, &call).await {
             Ok(all) => all,
             Err(e) => return error("Cannot list the project's instances", &e),
         };

@@ -30,8 +30,7 @@
 //!   the API, so a create that meets one while `is_delayed = false` adopts it with a
 //!   warning saying it does not run now (the instance would refuse a second upgrade), and
 //!   an apply never waits for a window that opens after its timeout: it returns at once
-//!   with the job recorded as `Scheduled` (the rules after a submission, the slot
-//!   included, are [`crate::upgrade::flow`]'s, shared with the action). Replacing a
+//!   with the job recorded as `Scheduled`. Replacing a
 //!   resource whose job is scheduled warns at plan that applying will not run it now;
 //!   its destroy says it will still run.
 //!
@@ -39,10 +38,11 @@
 //! read, update, delete, import); [`model`] owns the attribute names and the typed plan
 //! and state every part works on, and depends on no other part; [`mod@schema`] shows them to
 //! Terraform; [`delayed`], [`import`], [`moved`] and [`plan_carry`] depend on the model
-//! only; [`outcome`] follows the job and records it. The checks, the submission and the
-//! job are the domain's ([`crate::upgrade`]); the arguments, the submission's diagnostics
-//! and the wait outcomes are shared with the action ([`super::upgrade_args`],
-//! [`super::submission`], [`super::wait_outcome`]).
+//! only; [`outcome`] records the upgrade run and refreshes the job. The create and the
+//! resumed wait are callers of the domain's upgrade run ([`crate::upgrade::run`], shared
+//! with the action), as are the arguments, the diagnostics of what was not submitted and
+//! the wait outcomes ([`super::upgrade_args`], [`super::not_submitted`],
+//! [`super::wait_outcome`]).
 
 mod delayed;
 mod import;
@@ -82,7 +82,7 @@ use crate::upgrade::tracking::UNATTENDED;
 pub use self::schema::schema;
 
 pub struct DbMinorUpgrade {
-    pub(super) state: Arc<ProviderState>,
+    pub(super) provider: Arc<ProviderState>,
 }
 
 #[async_trait::async_trait]
@@ -129,7 +129,7 @@ impl Resource for DbMinorUpgrade {
         config: &Value,
         _private: &[u8],
     ) -> StateResult {
-        let upgrades = match self.state.upgrades() {
+        let upgrades = match self.provider.upgrades() {
             Ok(upgrades) => upgrades,
             Err(d) => return StateResult::error(d),
         };
@@ -168,7 +168,7 @@ impl Resource for DbMinorUpgrade {
         let mut new = UpgradeState::from_value(state);
         let mut diags = Diagnostics::default();
         if moved::has_no_job(&new)
-            && !moved::adopt(&self.state, client, ctx, &mut new, &mut diags).await
+            && !moved::adopt(&self.provider, client, ctx, &mut new, &mut diags).await
         {
             return StateResult {
                 state: Some(new.to_value()),
@@ -206,7 +206,7 @@ impl Resource for DbMinorUpgrade {
         _config: &Value,
         _private: &[u8],
     ) -> StateResult {
-        let upgrades = match self.state.upgrades() {
+        let upgrades = match self.provider.upgrades() {
             Ok(upgrades) => upgrades,
             Err(d) => return StateResult::error(d),
         };
@@ -288,7 +288,7 @@ impl Resource for DbMinorUpgrade {
 
 impl DbMinorUpgrade {
     fn client(&self) -> Result<&RdsClient, Diagnostics> {
-        self.state.client()
+        self.provider.client()
     }
 
     /// The plan, on the model of `plan.planned`: `wait_for_completion`'s default, then an
@@ -322,7 +322,7 @@ impl DbMinorUpgrade {
         };
         let call = CallCtx::new(ctx.cancel.clone());
         let facts = match self
-            .state
+            .provider
             .catalog
             .checked_facts(client, &call, &instance_id)
             .await
@@ -334,10 +334,12 @@ impl DbMinorUpgrade {
             }
         };
         let checked =
-            plan_checks::diagnostics(&self.state.catalog, client, &call, facts, &plan.config).await;
+            plan_checks::diagnostics(&self.provider.catalog, client, &call, facts, &plan.config)
+                .await;
         diags.extend(checked.diags);
         let (facts, under_way) = (checked.facts, checked.under_way);
-        diags.extend(dr_relation::plan_warning(&self.state.catalog, client, &call, &facts).await);
+        diags
+            .extend(dr_relation::plan_warning(&self.provider.catalog, client, &call, &facts).await);
         planned.engine = facts.engine.as_str().into();
         planned.instance_type = facts.instance_type.as_str().into();
         // The target is known, an upgrade under way included; so is the version it starts

@@ -75,7 +75,7 @@ pub fn has_no_job(state: &UpgradeState) -> bool {
 /// `submitted_at`, engine and type). False, with a warning, when the task center knows
 /// no upgrade of the instance: the state stays as moved and the next refresh looks again.
 pub async fn adopt(
-    state: &ProviderState,
+    provider: &ProviderState,
     client: &RdsClient,
     ctx: &Ctx,
     value: &mut UpgradeState,
@@ -87,7 +87,8 @@ pub async fn adopt(
         Ok(Some(job)) => {
             value.set_job(&job.id);
             value.submitted_at = job.created.clone().into();
-            if let Ok(Some(instance)) = state.catalog.instance(client, &call, &instance_id).await {
+            if let Ok(Some(instance)) = provider.catalog.instance(client, &call, &instance_id).await
+            {
                 value.engine = instance.datastore.engine.into();
                 value.instance_type = instance.instance_type.into();
             }

@@ -68,13 +68,13 @@ fn server(provider: Arc<dyn Provider>, shutdown: CancellationToken) -> ProviderS
 
 /// The types of one kind a provider offers, by type name, each with its schema (built
 /// once, when the service starts).
-struct Registry<T: ?Sized> {
+struct Offered<T: ?Sized> {
     /// "resource", "data source", …: named when Terraform asks for a type not offered.
     kind: &'static str,
     entries: HashMap<&'static str, (Arc<T>, Schema)>,
 }
 
-impl<T: ?Sized> Registry<T> {
+impl<T: ?Sized> Offered<T> {
     fn new(
         kind: &'static str,
         items: Vec<Arc<T>>,
@@ -87,7 +87,7 @@ impl<T: ?Sized> Registry<T> {
                 (name, (item, schema))
             })
             .collect();
-        Registry { kind, entries }
+        Offered { kind, entries }
     }
 
     /// The type `name` with its schema, or the error Terraform shows for a type not offered.
@@ -128,10 +128,10 @@ impl<T: ?Sized> Registry<T> {
 struct Service {
     provider: Arc<dyn Provider>,
     provider_schema: Schema,
-    resources: Registry<dyn Resource>,
-    data_sources: Registry<dyn DataSource>,
-    actions: Registry<dyn Action>,
-    list_resources: Registry<dyn ListResource>,
+    resources: Offered<dyn Resource>,
+    data_sources: Offered<dyn DataSource>,
+    actions: Offered<dyn Action>,
+    list_resources: Offered<dyn ListResource>,
     stop: CancellationToken,
 }
 
@@ -139,16 +139,16 @@ impl Service {
     fn new(provider: Arc<dyn Provider>, stop: CancellationToken) -> Self {
         Service {
             provider_schema: provider.schema(),
-            resources: Registry::new("resource", provider.resources(), |r| {
+            resources: Offered::new("resource", provider.resources(), |r| {
                 (r.type_name(), r.schema())
             }),
-            data_sources: Registry::new("data source", provider.data_sources(), |d| {
+            data_sources: Offered::new("data source", provider.data_sources(), |d| {
                 (d.type_name(), d.schema())
             }),
-            actions: Registry::new("action", provider.actions(), |a| {
+            actions: Offered::new("action", provider.actions(), |a| {
                 (a.type_name(), a.schema())
             }),
-            list_resources: Registry::new("list resource", provider.list_resources(), |l| {
+            list_resources: Offered::new("list resource", provider.list_resources(), |l| {
                 (l.type_name(), l.schema())
             }),
             provider,

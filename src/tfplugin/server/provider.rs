@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::super::convert::{self, Payload};
 use super::super::{Diagnostics, proto};
 use super::reply::WithDiagnostics;
-use super::{Registry, Service};
+use super::{Offered, Service};
 
 pub(super) fn metadata(service: &Service) -> proto::get_metadata::Response {
     use proto::get_metadata::{
@@ -63,9 +63,9 @@ pub(super) fn schema(service: &Service) -> proto::get_provider_schema::Response 
     }
 }
 
-/// The schema of each type in `registry`, by type name.
-fn schemas<T: ?Sized>(registry: &Registry<T>) -> HashMap<String, proto::Schema> {
-    registry
+/// The schema of each type in `offered`, by type name.
+fn schemas<T: ?Sized>(offered: &Offered<T>) -> HashMap<String, proto::Schema> {
+    offered
         .iter()
         .map(|(name, _, schema)| (name.to_string(), convert::schema(schema)))
         .collect()

@@ -1,17 +1,11 @@
-//! The last look before an upgrade is submitted ([`LastLook`], its [`Verdict`]):
-//! once the submission's quota is reserved ([`crate::rds::Reservation`]), and right
-//! before it is sent, the instance must still run the version the checks saw, and be
-//! ACTIVE, and the upgrade must still install the target the plan showed
-//! ([`ReviewedTarget`]); else the reservation is given back unspent and [`Stop`] says
-//! why. Under flow control a submission can wait many minutes for its quota (a fleet's
-//! last one (N − 1)/60 minutes); an upgrade another configuration, the console or an interrupted apply ran
-//! meanwhile changed the version, and submitting then would upgrade the instance a
-//! second time. An instance the listing shows busy (not ACTIVE) may be running such an
-//! upgrade that ends before the request arrives, when the busy answer that would have
-//! stopped it no longer comes: it is not sent, and the submission finds out what keeps
-//! the instance busy as after a busy answer ([`super::submit_once`]). A minor version
-//! released meanwhile changed the target, and submitting then would install a version
-//! nobody reviewed (unless the user accepts newer targets).
+//! The last look before an upgrade is submitted ([`LastLook`], its [`Verdict`]; where it
+//! stands in a submission: [`super`]). After however long flow control made the
+//! submission wait for its quota, an upgrade run meanwhile by another configuration, the
+//! console or an interrupted apply has changed the version ([`Stop::UpgradedMeanwhile`]);
+//! an instance shown busy may be running one that ends before the request arrives, when
+//! no busy answer would stop it ([`Stop::Busy`]); and a minor version released meanwhile
+//! changes the target nobody reviewed ([`Stop::TargetMoved`], unless newer targets are
+//! accepted).
 //!
 //! What it costs: nothing per submission. It reads the process's shared instance
 //! listing ([`Catalog::snapshot`]) when that is no older than [`max_age`] (5 s, or more
