@@ -108,6 +108,10 @@ fn attention(out: &mut String, summary: &Summary, c: &Counts) {
         }
     }
     if c.destroyed > 0 {
+        if c.replaced > 0 {
+            // A blank quoted line ends the list above.
+            out.push_str(">\n");
+        }
         out.push_str(
             "> **Destroyed** upgrade records are forgotten; the instances keep their versions:\n",
         );
@@ -247,7 +251,7 @@ fn diagnostics(out: &mut String, summary: &Summary) {
                     Some(row) => format!("**{}**", escape(&row.name)),
                     None => format!("`{}`", address.replace('`', "'")),
                 },
-                None => "(no resource)".to_string(),
+                None => "(no instance)".to_string(),
             };
             let detail = flat(&d.detail);
             let detail = if detail.is_empty() {
@@ -391,6 +395,7 @@ mod tests {
             "- Nothing to install: 1",
             "- **Replaced: 1** ⚠️ · **Destroyed: 1** ⚠️",
             "> [!WARNING]",
+            "> - **again** (`hwrds_db_minor_upgrade.fleet[\"again\"]`)\n>\n> **Destroyed**",
             "> - **old** (`hwrds_db_minor_upgrade.fleet[\"old\"]`)",
             "| orders | MySQL | Ha | 8.0.25 → 8.0.32 | two switchovers | now |",
             "| billing | MySQL | Single | 8.0.28 → 8.0.32 | restart | maintenance window 18:00-19:00 UTC |",
@@ -402,7 +407,7 @@ mod tests {
             "- _The output `blocked` is known only after the apply._",
             "#### Warnings (2)",
             "- **inventory**: Instance is already on the latest minor version — It already runs 8.0.32.",
-            "- (no resource): Provider-wide\n",
+            "- (no instance): Provider-wide\n",
         ] {
             assert!(
                 text.contains(expected),
