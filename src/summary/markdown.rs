@@ -282,6 +282,7 @@ fn version(v: &Planned<Version>, otherwise: &str) -> String {
         Planned::Known(v) => escape(&v.0),
         Planned::Unknown => "(known after apply)".to_string(),
         Planned::Null => otherwise.to_string(),
+        Planned::Sensitive => "(sensitive)".to_string(),
     }
 }
 

@@ -72,17 +72,22 @@ pub fn read(plan: &Value) -> Result<PlanRows, SummaryError> {
     })
 }
 
-/// The planned values of one change: `after` (with `after_unknown`), or `before` for a
-/// destroy.
+/// The planned values of one change: `after` (with `after_unknown` and
+/// `after_sensitive`), or `before` (with `before_sensitive`) for a destroy.
 struct Values<'a> {
     values: &'a Value,
     unknown: &'a Value,
+    sensitive: &'a Value,
 }
 
 impl Values<'_> {
     fn get(&self, name: &str) -> Planned<&Value> {
-        if self.unknown.get(name).and_then(Value::as_bool) == Some(true) {
+        let marked = |marks: &Value| marks == &Value::Bool(true) || marks[name] == true;
+        if marked(self.unknown) {
             return Planned::Unknown;
+        }
+        if marked(self.sensitive) {
+            return Planned::Sensitive;
         }
         match self.values.get(name) {
             None | Some(Value::Null) => Planned::Null,
@@ -93,8 +98,9 @@ impl Values<'_> {
     fn text(&self, name: &str) -> Planned<String> {
         match self.get(name) {
             Planned::Known(Value::String(s)) => Planned::Known(s.clone()),
+            Planned::Known(_) | Planned::Null => Planned::Null,
             Planned::Unknown => Planned::Unknown,
-            _ => Planned::Null,
+            Planned::Sensitive => Planned::Sensitive,
         }
     }
 
@@ -105,17 +111,14 @@ impl Values<'_> {
     fn flag(&self, name: &str) -> Planned<bool> {
         match self.get(name) {
             Planned::Known(Value::Bool(b)) => Planned::Known(*b),
+            Planned::Known(_) | Planned::Null => Planned::Null,
             Planned::Unknown => Planned::Unknown,
-            _ => Planned::Null,
+            Planned::Sensitive => Planned::Sensitive,
         }
     }
 
     fn version(&self, name: &str) -> Planned<Version> {
-        match self.text(name) {
-            Planned::Known(v) => Planned::Known(Version(v)),
-            Planned::Unknown => Planned::Unknown,
-            Planned::Null => Planned::Null,
-        }
+        self.text(name).map(Version)
     }
 }
 
@@ -134,15 +137,17 @@ fn row(change: &Value) -> Result<Option<UpgradeRow>, String> {
     let Some(kind) = Change::from_actions(&actions) else {
         return Ok(None);
     };
-    let null = Value::Null;
+    let (null, planned) = (Value::Null, &change["change"]);
     let values = match kind {
         Change::Destroy => Values {
-            values: &change["change"]["before"],
+            values: &planned["before"],
             unknown: &null,
+            sensitive: &planned["before_sensitive"],
         },
         _ => Values {
-            values: &change["change"]["after"],
-            unknown: &change["change"]["after_unknown"],
+            values: &planned["after"],
+            unknown: &planned["after_unknown"],
+            sensitive: &planned["after_sensitive"],
         },
     };
     let instance_id = values.known_text(attr::INSTANCE_ID);
@@ -275,6 +280,33 @@ mod tests {
         assert_eq!(rows[1].change, Change::Destroy);
         assert_eq!(rows[1].instance_id.as_deref(), Some("i-9"));
         assert_eq!(rows[1].impact, Impact::Restart);
+    }
+
+    #[test]
+    fn sensitive_values_are_not_shown() {
+        let after = json!({"instance_id": "secret-id", "version_before": "8.0.28",
+                           "target_version": "8.0.32", "is_delayed": false});
+        let mut c = change(Value::Null, &["create"], after, json!({}));
+        c["change"]["after_sensitive"] = json!({"instance_id": true, "version_before": true});
+        let mut all = change(
+            json!(0),
+            &["create"],
+            json!({"instance_id": "x"}),
+            json!({}),
+        );
+        all["change"]["after_sensitive"] = json!(true);
+        let rows = read(&plan(vec![c, all])).unwrap().rows;
+        assert_eq!(rows[0].instance_id, None);
+        assert_eq!(rows[0].name, "fleet", "the resource's name, not the id");
+        assert_eq!(rows[0].version_before, Planned::Sensitive);
+        assert_eq!(
+            rows[0].target_version,
+            Planned::Known(Version("8.0.32".into()))
+        );
+        assert_eq!(rows[0].timing, Timing::Now);
+        assert_eq!(rows[1].name, rows[1].address, "nothing else names it");
+        assert_eq!(rows[1].timing, Timing::Sensitive);
+        assert!(!format!("{rows:?}").contains("secret-id"));
     }
 
     #[test]

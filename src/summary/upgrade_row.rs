@@ -49,12 +49,26 @@ impl Change {
     }
 }
 
-/// A value of the plan: known, null, or known only after the apply.
+/// A value of the plan: known, null, known only after the apply, or sensitive (not to
+/// be shown in a comment).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Planned<T> {
     Known(T),
     Null,
     Unknown,
+    Sensitive,
+}
+
+impl<T> Planned<T> {
+    /// The same state with the known value mapped.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Planned<U> {
+        match self {
+            Planned::Known(v) => Planned::Known(f(v)),
+            Planned::Null => Planned::Null,
+            Planned::Unknown => Planned::Unknown,
+            Planned::Sensitive => Planned::Sensitive,
+        }
+    }
 }
 
 impl<T> Planned<T> {
@@ -176,6 +190,8 @@ pub enum Timing {
     Window(Option<String>),
     /// `is_delayed` is known only after the apply.
     Unknown,
+    /// `is_delayed` is sensitive.
+    Sensitive,
 }
 
 impl Timing {
@@ -184,6 +200,7 @@ impl Timing {
             Planned::Known(true) => Timing::Window(window.map(str::to_string)),
             Planned::Known(false) | Planned::Null => Timing::Now,
             Planned::Unknown => Timing::Unknown,
+            Planned::Sensitive => Timing::Sensitive,
         }
     }
 }
@@ -195,6 +212,7 @@ impl fmt::Display for Timing {
             Timing::Window(Some(window)) => write!(f, "maintenance window {window} UTC"),
             Timing::Window(None) => f.write_str("maintenance window (known after apply)"),
             Timing::Unknown => f.write_str("known after apply"),
+            Timing::Sensitive => f.write_str("(sensitive)"),
         }
     }
 }
