@@ -15,9 +15,11 @@
 //!   RDS client and the domain.
 //! - `docs` (registry docs from the schemas) uses `cty`, `schema` and `tfplugin`.
 //! - `emulator` (the RDS API emulator binary's code) uses `rds` for its signature check.
+//! - `summary` (the pull-request summary of a saved plan: reads Terraform's JSON, not the
+//!   provider's internals) uses `upgrade` to compare versions.
 //!
 //! The binaries join them: `terraform-provider-hwrds` serves `provider` through `plugin`
-//! and `tfplugin`; `hwrds-emulator` runs `emulator`.
+//! and `tfplugin`, or runs `summary` as its subcommand; `hwrds-emulator` runs `emulator`.
 
 pub mod cty;
 pub mod docs;
@@ -27,5 +29,6 @@ pub mod plugin;
 pub mod provider;
 pub mod rds;
 pub mod schema;
+pub mod summary;
 pub mod tfplugin;
 pub mod upgrade;

@@ -138,4 +138,15 @@ fn pages_cover_the_schema() {
         guide.contains("triggers = {"),
         "the guide embeds examples/fleet"
     );
+    let reviewing = page("docs/guides/reviewing-upgrades.md");
+    for expected in [
+        "## A summary for the pull request",
+        "terraform-provider-hwrds summary --plan plan.json --log plan.log.jsonl",
+        ".terraform/providers/registry.terraform.io/hwrds/hwrds/<version>/<os_arch>/terraform-provider-hwrds_v<version>",
+    ] {
+        assert!(
+            reviewing.contains(expected),
+            "reviewing-upgrades lacks {expected:?}"
+        );
+    }
 }

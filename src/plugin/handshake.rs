@@ -16,7 +16,8 @@ pub const APP_PROTOCOL_VERSION: u32 = 6;
 pub const RUN_BY_HAND_MESSAGE: &str = "\
 terraform-provider-hwrds is a Terraform plugin and is not meant to be executed directly.
 Declare the provider `hwrds/hwrds` in a Terraform configuration and run `terraform init`
-and `terraform plan`: Terraform starts this program itself. See the README for set-up.";
+and `terraform plan`: Terraform starts this program itself. See the README for set-up.
+`terraform-provider-hwrds summary --help`: the pull-request summary of a saved plan.";
 
 /// Whether Terraform launched us (the cookie matches).
 pub fn launched_by_terraform(cookie: Option<&str>) -> bool {
