@@ -6,14 +6,11 @@
 
 pub mod common;
 
-use std::time::Duration;
-
 use common::Emulator;
-use common::client::EmulatorClient;
-use hwrds::rds::{CallCtx, InstanceFilter, RdsClient, RdsError, UpgradeRequest};
+use common::client::{EmulatorClient, ctx};
+use hwrds::rds::{InstanceFilter, RdsClient, RdsError, UpgradeRequest};
 use hwrds::upgrade::submit_once::{self, Submitted};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 const KINDS: [&str; 4] = ["truncated_json", "html_error", "empty_body", "wrong_types"];
 const INSTANCES_ROUTE: &str = "GET /v3/{project_id}/instances";
@@ -21,19 +18,10 @@ const UPGRADE_ROUTE: &str = "POST /v3/{project_id}/instances/{instance_id}/db-up
 
 fn client(emulator: &Emulator, max_retries: u32) -> RdsClient {
     // The emulator's flow control is off here: no per-API quota to pace by either.
-    EmulatorClient::new(&emulator.url)
-        .retries(
-            max_retries,
-            Duration::from_millis(10),
-            Duration::from_millis(100),
-        )
-        .unmetered(500.0)
+    EmulatorClient::fast(&emulator.url)
+        .max_retries(max_retries)
         .build()
         .unwrap()
-}
-
-fn ctx() -> CallCtx {
-    CallCtx::new(CancellationToken::new())
 }
 
 fn instances(ids: &[&str]) -> serde_json::Value {

@@ -391,6 +391,12 @@ impl Emulator {
         );
     }
 
+    /// The emulator's demo instances ([`fixtures`] names them), each upgrade job lasting
+    /// `job_seconds`.
+    pub fn demo(job_seconds: f64) -> Emulator {
+        Self::start(serde_json::json!({"job_seconds": job_seconds}), false)
+    }
+
     pub fn stats(&self) -> serde_json::Value {
         let (status, body) = http(&self.url, "GET", "/__emulator/stats", None);
         assert_eq!(status, 200, "{body}");
@@ -496,14 +502,25 @@ terraform {
 }
 "#;
 
-/// A workspace using this build's hwrds provider against `emu` (credentials and endpoint
-/// from the environment, as a user would set them), with `body` after the header.
-pub fn hwrds_workspace(terraform: PathBuf, emu: &Emulator, body: &str) -> Workspace {
-    let mut ws = Workspace::new(
+/// A workspace using this build's hwrds provider, with `body` after the header; no
+/// endpoint and no credentials.
+pub fn hwrds_only_workspace(terraform: PathBuf, body: &str) -> Workspace {
+    Workspace::new(
         terraform,
         &[("hwrds/hwrds", &hwrds_binary())],
         &format!("{HWRDS_HEADER}{body}"),
-    );
+    )
+}
+
+/// [`hwrds_workspace`] on Terraform 1.15.5 ([`terraform`]).
+pub fn workspace(emu: &Emulator, body: &str) -> Workspace {
+    hwrds_workspace(terraform(), emu, body)
+}
+
+/// A workspace using this build's hwrds provider against `emu` (credentials and endpoint
+/// from the environment, as a user would set them), with `body` after the header.
+pub fn hwrds_workspace(terraform: PathBuf, emu: &Emulator, body: &str) -> Workspace {
+    let mut ws = hwrds_only_workspace(terraform, body);
     ws.set_env("HWRDS_ENDPOINT", &emu.url);
     ws.set_env("HW_REGION_NAME", "ap-southeast-1");
     ws.set_env("HW_ACCESS_KEY", ACCESS_KEY);
