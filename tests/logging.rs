@@ -27,7 +27,27 @@ fn info_logs_follow_each_step() {
     ] {
         assert!(all.contains(step), "{step:?} is logged:\n{all}");
     }
-    assert!(all.contains('%'), "progress percentages are logged: {all}");
+    // The emulator reports a running job's progress as `<n>%`, rising with time;
+    // Terraform quotes the value.
+    let progress: Vec<u32> = provider_lines
+        .iter()
+        .filter(|l| l.contains("upgrade in progress"))
+        .filter_map(|l| {
+            field(l, "progress")?
+                .strip_prefix('"')?
+                .strip_suffix("%\"")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(
+        !progress.is_empty(),
+        "the progress lines carry progress=\"<n>%\":\n{all}"
+    );
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]) && progress.iter().all(|p| *p <= 100),
+        "percentages rise to at most 100: {progress:?}\n{all}"
+    );
     assert!(
         !provider_lines
             .iter()
