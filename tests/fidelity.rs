@@ -6,10 +6,8 @@
 pub mod common;
 
 use common::Emulator;
-use common::fixtures::{flat, upgrade};
+use common::fixtures::{POST_UPGRADE, flat, upgrade};
 use serde_json::{Value, json};
-
-const DB_UPGRADE: &str = "POST /v3/{project_id}/instances/{instance_id}/db-upgrade";
 
 /// A MySQL single instance `name` with id `<name>…in01`, plus `extra` keys.
 fn instance(id: &str, name: &str, extra: Value) -> Value {
@@ -152,7 +150,7 @@ fn a_policy_without_the_upgrade_action_is_a_clear_refusal() {
     ] {
         assert!(out.contains(shown), "{shown}:\n{out}");
     }
-    let requests = emu.stats()["requests"][DB_UPGRADE].as_u64().unwrap_or(0);
+    let requests = emu.stats()["requests"][POST_UPGRADE].as_u64().unwrap_or(0);
     assert_eq!(requests, 1, "a permission refusal is never retried");
     assert_eq!(emu.upgrade_jobs(&orders), 0);
     assert!(state_is_empty(&ws), "nothing recorded: {}", ws.state());

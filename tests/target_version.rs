@@ -11,7 +11,7 @@ pub mod common;
 
 use std::time::Duration;
 
-use common::fixtures::{ANALYTICS, ORDERS, PAYMENTS, flat, upgrade};
+use common::fixtures::{ANALYTICS, ORDERS, PAYMENTS, POST_UPGRADE, flat, upgrade};
 use common::{Emulator, Workspace};
 use serde_json::{Value, json};
 
@@ -144,9 +144,6 @@ fn a_version_released_between_a_saved_plan_and_its_apply_is_installed_by_nothing
     assert_eq!(a["version_after"], "8.0.33", "{a}");
     assert_eq!(emu.upgrade_jobs(ORDERS), 1);
 }
-
-/// The route of upgrade submissions, as the emulator's flow control and stats name it.
-const POST_UPGRADE: &str = "POST /v3/{project_id}/instances/{instance_id}/db-upgrade";
 
 /// An apply of the upgrade of `ORDERS` (target 8.0.32) during which MySQL 8.0.33 is
 /// released while its submission waits for its quota (one upgrade per 20 s, spent by the

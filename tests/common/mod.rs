@@ -16,6 +16,7 @@ pub mod client;
 pub mod fixtures;
 pub mod in_process;
 pub mod processes;
+pub mod signed;
 pub mod truth;
 
 /// The repository root.
@@ -465,6 +466,11 @@ pub fn stats_total(stats: &serde_json::Value, key: &str) -> u64 {
         .as_object()
         .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
         .unwrap_or(0)
+}
+
+/// One of the emulator's counters in `stats`: `stats[name][key]`, 0 when absent.
+pub fn counter(stats: &serde_json::Value, name: &str, key: &str) -> u64 {
+    stats[name][key].as_u64().unwrap_or(0)
 }
 
 /// A minimal HTTP/1.1 request for the emulator's unsigned admin routes.
