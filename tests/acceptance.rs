@@ -18,7 +18,7 @@ pub mod common;
 
 use std::time::Duration;
 
-use common::{HWRDS_HEADER, Workspace};
+use common::Workspace;
 use serde_json::Value;
 
 const INSTANCE_VAR: &str = "HWRDS_ACC_INSTANCE_ID";
@@ -68,11 +68,7 @@ fn acceptance(test: &str, would: &str) -> bool {
 
 /// A workspace with this build's provider and the caller's HW_* environment.
 fn workspace(body: &str) -> Workspace {
-    let mut ws = Workspace::new(
-        common::terraform(),
-        &[("hwrds/hwrds", &common::hwrds_binary())],
-        &format!("{HWRDS_HEADER}{body}"),
-    );
+    let mut ws = common::hwrds_only_workspace(common::terraform(), body);
     for name in [
         "HW_ACCESS_KEY",
         "HW_SECRET_KEY",

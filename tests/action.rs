@@ -5,17 +5,16 @@
 
 pub mod common;
 
+use common::Emulator;
 use common::fixtures::{ORDERS, REPLICA, flat};
-use common::{Emulator, hwrds_workspace};
-use serde_json::json;
 
 #[test]
 fn invoked_action_streams_progress_and_upgrades_once() {
-    let emu = Emulator::start(json!({"job_seconds": 4}), false);
+    let emu = Emulator::demo(4.0);
     let body = format!(
         "action \"hwrds_db_minor_upgrade\" \"orders\" {{\n  config {{\n    instance_id = \"{ORDERS}\"\n  }}\n}}\n"
     );
-    let ws = hwrds_workspace(common::terraform(), &emu, &body);
+    let ws = common::workspace(&emu, &body);
     let run = ws.run(&[
         "apply",
         "-auto-approve",
@@ -34,8 +33,10 @@ fn invoked_action_streams_progress_and_upgrades_once() {
 
     // The plan of an action runs the same checks as the resource: a read replica is a
     // warning, and the API refuses it (the emulator by default).
-    let body = "action \"hwrds_db_minor_upgrade\" \"replica\" {\n  config {\n    instance_id = \"d4e5f6a7b8c94d0e1f2a3b4c5d6e7f8ain01\"\n  }\n}\n";
-    let ws = hwrds_workspace(common::terraform(), &emu, body);
+    let body = format!(
+        "action \"hwrds_db_minor_upgrade\" \"replica\" {{\n  config {{\n    instance_id = \"{REPLICA}\"\n  }}\n}}\n"
+    );
+    let ws = common::workspace(&emu, &body);
     let run = ws.run(&[
         "apply",
         "-auto-approve",
@@ -57,12 +58,12 @@ fn invoked_action_streams_progress_and_upgrades_once() {
 
 #[test]
 fn action_trigger_after_create_and_second_invocation_follows_the_running_job() {
-    let emu = Emulator::start(json!({"job_seconds": 6}), false);
+    let emu = Emulator::demo(6.0);
     let body = format!(
         "action \"hwrds_db_minor_upgrade\" \"orders\" {{\n  config {{\n    instance_id         = \"{ORDERS}\"\n    wait_for_completion = false\n  }}\n}}\n\
 resource \"terraform_data\" \"release\" {{\n  input = \"v2\"\n  lifecycle {{\n    action_trigger {{\n      events  = [after_create]\n      actions = [action.hwrds_db_minor_upgrade.orders]\n    }}\n  }}\n}}\n"
     );
-    let ws = hwrds_workspace(common::terraform(), &emu, &body);
+    let ws = common::workspace(&emu, &body);
     let run = ws.apply();
     run.assert_ok();
     assert!(

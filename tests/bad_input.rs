@@ -4,11 +4,9 @@
 
 pub mod common;
 
-use common::fixtures::{ORDERS, flat};
-use common::{Emulator, hwrds_workspace};
+use common::Emulator;
+use common::fixtures::{ORDERS, REPORTING, flat};
 use serde_json::json;
-
-const REPORTING: &str = "e5f6a7b8c9d04e1f2a3b4c5d6e7f8a9bin04";
 
 /// One bad input: the configuration, environment changes, and what the user must see.
 struct Case {
@@ -252,11 +250,11 @@ fn cases() -> Vec<Case> {
 
 #[test]
 fn every_bad_input_gets_a_clear_diagnostic() {
-    let emu = Emulator::start(json!({"job_seconds": 1}), false);
+    let emu = Emulator::demo(1.0);
     let cases = cases();
     let mut failures = Vec::new();
     for (n, c) in cases.iter().enumerate() {
-        let mut ws = hwrds_workspace(common::terraform(), &emu, &c.body);
+        let mut ws = common::workspace(&emu, &c.body);
         for (key, value) in &c.env {
             match value {
                 Some(v) => ws.set_env(key, v),

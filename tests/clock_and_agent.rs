@@ -7,7 +7,7 @@ pub mod common;
 use std::time::{Duration, Instant};
 
 use common::fixtures::ORDERS;
-use common::{Emulator, hwrds_workspace};
+use common::{Emulator, stats_total};
 use serde_json::json;
 
 fn data_source() -> String {
@@ -16,17 +16,10 @@ fn data_source() -> String {
     )
 }
 
-fn total_requests(emu: &Emulator) -> u64 {
-    emu.stats()["requests"]
-        .as_object()
-        .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
-        .unwrap_or(0)
-}
-
 #[test]
 fn an_hour_of_clock_skew_fails_fast_and_names_the_clock() {
     let emu = Emulator::start(json!({"clock_skew_seconds": 3600}), false);
-    let ws = hwrds_workspace(common::terraform(), &emu, &data_source());
+    let ws = common::workspace(&emu, &data_source());
     let started = Instant::now();
     let plan = ws.run(&["plan", "-input=false"]);
     let took = started.elapsed();
@@ -37,21 +30,21 @@ fn an_hour_of_clock_skew_fails_fast_and_names_the_clock() {
         out.contains("this machine's clock") && out.contains("15 minutes"),
         "the diagnostic says what to fix:\n{out}"
     );
-    let requests = total_requests(&emu);
+    let requests = stats_total(&emu.stats(), "requests");
     assert!(requests <= 3, "no retry storm: {requests} requests");
     assert!(took < Duration::from_secs(30), "fails fast: {took:?}");
     eprintln!("clock skew 3600 s: failed after {requests} request(s) in {took:?}");
 
     // Within the 15-minute window the same plan works.
     let emu = Emulator::start(json!({"clock_skew_seconds": 600}), false);
-    let ws = hwrds_workspace(common::terraform(), &emu, &data_source());
+    let ws = common::workspace(&emu, &data_source());
     ws.run(&["plan", "-input=false"]).assert_ok();
 }
 
 #[test]
 fn every_request_carries_the_hwrds_user_agent() {
     let emu = Emulator::start(json!({}), false);
-    let ws = hwrds_workspace(common::terraform(), &emu, &data_source());
+    let ws = common::workspace(&emu, &data_source());
     ws.run(&["plan", "-input=false"]).assert_ok();
     let stats = emu.stats();
     let agents = stats["user_agents"]
@@ -61,7 +54,7 @@ fn every_request_carries_the_hwrds_user_agent() {
     assert_eq!(agents.keys().collect::<Vec<_>>(), vec![expected], "{stats}");
     assert_eq!(
         agents[expected].as_u64(),
-        Some(total_requests(&emu)),
+        Some(stats_total(&emu.stats(), "requests")),
         "every signed request: {stats}"
     );
 }

@@ -14,11 +14,9 @@ pub mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::fixtures::{ORDERS, flat, upgrade};
+use common::fixtures::{ANALYTICS, ORDERS, flat, upgrade};
 use common::{Emulator, Workspace, hwrds_workspace};
-use serde_json::{Value, json};
-
-const ANALYTICS: &str = "c3d4e5f6a7b84c9d0e1f2a3b4c5d6e7fin03";
+use serde_json::Value;
 
 /// The Terraform executables to test, from the environment (see the module doc).
 fn terraforms() -> Vec<PathBuf> {
@@ -147,7 +145,7 @@ fn import(terraform: &Path, emu: &Emulator, job_id: &str) {
 
 /// Ctrl-C while the job runs keeps it in the state; the next apply finishes it.
 fn interrupt_and_resume(terraform: &Path) {
-    let emu = Emulator::start(json!({"job_seconds": 8}), false);
+    let emu = Emulator::demo(8.0);
     let ws = hwrds_workspace(
         terraform.to_path_buf(),
         &emu,
@@ -173,7 +171,7 @@ fn interrupt_and_resume(terraform: &Path) {
 }
 
 fn core_suite(terraform: &Path) {
-    let emu = Emulator::start(json!({"job_seconds": 1}), false);
+    let emu = Emulator::demo(1.0);
     let job_id = plan_apply_and_empty_plan(terraform, &emu);
     import(terraform, &emu, &job_id);
     interrupt_and_resume(terraform);

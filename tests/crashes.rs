@@ -82,7 +82,7 @@ fn provider_killed_then_job_finishes_then_next_apply_adopts_it() {
 
 fn killed_mid_wait(job_seconds: f64, let_it_finish: bool) {
     let emu = Emulator::start(json!({"job_seconds": job_seconds}), false);
-    let ws = hwrds_workspace(common::terraform(), &emu, &body());
+    let ws = common::workspace(&emu, &body());
     let apply = apply_in_background(&ws);
     // Wait until the upgrade is submitted, then kill the provider that waits for it.
     apply.until("a job started", || emu.upgrade_jobs(ORDERS) > 0);
@@ -105,8 +105,8 @@ fn killed_mid_wait(job_seconds: f64, let_it_finish: bool) {
 /// state, and the next apply submits the one upgrade.
 #[test]
 fn provider_killed_while_the_submission_is_unprocessed_then_no_job_and_next_apply_submits_once() {
-    let emu = Emulator::start(json!({"job_seconds": 2}), false);
-    let ws = hwrds_workspace(common::terraform(), &emu, &body());
+    let emu = Emulator::demo(2.0);
+    let ws = common::workspace(&emu, &body());
     emu.gate(Api::Upgrade.route(), "before");
     let apply = apply_in_background(&ws);
     apply.until("the upgrade POST held before processing", || {
@@ -144,8 +144,8 @@ fn provider_killed_while_the_submission_is_unprocessed_then_no_job_and_next_appl
 #[test]
 fn provider_killed_after_the_submission_was_processed_before_its_answer_then_next_apply_adopts_the_job()
  {
-    let emu = Emulator::start(json!({"job_seconds": 10}), false);
-    let ws = hwrds_workspace(common::terraform(), &emu, &body());
+    let emu = Emulator::demo(10.0);
+    let ws = common::workspace(&emu, &body());
     emu.gate(Api::Upgrade.route(), "after");
     let apply = apply_in_background(&ws);
     apply.until("the answer to the upgrade POST held", || {
@@ -168,7 +168,7 @@ fn provider_killed_after_the_submission_was_processed_before_its_answer_then_nex
 fn emulator_restarted_mid_job_then_tracking_resumes() {
     let mut emu = Emulator::start(json!({"job_seconds": 8}), true);
     let body = upgrade("orders", ORDERS, "  timeouts {\n    create = \"2s\"\n  }\n");
-    let mut ws = hwrds_workspace(common::terraform(), &emu, &body);
+    let mut ws = common::workspace(&emu, &body);
     ws.apply().assert_ok();
     assert_eq!(status(&ws), "Running");
     let job = ws.resource_attributes("hwrds_db_minor_upgrade.orders")["job_id"].clone();
@@ -196,8 +196,8 @@ fn ctrl_c_while_the_answer_to_the_submission_is_held_keeps_the_job() {
 /// through to its answer, whose job the state records as still running; the next apply
 /// finishes that one job.
 fn ctrl_c_while_the_submission_is_held(hold: &str) {
-    let emu = Emulator::start(json!({"job_seconds": 6}), false);
-    let ws = hwrds_workspace(common::terraform(), &emu, &body());
+    let emu = Emulator::demo(6.0);
+    let ws = common::workspace(&emu, &body());
     emu.gate(Api::Upgrade.route(), hold);
     let apply = apply_in_background(&ws);
     apply.until("the upgrade POST held", || {
@@ -235,7 +235,7 @@ fn ctrl_c_before_submitting_records_nothing_and_submits_nothing() {
     );
     // The console's upgrade of another instance spends the POST's quota for 10 minutes.
     console_upgrade(&emu.url, PAYMENTS).expect("console upgrade accepted");
-    let ws = hwrds_workspace(common::terraform(), &emu, &body());
+    let ws = common::workspace(&emu, &body());
     let apply = apply_in_background(&ws);
     let throttled = || {
         emu.stats()["throttled"][Api::Upgrade.route()]
@@ -293,7 +293,7 @@ fn terraform_killed_after_submitting(instance: serde_json::Value, next: NextRun)
         ""
     };
     let resource = |options: &str| upgrade("it", &id, options);
-    let ws = hwrds_workspace(common::terraform(), &emu, &resource(options));
+    let ws = common::workspace(&emu, &resource(options));
     let apply = ws.spawn(&["apply", "-auto-approve", "-input=false"]);
     let started = std::time::Instant::now();
     while emu.upgrade_jobs(&id) == 0 {
@@ -499,7 +499,7 @@ fn an_upgrade_the_plan_could_not_see_yet_is_adopted_by_the_next_apply() {
         json!({"job_seconds": 12, "job_visible_after_seconds": visible_after}),
         false,
     );
-    let ws = hwrds_workspace(common::terraform(), &emu, &body());
+    let ws = common::workspace(&emu, &body());
     let submitted = std::time::Instant::now();
     let job = console_upgrade(&emu.url, ORDERS).expect("an upgrade submitted elsewhere");
     let plan = ws.run(&["plan", "-input=false", "-out=tfplan"]);

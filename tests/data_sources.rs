@@ -4,35 +4,34 @@
 
 pub mod common;
 
-use common::{Emulator, SECRET_KEY, Workspace};
+use common::fixtures::REPLICA;
+use common::{Emulator, SECRET_KEY, workspace};
 use serde_json::json;
-
-fn workspace(emu: &Emulator, body: &str) -> Workspace {
-    common::hwrds_workspace(common::terraform(), emu, body)
-}
 
 #[test]
 fn instances_with_versions_and_blockers() {
     let emu = Emulator::start(json!({}), false);
-    let body = r#"
-data "hwrds_db_instance" "orders" {
+    let body = format!(
+        r#"
+data "hwrds_db_instance" "orders" {{
   name = "orders"
-}
-data "hwrds_db_instance" "analytics" {
+}}
+data "hwrds_db_instance" "analytics" {{
   name = "analytics"
-}
-data "hwrds_db_instance" "replica" {
-  id = "d4e5f6a7b8c94d0e1f2a3b4c5d6e7f8ain01"
-}
-data "hwrds_db_instance" "reporting" {
+}}
+data "hwrds_db_instance" "replica" {{
+  id = "{REPLICA}"
+}}
+data "hwrds_db_instance" "reporting" {{
   name = "reporting"
-}
-output "orders" { value = data.hwrds_db_instance.orders }
-output "analytics" { value = data.hwrds_db_instance.analytics }
-output "replica" { value = data.hwrds_db_instance.replica }
-output "reporting" { value = data.hwrds_db_instance.reporting }
-"#;
-    let mut ws = workspace(&emu, body);
+}}
+output "orders" {{ value = data.hwrds_db_instance.orders }}
+output "analytics" {{ value = data.hwrds_db_instance.analytics }}
+output "replica" {{ value = data.hwrds_db_instance.replica }}
+output "reporting" {{ value = data.hwrds_db_instance.reporting }}
+"#
+    );
+    let mut ws = workspace(&emu, &body);
     ws.set_env("TF_LOG", "TRACE");
     let run = ws.apply();
     run.assert_ok();

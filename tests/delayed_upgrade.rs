@@ -12,11 +12,11 @@ pub mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::fixtures::ORDERS;
 use common::{Emulator, Workspace, hwrds_workspace, truth};
 use hwrds::rds::models::{ScheduledTask, parse_time, rfc3339};
 use serde_json::{Value, json};
 
-const ORDERS: &str = "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01";
 const WINDOW: &str = "18:00-19:00";
 const ADDRESS: &str = "hwrds_db_minor_upgrade.orders";
 
@@ -187,7 +187,7 @@ fn terraform_1_6_shows_the_window_and_the_scheduled_start_too() {
 #[test]
 fn an_immediate_upgrade_has_no_window_and_no_schedule() {
     let emu = emulator(7200.0);
-    let ws = hwrds_workspace(common::terraform(), &emu, &upgrade(false));
+    let ws = common::workspace(&emu, &upgrade(false));
     let (_, json) = saved_plan(&ws);
     let planned = change(&json, ADDRESS);
     for name in ["maintenance_window", "scheduled_start", "scheduled_end"] {
@@ -223,7 +223,7 @@ fn schedule_then_switch(ws: &Workspace) -> (String, String, String) {
 #[test]
 fn switching_to_now_says_the_scheduled_upgrade_will_not_run_now() {
     let emu = emulator(7200.0);
-    let ws = hwrds_workspace(common::terraform(), &emu, &upgrade(true));
+    let ws = common::workspace(&emu, &upgrade(true));
     let started = Instant::now();
     let (plan, apply, job_id) = schedule_then_switch(&ws);
     let task = scheduled_task(&emu);
@@ -286,7 +286,7 @@ fn switching_to_now_says_the_scheduled_upgrade_will_not_run_now() {
 #[test]
 fn switching_to_now_waits_when_the_window_comes_before_the_timeout() {
     let emu = emulator(25.0);
-    let ws = hwrds_workspace(common::terraform(), &emu, &upgrade(true));
+    let ws = common::workspace(&emu, &upgrade(true));
     let (plan, apply, job_id) = schedule_then_switch(&ws);
     assert!(plan.contains("Applying this plan will NOT upgrade the instance now"));
     assert!(
@@ -360,7 +360,7 @@ fn submitted_job_id(out: &str) -> String {
 #[test]
 fn the_action_does_not_wait_for_an_adopted_window_after_its_timeout() {
     let emu = emulator(7200.0);
-    let ws = hwrds_workspace(common::terraform(), &emu, &action(true));
+    let ws = common::workspace(&emu, &action(true));
     let started = Instant::now();
     let (out, job_id) = action_schedules_then_invokes_now(&ws);
     let task = scheduled_task(&emu);
@@ -389,7 +389,7 @@ fn the_action_does_not_wait_for_an_adopted_window_after_its_timeout() {
 #[test]
 fn the_action_waits_for_an_adopted_window_before_its_timeout() {
     let emu = emulator(25.0);
-    let ws = hwrds_workspace(common::terraform(), &emu, &action(true));
+    let ws = common::workspace(&emu, &action(true));
     let (out, _) = action_schedules_then_invokes_now(&ws);
     assert!(!out.contains("not waiting"), "{out}");
     assert!(out.contains("upgrade completed, 8.0.28 -> 8.0.32"), "{out}");

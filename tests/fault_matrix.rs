@@ -12,7 +12,7 @@ pub mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Emulator, hwrds_workspace, truth};
+use common::{Emulator, truth};
 use serde_json::{Value, json};
 
 const MAX_APPLIES: u32 = 4;
@@ -68,7 +68,7 @@ fn cell(kind: &str, rate: f64, size: usize) {
         .collect();
     let emu = Emulator::start(json!({"job_seconds": 1, "instances": instances}), false);
     emu.faults(json!({"probability": rate, "kinds": [kind], "seed": 7}));
-    let ws = hwrds_workspace(common::terraform(), &emu, FLEET);
+    let ws = common::workspace(&emu, FLEET);
     let started = Instant::now();
     let mut applies = 0;
     loop {

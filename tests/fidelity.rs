@@ -5,11 +5,9 @@
 
 pub mod common;
 
-use common::fixtures::{flat, upgrade};
-use common::{Emulator, hwrds_workspace};
+use common::Emulator;
+use common::fixtures::{POST_UPGRADE, flat, upgrade};
 use serde_json::{Value, json};
-
-const DB_UPGRADE: &str = "POST /v3/{project_id}/instances/{instance_id}/db-upgrade";
 
 /// A MySQL single instance `name` with id `<name>…in01`, plus `extra` keys.
 fn instance(id: &str, name: &str, extra: Value) -> Value {
@@ -44,7 +42,7 @@ fn backup_in_progress_is_waited_out_with_one_job() {
             refusal(409, "DBS.201205", "Backup in progress.", true)]}))]}),
         false,
     );
-    let ws = hwrds_workspace(common::terraform(), &emu, &upgrade("orders", &orders, ""));
+    let ws = common::workspace(&emu, &upgrade("orders", &orders, ""));
     ws.apply().assert_ok();
     let a = ws.resource_attributes("hwrds_db_minor_upgrade.orders");
     assert_eq!(a["status"], "Completed", "{a}");
@@ -102,7 +100,7 @@ fn refusals_name_their_cause_and_record_nothing() {
         .enumerate()
         .map(|(n, id)| upgrade(&format!("db{n}"), id, ""))
         .collect();
-    let ws = hwrds_workspace(common::terraform(), &emu, &body);
+    let ws = common::workspace(&emu, &body);
     let apply = ws.apply();
     assert_ne!(apply.code, 0, "every upgrade is refused:\n{}", apply.all());
     let out = flat(&apply.all());
@@ -135,7 +133,7 @@ fn a_policy_without_the_upgrade_action_is_a_clear_refusal() {
                                       "deny": ["rds:instance:upgradeDatabaseVersion"]}]}),
         false,
     );
-    let mut ws = hwrds_workspace(common::terraform(), &emu, &upgrade("orders", &orders, ""));
+    let mut ws = common::workspace(&emu, &upgrade("orders", &orders, ""));
     ws.set_env("HW_ACCESS_KEY", ak);
     ws.set_env("HW_SECRET_KEY", sk);
     ws.run(&["plan", "-input=false"]).assert_ok();
@@ -152,7 +150,7 @@ fn a_policy_without_the_upgrade_action_is_a_clear_refusal() {
     ] {
         assert!(out.contains(shown), "{shown}:\n{out}");
     }
-    let requests = emu.stats()["requests"][DB_UPGRADE].as_u64().unwrap_or(0);
+    let requests = emu.stats()["requests"][POST_UPGRADE].as_u64().unwrap_or(0);
     assert_eq!(requests, 1, "a permission refusal is never retried");
     assert_eq!(emu.upgrade_jobs(&orders), 0);
     assert!(state_is_empty(&ws), "nothing recorded: {}", ws.state());
@@ -182,7 +180,7 @@ fn the_plan_names_frozen_full_and_backing_up_instances() {
         .enumerate()
         .map(|(n, id)| upgrade(&format!("db{n}"), id, ""))
         .collect();
-    let ws = hwrds_workspace(common::terraform(), &emu, &body);
+    let ws = common::workspace(&emu, &body);
     let plan = ws.plan();
     assert_ne!(plan.code, 0, "{}", plan.all());
     let out = flat(&plan.all());
@@ -207,7 +205,7 @@ fn a_read_replica_is_left_to_the_api() {
         false,
     );
     // The API upgrades the replica alone: the plan warns with both facts, the apply works.
-    let ws = hwrds_workspace(common::terraform(), &emu, &upgrade("r", &allowed, ""));
+    let ws = common::workspace(&emu, &upgrade("r", &allowed, ""));
     let plan = ws.plan();
     let out = flat(&plan.all());
     assert_eq!(plan.code, 2, "a warning, not an error:\n{out}");
@@ -227,7 +225,7 @@ fn a_read_replica_is_left_to_the_api() {
     assert_eq!(emu.upgrade_jobs(&allowed), 1);
 
     // The API refuses it: a clear error naming the primary, nothing recorded.
-    let ws = hwrds_workspace(common::terraform(), &emu, &upgrade("r", &refused, ""));
+    let ws = common::workspace(&emu, &upgrade("r", &refused, ""));
     let apply = ws.apply();
     let out = flat(&apply.all());
     assert_ne!(apply.code, 0, "{out}");
@@ -263,7 +261,7 @@ fn a_postgresql_instance_in_a_dr_relation_is_warned_about_with_one_listing() {
         upgrade("alone", &alone, ""),
         upgrade("mysql", &mysql, "")
     );
-    let ws = hwrds_workspace(common::terraform(), &emu, &body);
+    let ws = common::workspace(&emu, &body);
     let plan = ws.plan();
     let out = flat(&plan.all());
     assert_eq!(plan.code, 2, "a warning, not an error:\n{out}");
@@ -358,7 +356,7 @@ fn a_policy_without_read_actions_fails_the_plan_clearly() {
                                       "deny": ["rds:instance:list"]}]}),
         false,
     );
-    let mut ws = hwrds_workspace(common::terraform(), &emu, &upgrade("orders", &orders, ""));
+    let mut ws = common::workspace(&emu, &upgrade("orders", &orders, ""));
     ws.set_env("HW_ACCESS_KEY", ak);
     ws.set_env("HW_SECRET_KEY", sk);
     let plan = ws.plan();

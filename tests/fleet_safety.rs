@@ -8,7 +8,7 @@ pub mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{Emulator, Workspace, hwrds_workspace};
+use common::{Emulator, Workspace};
 use hwrds::rds::models::parse_time;
 use serde_json::json;
 
@@ -44,7 +44,7 @@ fn the_cap_keeps_at_most_three_upgrades_running_whatever_the_parallelism() {
     let instances: Vec<_> = ids.iter().map(|id| instance(id, 2.0, false)).collect();
     let emu = Emulator::start(json!({ "instances": instances }), false);
     let config = fleet_config("  max_concurrent_upgrades = 3\n", &ids, "");
-    let ws = hwrds_workspace(common::terraform(), &emu, &config);
+    let ws = common::workspace(&emu, &config);
     ws.run(&["apply", "-auto-approve", "-no-color", "-parallelism=12"])
         .assert_ok();
     let stats = emu.stats();
@@ -79,7 +79,7 @@ fn a_spent_failure_budget_stops_submissions_and_the_next_apply_upgrades_the_rest
         &ids,
         "",
     );
-    let ws = hwrds_workspace(common::terraform(), &emu, &config);
+    let ws = common::workspace(&emu, &config);
     let run = ws.run(&["apply", "-auto-approve", "-no-color", "-parallelism=12"]);
     let out = run.all();
     assert_ne!(run.code, 0, "the apply fails:\n{out}");
@@ -191,7 +191,7 @@ fn a_failed_canary_keeps_the_fleet_from_starting() {
             "  depends_on  = [hwrds_db_minor_upgrade.canary]\n"
         )
     );
-    let ws = hwrds_workspace(common::terraform(), &emu, &config);
+    let ws = common::workspace(&emu, &config);
     let run = ws.run(&["apply", "-auto-approve", "-no-color"]);
     let out = run.all();
     assert_ne!(run.code, 0, "{out}");
@@ -207,7 +207,7 @@ fn ctrl_c_while_creates_wait_for_a_slot_submits_nothing_for_them() {
     let instances: Vec<_> = ids.iter().map(|id| instance(id, 8.0, false)).collect();
     let emu = Emulator::start(json!({ "instances": instances }), false);
     let config = fleet_config("  max_concurrent_upgrades = 1\n", &ids, "");
-    let ws = hwrds_workspace(common::terraform(), &emu, &config);
+    let ws = common::workspace(&emu, &config);
     let run = ws.run_interrupted(
         &["apply", "-auto-approve", "-no-color", "-parallelism=3"],
         "Creating...",

@@ -9,6 +9,7 @@ pub mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use common::fixtures::POST_UPGRADE;
 use common::processes::Running;
 use common::{Emulator, Workspace, hwrds_workspace};
 use serde_json::json;
@@ -125,9 +126,6 @@ fn fleet_applies_within_a_scaled_down_policy() {
         ids.len()
     );
 }
-
-/// The route of upgrade submissions, as the emulator's flow control and stats name it.
-const POST_UPGRADE: &str = "POST /v3/{project_id}/instances/{instance_id}/db-upgrade";
 
 #[test]
 fn an_upgrade_run_elsewhere_while_a_submission_waits_for_its_quota_is_adopted() {

@@ -3,14 +3,14 @@
 
 pub mod common;
 
-use common::{Emulator, hwrds_workspace};
+use common::fixtures::{ORDERS, upgrade};
+use common::{Emulator, stats_total};
 use serde_json::json;
 
 #[test]
 fn info_logs_follow_each_step() {
-    let emu = Emulator::start(json!({"job_seconds": 4}), false);
-    let body = "resource \"hwrds_db_minor_upgrade\" \"orders\" {\n  instance_id = \"a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01\"\n}\n";
-    let mut ws = hwrds_workspace(common::terraform(), &emu, body);
+    let emu = Emulator::demo(4.0);
+    let mut ws = common::workspace(&emu, &upgrade("orders", ORDERS, ""));
     ws.set_env("TF_LOG_PROVIDER", "INFO");
     let run = ws.apply();
     run.assert_ok();
@@ -27,7 +27,27 @@ fn info_logs_follow_each_step() {
     ] {
         assert!(all.contains(step), "{step:?} is logged:\n{all}");
     }
-    assert!(all.contains('%'), "progress percentages are logged: {all}");
+    // The emulator reports a running job's progress as `<n>%`, rising with time;
+    // Terraform quotes the value.
+    let progress: Vec<u32> = provider_lines
+        .iter()
+        .filter(|l| l.contains("upgrade in progress"))
+        .filter_map(|l| {
+            field(l, "progress")?
+                .strip_prefix('"')?
+                .strip_suffix("%\"")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(
+        !progress.is_empty(),
+        "the progress lines carry progress=\"<n>%\":\n{all}"
+    );
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]) && progress.iter().all(|p| *p <= 100),
+        "percentages rise to at most 100: {progress:?}\n{all}"
+    );
     assert!(
         !provider_lines
             .iter()
@@ -70,10 +90,13 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 /// throttled (429, Retry-After: 1; the same ones each run): the emulator, the workspace
 /// and the provider's log lines.
 fn debug_apply() -> (Emulator, common::Workspace, Vec<String>) {
-    let emu = Emulator::start(json!({"job_seconds": 2}), false);
+    let emu = Emulator::demo(2.0);
     emu.faults(json!({"probability": 0.25, "kinds": ["throttle"], "seed": 11}));
-    let body = "data \"hwrds_db_instances\" \"all\" {}\nresource \"hwrds_db_minor_upgrade\" \"orders\" {\n  instance_id = \"a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01\"\n}\n";
-    let mut ws = hwrds_workspace(common::terraform(), &emu, body);
+    let body = format!(
+        "data \"hwrds_db_instances\" \"all\" {{}}\n{}",
+        upgrade("orders", ORDERS, "")
+    );
+    let mut ws = common::workspace(&emu, &body);
     ws.set_env("TF_LOG_PROVIDER", "DEBUG");
     let run = ws.apply();
     run.assert_ok();
@@ -100,12 +123,7 @@ fn debug_logs_one_line_per_api_call() {
 
     // One line per request the API received.
     let stats = emu.stats();
-    let received: u64 = stats["requests"]
-        .as_object()
-        .expect("stats.requests")
-        .values()
-        .filter_map(|n| n.as_u64())
-        .sum();
+    let received = stats_total(&stats, "requests");
     assert!(received > 5, "{stats}");
     assert_eq!(
         calls.len() as u64,
@@ -132,9 +150,8 @@ fn debug_logs_one_line_per_api_call() {
     // The upgrade submission and the reads, with their queries.
     assert!(
         calls.iter().any(|l| field(l, "http_method") == Some("POST")
-            && field(l, "path").is_some_and(
-                |p| p.ends_with("/instances/a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01/db-upgrade")
-            )
+            && field(l, "path")
+                .is_some_and(|p| p.ends_with(&format!("/instances/{ORDERS}/db-upgrade")))
             && field(l, "status") == Some("200")),
         "the upgrade submission is logged:\n{}",
         calls.join("\n")

@@ -6,15 +6,12 @@
 
 pub mod common;
 
-use std::time::Duration;
-
 use common::Emulator;
-use common::client::{EmulatorClient, attempt, submit_upgrade};
-use hwrds::rds::{CallCtx, InstanceFilter, RdsClient, RdsError, UpgradeRequest};
+use common::client::{EmulatorClient, attempt, ctx, submit_upgrade};
+use hwrds::rds::{InstanceFilter, RdsClient, RdsError, UpgradeRequest};
 use hwrds::upgrade::submission::Origin;
 use hwrds::upgrade::submission::submit_once;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 const KINDS: [&str; 4] = ["truncated_json", "html_error", "empty_body", "wrong_types"];
 const INSTANCES_ROUTE: &str = "GET /v3/{project_id}/instances";
@@ -22,19 +19,10 @@ const UPGRADE_ROUTE: &str = "POST /v3/{project_id}/instances/{instance_id}/db-up
 
 fn client(emulator: &Emulator, max_retries: u32) -> RdsClient {
     // The emulator's flow control is off here: no per-API quota to pace by either.
-    EmulatorClient::new(&emulator.url)
-        .retries(
-            max_retries,
-            Duration::from_millis(10),
-            Duration::from_millis(100),
-        )
-        .unmetered(500.0)
+    EmulatorClient::fast(&emulator.url)
+        .max_retries(max_retries)
         .build()
         .unwrap()
-}
-
-fn ctx() -> CallCtx {
-    CallCtx::new(CancellationToken::new())
 }
 
 fn instances(ids: &[&str]) -> serde_json::Value {

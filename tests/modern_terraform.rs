@@ -19,19 +19,11 @@ pub mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::fixtures::{ANALYTICS, ORDERS, upgrade};
 use common::{Emulator, Workspace, hwrds_workspace};
 use hwrds::rds::{CallCtx, UpgradeRequest};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-
-const ORDERS: &str = "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01";
-const ANALYTICS: &str = "c3d4e5f6a7b84c9d0e1f2a3b4c5d6e7fin03";
-
-fn upgrade(name: &str, instance_id: &str) -> String {
-    format!(
-        "resource \"hwrds_db_minor_upgrade\" \"{name}\" {{\n  instance_id = \"{instance_id}\"\n}}\n"
-    )
-}
 
 /// The resource at `address` in `terraform show -json` (values and identity).
 fn shown(ws: &Workspace, address: &str) -> Value {
@@ -104,8 +96,8 @@ fn console_upgrades(emu: &Emulator, instances: &[&str]) -> Vec<String> {
 
 #[test]
 fn identity_is_in_the_state_and_import_blocks_take_it() {
-    let emu = Emulator::start(json!({"job_seconds": 1}), false);
-    let ws = hwrds_workspace(common::terraform(), &emu, &upgrade("orders", ORDERS));
+    let emu = Emulator::demo(1.0);
+    let ws = common::workspace(&emu, &upgrade("orders", ORDERS, ""));
     ws.apply().assert_ok();
     let created = shown(&ws, "hwrds_db_minor_upgrade.orders");
     let job_id = created["values"]["job_id"]
@@ -126,9 +118,9 @@ fn identity_is_in_the_state_and_import_blocks_take_it() {
             .unwrap_or_default();
         let body = format!(
             "import {{\n  to = hwrds_db_minor_upgrade.orders\n  identity = {{\n    instance_id = \"{ORDERS}\"\n{job_line}  }}\n}}\n{}",
-            upgrade("orders", ORDERS)
+            upgrade("orders", ORDERS, "")
         );
-        let ws = hwrds_workspace(common::terraform(), &emu, &body);
+        let ws = common::workspace(&emu, &body);
         let apply = ws.apply();
         apply.assert_ok();
         assert!(
@@ -148,9 +140,9 @@ fn identity_is_in_the_state_and_import_blocks_take_it() {
 
     let body = format!(
         "import {{\n  to = hwrds_db_minor_upgrade.orders\n  identity = {{\n    instance_id = \"{ORDERS}\"\n    job_id = \"no/such\"\n  }}\n}}\n{}",
-        upgrade("orders", ORDERS)
+        upgrade("orders", ORDERS, "")
     );
-    let ws = hwrds_workspace(common::terraform(), &emu, &body);
+    let ws = common::workspace(&emu, &body);
     let refused = ws.plan();
     assert_eq!(refused.code, 1, "{}", refused.all());
     assert!(
@@ -163,8 +155,8 @@ fn identity_is_in_the_state_and_import_blocks_take_it() {
 
 #[test]
 fn terraform_1_6_knows_no_identity_and_still_works() {
-    let emu = Emulator::start(json!({"job_seconds": 1}), false);
-    let ws = hwrds_workspace(common::terraform_16(), &emu, &upgrade("orders", ORDERS));
+    let emu = Emulator::demo(1.0);
+    let ws = hwrds_workspace(common::terraform_16(), &emu, &upgrade("orders", ORDERS, ""));
     ws.apply().assert_ok();
     let state = ws.state();
     let instance = &state["resources"][0]["instances"][0];
@@ -179,7 +171,7 @@ fn terraform_1_6_knows_no_identity_and_still_works() {
         .expect("job_id")
         .to_string();
 
-    let ws = hwrds_workspace(common::terraform_16(), &emu, &upgrade("orders", ORDERS));
+    let ws = hwrds_workspace(common::terraform_16(), &emu, &upgrade("orders", ORDERS, ""));
     ws.run(&["import", "hwrds_db_minor_upgrade.orders", ORDERS])
         .assert_ok();
     assert_eq!(
@@ -199,9 +191,9 @@ fn query() -> String {
 
 #[test]
 fn query_lists_console_upgrades_and_its_generated_config_imports_them() {
-    let emu = Emulator::start(json!({"job_seconds": 1}), false);
+    let emu = Emulator::demo(1.0);
     let jobs = console_upgrades(&emu, &[ORDERS, ANALYTICS]);
-    let ws = hwrds_workspace(common::terraform(), &emu, "");
+    let ws = common::workspace(&emu, "");
     let query_file = query();
     ws.write("upgrades.tfquery.hcl", &query_file);
     let query = ws.run(&["query", "-no-color"]);
@@ -353,7 +345,7 @@ fn moved_workspace(emu: &Emulator, from: &str, state: &str) -> Workspace {
     let body = format!(
         "{}moved {{\n  from = {from}\n  to   = hwrds_db_minor_upgrade.orders\n}}\n{}",
         common::HWRDS_HEADER,
-        upgrade("orders", ORDERS)
+        upgrade("orders", ORDERS, "")
     );
     let overrides: [(&str, &Path); 2] = [
         ("hwrds/hwrds", binary.as_path()),
@@ -371,7 +363,7 @@ fn moved_workspace(emu: &Emulator, from: &str, state: &str) -> Workspace {
 
 #[test]
 fn moved_from_the_official_provider_adopts_the_job_without_submitting() {
-    let emu = Emulator::start(json!({"job_seconds": 1}), false);
+    let emu = Emulator::demo(1.0);
     // What the official provider did: submit and forget.
     let job = console_upgrades(&emu, &[ORDERS]).remove(0);
     let source = "huaweicloud_rds_instance_minor_version_upgrade";

@@ -2,6 +2,7 @@
 //! handshake line, AutoMTLS (only Terraform's certificate gets in), socket hygiene and
 //! prompt shutdown.
 
+pub mod common;
 #[path = "common/pinned.rs"]
 mod pinned;
 
@@ -317,4 +318,29 @@ async fn fresh_certificate_owner_only_socket_prompt_shutdown() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(!first.socket.exists());
+}
+
+/// A start that fails before the handshake line says why in Terraform's own output, not
+/// only in its debug log: here the socket cannot be made (`PLUGIN_UNIX_SOCKET_DIR`, which
+/// Terraform passes on, names no directory).
+#[test]
+fn a_failed_start_says_why_in_terraforms_output() {
+    let mut ws = common::hwrds_only_workspace(
+        common::terraform(),
+        "data \"hwrds_db_instances\" \"all\" {}\n",
+    );
+    ws.set_env("PLUGIN_UNIX_SOCKET_DIR", "/nonexistent-hwrds-sockets");
+    let run = ws.run(&["plan", "-input=false"]);
+    assert_ne!(run.code, 0, "{}", run.all());
+    let out = common::fixtures::flat(&run.all());
+    assert!(
+        out.contains("Failed to read any lines from plugin's stdout"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "fatal error: terraform-provider-hwrds: listening on /nonexistent-hwrds-sockets/plugin"
+        ),
+        "the reason is shown: {out}"
+    );
 }

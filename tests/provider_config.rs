@@ -28,7 +28,7 @@ fn credentials_from_a_shared_config_profile() {
         "provider \"hwrds\" {{\n  shared_config_file = \"{}\"\n  profile            = \"emulator\"\n  max_requests_per_second = 50\n}}\ndata \"hwrds_db_instance\" \"orders\" {{\n  name = \"orders\"\n}}\noutput \"version\" {{ value = data.hwrds_db_instance.orders.complete_version }}\n",
         path.display()
     );
-    let mut ws = hwrds_workspace(common::terraform(), &emu, &body);
+    let mut ws = common::workspace(&emu, &body);
     for key in ["HW_ACCESS_KEY", "HW_SECRET_KEY", "HW_REGION_NAME"] {
         ws.unset_env(key);
     }
@@ -44,7 +44,7 @@ fn credentials_from_a_shared_config_profile() {
 
     // A profile that does not exist is reported at its line, naming the ones that do.
     let bad = body.replace("\"emulator\"", "\"staging\"");
-    let mut ws = hwrds_workspace(common::terraform(), &emu, &bad);
+    let mut ws = common::workspace(&emu, &bad);
     for key in ["HW_ACCESS_KEY", "HW_SECRET_KEY", "HW_REGION_NAME"] {
         ws.unset_env(key);
     }
@@ -59,7 +59,7 @@ fn credentials_from_a_shared_config_profile() {
         "max_requests_per_second = 50",
         "max_requests_per_second = 0",
     );
-    let ws = hwrds_workspace(common::terraform(), &emu, &bad);
+    let ws = common::workspace(&emu, &bad);
     let run = ws.plan();
     assert_eq!(run.code, 1);
     assert!(
@@ -81,7 +81,7 @@ fn emulator_requests(emu: &Emulator) -> u64 {
 #[test]
 fn a_failed_project_lookup_says_so_and_how_to_skip_it() {
     let emu = Emulator::start(json!({}), false);
-    let mut ws = hwrds_workspace(common::terraform(), &emu, ORDERS_BY_NAME);
+    let mut ws = common::workspace(&emu, ORDERS_BY_NAME);
     ws.set_env("HWRDS_IAM_ENDPOINT", "http://127.0.0.1:1");
     ws.set_env("HW_MAX_RETRIES", "1");
     let run = ws.plan();
@@ -116,7 +116,7 @@ fn the_eu_sovereign_region_looks_its_project_up_under_myhuaweicloud_eu() {
     // No endpoint configured: the region's own. A proxy that refuses connections keeps
     // the request on this machine while the error still names the URL it was for.
     let emu = Emulator::start(json!({}), false);
-    let mut ws = hwrds_workspace(common::terraform(), &emu, ORDERS_BY_NAME);
+    let mut ws = common::workspace(&emu, ORDERS_BY_NAME);
     ws.unset_env("HWRDS_ENDPOINT");
     ws.set_env("HW_REGION_NAME", "eu-west-101");
     ws.set_env("HW_MAX_RETRIES", "0");

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::fixtures::ORDERS;
-use common::{Emulator, Workspace, hwrds_workspace};
+use common::{Emulator, Workspace};
 use serde_json::json;
 
 const ANALYTICS: &str = "pgaa00000000000000000000000000000in03";
@@ -41,8 +41,8 @@ fn race(offset: Duration) -> u64 {
                               "availability_zones": ["az1", "az2"]}]}),
         false,
     );
-    let first = hwrds_workspace(common::terraform(), &emu, &body(ORDERS));
-    let second = hwrds_workspace(common::terraform(), &emu, &body(ORDERS));
+    let first = common::workspace(&emu, &body(ORDERS));
+    let second = common::workspace(&emu, &body(ORDERS));
     let apply = |ws: &Workspace| {
         ws.command(&["apply", "-auto-approve", "-no-color"])
             .stdout(Stdio::piped())
@@ -100,7 +100,7 @@ fn console_upgrade_of_postgresql_while_terraform_plans_is_adopted_not_doubled() 
                               "type": "Ha", "job_seconds": 8, "job_queryable": false}]}),
         false,
     );
-    let ws = hwrds_workspace(common::terraform(), &emu, &body(ANALYTICS));
+    let ws = common::workspace(&emu, &body(ANALYTICS));
     let console_job = console_upgrade(&emu, ANALYTICS);
     std::thread::sleep(Duration::from_secs(2)); // past the switchover's start: a node UPGRADING
     let plan = ws.run(&["plan", "-no-color"]);
@@ -128,7 +128,7 @@ fn console_upgrade_between_plan_and_apply_is_adopted_not_doubled() {
                "instances": [{"id": ORDERS, "name": "orders", "type": "Single"}]}),
         false,
     );
-    let ws = hwrds_workspace(common::terraform(), &emu, &body(ORDERS));
+    let ws = common::workspace(&emu, &body(ORDERS));
     ws.run(&["plan", "-out=tfplan", "-no-color"]).assert_ok();
     let console_job = console_upgrade(&emu, ORDERS);
     std::thread::sleep(Duration::from_millis(1500));
@@ -154,7 +154,7 @@ fn saved_plan_over_an_upgrade_under_way_applies_after_it_finished() {
         json!({"instances": [{"id": ORDERS, "name": "orders", "type": "Ha", "job_seconds": 5}]}),
         false,
     );
-    let ws = hwrds_workspace(common::terraform(), &emu, &body(ORDERS));
+    let ws = common::workspace(&emu, &body(ORDERS));
     let console_job = console_upgrade(&emu, ORDERS);
     let plan = ws.run(&["plan", "-out=tfplan", "-no-color"]);
     plan.assert_ok();

@@ -10,14 +10,14 @@ pub mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::client::{EmulatorClient, follow, submit_upgrade};
+use common::client::{EmulatorClient, FAST_POLL, NOW, client, ctx, follow, submit_upgrade};
 use common::{Emulator, PROJECT_ID, SECRET_KEY};
 use hwrds::rds::models::Instance;
 use hwrds::rds::{
     Api, CallCtx, ClientConfig, InstanceFilter, RdsClient, RdsError, TaskFilter, UpgradeRequest,
 };
 use hwrds::upgrade::job::JobStatus;
-use hwrds::upgrade::tracking::{JobTracker, PollCadence, WaitError};
+use hwrds::upgrade::tracking::{JobTracker, WaitError};
 use serde_json::json;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -25,29 +25,8 @@ use tokio_util::sync::CancellationToken;
 fn config(emulator: &Emulator, secret: &str) -> ClientConfig {
     // Most emulators here do not meter requests; those that do say so, and the client
     // assumes a quota above theirs so that it must learn the real one.
-    EmulatorClient::new(&emulator.url)
-        .secret(secret)
-        .retries(8, Duration::from_millis(20), Duration::from_millis(300))
-        .unmetered(500.0)
-        .config()
+    EmulatorClient::fast(&emulator.url).secret(secret).config()
 }
-
-fn client(emulator: &Emulator) -> RdsClient {
-    RdsClient::new(config(emulator, SECRET_KEY)).unwrap()
-}
-
-fn ctx() -> CallCtx {
-    CallCtx::new(CancellationToken::new())
-}
-
-const FAST: PollCadence = PollCadence {
-    initial: Duration::from_millis(100),
-    second: Duration::from_millis(100),
-    proportion: 0.5,
-    min: Duration::from_millis(100),
-    max: Duration::from_millis(400),
-    not_found_grace: Duration::from_secs(5),
-};
 
 fn instance(id: &str, extra: serde_json::Value) -> serde_json::Value {
     let mut base = json!({"id": id, "name": format!("db-{id}"), "engine": "MySQL", "version": "8.0",
@@ -60,16 +39,10 @@ fn instance(id: &str, extra: serde_json::Value) -> serde_json::Value {
 
 /// An emulator of the demo instances (jobs of 0.6 s) and a client of it.
 fn demo_client() -> (Emulator, RdsClient) {
-    let emu = Emulator::start(json!({"job_seconds": 0.6}), false);
+    let emu = Emulator::demo(0.6);
     let c = client(&emu);
     (emu, c)
 }
-
-/// An upgrade now, with the second switch.
-const NOW: UpgradeRequest = UpgradeRequest {
-    is_delayed: false,
-    second_switch: true,
-};
 
 /// Every instance the emulator lists, and the one named `name`.
 async fn listed(c: &RdsClient, name: &str) -> (Vec<Instance>, Instance) {
@@ -160,7 +133,7 @@ async fn an_upgrade_is_followed_to_completion_and_listed_in_the_task_center() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     let tracker = JobTracker::new(c.clone(), CancellationToken::new());
-    let done = follow(&tracker, &ctx(), &job_id, "", FAST, move |job| {
+    let done = follow(&tracker, &ctx(), &job_id, "", FAST_POLL, move |job| {
         sink.lock()
             .unwrap()
             .push(job.progress.clone().unwrap_or_default())
@@ -755,7 +728,7 @@ async fn a_wait_that_reaches_its_deadline_returns_the_last_status() {
     let (_emu, c, tracker) = waiting();
     let slow = submit_upgrade(&c, &ctx(), "slow", NOW).await.unwrap();
     let deadline = ctx().with_deadline(Instant::now() + Duration::from_millis(1200));
-    match follow(&tracker, &deadline, &slow, "", FAST, |_| {}).await {
+    match follow(&tracker, &deadline, &slow, "", FAST_POLL, |_| {}).await {
         Err(WaitError::Timeout(Some(job))) => assert_eq!(job.status, JobStatus::Running),
         other => panic!("expected a timeout with the last status, got {other:?}"),
     }
@@ -772,7 +745,15 @@ async fn a_cancelled_wait_ends_promptly() {
         trigger.cancel();
     });
     let started = Instant::now();
-    let result = follow(&tracker, &CallCtx::new(cancel), &slow, "", FAST, |_| {}).await;
+    let result = follow(
+        &tracker,
+        &CallCtx::new(cancel),
+        &slow,
+        "",
+        FAST_POLL,
+        |_| {},
+    )
+    .await;
     assert!(matches!(result, Err(WaitError::Cancelled(_))), "{result:?}");
     assert!(
         started.elapsed() < Duration::from_millis(800),
@@ -790,8 +771,8 @@ async fn two_waiters_on_a_job_not_yet_visible_share_one_poll_loop() {
         .unwrap_or(0);
     let (ctx_a, ctx_b) = (ctx(), ctx());
     let (a, b) = tokio::join!(
-        follow(&tracker, &ctx_a, &quick, "", FAST, |_| {}),
-        follow(&tracker, &ctx_b, &quick, "", FAST, |_| {})
+        follow(&tracker, &ctx_a, &quick, "", FAST_POLL, |_| {}),
+        follow(&tracker, &ctx_b, &quick, "", FAST_POLL, |_| {})
     );
     assert_eq!(a.unwrap().status, JobStatus::Completed);
     assert_eq!(b.unwrap().status, JobStatus::Completed);

@@ -27,11 +27,6 @@ type Row<'a, At> = (
     At,
 );
 
-/// The emulator's demo instances, jobs lasting `job_seconds`.
-fn demo(job_seconds: f64) -> Emulator {
-    Emulator::start(json!({"job_seconds": job_seconds}), false)
-}
-
 /// An emulator with the one MySQL instance [`ORDERS`] (8.0.28, latest 8.0.32) and the
 /// emulator-wide settings `settings`.
 fn orders_only(settings: serde_json::Value) -> Emulator {
@@ -77,7 +72,7 @@ async fn console_upgrade(emu: &Emulator, instance_id: &str) -> String {
 
 #[tokio::test]
 async fn the_plan_shows_the_version_the_upgrade_starts_from_and_the_one_it_installs() {
-    let emu = demo(1.0);
+    let emu = Emulator::demo(1.0);
     let tf = InProcess::configured(&emu, &[]).await;
     // (row, instance, engine, instance_type, version_before, target_version)
     let table = [
@@ -180,7 +175,7 @@ async fn a_target_that_cannot_be_told_is_planned_null_with_a_warning_saying_why(
 
 #[tokio::test]
 async fn the_plans_checks_point_at_the_attribute_they_are_about() {
-    let emu = demo(1.0);
+    let emu = Emulator::demo(1.0);
     emu.admin(
         "/__emulator/instances",
         json!({"instances": [
@@ -275,7 +270,7 @@ async fn the_plans_checks_point_at_the_attribute_they_are_about() {
 /// run side by side so that the table takes that time once.
 #[tokio::test]
 async fn a_finding_an_upgrade_would_explain_stands_when_none_is_under_way() {
-    let emu = demo(1.0);
+    let emu = Emulator::demo(1.0);
     emu.admin(
         "/__emulator/instances",
         json!({"instances": [
@@ -320,7 +315,7 @@ async fn a_finding_an_upgrade_would_explain_stands_when_none_is_under_way() {
 
 #[tokio::test]
 async fn configuration_errors_point_at_the_attribute_before_any_plan() {
-    let emu = demo(1.0);
+    let emu = Emulator::demo(1.0);
     let tf = InProcess::configured(&emu, &[]).await;
     let timeouts = [("timeouts", tf.timeouts("create", "ten minutes"))];
     let delayed_and_waiting = [
@@ -688,7 +683,7 @@ async fn read_follows_an_imported_job_to_its_end_then_costs_no_request() {
 
 #[tokio::test]
 async fn import_takes_a_job_or_the_instances_most_recent_one() {
-    let emu = demo(30.0);
+    let emu = Emulator::demo(30.0);
     let job = console_upgrade(&emu, ORDERS).await;
     let tf = InProcess::configured(&emu, &[]).await;
     for (row, id) in [

@@ -7,6 +7,7 @@ pub mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use common::fixtures::PAYMENTS;
 use common::{ACCESS_KEY, Emulator, PROJECT_ID, SECRET_KEY, repo_root};
 use hwrds::rds::signer::{SignableRequest, authorization};
 use serde_json::json;
@@ -118,11 +119,10 @@ fn our_signatures_equal_the_official_signer() {
 
 #[test]
 fn the_official_sdk_works_against_the_emulator() {
-    let emu = Emulator::start(json!({"job_seconds": 1.0}), false);
-    let instance = "b2c3d4e5f6a74b8c9d0e1f2a3b4c5d6ein01";
+    let emu = Emulator::demo(1.0);
     let out = Command::new(python())
         .arg(repo_root().join("tests/sdk_oracle/emulator_client.py"))
-        .args([&emu.url, ACCESS_KEY, SECRET_KEY, PROJECT_ID, instance])
+        .args([&emu.url, ACCESS_KEY, SECRET_KEY, PROJECT_ID, PAYMENTS])
         .output()
         .unwrap();
     assert!(
@@ -139,6 +139,6 @@ fn the_official_sdk_works_against_the_emulator() {
     assert_eq!(statuses[0], "Running");
     assert_eq!(seen["tasks"][0][0], seen["job_id"]);
     assert_eq!(seen["wrong_secret"], json!([401, "APIGW.0301"]));
-    assert_eq!(emu.upgrade_jobs(instance), 1);
+    assert_eq!(emu.upgrade_jobs(PAYMENTS), 1);
     assert_eq!(emu.stats()["rejected_signatures"], 1);
 }

@@ -6,7 +6,8 @@
 
 pub mod common;
 
-use common::{ACCESS_KEY, Emulator, SECRET_KEY, hwrds_workspace};
+use common::fixtures::{ORDERS, upgrade};
+use common::{ACCESS_KEY, Emulator, SECRET_KEY};
 use serde_json::json;
 
 const TOKEN: &str = "TEMPTOKEN-7d1f0c2a9b8e4f3d";
@@ -25,8 +26,11 @@ fn logs_and_state_hold_no_secret(level: &str) {
     let emu = Emulator::start(json!({"job_seconds": 1, "security_token": TOKEN}), false);
     // Some error answers (their bodies are logged) among the successful ones.
     emu.faults(json!({"probability": 0.2, "kinds": ["throttle", "server_error"], "seed": 5}));
-    let body = "data \"hwrds_db_instances\" \"all\" {}\nresource \"hwrds_db_minor_upgrade\" \"orders\" {\n  instance_id = \"a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01\"\n}\n";
-    let mut ws = hwrds_workspace(common::terraform(), &emu, body);
+    let body = format!(
+        "data \"hwrds_db_instances\" \"all\" {{}}\n{}",
+        upgrade("orders", ORDERS, "")
+    );
+    let mut ws = common::workspace(&emu, &body);
     ws.set_env("HW_SECURITY_TOKEN", TOKEN);
     ws.set_env("TF_LOG", level);
     let mut logs = String::new();
@@ -35,11 +39,7 @@ fn logs_and_state_hold_no_secret(level: &str) {
         vec!["apply", "-auto-approve", "-input=false"],
         vec!["apply", "-refresh-only", "-auto-approve"],
         vec!["state", "rm", "hwrds_db_minor_upgrade.orders"],
-        vec![
-            "import",
-            "hwrds_db_minor_upgrade.orders",
-            "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01",
-        ],
+        vec!["import", "hwrds_db_minor_upgrade.orders", ORDERS],
     ] {
         let run = ws.run(&args);
         run.assert_ok();

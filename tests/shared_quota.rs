@@ -8,7 +8,7 @@ pub mod common;
 
 use std::time::Duration;
 
-use common::{Emulator, Workspace, hwrds_workspace};
+use common::{Emulator, Workspace};
 use serde_json::json;
 
 /// Workspaces sharing the access key.
@@ -51,8 +51,7 @@ fn three_workspaces_share_one_access_keys_quota_without_flooding_it() {
     let workspaces: Vec<Workspace> = fleets
         .iter()
         .map(|ids| {
-            let mut ws =
-                hwrds_workspace(common::terraform(), &emu, &common::fixtures::fleet(ids, ""));
+            let mut ws = common::workspace(&emu, &common::fixtures::fleet(ids, ""));
             // Each process is told the documented policy's limit; the gateway's 429s
             // name the scaled window, and the rest is learned.
             ws.set_env("HWRDS_API_QUOTA_PER_MINUTE", "60");

@@ -9,45 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::Emulator;
-use common::client::{EmulatorClient, attempt, follow, submit_upgrade};
+use common::client::{FAST_POLL, NOW, attempt, client, ctx_within as ctx, follow, submit_upgrade};
 use hwrds::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest};
 use hwrds::upgrade::catalog::Catalog;
 use hwrds::upgrade::job::{self as upgrade_job, JobStatus};
 use hwrds::upgrade::submission::last_look::LastLook;
 use hwrds::upgrade::submission::submit_once::{self, Attempt};
 use hwrds::upgrade::submission::{Obtained, Origin};
-use hwrds::upgrade::tracking::{JobTracker, PollCadence};
+use hwrds::upgrade::tracking::JobTracker;
 use serde_json::json;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-fn client(emulator: &Emulator) -> RdsClient {
-    // The emulator's flow control is off here: no per-API quota to pace by either.
-    EmulatorClient::new(&emulator.url)
-        .retries(10, Duration::from_millis(20), Duration::from_millis(200))
-        .unmetered(1000.0)
-        .build()
-        .unwrap()
-}
-
-fn ctx(seconds: u64) -> CallCtx {
-    CallCtx::new(CancellationToken::new())
-        .with_deadline(Instant::now() + Duration::from_secs(seconds))
-}
-
-const NOW: UpgradeRequest = UpgradeRequest {
-    is_delayed: false,
-    second_switch: true,
-};
-
-const FAST: PollCadence = PollCadence {
-    initial: Duration::from_millis(200),
-    second: Duration::from_millis(200),
-    proportion: 0.1,
-    min: Duration::from_millis(200),
-    max: Duration::from_millis(500),
-    not_found_grace: Duration::from_secs(1),
-};
 
 fn ids(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("so{i:030}in01")).collect()
@@ -164,7 +135,7 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     assert_eq!(emu.upgrade_jobs(&ids[1]), 1);
     // The scheduled job runs once its window opens and is followed to the end.
     let tracker = JobTracker::new(client.clone(), CancellationToken::new());
-    let done = follow(&tracker, &ctx(30), &scheduled, &ids[1], FAST, |_| {})
+    let done = follow(&tracker, &ctx(30), &scheduled, &ids[1], FAST_POLL, |_| {})
         .await
         .unwrap();
     assert_eq!(done.status, JobStatus::Completed);
@@ -192,7 +163,7 @@ async fn jobs_unknown_to_the_job_api_are_followed_through_the_task_center() {
     };
     let mut seen = Vec::new();
     let tracker = JobTracker::new(client.clone(), CancellationToken::new());
-    let done = follow(&tracker, &ctx(30), &job, &ids[0], FAST, |snap| {
+    let done = follow(&tracker, &ctx(30), &job, &ids[0], FAST_POLL, |snap| {
         seen.push(snap.status.clone())
     })
     .await
@@ -234,7 +205,7 @@ async fn the_version_after_a_job_is_read_through_the_catalog_after_it_finished()
         .unwrap();
     let tracker =
         JobTracker::with_catalog(client.clone(), catalog.clone(), CancellationToken::new());
-    let done = follow(&tracker, &ctx(30), &job, &ids[0], FAST, |_| {})
+    let done = follow(&tracker, &ctx(30), &job, &ids[0], FAST_POLL, |_| {})
         .await
         .unwrap();
     assert_eq!(done.status, JobStatus::Completed);

@@ -11,8 +11,8 @@ pub mod common;
 
 use std::time::Duration;
 
-use common::fixtures::{ANALYTICS, ORDERS, PAYMENTS, flat, upgrade};
-use common::{Emulator, Workspace, hwrds_workspace};
+use common::fixtures::{ANALYTICS, ORDERS, PAYMENTS, POST_UPGRADE, flat, upgrade};
+use common::{Emulator, Workspace};
 use serde_json::{Value, json};
 
 fn attrs(ws: &Workspace, name: &str) -> Value {
@@ -46,7 +46,7 @@ fn release(emu: &Emulator, engine: &str, version: &str) {
 
 #[test]
 fn the_plan_shows_the_target_of_mysql_single_ha_and_postgresql_and_the_apply_installs_it() {
-    let emu = Emulator::start(json!({"job_seconds": 1}), false);
+    let emu = Emulator::demo(1.0);
     let instances = [
         ("orders", ORDERS, "8.0.28", "8.0.32"),
         ("payments", PAYMENTS, "8.0.25", "8.0.32"),
@@ -62,7 +62,7 @@ fn the_plan_shows_the_target_of_mysql_single_ha_and_postgresql_and_the_apply_ins
             )
         })
         .collect();
-    let ws = hwrds_workspace(common::terraform(), &emu, &body);
+    let ws = common::workspace(&emu, &body);
     let plan = ws.run(&["plan", "-out=tfplan"]);
     plan.assert_ok();
     eprintln!("{}", plan.stdout);
@@ -107,7 +107,7 @@ fn a_version_released_between_a_saved_plan_and_its_apply_is_installed_by_nothing
                "instances": [{"id": ORDERS, "name": "orders", "type": "Single"}]}),
         false,
     );
-    let ws = hwrds_workspace(common::terraform(), &emu, &upgrade("orders", ORDERS, ""));
+    let ws = common::workspace(&emu, &upgrade("orders", ORDERS, ""));
     ws.run(&["plan", "-out=tfplan"]).assert_ok();
     assert_eq!(planned(&ws, "tfplan")["orders"]["target_version"], "8.0.32");
     release(&emu, "MySQL", "8.0.33");
@@ -145,9 +145,6 @@ fn a_version_released_between_a_saved_plan_and_its_apply_is_installed_by_nothing
     assert_eq!(emu.upgrade_jobs(ORDERS), 1);
 }
 
-/// The route of upgrade submissions, as the emulator's flow control and stats name it.
-const POST_UPGRADE: &str = "POST /v3/{project_id}/instances/{instance_id}/db-upgrade";
-
 /// An apply of the upgrade of `ORDERS` (target 8.0.32) during which MySQL 8.0.33 is
 /// released while its submission waits for its quota (one upgrade per 20 s, spent by the
 /// console on another instance first); what it printed.
@@ -164,7 +161,7 @@ fn released_while_waiting_for_the_quota(
         false,
     );
     common::client::console_upgrade(&emu.url, OTHER).expect("spending the slot");
-    let mut ws = hwrds_workspace(common::terraform(), &emu, &upgrade("orders", ORDERS, ""));
+    let mut ws = common::workspace(&emu, &upgrade("orders", ORDERS, ""));
     if accept_newer_target {
         ws.write(
             "provider.tf",
@@ -259,7 +256,7 @@ fn a_target_that_cannot_be_told_is_null_with_a_warning() {
         upgrade("legacy", "legacy000000000000000000000000in01", ""),
         upgrade("latest", "latest000000000000000000000000in01", ""),
     );
-    let ws = hwrds_workspace(common::terraform(), &emu, &body);
+    let ws = common::workspace(&emu, &body);
     let plan = ws.run(&["plan", "-out=tfplan"]);
     plan.assert_ok();
     let text = flat(&plan.all());

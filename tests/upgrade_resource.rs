@@ -9,12 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::fixtures::{ANALYTICS, ORDERS, PAYMENTS, REPLICA, REPORTING, flat, upgrade};
-use common::{Emulator, Workspace, hwrds_workspace};
+use common::{Emulator, Workspace, hwrds_workspace, workspace};
 use serde_json::{Value, json};
-
-fn workspace(emu: &Emulator, body: &str) -> Workspace {
-    hwrds_workspace(common::terraform(), emu, body)
-}
 
 fn attrs(ws: &Workspace, name: &str) -> Value {
     ws.resource_attributes(&format!("hwrds_db_minor_upgrade.{name}"))
@@ -26,13 +22,8 @@ fn assert_no_changes(ws: &Workspace) {
     assert_eq!(plan.code, 0, "expected no changes:\n{}", plan.all());
 }
 
-/// An emulator whose instances are the demo ones with `job_seconds` of 1.
-fn demo_emulator(job_seconds: f64) -> Emulator {
-    Emulator::start(json!({"job_seconds": job_seconds}), false)
-}
-
 fn happy_paths(terraform: PathBuf) {
-    let emu = demo_emulator(1.0);
+    let emu = Emulator::demo(1.0);
     let body = format!(
         "{}{}{}\
 data \"hwrds_db_instance\" \"payments\" {{\n  id         = \"{PAYMENTS}\"\n  depends_on = [hwrds_db_minor_upgrade.payments]\n}}\n\
@@ -97,7 +88,7 @@ fn terraform_1_6_core() {
 
 #[test]
 fn plan_time_refusals_point_at_the_attribute() {
-    let emu = demo_emulator(1.0);
+    let emu = Emulator::demo(1.0);
     emu.admin(
         "/__emulator/instances",
         json!({"instances": [
@@ -175,7 +166,7 @@ fn plan_time_refusals_point_at_the_attribute() {
 
 #[test]
 fn a_read_replica_plans_with_a_warning_naming_its_primary() {
-    let emu = demo_emulator(1.0);
+    let emu = Emulator::demo(1.0);
     // A read replica is a warning (the API decides); it names the instance, its engine
     // and version.
     let ws = workspace(&emu, &upgrade("r", REPLICA, ""));
@@ -202,7 +193,7 @@ fn a_read_replica_plans_with_a_warning_naming_its_primary() {
 
 #[test]
 fn warnings_do_not_stop_the_plan() {
-    let emu = demo_emulator(1.0);
+    let emu = Emulator::demo(1.0);
     // Warnings: second_switch on a single instance; already on the latest version.
     emu.admin(
         "/__emulator/instances",
@@ -281,7 +272,7 @@ fn failed_job_is_an_error_and_the_next_plan_replaces() {
 
 #[test]
 fn interrupted_apply_keeps_the_job_and_resumes_without_resubmitting() {
-    let emu = demo_emulator(12.0);
+    let emu = Emulator::demo(12.0);
     let ws = workspace(&emu, &upgrade("orders", ORDERS, ""));
     let run = ws.run_interrupted(
         &["apply", "-auto-approve", "-no-color"],
@@ -310,7 +301,7 @@ fn interrupted_apply_keeps_the_job_and_resumes_without_resubmitting() {
 
 #[test]
 fn timed_out_wait_keeps_the_job_and_the_next_apply_finishes() {
-    let emu = demo_emulator(8.0);
+    let emu = Emulator::demo(8.0);
     let ws = workspace(
         &emu,
         &upgrade("orders", ORDERS, "  timeouts {\n    create = \"3s\"\n  }\n"),
@@ -372,7 +363,7 @@ fn faults_at_30_percent_still_one_job_per_instance() {
 
 #[test]
 fn import_by_job_and_by_instance() {
-    let emu = demo_emulator(1.0);
+    let emu = Emulator::demo(1.0);
     let first = workspace(&emu, &upgrade("orders", ORDERS, ""));
     first.apply().assert_ok();
     let job_id = attrs(&first, "orders")["job_id"]
@@ -447,7 +438,7 @@ fn fleet_of_twenty_through_for_each() {
 
 #[test]
 fn a_missing_version_after_is_read_again_on_refresh() {
-    let emu = demo_emulator(1.0);
+    let emu = Emulator::demo(1.0);
     let ws = workspace(&emu, &upgrade("orders", ORDERS, ""));
     ws.apply().assert_ok();
     // As if the read after completion had failed: the state lacks the new version.

@@ -125,7 +125,9 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    // Paused time: an hour's sleep passes as soon as every task waits, and a wait that
+    // never ends fails at its timeout instead of hanging.
+    #[tokio::test(start_paused = true)]
     async fn a_closed_gate_holds_until_opened_and_counts_who_waits() {
         let gates = std::sync::Arc::new(Gates::default());
         gates.set(gate(Hold::Before));
@@ -135,8 +137,11 @@ mod tests {
             let gates = gates.clone();
             async move { gates.pass(ROUTE, Hold::Before).await }
         });
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!waiter.is_finished(), "held at the closed gate");
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert!(
+            !waiter.is_finished(),
+            "held at the closed gate, an hour later too"
+        );
         assert_eq!(gates.held_now().get(ROUTE), Some(&1));
         gates.set(gate(Hold::None));
         tokio::time::timeout(Duration::from_secs(5), waiter)
@@ -146,13 +151,13 @@ mod tests {
         assert!(gates.held_now().is_empty());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_dropped_request_is_no_longer_counted() {
         let gates = Gates::default();
         gates.set(gate(Hold::After));
         let waiting =
-            tokio::time::timeout(Duration::from_millis(50), gates.pass(ROUTE, Hold::After));
-        assert!(waiting.await.is_err(), "still held");
+            tokio::time::timeout(Duration::from_secs(3600), gates.pass(ROUTE, Hold::After));
+        assert!(waiting.await.is_err(), "still held after an hour");
         assert!(gates.held_now().is_empty(), "{:?}", gates.held_now());
         gates.open_all();
         gates.pass(ROUTE, Hold::After).await;

@@ -44,6 +44,7 @@ pub fn run(version: &str, register: impl RegisterServices) -> ExitCode {
         eprintln!("{}", handshake::RUN_BY_HAND_MESSAGE);
         return ExitCode::from(1);
     }
+    report_panics_to_terraform();
     if let Err(message) = negotiate(std::env::var("PLUGIN_PROTOCOL_VERSIONS").ok().as_deref()) {
         eprintln!("{message}");
         return ExitCode::from(1);
@@ -54,19 +55,34 @@ pub fn run(version: &str, register: impl RegisterServices) -> ExitCode {
         .build()
     {
         Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("terraform-provider-hwrds: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return fatal(&format!("cannot start the async runtime: {e}")),
     };
     match runtime.block_on(serve(register)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!(error = %message, "plugin server failed");
-            eprintln!("terraform-provider-hwrds: {message}");
-            ExitCode::from(1)
+            fatal(&message)
         }
     }
+}
+
+/// Terraform shows a plugin's stderr only from a line starting `panic: ` or
+/// `fatal error: ` (Go's crash headers), once the plugin has died; any other line goes
+/// to its debug log alone. A failed start said only "Failed to read any lines from
+/// plugin's stdout".
+fn fatal(message: &str) -> ExitCode {
+    eprintln!("fatal error: terraform-provider-hwrds: {message}");
+    ExitCode::from(1)
+}
+
+/// Heads a panic's report (before the handshake too) with `panic: `, so that Terraform
+/// shows it (see [`fatal`]).
+fn report_panics_to_terraform() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!("panic: terraform-provider-hwrds: {info}");
+        default(info);
+    }));
 }
 
 /// Removes the socket file when the server ends, however it ends.

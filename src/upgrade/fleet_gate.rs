@@ -276,7 +276,14 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    // The tests run on paused time: a sleep or a deadline passes as soon as every task
+    // waits, so an hour costs nothing and a wait that never ends fails at its bound.
+
+    /// A bound for what must happen without waiting: paused time reaches it only when
+    /// everything is stuck.
+    const STUCK: Duration = Duration::from_secs(60);
+
+    #[tokio::test(start_paused = true)]
     async fn a_full_gate_hands_the_next_slot_to_a_waiter() {
         let gate = gate(Some(1), None);
         let first = gate.acquire(&ctx(), "a").await.unwrap();
@@ -284,17 +291,20 @@ mod tests {
             let gate = gate.clone();
             tokio::spawn(async move { gate.acquire(&ctx(), "b").await.map(|_| ()) })
         };
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!waiter.is_finished(), "b waits while a runs");
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert!(
+            !waiter.is_finished(),
+            "b waits while a runs, an hour later too"
+        );
         drop(first);
-        tokio::time::timeout(Duration::from_secs(2), waiter)
+        tokio::time::timeout(STUCK, waiter)
             .await
             .expect("b gets the slot")
             .unwrap()
             .unwrap();
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_failure_that_spends_the_budget_stops_the_waiters() {
         let gate = gate(Some(1), Some(1));
         let first = gate.acquire(&ctx(), "a").await.unwrap();
@@ -302,45 +312,70 @@ mod tests {
             let gate = gate.clone();
             tokio::spawn(async move { gate.acquire(&ctx(), "b").await.map(|_| ()) })
         };
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!waiter.is_finished(), "b waits while a runs");
         first.finished("a", &failed("j1"));
-        let err = waiter.await.unwrap().unwrap_err();
+        let err = tokio::time::timeout(STUCK, waiter)
+            .await
+            .expect("the failure wakes b")
+            .unwrap()
+            .unwrap_err();
         let text = err.to_string();
-        assert!(matches!(err, GateError::BudgetSpent { budget: 1, .. }));
+        assert!(
+            matches!(err, GateError::BudgetSpent { budget: 1, .. }),
+            "{err:?}"
+        );
         assert!(text.contains("instance a (job j1): disk full"), "{text}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn waiting_ends_on_cancel_and_at_the_deadline() {
         let gate = gate(Some(1), None);
         let _held = gate.acquire(&ctx(), "a").await.unwrap();
         let cancelled = ctx();
         cancelled.cancel.cancel();
+        let started = Instant::now();
         assert_eq!(
             gate.acquire(&cancelled, "b").await.err(),
             Some(GateError::Cancelled { cap: 1 })
         );
-        let soon = ctx().with_deadline(Instant::now() + Duration::from_millis(20));
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "a cancelled wait ends at once"
+        );
+        let deadline = started + Duration::from_secs(3600);
+        assert_eq!(
+            gate.acquire(&ctx().with_deadline(deadline), "b")
+                .await
+                .err(),
+            Some(GateError::Timeout { cap: 1 })
+        );
+        assert_eq!(Instant::now(), deadline, "the wait ends at the deadline");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn occupied_slots_count_against_the_cap() {
+        let gate = gate(Some(1), None);
+        let resumed = gate.occupy("a");
+        let soon = ctx().with_deadline(Instant::now() + Duration::from_secs(1));
         assert_eq!(
             gate.acquire(&soon, "b").await.err(),
             Some(GateError::Timeout { cap: 1 })
         );
-    }
-
-    #[tokio::test]
-    async fn occupied_slots_count_against_the_cap() {
-        let gate = gate(Some(1), None);
-        let resumed = gate.occupy("a");
-        let soon = ctx().with_deadline(Instant::now() + Duration::from_millis(20));
-        assert!(gate.acquire(&soon, "b").await.is_err());
         drop(resumed);
-        assert!(gate.acquire(&ctx(), "b").await.is_ok());
+        let slot = tokio::time::timeout(STUCK, gate.acquire(&ctx(), "b"))
+            .await
+            .expect("the freed slot is taken without waiting");
+        assert!(slot.is_ok(), "{:?}", slot.err());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn without_limits_nothing_waits() {
         let gate = gate(None, None);
-        let slots: Vec<Slot> = futures_slots(&gate, 50).await;
+        let slots: Vec<Slot> = tokio::time::timeout(STUCK, futures_slots(&gate, 50))
+            .await
+            .expect("50 slots without waiting");
         assert_eq!(slots.len(), 50);
         for s in slots {
             s.finished("x", &failed("j"));

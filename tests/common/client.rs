@@ -10,9 +10,44 @@ use hwrds::rds::{Api, CallCtx, ClientConfig, RdsClient, RdsError, Reply, Upgrade
 use hwrds::upgrade::job::JobSnapshot;
 use hwrds::upgrade::submission::submit_once::Attempt;
 use hwrds::upgrade::tracking::{Followed, JobTracker, PollCadence, WaitError};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{ACCESS_KEY, SECRET_KEY};
+use super::{ACCESS_KEY, Emulator, SECRET_KEY};
+
+/// A client of `emulator` as [`EmulatorClient::fast`] builds it.
+pub fn client(emulator: &Emulator) -> RdsClient {
+    EmulatorClient::fast(&emulator.url)
+        .build()
+        .expect("a client of the emulator")
+}
+
+/// A call with no deadline.
+pub fn ctx() -> CallCtx {
+    CallCtx::new(CancellationToken::new())
+}
+
+/// A call that must end within `seconds`.
+pub fn ctx_within(seconds: u64) -> CallCtx {
+    ctx().with_deadline(Instant::now() + Duration::from_secs(seconds))
+}
+
+/// An upgrade now, with the second switch.
+pub const NOW: UpgradeRequest = UpgradeRequest {
+    is_delayed: false,
+    second_switch: true,
+};
+
+/// Polls every 100 to 400 ms (a fifth of the time waited so far); a job not found counts
+/// as not visible yet for 1 s: for jobs of a few seconds.
+pub const FAST_POLL: PollCadence = PollCadence {
+    initial: Duration::from_millis(100),
+    second: Duration::from_millis(100),
+    proportion: 0.2,
+    min: Duration::from_millis(100),
+    max: Duration::from_millis(400),
+    not_found_grace: Duration::from_secs(1),
+};
 
 /// A [`ClientConfig`] for the emulator at a URL, built up by the methods below.
 pub struct EmulatorClient {
@@ -32,6 +67,20 @@ impl EmulatorClient {
         config.endpoint = Some(url.to_string());
         config.iam_endpoint = Some(url.to_string());
         EmulatorClient { config }
+    }
+
+    /// For an emulator whose flow control is off: 10 retries backing off from 20 ms to
+    /// 300 ms, paced at 1000 requests a second and by no per-API quota.
+    pub fn fast(url: &str) -> Self {
+        Self::new(url)
+            .retries(10, Duration::from_millis(20), Duration::from_millis(300))
+            .unmetered(1000.0)
+    }
+
+    /// At most `max_retries` retries, with the backoff as it was.
+    pub fn max_retries(mut self, max_retries: u32) -> Self {
+        self.config.retry.max_retries = max_retries;
+        self
     }
 
     /// Signs as another user (`extra_credentials` of the emulator), with its own quotas.

@@ -37,3 +37,8 @@ pub fn fleet(ids: &[String], extra: &str) -> String {
 pub fn flat(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+/// The instance listing's route, as the emulator's stats name it.
+pub const LIST_INSTANCES: &str = "GET /v3/{project_id}/instances";
+/// The upgrade submission's route, as the emulator's stats name it.
+pub const POST_UPGRADE: &str = "POST /v3/{project_id}/instances/{instance_id}/db-upgrade";

@@ -16,6 +16,7 @@ pub mod client;
 pub mod fixtures;
 pub mod in_process;
 pub mod processes;
+pub mod signed;
 pub mod truth;
 
 /// The repository root.
@@ -391,6 +392,12 @@ impl Emulator {
         );
     }
 
+    /// The emulator's demo instances ([`fixtures`] names them), each upgrade job lasting
+    /// `job_seconds`.
+    pub fn demo(job_seconds: f64) -> Emulator {
+        Self::start(serde_json::json!({"job_seconds": job_seconds}), false)
+    }
+
     pub fn stats(&self) -> serde_json::Value {
         let (status, body) = http(&self.url, "GET", "/__emulator/stats", None);
         assert_eq!(status, 200, "{body}");
@@ -461,6 +468,11 @@ pub fn stats_total(stats: &serde_json::Value, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// One of the emulator's counters in `stats`: `stats[name][key]`, 0 when absent.
+pub fn counter(stats: &serde_json::Value, name: &str, key: &str) -> u64 {
+    stats[name][key].as_u64().unwrap_or(0)
+}
+
 /// A minimal HTTP/1.1 request for the emulator's unsigned admin routes.
 pub fn http(base: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     use std::io::{Read, Write};
@@ -496,14 +508,25 @@ terraform {
 }
 "#;
 
-/// A workspace using this build's hwrds provider against `emu` (credentials and endpoint
-/// from the environment, as a user would set them), with `body` after the header.
-pub fn hwrds_workspace(terraform: PathBuf, emu: &Emulator, body: &str) -> Workspace {
-    let mut ws = Workspace::new(
+/// A workspace using this build's hwrds provider, with `body` after the header; no
+/// endpoint and no credentials.
+pub fn hwrds_only_workspace(terraform: PathBuf, body: &str) -> Workspace {
+    Workspace::new(
         terraform,
         &[("hwrds/hwrds", &hwrds_binary())],
         &format!("{HWRDS_HEADER}{body}"),
-    );
+    )
+}
+
+/// [`hwrds_workspace`] on Terraform 1.15.5 ([`terraform`]).
+pub fn workspace(emu: &Emulator, body: &str) -> Workspace {
+    hwrds_workspace(terraform(), emu, body)
+}
+
+/// A workspace using this build's hwrds provider against `emu` (credentials and endpoint
+/// from the environment, as a user would set them), with `body` after the header.
+pub fn hwrds_workspace(terraform: PathBuf, emu: &Emulator, body: &str) -> Workspace {
+    let mut ws = hwrds_only_workspace(terraform, body);
     ws.set_env("HWRDS_ENDPOINT", &emu.url);
     ws.set_env("HW_REGION_NAME", "ap-southeast-1");
     ws.set_env("HW_ACCESS_KEY", ACCESS_KEY);

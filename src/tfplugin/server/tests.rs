@@ -309,8 +309,9 @@ async fn stop_provider_reaches_in_flight_calls() {
     assert_eq!(before.ok(), Some(state.clone()));
     let stopped = s
         .stop_provider(Request::new(proto::stop_provider::Request {}))
-        .await;
-    assert!(stopped.is_ok());
+        .await
+        .map(|r| r.into_inner().error);
+    assert_eq!(stopped.ok().as_deref(), Some(""), "stopped, no error");
     let after = s
         .read_resource(read())
         .await
