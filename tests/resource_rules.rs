@@ -128,7 +128,7 @@ async fn an_instance_already_on_the_target_plans_it_as_its_version_with_a_warnin
     let warning = the_diagnostic(
         &plan.diagnostics,
         Warning,
-        "Instance is already on the latest minor version",
+        "orders: Instance is already on the latest minor version",
         "already on the target",
     );
     assert_eq!(warning.path, at("instance_id"));
@@ -150,19 +150,22 @@ async fn a_target_that_cannot_be_told_is_planned_null_with_a_warning_saying_why(
         false,
     );
     let tf = InProcess::configured(&emu, &[]).await;
+    // (row, instance, summary, why)
     let table = [
         (
             "runs a version newer than any listed",
             AHEAD,
+            "ahead: Target version unknown",
             "runs 8.0.35, newer than 8.0.32, the latest minor version of MySQL 8.0 the versions API lists",
         ),
         (
             "a major version with no minor version listed",
             LEGACY,
+            "legacy: Target version unknown",
             "The versions API lists no minor version of MySQL 5.7",
         ),
     ];
-    for (row, id, why) in table {
+    for (row, id, summary, why) in table {
         let plan = tf.plan_create(&tf.config(id, &[]), Vec::new()).await;
         assert!(errors(&plan.diagnostics).is_empty(), "{row}: {plan:?}");
         assert_eq!(
@@ -170,7 +173,7 @@ async fn a_target_that_cannot_be_told_is_planned_null_with_a_warning_saying_why(
             Some(&Value::Null),
             "{row}"
         );
-        let warning = the_diagnostic(&plan.diagnostics, Warning, "Target version unknown", row);
+        let warning = the_diagnostic(&plan.diagnostics, Warning, summary, row);
         assert_eq!(warning.path, at("instance_id"), "{row}");
         let detail = common::fixtures::flat(&warning.detail);
         assert!(detail.contains(why), "{row}: {detail}");
@@ -198,7 +201,7 @@ async fn the_plans_checks_point_at_the_attribute_they_are_about() {
             "pg1100000000000000000000000000000in03",
             &[],
             Error,
-            "PostgreSQL 11 below 11.2 cannot be upgraded",
+            "old-pg: PostgreSQL 11 below 11.2 cannot be upgraded",
             "instance_id",
         ),
         (
@@ -206,7 +209,7 @@ async fn the_plans_checks_point_at_the_attribute_they_are_about() {
             REPORTING,
             &[],
             Error,
-            "Engine does not support minor version upgrades",
+            "reporting: Engine does not support minor version upgrades",
             "instance_id",
         ),
         (
@@ -214,7 +217,7 @@ async fn the_plans_checks_point_at_the_attribute_they_are_about() {
             ANALYTICS,
             &delayed,
             Error,
-            "PostgreSQL upgrades run immediately only",
+            "analytics: PostgreSQL upgrades run immediately only",
             "is_delayed",
         ),
         (
@@ -222,7 +225,7 @@ async fn the_plans_checks_point_at_the_attribute_they_are_about() {
             "nope0000",
             &[],
             Error,
-            "RDS instance not found",
+            "nope0000: RDS instance not found",
             "instance_id",
         ),
         (
@@ -230,7 +233,7 @@ async fn the_plans_checks_point_at_the_attribute_they_are_about() {
             REPLICA,
             &[],
             Warning,
-            "A read replica may not be upgradable alone",
+            "payments-replica: A read replica may not be upgradable alone",
             "instance_id",
         ),
         (
@@ -238,7 +241,7 @@ async fn the_plans_checks_point_at_the_attribute_they_are_about() {
             ORDERS,
             &no_second_switch,
             Warning,
-            "second_switch has no effect on this instance",
+            "orders: second_switch has no effect on this instance",
             "second_switch",
         ),
     ];
@@ -259,7 +262,7 @@ async fn the_plans_checks_point_at_the_attribute_they_are_about() {
     let warning = the_diagnostic(
         &replica.diagnostics,
         Warning,
-        "A read replica may not be upgradable alone",
+        "payments-replica: A read replica may not be upgradable alone",
         "read replica",
     );
     let detail = common::fixtures::flat(&warning.detail);
@@ -292,17 +295,17 @@ async fn a_finding_an_upgrade_would_explain_stands_when_none_is_under_way() {
         (
             "postgresql with an abnormal node",
             "pgab00000000000000000000000000000in03",
-            "PostgreSQL instance has an abnormal node",
+            "sick-pg: PostgreSQL instance has an abnormal node",
         ),
         (
             "backing up",
             "busy0000000000000000000000000000in01",
-            "Instance is backing up",
+            "busy: Instance is backing up",
         ),
         (
             "frozen",
             "frozen00000000000000000000000000in01",
-            "Instance is frozen",
+            "frozen: Instance is frozen",
         ),
     ];
     let tf = &tf;
@@ -344,7 +347,7 @@ async fn configuration_errors_point_at_the_attribute_before_any_plan() {
             ORDERS,
             &timeouts,
             Error,
-            "Invalid duration",
+            "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01: Invalid duration",
             create_timeout,
         ),
         (
@@ -352,7 +355,7 @@ async fn configuration_errors_point_at_the_attribute_before_any_plan() {
             ORDERS,
             &delayed_and_waiting,
             Warning,
-            "The apply will wait for the maintenance window",
+            "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01: The apply will wait for the maintenance window",
             AttributePath::attribute("wait_for_completion"),
         ),
     ];
@@ -489,7 +492,12 @@ async fn a_job_that_fails_is_an_error_recorded_failed_and_the_next_plan_replaces
     let config = tf.config(ORDERS, &[]);
     let plan = tf.plan_create(&config, Vec::new()).await;
     let created = tf.create(&config, &plan).await;
-    let failed = the_diagnostic(&created.diagnostics, Error, "Upgrade job failed", "create");
+    let failed = the_diagnostic(
+        &created.diagnostics,
+        Error,
+        "orders: Upgrade job failed",
+        "create",
+    );
     assert!(
         failed.detail.contains("The instance keeps version 8.0.28"),
         "{failed:?}"
@@ -522,7 +530,7 @@ async fn a_wait_that_reaches_the_create_timeout_keeps_the_job_with_a_warning() {
     let warning = the_diagnostic(
         &created.diagnostics,
         Warning,
-        "Upgrade still running; tracking will resume",
+        "orders: Upgrade still running; tracking will resume",
         "create",
     );
     assert!(
@@ -594,14 +602,14 @@ async fn an_immediate_create_adopts_a_scheduled_upgrade_and_does_not_wait_for_it
     let adopted = the_diagnostic(
         &created.diagnostics,
         Warning,
-        "Adopted a scheduled upgrade: it does not run now",
+        "orders: Adopted a scheduled upgrade: it does not run now",
         "create",
     );
     assert_eq!(adopted.path, at("is_delayed"));
     the_diagnostic(
         &created.diagnostics,
         Warning,
-        "Upgrade scheduled after this apply's timeout: not waiting",
+        "orders: Upgrade scheduled after this apply's timeout: not waiting",
         "create",
     );
     // An immediate create looks for running upgrades only before it submits; the
@@ -624,7 +632,7 @@ async fn create_adopts_an_upgrade_already_under_way_instead_of_submitting_anothe
     let seen = the_diagnostic(
         &plan.diagnostics,
         Warning,
-        "An upgrade is already under way",
+        "orders: An upgrade is already under way",
         "plan",
     );
     assert_eq!(seen.path, at("instance_id"));
@@ -643,7 +651,7 @@ async fn create_adopts_an_upgrade_already_under_way_instead_of_submitting_anothe
     let adopted = the_diagnostic(
         &created.diagnostics,
         Warning,
-        "Adopted an upgrade already under way",
+        "orders: Adopted an upgrade already under way",
         "create",
     );
     assert_eq!(adopted.path, at("instance_id"));
@@ -701,33 +709,38 @@ async fn import_takes_a_job_or_the_instances_most_recent_one() {
         assert_eq!(text(state, "instance_id"), ORDERS, "{row}");
     }
     // (row, import id, summary)
+    // Named by the instance id given (no name is read), unless it is not one.
     let refused = [
         (
             "no job after the slash",
             format!("{ORDERS}/"),
-            "Invalid import id",
+            format!("{ORDERS}: Invalid import id"),
         ),
-        ("two slashes", format!("{ORDERS}/a/b"), "Invalid import id"),
+        (
+            "two slashes",
+            format!("{ORDERS}/a/b"),
+            format!("{ORDERS}: Invalid import id"),
+        ),
         (
             "a bad instance id",
             "bad id".to_string(),
-            "Invalid import id",
+            "Invalid import id".to_string(),
         ),
         (
             "no such instance",
             "nope0000".to_string(),
-            "RDS instance not found",
+            "nope0000: RDS instance not found".to_string(),
         ),
         (
             "no upgrade job",
             PAYMENTS.to_string(),
-            "No upgrade job to import",
+            format!("{PAYMENTS}: No upgrade job to import"),
         ),
     ];
     for (row, id, summary) in refused {
         let imported = tf.import(&id).await;
         assert!(imported.state.is_none(), "{row}: {:?}", imported.state);
-        the_diagnostic(&imported.diagnostics, Error, summary, row);
+        the_diagnostic(&imported.diagnostics, Error, &summary, row);
     }
     assert_eq!(emu.upgrade_posts(ORDERS), 1, "importing submits nothing");
 }
@@ -781,7 +794,7 @@ async fn a_target_moved_since_the_plan_is_refused_unless_accept_newer_target() {
             let warning = the_diagnostic(
                 &created.diagnostics,
                 Warning,
-                "Installing a newer minor version than the plan showed",
+                "orders: Installing a newer minor version than the plan showed",
                 row,
             );
             assert_eq!(warning.path, at("instance_id"), "{row}");
@@ -795,7 +808,7 @@ async fn a_target_moved_since_the_plan_is_refused_unless_accept_newer_target() {
             let error = the_diagnostic(
                 &created.diagnostics,
                 Error,
-                "Newer minor version than the plan showed",
+                "orders: Newer minor version than the plan showed",
                 row,
             );
             assert_eq!(error.path, at("instance_id"), "{row}");
@@ -888,25 +901,25 @@ async fn destroy_forgets_the_upgrade_and_says_what_goes_on() {
         (
             "scheduled",
             "Scheduled",
-            "Upgrade forgotten; the scheduled upgrade will still run",
+            "orders: Upgrade forgotten; the scheduled upgrade will still run",
             "the RDS API cannot cancel a scheduled task",
         ),
         (
             "running",
             "Running",
-            "Upgrade forgotten, not undone",
+            "orders: Upgrade forgotten, not undone",
             "is running and goes on",
         ),
         (
             "failed",
             "Failed",
-            "Upgrade forgotten, not undone",
+            "orders: Upgrade forgotten, not undone",
             "nothing was installed",
         ),
         (
             "completed",
             "Completed",
-            "Upgrade forgotten, not undone",
+            "orders: Upgrade forgotten, not undone",
             "keeps the version job job-1 installed",
         ),
     ];
@@ -930,6 +943,7 @@ fn recorded(tf: &InProcess, config: &Value, status: &str) -> Value {
     };
     for (name, value) in [
         ("id", Value::string(format!("{ORDERS}/job-1"))),
+        ("instance_name", Value::string("orders")),
         ("job_id", Value::string("job-1")),
         ("status", Value::string(status)),
         ("progress", Value::string(progress)),
@@ -949,4 +963,30 @@ fn recorded(tf: &InProcess, config: &Value, status: &str) -> Value {
         }
     }
     state
+}
+
+#[tokio::test]
+async fn the_plan_names_the_instance_and_a_state_without_its_name_gets_it_on_read() {
+    let emu = orders_only(json!({}));
+    let tf = InProcess::configured(&emu, &[]).await;
+    let config = tf.config(ORDERS, &[]);
+    let plan = tf.plan_create(&config, Vec::new()).await;
+    assert_eq!(text(&plan.planned, "instance_name"), "orders", "{plan:?}");
+
+    // A state of an earlier version: no instance_name.
+    let mut earlier = recorded(&tf, &config, "Completed");
+    earlier.set_attr("instance_name", Value::Null);
+    earlier.set_attr("version_after", Value::string("8.0.32"));
+    earlier.set_attr("wait_for_completion", Value::Bool(true));
+    let read = tf.read(&earlier).await;
+    let state = read.ok("read").clone();
+    assert!(read.diagnostics.is_empty(), "{:?}", read.diagnostics);
+    assert_eq!(text(&state, "instance_name"), "orders");
+    let mut unchanged = state.clone();
+    unchanged.set_attr("instance_name", Value::Null);
+    assert_eq!(unchanged, earlier, "nothing else changes");
+    let next = tf.plan_existing(&config, &state).await;
+    assert!(next.requires_replace.is_empty(), "{next:?}");
+    assert_eq!(next.planned, state, "no diff");
+    assert_eq!(all_posts(&emu), json!({}), "nothing submitted");
 }

@@ -461,3 +461,35 @@ fn a_missing_version_after_is_read_again_on_refresh() {
     assert_no_changes(&ws);
     assert_eq!(emu.upgrade_jobs(ORDERS), 1);
 }
+
+#[test]
+fn the_plan_names_each_instance_and_an_earlier_state_gets_its_name_on_refresh() {
+    let emu = demo_emulator(1.0);
+    let ws = workspace(&emu, &upgrade("orders", ORDERS, ""));
+    ws.run(&["plan", "-out=tfplan"]).assert_ok();
+    let shown = ws.run(&["show", "-json", "tfplan"]);
+    shown.assert_ok();
+    let plan: Value = serde_json::from_str(&shown.stdout).expect("plan JSON");
+    let after = &plan["resource_changes"][0]["change"]["after"];
+    assert_eq!(after["instance_name"], "orders", "{after}");
+    ws.run(&["apply", "tfplan"]).assert_ok();
+    assert_eq!(attrs(&ws, "orders")["instance_name"], "orders");
+
+    // As if written by an earlier version: no instance_name at all.
+    let path = ws.path().join("terraform.tfstate");
+    let mut state: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let attributes = &mut state["resources"][0]["instances"][0]["attributes"];
+    attributes
+        .as_object_mut()
+        .expect("attributes")
+        .remove("instance_name");
+    std::fs::write(&path, state.to_string()).unwrap();
+    assert_no_changes(&ws);
+    ws.run(&["apply", "-refresh-only", "-auto-approve"])
+        .assert_ok();
+    let a = attrs(&ws, "orders");
+    assert_eq!(a["instance_name"], "orders", "{a}");
+    assert_eq!(a["status"], "Completed", "{a}");
+    assert_no_changes(&ws);
+    assert_eq!(emu.upgrade_posts(ORDERS), 1, "{}", emu.stats());
+}

@@ -6,14 +6,16 @@
 //! It is a caller of the same upgrade run as the resource ([`crate::upgrade::run`]), with
 //! the same arguments and wait outcomes ([`super::upgrade_args`], [`super::wait_outcome`]):
 //! a job that runs in the maintenance window holds no fleet slot, and an invocation does
-//! not wait for a window that opens after its `timeout`. Only the progress it streams is
-//! its own.
+//! not wait for a window that opens after its `timeout`; its diagnostics are named after
+//! the instance as the resource's are ([`super::named`]). Only the progress it streams
+//! is its own.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::ProviderState;
 use super::findings;
+use super::named::{named, who};
 use super::not_submitted;
 use super::plan_checks;
 use super::timeouts;
@@ -74,13 +76,18 @@ impl Action for UpgradeAction {
 
     async fn validate_config(&self, config: &Value) -> Diagnostics {
         let mut diags = Diagnostics::default();
-        if let Some(d) = config
-            .attr_string("instance_id")
+        let instance_id = config.attr_string("instance_id");
+        let invalid_id = instance_id
             .as_deref()
-            .and_then(findings::validate_instance_id)
-        {
-            diags.push(d);
-        }
+            .and_then(findings::validate_instance_id);
+        // No name yet (the instance is not read before the plan): its id names it.
+        let who = match invalid_id {
+            Some(d) => {
+                diags.push(d);
+                ""
+            }
+            None => instance_id.as_deref().unwrap_or_default(),
+        };
         if let Some(t) = config.attr_string("timeout")
             && let Err(e) = timeouts::parse(&t)
         {
@@ -90,22 +97,44 @@ impl Action for UpgradeAction {
                 format!("timeout: {e}."),
             ));
         }
-        diags
+        named(diags, who)
     }
 
     async fn plan(&self, ctx: &Ctx, config: &Value) -> Diagnostics {
         let Some(instance_id) = upgrade_args::checkable_instance_id(config) else {
             return Diagnostics::default();
         };
+        let (diags, name) = self.plan_checked(ctx, config, &instance_id).await;
+        named(diags, who(name.as_deref(), &instance_id))
+    }
+
+    async fn invoke(&self, ctx: &Ctx, config: &Value, progress: Progress) -> Diagnostics {
+        let instance_id = config.attr_string("instance_id").unwrap_or_default();
+        let (diags, name) = self.invoked(ctx, config, &instance_id, progress).await;
+        let name = name.or_else(|| self.listed_name(&instance_id));
+        named(diags, who(name.as_deref(), &instance_id))
+    }
+}
+
+// ---- The operations' bodies, their diagnostics named by the callers above ----
+
+impl UpgradeAction {
+    /// The plan's checks of upgrading `instance_id`, and the instance's name when read.
+    async fn plan_checked(
+        &self,
+        ctx: &Ctx,
+        config: &Value,
+        instance_id: &str,
+    ) -> (Diagnostics, Option<String>) {
         let client = match self.state.client() {
             Ok(c) => c,
-            Err(d) => return d,
+            Err(d) => return (d, None),
         };
         let call = CallCtx::new(ctx.cancel.clone());
         match self
             .state
             .catalog
-            .checked_facts(client, &call, &instance_id)
+            .checked_facts(client, &call, instance_id)
             .await
         {
             Ok(facts) => {
@@ -117,18 +146,36 @@ impl Action for UpgradeAction {
                 if let Some(unknown) = upgrade_target::planned(&checked.facts).1 {
                     diags.push(unknown);
                 }
-                diags
+                (diags, Some(checked.facts.name))
             }
-            Err(e) => Diagnostics::from(findings::facts_diagnostic(&instance_id, &e)),
+            Err(e) => (
+                Diagnostics::from(findings::facts_diagnostic(instance_id, &e)),
+                None,
+            ),
         }
     }
 
-    async fn invoke(&self, ctx: &Ctx, config: &Value, progress: Progress) -> Diagnostics {
+    /// The instance's name as this process's listing shows it, if it has one (no request).
+    fn listed_name(&self, instance_id: &str) -> Option<String> {
+        let (_, listing) = self.state.catalog.snapshot()?;
+        let found = listing.iter().find(|i| i.id == instance_id)?;
+        Some(found.name.clone())
+    }
+
+    /// The upgrade run of an invocation, its progress streamed; the instance's name when
+    /// the run read it.
+    async fn invoked(
+        &self,
+        ctx: &Ctx,
+        config: &Value,
+        instance_id: &str,
+        progress: Progress,
+    ) -> (Diagnostics, Option<String>) {
         let upgrades = match self.state.upgrades() {
             Ok(upgrades) => upgrades,
-            Err(d) => return d,
+            Err(d) => return (d, None),
         };
-        let instance_id = config.attr_string("instance_id").unwrap_or_default();
+        let instance_id = instance_id.to_string();
         // Nothing was reviewed: the action's plan carries no values, only diagnostics.
         let upgrade = upgrade_args::upgrade(&instance_id, config, config, Reviewed::default());
         let waiting = Waiting {
@@ -146,15 +193,16 @@ impl Action for UpgradeAction {
         };
         let ran = match upgrades.run(&upgrade, &waiting, &mut report).await {
             Ok(ran) => ran,
-            Err(e) => return not_submitted::diagnostics(&instance_id, e),
+            Err(e) => return (not_submitted::diagnostics(&instance_id, e), None),
         };
+        let name = Some(ran.facts.name.clone());
         let Tracked { job, ending } = &ran.tracked;
         let who = ran.facts.describe();
         if *ending != Ending::Finished {
             let said = (instance_id.as_str(), who.as_str());
             let warning =
                 wait_outcome::of_ending(Resume::Invoke, ending, waiting.limit, &job.id, said);
-            return warning.map(Diagnostics::from).unwrap_or_default();
+            return (warning.map(Diagnostics::from).unwrap_or_default(), name);
         }
         if job.status == JobStatus::Completed {
             progress.report(format!(
@@ -163,9 +211,9 @@ impl Action for UpgradeAction {
                 ran.facts.complete_version.as_deref().unwrap_or("?"),
                 job.version_after.as_deref().unwrap_or("?")
             ));
-            return Diagnostics::default();
+            return (Diagnostics::default(), name);
         }
-        Diagnostics::from(Diagnostic::error(
+        let failed = Diagnostic::error(
             "Upgrade job failed",
             format!(
                 "The upgrade job {} of {who} ended {}: {}",
@@ -177,7 +225,8 @@ impl Action for UpgradeAction {
                 },
                 job.fail_reason.as_deref().unwrap_or("no reason given")
             ),
-        ))
+        );
+        (Diagnostics::from(failed), name)
     }
 }
 

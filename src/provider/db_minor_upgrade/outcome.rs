@@ -42,6 +42,9 @@ pub fn record_run(state: &mut UpgradeState, ran: &Ran, limit: Duration) -> Diagn
     let is_delayed = state.request().is_delayed;
     let instance_id = state.instance_id().to_string();
     state.set_job(&began.id);
+    state
+        .instance_name
+        .fill(Some(facts.name.clone()).filter(|n| !n.is_empty()));
     state.engine = facts.engine.as_str().into();
     state.instance_type = facts.instance_type.as_str().into();
     state.version_before.fill(facts.complete_version.clone());

@@ -17,6 +17,10 @@ pub fn schema() -> Schema {
             .requires_replace(),
     )
     .attribute(
+        Attribute::computed(attr::INSTANCE_NAME, Type::String, "Name of the instance as the API shows it, known in the plan (a fleet's plan is readable by name); every warning and error about the upgrade begins with it (with the instance id when it has none). States written before it existed get it at the next refresh.")
+            .stable(),
+    )
+    .attribute(
         Attribute::optional(attr::IS_DELAYED, Type::Bool, upgrade_args::IS_DELAYED)
             .default(Value::Bool(false))
             .requires_replace(),
