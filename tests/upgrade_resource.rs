@@ -8,7 +8,7 @@ pub mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::fixtures::{ANALYTICS, ORDERS, PAYMENTS, REPLICA, REPORTING, flat, upgrade};
+use common::fixtures::{ANALYTICS, ORDERS, PAYMENTS, REPLICA, REPORTING, flat, fleet, upgrade};
 use common::{Emulator, Workspace, hwrds_workspace};
 use serde_json::{Value, json};
 
@@ -492,4 +492,53 @@ fn the_plan_names_each_instance_and_an_earlier_state_gets_its_name_on_refresh() 
     assert_eq!(a["status"], "Completed", "{a}");
     assert_no_changes(&ws);
     assert_eq!(emu.upgrade_posts(ORDERS), 1, "{}", emu.stats());
+}
+
+#[test]
+fn a_default_second_switch_does_not_warn_and_each_instance_warns_in_its_own_name() {
+    const BILLING: &str = "b1111111111111111111111111111111in01";
+    let emu = Emulator::start(
+        json!({"instances": [{"id": ORDERS, "name": "orders", "type": "Single"},
+                             {"id": BILLING, "name": "billing", "type": "Single"}]}),
+        false,
+    );
+    let ids = [ORDERS.to_string(), BILLING.to_string()];
+    // As the README sets it: true is the default, so nothing is ignored.
+    let ws = workspace(&emu, &fleet(&ids, "  second_switch = true\n"));
+    let run = ws.plan();
+    let out = flat(&run.all());
+    assert_eq!(run.code, 2, "{out}");
+    assert!(!out.contains("has no effect"), "{out}");
+    assert_eq!(
+        out.matches("Warning:").count(),
+        1,
+        "Terraform's development-overrides warning only: {out}"
+    );
+
+    // false would change the upgrade where it applies: each instance says so in its name.
+    ws.write(
+        "main.tf",
+        &format!(
+            "{}{}",
+            common::HWRDS_HEADER,
+            fleet(&ids, "  second_switch = false\n")
+        ),
+    );
+    let run = ws.plan();
+    let out = flat(&run.all());
+    assert_eq!(run.code, 2, "{out}");
+    for name in ["orders", "billing"] {
+        assert!(
+            out.contains(&format!(
+                "Warning: {name}: second_switch has no effect on this instance"
+            )),
+            "{name}: {out}"
+        );
+    }
+    assert!(!out.contains("similar warning"), "none folded: {out}");
+    assert_eq!(
+        emu.stats()["upgrade_posts"],
+        json!({}),
+        "a plan submits nothing"
+    );
 }
