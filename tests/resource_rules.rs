@@ -113,29 +113,97 @@ async fn the_plan_shows_the_version_the_upgrade_starts_from_and_the_one_it_insta
 }
 
 #[tokio::test]
-async fn an_instance_already_on_the_target_plans_it_as_its_version_with_a_warning() {
-    let emu = orders_only(json!({}));
+async fn an_instance_already_on_its_target_is_recorded_up_to_date_and_nothing_is_sent() {
+    const ON_IT: &str = "8.0.32.240101";
+    let emu = orders_only(json!({"job_seconds": 0.3}));
     emu.admin(
         "/__emulator/instances",
         json!({"instances": [{"id": ORDERS, "name": "orders",
-                              "complete_version": "8.0.32", "latest_version": "8.0.32"}]}),
+                              "complete_version": ON_IT, "latest_version": "8.0.32"}]}),
     );
     let tf = InProcess::configured(&emu, &[]).await;
-    let plan = tf.plan_create(&tf.config(ORDERS, &[]), Vec::new()).await;
+    let config = tf.config(ORDERS, &[]);
+    let plan = tf.plan_create(&config, Vec::new()).await;
     assert!(errors(&plan.diagnostics).is_empty(), "{plan:?}");
-    assert_eq!(text(&plan.planned, "version_before"), "8.0.32");
-    assert_eq!(text(&plan.planned, "target_version"), "8.0.32");
+    assert_eq!(text(&plan.planned, "version_before"), ON_IT);
+    assert_eq!(
+        text(&plan.planned, "target_version"),
+        ON_IT,
+        "one form for both: no 8.0.32 that reads like a downgrade"
+    );
+    assert_eq!(plan.diagnostics.iter().count(), 1, "said once: {plan:?}");
     let warning = the_diagnostic(
         &plan.diagnostics,
         Warning,
-        "orders: Instance is already on the latest minor version",
+        "orders: Instance is already on the latest minor version: nothing to install",
         "already on the target",
     );
     assert_eq!(warning.path, at("instance_id"));
     assert!(
-        warning.detail.contains("already runs 8.0.32"),
+        warning.detail.contains(&format!("already runs {ON_IT}")),
         "{warning:?}"
     );
+
+    let created = tf.create(&config, &plan).await;
+    let state = created.ok("create").clone();
+    assert!(created.diagnostics.is_empty(), "{:?}", created.diagnostics);
+    assert_eq!(text(&state, "status"), "UpToDate");
+    assert_eq!(state.get_attr("job_id"), Some(&Value::Null));
+    assert_eq!(text(&state, "id"), ORDERS);
+    assert_eq!(text(&state, "version_after"), ON_IT);
+    assert_eq!(state.get_attr("submitted_at"), Some(&Value::Null));
+    assert_eq!(all_posts(&emu), json!({}), "nothing sent: {}", emu.stats());
+
+    // Final: a later plan shows no change, and a refresh adopts no job, not even one
+    // that shows up later (a moved state with no job would adopt it).
+    let next = tf.plan_existing(&config, &state).await;
+    assert!(next.requires_replace.is_empty(), "{next:?}");
+    assert_eq!(next.planned, state, "no diff");
+    console_upgrade(&emu, ORDERS).await;
+    let read = tf.read(&state).await;
+    assert_eq!(read.ok("read"), &state, "the record stays as it is");
+}
+
+/// An instance on its latest version right after an upgrade no apply recorded (one
+/// interrupted after its request): that job is adopted, not "up to date".
+#[tokio::test]
+async fn an_instance_on_its_target_after_an_unrecorded_upgrade_adopts_that_job() {
+    let emu = orders_only(json!({"job_seconds": 0.3}));
+    let console = console_upgrade(&emu, ORDERS).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let tf = InProcess::configured(&emu, &[]).await;
+    let config = tf.config(ORDERS, &[]);
+    let plan = tf.plan_create(&config, Vec::new()).await;
+    assert_eq!(text(&plan.planned, "version_before"), "8.0.32", "{plan:?}");
+    let created = tf.create(&config, &plan).await;
+    let state = created.ok("create");
+    assert_eq!(text(state, "job_id"), console, "the console's job, adopted");
+    assert_eq!(text(state, "status"), "Completed");
+    assert_eq!(emu.upgrade_posts(ORDERS), 1, "the console's only");
+}
+
+/// With one upgrade at a time and the slot held by another instance's job, an instance
+/// with nothing to install is recorded at once: it needs no slot.
+#[tokio::test]
+async fn nothing_to_install_needs_no_slot_of_the_fleet_gate() {
+    const FRESH: &str = "f1111111111111111111111111111111in01";
+    let emu = orders_only(json!({"job_seconds": 30}));
+    emu.admin(
+        "/__emulator/instances",
+        json!({"instances": [{"id": FRESH, "name": "fresh",
+                              "complete_version": "8.0.32.240101", "latest_version": "8.0.32"}]}),
+    );
+    let tf = InProcess::configured(&emu, &[("max_concurrent_upgrades", Value::int(1))]).await;
+    let busy = tf.config(ORDERS, &[("wait_for_completion", Value::Bool(false))]);
+    let plan = tf.plan_create(&busy, Vec::new()).await;
+    tf.create(&busy, &plan).await.ok("the slot's holder");
+    let config = tf.config(FRESH, &[("timeouts", tf.timeouts("create", "3s"))]);
+    let plan = tf.plan_create(&config, Vec::new()).await;
+    let created = tf.create(&config, &plan).await;
+    let state = created.ok("no wait for the slot");
+    assert_eq!(text(state, "status"), "UpToDate");
+    assert_eq!(emu.upgrade_posts(FRESH), 0, "{}", emu.stats());
+    assert_eq!(emu.upgrade_posts(ORDERS), 1);
 }
 
 #[tokio::test]

@@ -542,3 +542,104 @@ fn a_default_second_switch_does_not_warn_and_each_instance_warns_in_its_own_name
         "a plan submits nothing"
     );
 }
+
+#[test]
+fn an_instance_already_on_its_latest_version_is_recorded_up_to_date_and_nothing_is_sent() {
+    const ON_IT: &str = "8.0.32.240101";
+    let emu = Emulator::start(
+        json!({"job_seconds": 1, "instances": [
+            {"id": ORDERS, "name": "orders", "complete_version": ON_IT, "latest_version": "8.0.32"},
+            {"id": PAYMENTS, "name": "payments", "type": "Single"}]}),
+        false,
+    );
+    let body = format!(
+        "{}{}",
+        upgrade("orders", ORDERS, ""),
+        upgrade("payments", PAYMENTS, "")
+    );
+    let ws = workspace(&emu, &body);
+    ws.run(&["plan", "-out=tfplan"]).assert_ok();
+    let shown = ws.run(&["show", "-json", "tfplan"]);
+    shown.assert_ok();
+    let plan: Value = serde_json::from_str(&shown.stdout).expect("plan JSON");
+    let after = |name: &str| -> Value {
+        plan["resource_changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["change"]["after"].clone())
+            .unwrap_or_else(|| panic!("{name} in {plan}"))
+    };
+    let orders = after("orders");
+    assert_eq!(orders["version_before"], ON_IT, "{orders}");
+    assert_eq!(
+        orders["target_version"], ON_IT,
+        "one form for both: {orders}"
+    );
+    assert_eq!(orders["instance_name"], "orders", "{orders}");
+    let payments = after("payments");
+    assert_eq!(payments["instance_name"], "payments", "{payments}");
+    assert_eq!(payments["target_version"], "8.0.32", "{payments}");
+
+    // Said once, at the instance, naming it.
+    let json = ws.run(&["plan", "-json"]);
+    json.assert_ok();
+    let said: Vec<Value> = json
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|m| m["type"] == "diagnostic")
+        .filter(|m| {
+            m["diagnostic"]["summary"]
+                .as_str()
+                .is_some_and(|s| s.contains("nothing to install"))
+        })
+        .collect();
+    assert_eq!(said.len(), 1, "{}", json.stdout);
+    let diagnostic = &said[0]["diagnostic"];
+    assert_eq!(
+        diagnostic["summary"],
+        "orders: Instance is already on the latest minor version: nothing to install",
+        "{diagnostic}"
+    );
+    assert_eq!(diagnostic["severity"], "warning", "{diagnostic}");
+    assert!(
+        diagnostic["snippet"]["code"]
+            .as_str()
+            .is_some_and(|code| code.contains("instance_id")),
+        "at instance_id: {diagnostic}"
+    );
+
+    ws.run(&["apply", "tfplan"]).assert_ok();
+    assert_eq!(
+        emu.upgrade_posts(ORDERS),
+        0,
+        "nothing sent: {}",
+        emu.stats()
+    );
+    assert_eq!(emu.upgrade_posts(PAYMENTS), 1, "{}", emu.stats());
+    let a = attrs(&ws, "orders");
+    assert_eq!(a["status"], "UpToDate", "{a}");
+    assert_eq!(a["job_id"], Value::Null, "{a}");
+    assert_eq!(a["id"], ORDERS, "{a}");
+    assert_eq!(a["version_after"], ON_IT, "{a}");
+    assert_eq!(attrs(&ws, "payments")["status"], "Completed");
+    let state = ws.run(&["show", "-json"]);
+    state.assert_ok();
+    let state: Value = serde_json::from_str(&state.stdout).expect("state JSON");
+    let recorded = state["values"]["root_module"]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["name"] == "orders")
+        .cloned()
+        .expect("orders in the state");
+    assert_eq!(
+        recorded["identity"],
+        json!({"instance_id": ORDERS, "job_id": null}),
+        "{recorded}"
+    );
+    assert_no_changes(&ws);
+    assert_eq!(emu.upgrade_posts(ORDERS), 0, "{}", emu.stats());
+}

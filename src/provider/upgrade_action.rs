@@ -8,7 +8,8 @@
 //! a job that runs in the maintenance window holds no fleet slot, and an invocation does
 //! not wait for a window that opens after its `timeout`; its diagnostics are named after
 //! the instance as the resource's are ([`super::named`]). Only the progress it streams
-//! is its own.
+//! is its own. An instance already on its target (and no upgrade of it in the last day)
+//! gets nothing sent: the invocation says there is nothing to install, and succeeds.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +27,9 @@ use crate::cty::{AttributePath, Type, Value};
 use crate::rds::CallCtx;
 use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{Action, Ctx, Diagnostic, Diagnostics, Progress};
+use crate::upgrade::facts::InstanceFacts;
 use crate::upgrade::job::JobStatus;
-use crate::upgrade::run::{Ending, Event, Tracked, Waiting};
+use crate::upgrade::run::{Ending, Event, Ran, Tracked, Waiting};
 use crate::upgrade::submission::{Origin, Reviewed, Upgrade};
 use crate::upgrade::target::Target;
 use crate::upgrade::tracking::WATCHED;
@@ -192,7 +194,11 @@ impl UpgradeAction {
             progress.report(event_line(&event, &upgrade, &name));
         };
         let ran = match upgrades.run(&upgrade, &waiting, &mut report).await {
-            Ok(ran) => ran,
+            Ok(Ran::Job(ran)) => ran,
+            Ok(Ran::UpToDate(facts)) => {
+                progress.report(up_to_date_line(&facts));
+                return (Diagnostics::default(), Some(facts.name.clone()));
+            }
             Err(e) => return (not_submitted::diagnostics(&instance_id, e), None),
         };
         let name = Some(ran.facts.name.clone());
@@ -262,6 +268,16 @@ fn event_line(event: &Event<'_>, upgrade: &Upgrade<'_>, name: &str) -> String {
             snap.progress.as_deref().unwrap_or("")
         ),
     }
+}
+
+/// The line of an invocation with nothing to install: the instance already runs its
+/// target and no upgrade of it in the last day shows.
+fn up_to_date_line(facts: &InstanceFacts) -> String {
+    format!(
+        "{}: already runs {}, its latest minor version: nothing to install, nothing submitted",
+        facts.describe(),
+        facts.complete_version.as_deref().unwrap_or("?")
+    )
 }
 
 /// How long an invocation follows its job.

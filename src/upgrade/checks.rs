@@ -212,9 +212,10 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
             kind: FindingKind::AlreadyLatest,
             severity: Severity::Warning,
             attribute: "instance_id",
-            summary: "Instance is already on the latest minor version".to_string(),
+            summary: "Instance is already on the latest minor version: nothing to install"
+                .to_string(),
             detail: format!(
-                "{who} already runs {}, the latest minor version available ({}). The upgrade job will have nothing to install.",
+                "{who} already runs {}, the latest minor version available ({}). Applying submits no upgrade, and records that it is up to date (an upgrade of it started in the last day, such as an interrupted apply's, is followed instead).",
                 instance.complete_version.as_deref().unwrap_or_default(),
                 instance.latest_version.as_deref().unwrap_or_default()
             ),

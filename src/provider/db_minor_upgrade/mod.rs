@@ -15,7 +15,9 @@
 //!   re-sent blindly; nothing sent when right before it the upgrade would install
 //!   another version than `target_version`, unless the provider's
 //!   `accept_newer_target`), then wait when asked; a completed job whose version is not
-//!   the target warns. An interrupted or timed-out wait returns the state with the job
+//!   the target warns. An instance already on its target with no upgrade of the last day
+//!   to adopt gets nothing sent: it is recorded `UpToDate`, with no job (`job_id` null,
+//!   `id` the instance id), final like `Completed`. An interrupted or timed-out wait returns the state with the job
 //!   id and a warning — not an error, which would taint the resource and make the next
 //!   apply submit again.
 //! - **Read**: follows an unfinished job (job API, task center, scheduled tasks, then
@@ -418,7 +420,8 @@ impl DbMinorUpgrade {
 
     /// The plan of an existing upgrade by its recorded status: a failed job is replaced
     /// (a new attempt: true), one under way that the apply waits for is tracked again
-    /// (its tracking attributes unknown), a completed one keeps its outcome.
+    /// (its tracking attributes unknown), a completed one, or one up to date with no job,
+    /// keeps its outcome.
     fn plan_existing(prior: &UpgradeState, planned: &mut UpgradeState) -> bool {
         match prior.status.known() {
             Some(JobStatus::Failed) => {
@@ -426,7 +429,7 @@ impl DbMinorUpgrade {
                 return true;
             }
             Some(status) if status.is_under_way() && planned.waits() => planned.track_later(),
-            Some(JobStatus::Completed) => planned.track_as(prior),
+            Some(JobStatus::Completed | JobStatus::UpToDate) => planned.track_as(prior),
             _ => {}
         }
         false

@@ -110,7 +110,8 @@ impl From<String> for Field<String> {
 /// A plan or a state of the resource: every attribute but `triggers` and `timeouts`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpgradeState {
-    /// `<instance_id>/<job_id>`.
+    /// `<instance_id>/<job_id>`; the instance id alone for a record `UpToDate`, which
+    /// has no job.
     pub id: Field<String>,
     pub instance_id: Field<String>,
     /// The instance's name as the API shows it (null in states of earlier versions until
@@ -119,7 +120,8 @@ pub struct UpgradeState {
     pub is_delayed: Field<bool>,
     pub second_switch: Field<bool>,
     pub wait_for_completion: Field<bool>,
-    /// Null until a job is known (a state moved from the official provider).
+    /// Null until a job is known (a state moved from the official provider), and for
+    /// good in a record `UpToDate` (nothing was submitted).
     pub job_id: Field<String>,
     pub status: Field<JobStatus>,
     pub progress: Field<String>,
