@@ -5,8 +5,9 @@
 
 pub mod common;
 
-use common::Emulator;
 use common::fixtures::{ORDERS, REPLICA, flat};
+use common::{Emulator, hwrds_workspace};
+use serde_json::json;
 
 #[test]
 fn invoked_action_streams_progress_and_upgrades_once() {
@@ -85,4 +86,39 @@ resource \"terraform_data\" \"release\" {{\n  input = \"v2\"\n  lifecycle {{\n  
         run.all()
     );
     assert_eq!(emu.upgrade_jobs(ORDERS), 1);
+}
+
+#[test]
+fn invoked_on_an_instance_already_on_its_latest_version_it_sends_nothing_and_succeeds() {
+    let emu = Emulator::start(
+        json!({"instances": [{"id": ORDERS, "name": "orders",
+                              "complete_version": "8.0.32.240101", "latest_version": "8.0.32"}]}),
+        false,
+    );
+    let body = format!(
+        "action \"hwrds_db_minor_upgrade\" \"orders\" {{\n  config {{\n    instance_id = \"{ORDERS}\"\n  }}\n}}\n"
+    );
+    let ws = hwrds_workspace(common::terraform(), &emu, &body);
+    let run = ws.run(&[
+        "apply",
+        "-auto-approve",
+        "-invoke=action.hwrds_db_minor_upgrade.orders",
+    ]);
+    run.assert_ok();
+    let out = flat(&run.all());
+    assert!(
+        out.contains("already runs 8.0.32.240101, its latest minor version: nothing to install"),
+        "{out}"
+    );
+    assert!(
+        out.contains("orders: Instance is already on the latest minor version: nothing to install"),
+        "the plan's warning, naming the instance: {out}"
+    );
+    assert!(!out.contains("upgrade submitted"), "{out}");
+    assert_eq!(
+        emu.upgrade_posts(ORDERS),
+        0,
+        "nothing sent: {}",
+        emu.stats()
+    );
 }

@@ -230,7 +230,7 @@ fn switching_to_now_says_the_scheduled_upgrade_will_not_run_now() {
     let (start, end) = (as_rfc3339(&task.start_time), as_rfc3339(&task.end_time));
     for said in [
         "must be replaced",
-        "Warning: is_delayed = false will not run the scheduled upgrade now",
+        "Warning: orders: is_delayed = false will not run the scheduled upgrade now",
         &format!(
             "Upgrade job {job_id} of instance {ORDERS} is scheduled to run from {start} to {end}"
         ),
@@ -242,12 +242,12 @@ fn switching_to_now_says_the_scheduled_upgrade_will_not_run_now() {
         assert!(plan.contains(said), "the plan says {said:?}:\n{plan}");
     }
     for said in [
-        "Warning: Upgrade forgotten; the scheduled upgrade will still run",
+        "Warning: orders: Upgrade forgotten; the scheduled upgrade will still run",
         &format!(
             "Nothing was installed yet: upgrade job {job_id} of instance {ORDERS} is scheduled and will still run from {start} to {end}"
         ),
-        "Warning: Adopted a scheduled upgrade: it does not run now",
-        "Warning: Upgrade scheduled after this apply's timeout: not waiting",
+        "Warning: orders: Adopted a scheduled upgrade: it does not run now",
+        "Warning: orders: Upgrade scheduled after this apply's timeout: not waiting",
     ] {
         assert!(apply.contains(said), "the apply says {said:?}:\n{apply}");
     }
@@ -290,7 +290,7 @@ fn switching_to_now_waits_when_the_window_comes_before_the_timeout() {
     let (plan, apply, job_id) = schedule_then_switch(&ws);
     assert!(plan.contains("Applying this plan will NOT upgrade the instance now"));
     assert!(
-        apply.contains("Warning: Adopted a scheduled upgrade: it does not run now"),
+        apply.contains("Warning: orders: Adopted a scheduled upgrade: it does not run now"),
         "{apply}"
     );
     assert!(!apply.contains("not waiting"), "{apply}");
@@ -367,7 +367,7 @@ fn the_action_does_not_wait_for_an_adopted_window_after_its_timeout() {
     let start = as_rfc3339(&task.start_time);
     for said in [
         // Terraform tells an action's warnings so.
-        "Warning: Warning when invoking action Upgrade scheduled after this apply's timeout: not waiting",
+        "Warning: Warning when invoking action orders: Upgrade scheduled after this apply's timeout: not waiting",
         &format!(
             "Upgrade job {job_id} of instance {ORDERS} is scheduled to start at {start}, after the timeout of this invocation (3600s)"
         ),
@@ -419,7 +419,7 @@ fn a_delayed_wait_for_a_window_after_the_timeout_returns_at_once_for_action_and_
     let job_id = submitted_job_id(&invoked);
     let start = as_rfc3339(&scheduled_task(&emu).start_time);
     for said in [
-        "Warning: Warning when invoking action Upgrade scheduled after this apply's timeout: not waiting",
+        "Warning: Warning when invoking action orders: Upgrade scheduled after this apply's timeout: not waiting",
         &format!(
             "Upgrade job {job_id} of instance {ORDERS} is scheduled to start at {start}, after the timeout of this invocation (40s)"
         ),
@@ -451,7 +451,9 @@ fn a_delayed_wait_for_a_window_after_the_timeout_returns_at_once_for_action_and_
     apply.assert_ok();
     let applied = flat(&apply.all());
     assert!(
-        applied.contains("Warning: Upgrade scheduled after this apply's timeout: not waiting"),
+        applied.contains(
+            "Warning: billing: Upgrade scheduled after this apply's timeout: not waiting"
+        ),
         "{applied}"
     );
     assert!(

@@ -108,29 +108,97 @@ async fn the_plan_shows_the_version_the_upgrade_starts_from_and_the_one_it_insta
 }
 
 #[tokio::test]
-async fn an_instance_already_on_the_target_plans_it_as_its_version_with_a_warning() {
-    let emu = orders_only(json!({}));
+async fn an_instance_already_on_its_target_is_recorded_up_to_date_and_nothing_is_sent() {
+    const ON_IT: &str = "8.0.32.240101";
+    let emu = orders_only(json!({"job_seconds": 0.3}));
     emu.admin(
         "/__emulator/instances",
         json!({"instances": [{"id": ORDERS, "name": "orders",
-                              "complete_version": "8.0.32", "latest_version": "8.0.32"}]}),
+                              "complete_version": ON_IT, "latest_version": "8.0.32"}]}),
     );
     let tf = InProcess::configured(&emu, &[]).await;
-    let plan = tf.plan_create(&tf.config(ORDERS, &[]), Vec::new()).await;
+    let config = tf.config(ORDERS, &[]);
+    let plan = tf.plan_create(&config, Vec::new()).await;
     assert!(errors(&plan.diagnostics).is_empty(), "{plan:?}");
-    assert_eq!(text(&plan.planned, "version_before"), "8.0.32");
-    assert_eq!(text(&plan.planned, "target_version"), "8.0.32");
+    assert_eq!(text(&plan.planned, "version_before"), ON_IT);
+    assert_eq!(
+        text(&plan.planned, "target_version"),
+        ON_IT,
+        "one form for both: no 8.0.32 that reads like a downgrade"
+    );
+    assert_eq!(plan.diagnostics.iter().count(), 1, "said once: {plan:?}");
     let warning = the_diagnostic(
         &plan.diagnostics,
         Warning,
-        "Instance is already on the latest minor version",
+        "orders: Instance is already on the latest minor version: nothing to install",
         "already on the target",
     );
     assert_eq!(warning.path, at("instance_id"));
     assert!(
-        warning.detail.contains("already runs 8.0.32"),
+        warning.detail.contains(&format!("already runs {ON_IT}")),
         "{warning:?}"
     );
+
+    let created = tf.create(&config, &plan).await;
+    let state = created.ok("create").clone();
+    assert!(created.diagnostics.is_empty(), "{:?}", created.diagnostics);
+    assert_eq!(text(&state, "status"), "UpToDate");
+    assert_eq!(state.get_attr("job_id"), Some(&Value::Null));
+    assert_eq!(text(&state, "id"), ORDERS);
+    assert_eq!(text(&state, "version_after"), ON_IT);
+    assert_eq!(state.get_attr("submitted_at"), Some(&Value::Null));
+    assert_eq!(all_posts(&emu), json!({}), "nothing sent: {}", emu.stats());
+
+    // Final: a later plan shows no change, and a refresh adopts no job, not even one
+    // that shows up later (a moved state with no job would adopt it).
+    let next = tf.plan_existing(&config, &state).await;
+    assert!(next.requires_replace.is_empty(), "{next:?}");
+    assert_eq!(next.planned, state, "no diff");
+    console_upgrade(&emu, ORDERS).await;
+    let read = tf.read(&state).await;
+    assert_eq!(read.ok("read"), &state, "the record stays as it is");
+}
+
+/// An instance on its latest version right after an upgrade no apply recorded (one
+/// interrupted after its request): that job is adopted, not "up to date".
+#[tokio::test]
+async fn an_instance_on_its_target_after_an_unrecorded_upgrade_adopts_that_job() {
+    let emu = orders_only(json!({"job_seconds": 0.3}));
+    let console = console_upgrade(&emu, ORDERS).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let tf = InProcess::configured(&emu, &[]).await;
+    let config = tf.config(ORDERS, &[]);
+    let plan = tf.plan_create(&config, Vec::new()).await;
+    assert_eq!(text(&plan.planned, "version_before"), "8.0.32", "{plan:?}");
+    let created = tf.create(&config, &plan).await;
+    let state = created.ok("create");
+    assert_eq!(text(state, "job_id"), console, "the console's job, adopted");
+    assert_eq!(text(state, "status"), "Completed");
+    assert_eq!(emu.upgrade_posts(ORDERS), 1, "the console's only");
+}
+
+/// With one upgrade at a time and the slot held by another instance's job, an instance
+/// with nothing to install is recorded at once: it needs no slot.
+#[tokio::test]
+async fn nothing_to_install_needs_no_slot_of_the_fleet_gate() {
+    const FRESH: &str = "f1111111111111111111111111111111in01";
+    let emu = orders_only(json!({"job_seconds": 30}));
+    emu.admin(
+        "/__emulator/instances",
+        json!({"instances": [{"id": FRESH, "name": "fresh",
+                              "complete_version": "8.0.32.240101", "latest_version": "8.0.32"}]}),
+    );
+    let tf = InProcess::configured(&emu, &[("max_concurrent_upgrades", Value::int(1))]).await;
+    let busy = tf.config(ORDERS, &[("wait_for_completion", Value::Bool(false))]);
+    let plan = tf.plan_create(&busy, Vec::new()).await;
+    tf.create(&busy, &plan).await.ok("the slot's holder");
+    let config = tf.config(FRESH, &[("timeouts", tf.timeouts("create", "3s"))]);
+    let plan = tf.plan_create(&config, Vec::new()).await;
+    let created = tf.create(&config, &plan).await;
+    let state = created.ok("no wait for the slot");
+    assert_eq!(text(state, "status"), "UpToDate");
+    assert_eq!(emu.upgrade_posts(FRESH), 0, "{}", emu.stats());
+    assert_eq!(emu.upgrade_posts(ORDERS), 1);
 }
 
 #[tokio::test]
@@ -145,19 +213,22 @@ async fn a_target_that_cannot_be_told_is_planned_null_with_a_warning_saying_why(
         false,
     );
     let tf = InProcess::configured(&emu, &[]).await;
+    // (row, instance, summary, why)
     let table = [
         (
             "runs a version newer than any listed",
             AHEAD,
+            "ahead: Target version unknown",
             "runs 8.0.35, newer than 8.0.32, the latest minor version of MySQL 8.0 the versions API lists",
         ),
         (
             "a major version with no minor version listed",
             LEGACY,
+            "legacy: Target version unknown",
             "The versions API lists no minor version of MySQL 5.7",
         ),
     ];
-    for (row, id, why) in table {
+    for (row, id, summary, why) in table {
         let plan = tf.plan_create(&tf.config(id, &[]), Vec::new()).await;
         assert!(errors(&plan.diagnostics).is_empty(), "{row}: {plan:?}");
         assert_eq!(
@@ -165,7 +236,7 @@ async fn a_target_that_cannot_be_told_is_planned_null_with_a_warning_saying_why(
             Some(&Value::Null),
             "{row}"
         );
-        let warning = the_diagnostic(&plan.diagnostics, Warning, "Target version unknown", row);
+        let warning = the_diagnostic(&plan.diagnostics, Warning, summary, row);
         assert_eq!(warning.path, at("instance_id"), "{row}");
         let detail = common::fixtures::flat(&warning.detail);
         assert!(detail.contains(why), "{row}: {detail}");
@@ -193,7 +264,7 @@ async fn the_plans_checks_point_at_the_attribute_they_are_about() {
             "pg1100000000000000000000000000000in03",
             &[],
             Error,
-            "PostgreSQL 11 below 11.2 cannot be upgraded",
+            "old-pg: PostgreSQL 11 below 11.2 cannot be upgraded",
             "instance_id",
         ),
         (
@@ -201,7 +272,7 @@ async fn the_plans_checks_point_at_the_attribute_they_are_about() {
             REPORTING,
             &[],
             Error,
-            "Engine does not support minor version upgrades",
+            "reporting: Engine does not support minor version upgrades",
             "instance_id",
         ),
         (
@@ -209,7 +280,7 @@ async fn the_plans_checks_point_at_the_attribute_they_are_about() {
             ANALYTICS,
             &delayed,
             Error,
-            "PostgreSQL upgrades run immediately only",
+            "analytics: PostgreSQL upgrades run immediately only",
             "is_delayed",
         ),
         (
@@ -217,7 +288,7 @@ async fn the_plans_checks_point_at_the_attribute_they_are_about() {
             "nope0000",
             &[],
             Error,
-            "RDS instance not found",
+            "nope0000: RDS instance not found",
             "instance_id",
         ),
         (
@@ -225,7 +296,7 @@ async fn the_plans_checks_point_at_the_attribute_they_are_about() {
             REPLICA,
             &[],
             Warning,
-            "A read replica may not be upgradable alone",
+            "payments-replica: A read replica may not be upgradable alone",
             "instance_id",
         ),
         (
@@ -233,7 +304,7 @@ async fn the_plans_checks_point_at_the_attribute_they_are_about() {
             ORDERS,
             &no_second_switch,
             Warning,
-            "second_switch has no effect on this instance",
+            "orders: second_switch has no effect on this instance",
             "second_switch",
         ),
     ];
@@ -254,7 +325,7 @@ async fn the_plans_checks_point_at_the_attribute_they_are_about() {
     let warning = the_diagnostic(
         &replica.diagnostics,
         Warning,
-        "A read replica may not be upgradable alone",
+        "payments-replica: A read replica may not be upgradable alone",
         "read replica",
     );
     let detail = common::fixtures::flat(&warning.detail);
@@ -287,17 +358,17 @@ async fn a_finding_an_upgrade_would_explain_stands_when_none_is_under_way() {
         (
             "postgresql with an abnormal node",
             "pgab00000000000000000000000000000in03",
-            "PostgreSQL instance has an abnormal node",
+            "sick-pg: PostgreSQL instance has an abnormal node",
         ),
         (
             "backing up",
             "busy0000000000000000000000000000in01",
-            "Instance is backing up",
+            "busy: Instance is backing up",
         ),
         (
             "frozen",
             "frozen00000000000000000000000000in01",
-            "Instance is frozen",
+            "frozen: Instance is frozen",
         ),
     ];
     let tf = &tf;
@@ -339,7 +410,7 @@ async fn configuration_errors_point_at_the_attribute_before_any_plan() {
             ORDERS,
             &timeouts,
             Error,
-            "Invalid duration",
+            "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01: Invalid duration",
             create_timeout,
         ),
         (
@@ -347,7 +418,7 @@ async fn configuration_errors_point_at_the_attribute_before_any_plan() {
             ORDERS,
             &delayed_and_waiting,
             Warning,
-            "The apply will wait for the maintenance window",
+            "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5din01: The apply will wait for the maintenance window",
             AttributePath::attribute("wait_for_completion"),
         ),
     ];
@@ -484,7 +555,12 @@ async fn a_job_that_fails_is_an_error_recorded_failed_and_the_next_plan_replaces
     let config = tf.config(ORDERS, &[]);
     let plan = tf.plan_create(&config, Vec::new()).await;
     let created = tf.create(&config, &plan).await;
-    let failed = the_diagnostic(&created.diagnostics, Error, "Upgrade job failed", "create");
+    let failed = the_diagnostic(
+        &created.diagnostics,
+        Error,
+        "orders: Upgrade job failed",
+        "create",
+    );
     assert!(
         failed.detail.contains("The instance keeps version 8.0.28"),
         "{failed:?}"
@@ -517,7 +593,7 @@ async fn a_wait_that_reaches_the_create_timeout_keeps_the_job_with_a_warning() {
     let warning = the_diagnostic(
         &created.diagnostics,
         Warning,
-        "Upgrade still running; tracking will resume",
+        "orders: Upgrade still running; tracking will resume",
         "create",
     );
     assert!(
@@ -589,14 +665,14 @@ async fn an_immediate_create_adopts_a_scheduled_upgrade_and_does_not_wait_for_it
     let adopted = the_diagnostic(
         &created.diagnostics,
         Warning,
-        "Adopted a scheduled upgrade: it does not run now",
+        "orders: Adopted a scheduled upgrade: it does not run now",
         "create",
     );
     assert_eq!(adopted.path, at("is_delayed"));
     the_diagnostic(
         &created.diagnostics,
         Warning,
-        "Upgrade scheduled after this apply's timeout: not waiting",
+        "orders: Upgrade scheduled after this apply's timeout: not waiting",
         "create",
     );
     // An immediate create looks for running upgrades only before it submits; the
@@ -619,7 +695,7 @@ async fn create_adopts_an_upgrade_already_under_way_instead_of_submitting_anothe
     let seen = the_diagnostic(
         &plan.diagnostics,
         Warning,
-        "An upgrade is already under way",
+        "orders: An upgrade is already under way",
         "plan",
     );
     assert_eq!(seen.path, at("instance_id"));
@@ -638,7 +714,7 @@ async fn create_adopts_an_upgrade_already_under_way_instead_of_submitting_anothe
     let adopted = the_diagnostic(
         &created.diagnostics,
         Warning,
-        "Adopted an upgrade already under way",
+        "orders: Adopted an upgrade already under way",
         "create",
     );
     assert_eq!(adopted.path, at("instance_id"));
@@ -696,33 +772,38 @@ async fn import_takes_a_job_or_the_instances_most_recent_one() {
         assert_eq!(text(state, "instance_id"), ORDERS, "{row}");
     }
     // (row, import id, summary)
+    // Named by the instance id given (no name is read), unless it is not one.
     let refused = [
         (
             "no job after the slash",
             format!("{ORDERS}/"),
-            "Invalid import id",
+            format!("{ORDERS}: Invalid import id"),
         ),
-        ("two slashes", format!("{ORDERS}/a/b"), "Invalid import id"),
+        (
+            "two slashes",
+            format!("{ORDERS}/a/b"),
+            format!("{ORDERS}: Invalid import id"),
+        ),
         (
             "a bad instance id",
             "bad id".to_string(),
-            "Invalid import id",
+            "Invalid import id".to_string(),
         ),
         (
             "no such instance",
             "nope0000".to_string(),
-            "RDS instance not found",
+            "nope0000: RDS instance not found".to_string(),
         ),
         (
             "no upgrade job",
             PAYMENTS.to_string(),
-            "No upgrade job to import",
+            format!("{PAYMENTS}: No upgrade job to import"),
         ),
     ];
     for (row, id, summary) in refused {
         let imported = tf.import(&id).await;
         assert!(imported.state.is_none(), "{row}: {:?}", imported.state);
-        the_diagnostic(&imported.diagnostics, Error, summary, row);
+        the_diagnostic(&imported.diagnostics, Error, &summary, row);
     }
     assert_eq!(emu.upgrade_posts(ORDERS), 1, "importing submits nothing");
 }
@@ -776,7 +857,7 @@ async fn a_target_moved_since_the_plan_is_refused_unless_accept_newer_target() {
             let warning = the_diagnostic(
                 &created.diagnostics,
                 Warning,
-                "Installing a newer minor version than the plan showed",
+                "orders: Installing a newer minor version than the plan showed",
                 row,
             );
             assert_eq!(warning.path, at("instance_id"), "{row}");
@@ -790,7 +871,7 @@ async fn a_target_moved_since_the_plan_is_refused_unless_accept_newer_target() {
             let error = the_diagnostic(
                 &created.diagnostics,
                 Error,
-                "Newer minor version than the plan showed",
+                "orders: Newer minor version than the plan showed",
                 row,
             );
             assert_eq!(error.path, at("instance_id"), "{row}");
@@ -883,25 +964,25 @@ async fn destroy_forgets_the_upgrade_and_says_what_goes_on() {
         (
             "scheduled",
             "Scheduled",
-            "Upgrade forgotten; the scheduled upgrade will still run",
+            "orders: Upgrade forgotten; the scheduled upgrade will still run",
             "the RDS API cannot cancel a scheduled task",
         ),
         (
             "running",
             "Running",
-            "Upgrade forgotten, not undone",
+            "orders: Upgrade forgotten, not undone",
             "is running and goes on",
         ),
         (
             "failed",
             "Failed",
-            "Upgrade forgotten, not undone",
+            "orders: Upgrade forgotten, not undone",
             "nothing was installed",
         ),
         (
             "completed",
             "Completed",
-            "Upgrade forgotten, not undone",
+            "orders: Upgrade forgotten, not undone",
             "keeps the version job job-1 installed",
         ),
     ];
@@ -925,6 +1006,7 @@ fn recorded(tf: &InProcess, config: &Value, status: &str) -> Value {
     };
     for (name, value) in [
         ("id", Value::string(format!("{ORDERS}/job-1"))),
+        ("instance_name", Value::string("orders")),
         ("job_id", Value::string("job-1")),
         ("status", Value::string(status)),
         ("progress", Value::string(progress)),
@@ -944,4 +1026,30 @@ fn recorded(tf: &InProcess, config: &Value, status: &str) -> Value {
         }
     }
     state
+}
+
+#[tokio::test]
+async fn the_plan_names_the_instance_and_a_state_without_its_name_gets_it_on_read() {
+    let emu = orders_only(json!({}));
+    let tf = InProcess::configured(&emu, &[]).await;
+    let config = tf.config(ORDERS, &[]);
+    let plan = tf.plan_create(&config, Vec::new()).await;
+    assert_eq!(text(&plan.planned, "instance_name"), "orders", "{plan:?}");
+
+    // A state of an earlier version: no instance_name.
+    let mut earlier = recorded(&tf, &config, "Completed");
+    earlier.set_attr("instance_name", Value::Null);
+    earlier.set_attr("version_after", Value::string("8.0.32"));
+    earlier.set_attr("wait_for_completion", Value::Bool(true));
+    let read = tf.read(&earlier).await;
+    let state = read.ok("read").clone();
+    assert!(read.diagnostics.is_empty(), "{:?}", read.diagnostics);
+    assert_eq!(text(&state, "instance_name"), "orders");
+    let mut unchanged = state.clone();
+    unchanged.set_attr("instance_name", Value::Null);
+    assert_eq!(unchanged, earlier, "nothing else changes");
+    let next = tf.plan_existing(&config, &state).await;
+    assert!(next.requires_replace.is_empty(), "{next:?}");
+    assert_eq!(next.planned, state, "no diff");
+    assert_eq!(all_posts(&emu), json!({}), "nothing submitted");
 }

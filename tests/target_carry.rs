@@ -238,7 +238,10 @@ async fn moved_target_refused_in_the_final_plan_of_terraform_1_16() {
         .iter()
         .find(|d| d.severity == 1)
         .unwrap_or_else(|| panic!("the apply fails: {:?}", applied.diagnostics));
-    assert_eq!(error.summary, "Newer minor version than the plan showed");
+    assert_eq!(
+        error.summary,
+        "orders: Newer minor version than the plan showed"
+    );
     assert!(
         error
             .detail

@@ -187,7 +187,7 @@ fn a_version_released_while_the_submission_waits_is_refused_at_instance_id() {
     assert_ne!(run.code, 0, "{}", run.all());
     let text = flat(&run.all());
     assert!(
-        text.contains("Error: Newer minor version than the plan showed"),
+        text.contains("Error: orders: Newer minor version than the plan showed"),
         "{text}"
     );
     assert!(
@@ -220,7 +220,7 @@ fn with_accept_newer_target_the_apply_installs_the_newer_version_and_warns() {
     assert_eq!(run.code, 0, "{}", run.all());
     let text = flat(&run.all());
     assert!(
-        text.contains("Warning: Installing a newer minor version than the plan showed"),
+        text.contains("Warning: orders: Installing a newer minor version than the plan showed"),
         "{text}"
     );
     assert!(
@@ -276,14 +276,26 @@ fn a_target_that_cannot_be_told_is_null_with_a_warning() {
     );
     assert_eq!(after["latest"]["target_version"], "8.0.32");
     assert_eq!(after["latest"]["version_before"], "8.0.32");
-    // Terraform's text folds warnings of one summary together: read them as JSON.
+    // Each instance's warning is its own: the summaries name them, so Terraform folds
+    // none together.
+    for name in ["ahead", "legacy"] {
+        assert!(
+            text.contains(&format!("Warning: {name}: Target version unknown")),
+            "{text}"
+        );
+    }
+    assert!(!text.contains("similar warning"), "{text}");
     let json = ws.run(&["plan", "-json"]);
     json.assert_ok();
     let unknown: Vec<String> = json
         .stdout
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| m["diagnostic"]["summary"] == "Target version unknown")
+        .filter(|m| {
+            m["diagnostic"]["summary"]
+                .as_str()
+                .is_some_and(|s| s.ends_with(": Target version unknown"))
+        })
         .map(|m| flat(m["diagnostic"]["detail"].as_str().unwrap_or_default()))
         .collect();
     assert_eq!(unknown.len(), 2, "{}", json.stdout);

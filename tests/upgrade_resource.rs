@@ -8,7 +8,7 @@ pub mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::fixtures::{ANALYTICS, ORDERS, PAYMENTS, REPLICA, REPORTING, flat, upgrade};
+use common::fixtures::{ANALYTICS, ORDERS, PAYMENTS, REPLICA, REPORTING, flat, fleet, upgrade};
 use common::{Emulator, Workspace, hwrds_workspace, workspace};
 use serde_json::{Value, json};
 
@@ -451,4 +451,186 @@ fn a_missing_version_after_is_read_again_on_refresh() {
     assert_eq!(attrs(&ws, "orders")["version_after"], "8.0.32");
     assert_no_changes(&ws);
     assert_eq!(emu.upgrade_jobs(ORDERS), 1);
+}
+
+#[test]
+fn the_plan_names_each_instance_and_an_earlier_state_gets_its_name_on_refresh() {
+    let emu = Emulator::demo(1.0);
+    let ws = workspace(&emu, &upgrade("orders", ORDERS, ""));
+    ws.run(&["plan", "-out=tfplan"]).assert_ok();
+    let shown = ws.run(&["show", "-json", "tfplan"]);
+    shown.assert_ok();
+    let plan: Value = serde_json::from_str(&shown.stdout).expect("plan JSON");
+    let after = &plan["resource_changes"][0]["change"]["after"];
+    assert_eq!(after["instance_name"], "orders", "{after}");
+    ws.run(&["apply", "tfplan"]).assert_ok();
+    assert_eq!(attrs(&ws, "orders")["instance_name"], "orders");
+
+    // As if written by an earlier version: no instance_name at all.
+    let path = ws.path().join("terraform.tfstate");
+    let mut state: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let attributes = &mut state["resources"][0]["instances"][0]["attributes"];
+    attributes
+        .as_object_mut()
+        .expect("attributes")
+        .remove("instance_name");
+    std::fs::write(&path, state.to_string()).unwrap();
+    assert_no_changes(&ws);
+    ws.run(&["apply", "-refresh-only", "-auto-approve"])
+        .assert_ok();
+    let a = attrs(&ws, "orders");
+    assert_eq!(a["instance_name"], "orders", "{a}");
+    assert_eq!(a["status"], "Completed", "{a}");
+    assert_no_changes(&ws);
+    assert_eq!(emu.upgrade_posts(ORDERS), 1, "{}", emu.stats());
+}
+
+#[test]
+fn a_default_second_switch_does_not_warn_and_each_instance_warns_in_its_own_name() {
+    const BILLING: &str = "b1111111111111111111111111111111in01";
+    let emu = Emulator::start(
+        json!({"instances": [{"id": ORDERS, "name": "orders", "type": "Single"},
+                             {"id": BILLING, "name": "billing", "type": "Single"}]}),
+        false,
+    );
+    let ids = [ORDERS.to_string(), BILLING.to_string()];
+    // As the README sets it: true is the default, so nothing is ignored.
+    let ws = workspace(&emu, &fleet(&ids, "  second_switch = true\n"));
+    let run = ws.plan();
+    let out = flat(&run.all());
+    assert_eq!(run.code, 2, "{out}");
+    assert!(!out.contains("has no effect"), "{out}");
+    assert_eq!(
+        out.matches("Warning:").count(),
+        1,
+        "Terraform's development-overrides warning only: {out}"
+    );
+
+    // false would change the upgrade where it applies: each instance says so in its name.
+    ws.write(
+        "main.tf",
+        &format!(
+            "{}{}",
+            common::HWRDS_HEADER,
+            fleet(&ids, "  second_switch = false\n")
+        ),
+    );
+    let run = ws.plan();
+    let out = flat(&run.all());
+    assert_eq!(run.code, 2, "{out}");
+    for name in ["orders", "billing"] {
+        assert!(
+            out.contains(&format!(
+                "Warning: {name}: second_switch has no effect on this instance"
+            )),
+            "{name}: {out}"
+        );
+    }
+    assert!(!out.contains("similar warning"), "none folded: {out}");
+    assert_eq!(
+        emu.stats()["upgrade_posts"],
+        json!({}),
+        "a plan submits nothing"
+    );
+}
+
+#[test]
+fn an_instance_already_on_its_latest_version_is_recorded_up_to_date_and_nothing_is_sent() {
+    const ON_IT: &str = "8.0.32.240101";
+    let emu = Emulator::start(
+        json!({"job_seconds": 1, "instances": [
+            {"id": ORDERS, "name": "orders", "complete_version": ON_IT, "latest_version": "8.0.32"},
+            {"id": PAYMENTS, "name": "payments", "type": "Single"}]}),
+        false,
+    );
+    let body = format!(
+        "{}{}",
+        upgrade("orders", ORDERS, ""),
+        upgrade("payments", PAYMENTS, "")
+    );
+    let ws = workspace(&emu, &body);
+    ws.run(&["plan", "-out=tfplan"]).assert_ok();
+    let shown = ws.run(&["show", "-json", "tfplan"]);
+    shown.assert_ok();
+    let plan: Value = serde_json::from_str(&shown.stdout).expect("plan JSON");
+    let after = |name: &str| -> Value {
+        plan["resource_changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["change"]["after"].clone())
+            .unwrap_or_else(|| panic!("{name} in {plan}"))
+    };
+    let orders = after("orders");
+    assert_eq!(orders["version_before"], ON_IT, "{orders}");
+    assert_eq!(
+        orders["target_version"], ON_IT,
+        "one form for both: {orders}"
+    );
+    assert_eq!(orders["instance_name"], "orders", "{orders}");
+    let payments = after("payments");
+    assert_eq!(payments["instance_name"], "payments", "{payments}");
+    assert_eq!(payments["target_version"], "8.0.32", "{payments}");
+
+    // Said once, at the instance, naming it.
+    let json = ws.run(&["plan", "-json"]);
+    json.assert_ok();
+    let said: Vec<Value> = json
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|m| m["type"] == "diagnostic")
+        .filter(|m| {
+            m["diagnostic"]["summary"]
+                .as_str()
+                .is_some_and(|s| s.contains("nothing to install"))
+        })
+        .collect();
+    assert_eq!(said.len(), 1, "{}", json.stdout);
+    let diagnostic = &said[0]["diagnostic"];
+    assert_eq!(
+        diagnostic["summary"],
+        "orders: Instance is already on the latest minor version: nothing to install",
+        "{diagnostic}"
+    );
+    assert_eq!(diagnostic["severity"], "warning", "{diagnostic}");
+    assert!(
+        diagnostic["snippet"]["code"]
+            .as_str()
+            .is_some_and(|code| code.contains("instance_id")),
+        "at instance_id: {diagnostic}"
+    );
+
+    ws.run(&["apply", "tfplan"]).assert_ok();
+    assert_eq!(
+        emu.upgrade_posts(ORDERS),
+        0,
+        "nothing sent: {}",
+        emu.stats()
+    );
+    assert_eq!(emu.upgrade_posts(PAYMENTS), 1, "{}", emu.stats());
+    let a = attrs(&ws, "orders");
+    assert_eq!(a["status"], "UpToDate", "{a}");
+    assert_eq!(a["job_id"], Value::Null, "{a}");
+    assert_eq!(a["id"], ORDERS, "{a}");
+    assert_eq!(a["version_after"], ON_IT, "{a}");
+    assert_eq!(attrs(&ws, "payments")["status"], "Completed");
+    let state = ws.run(&["show", "-json"]);
+    state.assert_ok();
+    let state: Value = serde_json::from_str(&state.stdout).expect("state JSON");
+    let recorded = state["values"]["root_module"]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["name"] == "orders")
+        .cloned()
+        .expect("orders in the state");
+    assert_eq!(
+        recorded["identity"],
+        json!({"instance_id": ORDERS, "job_id": null}),
+        "{recorded}"
+    );
+    assert_no_changes(&ws);
+    assert_eq!(emu.upgrade_posts(ORDERS), 0, "{}", emu.stats());
 }

@@ -8,6 +8,7 @@ mod dr_relation;
 mod findings;
 mod instance_data;
 mod instances_data;
+mod named;
 mod not_submitted;
 mod plan_checks;
 mod project_lookup;

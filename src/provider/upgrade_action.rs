@@ -6,14 +6,17 @@
 //! It is a caller of the same upgrade run as the resource ([`crate::upgrade::run`]), with
 //! the same arguments and wait outcomes ([`super::upgrade_args`], [`super::wait_outcome`]):
 //! a job that runs in the maintenance window holds no fleet slot, and an invocation does
-//! not wait for a window that opens after its `timeout`. Only the progress it streams is
-//! its own.
+//! not wait for a window that opens after its `timeout`; its diagnostics are named after
+//! the instance as the resource's are ([`super::named`]). Only the progress it streams
+//! is its own. An instance already on its target (and no upgrade of it in the last day)
+//! gets nothing sent: the invocation says there is nothing to install, and succeeds.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::ProviderState;
 use super::findings;
+use super::named::{named, who};
 use super::not_submitted;
 use super::plan_checks;
 use super::timeouts;
@@ -24,8 +27,9 @@ use crate::cty::{AttributePath, Type, Value};
 use crate::rds::CallCtx;
 use crate::schema::{Attribute, Block, Schema};
 use crate::tfplugin::{Action, Ctx, Diagnostic, Diagnostics, Progress};
+use crate::upgrade::facts::InstanceFacts;
 use crate::upgrade::job::JobStatus;
-use crate::upgrade::run::{Ending, Event, Tracked, Waiting};
+use crate::upgrade::run::{Ending, Event, Ran, Tracked, Waiting};
 use crate::upgrade::submission::{Origin, Reviewed, Upgrade};
 use crate::upgrade::target::Target;
 use crate::upgrade::tracking::WATCHED;
@@ -74,13 +78,18 @@ impl Action for UpgradeAction {
 
     async fn validate_config(&self, config: &Value) -> Diagnostics {
         let mut diags = Diagnostics::default();
-        if let Some(d) = config
-            .attr_string("instance_id")
+        let instance_id = config.attr_string("instance_id");
+        let invalid_id = instance_id
             .as_deref()
-            .and_then(findings::validate_instance_id)
-        {
-            diags.push(d);
-        }
+            .and_then(findings::validate_instance_id);
+        // No name yet (the instance is not read before the plan): its id names it.
+        let who = match invalid_id {
+            Some(d) => {
+                diags.push(d);
+                ""
+            }
+            None => instance_id.as_deref().unwrap_or_default(),
+        };
         if let Some(t) = config.attr_string("timeout")
             && let Err(e) = timeouts::parse(&t)
         {
@@ -90,22 +99,44 @@ impl Action for UpgradeAction {
                 format!("timeout: {e}."),
             ));
         }
-        diags
+        named(diags, who)
     }
 
     async fn plan(&self, ctx: &Ctx, config: &Value) -> Diagnostics {
         let Some(instance_id) = upgrade_args::checkable_instance_id(config) else {
             return Diagnostics::default();
         };
+        let (diags, name) = self.plan_checked(ctx, config, &instance_id).await;
+        named(diags, who(name.as_deref(), &instance_id))
+    }
+
+    async fn invoke(&self, ctx: &Ctx, config: &Value, progress: Progress) -> Diagnostics {
+        let instance_id = config.attr_string("instance_id").unwrap_or_default();
+        let (diags, name) = self.invoked(ctx, config, &instance_id, progress).await;
+        let name = name.or_else(|| self.listed_name(&instance_id));
+        named(diags, who(name.as_deref(), &instance_id))
+    }
+}
+
+// ---- The operations' bodies, their diagnostics named by the callers above ----
+
+impl UpgradeAction {
+    /// The plan's checks of upgrading `instance_id`, and the instance's name when read.
+    async fn plan_checked(
+        &self,
+        ctx: &Ctx,
+        config: &Value,
+        instance_id: &str,
+    ) -> (Diagnostics, Option<String>) {
         let client = match self.provider.client() {
             Ok(c) => c,
-            Err(d) => return d,
+            Err(d) => return (d, None),
         };
         let call = CallCtx::new(ctx.cancel.clone());
         match self
             .provider
             .catalog
-            .checked_facts(client, &call, &instance_id)
+            .checked_facts(client, &call, instance_id)
             .await
         {
             Ok(facts) => {
@@ -117,18 +148,36 @@ impl Action for UpgradeAction {
                 if let Some(unknown) = upgrade_target::planned(&checked.facts).1 {
                     diags.push(unknown);
                 }
-                diags
+                (diags, Some(checked.facts.name))
             }
-            Err(e) => Diagnostics::from(findings::facts_diagnostic(&instance_id, &e)),
+            Err(e) => (
+                Diagnostics::from(findings::facts_diagnostic(instance_id, &e)),
+                None,
+            ),
         }
     }
 
-    async fn invoke(&self, ctx: &Ctx, config: &Value, progress: Progress) -> Diagnostics {
+    /// The instance's name as this process's listing shows it, if it has one (no request).
+    fn listed_name(&self, instance_id: &str) -> Option<String> {
+        let (_, listing) = self.provider.catalog.snapshot()?;
+        let found = listing.iter().find(|i| i.id == instance_id)?;
+        Some(found.name.clone())
+    }
+
+    /// The upgrade run of an invocation, its progress streamed; the instance's name when
+    /// the run read it.
+    async fn invoked(
+        &self,
+        ctx: &Ctx,
+        config: &Value,
+        instance_id: &str,
+        progress: Progress,
+    ) -> (Diagnostics, Option<String>) {
         let upgrades = match self.provider.upgrades() {
             Ok(upgrades) => upgrades,
-            Err(d) => return d,
+            Err(d) => return (d, None),
         };
-        let instance_id = config.attr_string("instance_id").unwrap_or_default();
+        let instance_id = instance_id.to_string();
         // Nothing was reviewed: the action's plan carries no values, only diagnostics.
         let upgrade = upgrade_args::upgrade(&instance_id, config, config, Reviewed::default());
         let waiting = Waiting {
@@ -145,16 +194,21 @@ impl Action for UpgradeAction {
             progress.report(event_line(&event, &upgrade, &name));
         };
         let ran = match upgrades.run(&upgrade, &waiting, &mut report).await {
-            Ok(ran) => ran,
-            Err(e) => return not_submitted::diagnostics(&instance_id, e),
+            Ok(Ran::Job(ran)) => ran,
+            Ok(Ran::UpToDate(facts)) => {
+                progress.report(up_to_date_line(&facts));
+                return (Diagnostics::default(), Some(facts.name.clone()));
+            }
+            Err(e) => return (not_submitted::diagnostics(&instance_id, e), None),
         };
+        let name = Some(ran.facts.name.clone());
         let Tracked { job, ending } = &ran.tracked;
         let who = ran.facts.describe();
         if *ending != Ending::Finished {
             let said = (instance_id.as_str(), who.as_str());
             let warning =
                 wait_outcome::of_ending(Resume::Invoke, ending, waiting.limit, &job.id, said);
-            return warning.map(Diagnostics::from).unwrap_or_default();
+            return (warning.map(Diagnostics::from).unwrap_or_default(), name);
         }
         if job.status == JobStatus::Completed {
             progress.report(format!(
@@ -163,9 +217,9 @@ impl Action for UpgradeAction {
                 ran.facts.complete_version.as_deref().unwrap_or("?"),
                 job.version_after.as_deref().unwrap_or("?")
             ));
-            return Diagnostics::default();
+            return (Diagnostics::default(), name);
         }
-        Diagnostics::from(Diagnostic::error(
+        let failed = Diagnostic::error(
             "Upgrade job failed",
             format!(
                 "The upgrade job {} of {who} ended {}: {}",
@@ -177,7 +231,8 @@ impl Action for UpgradeAction {
                 },
                 job.fail_reason.as_deref().unwrap_or("no reason given")
             ),
-        ))
+        );
+        (Diagnostics::from(failed), name)
     }
 }
 
@@ -213,6 +268,16 @@ fn event_line(event: &Event<'_>, upgrade: &Upgrade<'_>, name: &str) -> String {
             snap.progress.as_deref().unwrap_or("")
         ),
     }
+}
+
+/// The line of an invocation with nothing to install: the instance already runs its
+/// target and no upgrade of it in the last day shows.
+fn up_to_date_line(facts: &InstanceFacts) -> String {
+    format!(
+        "{}: already runs {}, its latest minor version: nothing to install, nothing submitted",
+        facts.describe(),
+        facts.complete_version.as_deref().unwrap_or("?")
+    )
 }
 
 /// How long an invocation follows its job.

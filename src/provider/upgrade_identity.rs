@@ -1,10 +1,12 @@
 //! The identity of an `hwrds_db_minor_upgrade` (Terraform 1.12+): the instance and its
-//! upgrade job. It is what `import` blocks may give instead of an id string and what
-//! `terraform query` reports for each upgrade found; it never changes for an upgrade (a
-//! new attempt is a new object, with a new job).
+//! upgrade job (null for a record `UpToDate`, which has none). It is what `import` blocks
+//! may give instead of an id string and what `terraform query` reports for each upgrade
+//! found; it never changes for an upgrade (a new attempt is a new object, with a new
+//! job).
 
 use crate::cty::{Type, Value};
 use crate::tfplugin::{Diagnostic, Diagnostics, IdentityAttribute, IdentitySchema};
+use crate::upgrade::job::JobStatus;
 
 pub fn schema() -> IdentitySchema {
     IdentitySchema {
@@ -29,9 +31,16 @@ pub fn schema() -> IdentitySchema {
 }
 
 /// The identity of a state, once its job is known (a state moved from the official
-/// provider has none until the first refresh adopts a job).
+/// provider has none until the first refresh adopts a job), or of a record `UpToDate`
+/// (the instance and a null job: nothing was submitted).
 pub fn of_state(state: &Value) -> Option<Value> {
     let instance_id = state.attr_string("instance_id").filter(|s| !s.is_empty())?;
+    if state.attr_string("status").as_deref() == Some(JobStatus::UpToDate.as_str()) {
+        return Some(Value::object([
+            ("instance_id", Value::string(&instance_id)),
+            ("job_id", Value::Null),
+        ]));
+    }
     let job_id = state.attr_string("job_id").filter(|s| !s.is_empty())?;
     Some(value(&instance_id, &job_id))
 }
@@ -75,6 +84,14 @@ mod tests {
         );
         assert_eq!(of_state(&state(Value::Null)), None);
         assert_eq!(of_state(&state(Value::string(""))), None);
+        let up_to_date = Value::object([
+            ("instance_id", Value::string("i-1")),
+            ("job_id", Value::Null),
+            ("status", Value::string("UpToDate")),
+        ]);
+        let identity = of_state(&up_to_date).expect("the instance, no job");
+        assert_eq!(identity.attr_string("instance_id").as_deref(), Some("i-1"));
+        assert_eq!(identity.get_attr("job_id"), Some(&Value::Null));
     }
 
     #[test]

@@ -184,6 +184,7 @@ pub fn imported_state(task: &Task, instance: Option<&Instance>, latest: bool) ->
     };
     state.fail_reason = snap.fail_reason.clone().into();
     if let Some(instance) = instance {
+        state.set_name(&instance.name);
         state.engine = instance.datastore.engine.as_str().into();
         state.instance_type = instance.instance_type.as_str().into();
         if latest && completed {

@@ -9,7 +9,8 @@ use std::cmp::Ordering;
 
 use super::facts::{InstanceFacts, NodeFacts, compare_versions};
 
-/// The upgrade options a check depends on, as configured (None = not set in config).
+/// The upgrade options a check depends on, as configured (None = not set in config). A
+/// value equal to the API's default (`second_switch = true`) is never a finding.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UpgradeOptions {
     pub is_delayed: Option<bool>,
@@ -192,14 +193,16 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
         }
     }
     let mysql_ha = instance.is_mysql() && instance.instance_type.eq_ignore_ascii_case("ha");
-    if options.second_switch.is_some() && !mysql_ha {
+    // `second_switch = true` is the default: set or not, it asks for nothing to be
+    // ignored. Only `false`, which would change the upgrade where it applies, warns.
+    if options.second_switch == Some(false) && !mysql_ha {
         findings.push(Finding {
             kind: FindingKind::SecondSwitchIgnored,
             severity: Severity::Warning,
             attribute: "second_switch",
             summary: "second_switch has no effect on this instance".to_string(),
             detail: format!(
-                "{who} is a {} {} instance; second_switch only applies to MySQL primary/standby instances and is ignored here.",
+                "{who} is a {} {} instance; second_switch = false only applies to MySQL primary/standby instances and is ignored here.",
                 instance.engine, instance.instance_type
             ),
         });
@@ -209,9 +212,10 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
             kind: FindingKind::AlreadyLatest,
             severity: Severity::Warning,
             attribute: "instance_id",
-            summary: "Instance is already on the latest minor version".to_string(),
+            summary: "Instance is already on the latest minor version: nothing to install"
+                .to_string(),
             detail: format!(
-                "{who} already runs {}, the latest minor version available ({}). The upgrade job will have nothing to install.",
+                "{who} already runs {}, the latest minor version available ({}). Applying submits no upgrade, and records that it is up to date (an upgrade of it started in the last day, such as an interrupted apply's, is followed instead).",
                 instance.complete_version.as_deref().unwrap_or_default(),
                 instance.latest_version.as_deref().unwrap_or_default()
             ),
@@ -385,5 +389,42 @@ mod tests {
         assert!(check_upgrade(&latest, UpgradeOptions::default()).is_empty());
         latest.latest_version = None;
         assert_eq!(latest.on_latest(), None);
+    }
+
+    #[test]
+    fn only_a_second_switch_that_would_change_something_warns_where_it_is_ignored() {
+        let mut single = mysql_ha();
+        single.instance_type = "Single".into();
+        let mut pg = mysql_ha();
+        pg.engine = "PostgreSQL".into();
+        pg.version = "14".into();
+        pg.complete_version = Some("14.8".into());
+        pg.latest_version = Some("14.12".into());
+        for instance in [&single, &pg] {
+            for (second_switch, warns) in [(None, false), (Some(true), false), (Some(false), true)]
+            {
+                let options = UpgradeOptions {
+                    second_switch,
+                    ..Default::default()
+                };
+                let findings = check_upgrade(instance, options);
+                let warned = findings
+                    .iter()
+                    .any(|f| f.kind == FindingKind::SecondSwitchIgnored);
+                assert_eq!(
+                    warned, warns,
+                    "{} {}, second_switch {second_switch:?}: {findings:?}",
+                    instance.engine, instance.instance_type
+                );
+            }
+        }
+        let options = UpgradeOptions {
+            second_switch: Some(false),
+            ..Default::default()
+        };
+        assert!(
+            check_upgrade(&mysql_ha(), options).is_empty(),
+            "it applies to MySQL primary/standby"
+        );
     }
 }

@@ -14,6 +14,8 @@ use super::facts::{InstanceFacts, compare_versions};
 pub enum Target {
     /// The version as the versions API names it (e.g. `8.0.32`, `14.12`): comparable
     /// with the instance's complete version (`8.0.28.231003`) by [`compare_versions`].
+    /// When the instance already runs it, the version as the instance reports it
+    /// (`8.0.32.240101`): one text for both, never one that reads like a downgrade.
     Version(String),
     /// It cannot be told with confidence.
     Unknown(Unknowable),
@@ -45,13 +47,14 @@ impl Target {
         let Some(latest) = facts.latest_version.as_deref() else {
             return Target::Unknown(Unknowable::NoMinorListed);
         };
-        if compare_versions(runs, latest) == Ordering::Greater {
-            return Target::Unknown(Unknowable::AheadOfListing {
+        match compare_versions(runs, latest) {
+            Ordering::Greater => Target::Unknown(Unknowable::AheadOfListing {
                 runs: runs.to_string(),
                 listed: latest.to_string(),
-            });
+            }),
+            Ordering::Equal => Target::Version(runs.to_string()),
+            Ordering::Less => Target::Version(latest.to_string()),
         }
-        Target::Version(latest.to_string())
     }
 
     /// The version, when known.
@@ -134,8 +137,8 @@ mod tests {
     fn the_target_is_the_latest_listed_minor_version() {
         let cases = [
             (Some("8.0.28.231003"), Some("8.0.32"), Some("8.0.32")),
-            // Already on it: the target is the version it runs.
-            (Some("8.0.32.240101"), Some("8.0.32"), Some("8.0.32")),
+            // Already on it: the target is the version it runs, as it reports it.
+            (Some("8.0.32.240101"), Some("8.0.32"), Some("8.0.32.240101")),
             (Some("8.0.35"), Some("8.0.32"), None),
             (Some("8.0.28"), None, None),
             (None, Some("8.0.32"), None),

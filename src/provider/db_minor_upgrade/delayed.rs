@@ -183,6 +183,9 @@ pub fn forgotten(prior: &UpgradeState) -> Diagnostic {
         Some(JobStatus::Failed) => format!(
             "Upgrade job {job} of instance {instance} failed; nothing was installed (a failed upgrade rolls back). {removed}"
         ),
+        Some(JobStatus::UpToDate) => format!(
+            "Instance {instance} already ran its latest minor version: nothing was submitted, nothing was installed. {removed}"
+        ),
         Some(JobStatus::Completed) | None | Some(_) => format!(
             "A minor version upgrade cannot be undone: instance {instance} keeps the version job {job} installed. {removed}"
         ),

@@ -1,7 +1,7 @@
 //! Import of `hwrds_db_minor_upgrade`: `<instance_id>/<job_id>`, or `<instance_id>` for
 //! the instance's most recent upgrade job (an identity is turned into the same id by
 //! [`crate::provider::upgrade_identity`]). The state it gives has the job and the
-//! instance's engine and type; the first read follows the job.
+//! instance's name, engine and type; the first read follows the job.
 
 use super::api_error;
 use super::model::UpgradeState;
@@ -66,6 +66,7 @@ pub async fn imported(client: &RdsClient, ctx: &Ctx, id: &str) -> Result<Upgrade
     };
     let mut state = UpgradeState::new(&instance_id);
     state.set_job(&job_id);
+    state.set_name(&instance.name);
     state.engine = instance.datastore.engine.into();
     state.instance_type = instance.instance_type.into();
     state.submitted_at = created.into();

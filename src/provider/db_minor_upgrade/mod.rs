@@ -15,7 +15,9 @@
 //!   re-sent blindly; nothing sent when right before it the upgrade would install
 //!   another version than `target_version`, unless the provider's
 //!   `accept_newer_target`), then wait when asked; a completed job whose version is not
-//!   the target warns. An interrupted or timed-out wait returns the state with the job
+//!   the target warns. An instance already on its target with no upgrade of the last day
+//!   to adopt gets nothing sent: it is recorded `UpToDate`, with no job (`job_id` null,
+//!   `id` the instance id), final like `Completed`. An interrupted or timed-out wait returns the state with the job
 //!   id and a warning — not an error, which would taint the resource and make the next
 //!   apply submit again.
 //! - **Read**: follows an unfinished job (job API, task center, scheduled tasks, then
@@ -30,19 +32,24 @@
 //!   the API, so a create that meets one while `is_delayed = false` adopts it with a
 //!   warning saying it does not run now (the instance would refuse a second upgrade), and
 //!   an apply never waits for a window that opens after its timeout: it returns at once
-//!   with the job recorded as `Scheduled`. Replacing a
+//!   with the job recorded as `Scheduled` (the rules after a submission, the slot
+//!   included, are [`crate::upgrade::flow`]'s, shared with the action). Replacing a
 //!   resource whose job is scheduled warns at plan that applying will not run it now;
 //!   its destroy says it will still run.
+//!
+//! - **Names**: `instance_name` is known in the plan and kept (a state of an earlier
+//!   version gets it at its next refresh); every diagnostic's summary begins with it, or
+//!   with the instance id when no name is known ([`super::named`]), so that Terraform
+//!   does not fold different instances' warnings into one.
 //!
 //! The folder: this file holds the `Resource` operations in that order (plan, create,
 //! read, update, delete, import); [`model`] owns the attribute names and the typed plan
 //! and state every part works on, and depends on no other part; [`mod@schema`] shows them to
 //! Terraform; [`delayed`], [`import`], [`moved`] and [`plan_carry`] depend on the model
-//! only; [`outcome`] records the upgrade run and refreshes the job. The create and the
-//! resumed wait are callers of the domain's upgrade run ([`crate::upgrade::run`], shared
-//! with the action), as are the arguments, the diagnostics of what was not submitted and
-//! the wait outcomes ([`super::upgrade_args`], [`super::not_submitted`],
-//! [`super::wait_outcome`]).
+//! only; [`outcome`] follows the job and records it. The checks, the submission and the
+//! job are the domain's ([`crate::upgrade`]); the arguments, the submission's diagnostics
+//! and the wait outcomes are shared with the action ([`super::upgrade_args`],
+//! [`super::submission`], [`super::wait_outcome`]).
 
 mod delayed;
 mod import;
@@ -59,6 +66,7 @@ use self::plan_carry::Carried;
 use super::ProviderState;
 use super::dr_relation;
 use super::findings;
+use super::named::named;
 use super::not_submitted;
 use super::plan_checks;
 use super::project_lookup;
@@ -98,11 +106,16 @@ impl Resource for DbMinorUpgrade {
     async fn validate_config(&self, config: &Value) -> Diagnostics {
         let mut diags = timeouts::validate(config);
         let config = UpgradeState::from_value(config);
-        if let Some(d) = config
+        let invalid_id = config
             .instance_id
             .as_deref()
-            .and_then(findings::validate_instance_id)
-        {
+            .and_then(findings::validate_instance_id);
+        let who = if invalid_id.is_some() {
+            ""
+        } else {
+            config.instance_id()
+        };
+        if let Some(d) = invalid_id {
             diags.push(d);
         }
         if config.is_delayed.is(&true) && config.wait_for_completion.is(&true) {
@@ -112,14 +125,15 @@ impl Resource for DbMinorUpgrade {
                 "is_delayed = true runs the upgrade in the instance's maintenance window; with wait_for_completion = true the apply blocks until the window has come and the job has finished (or the create timeout).",
             ));
         }
-        diags
+        // No name yet (the instance is not read before the plan): its id names it.
+        named(diags, who)
     }
 
     async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan) -> Diagnostics {
         let mut planned = UpgradeState::from_value(&plan.planned);
         let diags = self.plan(ctx, plan, &mut planned).await;
         plan.planned = planned.to_value();
-        diags
+        named(diags, planned.who())
     }
 
     async fn create(
@@ -129,11 +143,92 @@ impl Resource for DbMinorUpgrade {
         config: &Value,
         _private: &[u8],
     ) -> StateResult {
+        let mut state = UpgradeState::from_value(planned);
+        let mut result = self.create_state(ctx, &mut state, planned, config).await;
+        result.diagnostics = named(result.diagnostics, state.who());
+        result
+    }
+
+    async fn read(&self, ctx: &Ctx, state: &Value, private: &[u8]) -> StateResult {
+        let mut new = UpgradeState::from_value(state);
+        let mut result = self.read_state(ctx, &mut new, private).await;
+        result.diagnostics = named(result.diagnostics, new.who());
+        result
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        prior: &Value,
+        planned: &Value,
+        _config: &Value,
+        _private: &[u8],
+    ) -> StateResult {
+        let mut result = self.update_state(ctx, prior, planned).await;
+        let who = UpgradeState::from_value(planned);
+        result.diagnostics = named(result.diagnostics, who.who());
+        result
+    }
+
+    async fn delete(&self, _ctx: &Ctx, prior: &Value) -> Diagnostics {
+        let prior = UpgradeState::from_value(prior);
+        named(Diagnostics::from(delayed::forgotten(&prior)), prior.who())
+    }
+
+    async fn import(&self, ctx: &Ctx, id: &str) -> StateResult {
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(d) => return StateResult::error(d),
+        };
+        match import::imported(client, ctx, id).await {
+            Ok(state) => StateResult::ok(state.to_value()),
+            Err(d) => {
+                let instance_id = id.split_once('/').map_or(id, |(instance, _)| instance);
+                let who = if findings::validate_instance_id(instance_id).is_none() {
+                    instance_id
+                } else {
+                    ""
+                };
+                StateResult::error(named(Diagnostics::from(d), who))
+            }
+        }
+    }
+
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Some(upgrade_identity::schema())
+    }
+
+    fn identity(&self, state: &Value) -> Option<Value> {
+        upgrade_identity::of_state(state)
+    }
+
+    async fn import_by_identity(&self, ctx: &Ctx, identity: &Value) -> StateResult {
+        match upgrade_identity::import_id(identity) {
+            Ok(id) => self.import(ctx, &id).await,
+            Err(d) => StateResult::error(d),
+        }
+    }
+
+    fn move_state(&self, source: &MoveSource) -> Result<MovedState, Diagnostics> {
+        moved::move_state(source)
+    }
+}
+
+// ---- The operations' bodies, their diagnostics named by the callers above ----
+
+impl DbMinorUpgrade {
+    /// Create: the upgrade run, recorded in `state` (the plan's values).
+    async fn create_state(
+        &self,
+        ctx: &Ctx,
+        state: &mut UpgradeState,
+        planned: &Value,
+        config: &Value,
+    ) -> StateResult {
         let upgrades = match self.provider.upgrades() {
             Ok(upgrades) => upgrades,
             Err(d) => return StateResult::error(d),
         };
-        let mut state = UpgradeState::from_value(planned);
         let reviewed = Reviewed {
             version: state.version_before.known().map(String::as_str),
             target: state.target_version.known().map(String::as_str),
@@ -152,7 +247,7 @@ impl Resource for DbMinorUpgrade {
                 return StateResult::error(not_submitted::diagnostics(&id, e));
             }
         };
-        let diagnostics = outcome::record_run(&mut state, &ran, waiting.limit);
+        let diagnostics = outcome::record_run(state, &ran, waiting.limit);
         StateResult {
             state: Some(state.to_value()),
             private: Vec::new(),
@@ -160,15 +255,28 @@ impl Resource for DbMinorUpgrade {
         }
     }
 
-    async fn read(&self, ctx: &Ctx, state: &Value, private: &[u8]) -> StateResult {
+    /// Read: a moved state's job adopted, an imported one described, the name filled in
+    /// a state of an earlier version, the job refreshed.
+    async fn read_state(&self, ctx: &Ctx, new: &mut UpgradeState, private: &[u8]) -> StateResult {
         let client = match self.client() {
             Ok(c) => c,
             Err(d) => return StateResult::error(d),
         };
-        let mut new = UpgradeState::from_value(state);
         let mut diags = Diagnostics::default();
-        if moved::has_no_job(&new)
-            && !moved::adopt(&self.provider, client, ctx, &mut new, &mut diags).await
+        if new.instance_name == Field::Null {
+            // A state of an earlier version (or moved): the shared listing names it.
+            let call = CallCtx::new(ctx.cancel.clone());
+            if let Ok(Some(instance)) = self
+                .provider
+                .catalog
+                .instance(client, &call, new.instance_id())
+                .await
+            {
+                new.set_name(&instance.name);
+            }
+        }
+        if moved::has_no_job(new)
+            && !moved::adopt(&self.provider, client, ctx, new, &mut diags).await
         {
             return StateResult {
                 state: Some(new.to_value()),
@@ -185,10 +293,10 @@ impl Resource for DbMinorUpgrade {
             }
         }
         let finished_before = new.is_finished();
-        if let Err(d) = outcome::refresh(ctx, client, &mut new).await {
+        if let Err(d) = outcome::refresh(ctx, client, new).await {
             diags.push(d);
         }
-        if !finished_before && let Some(warning) = outcome::installed_differs(&new, None) {
+        if !finished_before && let Some(warning) = outcome::installed_differs(new, None) {
             diags.push(warning);
         }
         StateResult {
@@ -198,14 +306,8 @@ impl Resource for DbMinorUpgrade {
         }
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        prior: &Value,
-        planned: &Value,
-        _config: &Value,
-        _private: &[u8],
-    ) -> StateResult {
+    /// Update: resumes waiting for a job under way, or returns the plan.
+    async fn update_state(&self, ctx: &Ctx, prior: &Value, planned: &Value) -> StateResult {
         let upgrades = match self.provider.upgrades() {
             Ok(upgrades) => upgrades,
             Err(d) => return StateResult::error(d),
@@ -249,44 +351,6 @@ impl Resource for DbMinorUpgrade {
         }
     }
 
-    async fn delete(&self, _ctx: &Ctx, prior: &Value) -> Diagnostics {
-        Diagnostics::from(delayed::forgotten(&UpgradeState::from_value(prior)))
-    }
-
-    async fn import(&self, ctx: &Ctx, id: &str) -> StateResult {
-        let client = match self.client() {
-            Ok(c) => c,
-            Err(d) => return StateResult::error(d),
-        };
-        match import::imported(client, ctx, id).await {
-            Ok(state) => StateResult::ok(state.to_value()),
-            Err(d) => StateResult::error(Diagnostics::from(d)),
-        }
-    }
-
-    fn identity_schema(&self) -> Option<IdentitySchema> {
-        Some(upgrade_identity::schema())
-    }
-
-    fn identity(&self, state: &Value) -> Option<Value> {
-        upgrade_identity::of_state(state)
-    }
-
-    async fn import_by_identity(&self, ctx: &Ctx, identity: &Value) -> StateResult {
-        match upgrade_identity::import_id(identity) {
-            Ok(id) => self.import(ctx, &id).await,
-            Err(d) => StateResult::error(d),
-        }
-    }
-
-    fn move_state(&self, source: &MoveSource) -> Result<MovedState, Diagnostics> {
-        moved::move_state(source)
-    }
-}
-
-// ---- Helpers, in the order the resource's operations above use them ----
-
-impl DbMinorUpgrade {
     fn client(&self) -> Result<&RdsClient, Diagnostics> {
         self.provider.client()
     }
@@ -342,23 +406,25 @@ impl DbMinorUpgrade {
             .extend(dr_relation::plan_warning(&self.provider.catalog, client, &call, &facts).await);
         planned.engine = facts.engine.as_str().into();
         planned.instance_type = facts.instance_type.as_str().into();
+        let carried = Carried::from_private(&plan.first_plan_private);
+        planned.instance_name = plan_carry::instance_name(&facts, carried.as_ref());
         // The target is known, an upgrade under way included; so is the version it starts
         // from, unless an upgrade is under way (see plan_carry).
-        let carried = Carried::from_private(&plan.first_plan_private);
         let (now, unknown) = upgrade_target::planned(&facts);
         if let Some(warning) = unknown {
             diags.push(warning);
         }
         planned.version_before = plan_carry::version_before(&facts, under_way, carried.as_ref());
         planned.target_version = plan_carry::target_version(&facts, now, carried.as_ref()).into();
-        plan.planned_private = plan_carry::carry(&planned.version_before, &planned.target_version);
+        plan.planned_private = plan_carry::carry(planned);
         delayed::plan_create(planned, facts.maintenance_window.as_deref());
         diags
     }
 
     /// The plan of an existing upgrade by its recorded status: a failed job is replaced
     /// (a new attempt: true), one under way that the apply waits for is tracked again
-    /// (its tracking attributes unknown), a completed one keeps its outcome.
+    /// (its tracking attributes unknown), a completed one, or one up to date with no job,
+    /// keeps its outcome.
     fn plan_existing(prior: &UpgradeState, planned: &mut UpgradeState) -> bool {
         match prior.status.known() {
             Some(JobStatus::Failed) => {
@@ -366,7 +432,7 @@ impl DbMinorUpgrade {
                 return true;
             }
             Some(status) if status.is_under_way() && planned.waits() => planned.track_later(),
-            Some(JobStatus::Completed) => planned.track_as(prior),
+            Some(JobStatus::Completed | JobStatus::UpToDate) => planned.track_as(prior),
             _ => {}
         }
         false

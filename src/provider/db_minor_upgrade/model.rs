@@ -19,6 +19,7 @@ use crate::upgrade::job::{JobSnapshot, JobStatus};
 pub mod attr {
     pub const ID: &str = "id";
     pub const INSTANCE_ID: &str = "instance_id";
+    pub const INSTANCE_NAME: &str = "instance_name";
     pub const IS_DELAYED: &str = "is_delayed";
     pub const SECOND_SWITCH: &str = "second_switch";
     pub const TRIGGERS: &str = "triggers";
@@ -109,13 +110,18 @@ impl From<String> for Field<String> {
 /// A plan or a state of the resource: every attribute but `triggers` and `timeouts`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpgradeState {
-    /// `<instance_id>/<job_id>`.
+    /// `<instance_id>/<job_id>`; the instance id alone for a record `UpToDate`, which
+    /// has no job.
     pub id: Field<String>,
     pub instance_id: Field<String>,
+    /// The instance's name as the API shows it (null in states of earlier versions until
+    /// a refresh fills it).
+    pub instance_name: Field<String>,
     pub is_delayed: Field<bool>,
     pub second_switch: Field<bool>,
     pub wait_for_completion: Field<bool>,
-    /// Null until a job is known (a state moved from the official provider).
+    /// Null until a job is known (a state moved from the official provider), and for
+    /// good in a record `UpToDate` (nothing was submitted).
     pub job_id: Field<String>,
     pub status: Field<JobStatus>,
     pub progress: Field<String>,
@@ -154,6 +160,16 @@ impl UpgradeState {
     /// The instance id; empty while the plan does not know it.
     pub fn instance_id(&self) -> &str {
         self.instance_id.as_deref().unwrap_or_default()
+    }
+
+    /// How diagnostics name the instance: its name when known, else its id.
+    pub fn who(&self) -> &str {
+        crate::provider::named::who(self.instance_name.as_deref(), self.instance_id())
+    }
+
+    /// Records the instance's name as the API shows it (null when it has none).
+    pub fn set_name(&mut self, name: &str) {
+        self.instance_name = Some(name.to_string()).filter(|n| !n.is_empty()).into();
     }
 
     /// Records the job this resource tracks, and the id naming both.
@@ -212,6 +228,7 @@ impl UpgradeState {
         UpgradeState {
             id: text(attr::ID),
             instance_id: text(attr::INSTANCE_ID),
+            instance_name: text(attr::INSTANCE_NAME),
             is_delayed: flag(attr::IS_DELAYED),
             second_switch: flag(attr::SECOND_SWITCH),
             wait_for_completion: flag(attr::WAIT_FOR_COMPLETION),
@@ -248,6 +265,7 @@ impl UpgradeState {
         let attributes = [
             (attr::ID, text(&self.id)),
             (attr::INSTANCE_ID, text(&self.instance_id)),
+            (attr::INSTANCE_NAME, text(&self.instance_name)),
             (attr::IS_DELAYED, flag(&self.is_delayed)),
             (attr::SECOND_SWITCH, flag(&self.second_switch)),
             (attr::WAIT_FOR_COMPLETION, flag(&self.wait_for_completion)),

@@ -15,7 +15,7 @@ use super::model::{Field, UpgradeState};
 use crate::provider::ProviderState;
 use crate::rds::{CallCtx, RdsClient};
 use crate::tfplugin::{Ctx, Diagnostic, Diagnostics, MoveSource, MovedState};
-use crate::upgrade::job;
+use crate::upgrade::job::{self, JobStatus};
 
 pub const SOURCE_PROVIDER: &str = "registry.terraform.io/huaweicloud/huaweicloud";
 pub const SOURCE_TYPE: &str = "huaweicloud_rds_instance_minor_version_upgrade";
@@ -66,9 +66,10 @@ pub fn move_state(source: &MoveSource) -> Result<MovedState, Diagnostics> {
     Ok(MovedState { state, diagnostics })
 }
 
-/// Whether a state still waits for the job a move leaves out.
+/// Whether a state still waits for the job a move leaves out. A record `UpToDate` has no
+/// job by design and adopts none: nothing was submitted for it.
 pub fn has_no_job(state: &UpgradeState) -> bool {
-    state.job_id().is_empty()
+    state.job_id().is_empty() && !state.status.is(&JobStatus::UpToDate)
 }
 
 /// Adopts the instance's most recent upgrade job into a moved state (`id`, `job_id`,
@@ -140,6 +141,12 @@ mod tests {
         assert_eq!(moved.state.attr_bool("is_delayed"), Some(true));
         assert_eq!(moved.state.attr_bool("wait_for_completion"), Some(false));
         assert!(has_no_job(&UpgradeState::from_value(&moved.state)));
+        let mut up_to_date = UpgradeState::from_value(&moved.state);
+        up_to_date.status = Field::Known(JobStatus::UpToDate);
+        assert!(
+            !has_no_job(&up_to_date),
+            "an up-to-date record adopts no job"
+        );
         assert!(moved.state.is_wholly_known());
         assert!(!moved.diagnostics.has_errors());
     }

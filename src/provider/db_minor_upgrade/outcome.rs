@@ -1,5 +1,6 @@
 //! What `hwrds_db_minor_upgrade` records of its job: a run's result ([`record_run`],
-//! [`record_tracked`]), refreshing the job from the job APIs, inferring its end from the
+//! [`record_tracked`]; a run with nothing to install is recorded `UpToDate` with no job),
+//! refreshing the job from the job APIs, inferring its end from the
 //! instance when no API lists it any more, and the warning when the version after is not
 //! the planned `target_version`.
 
@@ -16,9 +17,10 @@ use crate::provider::wait_outcome::{self, Resume};
 use crate::rds::models::rfc3339;
 use crate::rds::{CallCtx, RdsClient};
 use crate::tfplugin::{Ctx, Diagnostic, Diagnostics};
+use crate::upgrade::facts::InstanceFacts;
 use crate::upgrade::facts::compare_versions;
 use crate::upgrade::job::{self, JobSnapshot, JobStatus};
-use crate::upgrade::run::{self, Ending, Ran, Tracked};
+use crate::upgrade::run::{self, Ending, JobRun, Ran, Tracked};
 use crate::upgrade::submission::Origin;
 use crate::upgrade::target::{self, Target};
 
@@ -27,10 +29,53 @@ use crate::upgrade::target::{self, Target};
 const VISIBILITY_GRACE: Duration = Duration::from_secs(60);
 
 /// Records a create's run in `state` (the plan's values, whose unknowns it fills): the
-/// instance's facts, the job and how it began, and how the run ended. `limit` is the
-/// create timeout; `reviewed` the target the plan showed.
+/// instance's facts, the job and how it began, and how the run ended; or that there was
+/// nothing to install. `limit` is the create timeout.
 pub fn record_run(state: &mut UpgradeState, ran: &Ran, limit: Duration) -> Diagnostics {
-    let Ran {
+    match ran {
+        Ran::Job(run) => record_job_run(state, run, limit),
+        Ran::UpToDate(facts) => {
+            record_up_to_date(state, facts);
+            // The plan said so, at instance_id: nothing more to say.
+            Diagnostics::default()
+        }
+    }
+}
+
+/// Records an instance that already ran its target (`facts`): status `UpToDate`, no job
+/// (`job_id` null, `id` the instance id, `submitted_at` and `finished_at` null),
+/// `version_after` the version it runs. Nothing was submitted; the record is final.
+fn record_up_to_date(state: &mut UpgradeState, facts: &InstanceFacts) {
+    state.id = state.instance_id().to_string().into();
+    state.job_id = Field::Null;
+    fill_facts(state, facts);
+    state.status = Field::Known(JobStatus::UpToDate);
+    state.progress = Field::Null;
+    state.fail_reason = Field::Null;
+    state.version_after = facts.complete_version.clone().into();
+    state.submitted_at = Field::Null;
+    state.finished_at = Field::Null;
+    let is_delayed = state.request().is_delayed;
+    delayed::record_at_create(state, facts.maintenance_window.as_deref(), is_delayed, None);
+}
+
+/// The instance's name, engine, type and versions, where the plan left them unknown
+/// (engine and type always).
+fn fill_facts(state: &mut UpgradeState, facts: &InstanceFacts) {
+    state
+        .instance_name
+        .fill(Some(facts.name.clone()).filter(|n| !n.is_empty()));
+    state.engine = facts.engine.as_str().into();
+    state.instance_type = facts.instance_type.as_str().into();
+    state.version_before.fill(facts.complete_version.clone());
+    state
+        .target_version
+        .fill(Target::of(facts).version().map(str::to_string));
+}
+
+/// [`record_run`] of a run that adopted or submitted a job.
+fn record_job_run(state: &mut UpgradeState, ran: &JobRun, limit: Duration) -> Diagnostics {
+    let JobRun {
         facts,
         origin,
         newer_target,
@@ -42,12 +87,7 @@ pub fn record_run(state: &mut UpgradeState, ran: &Ran, limit: Duration) -> Diagn
     let is_delayed = state.request().is_delayed;
     let instance_id = state.instance_id().to_string();
     state.set_job(&began.id);
-    state.engine = facts.engine.as_str().into();
-    state.instance_type = facts.instance_type.as_str().into();
-    state.version_before.fill(facts.complete_version.clone());
-    state
-        .target_version
-        .fill(Target::of(facts).version().map(str::to_string));
+    fill_facts(state, facts);
     state.version_after = Field::Null;
     if let (Some(reviewed), Some(now)) = (&reviewed, newer_target) {
         diags.push(upgrade_target::newer_installed(facts, reviewed, now));

@@ -1,5 +1,6 @@
 //! What the plan of a new `hwrds_db_minor_upgrade` keeps for the apply's final plan: the
-//! version the upgrade starts from and the one it installs, as the plan showed them.
+//! version the upgrade starts from and the one it installs, and the instance's name, as
+//! the plan showed them.
 //!
 //! Terraform plans every change twice — when the user plans, and again right before
 //! applying — and refuses the apply when a value known in the first plan differs in the
@@ -26,7 +27,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::Field;
+use super::model::{Field, UpgradeState};
 use crate::upgrade::facts::InstanceFacts;
 
 /// The planned values the first plan keeps in its private data.
@@ -38,6 +39,10 @@ pub struct Carried {
     /// null, and from plans of earlier builds).
     #[serde(default)]
     version_before: Option<String>,
+    /// The planned `instance_name` (absent when null, and from plans of earlier builds):
+    /// an instance renamed between the plans keeps the name the plan showed.
+    #[serde(default)]
+    instance_name: Option<String>,
 }
 
 impl Carried {
@@ -95,19 +100,29 @@ pub fn target_version(
     }
 }
 
-/// The private data of a plan showing `version_before` and `target_version`: the target
-/// when it is known (a version or null; nothing is kept otherwise), the version the
-/// upgrade starts from when it is one.
-pub fn carry(version_before: &Field<String>, target_version: &Field<String>) -> Vec<u8> {
-    let target_version = match target_version {
+/// The `instance_name` of upgrading `facts`' instance: as the first plan showed it when
+/// it was carried, else its name now (null when it has none).
+pub fn instance_name(facts: &InstanceFacts, carried: Option<&Carried>) -> Field<String> {
+    match carried.and_then(|c| c.instance_name.clone()) {
+        Some(planned) => Field::Known(planned),
+        None => Some(facts.name.clone()).filter(|n| !n.is_empty()).into(),
+    }
+}
+
+/// The private data of a plan of a new upgrade showing `version_before`,
+/// `target_version` and `instance_name`: the target when it is known (a version or null;
+/// nothing is kept otherwise), the version the upgrade starts from when it is one, the
+/// name when known.
+pub fn carry(planned: &UpgradeState) -> Vec<u8> {
+    let target_version = match &planned.target_version {
         Field::Known(version) => Some(version.clone()),
         Field::Null => None,
         Field::Unknown => return Vec::new(),
     };
-    let version_before = version_before.known().cloned();
     serde_json::to_vec(&Carried {
         target_version,
-        version_before,
+        version_before: planned.version_before.known().cloned(),
+        instance_name: planned.instance_name.known().cloned(),
     })
     .unwrap_or_default()
 }
@@ -116,9 +131,22 @@ pub fn carry(version_before: &Field<String>, target_version: &Field<String>) -> 
 mod tests {
     use super::*;
 
+    /// A plan showing `version_before` and `target_version`.
+    fn planned(version_before: Field<String>, target_version: Field<String>) -> UpgradeState {
+        let mut planned = UpgradeState::new("i-1");
+        planned.version_before = version_before;
+        planned.target_version = target_version;
+        planned
+    }
+
+    fn carry(version_before: &Field<String>, target_version: &Field<String>) -> Vec<u8> {
+        super::carry(&planned(version_before.clone(), target_version.clone()))
+    }
+
     fn facts(runs: &str) -> InstanceFacts {
         InstanceFacts {
             id: "i-1".into(),
+            name: "orders".into(),
             engine: "MySQL".into(),
             version: "8.0".into(),
             complete_version: Some(runs.into()),
@@ -199,5 +227,24 @@ mod tests {
             ..facts("8.0.28")
         };
         assert_eq!(version_before(&unreported, false, None), Field::Null);
+    }
+
+    #[test]
+    fn the_name_the_plan_showed_is_kept_for_the_final_plan() {
+        let mut shown = planned("8.0.28".into(), "8.0.32".into());
+        shown.instance_name = "orders".into();
+        let kept = Carried::from_private(&super::carry(&shown)).expect("carried");
+        let renamed = InstanceFacts {
+            name: "orders-renamed".into(),
+            ..facts("8.0.28")
+        };
+        assert_eq!(instance_name(&renamed, Some(&kept)), Field::from("orders"));
+        assert_eq!(instance_name(&renamed, None), Field::from("orders-renamed"));
+        let unnamed = InstanceFacts {
+            name: String::new(),
+            ..facts("8.0.28")
+        };
+        let earlier = Carried::from_private(br#"{"target_version":"8.0.32"}"#);
+        assert_eq!(instance_name(&unnamed, earlier.as_ref()), Field::Null);
     }
 }

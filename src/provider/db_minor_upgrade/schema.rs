@@ -11,10 +11,14 @@ pub fn schema() -> Schema {
     let block = Block::new(
         "A minor version upgrade of a Huawei Cloud RDS instance (MySQL or PostgreSQL). Creating the resource submits the upgrade once and, by default, waits for the job to finish; the plan shows the version the instance runs and refuses upgrades the API would refuse. Destroying it only forgets the upgrade.",
     )
-    .attribute(Attribute::computed(attr::ID, Type::String, "`<instance_id>/<job_id>`.").stable())
+    .attribute(Attribute::computed(attr::ID, Type::String, "`<instance_id>/<job_id>`; the instance id alone for an upgrade `UpToDate` (no job).").stable())
     .attribute(
         Attribute::required(attr::INSTANCE_ID, Type::String, upgrade_args::INSTANCE_ID)
             .requires_replace(),
+    )
+    .attribute(
+        Attribute::computed(attr::INSTANCE_NAME, Type::String, "Name of the instance as the API shows it, known in the plan (a fleet's plan is readable by name); every warning and error about the upgrade begins with it (with the instance id when it has none). States written before it existed get it at the next refresh.")
+            .stable(),
     )
     .attribute(
         Attribute::optional(attr::IS_DELAYED, Type::Bool, upgrade_args::IS_DELAYED)
@@ -38,8 +42,8 @@ pub fn schema() -> Schema {
             upgrade_args::WAIT_FOR_COMPLETION
         ),
     ))
-    .attribute(Attribute::computed(attr::JOB_ID, Type::String, "Id of the upgrade job.").stable())
-    .attribute(Attribute::computed(attr::STATUS, Type::String, "Job status: `Scheduled` (delayed, waiting for the maintenance window), `Running`, `Completed` or `Failed`."))
+    .attribute(Attribute::computed(attr::JOB_ID, Type::String, "Id of the upgrade job; null for an upgrade `UpToDate` (nothing was submitted).").stable())
+    .attribute(Attribute::computed(attr::STATUS, Type::String, "Job status: `Scheduled` (delayed, waiting for the maintenance window), `Running`, `Completed` or `Failed`; or `UpToDate`: the instance already ran `target_version` and no upgrade of it created in the last day showed, so nothing was submitted and no job exists (`job_id` null, `id` the instance id, `version_after` the version it runs; an upgrade job of the last day, such as an interrupted apply's, is adopted instead). Like `Completed` it is final: later plans show no change (see \"Upgrading again\")."))
     .attribute(Attribute::computed(attr::PROGRESS, Type::String, "Job progress as the API reports it, e.g. `60%`."))
     .attribute(Attribute::computed(attr::FAIL_REASON, Type::String, "Why the job failed, when it did."))
     .attribute(Attribute::computed(attr::ENGINE, Type::String, "Database engine of the instance.").stable())
@@ -49,10 +53,10 @@ pub fn schema() -> Schema {
             .stable(),
     )
     .attribute(
-        Attribute::computed(attr::TARGET_VERSION, Type::String, "Minor version the upgrade installs, known in the plan: the latest minor version of the instance's engine and major version, as the versions API names it (the `latest_version` of `hwrds_db_instance`), e.g. `8.0.32`; equal as a version to `version_before` when the instance already runs it. Null, with a warning saying why, when it cannot be told with confidence. Right before submitting, the apply checks it is still what the upgrade installs (see the provider's `accept_newer_target`). Null for an imported upgrade or one moved from the official provider.")
+        Attribute::computed(attr::TARGET_VERSION, Type::String, "Minor version the upgrade installs, known in the plan: the latest minor version of the instance's engine and major version, as the versions API names it (the `latest_version` of `hwrds_db_instance`), e.g. `8.0.32`; the same text as `version_before` (e.g. `8.0.32.240101`) when the instance already runs it, and then the apply submits nothing (`status = \"UpToDate\"`). Null, with a warning saying why, when it cannot be told with confidence. Right before submitting, the apply checks it is still what the upgrade installs (see the provider's `accept_newer_target`). Null for an imported upgrade or one moved from the official provider.")
             .stable(),
     )
-    .attribute(Attribute::computed(attr::VERSION_AFTER, Type::String, "Complete version the instance runs after the job completed (the apply warns when it is not `target_version`)."))
+    .attribute(Attribute::computed(attr::VERSION_AFTER, Type::String, "Complete version the instance runs after the job completed (the apply warns when it is not `target_version`); for an upgrade `UpToDate`, the version it runs."))
     .attribute(Attribute::computed(attr::SUBMITTED_AT, Type::String, "When the job was created (RFC 3339).").stable())
     .attribute(Attribute::computed(attr::FINISHED_AT, Type::String, "When the job finished (RFC 3339)."))
     .block(timeouts::block());

@@ -30,6 +30,10 @@ pub enum JobStatus {
     Running,
     Completed,
     Failed,
+    /// No job: the instance already ran the version an upgrade would install, and no
+    /// upgrade of it in the last day showed, so nothing was submitted (an upgrade run's
+    /// [`crate::upgrade::run::Ran::UpToDate`]). Never an API's status.
+    UpToDate,
     /// A status hwrds does not know, kept as the API gave it (empty: none read).
     Other(String),
 }
@@ -46,6 +50,7 @@ impl JobStatus {
             "Running" => JobStatus::Running,
             "Completed" => JobStatus::Completed,
             "Failed" => JobStatus::Failed,
+            "UpToDate" => JobStatus::UpToDate,
             other => JobStatus::Other(other.to_string()),
         }
     }
@@ -56,13 +61,17 @@ impl JobStatus {
             JobStatus::Running => "Running",
             JobStatus::Completed => "Completed",
             JobStatus::Failed => "Failed",
+            JobStatus::UpToDate => "UpToDate",
             JobStatus::Other(text) => text,
         }
     }
 
-    /// Completed or failed: nothing more will happen to the job.
+    /// Completed or failed, or up to date with no job: nothing more will happen.
     pub fn is_finished(&self) -> bool {
-        matches!(self, JobStatus::Completed | JobStatus::Failed)
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::UpToDate
+        )
     }
 
     /// Running, or scheduled to run in the maintenance window.
@@ -157,7 +166,15 @@ mod tests {
 
     #[test]
     fn statuses_parse_and_print_alike() {
-        for status in ["Scheduled", "Running", "Completed", "Failed", "Pending", ""] {
+        for status in [
+            "Scheduled",
+            "Running",
+            "Completed",
+            "Failed",
+            "UpToDate",
+            "Pending",
+            "",
+        ] {
             assert_eq!(JobStatus::parse(status).as_str(), status);
         }
         assert_eq!(JobStatus::parse("Completed"), JobStatus::Completed);

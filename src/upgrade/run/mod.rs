@@ -1,10 +1,12 @@
 //! One upgrade run: the whole sequence, for every caller (the resource's create and its
-//! resumed wait, the action's invocation). In order: a slot of the fleet gate → the
-//! checks, then adopt or submit once ([`crate::upgrade::submission`]) → the job as it
-//! begins (a new delayed job's window read from the scheduled tasks) → the [`course`]
-//! after it → the slot's lifecycle → the tracked wait → the version after. It returns one
-//! [`Ran`]; the resource turns it into state and diagnostics, the action into progress
-//! and diagnostics.
+//! resumed wait, the action's invocation). In order: nothing to install? (an instance
+//! already on its target, with no recent upgrade to adopt, ends the run here: no slot,
+//! no request to upgrade) → a slot of the fleet gate → the checks, then adopt or submit
+//! once ([`crate::upgrade::submission`]) → the job as it begins (a new delayed job's
+//! window read from the scheduled tasks) → the [`course`] after it → the slot's
+//! lifecycle → the tracked wait → the version after. It returns one [`Ran`]; the
+//! resource turns it into state and diagnostics, the action into progress and
+//! diagnostics.
 
 pub mod course;
 
@@ -20,7 +22,7 @@ use super::facts::InstanceFacts;
 use super::fleet_gate::{FleetGate, Slot};
 use super::job::lookup::new_job_times;
 use super::job::{JobSnapshot, JobStatus};
-use super::submission::adopt_or_submit::{Begun, NotSubmitted, adopt_or_submit};
+use super::submission::adopt_or_submit::{Begun, NotSubmitted, adopt_or_submit, on_target};
 use super::submission::{Obtained, Origin, Upgrade};
 use super::tracking::{Followed, JobTracker, PollCadence, WaitError};
 use crate::rds::{CallCtx, RdsClient, RdsError};
@@ -98,9 +100,30 @@ pub struct Tracked {
     pub ending: Ending,
 }
 
+/// What a run did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ran {
+    /// It adopted or submitted a job, and followed it as far as asked.
+    Job(Box<JobRun>),
+    /// Nothing to install: the instance (its facts as read) already runs the version the
+    /// upgrade would install, and no upgrade of it in the last day shows. Nothing was
+    /// submitted and no slot of the fleet gate was held.
+    UpToDate(Box<InstanceFacts>),
+}
+
+impl Ran {
+    /// The instance as the run last read it.
+    pub fn facts(&self) -> &InstanceFacts {
+        match self {
+            Ran::Job(run) => &run.facts,
+            Ran::UpToDate(facts) => facts,
+        }
+    }
+}
+
 /// A run that got its job.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Ran {
+pub struct JobRun {
     /// The instance as the checks last read it.
     pub facts: InstanceFacts,
     pub origin: Origin,
@@ -123,12 +146,20 @@ impl Upgrades {
         let deadline = Instant::now() + waiting.limit;
         let call = CallCtx::new(waiting.cancel.clone()).with_deadline(deadline);
         let instance_id = upgrade.instance_id;
+        if let Some(facts) = on_target(&self.catalog, &self.client, &call, upgrade).await {
+            tracing::info!(
+                instance_id,
+                version = facts.complete_version.as_deref().unwrap_or(""),
+                "already on its latest minor version: nothing submitted"
+            );
+            return Ok(Ran::UpToDate(Box::new(facts)));
+        }
         let slot = self
             .gate
             .acquire(&call, instance_id)
             .await
             .map_err(NotSubmitted::Gate)?;
-        let Begun { facts, obtained } = adopt_or_submit(
+        let begun = adopt_or_submit(
             &self.catalog,
             &self.gate,
             &self.client,
@@ -137,6 +168,18 @@ impl Upgrades {
             self.accept_newer_target,
         )
         .await?;
+        let (facts, obtained) = match begun {
+            Begun::Job { facts, obtained } => (facts, *obtained),
+            // It reached its target while this run waited for the slot: given back.
+            Begun::OnTarget { facts } => {
+                drop(slot);
+                tracing::info!(
+                    instance_id,
+                    "already on its latest minor version: nothing submitted"
+                );
+                return Ok(Ran::UpToDate(Box::new(facts)));
+            }
+        };
         on_event(Event::Began {
             facts: &facts,
             obtained: &obtained,
@@ -176,13 +219,13 @@ impl Upgrades {
         let tracked = self
             .follow(caller, began.clone(), course.next, slot, on_event)
             .await;
-        Ok(Ran {
+        Ok(Ran::Job(Box::new(JobRun {
             facts,
             origin,
             newer_target,
             began,
             tracked,
-        })
+        })))
     }
 
     /// Resumes following `job` of `instance_id`, recorded earlier and under way, as

@@ -1,6 +1,8 @@
 //! Apply time, for every caller of the upgrade run: the checks again with this process's
 //! view of the instance, then adopt the upgrade already under way (running, scheduled,
-//! or finished moments ago on an instance already upgraded) or submit once
+//! or finished moments ago on an instance already upgraded), or submit nothing when the
+//! instance already runs its target and no such upgrade shows ([`Begun::OnTarget`];
+//! [`on_target`] tells it before the fleet gate is asked for a slot), or submit once
 //! ([`super::submit_once`]), with the last look checking the target the plan showed.
 
 use std::sync::Arc;
@@ -10,18 +12,27 @@ use super::submit_once::{self, Attempt, SubmitError};
 use super::{Obtained, Upgrade};
 use crate::rds::{CallCtx, RdsClient, RdsError};
 use crate::upgrade::catalog::{Catalog, FactsError};
-use crate::upgrade::checks::Finding;
+use crate::upgrade::checks::{self, Finding, Severity};
 use crate::upgrade::facts::InstanceFacts;
 use crate::upgrade::fleet_gate::{FleetGate, GateError};
 use crate::upgrade::job::JobSnapshot;
 use crate::upgrade::job::lookup::{Since, latest_upgrade, upgrade_that_changed_it};
 use crate::upgrade::under_way;
 
-/// An upgrade checked and its job obtained.
-pub struct Begun {
-    /// The instance's facts as the checks last read them.
-    pub facts: InstanceFacts,
-    pub obtained: Obtained,
+/// An upgrade checked: its job obtained, or nothing to install.
+pub enum Begun {
+    /// The job adopted or submitted.
+    Job {
+        /// The instance's facts as the checks last read them.
+        facts: InstanceFacts,
+        obtained: Box<Obtained>,
+    },
+    /// The instance already runs the version the upgrade would install, and no upgrade
+    /// of it in the last day shows (nor could be looked for): nothing was submitted.
+    OnTarget {
+        /// The instance's facts as the checks last read them.
+        facts: InstanceFacts,
+    },
 }
 
 /// Why nothing was adopted or submitted.
@@ -83,9 +94,9 @@ pub async fn adopt_or_submit(
     let facts = assessment.facts;
     if let Some(active) = assessment.under_way {
         // An upgrade already under way (an interrupted apply's, the console's) is adopted.
-        return Ok(Begun {
+        return Ok(Begun::Job {
             facts,
-            obtained: Obtained::adopted(active),
+            obtained: Box::new(Obtained::adopted(active)),
         });
     }
     if let Some(planned) = reviewed.version
@@ -96,12 +107,16 @@ pub async fn adopt_or_submit(
     {
         return upgraded_since_plan(client, call, facts, planned).await;
     }
-    if let Some(done) = recent_upgrade(client, call, &facts).await {
-        // Already on the latest version right after an upgrade: most likely the job of
-        // an apply that died before recording it. Adopt it, do not upgrade again.
-        return Ok(Begun {
-            facts,
-            obtained: Obtained::adopted(done),
+    if facts.on_latest() == Some(true) {
+        return Ok(match recent_upgrade(client, call, &facts).await {
+            // Already on the latest version right after an upgrade: most likely the job
+            // of an apply that died before recording it. Adopt it, do not upgrade again.
+            Some(done) => Begun::Job {
+                facts,
+                obtained: Box::new(Obtained::adopted(done)),
+            },
+            // Nothing to install: submitting would start a job that changes nothing.
+            None => Begun::OnTarget { facts },
         });
     }
     let running = catalog.running_upgrades(client, call).await;
@@ -135,10 +150,54 @@ pub async fn adopt_or_submit(
             if request.is_delayed && obtained.origin == super::Origin::Submitted {
                 catalog.forget_scheduled().await;
             }
-            Ok(Begun { facts, obtained })
+            Ok(Begun::Job {
+                facts,
+                obtained: Box::new(obtained),
+            })
         }
         Err(error) => Err(NotSubmitted::Failed { facts, error }),
     }
+}
+
+/// Whether `upgrade` has nothing to install, told before the caller asks the fleet gate
+/// for a slot: the facts of an instance that passes the checks and already runs its
+/// latest minor version, with no upgrade of it under way or in the last day, and the
+/// version the plan showed. None otherwise, when [`adopt_or_submit`] decides (it tells
+/// the same case after the slot, should the instance reach it meanwhile). Costs no
+/// request for an instance below its latest version (the facts are the shared
+/// listing's), one look at the task center for one on it.
+pub async fn on_target(
+    catalog: &Arc<Catalog>,
+    client: &RdsClient,
+    call: &CallCtx,
+    upgrade: &Upgrade<'_>,
+) -> Option<InstanceFacts> {
+    let facts = catalog
+        .checked_facts(client, call, upgrade.instance_id)
+        .await
+        .ok()?;
+    if !nothing_to_install(&facts, upgrade) {
+        return None;
+    }
+    match recent_upgrade(client, call, &facts).await {
+        Some(_) => None,
+        None => Some(facts),
+    }
+}
+
+/// Whether `facts`' instance has nothing to install for `upgrade`, unless an upgrade of it
+/// from the last day explains that: it runs its latest minor version, still the version
+/// the plan showed, and the checks pass it outright (one they refuse, or one an upgrade
+/// under way would explain, is [`adopt_or_submit`]'s to look at).
+fn nothing_to_install(facts: &InstanceFacts, upgrade: &Upgrade<'_>) -> bool {
+    let unchanged = upgrade
+        .reviewed
+        .version
+        .is_none_or(|planned| facts.complete_version.as_deref() == Some(planned));
+    let passes = checks::check_upgrade(facts, upgrade.options)
+        .iter()
+        .all(|f| f.severity != Severity::Error && !f.kind.explained_by_upgrade_under_way());
+    facts.on_latest() == Some(true) && unchanged && passes
 }
 
 /// The instance runs another version than the plan showed: an upgrade ran meanwhile (the
@@ -153,9 +212,9 @@ async fn upgraded_since_plan(
     let lookup = match upgrade_that_changed_it(client, call, &facts.id).await {
         Ok(Some(job)) => {
             tracing::info!(instance_id = %facts.id, job_id = %job.id, planned, "the instance was upgraded since the plan; adopting that upgrade");
-            return Ok(Begun {
+            return Ok(Begun::Job {
                 facts,
-                obtained: Obtained::adopted(job),
+                obtained: Box::new(Obtained::adopted(job)),
             });
         }
         Ok(None) => None,
@@ -169,7 +228,8 @@ async fn upgraded_since_plan(
 }
 
 /// For an instance already on the latest minor version: an upgrade of it created in the
-/// last day, if the task center has one.
+/// last day, if the task center has one (none when it cannot be read: an instance on its
+/// latest version is then told up to date, which sends nothing).
 async fn recent_upgrade(
     client: &RdsClient,
     call: &CallCtx,
@@ -185,5 +245,120 @@ async fn recent_upgrade(
             tracing::debug!(instance_id = %facts.id, error = %e, "cannot read the task center");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rds::UpgradeRequest;
+    use crate::upgrade::checks::UpgradeOptions;
+    use crate::upgrade::submission::Reviewed;
+
+    fn facts(runs: &str, status: &str) -> InstanceFacts {
+        InstanceFacts {
+            id: "i-1".into(),
+            name: "orders".into(),
+            engine: "MySQL".into(),
+            version: "8.0".into(),
+            complete_version: Some(runs.into()),
+            latest_version: Some("8.0.32".into()),
+            status: status.into(),
+            instance_type: "Single".into(),
+            ..Default::default()
+        }
+    }
+
+    fn upgrade<'a>(planned: Option<&'a str>, is_delayed: Option<bool>) -> Upgrade<'a> {
+        Upgrade {
+            instance_id: "i-1",
+            options: UpgradeOptions {
+                is_delayed,
+                second_switch: None,
+            },
+            request: UpgradeRequest {
+                is_delayed: is_delayed == Some(true),
+                second_switch: true,
+            },
+            wait_for_completion: true,
+            reviewed: Reviewed {
+                version: planned,
+                target: planned,
+            },
+        }
+    }
+
+    #[test]
+    fn only_an_instance_on_its_target_that_the_checks_pass_has_nothing_to_install() {
+        let on_it = "8.0.32.240101";
+        // (row, runs, status, planned version, is_delayed, nothing to install)
+        let table = [
+            (
+                "on its latest, as planned",
+                on_it,
+                "ACTIVE",
+                Some(on_it),
+                None,
+                true,
+            ),
+            (
+                "on its latest, no plan (the action)",
+                on_it,
+                "ACTIVE",
+                None,
+                None,
+                true,
+            ),
+            (
+                "on its latest, delayed",
+                on_it,
+                "ACTIVE",
+                Some(on_it),
+                Some(true),
+                true,
+            ),
+            (
+                "below its latest",
+                "8.0.28",
+                "ACTIVE",
+                Some("8.0.28"),
+                None,
+                false,
+            ),
+            (
+                "upgraded since the plan",
+                on_it,
+                "ACTIVE",
+                Some("8.0.28"),
+                None,
+                false,
+            ),
+            (
+                "not ACTIVE: maybe an upgrade under way",
+                on_it,
+                "MODIFYING",
+                None,
+                None,
+                false,
+            ),
+            ("frozen: refused", on_it, "FROZEN", None, None, false),
+        ];
+        for (row, runs, status, planned, is_delayed, nothing) in table {
+            let facts = facts(runs, status);
+            assert_eq!(
+                nothing_to_install(&facts, &upgrade(planned, is_delayed)),
+                nothing,
+                "{row}"
+            );
+        }
+        let mut newer = facts("8.0.35", "ACTIVE");
+        newer.latest_version = Some("8.0.32".into());
+        assert!(
+            !nothing_to_install(&newer, &upgrade(None, None)),
+            "ahead of the listing: not known to be on its target"
+        );
+        let mut sql_server = facts(on_it, "ACTIVE");
+        sql_server.engine = "SQLServer".into();
+        assert!(!nothing_to_install(&sql_server, &upgrade(None, None)));
     }
 }
