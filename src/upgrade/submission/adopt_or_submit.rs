@@ -108,16 +108,22 @@ pub async fn adopt_or_submit(
         return upgraded_since_plan(client, call, facts, planned).await;
     }
     if facts.on_latest() == Some(true) {
-        return Ok(match recent_upgrade(client, call, &facts).await {
+        match recent_upgrade(client, call, &facts).await {
             // Already on the latest version right after an upgrade: most likely the job
             // of an apply that died before recording it. Adopt it, do not upgrade again.
-            Some(done) => Begun::Job {
-                facts,
-                obtained: Box::new(Obtained::adopted(done)),
-            },
+            Ok(Some(done)) => {
+                return Ok(Begun::Job {
+                    facts,
+                    obtained: Box::new(Obtained::adopted(done)),
+                });
+            }
             // Nothing to install: submitting would start a job that changes nothing.
-            None => Begun::OnTarget { facts },
-        });
+            Ok(None) => return Ok(Begun::OnTarget { facts }),
+            // Unreadable: the submission below looks for an upgrade under way again.
+            Err(e) => {
+                tracing::debug!(instance_id = %facts.id, error = %e, "cannot read the task center");
+            }
+        }
     }
     let running = catalog.running_upgrades(client, call).await;
     let running = running.as_deref().map(|r| r.as_slice()).ok();
@@ -179,9 +185,11 @@ pub async fn on_target(
     if !nothing_to_install(&facts, upgrade) {
         return None;
     }
+    // Only a task center that shows no recent upgrade says so: one that cannot be read
+    // leaves the instance to adopt_or_submit, which looks again.
     match recent_upgrade(client, call, &facts).await {
-        Some(_) => None,
-        None => Some(facts),
+        Ok(None) => Some(facts),
+        Ok(Some(_)) | Err(_) => None,
     }
 }
 
@@ -228,24 +236,14 @@ async fn upgraded_since_plan(
 }
 
 /// For an instance already on the latest minor version: an upgrade of it created in the
-/// last day, if the task center has one (none when it cannot be read: an instance on its
-/// latest version is then told up to date, which sends nothing).
+/// last day, if the task center has one.
 async fn recent_upgrade(
     client: &RdsClient,
     call: &CallCtx,
     facts: &InstanceFacts,
-) -> Option<JobSnapshot> {
-    if facts.on_latest() != Some(true) {
-        return None;
-    }
+) -> Result<Option<JobSnapshot>, RdsError> {
     let since = Since::Created(time::OffsetDateTime::now_utc() - time::Duration::days(1));
-    match latest_upgrade(client, call, &facts.id, since).await {
-        Ok(found) => found,
-        Err(e) => {
-            tracing::debug!(instance_id = %facts.id, error = %e, "cannot read the task center");
-            None
-        }
-    }
+    latest_upgrade(client, call, &facts.id, since).await
 }
 
 #[cfg(test)]
