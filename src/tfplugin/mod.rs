@@ -36,8 +36,8 @@ pub(crate) mod proto {
 
 /// The tfplugin6 client and the messages the tests send and read when they drive the
 /// gRPC service as Terraform does, from outside the crate: the plugin host's end-to-end
-/// tests over the built provider binary's socket, the in-process harness over [`routes`]
-/// in memory. Only these leave the crate; the rest of the generated code stays here.
+/// tests over the built provider binary's socket, the in-process harness in memory over
+/// [`routes`]. Only these leave the crate; the rest of the generated code stays here.
 #[doc(hidden)]
 pub mod client {
     pub use super::proto::{
