@@ -34,15 +34,17 @@ pub(crate) mod proto {
     tonic::include_proto!("tfplugin6");
 }
 
-/// The tfplugin6 client and the messages the plugin host's end-to-end tests send and
-/// read: they drive the built provider binary over gRPC as Terraform does, from outside
-/// the crate. Only these leave the crate; the rest of the generated code stays here.
+/// The tfplugin6 client and the messages the tests send and read when they drive the
+/// gRPC service as Terraform does, from outside the crate: the plugin host's end-to-end
+/// tests over the built provider binary's socket, the in-process harness in memory over
+/// [`routes`]. Only these leave the crate; the rest of the generated code stays here.
 #[doc(hidden)]
 pub mod client {
     pub use super::proto::{
-        ClientCapabilities, DynamicValue, apply_resource_change, attribute_path,
-        configure_provider, get_provider_schema, plan_resource_change, provider_client,
-        validate_provider_config,
+        AttributePath, ClientCapabilities, Diagnostic, DynamicValue, ResourceIdentityData,
+        apply_resource_change, attribute_path, configure_provider, diagnostic, get_provider_schema,
+        import_resource_state, plan_resource_change, provider_client, read_resource,
+        validate_provider_config, validate_resource_config,
     };
 }
 

@@ -1,8 +1,8 @@
 //! Support shared by the integration tests: finding Terraform, running it in an isolated
 //! workspace against a locally built provider, and reading its output and state; the
 //! emulator process; and, in the modules, the crate's client for it, the instances the
-//! tests name, what the emulator says is true, processes disrupted from outside, and the
-//! provider driven in process.
+//! tests name, what the emulator says is true, processes disrupted from outside, the
+//! provider driven in process, and what the tables of the resource's rules share.
 //!
 //! Each test crate declares it `pub mod common;` and uses a part of it: as items of the
 //! crate's public interface none of them is reported unused in a crate that needs only
@@ -16,6 +16,7 @@ pub mod client;
 pub mod fixtures;
 pub mod in_process;
 pub mod processes;
+pub mod rule_tables;
 pub mod signed;
 pub mod truth;
 
