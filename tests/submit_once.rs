@@ -12,7 +12,7 @@ use common::Emulator;
 use common::client::{FAST_POLL, NOW, attempt, client, ctx_within as ctx, follow, submit_upgrade};
 use hwrds::rds::{CallCtx, RdsClient, RdsError, UpgradeRequest};
 use hwrds::upgrade::catalog::Catalog;
-use hwrds::upgrade::job::{self as upgrade_job, JobStatus};
+use hwrds::upgrade::job::{self as upgrade_job, JobSnapshot, JobStatus};
 use hwrds::upgrade::submission::last_look::LastLook;
 use hwrds::upgrade::submission::submit_once::{self, Attempt};
 use hwrds::upgrade::submission::{Obtained, Origin};
@@ -80,17 +80,13 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     let started = submit_upgrade(&client, &ctx(10), &ids[0], NOW)
         .await
         .unwrap();
-    match submit_once::submit_once(&client, &ctx(30), &attempt(&ids[0], NOW))
-        .await
-        .unwrap()
-    {
-        Obtained {
-            origin: Origin::Adopted,
-            job,
-            ..
-        } => assert_eq!(job.id, started),
-        other => panic!("expected adoption, got {other:?}"),
-    }
+    let job = adopted(
+        submit_once::submit_once(&client, &ctx(30), &attempt(&ids[0], NOW))
+            .await
+            .unwrap(),
+        "expected adoption",
+    );
+    assert_eq!(job.id, started);
     // The same, from a listing of the project's running upgrades made beforehand.
     let listing = upgrade_job::running_upgrades(&client, &ctx(10))
         .await
@@ -99,17 +95,13 @@ async fn running_and_scheduled_upgrades_are_adopted() {
         running: Some(&listing),
         ..attempt(&ids[0], NOW)
     };
-    match submit_once::submit_once(&client, &ctx(30), &with_listing)
-        .await
-        .unwrap()
-    {
-        Obtained {
-            origin: Origin::Adopted,
-            job,
-            ..
-        } => assert_eq!(job.id, started),
-        other => panic!("expected adoption from the listing, got {other:?}"),
-    }
+    let job = adopted(
+        submit_once::submit_once(&client, &ctx(30), &with_listing)
+            .await
+            .unwrap(),
+        "expected adoption from the listing",
+    );
+    assert_eq!(job.id, started);
     let delayed = UpgradeRequest {
         is_delayed: true,
         second_switch: true,
@@ -117,20 +109,14 @@ async fn running_and_scheduled_upgrades_are_adopted() {
     let scheduled = submit_upgrade(&client, &ctx(10), &ids[1], delayed)
         .await
         .unwrap();
-    match submit_once::submit_once(&client, &ctx(30), &attempt(&ids[1], delayed))
-        .await
-        .unwrap()
-    {
-        Obtained {
-            origin: Origin::Adopted,
-            job,
-            ..
-        } => {
-            assert_eq!(job.id, scheduled);
-            assert_eq!(job.status, JobStatus::Scheduled);
-        }
-        other => panic!("expected adoption, got {other:?}"),
-    }
+    let job = adopted(
+        submit_once::submit_once(&client, &ctx(30), &attempt(&ids[1], delayed))
+            .await
+            .unwrap(),
+        "expected adoption",
+    );
+    assert_eq!(job.id, scheduled);
+    assert_eq!(job.status, JobStatus::Scheduled);
     assert_eq!(emu.upgrade_jobs(&ids[0]), 1);
     assert_eq!(emu.upgrade_jobs(&ids[1]), 1);
     // The scheduled job runs once its window opens and is followed to the end.
@@ -247,18 +233,11 @@ async fn submit_behind_an_unseen_upgrade(
 }
 
 /// The submission adopted the other upgrade, `elsewhere`, which has completed.
+#[track_caller]
 fn adopted_completed(submitted: Obtained, elsewhere: &str) {
-    match submitted {
-        Obtained {
-            origin: Origin::Adopted,
-            job,
-            ..
-        } => {
-            assert_eq!(job.id, elsewhere);
-            assert_eq!(job.status, JobStatus::Completed);
-        }
-        other => panic!("expected the other upgrade to be adopted, got {other:?}"),
-    }
+    let job = adopted(submitted, "expected the other upgrade to be adopted");
+    assert_eq!(job.id, elsewhere);
+    assert_eq!(job.status, JobStatus::Completed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,14 +258,8 @@ async fn busy_instance_whose_version_changed_waits_for_the_upgrade_job_to_show()
     // still absent from every listing (8 s): nothing is submitted until it shows.
     let (emu, elsewhere, submitted) = submit_behind_an_unseen_upgrade(8.0, 1.0).await;
     let id = &ids(1)[0];
-    match submitted {
-        Obtained {
-            origin: Origin::Adopted,
-            job,
-            ..
-        } => assert_eq!(job.id, elsewhere),
-        other => panic!("expected the other upgrade to be adopted, got {other:?}"),
-    }
+    let job = adopted(submitted, "expected the other upgrade to be adopted");
+    assert_eq!(job.id, elsewhere);
     let stats = emu.stats();
     assert_eq!(stats["upgrade_posts"][id], 2, "{stats}");
     assert_eq!(emu.upgrade_jobs(id), 1, "{stats}");
@@ -368,4 +341,11 @@ async fn an_instance_the_last_look_shows_busy_without_an_upgrade_is_not_sent_one
         0,
         "{stats}"
     );
+}
+
+/// The job `obtained` adopted; fails, naming `what`, when it submitted one instead.
+#[track_caller]
+fn adopted(obtained: Obtained, what: &str) -> JobSnapshot {
+    assert_eq!(obtained.origin, Origin::Adopted, "{what}: {obtained:?}");
+    obtained.job
 }
