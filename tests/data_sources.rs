@@ -48,6 +48,7 @@ output "reporting" {{ value = data.hwrds_db_instance.reporting }}
     assert_eq!(orders["latest_version"], "8.0.32");
     assert_eq!(orders["upgrade_available"], true);
     assert_eq!(orders["upgrade_blockers"], json!([]));
+    assert_eq!(orders["up_to_date"], false);
     assert_eq!(orders["nodes"][0]["role"], "master");
     assert_eq!(orders["maintenance_window"], "22:00-02:00");
     let analytics = &outputs["analytics"]["value"];
@@ -57,6 +58,7 @@ output "reporting" {{ value = data.hwrds_db_instance.reporting }}
     );
     let replica = &outputs["replica"]["value"];
     assert_eq!(replica["upgrade_available"], false);
+    assert_eq!(replica["up_to_date"], false);
     assert!(
         replica["upgrade_blockers"][0]
             .as_str()

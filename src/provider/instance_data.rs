@@ -119,12 +119,17 @@ pub fn instance_attributes() -> Vec<Attribute> {
         Attribute::computed(
             "upgrade_available",
             Type::Bool,
-            "True when a minor upgrade can be submitted now and would move the instance to a newer version.",
+            "True when a minor upgrade can be submitted now and would move the instance to a newer version: `upgrade_blockers` is empty and the instance is not `up_to_date`. It turns false once the instance is upgraded, so a fleet's `for_each` filtered on it drops every upgraded instance (see the fleet upgrades guide).",
         ),
         Attribute::computed(
             "upgrade_blockers",
             Type::list(Type::String),
-            "Why an upgrade is not available now (the same checks as `hwrds_db_minor_upgrade`'s plan); empty when it is.",
+            "Why the upgrade API would refuse an upgrade of the instance now, one reason each (the errors of `hwrds_db_minor_upgrade`'s plan): not `ACTIVE` (frozen, storage full, backing up, ...), an abnormal PostgreSQL node, PostgreSQL 11 below 11.2, an engine without minor upgrades; and a read replica (left to its primary; the resource's plan only warns). Empty when nothing blocks an upgrade. Running the latest minor version is not a blocker: see `up_to_date`.",
+        ),
+        Attribute::computed(
+            "up_to_date",
+            Type::Bool,
+            "True when the instance runs the latest minor version (`complete_version` is `latest_version`): an upgrade would install nothing, and `hwrds_db_minor_upgrade` records it as `UpToDate` without submitting. False when it runs an older one, and when it cannot be told (`latest_version` null, or a version newer than any listed).",
         ),
     ]
 }
@@ -175,6 +180,7 @@ pub fn instance_values(
             "upgrade_blockers",
             Value::List(blockers.into_iter().map(Value::String).collect()),
         ),
+        ("up_to_date", Value::Bool(facts.on_latest() == Some(true))),
     ]
 }
 

@@ -224,20 +224,15 @@ pub fn check_upgrade(instance: &InstanceFacts, options: UpgradeOptions) -> Vec<F
     findings
 }
 
-/// Human-readable reasons why an instance cannot take a minor upgrade now (empty when it
-/// can): the same checks as the resource's plan, with default options. A read replica
-/// stays among them (a fleet chosen by `upgrade_available` leaves it to its primary),
-/// though the plan only warns about it.
+/// Human-readable reasons why the upgrade API would refuse an upgrade of the instance now
+/// (empty when nothing blocks it): the errors of the resource's plan with default
+/// options, and a read replica (a fleet leaves it to its primary, though the plan only
+/// warns about it). Running the latest minor version is not among them: nothing blocks
+/// an upgrade that has nothing to install ([`InstanceFacts::on_latest`] tells that).
 pub fn upgrade_blockers(instance: &InstanceFacts) -> Vec<String> {
     check_upgrade(instance, UpgradeOptions::default())
         .into_iter()
-        .filter(|f| {
-            f.severity == Severity::Error
-                || matches!(
-                    f.kind,
-                    FindingKind::AlreadyLatest | FindingKind::ReadReplica
-                )
-        })
+        .filter(|f| f.severity == Severity::Error || f.kind == FindingKind::ReadReplica)
         .map(|f| format!("{}: {}", f.summary, f.detail))
         .collect()
 }
@@ -373,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    fn latest_version_is_a_warning_and_a_blocker() {
+    fn latest_version_is_a_warning_not_a_blocker() {
         let mut latest = mysql_ha();
         latest.complete_version = Some("8.0.32.240101".into());
         let findings = check_upgrade(&latest, UpgradeOptions::default());
@@ -382,7 +377,18 @@ mod tests {
             vec![("instance_id", Severity::Warning)]
         );
         assert!(findings[0].detail.contains("8.0.32"));
-        assert_eq!(upgrade_blockers(&latest).len(), 1);
+        assert!(
+            upgrade_blockers(&latest).is_empty(),
+            "up to date, not blocked"
+        );
+        latest.status = "FROZEN".into();
+        let blockers = upgrade_blockers(&latest);
+        assert_eq!(blockers.len(), 1, "{blockers:?}");
+        assert!(
+            blockers[0].starts_with("Instance is frozen"),
+            "{blockers:?}"
+        );
+        latest.status = "ACTIVE".into();
         // Newer than the latest listed: the listing is behind, nothing is claimed.
         latest.complete_version = Some("8.0.35".into());
         assert_eq!(latest.on_latest(), None);
