@@ -202,6 +202,7 @@ fn the_guides_fleet_pattern_plans_around_blocked_instances_and_survives_the_next
     let excluded = planned_output(&plan, "excluded").clone();
     assert_eq!(keys(&excluded), set(&BLOCKED), "{excluded}");
     assert_reasons(&excluded);
+    println!("excluded: {excluded:#}");
     let up_to_date = planned_output(&plan, "up_to_date");
     assert_eq!(up_to_date["inventory"], true, "{up_to_date}");
     assert_eq!(up_to_date["orders"], false, "{up_to_date}");
@@ -315,6 +316,50 @@ fn the_guides_fleet_pattern_plans_around_blocked_instances_and_survives_the_next
             .unwrap_or_default()
             .starts_with("Instance is frozen"),
         "{excluded}"
+    );
+    let run = ws.plan();
+    assert_eq!(run.code, 2, "{}", run.all());
+    for shown in [
+        "hwrds_db_minor_upgrade.fleet[\"orders\"] will be destroyed",
+        "is not in for_each map",
+        "Plan: 0 to add, 0 to change, 1 to destroy.",
+    ] {
+        assert!(run.stdout.contains(shown), "{shown:?}:\n{}", run.stdout);
+    }
+    let posts = emu.upgrade_posts(&id("0dde0001"));
+    let job = ws.fleet_attributes("fleet")[&id("0dde0001")]["job_id"].clone();
+    assert!(job.is_string(), "{job}");
+    let forget = ws.run(&["apply", "-input=false", "tfplan"]);
+    forget.assert_ok();
+    assert!(
+        forget.all().contains("Upgrade forgotten, not undone"),
+        "{}",
+        forget.all()
+    );
+
+    // Unfrozen, it is recorded again and nothing is submitted: its upgrade of the last
+    // day is adopted.
+    emu.admin(
+        "/__emulator/instances",
+        json!({"instances": [instance("0dde0001", "orders",
+                json!({"complete_version": "8.0.32"}))]}),
+    );
+    let plan = saved_plan(&ws);
+    assert_eq!(actions(&plan)["orders"], "create");
+    assert!(
+        !planned_output(&plan, "excluded")
+            .as_object()
+            .unwrap()
+            .contains_key("orders")
+    );
+    ws.run(&["apply", "-input=false", "tfplan"]).assert_ok();
+    let again = &ws.fleet_attributes("fleet")[&id("0dde0001")];
+    assert_eq!(again["status"], "Completed", "{again}");
+    assert_eq!(again["job_id"], job, "{again}");
+    assert_eq!(
+        emu.upgrade_posts(&id("0dde0001")),
+        posts,
+        "nothing submitted"
     );
 }
 
