@@ -264,6 +264,22 @@ impl FlowControl {
         }
     }
 
+    /// The refusal the gateway gives a request of `api` that another user of the
+    /// access key crowded out (the `throttle` fault): the per-user policy in force, when
+    /// flow control is on; none when it is off (the fault then names its own policy).
+    pub fn crowded_out(&self, api: &str) -> Option<Throttled> {
+        if !self.config.enabled {
+            return None;
+        }
+        let quota = self.config.quota(api);
+        Some(Throttled {
+            policy: Policy::User,
+            limit: quota.limit,
+            window_seconds: quota.window_seconds,
+            retry_after: Some(1),
+        })
+    }
+
     /// The window of `api`'s quota, in seconds.
     pub fn window_seconds(&self, api: &str) -> f64 {
         self.config.quota(api).window_seconds

@@ -69,7 +69,9 @@
 //!
 //! Faults (`POST /__emulator/faults`, `{"probability", "kinds", "seed"}`; each signed API
 //! request draws one kind with that probability, after its signature was checked):
-//! - `throttle`: 429 `APIGW.0308` with `Retry-After: 1`; not processed.
+//! - `throttle`: 429 `APIGW.0308` with `Retry-After: 1`, naming the route's per-user
+//!   policy under flow control (another user of the key crowded the request out), else
+//!   a policy of 200 per 5 minutes; not processed.
 //! - `server_error`: 500 or 503 `DBS.200001`; not processed.
 //! - `reset_after_processing`: processed, then the connection is closed with no answer.
 //! - `latency`: processed after a 0.2–2 s delay.
@@ -406,11 +408,16 @@ async fn checked_and_processed(
     let request = Request::from_parts(parts, axum::body::Body::from(body));
     let response = match fault.as_deref() {
         Some("throttle") => {
-            let mut r = gateway_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "APIGW.0308",
-                "The throttling threshold has been reached: policy user over ratelimit,limit:200,time:5 minute",
+            // Under flow control the gateway names the policy in force, as it does for
+            // any refusal; without it, a policy of its own.
+            let crowded_out = shared.flow().crowded_out(&key);
+            let message = crowded_out.map_or_else(
+                || {
+                    "The throttling threshold has been reached: policy user over ratelimit,limit:200,time:5 minute".to_string()
+                },
+                |refusal| refusal.message(),
             );
+            let mut r = gateway_error(StatusCode::TOO_MANY_REQUESTS, "APIGW.0308", &message);
             r.headers_mut()
                 .insert("Retry-After", HeaderValue::from_static("1"));
             r
