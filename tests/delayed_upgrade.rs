@@ -4,7 +4,8 @@
 //! upgrade waiting for it; switching `is_delayed` to false warns at plan that the
 //! scheduled job will not run now, the destroy says it is scheduled and not installed, and
 //! the create adopts it without waiting for a window after its timeout — or waits when the
-//! window comes first. The action, invoked with `is_delayed = false` on a scheduled job,
+//! window comes first. A delayed create warns that nothing is installed yet, and when it
+//! will be; the plan's `impact` says the upgrade runs in the window. The action, invoked with `is_delayed = false` on a scheduled job,
 //! does the same.
 
 pub mod common;
@@ -106,6 +107,10 @@ output \"listed\" {{ value = data.hwrds_db_instances.after.instances }}\n",
         "{planned}"
     );
     assert_eq!(planned["after_unknown"]["scheduled_end"], true, "{planned}");
+    let impact = format!(
+        "restart (the database is unavailable for the upgrade's duration), in the maintenance window {WINDOW} UTC"
+    );
+    assert_eq!(planned["after"]["impact"], impact.as_str(), "{planned}");
     let text = flat(&plan.all());
     assert!(
         text.contains(&format!("+ maintenance_window = \"{WINDOW}\"")),
@@ -142,6 +147,22 @@ output \"listed\" {{ value = data.hwrds_db_instances.after.instances }}\n",
         state["scheduled_end"],
         as_rfc3339(&task.end_time),
         "{state}"
+    );
+    assert_eq!(state["impact"], impact.as_str(), "as planned: {state}");
+    // The create says that nothing is installed yet, and when it will be.
+    let said = flat(&apply.all());
+    assert!(
+        said.contains("Warning: orders: Upgrade scheduled, not installed yet"),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "Upgrade job {} of instance {ORDERS} is scheduled to run from {} to {}: nothing is installed yet and the instance runs 8.0.28 until then.",
+            task.id,
+            as_rfc3339(&task.start_time),
+            as_rfc3339(&task.end_time)
+        )),
+        "{said}"
     );
     let start = parse_time(state["scheduled_start"].as_str().unwrap()).unwrap();
     let from_now = start - time::OffsetDateTime::now_utc();

@@ -264,11 +264,21 @@ fn the_summary_of_a_fleet_plan_is_the_plan() {
     assert_eq!(rows.len(), 4, "{text}");
     assert_eq!(count(&text, "Nothing to install"), 1, "inventory: {text}");
     assert_eq!(count(&text, "Excluded"), 1, "{text}");
+    // The impact the plan states, without the time the When column shows.
+    let restart = "restart (the database is unavailable for the upgrade's duration)";
     for (name, impact, when) in [
-        ("orders", "restart", "now"),
-        ("payments", "two switchovers", "now"),
-        ("analytics", "switchover", "now"),
-        ("billing", "restart", "maintenance window 18:00-19:00 UTC"),
+        ("orders", restart, "now"),
+        (
+            "payments",
+            "two switchovers (primary and standby swap, then swap back)",
+            "now",
+        ),
+        (
+            "analytics",
+            "possibly a switchover to the standby (one brief disconnection)",
+            "now",
+        ),
+        ("billing", restart, "maintenance window 18:00-19:00 UTC"),
     ] {
         let row = row(&rows, name);
         assert_eq!((row[4].as_str(), row[5].as_str()), (impact, when), "{name}");

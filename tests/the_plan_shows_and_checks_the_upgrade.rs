@@ -73,17 +73,23 @@ async fn the_plan_names_the_instance_and_a_state_without_its_name_gets_it_on_rea
     let plan = tf.plan_create(&config, Vec::new()).await;
     assert_eq!(text(&plan.planned, "instance_name"), "orders", "{plan:?}");
 
-    // A state of an earlier version: no instance_name.
+    // A state of an earlier version: no instance_name, no impact.
     let mut earlier = recorded(&tf, &config, "Completed");
     earlier.set_attr("instance_name", Value::Null);
+    earlier.set_attr("impact", Value::Null);
     earlier.set_attr("version_after", Value::string("8.0.32"));
     earlier.set_attr("wait_for_completion", Value::Bool(true));
     let read = tf.read(&earlier).await;
     let state = read.ok("read").clone();
     assert!(read.diagnostics.is_empty(), "{:?}", read.diagnostics);
     assert_eq!(text(&state, "instance_name"), "orders");
+    assert_eq!(
+        text(&state, "impact"),
+        "restart (the database is unavailable for the upgrade's duration), now"
+    );
     let mut unchanged = state.clone();
     unchanged.set_attr("instance_name", Value::Null);
+    unchanged.set_attr("impact", Value::Null);
     assert_eq!(unchanged, earlier, "nothing else changes");
     let next = tf.plan_existing(&config, &state).await;
     assert!(next.requires_replace.is_empty(), "{next:?}");

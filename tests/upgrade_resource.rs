@@ -486,6 +486,67 @@ fn the_plan_names_each_instance_and_an_earlier_state_gets_its_name_on_refresh() 
 }
 
 #[test]
+fn the_plan_shows_the_impact_and_an_earlier_state_gets_it_on_refresh() {
+    // The demo's payments is MySQL primary/standby in two availability zones.
+    let emu = Emulator::demo(1.0);
+    let body = format!(
+        "{}{}",
+        upgrade("orders", ORDERS, ""),
+        upgrade("payments", PAYMENTS, "")
+    );
+    let ws = workspace(&emu, &body);
+    ws.run(&["plan", "-out=tfplan"]).assert_ok();
+    let shown = ws.run(&["show", "-json", "tfplan"]);
+    shown.assert_ok();
+    let plan: Value = serde_json::from_str(&shown.stdout).expect("plan JSON");
+    let impacts = [
+        (
+            "orders",
+            "restart (the database is unavailable for the upgrade's duration), now",
+        ),
+        (
+            "payments",
+            "two switchovers (primary and standby swap, then swap back), now",
+        ),
+    ];
+    for (name, impact) in impacts {
+        let address = format!("hwrds_db_minor_upgrade.{name}");
+        let change = plan["resource_changes"]
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["address"] == address.as_str()))
+            .map(|c| &c["change"])
+            .unwrap_or_else(|| panic!("{address} not in {plan}"));
+        assert_eq!(change["after"]["impact"], impact, "{change}");
+    }
+    let apply = ws.run(&["apply", "tfplan"]);
+    apply.assert_ok();
+    assert!(!apply.all().contains("inconsistent"), "{}", apply.all());
+    for (name, impact) in impacts {
+        assert_eq!(attrs(&ws, name)["impact"], impact, "as planned");
+    }
+
+    // As if written by an earlier version: no impact at all.
+    let path = ws.path().join("terraform.tfstate");
+    let mut state: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for instance in state["resources"].as_array_mut().expect("resources") {
+        instance["instances"][0]["attributes"]
+            .as_object_mut()
+            .expect("attributes")
+            .remove("impact");
+    }
+    std::fs::write(&path, state.to_string()).unwrap();
+    assert_no_changes(&ws);
+    ws.run(&["apply", "-refresh-only", "-auto-approve"])
+        .assert_ok();
+    for (name, impact) in impacts {
+        assert_eq!(attrs(&ws, name)["impact"], impact, "{name} on refresh");
+    }
+    assert_no_changes(&ws);
+    assert_eq!(emu.upgrade_posts(ORDERS), 1, "{}", emu.stats());
+    assert_eq!(emu.upgrade_posts(PAYMENTS), 1, "{}", emu.stats());
+}
+
+#[test]
 fn a_default_second_switch_does_not_warn_and_each_instance_warns_in_its_own_name() {
     const BILLING: &str = "b1111111111111111111111111111111in01";
     let emu = Emulator::start(

@@ -185,11 +185,12 @@ impl UpgradeAction {
             limit: timeout(config),
             cadence: WATCHED,
         };
-        // Progress lines name the instance as the submission found it.
+        // Progress lines name the instance as the submission found it (its id when it
+        // has no name).
         let mut name = instance_id.clone();
         let mut report = |event: Event<'_>| {
             if let Event::Began { facts, .. } = &event {
-                name = facts.name.clone();
+                name = who(Some(&facts.name), &facts.id).to_string();
             }
             progress.report(event_line(&event, &upgrade, &name));
         };
@@ -213,7 +214,7 @@ impl UpgradeAction {
         if job.status == JobStatus::Completed {
             progress.report(format!(
                 "{}: upgrade completed, {} -> {}",
-                ran.facts.name,
+                super::named::who(Some(&ran.facts.name), &instance_id),
                 ran.facts.complete_version.as_deref().unwrap_or("?"),
                 job.version_after.as_deref().unwrap_or("?")
             ));

@@ -146,7 +146,8 @@ pub enum Impact {
 }
 
 impl Impact {
-    /// The impact the plan states, else the one the instance's type and options imply.
+    /// The impact the plan states (without its closing "now" or "in the … window": the
+    /// table's When column says it), else the one the instance's type and options imply.
     pub fn derive(
         stated: Option<&str>,
         engine: Option<&str>,
@@ -154,7 +155,11 @@ impl Impact {
         second_switch: Option<bool>,
     ) -> Impact {
         if let Some(text) = stated.filter(|t| !t.trim().is_empty()) {
-            return Impact::Stated(text.to_string());
+            let what = text
+                .rsplit_once(", ")
+                .filter(|(_, when)| *when == "now" || when.starts_with("in the "))
+                .map_or(text, |(what, _)| what);
+            return Impact::Stated(what.to_string());
         }
         let mysql = engine.is_some_and(|e| e.eq_ignore_ascii_case("mysql"));
         match instance_type {
@@ -315,6 +320,18 @@ mod tests {
             Impact::derive(None, Some("MySQL"), Some(&ha), Some(true)),
             Impact::TwoSwitchovers
         );
+        for when in ["now", "in the maintenance window 22:00-02:00 UTC"] {
+            assert_eq!(
+                Impact::derive(
+                    Some(&format!("two switchovers (swap, then swap back), {when}")),
+                    Some("MySQL"),
+                    Some(&ha),
+                    Some(true)
+                ),
+                Impact::Stated("two switchovers (swap, then swap back)".into()),
+                "the When column says {when}"
+            );
+        }
         assert_eq!(
             Impact::derive(None, Some("MySQL"), Some(&ha), Some(false)),
             Impact::Switchover

@@ -157,6 +157,35 @@ pub fn adopted_while_immediate(instance: &str, snap: &JobSnapshot) -> Diagnostic
     )
 }
 
+/// The create's warning when it returns with its delayed job still scheduled: nothing is
+/// installed yet, and when it will be (the task's planned window, else the maintenance
+/// window).
+pub fn scheduled_not_installed(state: &UpgradeState) -> Diagnostic {
+    let when = when(
+        state.scheduled_start.as_deref(),
+        state.scheduled_end.as_deref(),
+        state.maintenance_window.as_deref(),
+    );
+    let keeps = state
+        .version_before
+        .as_deref()
+        .map(|v| format!(" and the instance runs {v} until then"))
+        .unwrap_or_default();
+    Diagnostic::warning(
+        "Upgrade scheduled, not installed yet",
+        format!(
+            "Upgrade job {} of instance {} is scheduled to run {when}: nothing is installed yet{keeps}. \
+             The state records the job as Scheduled; a refresh after the window records its outcome. \
+             The RDS API cannot cancel a scheduled task: {CANCEL_IN_CONSOLE_ONLY}",
+            state.job_id(),
+            state.instance_id()
+        ),
+    )
+}
+
+const CANCEL_IN_CONSOLE_ONLY: &str =
+    "cancel it in the Huawei Cloud console (RDS > Task Center > Scheduled Tasks).";
+
 /// The destroy's warning: what forgetting the upgrade leaves behind, by the job's status.
 pub fn forgotten(prior: &UpgradeState) -> Diagnostic {
     let job = prior.job_id();
@@ -263,6 +292,31 @@ mod tests {
         let mut done = prior.clone();
         done.status = Field::Known(JobStatus::Completed);
         assert!(replacing_scheduled(&done, &planned).is_none());
+    }
+
+    #[test]
+    fn a_scheduled_create_says_nothing_is_installed_yet_and_when_it_runs() {
+        let mut state = scheduled("i1", "j1");
+        state.maintenance_window = "22:00-02:00".into();
+        state.version_before = "8.0.28".into();
+        let d = scheduled_not_installed(&state);
+        assert_eq!(d.summary, "Upgrade scheduled, not installed yet");
+        assert!(
+            d.detail.contains(
+                "job j1 of instance i1 is scheduled to run in the maintenance window 22:00-02:00 (UTC): nothing is installed yet and the instance runs 8.0.28 until then"
+            ),
+            "{}",
+            d.detail
+        );
+        state.scheduled_start = "2026-01-01T22:00:00Z".into();
+        state.scheduled_end = "2026-01-02T02:00:00Z".into();
+        let d = scheduled_not_installed(&state);
+        assert!(
+            d.detail
+                .contains("from 2026-01-01T22:00:00Z to 2026-01-02T02:00:00Z"),
+            "{}",
+            d.detail
+        );
     }
 
     #[test]

@@ -52,6 +52,7 @@
 //! [`super::submission`], [`super::wait_outcome`]).
 
 mod delayed;
+mod impact;
 mod import;
 pub(super) mod model;
 mod moved;
@@ -263,17 +264,21 @@ impl DbMinorUpgrade {
             Err(d) => return StateResult::error(d),
         };
         let mut diags = Diagnostics::default();
-        if new.instance_name == Field::Null {
-            // A state of an earlier version (or moved): the shared listing names it.
+        // A state of an earlier version (or moved, or imported): the shared listing names
+        // the instance and tells the upgrade's impact.
+        let listed = if new.instance_name == Field::Null || new.impact == Field::Null {
             let call = CallCtx::new(ctx.cancel.clone());
-            if let Ok(Some(instance)) = self
-                .provider
-                .catalog
+            let catalog = &self.provider.catalog;
+            catalog
                 .instance(client, &call, new.instance_id())
                 .await
-            {
-                new.set_name(&instance.name);
-            }
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
+        if let (Field::Null, Some(instance)) = (&new.instance_name, &listed) {
+            new.set_name(&instance.name);
         }
         if moved::has_no_job(new)
             && !moved::adopt(&self.provider, client, ctx, new, &mut diags).await
@@ -291,6 +296,9 @@ impl DbMinorUpgrade {
                 new.engine = instance.datastore.engine.into();
                 new.instance_type = instance.instance_type.into();
             }
+        }
+        if let (Field::Null, Some(instance)) = (&new.impact, &listed) {
+            new.impact = impact::at_refresh(new, instance);
         }
         let finished_before = new.is_finished();
         if let Err(d) = outcome::refresh(ctx, client, new).await {
@@ -336,8 +344,13 @@ impl DbMinorUpgrade {
                 cadence: UNATTENDED,
             };
             let instance_id = state.instance_id().to_string();
+            let name = state
+                .instance_name
+                .as_deref()
+                .unwrap_or_default()
+                .to_string();
             let tracked = upgrades
-                .resume(&instance_id, job, asked, &waiting, &mut |_| {})
+                .resume(&instance_id, &name, job, asked, &waiting, &mut |_| {})
                 .await;
             diags.extend(outcome::record_tracked(&mut state, &tracked, waiting.limit));
             if let Some(warning) = outcome::installed_differs(&state, None) {
@@ -416,8 +429,9 @@ impl DbMinorUpgrade {
         }
         planned.version_before = plan_carry::version_before(&facts, under_way, carried.as_ref());
         planned.target_version = plan_carry::target_version(&facts, now, carried.as_ref()).into();
-        plan.planned_private = plan_carry::carry(planned);
         delayed::plan_create(planned, facts.maintenance_window.as_deref());
+        planned.impact = plan_carry::impact(planned, &facts, carried.as_ref());
+        plan.planned_private = plan_carry::carry(planned);
         diags
     }
 

@@ -38,6 +38,7 @@ pub mod attr {
     pub const MAINTENANCE_WINDOW: &str = "maintenance_window";
     pub const SCHEDULED_START: &str = "scheduled_start";
     pub const SCHEDULED_END: &str = "scheduled_end";
+    pub const IMPACT: &str = "impact";
     /// The `timeouts` block.
     pub const TIMEOUTS: &str = "timeouts";
 }
@@ -137,6 +138,9 @@ pub struct UpgradeState {
     pub maintenance_window: Field<String>,
     pub scheduled_start: Field<String>,
     pub scheduled_end: Field<String>,
+    /// What the upgrade does to the service, and when ([`super::impact`]); null in states
+    /// of earlier versions until a refresh fills it.
+    pub impact: Field<String>,
     /// The value read, for what the model does not own.
     rest: Value,
 }
@@ -246,6 +250,7 @@ impl UpgradeState {
             maintenance_window: text(attr::MAINTENANCE_WINDOW),
             scheduled_start: text(attr::SCHEDULED_START),
             scheduled_end: text(attr::SCHEDULED_END),
+            impact: text(attr::IMPACT),
             rest: value.clone(),
         }
     }
@@ -286,6 +291,7 @@ impl UpgradeState {
             (attr::MAINTENANCE_WINDOW, text(&self.maintenance_window)),
             (attr::SCHEDULED_START, text(&self.scheduled_start)),
             (attr::SCHEDULED_END, text(&self.scheduled_end)),
+            (attr::IMPACT, text(&self.impact)),
         ];
         for (name, v) in attributes {
             value.set_attr(name, v);

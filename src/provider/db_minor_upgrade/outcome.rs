@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::api_error;
 use super::delayed;
+use super::impact::{self, Zones};
 use super::model::{Field, UpgradeState, attr};
 use crate::cty::AttributePath;
 use crate::provider::upgrade_target;
@@ -32,14 +33,18 @@ const VISIBILITY_GRACE: Duration = Duration::from_secs(60);
 /// instance's facts, the job and how it began, and how the run ended; or that there was
 /// nothing to install. `limit` is the create timeout.
 pub fn record_run(state: &mut UpgradeState, ran: &Ran, limit: Duration) -> Diagnostics {
-    match ran {
+    let diags = match ran {
         Ran::Job(run) => record_job_run(state, run, limit),
         Ran::UpToDate(facts) => {
             record_up_to_date(state, facts);
             // The plan said so, at instance_id: nothing more to say.
             Diagnostics::default()
         }
-    }
+    };
+    // The planned impact stays; one the plan could not tell is told now.
+    let impact = impact::of(state, Zones::of(&ran.facts().nodes));
+    state.impact.fill(impact);
+    diags
 }
 
 /// Records an instance that already ran its target (`facts`): status `UpToDate`, no job
@@ -119,6 +124,9 @@ fn record_job_run(state: &mut UpgradeState, ran: &JobRun, limit: Duration) -> Di
     );
     state.record(began);
     diags.extend(record_tracked(state, tracked, limit));
+    if is_delayed && tracked.ending == Ending::NotWaited && state.status.is(&JobStatus::Scheduled) {
+        diags.push(delayed::scheduled_not_installed(state));
+    }
     if let Some(warning) = installed_differs(state, newer_target.as_deref()) {
         diags.push(warning);
     }

@@ -1,6 +1,6 @@
 //! What the plan of a new `hwrds_db_minor_upgrade` keeps for the apply's final plan: the
-//! version the upgrade starts from and the one it installs, and the instance's name, as
-//! the plan showed them.
+//! version the upgrade starts from and the one it installs, the instance's name, and the
+//! upgrade's `impact`, as the plan showed them.
 //!
 //! Terraform plans every change twice — when the user plans, and again right before
 //! applying — and refuses the apply when a value known in the first plan differs in the
@@ -27,6 +27,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::impact::Zones;
 use super::model::{Field, UpgradeState};
 use crate::upgrade::facts::InstanceFacts;
 
@@ -43,6 +44,11 @@ pub struct Carried {
     /// an instance renamed between the plans keeps the name the plan showed.
     #[serde(default)]
     instance_name: Option<String>,
+    /// The planned `impact` (absent when null or unknown, and from plans of earlier
+    /// builds): read from the instance (its type, its nodes' zones, its window), which may
+    /// change between the plans.
+    #[serde(default)]
+    impact: Option<String>,
 }
 
 impl Carried {
@@ -109,10 +115,23 @@ pub fn instance_name(facts: &InstanceFacts, carried: Option<&Carried>) -> Field<
     }
 }
 
+/// The `impact` of the upgrade `planned` on `facts`' instance: as the first plan showed
+/// it when it was carried, else derived from the plan and the instance's zones.
+pub fn impact(
+    planned: &UpgradeState,
+    facts: &InstanceFacts,
+    carried: Option<&Carried>,
+) -> Field<String> {
+    match carried.and_then(|c| c.impact.clone()) {
+        Some(shown) => Field::Known(shown),
+        None => super::impact::of(planned, Zones::of(&facts.nodes)),
+    }
+}
+
 /// The private data of a plan of a new upgrade showing `version_before`,
-/// `target_version` and `instance_name`: the target when it is known (a version or null;
-/// nothing is kept otherwise), the version the upgrade starts from when it is one, the
-/// name when known.
+/// `target_version`, `instance_name` and `impact`: the target when it is known (a version
+/// or null; nothing is kept otherwise), the version the upgrade starts from when it is
+/// one, the name and the impact when known.
 pub fn carry(planned: &UpgradeState) -> Vec<u8> {
     let target_version = match &planned.target_version {
         Field::Known(version) => Some(version.clone()),
@@ -123,6 +142,7 @@ pub fn carry(planned: &UpgradeState) -> Vec<u8> {
         target_version,
         version_before: planned.version_before.known().cloned(),
         instance_name: planned.instance_name.known().cloned(),
+        impact: planned.impact.known().cloned(),
     })
     .unwrap_or_default()
 }
@@ -246,5 +266,31 @@ mod tests {
         };
         let earlier = Carried::from_private(br#"{"target_version":"8.0.32"}"#);
         assert_eq!(instance_name(&unnamed, earlier.as_ref()), Field::Null);
+    }
+
+    #[test]
+    fn the_impact_the_plan_showed_is_kept_for_the_final_plan() {
+        let mut shown = planned("8.0.28".into(), "8.0.32".into());
+        shown.engine = "MySQL".into();
+        shown.instance_type = "Single".into();
+        let single = facts("8.0.28");
+        shown.impact = impact(&shown, &single, None);
+        let restart = shown.impact.as_deref().expect("known").to_string();
+        assert!(restart.starts_with("restart"), "{restart}");
+        let kept = Carried::from_private(&super::carry(&shown)).expect("carried");
+        let mut now_ha = shown.clone();
+        now_ha.instance_type = "Ha".into();
+        assert_eq!(
+            impact(&now_ha, &single, Some(&kept)),
+            Field::Known(restart),
+            "the final plan shows what the plan showed"
+        );
+        let earlier = Carried::from_private(br#"{"target_version":"8.0.32"}"#);
+        assert!(
+            impact(&now_ha, &single, earlier.as_ref())
+                .as_deref()
+                .is_some_and(|i| i.contains("switchover")),
+            "derived again"
+        );
     }
 }

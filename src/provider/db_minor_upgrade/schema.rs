@@ -49,6 +49,10 @@ pub fn schema() -> Schema {
     .attribute(Attribute::computed(attr::ENGINE, Type::String, "Database engine of the instance.").stable())
     .attribute(Attribute::computed(attr::INSTANCE_TYPE, Type::String, "`Single`, `Ha` or `Replica`.").stable())
     .attribute(
+        Attribute::computed(attr::IMPACT, Type::String, "What the upgrade does to the service, and when, known in the plan of a new upgrade (from the engine, `instance_type`, `second_switch`, the availability zones of the nodes, `is_delayed` and the maintenance window): `switchover to the standby (one brief disconnection), now` (MySQL primary/standby with `second_switch = false`, or both nodes in one availability zone), `two switchovers (primary and standby swap, then swap back), now` (MySQL primary/standby in two availability zones with `second_switch = true`), `possibly a switchover to the standby (one brief disconnection), now` (PostgreSQL primary/standby), `restart (the database is unavailable for the upgrade's duration), now` (a single instance; `restart of the read replica ...` for a read replica); a delayed upgrade ends `in the maintenance window 22:00-02:00 UTC` instead of `now`. It describes the upgrade as planned: an upgrade `UpToDate` ran nothing. Null for an engine that takes no minor upgrade, and while the engine and type are not known (a state moved from the official provider before it adopts a job); states written before it existed get it at the next refresh.")
+            .stable(),
+    )
+    .attribute(
         Attribute::computed(attr::VERSION_BEFORE, Type::String, "Complete version the instance ran when the upgrade was planned (known in the plan).")
             .stable(),
     )

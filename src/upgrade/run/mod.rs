@@ -64,6 +64,8 @@ pub enum Event<'a> {
 #[derive(Clone, Copy)]
 struct Caller<'a> {
     instance_id: &'a str,
+    /// The instance's name, for the log (empty when unknown).
+    instance_name: &'a str,
     waiting: &'a Waiting,
     deadline: Instant,
 }
@@ -149,6 +151,7 @@ impl Upgrades {
         if let Some(facts) = on_target(&self.catalog, &self.client, &call, upgrade).await {
             tracing::info!(
                 instance_id,
+                instance_name = %facts.name,
                 version = facts.complete_version.as_deref().unwrap_or(""),
                 "already on its latest minor version: nothing submitted"
             );
@@ -175,6 +178,7 @@ impl Upgrades {
                 drop(slot);
                 tracing::info!(
                     instance_id,
+                    instance_name = %facts.name,
                     "already on its latest minor version: nothing submitted"
                 );
                 return Ok(Ran::UpToDate(Box::new(facts)));
@@ -213,6 +217,7 @@ impl Upgrades {
         let slot = course.holds_slot.then_some(slot);
         let caller = Caller {
             instance_id,
+            instance_name: &facts.name,
             waiting,
             deadline,
         };
@@ -228,12 +233,13 @@ impl Upgrades {
         })))
     }
 
-    /// Resumes following `job` of `instance_id`, recorded earlier and under way, as
-    /// `asked`: the same course as after a submission; a running job occupies a slot of
-    /// the fleet gate at once.
+    /// Resumes following `job` of `instance_id` (named `instance_name`, empty when
+    /// unknown), recorded earlier and under way, as `asked`: the same course as after a
+    /// submission; a running job occupies a slot of the fleet gate at once.
     pub async fn resume(
         &self,
         instance_id: &str,
+        instance_name: &str,
         job: JobSnapshot,
         asked: Asked,
         waiting: &Waiting,
@@ -251,12 +257,14 @@ impl Upgrades {
         if course.next == Next::Wait {
             tracing::info!(
                 instance_id,
+                instance_name,
                 job_id = %job.id,
                 "resuming the wait for the upgrade job"
             );
         }
         let caller = Caller {
             instance_id,
+            instance_name,
             waiting,
             deadline,
         };
@@ -276,6 +284,7 @@ impl Upgrades {
     ) -> Tracked {
         let Caller {
             instance_id,
+            instance_name,
             waiting,
             deadline,
         } = caller;
@@ -308,12 +317,12 @@ impl Upgrades {
                 let waited = self
                     .tracker
                     .follow_job(&call, followed, |snap| {
-                        tracing::info!(instance_id, job_id = %snap.id, status = %snap.status, progress = snap.progress.as_deref().unwrap_or(""), "upgrade in progress");
+                        tracing::info!(instance_id, instance_name, job_id = %snap.id, status = %snap.status, progress = snap.progress.as_deref().unwrap_or(""), "upgrade in progress");
                         on_event(Event::Progress(snap));
                     })
                     .await;
                 let (last, why) = match waited {
-                    Ok(done) => return self.finished(instance_id, done, slot, waiting).await,
+                    Ok(done) => return self.finished(caller, done, slot).await,
                     Err(WaitError::Timeout(last)) => (last, Stopped::Timeout),
                     Err(WaitError::Cancelled(last)) => (last, Stopped::Cancelled),
                     Err(WaitError::Api(e)) => (None, Stopped::Api(e)),
@@ -329,25 +338,30 @@ impl Upgrades {
                 };
             }
         };
-        self.finished(instance_id, job, slot, waiting).await
+        self.finished(caller, job, slot).await
     }
 
     /// A job that ended: its slot given back (a failure charged to the budget), and a
     /// completed one's version after.
     async fn finished(
         &self,
-        instance_id: &str,
+        caller: Caller<'_>,
         mut job: JobSnapshot,
         slot: Option<Slot>,
-        waiting: &Waiting,
     ) -> Tracked {
+        let Caller {
+            instance_id,
+            instance_name,
+            waiting,
+            ..
+        } = caller;
         if let Some(slot) = slot {
             slot.finished(instance_id, &job);
         }
         if job.status == JobStatus::Completed {
             job.version_after =
                 version_after(&self.client, &waiting.cancel, instance_id, &job).await;
-            tracing::info!(instance_id, job_id = %job.id, version_after = job.version_after.as_deref().unwrap_or(""), "upgrade completed");
+            tracing::info!(instance_id, instance_name, job_id = %job.id, version_after = job.version_after.as_deref().unwrap_or(""), "upgrade completed");
         }
         Tracked {
             job,
