@@ -39,7 +39,7 @@ fn emulator() -> Emulator {
 }
 
 /// The fleet: every instance but read replicas and `var.leave_out`, by name; billing
-/// delayed; `second_switch` set on analytics (a warning: PostgreSQL ignores it); orders
+/// delayed; `second_switch = false` set on analytics (a warning: PostgreSQL ignores it); orders
 /// upgraded again when `var.round` changes. `blocked` and `excluded` say who is left out.
 const FLEET: &str = r#"
 variable "round" {
@@ -62,7 +62,7 @@ resource "hwrds_db_minor_upgrade" "fleet" {
   for_each      = { for name, i in local.instances : name => i if i.type != "Replica" && !contains(var.leave_out, name) }
   instance_id   = each.value.id
   is_delayed    = each.key == "billing"
-  second_switch = each.key == "analytics" ? true : null
+  second_switch = each.key == "analytics" ? false : null
   triggers      = { round = each.key == "orders" ? var.round : "1" }
 }
 
