@@ -237,11 +237,19 @@ fn matches_the_plan(comment: &str, plan: &Value, log: &str) -> Vec<Vec<String>> 
     for w in &warnings {
         let d = &w["diagnostic"];
         // Warnings about no resource (dev_overrides in effect) say so.
-        let about = match d["address"].as_str() {
-            Some(address) => format!("**{}**", key(address)),
-            None => "(no instance)".to_string(),
+        // The provider's summary begins with the instance's name: said once, in bold.
+        let summary = d["summary"].as_str().unwrap();
+        let (about, said) = match d["address"].as_str() {
+            Some(address) => {
+                let name = key(address);
+                let said = summary
+                    .strip_prefix(&format!("{name}: "))
+                    .unwrap_or(summary);
+                (format!("**{name}**"), said)
+            }
+            None => ("(no instance)".to_string(), summary),
         };
-        let line = format!("- {about}: {}", d["summary"].as_str().unwrap());
+        let line = format!("- {about}: {said}");
         assert!(comment.contains(&line), "{line:?} missing:\n{comment}");
     }
     rows

@@ -246,23 +246,24 @@ fn diagnostics(out: &mut String, summary: &Summary) {
         }
         out.push_str(&format!("#### {title} ({})\n\n", found.len()));
         for d in found {
-            let about = match d.address.as_deref() {
-                Some(address) => match names.get(address) {
-                    Some(row) => format!("**{}**", escape(&row.name)),
-                    None => format!("`{}`", address.replace('`', "'")),
-                },
-                None => "(no instance)".to_string(),
+            let row = d.address.as_deref().and_then(|a| names.get(a));
+            let about = match (d.address.as_deref(), row) {
+                (_, Some(row)) => format!("**{}**", escape(&row.name)),
+                (Some(address), None) => format!("`{}`", address.replace('`', "'")),
+                (None, None) => "(no instance)".to_string(),
             };
+            // The provider's summaries begin with the instance's name already.
+            let said = flat(&d.summary);
+            let said = row
+                .and_then(|r| said.strip_prefix(&format!("{}: ", r.name)))
+                .unwrap_or(&said);
             let detail = flat(&d.detail);
             let detail = if detail.is_empty() {
                 String::new()
             } else {
                 format!(" — {}", escape(&detail))
             };
-            out.push_str(&format!(
-                "- {about}: {}{detail}\n",
-                escape(&flat(&d.summary))
-            ));
+            out.push_str(&format!("- {about}: {}{detail}\n", escape(said)));
         }
         out.push('\n');
     }
