@@ -89,14 +89,6 @@ fn fleet_workspace(emu: &Emulator) -> Workspace {
     ws
 }
 
-/// `terraform plan -out=tfplan`, then `terraform show -json tfplan`.
-fn saved_plan(ws: &Workspace) -> Value {
-    ws.run(&["plan", "-input=false", "-out=tfplan"]).assert_ok();
-    let shown = ws.run(&["show", "-json", "tfplan"]);
-    shown.assert_ok();
-    serde_json::from_str(&shown.stdout).expect("plan JSON")
-}
-
 /// The planned actions of each `hwrds_db_minor_upgrade.fleet` instance, by key.
 fn actions(plan: &Value) -> BTreeMap<String, String> {
     plan["resource_changes"]
@@ -192,7 +184,7 @@ fn the_guides_fleet_pattern_plans_around_blocked_instances_and_survives_the_next
         run.all()
     );
     assert!(!run.all().contains("Error:"), "{}", run.all());
-    let plan = saved_plan(&ws);
+    let plan = ws.saved_plan();
     let planned = actions(&plan);
     assert_eq!(
         planned.keys().cloned().collect::<BTreeSet<_>>(),
@@ -234,7 +226,7 @@ fn the_guides_fleet_pattern_plans_around_blocked_instances_and_survives_the_next
     // excluded, and the next plan neither adds nor destroys.
     let deadline = Instant::now() + Duration::from_secs(60);
     let plan = loop {
-        let plan = saved_plan(&ws);
+        let plan = ws.saved_plan();
         let up_to_date = planned_output(&plan, "up_to_date").clone();
         if PLANNED.iter().all(|n| up_to_date[n] == true) {
             break plan;
@@ -299,7 +291,7 @@ fn the_guides_fleet_pattern_plans_around_blocked_instances_and_survives_the_next
         json!({"instances": [instance("0dde0001", "orders",
                 json!({"status": "FROZEN", "complete_version": "8.0.32"}))]}),
     );
-    let plan = saved_plan(&ws);
+    let plan = ws.saved_plan();
     let after = actions(&plan);
     assert_eq!(after["orders"], "delete", "{after:?}");
     assert!(
@@ -344,7 +336,7 @@ fn the_guides_fleet_pattern_plans_around_blocked_instances_and_survives_the_next
         json!({"instances": [instance("0dde0001", "orders",
                 json!({"complete_version": "8.0.32"}))]}),
     );
-    let plan = saved_plan(&ws);
+    let plan = ws.saved_plan();
     assert_eq!(actions(&plan)["orders"], "create");
     assert!(
         !planned_output(&plan, "excluded")

@@ -457,10 +457,7 @@ fn a_missing_version_after_is_read_again_on_refresh() {
 fn the_plan_names_each_instance_and_an_earlier_state_gets_its_name_on_refresh() {
     let emu = Emulator::demo(1.0);
     let ws = workspace(&emu, &upgrade("orders", ORDERS, ""));
-    ws.run(&["plan", "-out=tfplan"]).assert_ok();
-    let shown = ws.run(&["show", "-json", "tfplan"]);
-    shown.assert_ok();
-    let plan: Value = serde_json::from_str(&shown.stdout).expect("plan JSON");
+    let plan = ws.saved_plan();
     let after = &plan["resource_changes"][0]["change"]["after"];
     assert_eq!(after["instance_name"], "orders", "{after}");
     ws.run(&["apply", "tfplan"]).assert_ok();
@@ -495,10 +492,7 @@ fn the_plan_shows_the_impact_and_an_earlier_state_gets_it_on_refresh() {
         upgrade("payments", PAYMENTS, "")
     );
     let ws = workspace(&emu, &body);
-    ws.run(&["plan", "-out=tfplan"]).assert_ok();
-    let shown = ws.run(&["show", "-json", "tfplan"]);
-    shown.assert_ok();
-    let plan: Value = serde_json::from_str(&shown.stdout).expect("plan JSON");
+    let plan = ws.saved_plan();
     let impacts = [
         (
             "orders",
@@ -610,10 +604,7 @@ fn an_instance_already_on_its_latest_version_is_recorded_up_to_date_and_nothing_
         upgrade("payments", PAYMENTS, "")
     );
     let ws = workspace(&emu, &body);
-    ws.run(&["plan", "-out=tfplan"]).assert_ok();
-    let shown = ws.run(&["show", "-json", "tfplan"]);
-    shown.assert_ok();
-    let plan: Value = serde_json::from_str(&shown.stdout).expect("plan JSON");
+    let plan = ws.saved_plan();
     let after = |name: &str| -> Value {
         plan["resource_changes"]
             .as_array()

@@ -78,6 +78,14 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// `terraform plan -out=tfplan`, then `terraform show -json tfplan`: the saved plan.
+    pub fn saved_plan(&self) -> serde_json::Value {
+        self.run(&["plan", "-input=false", "-out=tfplan"])
+            .assert_ok();
+        let shown = self.run(&["show", "-json", "tfplan"]);
+        shown.assert_ok();
+        serde_json::from_str(&shown.stdout).expect("plan JSON")
+    }
     /// `providers`: (provider source such as `hwrds/hwrds`, the provider's executable).
     pub fn new(terraform: PathBuf, providers: &[(&str, &Path)], main_tf: &str) -> Workspace {
         let dir = tempfile::tempdir().expect("temp dir");

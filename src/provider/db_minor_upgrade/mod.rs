@@ -290,9 +290,19 @@ impl DbMinorUpgrade {
             };
         }
         if new.engine == Field::Null {
-            // Imported: describe the instance once.
-            let call = CallCtx::new(ctx.cancel.clone());
-            if let Ok(Some(instance)) = client.instance(&call, new.instance_id()).await {
+            // Imported: describe the instance once (from the listing read above, if any).
+            let described = match &listed {
+                Some(instance) => Some(instance.clone()),
+                None => {
+                    let call = CallCtx::new(ctx.cancel.clone());
+                    client
+                        .instance(&call, new.instance_id())
+                        .await
+                        .ok()
+                        .flatten()
+                }
+            };
+            if let Some(instance) = described {
                 new.engine = instance.datastore.engine.into();
                 new.instance_type = instance.instance_type.into();
             }
