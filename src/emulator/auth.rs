@@ -5,6 +5,7 @@
 use axum::http::request::Parts;
 
 use super::config::Config;
+use super::identity::{Identity, Lookup, iam_time};
 use crate::rds::signer::{self, SignableRequest};
 
 /// Why a request was refused.
@@ -29,9 +30,17 @@ fn parse_sdk_date(value: &str) -> Option<f64> {
     Some(parsed.assume_utc().unix_timestamp() as f64)
 }
 
-/// Verifies the request's AK/SK signature against the configured credentials; on
-/// success, the access key that signed it (the user flow control counts for).
-pub fn verify(config: &Config, parts: &Parts, body: &[u8], now: f64) -> Result<String, Rejection> {
+/// Verifies the request's AK/SK signature against the configured credentials and the
+/// temporary ones IAM issued; on success, the user whose quota and permissions the
+/// request has (a temporary credential acts as the main user). More than five bad
+/// signatures of a key in a row lock it.
+pub fn verify(
+    config: &Config,
+    identity: &mut Identity,
+    parts: &Parts,
+    body: &[u8],
+    now: f64,
+) -> Result<String, Rejection> {
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let Some(authorization) = header("authorization") else {
         return reject(
@@ -72,33 +81,58 @@ pub fn verify(config: &Config, parts: &Parts, body: &[u8], now: f64) -> Result<S
             );
         }
     }
-    let main_user = parsed.access_key == config.access_key;
-    let secret_key = if main_user {
-        &config.secret_key
-    } else {
-        match config
-            .extra_credentials
-            .iter()
-            .find(|c| c.access_key == parsed.access_key)
+    let access_key = parsed.access_key.as_str();
+    if identity.locked(access_key, now) {
+        return reject(
+            "APIGW.0301",
+            "Incorrect IAM authentication information: AK access failed to reach the limit,forbidden.",
+        );
+    }
+    let security_token = header("x-security-token");
+    let (secret_key, user) = if access_key == config.access_key {
+        if let Some(token) = &config.security_token
+            && security_token != Some(token.as_str())
         {
-            Some(credential) => &credential.secret_key,
-            None => {
+            return reject(
+                "APIGW.0301",
+                "Incorrect IAM authentication information: the security token is missing or wrong.",
+            );
+        }
+        (config.secret_key.clone(), config.access_key.clone())
+    } else if let Some(credential) = config
+        .extra_credentials
+        .iter()
+        .find(|c| c.access_key == access_key)
+    {
+        (credential.secret_key.clone(), credential.access_key.clone())
+    } else {
+        match identity.lookup(access_key, now) {
+            Lookup::Valid(temporary) => {
+                if security_token != Some(temporary.security_token.as_str()) {
+                    return reject(
+                        "APIGW.0301",
+                        "Incorrect IAM authentication information: the security token is missing or wrong.",
+                    );
+                }
+                (temporary.secret_key.clone(), config.access_key.clone())
+            }
+            Lookup::Expired(expires_at) => {
                 return reject(
                     "APIGW.0301",
-                    "Incorrect IAM authentication information: the access key does not exist.",
+                    format!(
+                        "Incorrect IAM authentication information: token expires, expires_at: {}",
+                        iam_time(expires_at)
+                    ),
+                );
+            }
+            Lookup::Unknown => {
+                return reject(
+                    "APIGW.0301",
+                    "Incorrect IAM authentication information: ak not exist.",
                 );
             }
         }
     };
-    if main_user
-        && let Some(token) = &config.security_token
-        && header("x-security-token") != Some(token.as_str())
-    {
-        return reject(
-            "APIGW.0301",
-            "Incorrect IAM authentication information: the security token is missing or wrong.",
-        );
-    }
     let mut headers = Vec::with_capacity(parsed.signed_headers.len());
     for name in &parsed.signed_headers {
         let value = if name == "host" {
@@ -140,14 +174,16 @@ pub fn verify(config: &Config, parts: &Parts, body: &[u8], now: f64) -> Result<S
         headers: &headers,
         body,
     };
-    let expected = signer::signature(secret_key, date, &signer::canonical_request(&request));
+    let expected = signer::signature(&secret_key, date, &signer::canonical_request(&request));
     if expected != parsed.signature {
+        identity.bad_signature(config, access_key, now);
         return reject(
             "APIGW.0301",
             "Incorrect IAM authentication information: verify aksk signature fail.",
         );
     }
-    Ok(parsed.access_key)
+    identity.good_signature(access_key);
+    Ok(user)
 }
 
 /// The IAM action a signed API route needs, for the routes a policy in the emulator can

@@ -37,6 +37,38 @@ pub struct Config {
     /// lists (none by default).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dr_relations: Vec<DrRelationSpec>,
+    /// How long every temporary credential and IAM token the emulator issues lives, in
+    /// seconds (fractions allowed); unset, what the request asks (as IAM does).
+    pub temporary_credential_seconds: Option<f64>,
+    /// The agencies the main AK/SK may assume.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub agencies: Vec<AgencySpec>,
+    /// The OIDC identity providers whose id tokens IAM exchanges.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub identity_providers: Vec<IdentityProviderSpec>,
+    /// The agency attached to "this server": its keys are what
+    /// `GET /openstack/latest/securitykey` serves. Unset, that route answers 401.
+    pub metadata_agency: Option<String>,
+    /// How long an access key stays locked after more than five bad signatures in a
+    /// row (300 s at the gateway; scaled down in tests).
+    pub signature_lock_seconds: f64,
+}
+
+/// An agency the main user may assume: its account (name and id) and its name.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AgencySpec {
+    pub domain_name: String,
+    pub domain_id: String,
+    pub agency_name: String,
+}
+
+/// An OIDC identity provider: IAM accepts a JWT whose `iss` is `issuer`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProviderSpec {
+    pub id: String,
+    pub issuer: String,
 }
 
 /// One DR relation: this region's instance, its master and its DR instances (ids; the
@@ -94,6 +126,11 @@ impl Default for Config {
             extra_credentials: Vec::new(),
             flow_control: FlowControlConfig::default(),
             dr_relations: Vec::new(),
+            temporary_credential_seconds: None,
+            agencies: Vec::new(),
+            identity_providers: Vec::new(),
+            metadata_agency: None,
+            signature_lock_seconds: 300.0,
         }
     }
 }

@@ -87,6 +87,8 @@ pub mod config;
 mod dr;
 pub mod flow_control;
 pub mod gate;
+mod iam;
+mod identity;
 mod refusals;
 mod state;
 
@@ -135,6 +137,12 @@ const SCHEDULE_TASKS: &str = "/v3/{project_id}/schedule-tasks";
 const DATASTORES: &str = "/v3/{project_id}/datastores/{database_name}";
 const DR_RELATIONS: &str = "/v3/{project_id}/instances/disaster-recovery-relation";
 const SMALL_VERSIONS: &str = "/v3/{project_id}/datastores/{database_name}/small-version";
+/// IAM's and the metadata server's routes: counted in `stats.requests`, outside flow
+/// control (see `iam`).
+const SECURITY_TOKENS: &str = "/v3.0/OS-CREDENTIAL/securitytokens";
+const ID_TOKEN_TOKENS: &str = "/v3.0/OS-AUTH/id-token/tokens";
+const METADATA_SECURITY_KEY: &str = "/openstack/latest/securitykey";
+const METADATA_SESSION: &str = "/meta-data/latest/api/token";
 
 /// `"<METHOD> <route template>"` of every signed API route.
 fn api_keys() -> Vec<String> {
@@ -153,6 +161,8 @@ pub struct Shared {
     state_file: Option<PathBuf>,
     rng: Mutex<fastrand::Rng>,
     gates: Gates,
+    /// Locked after `world` when both are needed, never before.
+    identity: Mutex<identity::Identity>,
 }
 
 impl Shared {
@@ -163,6 +173,10 @@ impl Shared {
             self.write_state(&world);
         }
         world
+    }
+
+    fn identity(&self) -> MutexGuard<'_, identity::Identity> {
+        self.identity.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn flow(&self) -> MutexGuard<'_, FlowControl> {
@@ -213,6 +227,7 @@ pub fn load(config: Config, state_file: Option<PathBuf>) -> Result<Arc<Shared>, 
         state_file,
         rng: Mutex::new(fastrand::Rng::with_seed(1)),
         gates: Gates::default(),
+        identity: Mutex::new(identity::Identity::default()),
     });
     shared.save();
     Ok(shared)
@@ -274,6 +289,12 @@ fn router(shared: Arc<Shared>) -> Router {
         .route(SMALL_VERSIONS, get(api::small_versions))
         .route(DR_RELATIONS, get(dr::dr_relations))
         .route_layer(middleware::from_fn_with_state(shared.clone(), signed_api));
+    let identity = Router::new()
+        .route(SECURITY_TOKENS, post(iam::security_tokens))
+        .route(ID_TOKEN_TOKENS, post(iam::id_token))
+        .route(METADATA_SECURITY_KEY, get(iam::security_key))
+        .route(METADATA_SESSION, axum::routing::put(iam::metadata_session))
+        .route_layer(middleware::from_fn_with_state(shared.clone(), counted));
     let admin = Router::new()
         .route("/__emulator/stats", get(stats))
         .route("/__emulator/instances", post(add_instances))
@@ -282,7 +303,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/__emulator/gate", post(set_gate))
         .route("/__emulator/versions", post(release_version))
         .route("/__emulator/reset", post(reset));
-    api.merge(admin)
+    api.merge(identity)
+        .merge(admin)
         .fallback(|| async {
             api::error(
                 StatusCode::NOT_FOUND,
@@ -320,6 +342,22 @@ fn gateway_error(status: StatusCode, code: &str, message: &str) -> Response {
         response.headers_mut().insert("X-Request-Id", value);
     }
     response
+}
+
+/// IAM's and the metadata server's routes: counted like the others, each checking its
+/// own authentication.
+async fn counted(
+    State(shared): State<Arc<Shared>>,
+    matched: MatchedPath,
+    request: Request,
+    next: Next,
+) -> Response {
+    let key = format!("{} {}", request.method(), matched.as_str());
+    {
+        let mut world = shared.lock();
+        *world.stats.requests.entry(key).or_default() += 1;
+    }
+    next.run(request).await
 }
 
 /// Every signed API route: verify the signature, apply flow control, count it, wait at
@@ -367,7 +405,14 @@ async fn checked_and_processed(
             .unwrap_or_default();
         *world.stats.user_agents.entry(agent).or_default() += 1;
         let server_clock = state::now() + world.config.clock_skew_seconds;
-        let user = match auth::verify(&world.config, &parts, &body, server_clock) {
+        let verified = auth::verify(
+            &world.config,
+            &mut shared.identity(),
+            &parts,
+            &body,
+            server_clock,
+        );
+        let user = match verified {
             Ok(user) => user,
             Err(rejection) => {
                 // Refused before flow control: counted as a request, not against a quota.
@@ -646,6 +691,7 @@ async fn release_version(State(shared): State<Arc<Shared>>, body: axum::body::By
 
 async fn reset(State(shared): State<Arc<Shared>>) -> Response {
     shared.gates.open_all();
+    *shared.identity() = identity::Identity::default();
     *shared.world.lock().unwrap_or_else(|e| e.into_inner()) = World::new(shared.initial.clone());
     *shared.flow() = FlowControl::new(shared.initial.flow_control.clone());
     shared.save();

@@ -40,7 +40,22 @@ pub async fn signed(
 /// now); the answer's status, headers and body.
 pub async fn exchange(
     emu: &Emulator,
+    keys: (&str, &str),
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<Value>,
+    sdk_date: Option<String>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    exchange_with(emu, keys, &[], method, path, query, body, sdk_date).await
+}
+
+/// [`exchange`] with more signed headers (`X-Security-Token`, `X-Domain-Id`).
+#[allow(clippy::too_many_arguments)]
+pub async fn exchange_with(
+    emu: &Emulator,
     (access_key, secret): (&str, &str),
+    extra_headers: &[(&str, &str)],
     method: &str,
     path: &str,
     query: &[(&str, &str)],
@@ -51,7 +66,12 @@ pub async fn exchange(
         sdk_date.unwrap_or_else(|| hwrds::rds::signer::sdk_date(time::OffsetDateTime::now_utc()));
     let host = emu.url.trim_start_matches("http://").to_string();
     let body_bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-    let headers = vec![("Host".to_string(), host), ("X-Sdk-Date".to_string(), date)];
+    let mut headers = vec![("Host".to_string(), host), ("X-Sdk-Date".to_string(), date)];
+    headers.extend(
+        extra_headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     let q: Vec<(String, String)> = query
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -83,9 +103,11 @@ pub async fn exchange(
         format!("{}{path}?{}", emu.url, encoded.join("&"))
     };
     let client = CLIENT.with(Clone::clone);
-    let response = client
-        .request(method.parse().unwrap(), url)
-        .header("X-Sdk-Date", &headers[1].1)
+    let mut request = client.request(method.parse().unwrap(), url);
+    for (name, value) in headers.iter().skip(1) {
+        request = request.header(name, value);
+    }
+    let response = request
         .header("Authorization", auth)
         .body(body_bytes)
         .send()
