@@ -21,6 +21,7 @@ fn demo_shows_versions_before_and_after() {
         .env("HWRDS_EMULATOR_BIN", env!("CARGO_BIN_EXE_hwrds-emulator"))
         .env("TF_ACC_TERRAFORM_PATH", common::terraform())
         .env("TF_CLI_ARGS", "-no-color")
+        .env("HWRDS_METADATA_ENDPOINT", common::NO_METADATA)
         .env_remove("TF_LOG")
         .output()
         .expect("run scripts/demo");

@@ -58,6 +58,7 @@ fn launch(client_cert_pem: Option<&str>) -> Plugin {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(BINARY);
     cmd.env(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE)
+        .env("HWRDS_METADATA_ENDPOINT", common::NO_METADATA)
         .env("PLUGIN_PROTOCOL_VERSIONS", "5,6")
         .env("PLUGIN_UNIX_SOCKET_DIR", dir.path())
         .env_remove("PLUGIN_CLIENT_CERT")

@@ -93,6 +93,7 @@ fn saved_plan(ws: &Workspace) -> (String, Value) {
 /// The provider binary's `summary` with `args`, in the workspace.
 fn summary(dir: &std::path::Path, args: &[&str]) -> Output {
     Command::new(common::hwrds_binary())
+        .env("HWRDS_METADATA_ENDPOINT", common::NO_METADATA)
         .arg("summary")
         .args(args)
         .current_dir(dir)

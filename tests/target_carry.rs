@@ -69,6 +69,7 @@ async fn configured(url: &str) -> Plugin {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_terraform-provider-hwrds"))
         .env(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE)
+        .env("HWRDS_METADATA_ENDPOINT", common::NO_METADATA)
         .env("PLUGIN_PROTOCOL_VERSIONS", "6")
         .env("PLUGIN_UNIX_SOCKET_DIR", dir.path())
         .env_remove("PLUGIN_CLIENT_CERT")

@@ -91,6 +91,7 @@ pub fn launch(
     let mut command = Command::new(&provider.binary);
     command
         .env(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE)
+        .env("HWRDS_METADATA_ENDPOINT", "http://127.0.0.1:9")
         .env("PLUGIN_PROTOCOL_VERSIONS", provider.protocol.to_string())
         .env("PLUGIN_MIN_PORT", "10000")
         .env("PLUGIN_MAX_PORT", "25000")

@@ -24,7 +24,9 @@ pub struct Tools {
 /// The rate limit and the per-API quota are raised to the emulator's capacity: sections
 /// 1–4 measure what the provider adds, not the default pacing meant to spare a real
 /// tenant's quota (60 requests per minute per API); sections 5 and 6 set their own.
-pub const PROVIDER_ENV: [(&str, &str); 6] = [
+pub const PROVIDER_ENV: [(&str, &str); 7] = [
+    // Never 169.254.169.254: a loopback port nothing listens on.
+    ("HWRDS_METADATA_ENDPOINT", "http://127.0.0.1:9"),
     ("HWRDS_MAX_REQUESTS_PER_SECOND", "1000"),
     ("HWRDS_API_QUOTA_PER_MINUTE", "1000000"),
     ("HW_REGION_NAME", "ap-southeast-1"),

@@ -3,6 +3,7 @@
 //! ([`crate::upgrade`]): schemas, plans, state and diagnostics.
 
 pub mod config;
+mod credentials;
 mod db_minor_upgrade;
 mod dr_relation;
 mod findings;
@@ -133,6 +134,10 @@ impl Provider for HwrdsProvider {
         let (region, endpoint) = (client.region.clone(), client.endpoint.clone());
         match RdsClient::new(client) {
             Ok(client) => {
+                if let Err(diagnostic) = credentials::first(&client).await {
+                    diags.push(diagnostic);
+                    return diags;
+                }
                 // The tracker's loop ends with the state (its last handle): the state
                 // holds no shutdown token, and each wait has its own cancellation.
                 let tracker = JobTracker::with_catalog(

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::rds::RdsError;
 use crate::tfplugin::Diagnostic;
 use crate::upgrade::run::{Ending, Stopped};
 
@@ -63,8 +64,34 @@ pub fn of_ending(
     match ending {
         Ending::Finished | Ending::NotWaited => None,
         Ending::TooLate { start } => Some(not_waiting(resume, instance, job_id, start, limit)),
+        Ending::Stopped(Stopped::Api(e)) if e.is_expired_credential() => {
+            Some(credentials_expired(resume, e, job_id, who))
+        }
         Ending::Stopped(stopped) => Some(interrupted(resume, stopped, limit, job_id, who)),
     }
+}
+
+/// The error of a wait that stopped because the credentials expired (static temporary
+/// keys, which nothing renews): the run did not succeed, though the job goes on and,
+/// for the resource, is recorded in the state to be adopted by the next apply.
+fn credentials_expired(resume: Resume, error: &RdsError, job_id: &str, who: &str) -> Diagnostic {
+    let (recorded, next) = match resume {
+        Resume::Apply => (
+            " and is recorded in the state",
+            "Renew the credentials (HW_ACCESS_KEY, HW_SECRET_KEY and HW_SECURITY_TOKEN, or use a source that renews: assume_role or ECS metadata) and run terraform apply again: it adopts the recorded job and follows it to the end",
+        ),
+        Resume::Invoke => (
+            "",
+            "Renew the credentials and invoke the action again: it adopts the running job and follows it to the end",
+        ),
+    };
+    Diagnostic::error(
+        "Credentials expired while following the upgrade",
+        format!(
+            "The credentials expired before the upgrade job {job_id} of {who} finished ({error}). \
+             The job goes on in Huawei Cloud{recorded}. {next}; nothing is submitted again."
+        ),
+    )
 }
 
 /// [`still_running`] for a wait that stopped (`stopped`) with the limit `limit`.
@@ -146,6 +173,27 @@ mod tests {
                 .detail
                 .contains("Invoke the action again to follow it")
         );
+    }
+
+    #[test]
+    fn expired_credentials_end_the_wait_in_an_error_that_says_how_to_resume() {
+        let expired = RdsError::Api {
+            status: 401,
+            code: "APIGW.0301".into(),
+            message: "Incorrect IAM authentication information: token expires, expires_at: 2026-01-01T00:00:00.000000Z".into(),
+            request_id: None,
+        };
+        let ending = Ending::Stopped(Stopped::Api(expired));
+        let limit = Duration::from_secs(90);
+        let d = of_ending(Resume::Apply, &ending, limit, "j1", ("i1", "instance i1")).unwrap();
+        assert_eq!(d.severity, crate::tfplugin::Severity::Error);
+        assert_eq!(d.summary, "Credentials expired while following the upgrade");
+        assert!(d.detail.contains("recorded in the state"), "{}", d.detail);
+        assert!(d.detail.contains("adopts the recorded job"), "{}", d.detail);
+        // Another refusal while following stays a warning: the wait merely stopped.
+        let other = Ending::Stopped(Stopped::Api(RdsError::Transport("reset".into())));
+        let d = of_ending(Resume::Apply, &other, limit, "j1", ("i1", "instance i1")).unwrap();
+        assert_eq!(d.severity, crate::tfplugin::Severity::Warning);
     }
 
     #[test]

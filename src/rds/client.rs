@@ -14,7 +14,8 @@ use tokio::sync::OnceCell;
 
 use super::api::Api;
 use super::context::CallCtx;
-use super::credentials::Credentials;
+use super::credentials::exchange::Exchanger;
+use super::credentials::{CredentialHolder, Source};
 use super::defaults;
 use super::endpoints;
 use super::error::RdsError;
@@ -31,7 +32,8 @@ use super::signer;
 pub struct ClientConfig {
     pub region: Option<String>,
     pub project_id: Option<String>,
-    pub credentials: Credentials,
+    /// Where the credentials come from; the client holds and renews them.
+    pub credentials: Source,
     /// RDS endpoint; default the region's ([`endpoints::rds_endpoint`]).
     pub endpoint: Option<String>,
     /// IAM endpoint; default the region's ([`endpoints::iam_endpoint`]).
@@ -49,11 +51,11 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    pub fn new(credentials: Credentials) -> Self {
+    pub fn new(credentials: impl Into<Source>) -> Self {
         ClientConfig {
             region: None,
             project_id: None,
-            credentials,
+            credentials: credentials.into(),
             endpoint: None,
             iam_endpoint: None,
             insecure: false,
@@ -135,6 +137,7 @@ struct Inner {
     project_id: OnceCell<String>,
     limiter: RateLimiter,
     quotas: Quotas,
+    credentials: Arc<CredentialHolder>,
 }
 
 /// A cheap-to-clone handle; every clone shares the HTTP pool, quotas, limiter and caches.
@@ -168,6 +171,13 @@ impl RdsClient {
             .build()
             .map_err(|e| RdsError::Config(format!("HTTP client: {e}")))?;
         let project_id = OnceCell::new_with(config.project_id.clone());
+        let iam_for_credentials = iam_endpoint
+            .clone()
+            .or_else(|| config.region.as_deref().map(endpoints::iam_endpoint));
+        let credentials = CredentialHolder::new(
+            config.credentials.clone(),
+            Exchanger::new(http.clone(), iam_for_credentials),
+        );
         Ok(RdsClient {
             inner: Arc::new(Inner {
                 http,
@@ -177,6 +187,7 @@ impl RdsClient {
                 iam_endpoint,
                 project_id,
                 config,
+                credentials,
             }),
         })
     }
@@ -184,6 +195,11 @@ impl RdsClient {
     /// The configuration it was made with.
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
+    }
+
+    /// The credential every request signs with, and its renewal.
+    pub fn credentials(&self) -> &Arc<CredentialHolder> {
+        &self.inner.credentials
     }
 
     pub fn limiter(&self) -> &RateLimiter {

@@ -42,6 +42,14 @@ pub enum RdsError {
         url: String,
         cause: Box<RdsError>,
     },
+    /// Credentials could not be obtained from `source` (described, never a secret):
+    /// what IAM or the metadata server answered. `tried` names the sources that gave
+    /// none before it, when it was the last resort.
+    Credentials {
+        source: String,
+        tried: Vec<String>,
+        message: String,
+    },
 }
 
 /// Error codes that mean "the instance is busy with another operation; try later".
@@ -109,6 +117,25 @@ impl RdsError {
         }
     }
 
+    /// A 401 that a renewed credential may cure: `APIGW.0301` (expired, unknown key,
+    /// missing token) or `APIGW.0307` ("The token must be updated").
+    pub fn is_stale_credential(&self) -> bool {
+        matches!(self.root(), RdsError::Api { status: 401, code, .. } if code == "APIGW.0301" || code == "APIGW.0307")
+    }
+
+    /// A 401 that says the credential expired (`token expires`, or `APIGW.0307`).
+    pub fn is_expired_credential(&self) -> bool {
+        match self.root() {
+            RdsError::Api {
+                status: 401,
+                code,
+                message,
+                ..
+            } => code == "APIGW.0307" || (code == "APIGW.0301" && message.contains("expire")),
+            _ => false,
+        }
+    }
+
     /// Authentication failures are never retried: five in a row lock the access key.
     /// A project lookup refused by IAM is one too: the same key signed it.
     pub fn is_auth(&self) -> bool {
@@ -171,6 +198,18 @@ impl fmt::Display for RdsError {
                 f,
                 "looking up the project id of region {region:?} through IAM (GET {url}) failed: {cause}"
             ),
+            RdsError::Credentials {
+                source,
+                tried,
+                message,
+            } if !tried.is_empty() => write!(
+                f,
+                "no credentials: {} gave none, and {source} gave none either: {message}",
+                tried.join(", ")
+            ),
+            RdsError::Credentials {
+                source, message, ..
+            } => write!(f, "cannot obtain credentials from {source}: {message}"),
         }
     }
 }

@@ -82,6 +82,8 @@ pub(super) struct RequestProgress {
     /// The 429 that sent the request back last, reported if a later wait ends in a
     /// timeout or cancellation.
     pub throttled: Option<RdsError>,
+    /// The credential was renewed once after the gateway refused it.
+    pub renewed: bool,
 }
 
 impl RequestProgress {
@@ -91,6 +93,7 @@ impl RequestProgress {
             tries: 0,
             retries: 0,
             throttled: None,
+            renewed: false,
         }
     }
 }

@@ -13,6 +13,7 @@ use super::api::Api;
 use super::call_log::{self, CallOutcome, CallRecord};
 use super::client::RdsClient;
 use super::context::{CallCtx, sleep_until};
+use super::credentials::Credentials;
 use super::error::{RdsError, describe_body, from_response};
 use super::limiter::Lane;
 use super::quota::Denied;
@@ -134,9 +135,11 @@ impl RdsClient {
         if !granted {
             return Err(cancelled(api, progress.throttled.as_ref()));
         }
+        // Valid credentials come at once; only expired ones wait for their renewal.
+        let current = self.credentials().current(ctx).await?;
         let sent = permit.sent();
         progress.tries += 1;
-        let send = self.attempt(progress.tries, request);
+        let send = self.attempt(progress.tries, request, &current.credentials);
         let outcome = if idempotent {
             tokio::select! {
                 _ = ctx.cancel.cancelled() => return Err(RdsError::Cancelled),
@@ -185,6 +188,19 @@ impl RdsClient {
                 if went_through(&e) {
                     sent.accepted();
                 }
+                // A refused renewable credential: one renewal and one more try, never a
+                // loop (more than five bad signatures in a row lock the key).
+                if e.is_stale_credential()
+                    && !progress.renewed
+                    && let Some(renewed) = self
+                        .credentials()
+                        .renewed_after_refusal(ctx, current.generation)
+                        .await
+                {
+                    renewed?;
+                    progress.renewed = true;
+                    return Ok(Reply::SentBack(SentBack { progress }));
+                }
                 return Err(e);
             }
             Attempt::Retry(e, retry_after) => {
@@ -215,10 +231,15 @@ impl RdsClient {
 
     /// One attempt of `request` (`number` 1 for the first): its outcome is known here,
     /// and only here, and logged by [`call_log::record`].
-    async fn attempt(&self, number: u32, request: &Request<'_>) -> Attempt {
+    async fn attempt(
+        &self,
+        number: u32,
+        request: &Request<'_>,
+        credentials: &Credentials,
+    ) -> Attempt {
         let idempotent = request.idempotent;
         let method = &request.method;
-        let signed = match request.signed(self.http(), &self.config().credentials) {
+        let signed = match request.signed(self.http(), credentials) {
             Ok(r) => r,
             Err(e) => return Attempt::Fail(e),
         };
@@ -232,7 +253,7 @@ impl RdsClient {
                 latency: started.elapsed(),
                 outcome,
                 retry_after,
-                redact: &[&self.config().credentials.access_key],
+                redact: &[&credentials.access_key],
             })
         };
         let response = match self.http().execute(signed).await {

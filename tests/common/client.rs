@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hwrds::rds::credentials::{Credentials, Secret};
+use hwrds::rds::credentials::{Credentials, Secret, Source};
 use hwrds::rds::retry::RetryPolicy;
 use hwrds::rds::{Api, CallCtx, ClientConfig, RdsClient, RdsError, Reply, UpgradeRequest};
 use hwrds::upgrade::job::JobSnapshot;
@@ -85,14 +85,26 @@ impl EmulatorClient {
 
     /// Signs as another user (`extra_credentials` of the emulator), with its own quotas.
     pub fn user(mut self, access_key: &str, secret_key: &str) -> Self {
-        self.config.credentials.access_key = access_key.into();
-        self.config.credentials.secret_key = Secret::new(secret_key);
+        self.config.credentials = Source::Static(Credentials {
+            access_key: access_key.into(),
+            secret_key: Secret::new(secret_key),
+            security_token: None,
+        });
         self
     }
 
     /// Signs with another secret key (a wrong one, for refusals).
     pub fn secret(mut self, secret: &str) -> Self {
-        self.config.credentials.secret_key = Secret::new(secret);
+        let access_key = match &self.config.credentials {
+            Source::Static(keys) => keys.access_key.clone(),
+            _ => ACCESS_KEY.to_string(),
+        };
+        self.user(&access_key, secret)
+    }
+
+    /// Obtains credentials from `source` instead of the emulator's static keys.
+    pub fn source(mut self, source: Source) -> Self {
+        self.config.credentials = source;
         self
     }
 

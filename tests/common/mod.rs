@@ -112,6 +112,10 @@ impl Workspace {
             ("CHECKPOINT_DISABLE".to_string(), "1".to_string()),
             ("TF_INPUT".to_string(), "0".to_string()),
             ("HOME".to_string(), home.display().to_string()),
+            (
+                "HWRDS_METADATA_ENDPOINT".to_string(),
+                NO_METADATA.to_string(),
+            ),
         ];
         Workspace {
             dir,
@@ -330,6 +334,10 @@ pub struct Emulator {
     pub state_path: Option<PathBuf>,
     _dir: std::sync::Arc<tempfile::TempDir>,
 }
+
+/// `HWRDS_METADATA_ENDPOINT` of every provider the tests start: a loopback port nothing
+/// listens on, so that a provider left without keys never contacts 169.254.169.254.
+pub const NO_METADATA: &str = "http://127.0.0.1:9";
 
 /// The emulator's default credentials and project.
 pub const ACCESS_KEY: &str = "EMULATORAK";

@@ -10,7 +10,7 @@ mod shared_config;
 pub use resolve::{ResolvedConfig, resolve};
 
 use crate::cty::Value;
-use crate::schema::{Block, Schema};
+use crate::schema::{Block, NestedBlock, Schema};
 use crate::tfplugin::Diagnostics;
 
 /// Reads an environment variable (a seam so tests need not touch the process env).
@@ -21,9 +21,16 @@ pub fn schema() -> Schema {
     let block = Block::new(
         "The hwrds provider manages Huawei Cloud RDS minor version upgrades. Every argument is optional and falls back to the environment variable named in its description.",
     );
-    let block = settings::TABLE
+    let own = settings::TABLE.iter().filter(|s| s.block.is_none());
+    let block = own.fold(block, |block, setting| block.attribute(setting.attribute()));
+    let assume_role = settings::TABLE
         .iter()
-        .fold(block, |block, setting| block.attribute(setting.attribute()));
+        .filter(|s| s.block == Some(settings::ASSUME_ROLE))
+        .fold(
+            Block::new(settings::ASSUME_ROLE_DESCRIPTION),
+            |block, setting| block.attribute(setting.attribute()),
+        );
+    let block = block.block(NestedBlock::single(settings::ASSUME_ROLE, assume_role));
     Schema { version: 0, block }
 }
 

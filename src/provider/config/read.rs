@@ -8,7 +8,7 @@ use std::ops::RangeInclusive;
 
 use super::Env;
 use super::settings::{Kind, Setting};
-use crate::cty::{AttributePath, Number, Value};
+use crate::cty::{Number, Value};
 use crate::rds::endpoints::check_endpoint;
 use crate::tfplugin::{Diagnostic, Diagnostics};
 
@@ -24,17 +24,16 @@ pub(super) enum Read {
 /// validation), a diagnostic at the attribute when invalid.
 pub(super) fn from_block(setting: &Setting, config: &Value) -> Result<Option<Read>, Diagnostic> {
     let name = setting.name;
-    let invalid = |summary: &str, detail: String| {
-        Diagnostic::error_at(AttributePath::attribute(name), summary, detail)
-    };
+    let invalid =
+        |summary: &str, detail: String| Diagnostic::error_at(setting.path(), summary, detail);
     let out_of_range = |n: &Number, expected: String| {
         invalid(
             &format!("Invalid {name}"),
             format!("{name} must be {expected}, not {}.", shown(n)),
         )
     };
-    let Some(value) = config
-        .get_attr(name)
+    let Some(value) = setting
+        .value_in(config)
         .filter(|v| !v.is_null() && !v.is_unknown())
     else {
         return Ok(None);
@@ -93,9 +92,8 @@ fn shown(n: &Number) -> String {
 /// attribute, naming the variable, when it does not parse as the setting's kind.
 fn from_env(setting: &Setting, raw: &str) -> Result<Option<Read>, Diagnostic> {
     let env_var = setting.env_var;
-    let invalid = |summary: String, detail: String| {
-        Diagnostic::error_at(AttributePath::attribute(setting.name), summary, detail)
-    };
+    let invalid =
+        |summary: String, detail: String| Diagnostic::error_at(setting.path(), summary, detail);
     let not = |what: String| {
         invalid(
             format!("Invalid {env_var}"),

@@ -42,12 +42,23 @@ fn find<'a>(diags: &'a Diagnostics, summary: &str) -> &'a Diagnostic {
 #[test]
 fn the_schema_is_the_table() {
     let schema = schema();
-    let names: Vec<_> = schema.block.attributes.iter().map(|a| &a.name).collect();
+    let nested = &schema.block.blocks[0];
+    assert_eq!(nested.name, settings::ASSUME_ROLE);
+    let attributes = || {
+        schema
+            .block
+            .attributes
+            .iter()
+            .chain(nested.block.attributes.iter())
+    };
+    let names: Vec<_> = attributes().map(|a| &a.name).collect();
     let rows: Vec<_> = TABLE.iter().map(|s| s.name).collect();
     assert_eq!(names, rows);
-    let sensitive = schema.block.attributes.iter().filter(|a| a.sensitive);
-    let sensitive: Vec<_> = sensitive.map(|a| a.name.as_str()).collect();
-    assert_eq!(sensitive, ["secret_key", "security_token"]);
+    let sensitive: Vec<_> = attributes()
+        .filter(|a| a.sensitive)
+        .map(|a| a.name.as_str())
+        .collect();
+    assert_eq!(sensitive, ["secret_key", "security_token", "id_token"]);
     let mut env_vars: Vec<_> = TABLE.iter().map(|s| s.env_var).collect();
     env_vars.sort();
     env_vars.dedup();
@@ -344,4 +355,104 @@ fn endpoints_from_the_environment_are_checked() {
         Some(AttributePath::attribute("endpoint"))
     );
     assert_eq!(empty.0.len(), 1, "{empty:?}");
+}
+
+/// The `assume_role` block with these attributes.
+fn assume_role(pairs: &[(&str, &str)]) -> (&'static str, Value) {
+    let attrs: Vec<(&str, Value)> = pairs.iter().map(|(k, v)| (*k, Value::string(*v))).collect();
+    ("assume_role", Value::object(attrs))
+}
+
+#[test]
+fn sources_are_chosen_in_the_documented_order() {
+    use crate::rds::credentials::{AgencyAccount, IdToken, Source};
+    let region = |name: &str| (name == "HW_REGION_NAME").then(|| "r".to_string());
+    // No keys anywhere: the metadata server, naming what was tried before it.
+    let (resolved, _) = resolve(&config(&[]), &region).unwrap();
+    match &resolved.client.credentials {
+        Source::Metadata { endpoint, tried } => {
+            assert_eq!(endpoint, "http://169.254.169.254");
+            assert!(
+                tried.iter().any(|t| t.contains("HW_ACCESS_KEY")),
+                "{tried:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // An agency over the environment's keys, from the block.
+    let block = assume_role(&[("agency_name", "upgrader"), ("domain_name", "ops")]);
+    let (resolved, _) = resolve(&config(&[block]), &env_with(("", ""))).unwrap();
+    match &resolved.client.credentials {
+        Source::Agency { base, agency } => {
+            assert!(matches!(**base, Source::Static(_)));
+            assert_eq!(agency.account, AgencyAccount::Name("ops".into()));
+            assert_eq!(agency.duration, 3600);
+        }
+        other => panic!("{other:?}"),
+    }
+    // OIDC from the environment, its token file first, then the agency.
+    let env = |name: &str| {
+        Some(match name {
+            "HW_REGION_NAME" => "r",
+            "HW_ASSUME_ROLE_IDP_ID" => "github",
+            "HW_ASSUME_ROLE_ID_TOKEN_FILE" => "/run/token",
+            "HW_ASSUME_ROLE_ID_TOKEN" => "inline",
+            "HW_ASSUME_ROLE_AGENCY_NAME" => "upgrader",
+            "HW_ASSUME_ROLE_DOMAIN_ID" => "d1",
+            "HW_ASSUME_ROLE_DURATION" => "900",
+            _ => return None,
+        })
+        .map(str::to_string)
+    };
+    let (resolved, _) = resolve(&config(&[]), &env).unwrap();
+    match &resolved.client.credentials {
+        Source::Oidc {
+            idp_id,
+            id_token,
+            duration,
+            then: Some(agency),
+        } => {
+            assert_eq!((idp_id.as_str(), *duration), ("github", 900));
+            assert_eq!(id_token, &IdToken::File("/run/token".into()));
+            assert_eq!(agency.account, AgencyAccount::Id("d1".into()));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn assume_role_errors_point_into_the_block() {
+    let at = |name: &str| {
+        AttributePath::attribute("assume_role").join(crate::cty::PathStep::Attribute(name.into()))
+    };
+    let cases = [
+        (
+            assume_role(&[("agency_name", "upgrader")]),
+            "agency_name",
+            "Agency without an account",
+        ),
+        (
+            assume_role(&[("idp_id", "github")]),
+            "id_token_file",
+            "No OIDC id token",
+        ),
+        (
+            assume_role(&[
+                ("agency_name", "a"),
+                ("domain_name", "d"),
+                ("session_name", "1x"),
+            ]),
+            "session_name",
+            "Invalid session_name",
+        ),
+    ];
+    for (block, attribute, summary) in cases {
+        let diags = resolve(&config(&[block]), &env_with(("", ""))).unwrap_err();
+        assert_eq!(find(&diags, summary).path, Some(at(attribute)), "{diags:?}");
+    }
+    let diags = resolve(&config(&[]), &env_with(("HW_ASSUME_ROLE_DURATION", "60"))).unwrap_err();
+    assert_eq!(
+        find(&diags, "Invalid HW_ASSUME_ROLE_DURATION").path,
+        Some(at("duration"))
+    );
 }

@@ -1,8 +1,22 @@
-//! Credentials for AK/SK signing. Secrets redact themselves in `Debug` and `Display`, so
-//! no log line, error message or panic can print them.
+//! Credentials for AK/SK signing, where they come from and how they stay fresh. Secrets
+//! redact themselves in `Debug` and `Display`, so no log line, error message or panic can
+//! print them.
+//!
+//! - [`source`]: where credentials come from (static keys, an agency, OIDC, ECS metadata);
+//! - [`exchange`]: the requests to IAM and the metadata server that obtain them;
+//! - [`renewal`]: when a credential is renewed, and the backoff of a failed renewal;
+//! - [`holder`]: the one holder per client that every request signs with.
+
+pub mod exchange;
+pub mod holder;
+pub mod renewal;
+pub mod source;
+
+pub use holder::{CredentialHolder, Current};
+pub use source::{Agency, AgencyAccount, IdToken, Source};
 
 /// A secret string: only [`Secret::expose`] gives the value.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
 impl Secret {
@@ -29,7 +43,7 @@ impl std::fmt::Display for Secret {
 }
 
 /// An access key with its secret, and a security token for temporary credentials.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Credentials {
     pub access_key: String,
     pub secret_key: Secret,
