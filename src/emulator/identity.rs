@@ -129,6 +129,21 @@ impl Identity {
         }
     }
 
+    /// Every temporary credential and subject token issued, for tests that look for
+    /// them where they must not be (logs, state).
+    pub fn issued(&self) -> serde_json::Value {
+        let temporaries: Vec<serde_json::Value> = self
+            .temporaries
+            .values()
+            .map(|t| {
+                serde_json::json!({"access": t.access_key, "secret": t.secret_key,
+                                   "securitytoken": t.security_token, "expires_at": iam_time(t.expires_at)})
+            })
+            .collect();
+        let subject_tokens: Vec<&String> = self.subject_tokens.keys().collect();
+        serde_json::json!({"temporary": temporaries, "subject_tokens": subject_tokens})
+    }
+
     pub fn good_signature(&mut self, access_key: &str) {
         if let Some(failures) = self.failures.get_mut(access_key) {
             failures.in_a_row = 0;

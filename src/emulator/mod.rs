@@ -297,6 +297,12 @@ fn router(shared: Arc<Shared>) -> Router {
         .route_layer(middleware::from_fn_with_state(shared.clone(), counted));
     let admin = Router::new()
         .route("/__emulator/stats", get(stats))
+        .route(
+            "/__emulator/credentials",
+            get(|State(shared): State<Arc<Shared>>| async move {
+                Json(shared.identity().issued()).into_response()
+            }),
+        )
         .route("/__emulator/instances", post(add_instances))
         .route("/__emulator/faults", post(set_faults))
         .route("/__emulator/flow_control", post(set_flow_control))

@@ -94,7 +94,7 @@ impl EmulatorClient {
     }
 
     /// Signs with another secret key (a wrong one, for refusals).
-    pub fn secret(mut self, secret: &str) -> Self {
+    pub fn secret(self, secret: &str) -> Self {
         let access_key = match &self.config.credentials {
             Source::Static(keys) => keys.access_key.clone(),
             _ => ACCESS_KEY.to_string(),
