@@ -1,0 +1,200 @@
+//! The client's credential holder against the real emulator process: requests waiting
+//! when a credential expires cause one renewal; a credential due for renewal is still
+//! signed with while it is renewed in the background; a credential the gateway refuses
+//! causes one renewal and one retry, never a loop; a source that cannot give keys fails
+//! fast with an error naming it and the answer.
+
+pub mod common;
+
+use std::time::Duration;
+
+use common::client::{EmulatorClient, ctx, ctx_within};
+use common::signed::spec;
+use common::{ACCESS_KEY, Emulator, SECRET_KEY, counter};
+use hwrds::rds::credentials::{Agency, AgencyAccount, Credentials, Secret, Source};
+use hwrds::rds::{InstanceFilter, RdsClient, RdsError};
+use serde_json::json;
+
+const SECURITY_TOKENS: &str = "POST /v3.0/OS-CREDENTIAL/securitytokens";
+
+fn emulator(lifetime: f64) -> Emulator {
+    Emulator::start(
+        json!({
+            "instances": [spec("i-1", json!({}))],
+            "agencies": [{"domain_name": "ops", "domain_id": "d0d0", "agency_name": "rds-upgrader"}],
+            "temporary_credential_seconds": lifetime,
+        }),
+        false,
+    )
+}
+
+fn agency_source() -> Source {
+    Source::Agency {
+        base: Box::new(Source::Static(Credentials {
+            access_key: ACCESS_KEY.into(),
+            secret_key: Secret::new(SECRET_KEY),
+            security_token: None,
+        })),
+        agency: Agency {
+            name: "rds-upgrader".into(),
+            account: AgencyAccount::Name("ops".into()),
+            duration: 900,
+            session_name: Some("hwrds-tests".into()),
+        },
+    }
+}
+
+fn agency_client(emu: &Emulator) -> RdsClient {
+    EmulatorClient::fast(&emu.url)
+        .source(agency_source())
+        .build()
+        .unwrap()
+}
+
+fn assumed(emu: &Emulator) -> u64 {
+    counter(&emu.stats(), "requests", SECURITY_TOKENS)
+}
+
+async fn list(client: &RdsClient) -> Result<usize, RdsError> {
+    client
+        .instances(&ctx_within(20), &InstanceFilter::default())
+        .await
+        .map(|i| i.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_waiting_when_the_credential_expires_cause_one_renewal() {
+    let emu = emulator(1.5);
+    let client = agency_client(&emu);
+    assert_eq!(list(&client).await, Ok(1));
+    assert_eq!(assumed(&emu), 1);
+    // Nothing asks while it is due: it expires, and twenty requests find it expired.
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { list(&client).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.unwrap());
+    }
+    assert!(answers.iter().all(|a| a == &Ok(1)), "{answers:?}");
+    assert_eq!(assumed(&emu), 2, "one renewal for twenty waiting requests");
+    assert_eq!(client.credentials().obtained(), 2);
+}
+
+#[tokio::test]
+async fn a_credential_due_for_renewal_signs_while_the_next_one_is_obtained() {
+    let emu = emulator(3.0);
+    let client = agency_client(&emu);
+    let holder = client.credentials();
+    let first = holder.current(&ctx()).await.unwrap();
+    assert_eq!(first.generation, 1);
+    // A third of the lifetime is left after 2 s: due, still valid.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let due = holder.current(&ctx()).await.unwrap();
+    assert_eq!(due.generation, 1, "signing does not wait for the renewal");
+    for _ in 0..50 {
+        if holder.obtained() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(holder.obtained(), 2, "renewed in the background");
+    assert_eq!(assumed(&emu), 2);
+    assert_eq!(list(&client).await, Ok(1));
+    assert_eq!(
+        assumed(&emu),
+        2,
+        "the renewed credential serves the next requests"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_credential_causes_one_renewal_and_one_retry_never_a_loop() {
+    let emu = emulator(900.0);
+    let client = agency_client(&emu);
+    assert_eq!(list(&client).await, Ok(1));
+    // The emulator forgets what its IAM issued: the key is unknown, 401 APIGW.0301.
+    emu.admin("/__emulator/reset", json!({}));
+    assert_eq!(list(&client).await, Ok(1));
+    assert_eq!(
+        assumed(&emu),
+        1,
+        "one renewal (the reset cleared the count)"
+    );
+    assert_eq!(
+        counter(&emu.stats(), "requests", "GET /v3/{project_id}/instances"),
+        2
+    );
+
+    // Credentials that are expired when issued: one renewal, one retry, then the error.
+    let stale = emulator(0.0);
+    let client = agency_client(&stale);
+    let error = list(&client).await.unwrap_err();
+    assert!(error.is_expired_credential(), "{error}");
+    let asked = assumed(&stale);
+    assert!((2..=3).contains(&asked), "{asked} credential requests");
+    // The first request, the project lookup, and its one retry.
+    let looked_up = counter(&stale.stats(), "requests", "GET /v3/projects");
+    assert_eq!(looked_up, 2, "the request and its one retry");
+}
+
+#[tokio::test]
+async fn a_source_that_gives_no_keys_fails_fast_naming_it_and_the_answer() {
+    let emu = emulator(900.0);
+    // No agency attached to "the server".
+    let client = EmulatorClient::fast(&emu.url)
+        .source(Source::Metadata {
+            endpoint: emu.url.clone(),
+            tried: vec!["the environment (HW_ACCESS_KEY, HW_SECRET_KEY)".into()],
+        })
+        .build()
+        .unwrap();
+    let error = list(&client).await.unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("no credentials: the environment (HW_ACCESS_KEY, HW_SECRET_KEY) gave none, and ECS metadata at"), "{text}");
+    assert!(
+        text.contains("Please configure Cloud Service Agency first"),
+        "{text}"
+    );
+
+    // Nothing listens: refused at once, tried again with backoff within the deadline.
+    let started = std::time::Instant::now();
+    let client = EmulatorClient::fast(&emu.url)
+        .source(Source::Metadata {
+            endpoint: common::NO_METADATA.into(),
+            tried: Vec::new(),
+        })
+        .build()
+        .unwrap();
+    let error = client
+        .instances(&ctx_within(3), &InstanceFilter::default())
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(error.to_string().contains("127.0.0.1:9"), "{error}");
+
+    // An agency IAM does not know: refused, not tried again.
+    let mut unknown = agency_source();
+    if let Source::Agency { agency, .. } = &mut unknown {
+        agency.name = "no-such-agency".into();
+    }
+    let client = EmulatorClient::fast(&emu.url)
+        .source(unknown)
+        .build()
+        .unwrap();
+    let error = list(&client).await.unwrap_err();
+    assert!(
+        error.to_string().contains("cannot obtain credentials from agency no-such-agency of account ops, signed with static keys"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("HTTP 403"), "{error}");
+    assert_eq!(assumed(&emu), 1, "a refusal is not tried again");
+}
