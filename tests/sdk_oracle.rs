@@ -142,3 +142,57 @@ fn the_official_sdk_works_against_the_emulator() {
     assert_eq!(emu.upgrade_jobs(PAYMENTS), 1);
     assert_eq!(emu.stats()["rejected_signatures"], 1);
 }
+
+#[test]
+fn the_official_iam_sdk_gets_temporary_credentials_from_the_emulator_and_calls_rds_with_them() {
+    use base64::Engine;
+    let emu = Emulator::start(
+        json!({
+            "agencies": [{"domain_name": "ops", "domain_id": "d0d0", "agency_name": "rds-upgrader"}],
+            "identity_providers": [{"id": "github", "issuer": "https://token.actions.githubusercontent.com"}],
+        }),
+        false,
+    );
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let exp = common::signed::unix_now() as u64 + 600;
+    let id_token = format!(
+        "{}.{}.c2ln",
+        b64(json!({"alg": "RS256"})),
+        b64(json!({"iss": "https://token.actions.githubusercontent.com", "exp": exp}))
+    );
+    let out = Command::new(python())
+        .arg(repo_root().join("tests/sdk_oracle/emulator_iam.py"))
+        .args([
+            &emu.url, ACCESS_KEY, SECRET_KEY, "d0d0", PROJECT_ID, &id_token,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "SDK client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        seen["agency_instances"].as_array().unwrap().len(),
+        5,
+        "{seen}"
+    );
+    assert_eq!(seen["oidc_instances"], seen["agency_instances"]);
+    assert_eq!(seen["token_methods"], json!(["mapped"]));
+    for key in ["agency_expires_at", "oidc_expires_at"] {
+        assert!(seen[key].as_str().unwrap().ends_with('Z'), "{seen}");
+    }
+    let stats = emu.stats();
+    assert_eq!(
+        common::counter(
+            &stats,
+            "requests",
+            "POST /v3.0/OS-CREDENTIAL/securitytokens"
+        ),
+        2
+    );
+    assert_eq!(stats["rejected_signatures"], 0);
+}
