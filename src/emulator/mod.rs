@@ -30,6 +30,16 @@
 //!   instance listing (`rds:instance:list`) can be denied.
 //! - Refusals such as a running backup or full storage come only from an instance's
 //!   `upgrade_refusals`, one per upgrade request, not from its state.
+//! - IAM (`iam.rs`) checks an OIDC id token's `iss` and `exp` only: its signature is not
+//!   verified against the identity provider's keys, and no `aud` or identity conversion
+//!   rule is applied. Temporary credentials of any flow act as the main user (its
+//!   permissions and flow-control quota); an agency's own policy is not modelled. The
+//!   STS v5 `POST /v5/agencies/assume` is not served. The `token` method of
+//!   `securitytokens` needs no signature (the IAM token in the body authenticates it).
+//!   What IAM issued is not kept in the state file: a restarted emulator knows none of it.
+//! - The lock after more than five bad signatures in a row lasts `signature_lock_seconds`
+//!   (300 by default, as the gateway's five minutes) and answers `APIGW.0301` "AK access
+//!   failed to reach the limit,forbidden".
 //!
 //! Flow control (config key `flow_control`; see `flow_control.rs` for the algorithms):
 //! on by default at the documented standard policy, 60 accepted requests per user (the
