@@ -89,10 +89,11 @@ impl Source {
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // No access key either: the logs never show one.
             Source::Static(c) if c.security_token.is_some() => {
-                write!(f, "static temporary keys (access key {})", c.access_key)
+                write!(f, "static temporary keys (with a security token)")
             }
-            Source::Static(c) => write!(f, "static keys (access key {})", c.access_key),
+            Source::Static(_) => write!(f, "static keys"),
             Source::Metadata { endpoint, .. } => write!(f, "ECS metadata at {endpoint}"),
             Source::Agency { base, agency } => write!(f, "{agency}, signed with {base}"),
             Source::Oidc {
@@ -149,7 +150,7 @@ mod tests {
         };
         assert_eq!(
             assumed.to_string(),
-            "agency rds-upgrader of account ops, signed with static keys (access key AK)"
+            "agency rds-upgrader of account ops, signed with static keys"
         );
         let oidc = Source::Oidc {
             idp_id: "github".into(),
