@@ -56,17 +56,14 @@ fn lifetime(shared: &Shared, asked: f64) -> f64 {
         .unwrap_or(asked)
 }
 
-/// The request's duration, checked against IAM's range.
-fn duration(asked: Option<&Value>) -> Result<f64, Response> {
+/// The request's duration, checked against IAM's range; `Err` is IAM's message.
+fn duration(asked: Option<&Value>) -> Result<f64, &'static str> {
     let Some(asked) = asked else {
         return Ok(DEFAULT_DURATION);
     };
     match asked.as_f64() {
         Some(seconds) if DURATIONS.contains(&seconds) => Ok(seconds),
-        _ => Err(iam_error(
-            StatusCode::BAD_REQUEST,
-            "Invalid duration_seconds: it must be an integer from 900 to 86400.",
-        )),
+        _ => Err("Invalid duration_seconds: it must be an integer from 900 to 86400."),
     }
 }
 
@@ -97,13 +94,13 @@ pub async fn security_tokens(State(shared): State<Arc<Shared>>, request: Request
     let at = now();
     match methods.as_slice() {
         ["assume_role"] => {
-            if let Err(refused) = verify(&shared, &parts, &raw) {
-                return refused;
+            if let Err(rejection) = verify(&shared, &parts, &raw) {
+                return gateway_error(StatusCode::UNAUTHORIZED, rejection.code, &rejection.message);
             }
             let role = &identity["assume_role"];
             let asked = match duration(role.get("duration_seconds")) {
                 Ok(seconds) => seconds,
-                Err(refused) => return refused,
+                Err(message) => return iam_error(StatusCode::BAD_REQUEST, message),
             };
             if let Some(name) = role["session_user"]["name"].as_str()
                 && !session_name_ok(name)
@@ -143,7 +140,7 @@ pub async fn security_tokens(State(shared): State<Arc<Shared>>, request: Request
             let token = &identity["token"];
             let asked = match duration(token.get("duration_seconds")) {
                 Ok(seconds) => seconds,
-                Err(refused) => return refused,
+                Err(message) => return iam_error(StatusCode::BAD_REQUEST, message),
             };
             let id = token["id"].as_str().unwrap_or_default();
             if !shared.identity().subject_token_valid(id, at) {
@@ -177,14 +174,14 @@ fn verify(
     shared: &Shared,
     parts: &axum::http::request::Parts,
     body: &[u8],
-) -> Result<String, Response> {
+) -> Result<String, auth::Rejection> {
     let mut world = shared.lock();
     let clock = now() + world.config.clock_skew_seconds;
     let verified = auth::verify(&world.config, &mut shared.identity(), parts, body, clock);
-    verified.map_err(|rejection| {
+    if verified.is_err() {
         world.stats.rejected_signatures += 1;
-        gateway_error(StatusCode::UNAUTHORIZED, rejection.code, &rejection.message)
-    })
+    }
+    verified
 }
 
 /// `POST /v3.0/OS-AUTH/id-token/tokens`: an IAM token for an OIDC id token of the

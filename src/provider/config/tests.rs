@@ -392,7 +392,7 @@ fn sources_are_chosen_in_the_documented_order() {
     }
     // OIDC from the environment, its token file first, then the agency.
     let env = |name: &str| {
-        Some(match name {
+        let value = match name {
             "HW_REGION_NAME" => "r",
             "HW_ASSUME_ROLE_IDP_ID" => "github",
             "HW_ASSUME_ROLE_ID_TOKEN_FILE" => "/run/token",
@@ -401,8 +401,8 @@ fn sources_are_chosen_in_the_documented_order() {
             "HW_ASSUME_ROLE_DOMAIN_ID" => "d1",
             "HW_ASSUME_ROLE_DURATION" => "900",
             _ => return None,
-        })
-        .map(str::to_string)
+        };
+        Some(value.to_string())
     };
     let (resolved, _) = resolve(&config(&[]), &env).unwrap();
     match &resolved.client.credentials {
