@@ -45,6 +45,11 @@ pub enum Failure {
 }
 
 impl ExchangeError {
+    /// Whether nothing answered (connection refused, timed out).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self.failure, Failure::Unreachable(_))
+    }
+
     /// Whether trying again may help: no answer, throttled, or a server error.
     pub fn is_passing(&self) -> bool {
         match &self.failure {

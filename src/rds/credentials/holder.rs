@@ -197,7 +197,12 @@ impl CredentialHolder {
                         Some(deadline) => Instant::now() + wait < deadline,
                         None => retry < TRIES_WITHOUT_DEADLINE,
                     };
-                    if !e.is_passing() || !in_time {
+                    // Off ECS nothing answers at the metadata address: say so at once
+                    // rather than wait (a server that gave keys before is tried again).
+                    let not_on_ecs = self.obtained() == 0
+                        && matches!(self.source, Source::Metadata { .. })
+                        && e.is_unreachable();
+                    if !e.is_passing() || !in_time || not_on_ecs {
                         return Err(self.failed(&e, retry));
                     }
                     tracing::info!(source = %self.source, error = %e, wait_ms = wait.as_millis() as u64, "obtaining credentials failed; trying again");
