@@ -260,6 +260,10 @@ fn expired_static_credentials_end_the_apply_in_an_error_and_the_next_apply_adopt
     );
     assert!(all.contains("token expires"), "{all}");
     assert!(all.contains("run terraform apply again"), "{all}");
+    assert!(
+        all.contains("Credentials expired: nothing submitted"),
+        "the creates waiting for a slot say why they submitted nothing: {all}"
+    );
     let submitted: Vec<String> = ids(6)
         .into_iter()
         .filter(|id| emu.upgrade_jobs(id) == 1)

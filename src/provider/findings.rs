@@ -68,6 +68,9 @@ pub fn refusal_diagnostic(facts: &InstanceFacts, error: &RdsError) -> Option<Dia
     ))
 }
 
+/// What to do after static temporary credentials expired before a submission.
+pub const RENEW_EXPIRED: &str = "Renew the credentials (HW_ACCESS_KEY, HW_SECRET_KEY and HW_SECURITY_TOKEN, or use a source that renews them: assume_role or ECS metadata) and run terraform apply again.";
+
 /// Why the facts of instance `id` could not be read, at the `instance_id` argument.
 pub fn facts_diagnostic(id: &str, e: &FactsError) -> Diagnostic {
     let at = AttributePath::attribute("instance_id");
@@ -84,6 +87,14 @@ pub fn facts_diagnostic(id: &str, e: &FactsError) -> Diagnostic {
                 "Looking up instance {id:?} failed: {e}. The access key's IAM identity may not \
                  list RDS instances: a plan needs the RDS read actions (rds:instance:list, or \
                  the system policy RDS ReadOnlyAccess). Nothing was submitted."
+            ),
+        ),
+        FactsError::Lookup(e) if e.is_expired_credential() => Diagnostic::error_at(
+            at,
+            "Credentials expired: nothing submitted",
+            format!(
+                "Looking up instance {id:?} failed: {e}. The credentials expired before this \
+                 upgrade was submitted, so nothing was submitted for it. {RENEW_EXPIRED}"
             ),
         ),
         FactsError::Lookup(e) => project_lookup::or_diagnostic(e, || {

@@ -44,6 +44,19 @@ pub fn diagnostics(instance_id: &str, e: NotSubmitted) -> Diagnostics {
             facts,
             error: SubmitError::Api(error),
         } if let Some(d) = findings::refusal_diagnostic(&facts, &error) => Diagnostics::from(d),
+        NotSubmitted::Failed {
+            facts,
+            error: SubmitError::Api(error),
+        } if error.is_expired_credential() => Diagnostics::from(Diagnostic::error_at(
+            at(),
+            "Credentials expired: nothing submitted",
+            format!(
+                "Submitting the minor version upgrade of {} failed: {error}. The gateway refused \
+                 the request, so nothing was submitted. {}",
+                facts.describe(),
+                findings::RENEW_EXPIRED
+            ),
+        )),
         NotSubmitted::Failed { facts, error } => {
             let detail = match &error {
                 SubmitError::Api(RdsError::Cancelled) => format!(
