@@ -6,13 +6,13 @@
 //! Sections: 1 plugin start-up (`startup`), 2 Terraform plan/apply at N resources
 //! (`scale`), 3 and 4 the fleet upgrade and the provider's CPU and memory during it
 //! (`fleet`), 5 fleets under flow control (`flow`), 6 many workspaces sharing one
-//! account's quota (`shared_quota`). `terraform` runs Terraform and the emulator,
+//! account's quota (`shared_quota`), 7 credential renewal (`renewal`). `terraform` runs Terraform and the emulator,
 //! `procfs` reads /proc, `stats` holds medians, ratios and formats.
 //!
 //! Run it with `make bench` (it builds the release binaries and installs Terraform and the
 //! peer first). `BENCH_QUICK=1` takes fewer repetitions and smaller N, for trying the
-//! harness out; its BENCHMARKS.md says so. `BENCH_ONLY=flow` (section 5) or
-//! `BENCH_ONLY=shared` (section 6) runs one section and writes it in place of that
+//! harness out; its BENCHMARKS.md says so. `BENCH_ONLY=flow` (section 5),
+//! `BENCH_ONLY=shared` (section 6) or `BENCH_ONLY=renewal` (section 7) runs one section and writes it in place of that
 //! section of BENCHMARKS.md, keeping the rest.
 
 #[path = "bench/fleet.rs"]
@@ -24,6 +24,8 @@ mod flow;
 mod pinned;
 #[path = "bench/procfs.rs"]
 mod procfs;
+#[path = "bench/renewal.rs"]
+mod renewal;
 #[path = "bench/scale.rs"]
 mod scale;
 #[path = "bench/shared_quota.rs"]
@@ -90,8 +92,11 @@ fn main() -> ExitCode {
             let section6 = shared_quota::section(&tools, &shared_split(quick), true);
             return only(&root, "## 6. ", &section6);
         }
+        "renewal" => return only(&root, "## 7. ", &renewal::section(&tools)),
         other => {
-            eprintln!("BENCH_ONLY={other}: expected flow (section 5) or shared (section 6)");
+            eprintln!(
+                "BENCH_ONLY={other}: expected flow (section 5), shared (section 6) or renewal (section 7)"
+            );
             return ExitCode::FAILURE;
         }
     }
@@ -118,8 +123,11 @@ fn main() -> ExitCode {
     let section6 = shared_quota::section(&tools, &shared_split(quick), available);
     println!("\n{section6}");
 
+    let section7 = renewal::section(&tools);
+    println!("\n{section7}");
+
     let report = format!(
-        "# Benchmarks\n\n{}\n{section1}\n{section2}\n{sections34}\n{section5}\n{section6}",
+        "# Benchmarks\n\n{}\n{section1}\n{section2}\n{sections34}\n{section5}\n{section6}\n{section7}",
         preamble(
             &tools,
             quick,

@@ -277,6 +277,11 @@ impl Emulator {
             "instances": instances,
             "flow_control": flow_control,
         });
+        Self::start_config(tools, config)
+    }
+
+    /// The emulator with the whole configuration `config`.
+    pub fn start_config(tools: &Tools, config: serde_json::Value) -> Result<Emulator, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let config_path = dir.path().join("emulator.json");
         std::fs::write(&config_path, config.to_string()).map_err(|e| e.to_string())?;
