@@ -142,7 +142,7 @@ fn instance_json(world: &World, instance: &Instance, at: f64) -> Json_ {
         "db_user_name": "root",
         "switch_strategy": "reliability",
         "time_zone": "UTC",
-        "enterprise_project_id": "0",
+        "enterprise_project_id": spec.enterprise_project_id,
         "tags": [],
     })
 }
@@ -165,6 +165,7 @@ pub async fn list_instances(
     let name = param(&params, "name");
     let ty = param(&params, "type");
     let engine = param(&params, "datastore_type");
+    let eps = param(&params, "eps_id");
     let matching: Vec<&Instance> = world
         .instances
         .values()
@@ -172,6 +173,7 @@ pub async fn list_instances(
         .filter(|i| name.is_none_or(|v| i.spec.name.contains(v)))
         .filter(|i| ty.is_none_or(|v| i.spec.instance_type.eq_ignore_ascii_case(v)))
         .filter(|i| engine.is_none_or(|v| i.spec.engine.eq_ignore_ascii_case(v)))
+        .filter(|i| eps.is_none_or(|v| i.spec.enterprise_project_id == v))
         .collect();
     let page: Vec<Json_> = matching
         .iter()

@@ -196,6 +196,40 @@ fn action_of(route_key: &str) -> Option<&'static str> {
     }
 }
 
+/// The action a user scoped to an enterprise project (`extra_credentials[]
+/// .enterprise_project_id`) may not perform with this request: an instance listing that
+/// does not name its project (`eps_id`), or an upgrade of an instance of another project
+/// (`instance_project` gives an instance's project).
+pub fn outside_enterprise_project(
+    config: &Config,
+    user: &str,
+    route_key: &str,
+    parts: &Parts,
+    instance_project: impl Fn(&str) -> Option<String>,
+) -> Option<&'static str> {
+    let scoped = config
+        .extra_credentials
+        .iter()
+        .find(|c| c.access_key == user)?
+        .enterprise_project_id
+        .as_deref()?;
+    let action = action_of(route_key)?;
+    let inside = match action {
+        "rds:instance:list" => parts
+            .uri
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .any(|pair| pair == format!("eps_id={scoped}")),
+        _ => {
+            // `/v3/{project_id}/instances/{instance_id}/db-upgrade`
+            let instance = parts.uri.path().split('/').nth(4).unwrap_or_default();
+            instance_project(instance).as_deref() == Some(scoped)
+        }
+    };
+    (!inside).then_some(action)
+}
+
 /// The action `user`'s policy does not allow for the route `route_key`
 /// (`"<METHOD> <template>"`), if any.
 pub fn denied_action(config: &Config, user: &str, route_key: &str) -> Option<&'static str> {

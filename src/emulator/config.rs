@@ -93,6 +93,11 @@ pub struct Credential {
     /// HTTP 403 after the gateway admitted them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deny: Vec<String>,
+    /// The enterprise project this user's permissions are scoped to (the condition
+    /// `g:EnterpriseProjectId`): its instance listings must name it (`eps_id`) and it may
+    /// upgrade only that project's instances; outside it, HTTP 403.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enterprise_project_id: Option<String>,
 }
 
 /// A refusal the upgrade API answers instead of starting a job (opt-in, for the rare
@@ -168,6 +173,8 @@ pub struct InstanceSpec {
     /// order; afterwards upgrades start as usual.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub upgrade_refusals: Vec<UpgradeRefusal>,
+    /// The enterprise project the instance belongs to (`"0"`: the default project).
+    pub enterprise_project_id: String,
 }
 
 impl Default for InstanceSpec {
@@ -190,6 +197,7 @@ impl Default for InstanceSpec {
             replica_upgradable: false,
             node_statuses: Vec::new(),
             upgrade_refusals: Vec::new(),
+            enterprise_project_id: "0".into(),
         }
     }
 }

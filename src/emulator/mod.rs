@@ -28,6 +28,10 @@
 //!   doesn't allow <action> to be performed."`): the real code of a denial is
 //!   undocumented. Only the upgrade (`rds:instance:upgradeDatabaseVersion`) and the
 //!   instance listing (`rds:instance:list`) can be denied.
+//! - A user scoped to an enterprise project (`extra_credentials[].enterprise_project_id`,
+//!   as a policy with the condition `g:EnterpriseProjectId` scopes it) is refused with the
+//!   same 403 `DBS.200010` when an instance listing does not name its project (`eps_id`)
+//!   or an upgrade is of another project's instance; other APIs are not scoped.
 //! - Refusals such as a running backup or full storage come only from an instance's
 //!   `upgrade_refusals`, one per upgrade request, not from its state.
 //! - IAM (`iam.rs`) checks an OIDC id token's `iss` and `exp` only: its signature is not
@@ -454,7 +458,13 @@ async fn checked_and_processed(
             return Err(throttled(&refusal));
         }
         *world.stats.requests.entry(key.clone()).or_default() += 1;
-        if let Some(action) = auth::denied_action(&world.config, &user, &key) {
+        let outside = auth::outside_enterprise_project(&world.config, &user, &key, &parts, |id| {
+            world
+                .instances
+                .get(id)
+                .map(|i| i.spec.enterprise_project_id.clone())
+        });
+        if let Some(action) = auth::denied_action(&world.config, &user, &key).or(outside) {
             // IAM authorization: the service refuses what the user's policy denies.
             return Err(gateway_error(
                 StatusCode::FORBIDDEN,

@@ -86,7 +86,9 @@ pub fn facts_diagnostic(id: &str, e: &FactsError) -> Diagnostic {
             format!(
                 "Looking up instance {id:?} failed: {e}. The access key's IAM identity may not \
                  list RDS instances: a plan needs the RDS read actions (rds:instance:list, or \
-                 the system policy RDS ReadOnlyAccess). Nothing was submitted."
+                 the system policy RDS ReadOnlyAccess). When its permissions are scoped to one \
+                 enterprise project, set enterprise_project_id (HW_ENTERPRISE_PROJECT_ID) to that \
+                 project. Nothing was submitted."
             ),
         ),
         FactsError::Lookup(e) if e.is_expired_credential() => Diagnostic::error_at(

@@ -102,6 +102,11 @@ pub fn instance_attributes() -> Vec<Attribute> {
             "Maintenance window (UTC), e.g. `22:00-02:00`; delayed upgrades (`is_delayed = true`) run in it.",
         ),
         Attribute::computed(
+            "enterprise_project_id",
+            Type::String,
+            "Enterprise project the instance belongs to (`0`: the default project).",
+        ),
+        Attribute::computed(
             "scheduled_upgrade",
             scheduled_upgrade_type(),
             "The minor upgrade waiting for the maintenance window (or running in it), from the RDS scheduled tasks; null when none. `job_id`; `status` as the API reports it (`Initing`, `Pending`, `Running`, `Unauthorized`); `start` and `end` of its planned window (RFC 3339). The API cannot cancel it: the console can.",
@@ -165,6 +170,10 @@ pub fn instance_values(
         (
             "maintenance_window",
             Value::opt_string(facts.maintenance_window.clone()),
+        ),
+        (
+            "enterprise_project_id",
+            Value::opt_string(facts.enterprise_project_id.clone()),
         ),
         ("scheduled_upgrade", scheduled_upgrade(scheduled, &facts.id)),
         ("nodes", Value::List(nodes)),

@@ -40,6 +40,8 @@ pub struct ClientConfig {
     pub iam_endpoint: Option<String>,
     /// Skip TLS verification (test endpoints only).
     pub insecure: bool,
+    /// Only this enterprise project's instances are listed (`eps_id`).
+    pub enterprise_project_id: Option<String>,
     pub retry: RetryPolicy,
     /// Shared rate limit, requests per second, and burst.
     pub requests_per_second: f64,
@@ -59,6 +61,7 @@ impl ClientConfig {
             endpoint: None,
             iam_endpoint: None,
             insecure: false,
+            enterprise_project_id: None,
             retry: RetryPolicy::default(),
             requests_per_second: defaults::REQUESTS_PER_SECOND,
             burst: defaults::burst(defaults::REQUESTS_PER_SECOND),
@@ -416,8 +419,13 @@ impl RdsClient {
 
     /// One instance by id (None when it does not exist).
     pub async fn instance(&self, ctx: &CallCtx, id: &str) -> Result<Option<Instance>, RdsError> {
+        let eps = self.inner.config.enterprise_project_id.as_deref();
+        let query: Vec<(&str, &str)> = [("id", Some(id)), ("eps_id", eps)]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
         let list: InstanceList = self
-            .rds_get(ctx, Api::ListInstances, "/instances", &[("id", id)])
+            .rds_get(ctx, Api::ListInstances, "/instances", &query)
             .await?;
         Ok(list.instances.into_iter().find(|i| i.id == id))
     }
@@ -433,6 +441,7 @@ impl RdsClient {
             ("name", &filter.name),
             ("type", &filter.instance_type),
             ("datastore_type", &filter.engine),
+            ("eps_id", &self.inner.config.enterprise_project_id),
         ];
         self.paginate(
             ctx,

@@ -44,6 +44,7 @@ pub struct Instance {
     pub related_instance: Vec<RelatedInstance>,
     pub maintenance_window: Option<String>,
     pub region: Option<String>,
+    pub enterprise_project_id: Option<String>,
 }
 
 impl Instance {

@@ -28,6 +28,8 @@ pub struct InstanceFacts {
     pub primary_id: Option<String>,
     /// Maintenance window (UTC), e.g. `22:00-02:00`: when delayed upgrades run.
     pub maintenance_window: Option<String>,
+    /// The enterprise project it belongs to (`0`: the default project).
+    pub enterprise_project_id: Option<String>,
 }
 
 /// One node of an instance.
@@ -65,6 +67,7 @@ impl InstanceFacts {
                 .collect(),
             primary_id: instance.primary_id().map(str::to_string),
             maintenance_window: instance.maintenance_window.clone(),
+            enterprise_project_id: instance.enterprise_project_id.clone(),
         }
     }
 

@@ -7,9 +7,10 @@ use super::Env;
 use super::read::Reader;
 use super::settings::{
     ACCEPT_NEWER_TARGET, ACCESS_KEY, AGENCY_NAME, API_QUOTA_PER_MINUTE, DOMAIN_ID, DOMAIN_NAME,
-    DURATION, ENDPOINT, FAILURE_BUDGET, IAM_ENDPOINT, ID_TOKEN, ID_TOKEN_FILE, IDP_ID, INSECURE,
-    MAX_CONCURRENT_UPGRADES, MAX_REQUESTS_PER_SECOND, MAX_RETRIES, METADATA_ENDPOINT, PROFILE,
-    PROJECT_ID, REGION, SECRET_KEY, SECURITY_TOKEN, SESSION_NAME, SHARED_CONFIG_FILE,
+    DURATION, ENDPOINT, ENTERPRISE_PROJECT_ID, FAILURE_BUDGET, IAM_ENDPOINT, ID_TOKEN,
+    ID_TOKEN_FILE, IDP_ID, INSECURE, MAX_CONCURRENT_UPGRADES, MAX_REQUESTS_PER_SECOND, MAX_RETRIES,
+    METADATA_ENDPOINT, PROFILE, PROJECT_ID, REGION, SECRET_KEY, SECURITY_TOKEN, SESSION_NAME,
+    SHARED_CONFIG_FILE,
 };
 use super::shared_config::{self, LoadError};
 use crate::cty::{AttributePath, Value};
@@ -84,6 +85,7 @@ pub fn resolve(config: &Value, env: Env) -> Result<(ResolvedConfig, Diagnostics)
         failure_budget: read.whole(&FAILURE_BUDGET),
     };
     let accept_newer_target = read.flag(&ACCEPT_NEWER_TARGET);
+    let enterprise_project_id = read.text(&ENTERPRISE_PROJECT_ID);
 
     let has_shared_config = shared_config_file.is_some();
     let keys = identity.credentials(&mut read.diags);
@@ -106,6 +108,7 @@ pub fn resolve(config: &Value, env: Env) -> Result<(ResolvedConfig, Diagnostics)
     client.endpoint = endpoint;
     client.iam_endpoint = iam_endpoint;
     client.insecure = insecure;
+    client.enterprise_project_id = enterprise_project_id;
     if let Some(max_retries) = max_retries {
         client.retry.max_retries = max_retries;
     }

@@ -100,6 +100,7 @@ pub const TABLE: &[&Setting] = &[
     &MAX_CONCURRENT_UPGRADES,
     &FAILURE_BUDGET,
     &ACCEPT_NEWER_TARGET,
+    &ENTERPRISE_PROJECT_ID,
     &METADATA_ENDPOINT,
     &AGENCY_NAME,
     &DOMAIN_NAME,
@@ -363,4 +364,13 @@ pub const ID_TOKEN_FILE: Setting = Setting {
     description: "Path of a file holding the OIDC id token, read again at every renewal (CI systems rotate it). Falls back to `HW_ASSUME_ROLE_ID_TOKEN_FILE`.",
     sensitive: false,
     block: Some(ASSUME_ROLE),
+};
+
+pub const ENTERPRISE_PROJECT_ID: Setting = Setting {
+    name: "enterprise_project_id",
+    env_var: "HW_ENTERPRISE_PROJECT_ID",
+    kind: Kind::Text { default: None },
+    description: "Enterprise project whose instances the provider sees: every instance listing (the data sources, the plan's and the apply's look at an instance) asks only for that project's instances (the API's `eps_id`). Set it when your permissions are scoped to one enterprise project (the condition `g:EnterpriseProjectId`): such an identity may not list the others. Falls back to `HW_ENTERPRISE_PROJECT_ID`; unset, every project's instances.",
+    sensitive: false,
+    block: None,
 };
