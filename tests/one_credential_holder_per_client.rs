@@ -55,6 +55,13 @@ fn assumed(emu: &Emulator) -> u64 {
     counter(&emu.stats(), "requests", SECURITY_TOKENS)
 }
 
+async fn list_without_deadline(client: &RdsClient) -> Result<usize, RdsError> {
+    client
+        .instances(&ctx(), &InstanceFilter::default())
+        .await
+        .map(|i| i.len())
+}
+
 async fn list(client: &RdsClient) -> Result<usize, RdsError> {
     client
         .instances(&ctx_within(20), &InstanceFilter::default())
@@ -181,6 +188,34 @@ async fn a_source_that_gives_no_keys_fails_fast_naming_it_and_the_answer() {
         started.elapsed()
     );
     assert!(error.to_string().contains("127.0.0.1:9"), "{error}");
+    assert!(
+        error.to_string().contains("no metadata server answers"),
+        "{error}"
+    );
+
+    // The same under an agency that the metadata keys would sign for.
+    let started = std::time::Instant::now();
+    let mut over_metadata = agency_source();
+    if let Source::Agency { base, .. } = &mut over_metadata {
+        **base = Source::Metadata {
+            endpoint: common::NO_METADATA.into(),
+            tried: Vec::new(),
+        };
+    }
+    let client = EmulatorClient::fast(&emu.url)
+        .source(over_metadata)
+        .build()
+        .unwrap();
+    let error = list_without_deadline(&client).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        error.to_string().contains("no metadata server answers"),
+        "{error}"
+    );
 
     // An agency IAM does not know: refused, not tried again.
     let mut unknown = agency_source();

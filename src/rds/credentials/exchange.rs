@@ -36,6 +36,8 @@ pub struct ExchangeError {
 pub enum Failure {
     /// No answer (connection refused, timed out).
     Unreachable(String),
+    /// Nothing answers at the metadata address (off ECS, or the server's network bars it).
+    NoMetadataServer(String),
     /// An answer refusing the request, with its status and body.
     Refused { status: u16, body: String },
     /// A success that is not the documented shape.
@@ -45,15 +47,15 @@ pub enum Failure {
 }
 
 impl ExchangeError {
-    /// Whether nothing answered (connection refused, timed out).
-    pub fn is_unreachable(&self) -> bool {
-        matches!(self.failure, Failure::Unreachable(_))
+    /// Whether nothing answered at the metadata address.
+    pub fn is_no_metadata_server(&self) -> bool {
+        matches!(self.failure, Failure::NoMetadataServer(_))
     }
 
     /// Whether trying again may help: no answer, throttled, or a server error.
     pub fn is_passing(&self) -> bool {
         match &self.failure {
-            Failure::Unreachable(_) => true,
+            Failure::Unreachable(_) | Failure::NoMetadataServer(_) => true,
             Failure::Refused { status, .. } => *status == 429 || *status >= 500,
             Failure::BadAnswer(_) | Failure::TokenFile(_) => false,
         }
@@ -65,6 +67,7 @@ impl std::fmt::Display for ExchangeError {
         write!(f, "{}: ", self.step)?;
         match &self.failure {
             Failure::Unreachable(e) => write!(f, "no answer ({e})"),
+            Failure::NoMetadataServer(e) => write!(f, "no metadata server answers ({e})"),
             Failure::Refused { status, body } => write!(f, "HTTP {status}: {body}"),
             Failure::BadAnswer(e) => write!(f, "unexpected answer ({e})"),
             Failure::TokenFile(e) => write!(f, "{e}"),
@@ -247,7 +250,7 @@ impl Exchanger {
             Err(e) => {
                 return Err(ExchangeError {
                     step: format!("PUT {session_url}"),
-                    failure: Failure::Unreachable(error_chain(&e)),
+                    failure: Failure::NoMetadataServer(error_chain(&e)),
                 });
             }
         };
@@ -256,7 +259,16 @@ impl Exchanger {
         if let Some(session) = session.filter(|s| !s.trim().is_empty()) {
             request = request.header("X-Metadata-Token", session.trim());
         }
-        let (_, answer) = self.send(&url, request).await?;
+        let (_, answer) = self
+            .send(&url, request)
+            .await
+            .map_err(|e| match e.failure {
+                Failure::Unreachable(why) => ExchangeError {
+                    failure: Failure::NoMetadataServer(why),
+                    ..e
+                },
+                _ => e,
+            })?;
         credential_of(&url, &answer)
     }
 

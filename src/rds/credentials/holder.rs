@@ -199,9 +199,7 @@ impl CredentialHolder {
                     };
                     // Off ECS nothing answers at the metadata address: say so at once
                     // rather than wait (a server that gave keys before is tried again).
-                    let not_on_ecs = self.obtained() == 0
-                        && matches!(self.source, Source::Metadata { .. })
-                        && e.is_unreachable();
+                    let not_on_ecs = self.obtained() == 0 && e.is_no_metadata_server();
                     if !e.is_passing() || !in_time || not_on_ecs {
                         return Err(self.failed(&e, retry));
                     }
