@@ -170,6 +170,15 @@ fn cases() -> Vec<Case> {
             vec![("HW_ACCESS_KEY", None), ("HW_SECRET_KEY", None)],
             "No credentials",
         ),
+        // The error lists the sources tried, the metadata address last (loopback here).
+        env_case(
+            vec![("HW_ACCESS_KEY", None), ("HW_SECRET_KEY", None)],
+            "the environment (HW_ACCESS_KEY, HW_SECRET_KEY), a shared config file (shared_config_file, HW_SHARED_CONFIG_FILE: not set), OIDC (assume_role.idp_id, HW_ASSUME_ROLE_IDP_ID: not set) gave none, and ECS metadata at http://127.0.0.1:9 gave none either",
+        ),
+        env_case(
+            vec![("HW_ASSUME_ROLE_AGENCY_NAME", Some("upgrader"))],
+            "needs the account it belongs to",
+        ),
         env_case(vec![("HW_SECRET_KEY", None)], "Incomplete credentials"),
         env_case(vec![("HW_ACCESS_KEY", None)], "Incomplete credentials"),
         env_case(vec![("HW_REGION_NAME", None)], "No region"),

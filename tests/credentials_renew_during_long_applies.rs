@@ -180,9 +180,11 @@ fn an_apply_outlives_its_agency_credentials() {
     let mut ws = fleet_workspace(&emu, 6);
     ws.set_env("HW_ACCESS_KEY", ACCESS_KEY);
     ws.set_env("HW_SECRET_KEY", SECRET_KEY);
-    ws.set_env("HW_ASSUME_ROLE_AGENCY_NAME", "rds-upgrader");
-    ws.set_env("HW_ASSUME_ROLE_DOMAIN_NAME", "ops");
-    ws.set_env("HW_ASSUME_ROLE_DURATION", "900");
+    // The provider block, as a configuration written for the official provider has it.
+    ws.write(
+        "provider.tf",
+        "provider \"hwrds\" {\n  assume_role {\n    agency_name  = \"rds-upgrader\"\n    domain_name  = \"ops\"\n    duration     = 900\n    session_name = \"fleet-pipeline\"\n  }\n}\n",
+    );
     let (run, took) = timed_apply(&ws);
     assert_renewed_through("agency", &emu, &ws, &run, took);
 }
