@@ -100,6 +100,7 @@ async fn configured(url: &str) -> Plugin {
         ("region", "ap-southeast-1"),
         ("access_key", ACCESS_KEY),
         ("secret_key", SECRET_KEY),
+        ("metadata_endpoint", common::NO_METADATA),
     ] {
         config.set_attr(name, Value::string(value));
     }

@@ -76,6 +76,7 @@ impl InProcess {
             ("region", "ap-southeast-1"),
             ("access_key", ACCESS_KEY),
             ("secret_key", SECRET_KEY),
+            ("metadata_endpoint", super::NO_METADATA),
         ] {
             config.set_attr(name, Value::string(value));
         }
