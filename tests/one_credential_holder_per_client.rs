@@ -234,3 +234,140 @@ async fn a_source_that_gives_no_keys_fails_fast_naming_it_and_the_answer() {
     assert!(error.to_string().contains("HTTP 403"), "{error}");
     assert_eq!(assumed(&emu), 1, "a refusal is not tried again");
 }
+
+/// A stand-in for IAM on loopback that answers each request with the next of `answers`
+/// (status and body; the last one repeats), counting the requests.
+async fn scripted_iam(
+    answers: Vec<(u16, String)>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then as much body as Content-Length says.
+            loop {
+                let n = stream.read(&mut buf).await.unwrap_or(0);
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            let i = count.fetch_add(1, Ordering::SeqCst);
+            let (status, body) = answers[i.min(answers.len() - 1)].clone();
+            let answer = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    (url, served)
+}
+
+fn credential_answer() -> String {
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let expires = expires
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    json!({"credential": {"access": "TMPAK", "secret": "TMPSK", "securitytoken": "TMPTOKEN",
+                          "expires_at": expires}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_failed_renewal_is_tried_again_with_backoff_and_a_refusal_names_iams_answer() {
+    use std::sync::atomic::Ordering;
+    let unavailable = (
+        503,
+        r#"{"error_msg":"busy","error_code":"APIGW.0201"}"#.to_string(),
+    );
+    let throttled = (
+        429,
+        r#"{"error_msg":"throttled","error_code":"APIGW.0308"}"#.to_string(),
+    );
+    let (iam, served) =
+        scripted_iam(vec![unavailable, throttled, (201, credential_answer())]).await;
+    let mut config = hwrds::rds::ClientConfig::new(agency_source());
+    config.region = Some("ap-southeast-1".into());
+    config.iam_endpoint = Some(iam.clone());
+    let client = RdsClient::new(config).unwrap();
+    let started = std::time::Instant::now();
+    let current = client.credentials().current(&ctx_within(10)).await.unwrap();
+    assert_eq!(current.credentials.access_key, "TMPAK");
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        3,
+        "two failures, then the credential"
+    );
+    // Backoff of 0.5 s, then 1 s.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let refusal = (
+        403,
+        r#"{"error":{"code":403,"message":"agency not allowed","title":"Forbidden"}}"#.to_string(),
+    );
+    let (iam, served) = scripted_iam(vec![refusal]).await;
+    let mut config = hwrds::rds::ClientConfig::new(agency_source());
+    config.region = Some("ap-southeast-1".into());
+    config.iam_endpoint = Some(iam);
+    let client = RdsClient::new(config).unwrap();
+    let error = client
+        .credentials()
+        .current(&ctx_within(10))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        1,
+        "a refusal is not tried again"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("cannot obtain credentials from agency rds-upgrader of account ops"),
+        "{text}"
+    );
+    assert!(
+        text.contains("HTTP 403") && text.contains("agency not allowed"),
+        "{text}"
+    );
+
+    // Unavailable until the deadline: the error says how many tries were made.
+    let (iam, _) = scripted_iam(vec![(503, "{}".into())]).await;
+    let mut config = hwrds::rds::ClientConfig::new(agency_source());
+    config.region = Some("ap-southeast-1".into());
+    config.iam_endpoint = Some(iam);
+    let client = RdsClient::new(config).unwrap();
+    let error = client
+        .credentials()
+        .current(&ctx_within(2))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("HTTP 503") && error.to_string().contains("tries)"),
+        "{error}"
+    );
+}
