@@ -334,6 +334,11 @@ fn trace_logs_hold_no_id_token_temporary_secret_security_token_or_subject_token(
         secrets.push(s.as_str().unwrap().to_string());
     }
     assert!(secrets.len() >= 8, "{} secrets", secrets.len());
+    eprintln!(
+        "TRACE log of {} lines: {} secrets looked for (id tokens, temporary secrets, security tokens, subject tokens)",
+        logs.lines().count(),
+        secrets.len()
+    );
     let state = std::fs::read_to_string(ws.path().join("terraform.tfstate")).unwrap();
     for secret in &secrets {
         // A JWT's payload alone would identify it too.
