@@ -94,6 +94,16 @@ pub struct DbMinorUpgrade {
     pub(super) provider: Arc<ProviderState>,
 }
 
+/// What an upgrade run of the resource takes from its operation: the plan and the
+/// configuration, the job of the upgrade it comes after (an in-place update's), and
+/// which of the `timeouts` limits it.
+struct Run<'a> {
+    planned: &'a Value,
+    config: &'a Value,
+    previous_job: Option<&'a str>,
+    timeout: &'static str,
+}
+
 #[async_trait::async_trait]
 impl Resource for DbMinorUpgrade {
     fn type_name(&self) -> &'static str {
@@ -162,10 +172,14 @@ impl Resource for DbMinorUpgrade {
         ctx: &Ctx,
         prior: &Value,
         planned: &Value,
-        _config: &Value,
+        config: &Value,
         _private: &[u8],
     ) -> StateResult {
-        let mut result = self.update_state(ctx, prior, planned).await;
+        let mut result = if UpgradeState::from_value(planned).job_id.is_unknown() {
+            self.upgrade_again(ctx, prior, planned, config).await
+        } else {
+            self.update_state(ctx, prior, planned).await
+        };
         let who = UpgradeState::from_value(planned);
         result.diagnostics = named(result.diagnostics, who.who());
         result
@@ -203,6 +217,10 @@ impl Resource for DbMinorUpgrade {
         upgrade_identity::of_state(state)
     }
 
+    fn upgrade_identity(&self, version: i64, json: &[u8]) -> Result<Value, Diagnostics> {
+        upgrade_identity::upgraded(version, json)
+    }
+
     async fn import_by_identity(&self, ctx: &Ctx, identity: &Value) -> StateResult {
         match upgrade_identity::import_id(identity) {
             Ok(id) => self.import(ctx, &id).await,
@@ -226,33 +244,83 @@ impl DbMinorUpgrade {
         planned: &Value,
         config: &Value,
     ) -> StateResult {
-        let upgrades = match self.provider.upgrades() {
-            Ok(upgrades) => upgrades,
-            Err(d) => return StateResult::error(d),
+        let run = Run {
+            planned,
+            config,
+            previous_job: None,
+            timeout: "create",
         };
+        match self.run_upgrade(ctx, state, run).await {
+            Ok(diagnostics) => StateResult {
+                state: Some(state.to_value()),
+                private: Vec::new(),
+                diagnostics,
+            },
+            Err(d) => StateResult::error(d),
+        }
+    }
+
+    /// Update that upgrades again in place (a `triggers` change, a failed job's new
+    /// attempt): the same upgrade run as a create, the resource's previous job never
+    /// adopted as the new one. When nothing was submitted the prior state stays, with
+    /// the error: the next plan proposes the upgrade again.
+    async fn upgrade_again(
+        &self,
+        ctx: &Ctx,
+        prior: &Value,
+        planned: &Value,
+        config: &Value,
+    ) -> StateResult {
+        let previous = UpgradeState::from_value(prior);
+        let mut state = UpgradeState::from_value(planned);
+        let run = Run {
+            planned,
+            config,
+            previous_job: previous.job_id.as_deref(),
+            timeout: "update",
+        };
+        match self.run_upgrade(ctx, &mut state, run).await {
+            Ok(diagnostics) => StateResult {
+                state: Some(state.to_value()),
+                private: Vec::new(),
+                diagnostics,
+            },
+            Err(diagnostics) => StateResult {
+                state: Some(prior.clone()),
+                private: Vec::new(),
+                diagnostics,
+            },
+        }
+    }
+
+    /// The upgrade run of a create or an in-place update, recorded in `state` (the
+    /// plan's values); the diagnostics of an upgrade not submitted otherwise.
+    async fn run_upgrade(
+        &self,
+        ctx: &Ctx,
+        state: &mut UpgradeState,
+        run: Run<'_>,
+    ) -> Result<Diagnostics, Diagnostics> {
+        let upgrades = self.provider.upgrades()?;
         let reviewed = Reviewed {
             version: state.version_before.known().map(String::as_str),
             target: state.target_version.known().map(String::as_str),
         };
-        let upgrade = upgrade_args::upgrade(state.instance_id(), planned, config, reviewed);
+        let upgrade = upgrade_args::upgrade(
+            state.instance_id(),
+            run.planned,
+            run.config,
+            reviewed,
+            run.previous_job,
+        );
         let waiting = Waiting {
             cancel: ctx.cancel.clone(),
-            limit: timeouts::get(planned, "create"),
+            limit: timeouts::get(run.planned, run.timeout),
             cadence: UNATTENDED,
         };
-        let ran = upgrades.run(&upgrade, &waiting, &mut |_| {}).await;
-        let ran = match ran {
-            Ok(ran) => ran,
-            Err(e) => {
-                let id = state.instance_id().to_string();
-                return StateResult::error(not_submitted::diagnostics(&id, e));
-            }
-        };
-        let diagnostics = outcome::record_run(state, &ran, waiting.limit);
-        StateResult {
-            state: Some(state.to_value()),
-            private: Vec::new(),
-            diagnostics,
+        match upgrades.run(&upgrade, &waiting, &mut |_| {}).await {
+            Ok(ran) => Ok(outcome::record_run(state, &ran, waiting.limit)),
+            Err(e) => Err(not_submitted::diagnostics(state.instance_id(), e)),
         }
     }
 
@@ -390,14 +458,19 @@ impl DbMinorUpgrade {
         }
         if let Some(prior) = &plan.prior {
             let prior = UpgradeState::from_value(prior);
-            if Self::plan_existing(&prior, planned) {
-                plan.requires_replace
-                    .push(AttributePath::attribute(attr::STATUS));
-            }
-            if let Some(warning) = delayed::replacing_scheduled(&prior, planned) {
+            if let Some(warning) = delayed::changing_scheduled(&prior, planned) {
                 diags.push(warning);
             }
-            return diags;
+            if !planned.upgrades_again(&prior) {
+                Self::plan_existing(&prior, planned);
+                return diags;
+            }
+            // Another upgrade of the same instance, in place: a new job, checked and
+            // shown like a create's.
+            planned.begin_again();
+            if let Some(warning) = still_under_way(&prior) {
+                diags.push(warning);
+            }
         }
         // A new upgrade: check it against the instance when the id is known.
         let Some(instance_id) = upgrade_args::checkable_instance_id(&plan.config) else {
@@ -445,22 +518,40 @@ impl DbMinorUpgrade {
         diags
     }
 
-    /// The plan of an existing upgrade by its recorded status: a failed job is replaced
-    /// (a new attempt: true), one under way that the apply waits for is tracked again
-    /// (its tracking attributes unknown), a completed one, or one up to date with no job,
-    /// keeps its outcome.
-    fn plan_existing(prior: &UpgradeState, planned: &mut UpgradeState) -> bool {
+    /// The plan of an existing upgrade that is not upgraded again, by its recorded status:
+    /// one under way that the apply waits for is tracked again (its tracking attributes
+    /// unknown); a completed one, or one up to date with no job, keeps its outcome.
+    fn plan_existing(prior: &UpgradeState, planned: &mut UpgradeState) {
         match prior.status.known() {
-            Some(JobStatus::Failed) => {
-                planned.status = Field::Unknown;
-                return true;
-            }
             Some(status) if status.is_under_way() && planned.waits() => planned.track_later(),
             Some(JobStatus::Completed | JobStatus::UpToDate) => planned.track_as(prior),
             _ => {}
         }
-        false
     }
+}
+
+/// The plan's warning when the upgrade planned again comes while the recorded one is
+/// still under way: the instance refuses a second upgrade, so the apply adopts the one
+/// under way, which installs the version it was submitted for.
+fn still_under_way(prior: &UpgradeState) -> Option<Diagnostic> {
+    // A scheduled one has its own warning (delayed::changing_scheduled).
+    let status = prior
+        .status
+        .known()
+        .filter(|s| s.is_under_way() && **s != JobStatus::Scheduled)?;
+    Some(Diagnostic::warning_at(
+        AttributePath::attribute(attr::TRIGGERS),
+        "The previous upgrade is still under way",
+        format!(
+            "Upgrade job {} is {status}: the instance takes no second upgrade until it ends, so this apply adopts it instead of submitting another, and it installs the version it was submitted for{}. Apply again after it ended to upgrade to a newer version (change triggers again, or taint the resource).",
+            prior.job_id(),
+            prior
+                .target_version
+                .as_deref()
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default()
+        ),
+    ))
 }
 
 fn api_error(summary: &str, who: &str, e: &RdsError) -> Diagnostic {

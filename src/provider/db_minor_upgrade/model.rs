@@ -309,6 +309,25 @@ impl UpgradeState {
         self.finished_at = Field::Unknown;
     }
 
+    /// Leaves everything about the job to the apply: a plan that upgrades again in place
+    /// (a new job, its id, status, times and window). What the plan tells of the new
+    /// upgrade (versions, name, impact, maintenance window) is set by its checks.
+    pub fn begin_again(&mut self) {
+        self.id = Field::Unknown;
+        self.job_id = Field::Unknown;
+        self.submitted_at = Field::Unknown;
+        self.scheduled_start = Field::Unknown;
+        self.scheduled_end = Field::Unknown;
+        self.track_later();
+    }
+
+    /// Whether this plan asks for another upgrade than the `prior` state records, in
+    /// place: `triggers` changed (for example a newer minor version), or the recorded job
+    /// failed (a new attempt).
+    pub fn upgrades_again(&self, prior: &UpgradeState) -> bool {
+        prior.status.is(&JobStatus::Failed) || prior.triggers() != self.triggers()
+    }
+
     /// Takes the attributes that follow the job from `prior`.
     pub fn track_as(&mut self, prior: &UpgradeState) {
         self.status = prior.status.clone();
