@@ -69,6 +69,7 @@ use super::dr_relation;
 use super::findings;
 use super::named::named;
 use super::not_submitted;
+use super::on_blocked;
 use super::plan_checks;
 use super::project_lookup;
 use super::timeouts;
@@ -82,10 +83,12 @@ use crate::tfplugin::{
     Ctx, Diagnostic, Diagnostics, IdentitySchema, MoveSource, MovedState, Plan, Resource,
     StateResult,
 };
+use crate::upgrade::checks::Severity;
 use crate::upgrade::job::JobStatus;
 use crate::upgrade::run::Waiting;
 use crate::upgrade::run::course::Asked;
 use crate::upgrade::submission::Reviewed;
+use crate::upgrade::submission::adopt_or_submit::NotSubmitted;
 use crate::upgrade::tracking::UNATTENDED;
 
 pub use self::schema::schema;
@@ -116,6 +119,9 @@ impl Resource for DbMinorUpgrade {
 
     async fn validate_config(&self, config: &Value) -> Diagnostics {
         let mut diags = timeouts::validate(config);
+        if let Some(d) = on_blocked::validate(config) {
+            diags.push(d);
+        }
         let config = UpgradeState::from_value(config);
         let invalid_id = config
             .instance_id
@@ -244,6 +250,10 @@ impl DbMinorUpgrade {
         planned: &Value,
         config: &Value,
     ) -> StateResult {
+        if state.status.is(&JobStatus::Skipped) {
+            // The plan skipped it (on_blocked = "skip"): nothing to submit.
+            return StateResult::ok(state.to_value());
+        }
         let run = Run {
             planned,
             config,
@@ -320,6 +330,19 @@ impl DbMinorUpgrade {
         };
         match upgrades.run(&upgrade, &waiting, &mut |_| {}).await {
             Ok(ran) => Ok(outcome::record_run(state, &ran, waiting.limit)),
+            Err(NotSubmitted::Refused { findings, .. })
+                if let Some(blockers) = plan_checks::skipped(&findings, run.config) =>
+            {
+                // Blocked since the plan, and on_blocked = "skip": recorded, not failed.
+                state.skip();
+                let errors: Vec<_> = findings
+                    .into_iter()
+                    .filter(|f| f.severity == Severity::Error)
+                    .collect();
+                Ok(Diagnostics::from(plan_checks::skip_warning(
+                    &blockers, &errors,
+                )))
+            }
             Err(e) => Err(not_submitted::diagnostics(state.instance_id(), e)),
         }
     }
@@ -497,12 +520,13 @@ impl DbMinorUpgrade {
             plan_checks::diagnostics(&self.provider.catalog, client, &call, facts, &plan.config)
                 .await;
         diags.extend(checked.diags);
+        let carried = Carried::from_private(&plan.first_plan_private);
+        let skipped = checked.skipped.is_some() || carried.as_ref().is_some_and(Carried::skipped);
         let (facts, under_way) = (checked.facts, checked.under_way);
         diags
             .extend(dr_relation::plan_warning(&self.provider.catalog, client, &call, &facts).await);
         planned.engine = facts.engine.as_str().into();
         planned.instance_type = facts.instance_type.as_str().into();
-        let carried = Carried::from_private(&plan.first_plan_private);
         planned.instance_name = plan_carry::instance_name(&facts, carried.as_ref());
         // The target is known, an upgrade under way included; so is the version it starts
         // from, unless an upgrade is under way (see plan_carry).
@@ -514,6 +538,9 @@ impl DbMinorUpgrade {
         planned.target_version = plan_carry::target_version(&facts, now, carried.as_ref()).into();
         delayed::plan_create(planned, facts.maintenance_window.as_deref());
         planned.impact = plan_carry::impact(planned, &facts, carried.as_ref());
+        if skipped {
+            planned.skip();
+        }
         plan.planned_private = plan_carry::carry(planned);
         diags
     }

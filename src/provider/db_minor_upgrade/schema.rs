@@ -3,7 +3,7 @@
 
 use super::model::attr;
 use crate::cty::{Type, Value};
-use crate::provider::{timeouts, upgrade_args};
+use crate::provider::{on_blocked, timeouts, upgrade_args};
 use crate::schema::{Attribute, Block, Schema};
 
 /// The resource's schema.
@@ -31,6 +31,7 @@ pub fn schema() -> Schema {
     .attribute(
         Attribute::optional(attr::TRIGGERS, Type::map(Type::String), "Arbitrary values; any change means \"upgrade again\", in place (e.g. `{ minor = data.hwrds_db_instance.x.latest_version }`): the plan shows an update with the new `target_version`, checked like a new upgrade, and the apply submits the new upgrade once, as a create does (the previous job is never adopted as the new one). `is_delayed` and `second_switch` are the options of the next upgrade submitted: changing only them calls no API."),
     )
+    .attribute(Attribute::optional(on_blocked::NAME, Type::String, on_blocked::DESCRIPTION))
     .attribute(Attribute::optional_computed(
         attr::WAIT_FOR_COMPLETION,
         Type::Bool,
