@@ -2,8 +2,12 @@
 //! (the `triggers` of the guide's pattern changing) plans an update, not a replacement,
 //! with the checks and warnings of a create (the DR relation's included) and the new
 //! `target_version`; the apply submits the new upgrade once per instance, and the next
-//! plan is empty. The resource's identity is its instance, unchanged by the update; an
-//! identity stored by an earlier version (with the job) is upgraded.
+//! plan is empty. Triggers changed on an instance already on its target record it
+//! `UpToDate` without adopting the previous job. An apply interrupted while the new job
+//! runs keeps the new job id, and the next apply resumes it without submitting again; a
+//! failed upgrade in place is an error, and the next plan tries again in place.
+//! The resource's identity is its instance, unchanged by the update; an identity stored
+//! by an earlier version (with the job) is upgraded.
 
 pub mod common;
 
@@ -227,4 +231,97 @@ fn an_identity_stored_with_its_job_by_an_earlier_version_is_upgraded() {
         json!({"instance_id": ORDERS}),
         "{object}"
     );
+}
+
+#[test]
+fn an_interrupted_update_keeps_the_new_job_and_the_next_apply_resumes_it() {
+    let emu = fleet();
+    let ws = workspace(&emu, &config());
+    ws.apply().assert_ok();
+    let first = stored(&ws, "orders")["attributes"]["job_id"].clone();
+    // The next upgrade takes a while: the apply is interrupted while it runs.
+    emu.admin(
+        "/__emulator/instances",
+        json!({"instances": [{"id": ORDERS, "name": "orders", "complete_version": "8.0.32",
+                              "latest_version": "8.0.32", "job_seconds": 12}]}),
+    );
+    emu.admin(
+        "/__emulator/versions",
+        json!({"engine": "MySQL", "version": "8.0.33"}),
+    );
+    let run = ws.run_interrupted(
+        &["apply", "-auto-approve", "-no-color"],
+        "hwrds_db_minor_upgrade.orders: Modifying...",
+        std::time::Duration::from_secs(3),
+    );
+    let out = run.all();
+    assert!(out.contains("Upgrade still running"), "{out}");
+    let attrs = stored(&ws, "orders")["attributes"].clone();
+    assert_eq!(attrs["status"], "Running", "{attrs}");
+    assert!(attrs["job_id"].is_string(), "{attrs}");
+    assert_ne!(attrs["job_id"], first, "the new job is recorded: {attrs}");
+    assert_eq!(attrs["target_version"], "8.0.33", "{attrs}");
+    assert_eq!(emu.upgrade_posts(ORDERS), 2);
+
+    // The next apply resumes the same job: nothing submitted again.
+    let plan = ws.plan();
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    assert!(plan.all().contains("updated in-place"), "{}", plan.all());
+    ws.apply().assert_ok();
+    let done = stored(&ws, "orders")["attributes"].clone();
+    assert_eq!(done["status"], "Completed", "{done}");
+    assert_eq!(done["job_id"], attrs["job_id"], "{done}");
+    assert_eq!(done["version_after"], "8.0.33", "{done}");
+    assert_eq!(emu.upgrade_posts(ORDERS), 2, "one request per upgrade");
+    assert_eq!(emu.upgrade_jobs(ORDERS), 2);
+    assert_eq!(ws.plan().code, 0);
+}
+
+#[test]
+fn a_failed_upgrade_in_place_is_an_error_and_the_next_plan_tries_again_in_place() {
+    let emu = fleet();
+    let ws = workspace(&emu, &config());
+    ws.apply().assert_ok();
+    emu.admin(
+        "/__emulator/instances",
+        json!({"instances": [{"id": ORDERS, "name": "orders", "complete_version": "8.0.32",
+                              "latest_version": "8.0.32", "job_seconds": 1,
+                              "fail_upgrade": true}]}),
+    );
+    emu.admin(
+        "/__emulator/versions",
+        json!({"engine": "MySQL", "version": "8.0.33"}),
+    );
+    let run = ws.apply();
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.all().contains("orders: Upgrade job failed"),
+        "{}",
+        run.all()
+    );
+    let failed = stored(&ws, "orders");
+    assert_eq!(failed["attributes"]["status"], "Failed", "{failed}");
+    assert!(failed.get("status").is_none(), "not tainted: {failed}");
+    assert_eq!(emu.upgrade_posts(ORDERS), 2);
+
+    // The next plan is a new attempt, in place; it submits once more.
+    let plan = ws.plan();
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    assert!(
+        plan.stdout
+            .contains("hwrds_db_minor_upgrade.orders will be updated in-place"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("must be replaced"), "{}", plan.stdout);
+    emu.admin(
+        "/__emulator/instances",
+        json!({"instances": [{"id": ORDERS, "name": "orders", "complete_version": "8.0.32",
+                              "latest_version": "8.0.32", "job_seconds": 1}]}),
+    );
+    ws.apply().assert_ok();
+    let done = stored(&ws, "orders")["attributes"].clone();
+    assert_eq!(done["status"], "Completed", "{done}");
+    assert_eq!(done["version_after"], "8.0.33", "{done}");
+    assert_eq!(emu.upgrade_posts(ORDERS), 3, "one request per attempt");
 }
