@@ -15,7 +15,7 @@ use common::Emulator;
 use common::fixtures::ORDERS;
 use common::in_process::{InProcess, at, errors, the_diagnostic};
 use common::rule_tables::{all_posts, console_upgrade, orders_only, text};
-use hwrds::cty::{AttributePath, Value};
+use hwrds::cty::Value;
 use hwrds::tfplugin::Severity::{Error, Warning};
 use serde_json::json;
 
