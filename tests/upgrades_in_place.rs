@@ -5,7 +5,9 @@
 //! plan is empty. Triggers changed on an instance already on its target record it
 //! `UpToDate` without adopting the previous job. An apply interrupted while the new job
 //! runs keeps the new job id, and the next apply resumes it without submitting again; a
-//! failed upgrade in place is an error, and the next plan tries again in place.
+//! failed upgrade in place is an error, and the next plan tries again in place; one the
+//! checks refuse at apply (frozen since the plan) submits nothing, fails, and keeps the
+//! previous upgrade in the state, so the next plan proposes it again.
 //! The resource's identity is its instance, unchanged by the update; an identity stored
 //! by an earlier version (with the job) is upgraded.
 
@@ -324,4 +326,62 @@ fn a_failed_upgrade_in_place_is_an_error_and_the_next_plan_tries_again_in_place(
     assert_eq!(done["status"], "Completed", "{done}");
     assert_eq!(done["version_after"], "8.0.33", "{done}");
     assert_eq!(emu.upgrade_posts(ORDERS), 3, "one request per attempt");
+}
+
+#[test]
+fn an_update_refused_at_apply_keeps_the_previous_upgrade_and_is_proposed_again() {
+    let emu = fleet();
+    let ws = workspace(&emu, &config());
+    ws.apply().assert_ok();
+    let before = stored(&ws, "orders")["attributes"].clone();
+    emu.admin(
+        "/__emulator/versions",
+        json!({"engine": "MySQL", "version": "8.0.33"}),
+    );
+    let plan = ws.saved_plan();
+    assert_eq!(
+        actions(&plan)[1],
+        ("orders".to_string(), "update".to_string())
+    );
+    // Frozen between the plan and the apply: nothing is submitted, the apply fails, and
+    // the state keeps the previous upgrade (its job, its triggers).
+    emu.admin(
+        "/__emulator/instances",
+        json!({"instances": [{"id": ORDERS, "name": "orders", "complete_version": "8.0.32",
+                              "status": "FROZEN"}]}),
+    );
+    let run = ws.run(&["apply", "-input=false", "-no-color", "tfplan"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.all().contains("orders: Instance is frozen"),
+        "{}",
+        run.all()
+    );
+    let kept = stored(&ws, "orders");
+    assert_eq!(
+        kept["attributes"], before,
+        "the previous upgrade stays: {kept}"
+    );
+    assert!(kept.get("status").is_none(), "not tainted: {kept}");
+    assert_eq!(emu.upgrade_posts(ORDERS), 1, "nothing submitted");
+
+    // Unfrozen, the next plan proposes the upgrade again, in place.
+    emu.admin(
+        "/__emulator/instances",
+        json!({"instances": [{"id": ORDERS, "name": "orders", "complete_version": "8.0.32"}]}),
+    );
+    let run = ws.plan();
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("hwrds_db_minor_upgrade.orders will be updated in-place"),
+        "{}",
+        run.stdout
+    );
+    ws.apply().assert_ok();
+    assert_eq!(
+        stored(&ws, "orders")["attributes"]["version_after"],
+        "8.0.33"
+    );
+    assert_eq!(emu.upgrade_posts(ORDERS), 2);
 }
