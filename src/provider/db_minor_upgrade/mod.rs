@@ -1,5 +1,6 @@
-//! `hwrds_db_minor_upgrade`: one minor version upgrade of an RDS instance — checked in
-//! the plan, submitted exactly once on apply, tracked to the end.
+//! `hwrds_db_minor_upgrade`: the minor version upgrades of an RDS instance, one after
+//! another in place — each checked in the plan, submitted exactly once on apply, tracked
+//! to the end.
 //!
 //! The whole behaviour, in the order Terraform meets it:
 //! - **Plan** (create): the instance is looked up (one shared listing per provider
@@ -8,8 +9,15 @@
 //!   version the upgrade installs; null with a warning when it cannot be told) are known
 //!   in the plan (`version_before` not while an upgrade is under way: it may complete
 //!   before the apply) and carried to the apply's final plan ([`plan_carry`]).
-//!   Plan (existing): a job still running with `wait_for_completion` plans an in-place
-//!   update that resumes waiting; a `Failed` job plans a replacement (a new attempt).
+//!   Plan (existing): changed `triggers`, a `Failed` job or a `Skipped` upgrade plan the
+//!   next upgrade **in place** (an update, checked and shown like a create, its job
+//!   unknown); a job still running with `wait_for_completion` plans an update that
+//!   resumes waiting; otherwise the record keeps its outcome. With
+//!   `on_blocked = "skip"` an upgrade the instance's state blocks is planned `Skipped`
+//!   with a warning instead of an error ([`super::on_blocked`]).
+//! - **Update** that upgrades again: the create's upgrade run, the previous job never
+//!   adopted as the new one; nothing submitted keeps the previous upgrade in the state
+//!   with the error.
 //! - **Create**: adopt an upgrade already under way, else submit once (busy retried
 //!   until the create timeout, a lost answer resolved from the task center, never
 //!   re-sent blindly; nothing sent when right before it the upgrade would install
@@ -33,9 +41,9 @@
 //!   warning saying it does not run now (the instance would refuse a second upgrade), and
 //!   an apply never waits for a window that opens after its timeout: it returns at once
 //!   with the job recorded as `Scheduled` (the rules after a submission, the slot
-//!   included, are [`crate::upgrade::flow`]'s, shared with the action). Replacing a
+//!   included, are [`crate::upgrade::run`]'s, shared with the action). Changing a
 //!   resource whose job is scheduled warns at plan that applying will not run it now;
-//!   its destroy says it will still run.
+//!   a destroy says it will still run.
 //!
 //! - **Names**: `instance_name` is known in the plan and kept (a state of an earlier
 //!   version gets it at its next refresh); every diagnostic's summary begins with it, or
