@@ -106,49 +106,52 @@ fn identity_is_in_the_state_and_import_blocks_take_it() {
         .to_string();
     assert_eq!(
         created["identity"],
-        json!({"instance_id": ORDERS, "job_id": job_id}),
-        "{created}"
+        json!({"instance_id": ORDERS}),
+        "the identity is the instance: {created}"
     );
-    assert_eq!(created["identity_schema_version"], 0, "{created}");
+    assert_eq!(created["identity_schema_version"], 1, "{created}");
     assert_empty_plan(&ws, "create");
 
-    for given_job in [Some(job_id.as_str()), None] {
-        let job_line = given_job
-            .map(|j| format!("    job_id      = \"{j}\"\n"))
-            .unwrap_or_default();
-        let body = format!(
-            "import {{\n  to = hwrds_db_minor_upgrade.orders\n  identity = {{\n    instance_id = \"{ORDERS}\"\n{job_line}  }}\n}}\n{}",
-            upgrade("orders", ORDERS, "")
-        );
-        let ws = common::workspace(&emu, &body);
-        let apply = ws.apply();
-        apply.assert_ok();
-        assert!(
-            apply.stdout.contains("1 imported, 0 added, 0 changed"),
-            "job_id {given_job:?}: {}",
-            apply.stdout
-        );
-        let imported = shown(&ws, "hwrds_db_minor_upgrade.orders");
-        assert_eq!(
-            imported["identity"],
-            json!({"instance_id": ORDERS, "job_id": job_id}),
-            "job_id {given_job:?}: the most recent job when left out"
-        );
-        assert_eq!(imported["values"]["status"], "Completed", "{imported}");
-        assert_empty_plan(&ws, "an import by identity");
-    }
-
     let body = format!(
-        "import {{\n  to = hwrds_db_minor_upgrade.orders\n  identity = {{\n    instance_id = \"{ORDERS}\"\n    job_id = \"no/such\"\n  }}\n}}\n{}",
+        "import {{\n  to = hwrds_db_minor_upgrade.orders\n  identity = {{\n    instance_id = \"{ORDERS}\"\n  }}\n}}\n{}",
         upgrade("orders", ORDERS, "")
     );
     let ws = common::workspace(&emu, &body);
-    let refused = ws.plan();
-    assert_eq!(refused.code, 1, "{}", refused.all());
+    let apply = ws.apply();
+    apply.assert_ok();
     assert!(
-        refused.all().contains("Invalid import id"),
+        apply.stdout.contains("1 imported, 0 added, 0 changed"),
         "{}",
-        refused.all()
+        apply.stdout
+    );
+    let imported = shown(&ws, "hwrds_db_minor_upgrade.orders");
+    assert_eq!(imported["identity"], json!({"instance_id": ORDERS}));
+    assert_eq!(
+        imported["values"]["job_id"], job_id,
+        "the most recent job: {imported}"
+    );
+    assert_eq!(imported["values"]["status"], "Completed", "{imported}");
+    assert_empty_plan(&ws, "an import by identity");
+
+    // An import block of version 0's form, with job_id: Terraform keeps only the
+    // attributes of today's identity, and the instance's most recent job is imported.
+    let body = format!(
+        "import {{\n  to = hwrds_db_minor_upgrade.orders\n  identity = {{\n    instance_id = \"{ORDERS}\"\n    job_id = \"{job_id}\"\n  }}\n}}\n{}",
+        upgrade("orders", ORDERS, "")
+    );
+    let ws = common::workspace(&emu, &body);
+    let plan = ws.plan();
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    assert!(
+        plan.stdout
+            .contains(&format!("[identity=instance_id={ORDERS}]")),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("1 to import, 0 to add, 0 to change"),
+        "{}",
+        plan.stdout
     );
     assert_eq!(emu.upgrade_jobs(ORDERS), 1, "importing submits nothing");
 }
@@ -210,16 +213,13 @@ fn query_lists_console_upgrades_and_its_generated_config_imports_them() {
         let line = query
             .stdout
             .lines()
-            .find(|l| l.contains(job.as_str()))
-            .unwrap_or_else(|| panic!("{job} not listed:\n{}", query.stdout));
+            .find(|l| l.contains(&format!("instance_id={instance}")))
+            .unwrap_or_else(|| panic!("{instance} ({job}) not listed:\n{}", query.stdout));
         assert!(
             line.starts_with("list.hwrds_db_minor_upgrade.console"),
             "{line}"
         );
-        assert!(
-            line.contains(&format!("instance_id={instance},job_id={job}")),
-            "{line}"
-        );
+        assert!(line.contains(&format!("instance_id={instance}")), "{line}");
         assert!(line.contains(name), "{line}");
     }
     assert!(
@@ -277,16 +277,16 @@ fn query_lists_console_upgrades_and_its_generated_config_imports_them() {
         .assert_ok();
     let generated = std::fs::read_to_string(ws.path().join("upgrades.tf")).expect("generated file");
     println!("upgrades.tf:\n{generated}");
-    for (instance, job) in [(ORDERS, &jobs[0]), (ANALYTICS, &jobs[1])] {
+    for instance in [ORDERS, ANALYTICS] {
         assert!(
             generated.contains(&format!("instance_id = \"{instance}\"")),
             "{generated}"
         );
-        assert!(
-            generated.contains(&format!("job_id      = \"{job}\"")),
-            "{generated}"
-        );
     }
+    assert!(
+        !generated.contains("job_id"),
+        "an identity is the instance: {generated}"
+    );
     assert_eq!(generated.matches("import {").count(), 2, "{generated}");
     assert!(
         !generated.contains("status"),
@@ -303,6 +303,10 @@ fn query_lists_console_upgrades_and_its_generated_config_imports_them() {
         apply.stdout
     );
     assert_empty_plan(&ws, "applying the generated configuration");
+    let state = ws.state().to_string();
+    for job in &jobs {
+        assert!(state.contains(job.as_str()), "{job} imported: {state}");
+    }
     let posts = emu.stats()["upgrade_posts"].clone();
     assert_eq!(posts, json!({ORDERS: 1, ANALYTICS: 1}), "no new job");
 }
@@ -385,11 +389,8 @@ fn moved_from_the_official_provider_adopts_the_job_without_submitting() {
     }
     ws.apply().assert_ok();
     let moved = shown(&ws, "hwrds_db_minor_upgrade.orders");
-    assert_eq!(
-        moved["identity"],
-        json!({"instance_id": ORDERS, "job_id": job}),
-        "{moved}"
-    );
+    assert_eq!(moved["identity"], json!({"instance_id": ORDERS}), "{moved}");
+    assert_eq!(moved["values"]["job_id"], job.as_str(), "{moved}");
     assert_eq!(moved["values"]["status"], "Completed", "{moved}");
     assert_eq!(moved["values"]["version_after"], "8.0.32", "{moved}");
     assert_eq!(ws.state()["resources"].as_array().map(Vec::len), Some(1));

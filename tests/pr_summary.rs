@@ -4,8 +4,8 @@
 //! version, and a read replica the configuration leaves out through an output), upgraded
 //! with one `for_each`. Each planned upgrade appears once with the plan's from → to, the
 //! counts match `resource_changes`, the exclusions and the warnings of `terraform plan
-//! -json` are there. A second plan, after the apply, replaces one upgrade and destroys
-//! another, which the summary flags. Bad inputs fail with a message, never a panic.
+//! -json` are there. A second plan, after the apply, upgrades one again in place (nothing
+//! to install: it already runs the target) and destroys another, which the summary flags. Bad inputs fail with a message, never a panic.
 
 pub mod common;
 
@@ -317,7 +317,11 @@ fn the_summary_of_a_fleet_plan_is_the_plan() {
     let (log, plan) = saved_plan(&ws);
     let text = comment(&ws);
     matches_the_plan(&text, &plan, &log);
-    assert_eq!(count(&text, "Replaced"), 1, "{text}");
+    assert_eq!(count(&text, "Replaced"), 0, "an update in place: {text}");
+    assert!(
+        text.contains("- **orders** (`hwrds_db_minor_upgrade.fleet[\"orders\"]`): already runs 8.0.32, the target 8.0.32"),
+        "{text}"
+    );
     assert_eq!(count(&text, "Destroyed"), 1, "{text}");
     assert!(text.contains("> [!WARNING]"), "{text}");
     assert!(

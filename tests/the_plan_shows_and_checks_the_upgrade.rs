@@ -446,17 +446,21 @@ async fn an_existing_upgrade_is_planned_by_its_recorded_status() {
             Some(("Completed", "100%")),
         ),
     ];
-    for (row, status, wait, replaced, kept) in table {
+    for (row, status, wait, new_job, kept) in table {
         let config = tf.config(ORDERS, &[("wait_for_completion", Value::Bool(wait))]);
         let prior = recorded(&tf, &config, status);
         let plan = tf.plan_existing(&config, &prior).await;
         assert!(errors(&plan.diagnostics).is_empty(), "{row}: {plan:?}");
+        assert!(
+            plan.requires_replace.is_empty(),
+            "{row}: in place: {:?}",
+            plan.requires_replace
+        );
         assert_eq!(
-            plan.requires_replace
-                .contains(&AttributePath::attribute("status")),
-            replaced,
+            plan.planned.get_attr("job_id") == Some(&Value::Unknown),
+            new_job,
             "{row}: {:?}",
-            plan.requires_replace
+            plan.planned
         );
         match kept {
             Some((status, progress)) => {
@@ -476,11 +480,13 @@ async fn an_existing_upgrade_is_planned_by_its_recorded_status() {
                 "{row}"
             );
         }
-        assert_eq!(
-            text(&plan.planned, "job_id"),
-            "job-1",
-            "{row}: the job stays"
-        );
+        if !new_job {
+            assert_eq!(
+                text(&plan.planned, "job_id"),
+                "job-1",
+                "{row}: the job stays"
+            );
+        }
     }
     assert_eq!(all_posts(&emu), json!({}), "a plan submits nothing");
 }

@@ -1,13 +1,16 @@
 # Fleet upgrade: every MySQL and PostgreSQL instance of the project to its latest minor
 # version, keyed by instance name.
 #
-# The for_each leaves out only the instances something blocks (upgrade_blockers: frozen,
-# storage full, an abnormal node, not ACTIVE, a read replica, an engine without minor
-# upgrades), and the output "excluded" names them with the reasons. It does not filter
-# on upgrade_available: that turns false once an instance is upgraded, and the next plan
-# would destroy its record. An instance already on its latest version stays planned: it
-# is recorded as UpToDate, nothing submitted. The trigger keeps each resource stable
-# until a newer minor version appears.
+# The for_each leaves out only what never takes a minor upgrade of its own: read
+# replicas (upgraded with their primary) and other engines. Every other instance has a
+# record, whatever its state: with on_blocked = "skip", one that something blocks now
+# (frozen, storage full, an abnormal node, not ACTIVE) is recorded as Skipped with a
+# warning instead of failing the plan, and each plan checks it again. So the map does
+# not change when an instance is upgraded or becomes blocked, and no plan destroys a
+# record. The output "excluded" names every instance an upgrade cannot reach now, with
+# the reasons. An instance already on its latest version is recorded as UpToDate,
+# nothing submitted. When a newer minor version is released, the trigger changes and
+# the plan updates each record in place, with the new target_version.
 
 terraform {
   required_providers {
@@ -31,9 +34,13 @@ locals {
 }
 
 resource "hwrds_db_minor_upgrade" "fleet" {
-  for_each = { for name, i in local.instances : name => i if length(i.upgrade_blockers) == 0 }
+  for_each = {
+    for name, i in local.instances : name => i
+    if i.type != "Replica" && contains(["MySQL", "PostgreSQL"], i.engine)
+  }
 
   instance_id = each.value.id
+  on_blocked  = "skip"
   # MySQL in each instance's maintenance window; PostgreSQL upgrades run immediately only.
   is_delayed = each.value.engine == "MySQL"
   triggers = {
@@ -41,7 +48,8 @@ resource "hwrds_db_minor_upgrade" "fleet" {
   }
 }
 
-# The instances the plan leaves out, and why: the same before and after the apply.
+# The instances no upgrade reaches now (left out of the map, or Skipped), and why: the
+# same before and after the apply.
 output "excluded" {
   value = {
     for name, i in local.instances : name => i.upgrade_blockers

@@ -11,6 +11,7 @@ mod instance_data;
 mod instances_data;
 mod named;
 mod not_submitted;
+mod on_blocked;
 mod plan_checks;
 mod project_lookup;
 mod timeouts;

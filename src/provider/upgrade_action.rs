@@ -179,7 +179,8 @@ impl UpgradeAction {
         };
         let instance_id = instance_id.to_string();
         // Nothing was reviewed: the action's plan carries no values, only diagnostics.
-        let upgrade = upgrade_args::upgrade(&instance_id, config, config, Reviewed::default());
+        let upgrade =
+            upgrade_args::upgrade(&instance_id, config, config, Reviewed::default(), None);
         let waiting = Waiting {
             cancel: ctx.cancel.clone(),
             limit: timeout(config),

@@ -31,12 +31,14 @@ pub fn request(value: &Value) -> UpgradeRequest {
 
 /// The upgrade of `instance_id` that `values` (the resource's plan, the action's
 /// configuration) asks for, with the defaults, checked against what the plan showed
-/// (`reviewed`); the checks see the options as `config` sets them.
+/// (`reviewed`); the checks see the options as `config` sets them. `previous_job` is
+/// the job of the upgrade an in-place update comes after.
 pub fn upgrade<'a>(
     instance_id: &'a str,
     values: &Value,
     config: &Value,
     reviewed: Reviewed<'a>,
+    previous_job: Option<&'a str>,
 ) -> Upgrade<'a> {
     let request = request(values);
     Upgrade {
@@ -47,5 +49,6 @@ pub fn upgrade<'a>(
             .attr_bool("wait_for_completion")
             .unwrap_or(!request.is_delayed),
         reviewed,
+        previous_job,
     }
 }

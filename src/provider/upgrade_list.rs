@@ -1,6 +1,7 @@
 //! The `hwrds_db_minor_upgrade` list resource (`terraform query`, Terraform 1.14+): the
-//! project's minor upgrade jobs from the task center — those started by this provider,
-//! in the console or by any other tool — each with its identity, a display name
+//! project's instances with a minor upgrade job in the task center — started by this
+//! provider, in the console or by any other tool —, each once, with its most recent
+//! upgrade that the filters take: its identity (the instance's), a display name
 //! (instance, engine, status, when, the version the instance runs now) and, when asked,
 //! the state an import would give, so `terraform query -generate-config-out=FILE` writes
 //! `import` blocks and resources that adopt them without submitting anything.
@@ -243,15 +244,18 @@ impl ListResource for UpgradeList {
             offset += got;
             tracing::debug!(offset, total, got, "read a task-center page");
             for task in tasks.iter().filter(|t| filters.matches(t)) {
+                // Newest first: the first upgrade seen of an instance is its latest, and
+                // the only one listed (the identity is the instance's).
+                if !seen.insert(task.instance_id.clone()) {
+                    continue;
+                }
                 let instance = instances.iter().find(|i| i.id == task.instance_id);
-                // Newest first: the first upgrade seen of an instance is its latest.
-                let latest = seen.insert(task.instance_id.clone());
                 let item = ListItem {
-                    identity: upgrade_identity::value(&task.instance_id, &task.id),
+                    identity: upgrade_identity::value(&task.instance_id),
                     display_name: display_name(task, instance),
                     state: request
                         .include_resource_object
-                        .then(|| imported_state(task, instance, latest)),
+                        .then(|| imported_state(task, instance, true)),
                 };
                 if !sink.send(item) {
                     return Diagnostics::default();
@@ -365,7 +369,7 @@ mod tests {
         );
         assert_eq!(
             upgrade_identity::of_state(&state),
-            Some(upgrade_identity::value("i-1", "j-1"))
+            Some(upgrade_identity::value("i-1"))
         );
         assert!(state.is_wholly_known());
         let name = display_name(&task("j-1", "i-1", JobStatus::Running.as_str()), None);

@@ -18,6 +18,7 @@ pub struct Counts {
     pub update: usize,
     pub replace: usize,
     pub nothing_to_install: usize,
+    pub skipped: usize,
     pub unchanged: usize,
     pub excluded: usize,
     pub destroyed: usize,
@@ -37,6 +38,7 @@ impl Counts {
                 (Category::Upgrade, Change::Update) => counts.update += 1,
                 (Category::Upgrade, _) => counts.replace += 1,
                 (Category::NothingToInstall, _) => counts.nothing_to_install += 1,
+                (Category::Skipped, _) => counts.skipped += 1,
                 (Category::Unchanged, _) => counts.unchanged += 1,
                 (Category::Destroyed, _) => counts.destroyed += 1,
             }
@@ -64,6 +66,7 @@ pub fn render(summary: &Summary) -> String {
     attention(&mut out, summary, &counts);
     upgrades_table(&mut out, summary);
     nothing_to_install(&mut out, summary);
+    skipped(&mut out, summary);
     unchanged(&mut out, summary);
     excluded(&mut out, summary);
     diagnostics(&mut out, summary);
@@ -80,12 +83,13 @@ fn counts_list(out: &mut String, c: &Counts) {
     };
     out.push_str(&format!(
         "- **Upgrades planned: {}** ({} to create, {} to update in place, {} to replace)\n\
-         - Nothing to install: {}\n- Unchanged: {}\n- Excluded: {}\n- {} · {}\n\n",
+         - Nothing to install: {}\n- Skipped (blocked now): {}\n- Unchanged: {}\n- Excluded: {}\n- {} · {}\n\n",
         c.upgrades(),
         c.create,
         c.update,
         c.replace,
         c.nothing_to_install,
+        c.skipped,
         c.unchanged,
         c.excluded,
         flagged(c.replaced, "Replaced"),
@@ -173,6 +177,28 @@ fn nothing_to_install(out: &mut String, summary: &Summary) {
             _ => format!("status {}", text(row.status.as_deref())),
         };
         out.push_str(&format!("- {}: {why}\n", instance(row)));
+    }
+    out.push('\n');
+}
+
+/// Upgrades skipped because something blocks the instance now (the warnings and the
+/// excluded output say what).
+fn skipped(out: &mut String, summary: &Summary) {
+    let rows: Vec<&UpgradeRow> = summary.of(Category::Skipped).collect();
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str(&format!(
+        "#### Skipped: blocked now ({})
+
+",
+        rows.len()
+    ));
+    for row in rows {
+        out.push_str(&format!(
+            "- {}: nothing submitted; every plan checks it again\n",
+            instance(row)
+        ));
     }
     out.push('\n');
 }
@@ -331,6 +357,8 @@ mod tests {
         delayed.timing = Timing::Window(Some("18:00-19:00".into()));
         delayed.impact = Impact::Restart;
         delayed.instance_type = Some(InstanceType::Single);
+        let mut frozen = row("frozen", Change::Update, "8.0.28", "8.0.32");
+        frozen.status = Some("Skipped".into());
         let mut unknown = row("fresh", Change::Create, "", "");
         unknown.version_before = Planned::Unknown;
         unknown.target_version = Planned::Null;
@@ -343,6 +371,7 @@ mod tests {
                 row("old", Change::Destroy, "8.0.28", "8.0.32"),
                 row("again", Change::Replace, "8.0.32", "8.0.33"),
                 row("done", Change::Unchanged, "8.0.28", "8.0.32"),
+                frozen,
             ],
             errored: false,
             excluded: Excluded {
@@ -379,6 +408,7 @@ mod tests {
                 update: 0,
                 replace: 1,
                 nothing_to_install: 1,
+                skipped: 1,
                 unchanged: 1,
                 excluded: 1,
                 destroyed: 1,
@@ -395,6 +425,8 @@ mod tests {
         for expected in [
             "- **Upgrades planned: 4** (3 to create, 0 to update in place, 1 to replace)",
             "- Nothing to install: 1",
+            "- Skipped (blocked now): 1",
+            "#### Skipped: blocked now (1)\n\n- **frozen** (`hwrds_db_minor_upgrade.fleet[\"frozen\"]`): nothing submitted; every plan checks it again",
             "- **Replaced: 1** ⚠️ · **Destroyed: 1** ⚠️",
             "> [!WARNING]",
             "> - **again** (`hwrds_db_minor_upgrade.fleet[\"again\"]`)\n>\n> **Destroyed**",
@@ -421,6 +453,10 @@ mod tests {
             "a no-op is not an upgrade row"
         );
         assert!(!text.contains("| old"), "a destroy is not an upgrade row");
+        assert!(
+            !text.contains("| frozen"),
+            "a skipped upgrade is not an upgrade row"
+        );
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub fn read(plan: &Value) -> Result<PlanRows, SummaryError> {
         .map(|(i, r)| r.map_err(|why| not_a_plan(&format!("resource_changes[{i}] {why}"))))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(PlanRows {
-        rows,
+        rows: told_apart(rows),
         errored: top.get("errored").and_then(Value::as_bool) == Some(true),
     })
 }
@@ -186,6 +186,23 @@ fn row(change: &Value) -> Result<Option<UpgradeRow>, String> {
     }))
 }
 
+/// Rows whose instances share a name get their instance id after it, shortened to its
+/// first 8 characters (`search (5ea4c001)`), so that a reviewer tells them apart.
+fn told_apart(mut rows: Vec<UpgradeRow>) -> Vec<UpgradeRow> {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    for row in &rows {
+        *seen.entry(row.name.clone()).or_default() += 1;
+    }
+    for row in &mut rows {
+        if seen[&row.name] > 1
+            && let Some(id) = &row.instance_id
+        {
+            row.name = format!("{} ({})", row.name, id.get(..8).unwrap_or(id));
+        }
+    }
+    rows
+}
+
 /// The name an address gives the instance: its `for_each` key, or the resource's name
 /// when it has no key; None for a `count` index (the id says more).
 fn key_name(change: &Value) -> Option<String> {
@@ -242,6 +259,21 @@ mod tests {
         assert_eq!(row.timing, Timing::Window(Some("22:00-02:00".into())));
         assert_eq!(row.status, None);
         assert!(!read.errored);
+    }
+
+    #[test]
+    fn instances_that_share_a_name_are_told_apart_by_their_id() {
+        let plan = json!({"format_version": "1.2", "resource_changes": [
+            change(json!("search-5ea4c001"), &["create"],
+                   json!({"instance_id": "5ea4c001aaaa", "instance_name": "search"}), json!({})),
+            change(json!("search-5ea4c002"), &["create"],
+                   json!({"instance_id": "5ea4c002bbbb", "instance_name": "search"}), json!({})),
+            change(json!("orders"), &["create"],
+                   json!({"instance_id": "0dde0001cccc", "instance_name": "orders"}), json!({})),
+        ]});
+        let rows = read(&plan).expect("a plan").rows;
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["search (5ea4c001)", "search (5ea4c002)", "orders"]);
     }
 
     #[test]

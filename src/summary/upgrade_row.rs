@@ -12,8 +12,8 @@ use crate::upgrade::facts::compare_versions;
 pub enum Change {
     /// `create`: the apply submits the upgrade.
     Create,
-    /// `update`: in place; never calls the upgrade API (a changed `wait_for_completion`,
-    /// a job followed again).
+    /// `update`: in place; an upgrade again (a new target, a new attempt), or no call to
+    /// the upgrade API (a changed `wait_for_completion`, a job followed again).
     Update,
     /// `delete` then `create` (or the reverse): the upgrade is submitted again.
     Replace,
@@ -230,6 +230,9 @@ pub enum Category {
     Upgrade,
     /// Planned, but the instance already runs the target (or the plan says so).
     NothingToInstall,
+    /// Planned `Skipped` (`on_blocked = "skip"`): something blocks the instance now;
+    /// nothing is submitted.
+    Skipped,
     /// Terraform leaves the recorded upgrade as it is.
     Unchanged,
     /// The record is destroyed (nothing happens to the instance).
@@ -238,6 +241,9 @@ pub enum Category {
 
 /// The status the plan may state for an instance with nothing to install.
 pub const UP_TO_DATE: &str = "UpToDate";
+
+/// The status the plan states for an upgrade skipped because the instance is blocked.
+pub const SKIPPED: &str = "Skipped";
 
 /// One planned `hwrds_db_minor_upgrade`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,6 +281,11 @@ impl UpgradeRow {
         match self.change {
             Change::Destroy => Category::Destroyed,
             Change::Unchanged => Category::Unchanged,
+            Change::Create | Change::Update | Change::Replace
+                if self.status.as_deref() == Some(SKIPPED) =>
+            {
+                Category::Skipped
+            }
             Change::Create | Change::Update | Change::Replace if self.installs_nothing() => {
                 Category::NothingToInstall
             }

@@ -46,6 +46,16 @@ impl FindingKind {
     pub fn explained_by_upgrade_under_way(self) -> bool {
         matches!(self, FindingKind::NotActive | FindingKind::AbnormalNode)
     }
+
+    /// Whether the finding is about the instance as it is (its status, nodes, engine or
+    /// role), not about the options configured: what a resource with
+    /// `on_blocked = "skip"` skips instead of failing.
+    pub fn is_about_the_instance(self) -> bool {
+        !matches!(
+            self,
+            FindingKind::PostgresDelayed | FindingKind::SecondSwitchIgnored
+        )
+    }
 }
 
 /// One result of the checks: what is wrong, and which argument it is about.

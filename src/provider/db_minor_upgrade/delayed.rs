@@ -90,11 +90,12 @@ fn when(start: Option<&str>, end: Option<&str>, maintenance_window: Option<&str>
     }
 }
 
-const CANCEL_IN_CONSOLE: &str = "To upgrade now, cancel the scheduled task in the Huawei Cloud console first (RDS > Task Center > Scheduled Tasks), then apply: with no upgrade waiting, the new resource submits one.";
+const CANCEL_IN_CONSOLE: &str = "To upgrade now, cancel the scheduled task in the Huawei Cloud console first (RDS > Task Center > Scheduled Tasks): the next refresh shows the job Failed (canceled), and the next plan proposes a new upgrade, submitted at once.";
 
-/// The plan of a replacement of a resource whose job is still scheduled, on the same
-/// instance: applying will not run it now, and why.
-pub fn replacing_scheduled(prior: &UpgradeState, planned: &UpgradeState) -> Option<Diagnostic> {
+/// The plan of a change to a resource whose job is still scheduled: applying will not
+/// run it now, and why. The arguments or `triggers` changed; the scheduled task stays,
+/// and an upgrade planned again adopts it (the instance refuses a second one).
+pub fn changing_scheduled(prior: &UpgradeState, planned: &UpgradeState) -> Option<Diagnostic> {
     if !prior.status.is(&JobStatus::Scheduled) {
         return None;
     }
@@ -133,8 +134,8 @@ pub fn replacing_scheduled(prior: &UpgradeState, planned: &UpgradeState) -> Opti
         summary,
         format!(
             "Upgrade job {job} of instance {instance} is scheduled to run {when}, and the RDS API can neither cancel nor reschedule a scheduled task. \
-             {not_now}The replacement forgets the job, and the new resource finds it still scheduled and adopts it instead of submitting another upgrade (the instance refuses a second one): \
-             the upgrade runs {when}, and the apply waits for it only if that comes before the create timeout. {CANCEL_IN_CONSOLE}"
+             {not_now}The resource keeps that job (an upgrade planned again adopts it instead of submitting another: the instance refuses a second one): \
+             the upgrade runs {when}, with the options it was submitted with. {CANCEL_IN_CONSOLE}"
         ),
     ))
 }
@@ -272,7 +273,7 @@ mod tests {
         prior.scheduled_end = "2026-01-02T02:00:00Z".into();
         let mut planned = prior.clone();
         planned.is_delayed = Field::Known(false);
-        let d = replacing_scheduled(&prior, &planned).expect("a warning");
+        let d = changing_scheduled(&prior, &planned).expect("a warning");
         assert_eq!(d.path, Some(AttributePath::attribute("is_delayed")));
         assert!(
             d.detail.contains("will NOT upgrade the instance now"),
@@ -286,12 +287,12 @@ mod tests {
         );
         assert!(d.detail.contains("cancel the scheduled task"));
         assert!(
-            replacing_scheduled(&prior, &prior).is_none(),
+            changing_scheduled(&prior, &prior).is_none(),
             "no change, no warning"
         );
         let mut done = prior.clone();
         done.status = Field::Known(JobStatus::Completed);
-        assert!(replacing_scheduled(&done, &planned).is_none());
+        assert!(changing_scheduled(&done, &planned).is_none());
     }
 
     #[test]

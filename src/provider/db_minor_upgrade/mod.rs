@@ -1,5 +1,6 @@
-//! `hwrds_db_minor_upgrade`: one minor version upgrade of an RDS instance — checked in
-//! the plan, submitted exactly once on apply, tracked to the end.
+//! `hwrds_db_minor_upgrade`: the minor version upgrades of an RDS instance, one after
+//! another in place — each checked in the plan, submitted exactly once on apply, tracked
+//! to the end.
 //!
 //! The whole behaviour, in the order Terraform meets it:
 //! - **Plan** (create): the instance is looked up (one shared listing per provider
@@ -8,8 +9,15 @@
 //!   version the upgrade installs; null with a warning when it cannot be told) are known
 //!   in the plan (`version_before` not while an upgrade is under way: it may complete
 //!   before the apply) and carried to the apply's final plan ([`plan_carry`]).
-//!   Plan (existing): a job still running with `wait_for_completion` plans an in-place
-//!   update that resumes waiting; a `Failed` job plans a replacement (a new attempt).
+//!   Plan (existing): changed `triggers`, a `Failed` job or a `Skipped` upgrade plan the
+//!   next upgrade **in place** (an update, checked and shown like a create, its job
+//!   unknown); a job still running with `wait_for_completion` plans an update that
+//!   resumes waiting; otherwise the record keeps its outcome. With
+//!   `on_blocked = "skip"` an upgrade the instance's state blocks is planned `Skipped`
+//!   with a warning instead of an error ([`super::on_blocked`]).
+//! - **Update** that upgrades again: the create's upgrade run, the previous job never
+//!   adopted as the new one; nothing submitted keeps the previous upgrade in the state
+//!   with the error.
 //! - **Create**: adopt an upgrade already under way, else submit once (busy retried
 //!   until the create timeout, a lost answer resolved from the task center, never
 //!   re-sent blindly; nothing sent when right before it the upgrade would install
@@ -33,9 +41,9 @@
 //!   warning saying it does not run now (the instance would refuse a second upgrade), and
 //!   an apply never waits for a window that opens after its timeout: it returns at once
 //!   with the job recorded as `Scheduled` (the rules after a submission, the slot
-//!   included, are [`crate::upgrade::flow`]'s, shared with the action). Replacing a
+//!   included, are [`crate::upgrade::run`]'s, shared with the action). Changing a
 //!   resource whose job is scheduled warns at plan that applying will not run it now;
-//!   its destroy says it will still run.
+//!   a destroy says it will still run.
 //!
 //! - **Names**: `instance_name` is known in the plan and kept (a state of an earlier
 //!   version gets it at its next refresh); every diagnostic's summary begins with it, or
@@ -69,6 +77,7 @@ use super::dr_relation;
 use super::findings;
 use super::named::named;
 use super::not_submitted;
+use super::on_blocked;
 use super::plan_checks;
 use super::project_lookup;
 use super::timeouts;
@@ -82,16 +91,28 @@ use crate::tfplugin::{
     Ctx, Diagnostic, Diagnostics, IdentitySchema, MoveSource, MovedState, Plan, Resource,
     StateResult,
 };
+use crate::upgrade::checks::Severity;
 use crate::upgrade::job::JobStatus;
 use crate::upgrade::run::Waiting;
 use crate::upgrade::run::course::Asked;
 use crate::upgrade::submission::Reviewed;
+use crate::upgrade::submission::adopt_or_submit::NotSubmitted;
 use crate::upgrade::tracking::UNATTENDED;
 
 pub use self::schema::schema;
 
 pub struct DbMinorUpgrade {
     pub(super) provider: Arc<ProviderState>,
+}
+
+/// What an upgrade run of the resource takes from its operation: the plan and the
+/// configuration, the job of the upgrade it comes after (an in-place update's), and
+/// which of the `timeouts` limits it.
+struct Run<'a> {
+    planned: &'a Value,
+    config: &'a Value,
+    previous_job: Option<&'a str>,
+    timeout: &'static str,
 }
 
 #[async_trait::async_trait]
@@ -106,6 +127,9 @@ impl Resource for DbMinorUpgrade {
 
     async fn validate_config(&self, config: &Value) -> Diagnostics {
         let mut diags = timeouts::validate(config);
+        if let Some(d) = on_blocked::validate(config) {
+            diags.push(d);
+        }
         let config = UpgradeState::from_value(config);
         let invalid_id = config
             .instance_id
@@ -162,10 +186,14 @@ impl Resource for DbMinorUpgrade {
         ctx: &Ctx,
         prior: &Value,
         planned: &Value,
-        _config: &Value,
+        config: &Value,
         _private: &[u8],
     ) -> StateResult {
-        let mut result = self.update_state(ctx, prior, planned).await;
+        let mut result = if UpgradeState::from_value(planned).job_id.is_unknown() {
+            self.upgrade_again(ctx, prior, planned, config).await
+        } else {
+            self.update_state(ctx, prior, planned).await
+        };
         let who = UpgradeState::from_value(planned);
         result.diagnostics = named(result.diagnostics, who.who());
         result
@@ -203,6 +231,10 @@ impl Resource for DbMinorUpgrade {
         upgrade_identity::of_state(state)
     }
 
+    fn upgrade_identity(&self, version: i64, json: &[u8]) -> Result<Value, Diagnostics> {
+        upgrade_identity::upgraded(version, json)
+    }
+
     async fn import_by_identity(&self, ctx: &Ctx, identity: &Value) -> StateResult {
         match upgrade_identity::import_id(identity) {
             Ok(id) => self.import(ctx, &id).await,
@@ -226,33 +258,100 @@ impl DbMinorUpgrade {
         planned: &Value,
         config: &Value,
     ) -> StateResult {
-        let upgrades = match self.provider.upgrades() {
-            Ok(upgrades) => upgrades,
-            Err(d) => return StateResult::error(d),
+        if state.status.is(&JobStatus::Skipped) {
+            // The plan skipped it (on_blocked = "skip"): nothing to submit.
+            return StateResult::ok(state.to_value());
+        }
+        let run = Run {
+            planned,
+            config,
+            previous_job: None,
+            timeout: "create",
         };
+        match self.run_upgrade(ctx, state, run).await {
+            Ok(diagnostics) => StateResult {
+                state: Some(state.to_value()),
+                private: Vec::new(),
+                diagnostics,
+            },
+            Err(d) => StateResult::error(d),
+        }
+    }
+
+    /// Update that upgrades again in place (a `triggers` change, a failed job's new
+    /// attempt): the same upgrade run as a create, the resource's previous job never
+    /// adopted as the new one. When nothing was submitted the prior state stays, with
+    /// the error: the next plan proposes the upgrade again.
+    async fn upgrade_again(
+        &self,
+        ctx: &Ctx,
+        prior: &Value,
+        planned: &Value,
+        config: &Value,
+    ) -> StateResult {
+        let previous = UpgradeState::from_value(prior);
+        let mut state = UpgradeState::from_value(planned);
+        let run = Run {
+            planned,
+            config,
+            previous_job: previous.job_id.as_deref(),
+            timeout: "update",
+        };
+        match self.run_upgrade(ctx, &mut state, run).await {
+            Ok(diagnostics) => StateResult {
+                state: Some(state.to_value()),
+                private: Vec::new(),
+                diagnostics,
+            },
+            Err(diagnostics) => StateResult {
+                state: Some(prior.clone()),
+                private: Vec::new(),
+                diagnostics,
+            },
+        }
+    }
+
+    /// The upgrade run of a create or an in-place update, recorded in `state` (the
+    /// plan's values); the diagnostics of an upgrade not submitted otherwise.
+    async fn run_upgrade(
+        &self,
+        ctx: &Ctx,
+        state: &mut UpgradeState,
+        run: Run<'_>,
+    ) -> Result<Diagnostics, Diagnostics> {
+        let upgrades = self.provider.upgrades()?;
         let reviewed = Reviewed {
             version: state.version_before.known().map(String::as_str),
             target: state.target_version.known().map(String::as_str),
         };
-        let upgrade = upgrade_args::upgrade(state.instance_id(), planned, config, reviewed);
+        let upgrade = upgrade_args::upgrade(
+            state.instance_id(),
+            run.planned,
+            run.config,
+            reviewed,
+            run.previous_job,
+        );
         let waiting = Waiting {
             cancel: ctx.cancel.clone(),
-            limit: timeouts::get(planned, "create"),
+            limit: timeouts::get(run.planned, run.timeout),
             cadence: UNATTENDED,
         };
-        let ran = upgrades.run(&upgrade, &waiting, &mut |_| {}).await;
-        let ran = match ran {
-            Ok(ran) => ran,
-            Err(e) => {
-                let id = state.instance_id().to_string();
-                return StateResult::error(not_submitted::diagnostics(&id, e));
+        match upgrades.run(&upgrade, &waiting, &mut |_| {}).await {
+            Ok(ran) => Ok(outcome::record_run(state, &ran, waiting.limit)),
+            Err(NotSubmitted::Refused { findings, .. })
+                if let Some(blockers) = plan_checks::skipped(&findings, run.config) =>
+            {
+                // Blocked since the plan, and on_blocked = "skip": recorded, not failed.
+                state.skip();
+                let errors: Vec<_> = findings
+                    .into_iter()
+                    .filter(|f| f.severity == Severity::Error)
+                    .collect();
+                Ok(Diagnostics::from(plan_checks::skip_warning(
+                    &blockers, &errors,
+                )))
             }
-        };
-        let diagnostics = outcome::record_run(state, &ran, waiting.limit);
-        StateResult {
-            state: Some(state.to_value()),
-            private: Vec::new(),
-            diagnostics,
+            Err(e) => Err(not_submitted::diagnostics(state.instance_id(), e)),
         }
     }
 
@@ -390,14 +489,19 @@ impl DbMinorUpgrade {
         }
         if let Some(prior) = &plan.prior {
             let prior = UpgradeState::from_value(prior);
-            if Self::plan_existing(&prior, planned) {
-                plan.requires_replace
-                    .push(AttributePath::attribute(attr::STATUS));
-            }
-            if let Some(warning) = delayed::replacing_scheduled(&prior, planned) {
+            if let Some(warning) = delayed::changing_scheduled(&prior, planned) {
                 diags.push(warning);
             }
-            return diags;
+            if !planned.upgrades_again(&prior) {
+                Self::plan_existing(&prior, planned);
+                return diags;
+            }
+            // Another upgrade of the same instance, in place: a new job, checked and
+            // shown like a create's.
+            planned.begin_again();
+            if let Some(warning) = still_under_way(&prior) {
+                diags.push(warning);
+            }
         }
         // A new upgrade: check it against the instance when the id is known.
         let Some(instance_id) = upgrade_args::checkable_instance_id(&plan.config) else {
@@ -424,12 +528,13 @@ impl DbMinorUpgrade {
             plan_checks::diagnostics(&self.provider.catalog, client, &call, facts, &plan.config)
                 .await;
         diags.extend(checked.diags);
+        let carried = Carried::from_private(&plan.first_plan_private);
+        let skipped = checked.skipped.is_some() || carried.as_ref().is_some_and(Carried::skipped);
         let (facts, under_way) = (checked.facts, checked.under_way);
         diags
             .extend(dr_relation::plan_warning(&self.provider.catalog, client, &call, &facts).await);
         planned.engine = facts.engine.as_str().into();
         planned.instance_type = facts.instance_type.as_str().into();
-        let carried = Carried::from_private(&plan.first_plan_private);
         planned.instance_name = plan_carry::instance_name(&facts, carried.as_ref());
         // The target is known, an upgrade under way included; so is the version it starts
         // from, unless an upgrade is under way (see plan_carry).
@@ -441,26 +546,47 @@ impl DbMinorUpgrade {
         planned.target_version = plan_carry::target_version(&facts, now, carried.as_ref()).into();
         delayed::plan_create(planned, facts.maintenance_window.as_deref());
         planned.impact = plan_carry::impact(planned, &facts, carried.as_ref());
+        if skipped {
+            planned.skip();
+        }
         plan.planned_private = plan_carry::carry(planned);
         diags
     }
 
-    /// The plan of an existing upgrade by its recorded status: a failed job is replaced
-    /// (a new attempt: true), one under way that the apply waits for is tracked again
-    /// (its tracking attributes unknown), a completed one, or one up to date with no job,
-    /// keeps its outcome.
-    fn plan_existing(prior: &UpgradeState, planned: &mut UpgradeState) -> bool {
+    /// The plan of an existing upgrade that is not upgraded again, by its recorded status:
+    /// one under way that the apply waits for is tracked again (its tracking attributes
+    /// unknown); a completed one, or one up to date with no job, keeps its outcome.
+    fn plan_existing(prior: &UpgradeState, planned: &mut UpgradeState) {
         match prior.status.known() {
-            Some(JobStatus::Failed) => {
-                planned.status = Field::Unknown;
-                return true;
-            }
             Some(status) if status.is_under_way() && planned.waits() => planned.track_later(),
             Some(JobStatus::Completed | JobStatus::UpToDate) => planned.track_as(prior),
             _ => {}
         }
-        false
     }
+}
+
+/// The plan's warning when the upgrade planned again comes while the recorded one is
+/// still under way: the instance refuses a second upgrade, so the apply adopts the one
+/// under way, which installs the version it was submitted for.
+fn still_under_way(prior: &UpgradeState) -> Option<Diagnostic> {
+    // A scheduled one has its own warning (delayed::changing_scheduled).
+    let status = prior
+        .status
+        .known()
+        .filter(|s| s.is_under_way() && **s != JobStatus::Scheduled)?;
+    Some(Diagnostic::warning_at(
+        AttributePath::attribute(attr::TRIGGERS),
+        "The previous upgrade is still under way",
+        format!(
+            "Upgrade job {} is {status}: the instance takes no second upgrade until it ends, so this apply adopts it instead of submitting another, and it installs the version it was submitted for{}. Apply again after it ended to upgrade to a newer version (change triggers again, or taint the resource).",
+            prior.job_id(),
+            prior
+                .target_version
+                .as_deref()
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default()
+        ),
+    ))
 }
 
 fn api_error(summary: &str, who: &str, e: &RdsError) -> Diagnostic {

@@ -309,6 +309,42 @@ impl UpgradeState {
         self.finished_at = Field::Unknown;
     }
 
+    /// Leaves everything about the job to the apply: a plan that upgrades again in place
+    /// (a new job, its id, status, times and window). What the plan tells of the new
+    /// upgrade (versions, name, impact, maintenance window) is set by its checks.
+    pub fn begin_again(&mut self) {
+        self.id = Field::Unknown;
+        self.job_id = Field::Unknown;
+        self.submitted_at = Field::Unknown;
+        self.scheduled_start = Field::Unknown;
+        self.scheduled_end = Field::Unknown;
+        self.track_later();
+    }
+
+    /// Whether this plan asks for another upgrade than the `prior` state records, in
+    /// place: `triggers` changed (for example a newer minor version), the recorded job
+    /// failed (a new attempt), or the upgrade was skipped (checked again).
+    pub fn upgrades_again(&self, prior: &UpgradeState) -> bool {
+        prior.status.is(&JobStatus::Failed)
+            || prior.status.is(&JobStatus::Skipped)
+            || prior.triggers() != self.triggers()
+    }
+
+    /// Records an upgrade skipped (`on_blocked = "skip"`, the instance blocked): status
+    /// `Skipped`, no job (`job_id` null, `id` the instance id), nothing about a job.
+    pub fn skip(&mut self) {
+        self.id = self.instance_id().to_string().into();
+        self.job_id = Field::Null;
+        self.status = Field::Known(JobStatus::Skipped);
+        self.progress = Field::Null;
+        self.fail_reason = Field::Null;
+        self.version_after = Field::Null;
+        self.submitted_at = Field::Null;
+        self.finished_at = Field::Null;
+        self.scheduled_start = Field::Null;
+        self.scheduled_end = Field::Null;
+    }
+
     /// Takes the attributes that follow the job from `prior`.
     pub fn track_as(&mut self, prior: &UpgradeState) {
         self.status = prior.status.clone();

@@ -69,7 +69,7 @@ pub fn move_state(source: &MoveSource) -> Result<MovedState, Diagnostics> {
 /// Whether a state still waits for the job a move leaves out. A record `UpToDate` has no
 /// job by design and adopts none: nothing was submitted for it.
 pub fn has_no_job(state: &UpgradeState) -> bool {
-    state.job_id().is_empty() && !state.status.is(&JobStatus::UpToDate)
+    state.job_id().is_empty() && !state.status.known().is_some_and(JobStatus::has_no_job)
 }
 
 /// Adopts the instance's most recent upgrade job into a moved state (`id`, `job_id`,

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use super::impact::Zones;
 use super::model::{Field, UpgradeState};
 use crate::upgrade::facts::InstanceFacts;
+use crate::upgrade::job::JobStatus;
 
 /// The planned values the first plan keeps in its private data.
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -49,6 +50,10 @@ pub struct Carried {
     /// change between the plans.
     #[serde(default)]
     impact: Option<String>,
+    /// Whether the plan skipped the upgrade (`on_blocked = "skip"`): the final plan skips
+    /// it too, though the instance may no longer be blocked.
+    #[serde(default)]
+    skipped: bool,
 }
 
 impl Carried {
@@ -64,6 +69,11 @@ impl Carried {
     /// The `target_version` the first plan showed.
     pub fn target_version(&self) -> Option<String> {
         self.target_version.clone()
+    }
+
+    /// Whether the first plan skipped the upgrade.
+    pub fn skipped(&self) -> bool {
+        self.skipped
     }
 }
 
@@ -143,6 +153,7 @@ pub fn carry(planned: &UpgradeState) -> Vec<u8> {
         version_before: planned.version_before.known().cloned(),
         instance_name: planned.instance_name.known().cloned(),
         impact: planned.impact.known().cloned(),
+        skipped: planned.status.is(&JobStatus::Skipped),
     })
     .unwrap_or_default()
 }

@@ -3,13 +3,13 @@
 
 use super::model::attr;
 use crate::cty::{Type, Value};
-use crate::provider::{timeouts, upgrade_args};
+use crate::provider::{on_blocked, timeouts, upgrade_args};
 use crate::schema::{Attribute, Block, Schema};
 
 /// The resource's schema.
 pub fn schema() -> Schema {
     let block = Block::new(
-        "A minor version upgrade of a Huawei Cloud RDS instance (MySQL or PostgreSQL). Creating the resource submits the upgrade once and, by default, waits for the job to finish; the plan shows the version the instance runs and refuses upgrades the API would refuse. Destroying it only forgets the upgrade.",
+        "The minor version upgrades of a Huawei Cloud RDS instance (MySQL or PostgreSQL). Creating the resource submits the upgrade once and, by default, waits for the job to finish; a `triggers` change (a newer minor version) upgrades again in place, and so does the plan after a failed job. The plan shows the version the instance runs and refuses upgrades the API would refuse. Destroying it only forgets the upgrade.",
     )
     .attribute(Attribute::computed(attr::ID, Type::String, "`<instance_id>/<job_id>`; the instance id alone for an upgrade `UpToDate` (no job).").stable())
     .attribute(
@@ -22,18 +22,16 @@ pub fn schema() -> Schema {
     )
     .attribute(
         Attribute::optional(attr::IS_DELAYED, Type::Bool, upgrade_args::IS_DELAYED)
-            .default(Value::Bool(false))
-            .requires_replace(),
+            .default(Value::Bool(false)),
     )
     .attribute(
         Attribute::optional(attr::SECOND_SWITCH, Type::Bool, upgrade_args::SECOND_SWITCH)
-            .default(Value::Bool(true))
-            .requires_replace(),
+            .default(Value::Bool(true)),
     )
     .attribute(
-        Attribute::optional(attr::TRIGGERS, Type::map(Type::String), "Arbitrary values; any change means \"upgrade again\" (e.g. `{ minor = data.hwrds_db_instance.x.latest_version }`).")
-            .requires_replace(),
+        Attribute::optional(attr::TRIGGERS, Type::map(Type::String), "Arbitrary values; any change means \"upgrade again\", in place (e.g. `{ minor = data.hwrds_db_instance.x.latest_version }`): the plan shows an update with the new `target_version`, checked like a new upgrade, and the apply submits the new upgrade once, as a create does (the previous job is never adopted as the new one). `is_delayed` and `second_switch` are the options of the next upgrade submitted: changing only them calls no API."),
     )
+    .attribute(Attribute::optional(on_blocked::NAME, Type::String, on_blocked::DESCRIPTION))
     .attribute(Attribute::optional_computed(
         attr::WAIT_FOR_COMPLETION,
         Type::Bool,

@@ -34,6 +34,10 @@ pub enum JobStatus {
     /// upgrade of it in the last day showed, so nothing was submitted (an upgrade run's
     /// [`crate::upgrade::run::Ran::UpToDate`]). Never an API's status.
     UpToDate,
+    /// No job: the instance could not be upgraded when planned (frozen, storage full, an
+    /// abnormal node, not ACTIVE, a read replica …) and the resource's `on_blocked` is
+    /// `skip`, so nothing was submitted; every plan checks it again. Never an API's status.
+    Skipped,
     /// A status hwrds does not know, kept as the API gave it (empty: none read).
     Other(String),
 }
@@ -51,6 +55,7 @@ impl JobStatus {
             "Completed" => JobStatus::Completed,
             "Failed" => JobStatus::Failed,
             "UpToDate" => JobStatus::UpToDate,
+            "Skipped" => JobStatus::Skipped,
             other => JobStatus::Other(other.to_string()),
         }
     }
@@ -62,16 +67,20 @@ impl JobStatus {
             JobStatus::Completed => "Completed",
             JobStatus::Failed => "Failed",
             JobStatus::UpToDate => "UpToDate",
+            JobStatus::Skipped => "Skipped",
             JobStatus::Other(text) => text,
         }
     }
 
-    /// Completed or failed, or up to date with no job: nothing more will happen.
+    /// Completed or failed, or with no job (up to date, skipped): nothing more will
+    /// happen to it.
     pub fn is_finished(&self) -> bool {
-        matches!(
-            self,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::UpToDate
-        )
+        matches!(self, JobStatus::Completed | JobStatus::Failed) || self.has_no_job()
+    }
+
+    /// A record without a job: up to date, or skipped.
+    pub fn has_no_job(&self) -> bool {
+        matches!(self, JobStatus::UpToDate | JobStatus::Skipped)
     }
 
     /// Running, or scheduled to run in the maintenance window.

@@ -77,6 +77,7 @@ pub async fn adopt_or_submit(
         options,
         request,
         reviewed,
+        previous_job,
         ..
     } = *upgrade;
     let facts = catalog
@@ -108,7 +109,7 @@ pub async fn adopt_or_submit(
         return upgraded_since_plan(client, call, facts, planned).await;
     }
     if facts.on_latest() == Some(true) {
-        match recent_upgrade(client, call, &facts).await {
+        match recent_upgrade(client, call, &facts, previous_job).await {
             // Already on the latest version right after an upgrade: most likely the job
             // of an apply that died before recording it. Adopt it, do not upgrade again.
             Ok(Some(done)) => {
@@ -187,7 +188,7 @@ pub async fn on_target(
     }
     // Only a task center that shows no recent upgrade says so: one that cannot be read
     // leaves the instance to adopt_or_submit, which looks again.
-    match recent_upgrade(client, call, &facts).await {
+    match recent_upgrade(client, call, &facts, upgrade.previous_job).await {
         Ok(None) => Some(facts),
         Ok(Some(_)) | Err(_) => None,
     }
@@ -236,14 +237,17 @@ async fn upgraded_since_plan(
 }
 
 /// For an instance already on the latest minor version: an upgrade of it created in the
-/// last day, if the task center has one.
+/// last day, if the task center has one and it is not `previous_job` (the upgrade an
+/// in-place update comes after, which installed the version the instance runs).
 async fn recent_upgrade(
     client: &RdsClient,
     call: &CallCtx,
     facts: &InstanceFacts,
+    previous_job: Option<&str>,
 ) -> Result<Option<JobSnapshot>, RdsError> {
     let since = Since::Created(time::OffsetDateTime::now_utc() - time::Duration::days(1));
-    latest_upgrade(client, call, &facts.id, since).await
+    let latest = latest_upgrade(client, call, &facts.id, since).await?;
+    Ok(latest.filter(|job| Some(job.id.as_str()) != previous_job))
 }
 
 #[cfg(test)]
@@ -283,6 +287,7 @@ mod tests {
                 version: planned,
                 target: planned,
             },
+            previous_job: None,
         }
     }
 

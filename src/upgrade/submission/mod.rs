@@ -34,6 +34,10 @@ pub struct Upgrade<'a> {
     pub wait_for_completion: bool,
     /// What the plan showed, when there was a plan with values (the resource's).
     pub reviewed: Reviewed<'a>,
+    /// The job of the upgrade this one comes after (an in-place update's: the resource
+    /// upgraded the instance before). It is never adopted as this upgrade: an instance
+    /// on its target whose latest upgrade is that job has nothing to install.
+    pub previous_job: Option<&'a str>,
 }
 
 /// The versions a plan showed: the one the instance runs and the one its upgrade
