@@ -12,10 +12,12 @@
 //! ever holds more than our share of `limit` requests sent. With the send times of the
 //! last requests in a log, the next request may go at `max(now, t[len - share] + window +
 //! margin)`, which is also right against a fixed window or a token bucket of the same
-//! policy. Beyond a burst of a twelfth of the policy (none while the policy is only
-//! assumed), requests are spaced evenly (`window / share`): the floor a quota sets on a
-//! fleet assumes that spacing anyway, and processes that start together (workspaces of
-//! one account) do not all burst into one window.
+//! policy. Whatever its algorithm, the gateway admits a burst of its whole limit, so
+//! while the window has room the bucket sends up to our share at once — after a slow
+//! start, as TCP's: at most `ramp` requests unanswered, one more for each one
+//! accepted (1, 2, 4 … per round trip), back to one after a refusal. A quota configured
+//! too high, or processes starting together, then meet the gateway's limit in one small
+//! last round instead of with whole fleets.
 //!
 //! Other processes may spend the same quota (it is per user, not per process). A 429
 //! our log explains (it holds `limit` requests of the window) only says the window is
@@ -98,9 +100,11 @@ struct Window {
     /// Send times of requests not known to be refused, oldest first, with their id.
     sent: VecDeque<(u64, Instant)>,
     next_id: u64,
-    /// Where the even schedule stands: the earliest a request is due at our share's
-    /// spacing (a burst may run ahead of it by [`Window::burst_allowance`]).
-    even: Option<Instant>,
+    /// Slow start: at most this many requests unanswered at once; one more for each
+    /// request accepted, one again after a refusal.
+    ramp: usize,
+    /// Requests sent and not yet answered (nor abandoned).
+    in_flight: usize,
     /// No grant before this (set by 429s).
     blocked_until: Option<Instant>,
     /// Since when the gateway refuses us: until a request sent after it is accepted,
@@ -119,6 +123,8 @@ enum Next {
     At(Instant),
     /// After the probe in flight is answered.
     AfterProbe,
+    /// After a request in flight is answered (slow start).
+    AfterAnswer,
 }
 
 impl Window {
@@ -129,7 +135,8 @@ impl Window {
             share: Share::new(policy.limit, now),
             sent: VecDeque::new(),
             next_id: 0,
-            even: None,
+            ramp: 1,
+            in_flight: 0,
             blocked_until: None,
             refused_since: None,
             probe: None,
@@ -145,34 +152,22 @@ impl Window {
         }
     }
 
-    /// The even spacing of our share: `window / share`.
-    fn spacing(&self) -> Duration {
-        self.policy.window.div_f64(self.share.current().max(1.0))
-    }
-
-    /// How far ahead of the even spacing a burst may run: a twelfth of the policy (5 of
-    /// 60) sent at once, within our share, once the gateway has named the policy; one at
-    /// a time while it is only assumed (an assumed policy may have the wrong window, and
-    /// processes starting together would burst into the real one).
-    fn burst_allowance(&self) -> Duration {
-        if !self.learned {
-            return Duration::ZERO;
-        }
-        let burst = (f64::from(self.policy.limit) / 12.0)
-            .round()
-            .min(self.share.current().floor())
-            .max(1.0);
-        self.spacing().mul_f64(burst - 1.0)
-    }
-
-    /// Records a request sent at `at`: in the log, and one spacing further on the even
-    /// schedule.
+    /// Records a request sent at `at` in the log, and as unanswered.
     fn record(&mut self, at: Instant) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         self.sent.push_back((id, at));
-        self.even = Some(self.even.map_or(at, |e| e.max(at)) + self.spacing());
+        self.in_flight += 1;
         id
+    }
+
+    /// A request was answered or abandoned: it is no longer in flight; accepted, it
+    /// lets one more go at once (slow start), up to our share.
+    fn answered(&mut self, accepted: bool) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if accepted {
+            self.ramp = (self.ramp + 1).min(self.pace().limit as usize);
+        }
     }
 
     /// Request `id` was answered or abandoned: if it was the probe, the next may go.
@@ -192,21 +187,23 @@ impl Window {
             .count()
     }
 
-    /// Grows the share by the windows of use since it last changed.
+    /// Grows the share after a window in which it limited us.
     fn grow(&mut self, api: Api, now: Instant) {
-        let last_use = self.sent.back().map(|(_, t)| *t);
-        if let Some(change) = self.share.grow(now, self.policy.window, last_use) {
+        if let Some(change) = self.share.grow(now, self.policy.window) {
             log_change(api, self.policy, change);
         }
     }
 
     /// When the next request may be sent, given everything known at `now`: the sliding
-    /// log at our share; the even schedule (`window / share` apart beyond the burst of
-    /// [`Window::burst_allowance`], so processes starting together do not all burst into
-    /// one window); the hold of the last 429; and one probe at a time while refused.
+    /// log at our share (noted to the share when it is what holds the request back); the
+    /// slow start's requests unanswered; the hold of the last 429; and one probe at a
+    /// time while refused.
     fn next_grant(&mut self, now: Instant) -> Next {
         if self.refused_since.is_some() && self.probe.is_some() {
             return Next::AfterProbe;
+        }
+        if self.in_flight >= self.ramp.max(1) {
+            return Next::AfterAnswer;
         }
         let span = self.policy.window + self.policy.margin();
         while self.sent.front().is_some_and(|(_, t)| *t + span <= now) {
@@ -217,9 +214,9 @@ impl Window {
         let mut at = now;
         if self.sent.len() >= limit {
             at = at.max(self.sent[self.sent.len() - limit].1 + span);
-        }
-        if let Some(even) = self.even {
-            at = at.max(even.checked_sub(self.burst_allowance()).unwrap_or(even));
+            if at > now {
+                self.share.limits(now);
+            }
         }
         if let Some(blocked) = self.blocked_until {
             at = at.max(blocked);
@@ -300,6 +297,7 @@ impl Sent {
         self.settled = true;
         let mut w = self.bucket.lock();
         w.end_probe(self.id);
+        w.answered(true);
         if w.refused_since.is_some_and(|since| self.at >= since) {
             w.refused_since = None;
             w.refusals_in_a_row = 0;
@@ -327,10 +325,10 @@ impl Drop for Sent {
             return;
         }
         let mut w = self.bucket.lock();
-        if w.end_probe(self.id) {
-            drop(w);
-            self.bucket.changed.notify_one();
-        }
+        w.end_probe(self.id);
+        w.answered(false);
+        drop(w);
+        self.bucket.changed.notify_one();
     }
 }
 
@@ -411,7 +409,7 @@ impl ApiBucket {
                     }
                     Some(at)
                 }
-                Next::AfterProbe => None,
+                Next::AfterProbe | Next::AfterAnswer => None,
             };
             if cancel.is_cancelled() {
                 return Err(Denied::Cancelled);
@@ -442,11 +440,12 @@ impl ApiBucket {
             w.sent.remove(i);
         }
         w.end_probe(id);
+        w.answered(false);
+        // Slow start again: the gateway's window has no room for a round.
+        w.ramp = 1;
         if let Some(policy) = policy.filter(|p| p.limit > 0 && !p.window.is_zero()) {
             if policy != w.policy {
                 w.share.rescale(policy.limit);
-                // The even schedule was the old policy's.
-                w.even = None;
             }
             w.policy = policy;
             w.learned = true;
@@ -467,7 +466,7 @@ impl ApiBucket {
         w.blocked_until = Some(w.blocked_until.map_or(blocked, |b| b.max(blocked)));
         let wait = match w.next_grant(now) {
             Next::At(at) => at - now,
-            Next::AfterProbe => penalty,
+            Next::AfterProbe | Next::AfterAnswer => penalty,
         };
         let refusal = QuotaRefusal {
             policy: w.policy,
@@ -547,10 +546,9 @@ mod tests {
         let got: Vec<u64> = times.iter().map(ms).collect();
         assert_eq!(
             got,
-            [
-                0, 400, 800, 1200, 1600, 2050, 2450, 2850, 3250, 3650, 4100, 4500
-            ],
-            "window / limit apart, and the sixth no sooner than t0 + 2 s + margin"
+            [0, 0, 0, 0, 0, 2050, 2050, 2050, 2050, 2050, 4100, 4100],
+            "the limit at once, then the next burst once the first leaves the window \
+             (t0 + 2 s + margin)"
         );
         for (i, t) in times.iter().enumerate() {
             let in_window = times[..i]
@@ -561,30 +559,91 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn one_at_a_time_while_assumed_then_a_twelfth_at_once() {
-        let bucket = Arc::new(ApiBucket::new(Api::Upgrade, Policy::per_minute(600)));
+    /// A gateway of `limit` requests per minute (a sliding window) that answers each
+    /// request 10 ms after it was sent, for requests sent through `bucket`; returns when
+    /// each of `count` concurrent callers' request was accepted, and how many were
+    /// refused on the way.
+    async fn through_gateway(
+        bucket: &Arc<ApiBucket>,
+        limit: usize,
+        count: usize,
+    ) -> (Vec<Duration>, usize) {
+        let accepted = Arc::new(Mutex::new(VecDeque::<Instant>::new()));
+        let refused = Arc::new(Mutex::new(0));
         let t0 = Instant::now();
-        let mut got = Vec::new();
-        for _ in 0..61 {
-            pass(&bucket).await;
-            got.push(ms_since(t0));
+        let callers: Vec<_> = (0..count)
+            .map(|_| {
+                let (bucket, accepted, refused) =
+                    (bucket.clone(), accepted.clone(), refused.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let sent = send(&bucket).await;
+                        let now = Instant::now();
+                        let fits = {
+                            let mut log = accepted.lock().unwrap();
+                            while log.front().is_some_and(|t| *t + Policy::STANDARD.window <= now)
+                            {
+                                log.pop_front();
+                            }
+                            let fits = log.len() < limit;
+                            if fits {
+                                log.push_back(now);
+                            }
+                            fits
+                        };
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        if fits {
+                            sent.accepted();
+                            return Instant::now() - t0;
+                        }
+                        *refused.lock().unwrap() += 1;
+                        let named = Policy::per_minute(limit as u32);
+                        sent.refused(Some(named), None);
+                    }
+                })
+            })
+            .collect();
+        let mut times = Vec::new();
+        for caller in callers {
+            times.push(caller.await.unwrap());
         }
-        assert_eq!(got[..4], [0, 100, 200, 300], "evenly, while only assumed");
-        // The gateway names 60 per minute, which the 61 we sent explain.
-        let refusal = send(&bucket).await.refused(Some(Policy::STANDARD), None);
-        assert!(refusal.explained && refusal.share == 60.0);
-        tokio::time::sleep(Duration::from_secs(120)).await;
-        let t1 = Instant::now();
-        let mut got = Vec::new();
-        for _ in 0..8 {
-            pass(&bucket).await;
-            got.push(ms_since(t1) / 1000);
+        times.sort();
+        let refused = *refused.lock().unwrap();
+        (times, refused)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_start_doubles_each_round_trip_up_to_the_share() {
+        let bucket = Arc::new(ApiBucket::new(Api::Upgrade, Policy::STANDARD));
+        let (times, refused) = through_gateway(&bucket, 60, 60).await;
+        assert_eq!(refused, 0);
+        let mut rounds: Vec<(u128, usize)> = Vec::new();
+        for t in &times {
+            match rounds.last_mut() {
+                Some((at, n)) if *at == t.as_millis() => *n += 1,
+                _ => rounds.push((t.as_millis(), 1)),
+            }
         }
         assert_eq!(
-            got,
-            [0, 0, 0, 0, 0, 1, 2, 3],
-            "5 of 60 at once, then 1 per second"
+            rounds,
+            [(10, 1), (20, 2), (30, 4), (40, 8), (50, 16), (60, 29)],
+            "1, 2, 4 … answered each round trip, the whole quota within the first window"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quota_told_too_high_costs_one_small_round_of_refusals() {
+        let bucket = Arc::new(ApiBucket::new(Api::Upgrade, Policy::per_minute(6000)));
+        let (times, refused) = through_gateway(&bucket, 60, 100).await;
+        // Rounds of 1, 2, 4 … 16 fill 31 of the 60; of the round of 32, the last 3 are
+        // refused, which teaches the policy; nothing after.
+        assert_eq!(refused, 3);
+        assert_eq!(bucket.policy(), (Policy::STANDARD, true));
+        assert_eq!(times.iter().filter(|t| t.as_secs() < 60).count(), 60);
+        let last = *times.last().unwrap();
+        assert!(
+            last < Duration::from_secs(62),
+            "the other 40 in the next window: {last:?}"
         );
     }
 
@@ -608,9 +667,9 @@ mod tests {
         assert_eq!(refusal.share, 3.0);
         assert_eq!(bucket.policy(), (learned, true));
         assert_eq!(bucket.pace(), learned);
-        // The three accepted ones (sent one at a time, 0.1 s apart, while the policy was
-        // assumed) fill the learned window until t0 + 2 s + 50 ms.
-        assert_eq!(refusal.wait, Duration::from_millis(2050 - 300));
+        // The three accepted ones (sent at once) fill the learned window until t0 + 2 s +
+        // 50 ms.
+        assert_eq!(refusal.wait, Duration::from_millis(2050));
         pass(&bucket).await;
         assert_eq!(Instant::now() - t0, Duration::from_millis(2050));
         // A looser policy is learned too: the gateway knows best.
@@ -631,30 +690,25 @@ mod tests {
         for _ in 0..20 {
             pass(&bucket).await;
         }
-        assert_eq!(
-            ms_since(t0),
-            19_000,
-            "one a second while the policy is assumed"
-        );
+        assert_eq!(ms_since(t0), 0, "at once while the window has room");
         // Two other workspaces took the rest of the window: the 21st is refused.
         let refusal = send(&bucket).await.refused(Some(Policy::STANDARD), None);
         assert!(refusal.learned && !refusal.explained);
         assert_eq!(refusal.share, 20.0, "the 20 we held");
         assert_eq!(bucket.pace().limit, 20);
-        // Refused at 20 s; our oldest requests leave the window first: the oldest of our 20 was sent
-        // at 0 s.
-        assert_eq!(refusal.wait, Duration::from_millis(61_200 - 20_000));
-        pass(&bucket).await;
-        assert_eq!(ms_since(t0), 61_200);
-        // The next grants follow the share: no more than 20 in a window (the next
-        // oldest of ours frees next), 5 at once at most, else 3 s apart.
-        pass(&bucket).await;
-        assert_eq!(ms_since(t0), 62_200);
-        // A window of use grows it.
-        for _ in 0..16 {
+        // Our 20 leave the window at 60 s + margin.
+        assert_eq!(refusal.wait, Duration::from_millis(61_200));
+        // The share held the next request back through that window, so the share grows
+        // by one past the point it was cut: 21 at once, then the next window, which the
+        // share limited again (two more past the cut).
+        let mut got = Vec::new();
+        for _ in 0..22 {
             pass(&bucket).await;
+            got.push(ms_since(t0));
         }
-        assert!(bucket.pace().limit > 20, "{:?}", bucket.pace());
+        assert_eq!(got[..21], [61_200; 21]);
+        assert_eq!(got[21..], [122_400]);
+        assert_eq!(bucket.pace().limit, 23);
     }
 
     #[tokio::test(start_paused = true)]
