@@ -6,13 +6,15 @@
 //! Sections: 1 plugin start-up (`startup`), 2 Terraform plan/apply at N resources
 //! (`scale`), 3 and 4 the fleet upgrade and the provider's CPU and memory during it
 //! (`fleet`), 5 fleets under flow control (`flow`), 6 many workspaces sharing one
-//! account's quota (`shared_quota`). `terraform` runs Terraform and the emulator,
+//! account's quota (`shared_quota`), 7 plans under the documented quota (`plans`), 8
+//! sections 5 and 6 in real one-minute windows (`shared_quota`). `terraform` runs Terraform and the emulator,
 //! `procfs` reads /proc, `stats` holds medians, ratios and formats.
 //!
 //! Run it with `make bench` (it builds the release binaries and installs Terraform and the
 //! peer first). `BENCH_QUICK=1` takes fewer repetitions and smaller N, for trying the
-//! harness out; its BENCHMARKS.md says so. `BENCH_ONLY=flow` (section 5) or
-//! `BENCH_ONLY=shared` (section 6) runs one section and writes it in place of that
+//! harness out; its BENCHMARKS.md says so. `BENCH_ONLY=flow` (section 5),
+//! `BENCH_ONLY=shared` (section 6), `BENCH_ONLY=plan` (section 7) or `BENCH_ONLY=real`
+//! (section 8, several minutes per run) runs one section and writes it in place of that
 //! section of BENCHMARKS.md, keeping the rest.
 
 #[path = "bench/fleet.rs"]
@@ -22,6 +24,8 @@ mod flow;
 /// Trusts exactly the plugin's handshake certificate (shared with tests/plugin_host.rs).
 #[path = "../tests/common/pinned.rs"]
 mod pinned;
+#[path = "bench/plans.rs"]
+mod plans;
 #[path = "bench/procfs.rs"]
 mod procfs;
 #[path = "bench/scale.rs"]
@@ -90,8 +94,20 @@ fn main() -> ExitCode {
             let section6 = shared_quota::section(&tools, &shared_split(quick), true);
             return only(&root, "## 6. ", &section6);
         }
+        "plan" => {
+            let (sizes, reps) = plan_sizes(quick);
+            let section7 = plans::section(&tools, sizes, reps, true);
+            return only(&root, "## 7. ", &section7);
+        }
+        "real" => {
+            let section8 = shared_quota::real_windows(&tools, real_window_runs(quick), true);
+            return only(&root, "## 8. ", &section8);
+        }
         other => {
-            eprintln!("BENCH_ONLY={other}: expected flow (section 5) or shared (section 6)");
+            eprintln!(
+                "BENCH_ONLY={other}: expected flow (section 5), shared (section 6), plan \
+                 (section 7) or real (section 8)"
+            );
             return ExitCode::FAILURE;
         }
     }
@@ -118,8 +134,15 @@ fn main() -> ExitCode {
     let section6 = shared_quota::section(&tools, &shared_split(quick), available);
     println!("\n{section6}");
 
+    let (plan_counts, plan_reps) = plan_sizes(quick);
+    let section7 = plans::section(&tools, plan_counts, plan_reps, available);
+    println!("\n{section7}");
+
+    let section8 = shared_quota::real_windows(&tools, real_window_runs(quick), available);
+    println!("\n{section8}");
+
     let report = format!(
-        "# Benchmarks\n\n{}\n{section1}\n{section2}\n{sections34}\n{section5}\n{section6}",
+        "# Benchmarks\n\n{}\n{section1}\n{section2}\n{sections34}\n{section5}\n{section6}\n{section7}\n{section8}",
         preamble(
             &tools,
             quick,
@@ -146,25 +169,37 @@ fn flow_sizes(quick: bool) -> &'static [usize] {
 }
 
 /// Section 6: the fleet size, the numbers of workspaces it is split over (each dividing
-/// it), and how many more times the largest split runs. N − 1 is just above a multiple
-/// of the quota's 60, so bursts at the start of each window cannot beat the floor by more
-/// than a small fraction of a window; 248 is four windows of submissions. The largest
-/// split's refusals vary by a factor of two from run to run (processes that learn their
-/// shares from one another's refusals), so one run of it says little alone.
+/// it), and which splits run again, how many more times. 240 is four windows of
+/// submissions at the quota's 60 (the floor counts three, the first burst being free).
+/// The largest splits' refusals vary by a factor of two from run to run (processes that
+/// learn their shares from one another's refusals), so one run of them says little
+/// alone: each of them runs three times, and every run is reported.
 fn shared_split(quick: bool) -> shared_quota::Split {
     if quick {
         shared_quota::Split {
             n: 64,
             splits: &[2, 8],
+            repeated: &[8],
             repeats: 1,
         }
     } else {
         shared_quota::Split {
-            n: 248,
-            splits: &[2, 4, 8],
-            repeats: 3,
+            n: 240,
+            splits: &[2, 4, 8, 16],
+            repeated: &[8, 16],
+            repeats: 2,
         }
     }
+}
+
+/// Section 8's runs, (N, K): one process of 90, then 120 over 3 and over 6 workspaces.
+fn real_window_runs(quick: bool) -> &'static [(usize, usize)] {
+    if quick { &[(90, 1)] } else { &[(90, 1), (120, 3), (120, 6)] }
+}
+
+/// Section 7's fleet sizes and repetitions.
+fn plan_sizes(quick: bool) -> (&'static [usize], usize) {
+    if quick { (&[200], 1) } else { (&[200, 1000], 3) }
 }
 
 /// `BENCH_ONLY`: one section alone, written in place of the section of BENCHMARKS.md
