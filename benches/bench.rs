@@ -12,7 +12,8 @@
 //!
 //! Run it with `make bench` (it builds the release binaries and installs Terraform and the
 //! peer first). `BENCH_QUICK=1` takes fewer repetitions and smaller N, for trying the
-//! harness out; its BENCHMARKS.md says so. `BENCH_ONLY=flow` (section 5),
+//! harness out; its BENCHMARKS.md says so. `BENCH_ONLY=scale` (section 2 at N = 100
+//! only), `BENCH_ONLY=flow` (section 5),
 //! `BENCH_ONLY=shared` (section 6), `BENCH_ONLY=plan` (section 7) or `BENCH_ONLY=real`
 //! (section 8, several minutes per run) runs one section and writes it in place of that
 //! section of BENCHMARKS.md, keeping the rest.
@@ -88,25 +89,29 @@ fn main() -> ExitCode {
         "" => {}
         "flow" => {
             let section5 = flow::section(&tools, flow_sizes(quick), true, &budget);
-            return only(&root, "## 5. ", &section5);
+            return only(&root, "## 5. ", &section5, &load_at_start);
         }
         "shared" => {
             let section6 = shared_quota::section(&tools, &shared_split(quick), true);
-            return only(&root, "## 6. ", &section6);
+            return only(&root, "## 6. ", &section6, &load_at_start);
+        }
+        "scale" => {
+            let section2 = scale::section(&tools, &[(100, 3)], true, &budget);
+            return only(&root, "## 2. ", &section2, &load_at_start);
         }
         "plan" => {
             let (sizes, reps) = plan_sizes(quick);
             let section7 = plans::section(&tools, sizes, reps, true);
-            return only(&root, "## 7. ", &section7);
+            return only(&root, "## 7. ", &section7, &load_at_start);
         }
         "real" => {
             let section8 = shared_quota::real_windows(&tools, real_window_runs(quick), true);
-            return only(&root, "## 8. ", &section8);
+            return only(&root, "## 8. ", &section8, &load_at_start);
         }
         other => {
             eprintln!(
-                "BENCH_ONLY={other}: expected flow (section 5), shared (section 6), plan \
-                 (section 7) or real (section 8)"
+                "BENCH_ONLY={other}: expected scale (section 2 at N = 100), flow (section \
+                 5), shared (section 6), plan (section 7) or real (section 8)"
             );
             return ExitCode::FAILURE;
         }
@@ -194,17 +199,50 @@ fn shared_split(quick: bool) -> shared_quota::Split {
 
 /// Section 8's runs, (N, K): one process of 90, then 120 over 3 and over 6 workspaces.
 fn real_window_runs(quick: bool) -> &'static [(usize, usize)] {
-    if quick { &[(90, 1)] } else { &[(90, 1), (120, 3), (120, 6)] }
+    if quick {
+        &[(90, 1)]
+    } else {
+        &[(90, 1), (120, 3), (120, 6)]
+    }
 }
 
 /// Section 7's fleet sizes and repetitions.
 fn plan_sizes(quick: bool) -> (&'static [usize], usize) {
-    if quick { (&[200], 1) } else { (&[200, 1000], 3) }
+    if quick {
+        (&[200], 1)
+    } else {
+        (&[200, 1000], 3)
+    }
+}
+
+/// `section` with a line under its heading saying when and on which commit it ran alone,
+/// as the rest of BENCHMARKS.md may be older.
+fn provenance(section: &str, load_at_start: &str) -> String {
+    let date = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_else(|_| "unknown".into());
+    let commit = command_line("git", &["rev-parse", "--short", "HEAD"]);
+    let dirty = !command_line("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    let (heading, body) = section.split_once('\n').unwrap_or((section, ""));
+    format!(
+        "{heading}\n\nThis section ran alone (`BENCH_ONLY`), ending {date}, on commit \
+         {commit}{}; load average (1, 5, 15 min) at the start: {load_at_start}; at the end: \
+         {}.\n{body}",
+        if dirty {
+            " (with uncommitted changes)"
+        } else {
+            ""
+        },
+        load_average()
+    )
 }
 
 /// `BENCH_ONLY`: one section alone, written in place of the section of BENCHMARKS.md
 /// whose heading starts with `heading` (up to the next section), or at its end.
-fn only(root: &Path, heading: &str, section: &str) -> ExitCode {
+fn only(root: &Path, heading: &str, section: &str, load_at_start: &str) -> ExitCode {
+    let section = provenance(section, load_at_start);
     println!("\n{section}");
     let path = root.join("BENCHMARKS.md");
     let before = std::fs::read_to_string(&path).unwrap_or_default();

@@ -42,6 +42,7 @@ struct FlowRun {
     wall: f64,
     floor: f64,
     requests: BTreeMap<String, f64>,
+    throttled_by_api: BTreeMap<String, f64>,
     throttled: f64,
     /// Accepted and refused requests, all APIs, once each API's first window had passed.
     later_requests: f64,
@@ -104,6 +105,7 @@ fn flow_apply(tools: &Tools, n: usize) -> Result<FlowRun, String> {
         wall: run.wall.as_secs_f64(),
         floor: burst_floor(n, LIMIT, WINDOW_SECONDS, JOB_SECONDS),
         requests: values(&stats["requests"]),
+        throttled_by_api: values(&stats["throttled"]),
         throttled: values(&stats["throttled"]).values().sum::<f64>() + 0.0,
         later_requests: later(&stats, "requests"),
         later_throttled: later(&stats, "throttled"),
@@ -236,17 +238,21 @@ pub fn section(tools: &Tools, sizes: &[usize], available: bool, budget: &Budget)
     }));
     text.push_str(&row("provider CPU time", &|r| duration(r.cpu)));
     text.push_str(&row("provider peak RSS (VmHWM)", &|r| mebibytes(r.peak)));
-    text.push_str("\nAccepted requests per instance by API:\n\n");
+    text.push_str("\nAccepted requests per instance, and refused (429) requests, by API:\n\n");
     text.push_str(&header(&columns));
     text.push('\n');
     let routes: std::collections::BTreeSet<&String> =
         runs.iter().flat_map(|r| r.requests.keys()).collect();
     for route in routes {
         text.push_str(&row(&format!("`{route}`"), &|r| {
-            number(per_instance(
-                r,
-                r.requests.get(route).copied().unwrap_or(0.0),
-            ))
+            format!(
+                "{} / {:.0}",
+                number(per_instance(
+                    r,
+                    r.requests.get(route).copied().unwrap_or(0.0),
+                )),
+                r.throttled_by_api.get(route).copied().unwrap_or(0.0)
+            )
         }));
     }
     text.push_str(

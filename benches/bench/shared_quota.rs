@@ -103,7 +103,12 @@ impl SharedRun {
 
 /// Runs the K applies of `k` workspaces over `n` instances at once and reads the
 /// emulator's counters once all have ended.
-fn shared_apply(tools: &Tools, n: usize, k: usize, metering: &Metering) -> Result<SharedRun, String> {
+fn shared_apply(
+    tools: &Tools,
+    n: usize,
+    k: usize,
+    metering: &Metering,
+) -> Result<SharedRun, String> {
     let ids = instance_ids(n);
     let emulator = Emulator::start_with(tools, &ids, metering.job, metering.flow_control())?;
     let per_workspace = n / k;
@@ -412,10 +417,9 @@ fn table(runs: &[SharedRun]) -> String {
             _ => "–".into(),
         }
     }));
-    text.push_str(&row(
-        "spread / wall (target ≤ 10 %)",
-        &|r| format!("{:.1} %", 100.0 * spread(r) / r.wall),
-    ));
+    text.push_str(&row("spread / wall (target ≤ 10 %)", &|r| {
+        format!("{:.1} %", 100.0 * spread(r) / r.wall)
+    }));
     text.push_str(&row("accepted requests per instance (all APIs)", &|r| {
         number(r.accepted() / r.n as f64)
     }));

@@ -581,7 +581,9 @@ mod tests {
                         let now = Instant::now();
                         let fits = {
                             let mut log = accepted.lock().unwrap();
-                            while log.front().is_some_and(|t| *t + Policy::STANDARD.window <= now)
+                            while log
+                                .front()
+                                .is_some_and(|t| *t + Policy::STANDARD.window <= now)
                             {
                                 log.pop_front();
                             }
@@ -678,8 +680,8 @@ mod tests {
         let refusal = refused.refused(Some(looser), None);
         assert!(!refusal.explained);
         assert_eq!(
-            refusal.share, 500.0,
-            "cut to 0.8 x the 1 held, not below a twelfth"
+            refusal.share, 100.0,
+            "cut to the 1 held, not below a sixtieth"
         );
     }
 
@@ -698,17 +700,18 @@ mod tests {
         assert_eq!(bucket.pace().limit, 20);
         // Our 20 leave the window at 60 s + margin.
         assert_eq!(refusal.wait, Duration::from_millis(61_200));
-        // The share held the next request back through that window, so the share grows
-        // by one past the point it was cut: 21 at once, then the next window, which the
-        // share limited again (two more past the cut).
+        // The share held the next request back through each window since, so it grows
+        // past the point it was cut, slowly: a quarter of a request, then half of one,
+        // so the windows still hold 20 each.
         let mut got = Vec::new();
-        for _ in 0..22 {
+        for _ in 0..42 {
             pass(&bucket).await;
             got.push(ms_since(t0));
         }
-        assert_eq!(got[..21], [61_200; 21]);
-        assert_eq!(got[21..], [122_400]);
-        assert_eq!(bucket.pace().limit, 23);
+        assert_eq!(got[..20], [61_200; 20]);
+        assert_eq!(got[20..40], [122_400; 20]);
+        assert_eq!(got[40..], [183_600; 2]);
+        assert_eq!(bucket.pace().limit, 21, "20 + 0.25 + 0.5 + 1");
     }
 
     #[tokio::test(start_paused = true)]

@@ -18,12 +18,14 @@
 //!   sent before the cut;
 //! - **grow** (each full window in which the share limited us: a request waited because
 //!   our log held the whole share; a share nobody fills proves nothing, and growing it
-//!   anyway is how K processes grew back past the account's limit together): back
-//!   towards the share held when cut by 2·[`Share::step`] per window, then beyond it by
-//!   `step`, 2·`step`, 4·`step`… per window (slow near the point where the gateway
-//!   refused, faster once past it, as CUBIC), up to the policy's limit. The same
-//!   steps for every share, small or large, and cuts by a ratio: shares of unequal
-//!   size converge, as additive-increase / multiplicative-decrease's do.
+//!   anyway is how K processes grew back past the account's limit together): half the
+//!   way back per window towards the point of the last cut (what we held at the first;
+//!   after that, 0.9 × the share that was refused, as CUBIC's fast convergence), then
+//!   beyond it by a quarter of [`Share::step`], half of it, one `step`, two… per window
+//!   (slow near the point where the gateway refused, faster once past it, as CUBIC), up
+//!   to the policy's limit. Past the cut point the steps are the same for every share,
+//!   small or large, while cuts take a ratio: shares of unequal size converge, as
+//!   additive-increase / multiplicative-decrease's do.
 //!
 //! Pure bookkeeping on instants given by the caller; the pacing that follows the share
 //! is `quota`'s.
@@ -83,9 +85,10 @@ impl Share {
         self.current < self.limit
     }
 
-    /// The least share: one twelfth of the policy (5 of 60), at least one request.
+    /// The least share: a sixtieth of the policy (1 of 60), at least one request, so
+    /// that even 16 processes at the floor fit in the standard policy.
     pub fn floor(&self) -> f64 {
-        (self.limit / 12.0).floor().max(1.0)
+        (self.limit / 60.0).floor().max(1.0)
     }
 
     /// The growth unit: a sixtieth of the policy per window (one request of 60), a
@@ -129,7 +132,10 @@ impl Share {
         } else {
             BETA * from
         };
-        self.held_at_cut = if first { to } else { from }.max(self.floor());
+        // Later cuts aim the recovery below the share that was refused, so processes
+        // that grew past the account's limit together do not all return to it (CUBIC's
+        // fast convergence).
+        self.held_at_cut = if first { to } else { from * (1.0 + BETA) / 2.0 }.max(self.floor());
         self.current = to.max(self.floor()).min(from);
         self.cut_at = Some(now);
         self.counting_since = now;
@@ -162,9 +168,9 @@ impl Share {
         }
         let from = self.current;
         let step = if self.current < self.held_at_cut {
-            2.0 * self.step()
+            ((self.held_at_cut - self.current) / 2.0).max(self.step() / 4.0)
         } else {
-            let step = self.step() * f64::from(1u32 << self.beyond.min(10));
+            let step = self.step() / 4.0 * f64::from(1u32 << self.beyond.min(12));
             self.beyond += 1;
             step
         };
@@ -214,12 +220,12 @@ mod tests {
             })
         );
         let mut last = next;
-        for _ in 0..8 {
+        for _ in 0..20 {
             last += MINUTE;
             share.refused(last, last, 0, MINUTE);
         }
-        assert_eq!(share.current(), 5.0, "never below the floor");
-        assert_eq!(share.floor(), 5.0);
+        assert_eq!(share.current(), 1.0, "never below the floor");
+        assert_eq!(share.floor(), 1.0);
     }
 
     /// A window in which the share held a request back, ending at `at`.
@@ -240,21 +246,21 @@ mod tests {
             share.grow(t0 + MINUTE, MINUTE),
             Some(Change::Grown {
                 from: 20.0,
-                to: 21.0
+                to: 20.25
             })
         );
         // A window of use in which the share never held a request back proves nothing:
         // processes that grew then would grow past the account's limit together.
         assert_eq!(share.grow(t0 + MINUTE * 2, MINUTE), None);
         assert_eq!(share.grow(t0 + MINUTE * 5, MINUTE), None);
-        assert_eq!(share.current(), 21.0);
+        assert_eq!(share.current(), 20.25);
         // Several windows at once count as one.
         share.limits(t0 + MINUTE * 5);
         assert_eq!(
             share.grow(t0 + MINUTE * 9, MINUTE),
             Some(Change::Grown {
-                from: 21.0,
-                to: 23.0
+                from: 20.25,
+                to: 20.75
             })
         );
     }
@@ -273,12 +279,17 @@ mod tests {
             limited_window(&mut share, at);
             seen.push(share.current());
         }
-        // Two requests per window back to the 40 held before the cut, then one, two,
-        // four… past it, up to the policy.
+        // Half the way back per window (at least a quarter of a request) to 0.9 × the 40
+        // refused, then a quarter, a half, one, two, four… past it, up to the policy.
         assert_eq!(
             seen,
-            [34.0, 36.0, 38.0, 40.0, 41.0, 43.0, 47.0, 55.0, 60.0]
+            [34.0, 35.0, 35.5, 35.75, 36.0, 36.25, 36.75, 37.75, 39.75]
         );
+        for _ in 0..3 {
+            at += MINUTE;
+            limited_window(&mut share, at);
+        }
+        assert_eq!(share.current(), 60.0);
         assert!(!share.is_reduced());
     }
 
@@ -291,7 +302,7 @@ mod tests {
         let (mut big, mut late) = (Share::new(60, t0), Share::new(60, t0));
         big.refused(t0, t0, 50, MINUTE);
         late.refused(t0, t0, 0, MINUTE);
-        assert_eq!((big.current(), late.current()), (50.0, 5.0));
+        assert_eq!((big.current(), late.current()), (50.0, 1.0));
         let mut at = t0;
         for _ in 0..40 {
             at += MINUTE;
@@ -303,9 +314,10 @@ mod tests {
                 limited_window(&mut late, at);
             }
         }
+        // Slowly: each cycle of cuts and growth narrows the gap (1 against 50 at first).
         let ratio = late.current() / big.current();
         assert!(
-            ratio > 0.6,
+            ratio > 0.4,
             "after 40 windows: {} and {}",
             big.current(),
             late.current()
@@ -323,7 +335,7 @@ mod tests {
         share.rescale(120);
         assert_eq!(
             (share.current(), share.step(), share.floor()),
-            (30.0, 2.0, 10.0)
+            (30.0, 2.0, 2.0)
         );
         share.rescale(10);
         assert_eq!(share.current(), 10.0);
@@ -345,6 +357,6 @@ mod tests {
             share.grow(at, window);
             seen.push((share.current() * 100.0).round() / 100.0);
         }
-        assert_eq!(seen, [1.1, 1.3, 1.7, 2.5, 4.1]);
+        assert_eq!(seen, [1.02, 1.08, 1.18, 1.38, 1.78]);
     }
 }

@@ -1,10 +1,13 @@
 //! How much of the task center's quota the tracker's sweeps may spend ([`SweepBudget`]):
 //! at most half of this process's share of it in any span of the quota's window (the
 //! rest is left to submissions' checks and to other processes of the same user), spent
-//! as soon as jobs are due rather than spread evenly — a fleet whose jobs end at once is
-//! served by sweeps in quick succession, a long-window policy (200 per 5 min) no longer
-//! makes each sweep wait minutes for the next. Pure: no requests, no clock but the
-//! instants it is given.
+//! as jobs fall due rather than spread evenly, so a long-window policy (200 per 5 min)
+//! no longer makes each sweep wait minutes for the next. Within the first sixth of that
+//! budget in a window, sweeps may follow one another quickly (a fleet whose jobs end at
+//! once is served by sweeps in quick succession); beyond it the tracker keeps its
+//! cadence's regular gap, so that K processes of one access key, each unaware of the
+//! others until refused, do not each spend half the account's quota at once. Pure: no
+//! requests, no clock but the instants it is given.
 
 use std::collections::VecDeque;
 
@@ -24,9 +27,8 @@ impl SweepBudget {
         self.sweeps.push_back((at, requests.max(1)));
     }
 
-    /// The earliest instant from `now` at which one more sweep keeps the requests of
-    /// any span of `pace.window` within half of `pace.limit` (at least one request).
-    pub fn next_allowed(&mut self, now: Instant, pace: Policy) -> Instant {
+    /// Forgets the sweeps that left the window before `now`.
+    fn expire(&mut self, now: Instant, pace: Policy) {
         while self
             .sweeps
             .front()
@@ -34,7 +36,21 @@ impl SweepBudget {
         {
             self.sweeps.pop_front();
         }
-        let budget = (pace.limit as usize / 2).max(1);
+    }
+
+    /// Whether the sweeps of the window ending at `now` spent less than a sixth of the
+    /// budget (at least one request): the next may follow quickly.
+    pub fn quick(&mut self, now: Instant, pace: Policy) -> bool {
+        self.expire(now, pace);
+        let spent: usize = self.sweeps.iter().map(|(_, r)| r).sum();
+        spent < (budget(pace) / 6).max(1)
+    }
+
+    /// The earliest instant from `now` at which one more sweep keeps the requests of
+    /// any span of `pace.window` within half of `pace.limit` (at least one request).
+    pub fn next_allowed(&mut self, now: Instant, pace: Policy) -> Instant {
+        self.expire(now, pace);
+        let budget = budget(pace);
         let mut spent: usize = self.sweeps.iter().map(|(_, r)| r).sum();
         let mut at = now;
         for (started, requests) in &self.sweeps {
@@ -46,6 +62,11 @@ impl SweepBudget {
         }
         at
     }
+}
+
+/// Half of `pace.limit`, at least one request.
+fn budget(pace: Policy) -> usize {
+    (pace.limit as usize / 2).max(1)
 }
 
 #[cfg(test)]
@@ -76,10 +97,28 @@ mod tests {
         assert_eq!(budget.next_allowed(now, pace), now);
         budget.spent(now, 1);
         // Full: the next waits for the oldest to leave the window.
-        assert_eq!(
-            budget.next_allowed(now, pace),
-            t0 + Duration::from_secs(60)
+        assert_eq!(budget.next_allowed(now, pace), t0 + Duration::from_secs(60));
+    }
+
+    #[test]
+    fn sweeps_follow_quickly_within_a_sixth_of_the_budget() {
+        let t0 = Instant::now();
+        let mut budget = SweepBudget::default();
+        let pace = policy(60, 60);
+        assert!(budget.quick(t0, pace));
+        budget.spent(t0, 4);
+        assert!(budget.quick(t0, pace), "4 of the 5 requests spent");
+        budget.spent(t0, 1);
+        assert!(!budget.quick(t0, pace));
+        assert!(
+            budget.quick(t0 + Duration::from_secs(60), pace),
+            "a window later"
         );
+        // A quota told far too high (or a policy without refusals to learn from) is
+        // quick all along.
+        let told = policy(1_000_000, 60);
+        budget.spent(t0, 1000);
+        assert!(budget.quick(t0, told));
     }
 
     #[test]

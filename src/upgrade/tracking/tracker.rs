@@ -9,8 +9,8 @@
 //! noticed); a job whose progress predicts nothing keeps the regular cadence (a share of
 //! the time waited). A sweep comes when the first window closes, never sooner than the
 //! quota allows (at most half of the task center's quota in any window, see
-//! [`super::sweep_budget`]) nor than the jobs' quick second look after the last sweep,
-//! and serves every job whose window is open.
+//! [`super::sweep_budget`]) nor than the jobs' cadences allow after the last sweep, and
+//! serves every job whose window is open.
 //!
 //! [`CHECK_IN_STRETCH`]: super::cadence::CHECK_IN_STRETCH
 //!
@@ -205,8 +205,8 @@ impl Shared {
     /// When the next sweep comes: when the first look falls due, but no sooner than
     /// the sweeps' part of the task center's quota has room ([`SweepBudget`]), and no
     /// sooner after the last sweep than the jobs' cadences allow: their quick second look
-    /// after a sweep that worked (jobs registered together are served together), their
-    /// shortest regular wait after one that failed.
+    /// while the sweeps of the window spent little (jobs registered together are served
+    /// together), else their shortest regular wait, as after a sweep that failed.
     fn next_sweep(
         &self,
         registry: &Registry,
@@ -221,10 +221,17 @@ impl Shared {
         // Half of this process's share of the task center's quota: K processes of one
         // access key sweeping together stay inside it once their shares are learned.
         let pace = self.client.api_pace(Api::ListTasks);
+        let quick = worked && budget.quick(now, pace);
         let gap = registry
             .jobs
             .values()
-            .map(|f| if worked { f.cadence.second } else { f.cadence.min })
+            .map(|f| {
+                if quick {
+                    f.cadence.second
+                } else {
+                    f.cadence.min
+                }
+            })
             .min()
             .unwrap_or_default();
         due.max(at + gap).max(budget.next_allowed(now, pace))
