@@ -13,11 +13,14 @@
 //! last requests in a log, the next request may go at `max(now, t[len - share] + window +
 //! margin)`, which is also right against a fixed window or a token bucket of the same
 //! policy. Whatever its algorithm, the gateway admits a burst of its whole limit, so
-//! while the window has room the bucket sends up to our share at once — after a slow
-//! start, as TCP's: at most `ramp` requests unanswered, one more for each one
-//! accepted (1, 2, 4 … per round trip), back to one after a refusal. A quota configured
-//! too high, or processes starting together, then meet the gateway's limit in one small
-//! last round instead of with whole fleets.
+//! while the window has room the bucket sends half our share at once and the rest of
+//! it evenly (`window / share` apart): a process alone sends each window's worth within
+//! half a window of its opening (the floor of a fleet counts whole windows), and one
+//! that starts while another fills the window still finds room in it. A burst goes
+//! after a slow start, as TCP's: at most `ramp` requests unanswered, one more for each
+//! one accepted (1, 2, 4 … per round trip, up to [`MAX_UNANSWERED`]), back to one after
+//! a refusal. A quota configured too high, or processes starting together, then meet
+//! the gateway's limit in one small last round instead of with whole fleets.
 //!
 //! Other processes may spend the same quota (it is per user, not per process). A 429
 //! our log explains (it holds `limit` requests of the window) only says the window is
@@ -40,6 +43,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::api::Api;
 use super::share::{Change, Share};
+
+/// The most requests of one API a bucket lets go unanswered at once, however far slow
+/// start ramped: what one round can cost when the window turns out full (a quota told
+/// too high, another process of the access key that filled it first). Round trips take
+/// milliseconds, so 8 at a time still send a share of 60 within a fraction of its window.
+pub const MAX_UNANSWERED: usize = 8;
 
 /// A flow-control policy: at most `limit` requests in any span of `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +109,9 @@ struct Window {
     /// Send times of requests not known to be refused, oldest first, with their id.
     sent: VecDeque<(u64, Instant)>,
     next_id: u64,
+    /// Where the even schedule stands: the earliest a request is due at our share's
+    /// spacing (a burst may run ahead of it by [`Window::burst_allowance`]).
+    even: Option<Instant>,
     /// Slow start: at most this many requests unanswered at once; one more for each
     /// request accepted, one again after a refusal.
     ramp: usize,
@@ -135,6 +147,7 @@ impl Window {
             share: Share::new(policy.limit, now),
             sent: VecDeque::new(),
             next_id: 0,
+            even: None,
             ramp: 1,
             in_flight: 0,
             blocked_until: None,
@@ -152,12 +165,29 @@ impl Window {
         }
     }
 
-    /// Records a request sent at `at` in the log, and as unanswered.
+    /// The even spacing of our share: `window / share`.
+    fn spacing(&self) -> Duration {
+        self.policy.window.div_f64(self.share.current().max(1.0))
+    }
+
+    /// How far ahead of the even spacing a burst may run: half our share at once (the
+    /// rest of it evenly over the window), so a process alone sends what the window
+    /// admits without waiting, and one that starts while another fills the window finds
+    /// room in it: both are refused and learn their parts, instead of the first taking
+    /// every window.
+    fn burst_allowance(&self) -> Duration {
+        let burst = (self.share.current() / 2.0).ceil().max(1.0);
+        self.spacing().mul_f64(burst - 1.0)
+    }
+
+    /// Records a request sent at `at`: in the log, as unanswered, and one spacing
+    /// further on the even schedule.
     fn record(&mut self, at: Instant) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         self.sent.push_back((id, at));
         self.in_flight += 1;
+        self.even = Some(self.even.map_or(at, |e| e.max(at)) + self.spacing());
         id
     }
 
@@ -166,7 +196,9 @@ impl Window {
     fn answered(&mut self, accepted: bool) {
         self.in_flight = self.in_flight.saturating_sub(1);
         if accepted {
-            self.ramp = (self.ramp + 1).min(self.pace().limit as usize);
+            self.ramp = (self.ramp + 1)
+                .min(self.pace().limit as usize)
+                .min(MAX_UNANSWERED);
         }
     }
 
@@ -195,9 +227,9 @@ impl Window {
     }
 
     /// When the next request may be sent, given everything known at `now`: the sliding
-    /// log at our share (noted to the share when it is what holds the request back); the
-    /// slow start's requests unanswered; the hold of the last 429; and one probe at a
-    /// time while refused.
+    /// log at our share and the even schedule beyond half of it (noted to the share when
+    /// they hold the request back); the slow start's requests unanswered; the hold of
+    /// the last 429; and one probe at a time while refused.
     fn next_grant(&mut self, now: Instant) -> Next {
         if self.refused_since.is_some() && self.probe.is_some() {
             return Next::AfterProbe;
@@ -214,9 +246,12 @@ impl Window {
         let mut at = now;
         if self.sent.len() >= limit {
             at = at.max(self.sent[self.sent.len() - limit].1 + span);
-            if at > now {
-                self.share.limits(now);
-            }
+        }
+        if let Some(even) = self.even {
+            at = at.max(even.checked_sub(self.burst_allowance()).unwrap_or(even));
+        }
+        if at > now {
+            self.share.limits(now);
         }
         if let Some(blocked) = self.blocked_until {
             at = at.max(blocked);
@@ -446,6 +481,8 @@ impl ApiBucket {
         if let Some(policy) = policy.filter(|p| p.limit > 0 && !p.window.is_zero()) {
             if policy != w.policy {
                 w.share.rescale(policy.limit);
+                // The even schedule was the old policy's.
+                w.even = None;
             }
             w.policy = policy;
             w.learned = true;
@@ -546,9 +583,9 @@ mod tests {
         let got: Vec<u64> = times.iter().map(ms).collect();
         assert_eq!(
             got,
-            [0, 0, 0, 0, 0, 2050, 2050, 2050, 2050, 2050, 4100, 4100],
-            "the limit at once, then the next burst once the first leaves the window \
-             (t0 + 2 s + margin)"
+            [0, 0, 0, 400, 800, 2050, 2050, 2050, 2450, 2850, 4100, 4100],
+            "half the limit at once (rounded up), the rest window / limit apart; the \
+             sixth no sooner than the first leaves the window (t0 + 2 s + margin)"
         );
         for (i, t) in times.iter().enumerate() {
             let in_window = times[..i]
@@ -627,26 +664,30 @@ mod tests {
             }
         }
         assert_eq!(
-            rounds,
-            [(10, 1), (20, 2), (30, 4), (40, 8), (50, 16), (60, 29)],
-            "1, 2, 4 … answered each round trip, the whole quota within the first window"
+            rounds[..6],
+            [(10, 1), (20, 2), (30, 4), (40, 8), (50, 8), (60, 7)],
+            "1, 2, 4, 8 answered each round trip, then 8 at a time, up to half the share"
         );
+        // The other half evenly over the window, a second apart.
+        let rest: Vec<u128> = times[30..].iter().map(|t| t.as_millis()).collect();
+        let evenly: Vec<u128> = (1..=30).map(|s| s * 1000 + 10).collect();
+        assert_eq!(rest, evenly);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_quota_told_too_high_costs_one_small_round_of_refusals() {
         let bucket = Arc::new(ApiBucket::new(Api::Upgrade, Policy::per_minute(6000)));
         let (times, refused) = through_gateway(&bucket, 60, 100).await;
-        // Rounds of 1, 2, 4 … 16 fill 31 of the 60; of the round of 32, the last 3 are
-        // refused, which teaches the policy; nothing after.
+        // Half of the 6000 told may go at once: rounds of 1, 2, 4, then 8 at a time, fill
+        // 55 of the 60; of the next round of 8, the last 3 are refused, which teaches the
+        // policy; nothing after.
         assert_eq!(refused, 3);
         assert_eq!(bucket.policy(), (Policy::STANDARD, true));
         assert_eq!(times.iter().filter(|t| t.as_secs() < 60).count(), 60);
-        let last = *times.last().unwrap();
-        assert!(
-            last < Duration::from_secs(62),
-            "the other 40 in the next window: {last:?}"
-        );
+        // The other 40 in the next window: 30 at once, the rest a second apart.
+        let next: Vec<u64> = times[60..].iter().map(|t| t.as_secs()).collect();
+        assert!(next[..30].iter().all(|&t| t == 61), "{next:?}");
+        assert_eq!(next[30..], [62, 63, 64, 65, 66, 67, 68, 69, 70, 71]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -680,8 +721,8 @@ mod tests {
         let refusal = refused.refused(Some(looser), None);
         assert!(!refusal.explained);
         assert_eq!(
-            refusal.share, 100.0,
-            "cut to the 1 held, not below a sixtieth"
+            refusal.share, 200.0,
+            "cut to the 1 held, not below a thirtieth"
         );
     }
 
@@ -700,18 +741,20 @@ mod tests {
         assert_eq!(bucket.pace().limit, 20);
         // Our 20 leave the window at 60 s + margin.
         assert_eq!(refusal.wait, Duration::from_millis(61_200));
-        // The share held the next request back through each window since, so it grows
-        // past the point it was cut, slowly: a quarter of a request, then half of one,
-        // so the windows still hold 20 each.
+        // The share held requests back in that window, so it grew past the point it was
+        // cut, slowly: by half a request. Half of it (rounded up, 11) goes at once, the
+        // rest evenly, a window / 20.5 apart.
         let mut got = Vec::new();
-        for _ in 0..42 {
+        for _ in 0..20 {
             pass(&bucket).await;
             got.push(ms_since(t0));
         }
-        assert_eq!(got[..20], [61_200; 20]);
-        assert_eq!(got[20..40], [122_400; 20]);
-        assert_eq!(got[40..], [183_600; 2]);
-        assert_eq!(bucket.pace().limit, 21, "20 + 0.25 + 0.5 + 1");
+        assert_eq!(got[..11], [61_200; 11]);
+        let spacing = Duration::from_secs(60).div_f64(20.5).as_millis() as u64;
+        for pair in got[10..].windows(2) {
+            assert!((pair[1] - pair[0]).abs_diff(spacing) <= 1, "{got:?}");
+        }
+        assert_eq!(bucket.pace().limit, 20);
     }
 
     #[tokio::test(start_paused = true)]

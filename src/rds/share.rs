@@ -21,7 +21,7 @@
 //!   anyway is how K processes grew back past the account's limit together): half the
 //!   way back per window towards the point of the last cut (what we held at the first;
 //!   after that, 0.9 × the share that was refused, as CUBIC's fast convergence), then
-//!   beyond it by a quarter of [`Share::step`], half of it, one `step`, two… per window
+//!   beyond it by half a [`Share::step`], one `step`, two, four… per window
 //!   (slow near the point where the gateway refused, faster once past it, as CUBIC), up
 //!   to the policy's limit. Past the cut point the steps are the same for every share,
 //!   small or large, while cuts take a ratio: shares of unequal size converge, as
@@ -85,10 +85,10 @@ impl Share {
         self.current < self.limit
     }
 
-    /// The least share: a sixtieth of the policy (1 of 60), at least one request, so
-    /// that even 16 processes at the floor fit in the standard policy.
+    /// The least share: a thirtieth of the policy (2 of 60), at least one request, so
+    /// that 16 processes at the floor still fit in the standard policy.
     pub fn floor(&self) -> f64 {
-        (self.limit / 60.0).floor().max(1.0)
+        (self.limit / 30.0).floor().max(1.0)
     }
 
     /// The growth unit: a sixtieth of the policy per window (one request of 60), a
@@ -170,7 +170,7 @@ impl Share {
         let step = if self.current < self.held_at_cut {
             ((self.held_at_cut - self.current) / 2.0).max(self.step() / 4.0)
         } else {
-            let step = self.step() / 4.0 * f64::from(1u32 << self.beyond.min(12));
+            let step = self.step() / 2.0 * f64::from(1u32 << self.beyond.min(12));
             self.beyond += 1;
             step
         };
@@ -224,8 +224,8 @@ mod tests {
             last += MINUTE;
             share.refused(last, last, 0, MINUTE);
         }
-        assert_eq!(share.current(), 1.0, "never below the floor");
-        assert_eq!(share.floor(), 1.0);
+        assert_eq!(share.current(), 2.0, "never below the floor");
+        assert_eq!(share.floor(), 2.0);
     }
 
     /// A window in which the share held a request back, ending at `at`.
@@ -246,21 +246,21 @@ mod tests {
             share.grow(t0 + MINUTE, MINUTE),
             Some(Change::Grown {
                 from: 20.0,
-                to: 20.25
+                to: 20.5
             })
         );
         // A window of use in which the share never held a request back proves nothing:
         // processes that grew then would grow past the account's limit together.
         assert_eq!(share.grow(t0 + MINUTE * 2, MINUTE), None);
         assert_eq!(share.grow(t0 + MINUTE * 5, MINUTE), None);
-        assert_eq!(share.current(), 20.25);
+        assert_eq!(share.current(), 20.5);
         // Several windows at once count as one.
         share.limits(t0 + MINUTE * 5);
         assert_eq!(
             share.grow(t0 + MINUTE * 9, MINUTE),
             Some(Change::Grown {
-                from: 20.25,
-                to: 20.75
+                from: 20.5,
+                to: 21.5
             })
         );
     }
@@ -280,12 +280,12 @@ mod tests {
             seen.push(share.current());
         }
         // Half the way back per window (at least a quarter of a request) to 0.9 × the 40
-        // refused, then a quarter, a half, one, two, four… past it, up to the policy.
+        // refused, then a half, one, two, four… past it, up to the policy.
         assert_eq!(
             seen,
-            [34.0, 35.0, 35.5, 35.75, 36.0, 36.25, 36.75, 37.75, 39.75]
+            [34.0, 35.0, 35.5, 35.75, 36.0, 36.5, 37.5, 39.5, 43.5]
         );
-        for _ in 0..3 {
+        for _ in 0..2 {
             at += MINUTE;
             limited_window(&mut share, at);
         }
@@ -302,7 +302,7 @@ mod tests {
         let (mut big, mut late) = (Share::new(60, t0), Share::new(60, t0));
         big.refused(t0, t0, 50, MINUTE);
         late.refused(t0, t0, 0, MINUTE);
-        assert_eq!((big.current(), late.current()), (50.0, 1.0));
+        assert_eq!((big.current(), late.current()), (50.0, 2.0));
         let mut at = t0;
         for _ in 0..40 {
             at += MINUTE;
@@ -335,7 +335,7 @@ mod tests {
         share.rescale(120);
         assert_eq!(
             (share.current(), share.step(), share.floor()),
-            (30.0, 2.0, 2.0)
+            (30.0, 2.0, 4.0)
         );
         share.rescale(10);
         assert_eq!(share.current(), 10.0);
@@ -357,6 +357,6 @@ mod tests {
             share.grow(at, window);
             seen.push((share.current() * 100.0).round() / 100.0);
         }
-        assert_eq!(seen, [1.02, 1.08, 1.18, 1.38, 1.78]);
+        assert_eq!(seen, [1.05, 1.15, 1.35, 1.75, 2.55]);
     }
 }
