@@ -28,7 +28,7 @@
 //! refused request is dropped from the log (the gateway did not accept it), the bucket
 //! grants nothing for a while (`Retry-After` when it asks for more; else the policy's
 //! spacing, `window / limit`, doubling with each 429 in a row up to our share's spacing,
-//! `window / share`), and until a request sent after the refusal is accepted, one
+//! `window / share`, or a quarter of the window when that is more), and until a request sent after the refusal is accepted, one
 //! request at a time probes the gateway: the others queue behind it instead of each
 //! asking.
 
@@ -496,8 +496,10 @@ impl ApiBucket {
         w.refused_since.get_or_insert(now);
         w.refusals_in_a_row = w.refusals_in_a_row.saturating_add(1);
         let backoff = w.policy.spacing() * 2u32.pow((w.refusals_in_a_row - 1).min(16));
+        // Up to a quarter of the window: bursts free the window in chunks, not one
+        // request at a time, so probing at our share's spacing would mostly be refused.
         let penalty = backoff
-            .min(w.pace().spacing())
+            .min(w.pace().spacing().max(w.policy.window / 4))
             .max(retry_after.unwrap_or_default());
         let blocked = now + penalty;
         w.blocked_until = Some(w.blocked_until.map_or(blocked, |b| b.max(blocked)));
@@ -596,59 +598,113 @@ mod tests {
         }
     }
 
-    /// A gateway of `limit` requests per minute (a sliding window) that answers each
-    /// request 10 ms after it was sent, for requests sent through `bucket`; returns when
-    /// each of `count` concurrent callers' request was accepted, and how many were
-    /// refused on the way.
+    /// A gateway of `limit` requests per minute (a sliding window) shared by every
+    /// bucket that sends through it, answering each request 10 ms after it was sent.
+    struct Gateway {
+        limit: usize,
+        accepted: Mutex<VecDeque<Instant>>,
+        refused: Mutex<usize>,
+        t0: Instant,
+    }
+
+    impl Gateway {
+        fn new(limit: usize) -> Arc<Self> {
+            Arc::new(Gateway {
+                limit,
+                accepted: Mutex::new(VecDeque::new()),
+                refused: Mutex::new(0),
+                t0: Instant::now(),
+            })
+        }
+
+        fn refused(&self) -> usize {
+            *self.refused.lock().unwrap()
+        }
+
+        /// Whether the window has room for one more request at `now` (it takes it).
+        fn admits(&self, now: Instant) -> bool {
+            let mut log = self.accepted.lock().unwrap();
+            while log
+                .front()
+                .is_some_and(|t| *t + Policy::STANDARD.window <= now)
+            {
+                log.pop_front();
+            }
+            let fits = log.len() < self.limit;
+            if fits {
+                log.push_back(now);
+            }
+            fits
+        }
+
+        /// `count` concurrent callers of `bucket`, each sending one request until it is
+        /// accepted; they return when it was, from the gateway's start.
+        fn callers(
+            self: &Arc<Self>,
+            bucket: &Arc<ApiBucket>,
+            count: usize,
+        ) -> Vec<tokio::task::JoinHandle<Duration>> {
+            (0..count)
+                .map(|_| {
+                    let (bucket, gateway) = (bucket.clone(), self.clone());
+                    tokio::spawn(async move {
+                        loop {
+                            let sent = send(&bucket).await;
+                            let fits = gateway.admits(Instant::now());
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            if fits {
+                                sent.accepted();
+                                return Instant::now() - gateway.t0;
+                            }
+                            *gateway.refused.lock().unwrap() += 1;
+                            let named = Policy::per_minute(gateway.limit as u32);
+                            sent.refused(Some(named), None);
+                        }
+                    })
+                })
+                .collect()
+        }
+    }
+
+    /// Sends `count` requests at once through `bucket` to a gateway of `limit` per
+    /// minute: when each was accepted (sorted), and how many were refused on the way.
     async fn through_gateway(
         bucket: &Arc<ApiBucket>,
         limit: usize,
         count: usize,
     ) -> (Vec<Duration>, usize) {
-        let accepted = Arc::new(Mutex::new(VecDeque::<Instant>::new()));
-        let refused = Arc::new(Mutex::new(0));
-        let t0 = Instant::now();
-        let callers: Vec<_> = (0..count)
-            .map(|_| {
-                let (bucket, accepted, refused) =
-                    (bucket.clone(), accepted.clone(), refused.clone());
-                tokio::spawn(async move {
-                    loop {
-                        let sent = send(&bucket).await;
-                        let now = Instant::now();
-                        let fits = {
-                            let mut log = accepted.lock().unwrap();
-                            while log
-                                .front()
-                                .is_some_and(|t| *t + Policy::STANDARD.window <= now)
-                            {
-                                log.pop_front();
-                            }
-                            let fits = log.len() < limit;
-                            if fits {
-                                log.push_back(now);
-                            }
-                            fits
-                        };
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        if fits {
-                            sent.accepted();
-                            return Instant::now() - t0;
-                        }
-                        *refused.lock().unwrap() += 1;
-                        let named = Policy::per_minute(limit as u32);
-                        sent.refused(Some(named), None);
-                    }
-                })
-            })
-            .collect();
+        let gateway = Gateway::new(limit);
         let mut times = Vec::new();
-        for caller in callers {
+        for caller in gateway.callers(bucket, count) {
             times.push(caller.await.unwrap());
         }
         times.sort();
-        let refused = *refused.lock().unwrap();
-        (times, refused)
+        (times, gateway.refused())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn processes_starting_together_meet_the_limit_in_one_small_round() {
+        // Two processes of one access key, each told 6000 per minute, each with 40
+        // requests at once against the gateway's 60 per minute.
+        let gateway = Gateway::new(60);
+        let (a, b) = (
+            Arc::new(ApiBucket::new(Api::Upgrade, Policy::per_minute(6000))),
+            Arc::new(ApiBucket::new(Api::Upgrade, Policy::per_minute(6000))),
+        );
+        let callers = [gateway.callers(&a, 40), gateway.callers(&b, 40)];
+        let mut last = Duration::ZERO;
+        for caller in callers.into_iter().flatten() {
+            last = last.max(caller.await.unwrap());
+        }
+        let refused = gateway.refused();
+        assert!(
+            refused <= 2 * MAX_UNANSWERED,
+            "at most one round of each: {refused}"
+        );
+        assert!(
+            last < Duration::from_secs(125),
+            "the 80 within two windows: {last:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

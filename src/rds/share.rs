@@ -51,6 +51,9 @@ pub struct Share {
     beyond: u32,
     /// Whether the share held a request back since `counting_since`.
     limited: bool,
+    /// Whether the last cut counted the requests then in flight as held (the first
+    /// cut): those refused after it come off the share.
+    counted_in_flight: bool,
 }
 
 /// How a share changed, for the log.
@@ -72,6 +75,7 @@ impl Share {
             counting_since: now,
             beyond: 0,
             limited: false,
+            counted_in_flight: false,
         }
     }
 
@@ -121,6 +125,17 @@ impl Share {
         if let Some(cut) = self.cut_at
             && (sent_at <= cut || now < cut + window)
         {
+            // A request in flight when the first cut counted it as held, refused after
+            // all: the share is one less than counted.
+            if self.counted_in_flight && sent_at <= cut {
+                let from = self.current;
+                self.current = (from - 1.0).max(self.floor());
+                self.held_at_cut = (self.held_at_cut - 1.0).max(self.floor());
+                return (self.current < from).then_some(Change::Cut {
+                    from,
+                    to: self.current,
+                });
+            }
             return None;
         }
         let from = self.current;
@@ -138,6 +153,7 @@ impl Share {
         self.held_at_cut = if first { to } else { from * (1.0 + BETA) / 2.0 }.max(self.floor());
         self.current = to.max(self.floor()).min(from);
         self.cut_at = Some(now);
+        self.counted_in_flight = first;
         self.counting_since = now;
         self.beyond = 0;
         self.limited = false;
@@ -202,22 +218,30 @@ mod tests {
                 to: 20.0
             })
         );
-        // Requests sent before the cut, or refused within the window after it, do not
-        // cut again: the window still holds what was sent before.
+        // A request sent before the cut, counted among the 20 held then and refused
+        // after all, comes off the share; refused within the window after the cut, one
+        // sent after it does not cut again: the window still holds what was sent before.
         assert_eq!(
             share.refused(at + Duration::from_secs(1), at, 16, MINUTE),
-            None
+            Some(Change::Cut {
+                from: 20.0,
+                to: 19.0
+            })
         );
         let later = at + Duration::from_secs(30);
         assert_eq!(share.refused(later, later, 16, MINUTE), None);
         // Later cuts take a fixed part of the share, whatever we held.
         let next = at + MINUTE;
+        let cut = share.refused(next, next, 2, MINUTE);
+        assert!(
+            matches!(cut, Some(Change::Cut { from: 19.0, .. })),
+            "{cut:?}"
+        );
+        assert!((share.current() - 0.8 * 19.0).abs() < 1e-9);
+        // Requests in flight at a later cut were not counted: they cut nothing more.
         assert_eq!(
-            share.refused(next, next, 2, MINUTE),
-            Some(Change::Cut {
-                from: 20.0,
-                to: 16.0
-            })
+            share.refused(next + Duration::from_secs(1), next, 2, MINUTE),
+            None
         );
         let mut last = next;
         for _ in 0..20 {
