@@ -178,7 +178,7 @@ fn flow_sizes(quick: bool) -> &'static [usize] {
 /// submissions at the quota's 60 (the floor counts three, the first burst being free).
 /// The largest splits' refusals vary by a factor of two from run to run (processes that
 /// learn their shares from one another's refusals), so one run of them says little
-/// alone: each of them runs three times, and every run is reported.
+/// alone: each of them runs twice, and every run is reported.
 fn shared_split(quick: bool) -> shared_quota::Split {
     if quick {
         shared_quota::Split {
@@ -192,7 +192,7 @@ fn shared_split(quick: bool) -> shared_quota::Split {
             n: 240,
             splits: &[2, 4, 8, 16],
             repeated: &[8, 16],
-            repeats: 2,
+            repeats: 1,
         }
     }
 }
