@@ -84,7 +84,8 @@ impl SharedRun {
     }
 
     fn refused(&self) -> f64 {
-        self.throttled.values().sum()
+        // `+ 0.0`: an empty sum is -0.0, which prints as "-0".
+        self.throttled.values().sum::<f64>() + 0.0
     }
 
     fn failed(&self) -> usize {
@@ -213,7 +214,8 @@ fn upgrade_posts(counts: &BTreeMap<String, f64>) -> f64 {
         .iter()
         .filter(|(api, _)| api.starts_with("POST") && api.ends_with("db-upgrade"))
         .map(|(_, v)| v)
-        .sum()
+        .sum::<f64>()
+        + 0.0
 }
 
 /// `refused` of `refused + accepted` as a percentage, with the counts.
