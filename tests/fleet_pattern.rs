@@ -202,14 +202,9 @@ fn planned_status(plan: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
-/// The PR summary of the saved plan `tfplan` (with the plan's log), printed.
-fn pr_summary(ws: &Workspace) -> String {
-    let plan = ws.run(&["plan", "-input=false", "-out=tfplan", "-json"]);
-    plan.assert_ok();
-    ws.write("plan.log.jsonl", &plan.stdout);
-    let shown = ws.run(&["show", "-json", "tfplan"]);
-    shown.assert_ok();
-    ws.write("plan.json", &shown.stdout);
+/// The PR summary of the saved plan `tfplan` (with the plan's log), printed, and the plan.
+fn pr_summary(ws: &Workspace) -> (String, Value) {
+    let (_, plan) = ws.saved_plan_and_log();
     let out = std::process::Command::new(common::hwrds_binary())
         .args(["summary", "--plan", "plan.json", "--log", "plan.log.jsonl"])
         .current_dir(ws.path())
@@ -222,7 +217,7 @@ fn pr_summary(ws: &Workspace) -> String {
     );
     let text = String::from_utf8(out.stdout).expect("UTF-8");
     println!("PR summary:\n{text}");
-    text
+    (text, plan)
 }
 
 /// Waits until every instance of `names` runs its latest version (the MySQL upgrades
@@ -319,10 +314,7 @@ fn the_guides_pattern_on(extra: &[Value]) {
         out.contains("Warning: analytics: Instance is in a disaster-recovery relation"),
         "{out}"
     );
-    let text = pr_summary(&ws);
-    let plan: Value =
-        serde_json::from_str(&std::fs::read_to_string(ws.path().join("plan.json")).unwrap())
-            .unwrap();
+    let (text, plan) = pr_summary(&ws);
     let planned = actions(&plan);
     assert_eq!(planned.keys().cloned().collect::<BTreeSet<_>>(), keys);
     assert!(planned.values().all(|a| a == "create"), "{planned:?}");
@@ -446,10 +438,7 @@ fn the_guides_pattern_on(extra: &[Value]) {
         out.contains(r#"~ target_version      = "8.0.32" -> "8.0.33""#),
         "{out}"
     );
-    let text = pr_summary(&ws);
-    let plan: Value =
-        serde_json::from_str(&std::fs::read_to_string(ws.path().join("plan.json")).unwrap())
-            .unwrap();
+    let (text, plan) = pr_summary(&ws);
     let changed = actions(&plan);
     assert!(
         changed.values().all(|a| a == "update" || a == "no-op"),

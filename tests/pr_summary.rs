@@ -75,21 +75,6 @@ output "excluded" {
 }
 "#;
 
-/// `terraform plan -out=tfplan -json` into plan.log.jsonl, `terraform show -json tfplan`
-/// into plan.json; returns both.
-fn saved_plan(ws: &Workspace) -> (String, Value) {
-    let plan = ws.run(&["plan", "-input=false", "-out=tfplan", "-json"]);
-    plan.assert_ok();
-    ws.write("plan.log.jsonl", &plan.stdout);
-    let shown = ws.run(&["show", "-json", "tfplan"]);
-    shown.assert_ok();
-    ws.write("plan.json", &shown.stdout);
-    (
-        plan.stdout,
-        serde_json::from_str(&shown.stdout).expect("plan JSON"),
-    )
-}
-
 /// The provider binary's `summary` with `args`, in the workspace.
 fn summary(dir: &std::path::Path, args: &[&str]) -> Output {
     Command::new(common::hwrds_binary())
@@ -267,7 +252,7 @@ fn the_summary_of_a_fleet_plan_is_the_plan() {
     let emu = emulator();
     let ws = hwrds_workspace(common::terraform(), &emu, FLEET);
 
-    let (log, plan) = saved_plan(&ws);
+    let (log, plan) = ws.saved_plan_and_log();
     let text = comment(&ws);
     let rows = matches_the_plan(&text, &plan, &log);
     assert_eq!(rows.len(), 4, "{text}");
@@ -314,7 +299,7 @@ fn the_summary_of_a_fleet_plan_is_the_plan() {
         "terraform.auto.tfvars",
         "round     = \"2\"\nleave_out = [\"inventory\"]\n",
     );
-    let (log, plan) = saved_plan(&ws);
+    let (log, plan) = ws.saved_plan_and_log();
     let text = comment(&ws);
     matches_the_plan(&text, &plan, &log);
     assert_eq!(count(&text, "Replaced"), 0, "an update in place: {text}");

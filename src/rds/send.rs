@@ -373,7 +373,8 @@ fn decode_error(status: u16, error: &serde_json::Error, body: &[u8]) -> RdsError
     RdsError::Decode { status, message }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error with every cause after it (`a: b: c`), as requests to the cloud report them.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(s) = source {

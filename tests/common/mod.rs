@@ -86,6 +86,20 @@ impl Workspace {
         shown.assert_ok();
         serde_json::from_str(&shown.stdout).expect("plan JSON")
     }
+    /// `terraform plan -out=tfplan -json` into plan.log.jsonl and `terraform show -json
+    /// tfplan` into plan.json (what `terraform-provider-hwrds summary` reads): the log
+    /// and the plan.
+    pub fn saved_plan_and_log(&self) -> (String, serde_json::Value) {
+        let plan = self.run(&["plan", "-input=false", "-out=tfplan", "-json"]);
+        plan.assert_ok();
+        self.write("plan.log.jsonl", &plan.stdout);
+        let shown = self.run(&["show", "-json", "tfplan"]);
+        shown.assert_ok();
+        self.write("plan.json", &shown.stdout);
+        let plan_json = serde_json::from_str(&shown.stdout).expect("plan JSON");
+        (plan.stdout, plan_json)
+    }
+
     /// `providers`: (provider source such as `hwrds/hwrds`, the provider's executable).
     pub fn new(terraform: PathBuf, providers: &[(&str, &Path)], main_tf: &str) -> Workspace {
         let dir = tempfile::tempdir().expect("temp dir");

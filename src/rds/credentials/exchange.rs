@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::source::{Agency, AgencyAccount, IdToken, Source};
 use super::{Credentials, Secret};
+use crate::rds::send::error_chain;
 use crate::rds::signer::{self, SignableRequest};
 
 /// Credentials as obtained, with their expiry (none for static keys).
@@ -391,17 +392,6 @@ fn signed_post(
         builder = builder.header(k, v);
     }
     Ok(builder.header("Authorization", authorization).body(body))
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    message
 }
 
 #[cfg(test)]
