@@ -6,13 +6,18 @@
 //! Sections: 1 plugin start-up (`startup`), 2 Terraform plan/apply at N resources
 //! (`scale`), 3 and 4 the fleet upgrade and the provider's CPU and memory during it
 //! (`fleet`), 5 fleets under flow control (`flow`), 6 many workspaces sharing one
-//! account's quota (`shared_quota`), 7 credential renewal (`renewal`). `terraform` runs Terraform and the emulator,
+//! account's quota (`shared_quota`), 7 plans under the documented quota (`plans`), 8
+//! sections 5 and 6 in real one-minute windows (`shared_quota`), 9 credential renewal
+//! (`renewal`). `terraform` runs Terraform and the emulator,
 //! `procfs` reads /proc, `stats` holds medians, ratios and formats.
 //!
 //! Run it with `make bench` (it builds the release binaries and installs Terraform and the
 //! peer first). `BENCH_QUICK=1` takes fewer repetitions and smaller N, for trying the
-//! harness out; its BENCHMARKS.md says so. `BENCH_ONLY=flow` (section 5),
-//! `BENCH_ONLY=shared` (section 6) or `BENCH_ONLY=renewal` (section 7) runs one section and writes it in place of that
+//! harness out; its BENCHMARKS.md says so. `BENCH_ONLY=scale` (section 2 at N = 100
+//! only), `BENCH_ONLY=flow` (section 5),
+//! `BENCH_ONLY=shared` (section 6), `BENCH_ONLY=plan` (section 7), `BENCH_ONLY=real`
+//! (section 8, several minutes per run) or `BENCH_ONLY=renewal` (section 9) runs one
+//! section and writes it in place of that
 //! section of BENCHMARKS.md, keeping the rest.
 
 #[path = "bench/fleet.rs"]
@@ -22,6 +27,8 @@ mod flow;
 /// Trusts exactly the plugin's handshake certificate (shared with tests/plugin_host.rs).
 #[path = "../tests/common/pinned.rs"]
 mod pinned;
+#[path = "bench/plans.rs"]
+mod plans;
 #[path = "bench/procfs.rs"]
 mod procfs;
 #[path = "bench/renewal.rs"]
@@ -86,16 +93,33 @@ fn main() -> ExitCode {
         "" => {}
         "flow" => {
             let section5 = flow::section(&tools, flow_sizes(quick), true, &budget);
-            return only(&root, "## 5. ", &section5);
+            return only(&root, "## 5. ", &section5, &load_at_start);
         }
         "shared" => {
             let section6 = shared_quota::section(&tools, &shared_split(quick), true);
-            return only(&root, "## 6. ", &section6);
+            return only(&root, "## 6. ", &section6, &load_at_start);
         }
-        "renewal" => return only(&root, "## 7. ", &renewal::section(&tools)),
+        "scale" => {
+            let section2 = scale::section(&tools, &[(100, 3)], true, &budget);
+            return only(&root, "## 2. ", &section2, &load_at_start);
+        }
+        "plan" => {
+            let (sizes, reps) = plan_sizes(quick);
+            let section7 = plans::section(&tools, sizes, reps, true);
+            return only(&root, "## 7. ", &section7, &load_at_start);
+        }
+        "real" => {
+            let section8 = shared_quota::real_windows(&tools, real_window_runs(quick), true);
+            return only(&root, "## 8. ", &section8, &load_at_start);
+        }
+        "renewal" => {
+            return only(&root, "## 9. ", &renewal::section(&tools), &load_at_start);
+        }
         other => {
             eprintln!(
-                "BENCH_ONLY={other}: expected flow (section 5), shared (section 6) or renewal (section 7)"
+                "BENCH_ONLY={other}: expected scale (section 2 at N = 100), flow (section \
+                 5), shared (section 6), plan (section 7), real (section 8) or renewal \
+                 (section 9)"
             );
             return ExitCode::FAILURE;
         }
@@ -123,11 +147,18 @@ fn main() -> ExitCode {
     let section6 = shared_quota::section(&tools, &shared_split(quick), available);
     println!("\n{section6}");
 
-    let section7 = renewal::section(&tools);
+    let (plan_counts, plan_reps) = plan_sizes(quick);
+    let section7 = plans::section(&tools, plan_counts, plan_reps, available);
     println!("\n{section7}");
 
+    let section8 = shared_quota::real_windows(&tools, real_window_runs(quick), available);
+    println!("\n{section8}");
+
+    let section9 = renewal::section(&tools);
+    println!("\n{section9}");
+
     let report = format!(
-        "# Benchmarks\n\n{}\n{section1}\n{section2}\n{sections34}\n{section5}\n{section6}\n{section7}",
+        "# Benchmarks\n\n{}\n{section1}\n{section2}\n{sections34}\n{section5}\n{section6}\n{section7}\n{section8}\n{section9}",
         preamble(
             &tools,
             quick,
@@ -154,30 +185,75 @@ fn flow_sizes(quick: bool) -> &'static [usize] {
 }
 
 /// Section 6: the fleet size, the numbers of workspaces it is split over (each dividing
-/// it), and how many more times the largest split runs. N − 1 is just above a multiple
-/// of the quota's 60, so bursts at the start of each window cannot beat the floor by more
-/// than a small fraction of a window; 248 is four windows of submissions. The largest
-/// split's refusals vary by a factor of two from run to run (processes that learn their
-/// shares from one another's refusals), so one run of it says little alone.
+/// it), and which splits run again, how many more times. 240 is four windows of
+/// submissions at the quota's 60 (the floor counts three, the first burst being free).
+/// The largest splits' refusals vary by a factor of two from run to run (processes that
+/// learn their shares from one another's refusals), so one run of them says little
+/// alone: each of them runs twice, and every run is reported.
 fn shared_split(quick: bool) -> shared_quota::Split {
     if quick {
         shared_quota::Split {
             n: 64,
             splits: &[2, 8],
+            repeated: &[8],
             repeats: 1,
         }
     } else {
         shared_quota::Split {
-            n: 248,
-            splits: &[2, 4, 8],
-            repeats: 3,
+            n: 240,
+            splits: &[2, 4, 8, 16],
+            repeated: &[8, 16],
+            repeats: 1,
         }
     }
 }
 
+/// Section 8's runs, (N, K): one process of 90, then 120 over 3 and over 6 workspaces.
+fn real_window_runs(quick: bool) -> &'static [(usize, usize)] {
+    if quick {
+        &[(90, 1)]
+    } else {
+        &[(90, 1), (120, 3), (120, 6)]
+    }
+}
+
+/// Section 7's fleet sizes and repetitions.
+fn plan_sizes(quick: bool) -> (&'static [usize], usize) {
+    if quick {
+        (&[200], 1)
+    } else {
+        (&[200, 1000], 3)
+    }
+}
+
+/// `section` with a line under its heading saying when and on which commit it ran alone,
+/// as the rest of BENCHMARKS.md may be older.
+fn provenance(section: &str, load_at_start: &str) -> String {
+    let date = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_else(|_| "unknown".into());
+    let commit = command_line("git", &["rev-parse", "--short", "HEAD"]);
+    let dirty = !command_line("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    let (heading, body) = section.split_once('\n').unwrap_or((section, ""));
+    format!(
+        "{heading}\n\nThis section ran alone (`BENCH_ONLY`), ending {date}, on commit \
+         {commit}{}; load average (1, 5, 15 min) at the start: {load_at_start}; at the end: \
+         {}.\n{body}",
+        if dirty {
+            " (with uncommitted changes)"
+        } else {
+            ""
+        },
+        load_average()
+    )
+}
+
 /// `BENCH_ONLY`: one section alone, written in place of the section of BENCHMARKS.md
 /// whose heading starts with `heading` (up to the next section), or at its end.
-fn only(root: &Path, heading: &str, section: &str) -> ExitCode {
+fn only(root: &Path, heading: &str, section: &str, load_at_start: &str) -> ExitCode {
+    let section = provenance(section, load_at_start);
     println!("\n{section}");
     let path = root.join("BENCHMARKS.md");
     let before = std::fs::read_to_string(&path).unwrap_or_default();

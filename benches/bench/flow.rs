@@ -3,9 +3,9 @@
 //! standard policy (60 requests per user per API per window) with time scaled ten-fold
 //! (a 6 s window), jobs ten windows long. The provider starts from a quota assumed far
 //! above the real one and learns the real policy from the gateway's 429 bodies. Wall
-//! time against the floor the quota sets (the last submission leaves after (N−1)/60
-//! windows, then the job time), requests per instance per API, refusals, the lag from a
-//! job's end to the provider noticing it, and the provider's CPU time and peak memory.
+//! time against the floor the quota sets ([`burst_floor`]), requests per instance per
+//! API, refusals, the lag from a job's end to the provider noticing it, and the
+//! provider's CPU time and peak memory.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,6 +24,14 @@ pub const JOB_SECONDS: f64 = 60.0;
 /// scaled gateway allows, so the 429 bodies teach it the rest.
 pub const TOLD_QUOTA_PER_MINUTE: &str = "6000";
 
+/// The floor a quota of `limit` requests per `window` seconds sets on `n` submissions
+/// whose jobs take `job` seconds: whatever its algorithm (fixed window, sliding log,
+/// token bucket), the gateway admits a burst of its whole limit, so the last of `n`
+/// submissions can leave ⌊(n−1)/limit⌋ windows after the first; then its job runs.
+pub fn burst_floor(n: usize, limit: f64, window: f64, job: f64) -> f64 {
+    ((n.max(1) as f64 - 1.0) / limit).floor() * window + job
+}
+
 /// The emulator's `flow_control` at the documented policy, time scaled ten-fold.
 pub fn scaled_policy() -> serde_json::Value {
     serde_json::json!({"enabled": true, "limit": LIMIT as u32, "window_seconds": WINDOW_SECONDS})
@@ -34,6 +42,7 @@ struct FlowRun {
     wall: f64,
     floor: f64,
     requests: BTreeMap<String, f64>,
+    throttled_by_api: BTreeMap<String, f64>,
     throttled: f64,
     /// Accepted and refused requests, all APIs, once each API's first window had passed.
     later_requests: f64,
@@ -94,8 +103,9 @@ fn flow_apply(tools: &Tools, n: usize) -> Result<FlowRun, String> {
     Ok(FlowRun {
         n,
         wall: run.wall.as_secs_f64(),
-        floor: (n as f64 - 1.0) / LIMIT * WINDOW_SECONDS + JOB_SECONDS,
+        floor: burst_floor(n, LIMIT, WINDOW_SECONDS, JOB_SECONDS),
         requests: values(&stats["requests"]),
+        throttled_by_api: values(&stats["throttled"]),
         throttled: values(&stats["throttled"]).values().sum::<f64>() + 0.0,
         later_requests: later(&stats, "requests"),
         later_throttled: later(&stats, "throttled"),
@@ -121,8 +131,9 @@ pub fn section(tools: &Tools, sizes: &[usize], available: bool, budget: &Budget)
          per user per API per window, with time scaled ten-fold: a {WINDOW_SECONDS} s window \
          (sliding), jobs of {JOB_SECONDS} s (ten windows). The provider is told a quota ten times \
          too high (`api_quota_per_minute = 6000`) and learns the real policy from the 429 \
-         bodies (`limit:60,time:6 second`). The floor: the last of N submissions can leave \
-         (N−1)/{LIMIT} windows after the first, then its job runs.\n\n"
+         bodies (`limit:60,time:6 second`). The floor: whatever its algorithm, the gateway \
+         admits a burst of its whole limit, so the last of N submissions can leave \
+         ⌊(N−1)/{LIMIT}⌋ windows after the first; then its job runs.\n\n"
     ));
     let mut runs = Vec::new();
     for &n in sizes {
@@ -171,7 +182,7 @@ pub fn section(tools: &Tools, sizes: &[usize], available: bool, budget: &Budget)
         "floor (submissions at the quota, then the job)",
         &|r| duration(r.floor),
     ));
-    text.push_str(&row("wall / floor (target ≤ 1.10)", &|r| {
+    text.push_str(&row("wall / floor (target ≤ 1.05)", &|r| {
         number(r.wall / r.floor)
     }));
     text.push_str(&row("accepted requests per instance (all APIs)", &|r| {
@@ -199,7 +210,7 @@ pub fn section(tools: &Tools, sizes: &[usize], available: bool, budget: &Budget)
         )
     }));
     text.push_str(&row(
-        "429 refusals / all requests after each API's first window (target ≤ 1 %)",
+        "429 refusals / all requests after each API's first window (target: none)",
         &|r| {
             format!(
                 "{:.2} % ({:.0} of {:.0})",
@@ -227,17 +238,21 @@ pub fn section(tools: &Tools, sizes: &[usize], available: bool, budget: &Budget)
     }));
     text.push_str(&row("provider CPU time", &|r| duration(r.cpu)));
     text.push_str(&row("provider peak RSS (VmHWM)", &|r| mebibytes(r.peak)));
-    text.push_str("\nAccepted requests per instance by API:\n\n");
+    text.push_str("\nAccepted requests per instance, and refused (429) requests, by API:\n\n");
     text.push_str(&header(&columns));
     text.push('\n');
     let routes: std::collections::BTreeSet<&String> =
         runs.iter().flat_map(|r| r.requests.keys()).collect();
     for route in routes {
         text.push_str(&row(&format!("`{route}`"), &|r| {
-            number(per_instance(
-                r,
-                r.requests.get(route).copied().unwrap_or(0.0),
-            ))
+            format!(
+                "{} / {:.0}",
+                number(per_instance(
+                    r,
+                    r.requests.get(route).copied().unwrap_or(0.0),
+                )),
+                r.throttled_by_api.get(route).copied().unwrap_or(0.0)
+            )
         }));
     }
     text.push_str(

@@ -1,4 +1,4 @@
-//! Section 7, credential renewal: what renewal costs on the hot path and how many IAM
+//! Section 9, credential renewal: what renewal costs on the hot path and how many IAM
 //! requests an hour of apply makes. Eight tasks ask the client's credential holder for
 //! the credential to sign with, without pause, for six lifetimes of 2 s credentials from
 //! an agency of the emulator's IAM, while the holder renews them in the background; the
@@ -35,7 +35,7 @@ struct Measured {
 }
 
 pub fn section(tools: &Tools) -> String {
-    let mut out = String::from("## 7. Credential renewal\n\n");
+    let mut out = String::from("## 9. Credential renewal\n\n");
     out.push_str(&format!(
         "{TASKS} tasks ask the client's credential holder for the credential to sign with, without pause, for {LIFETIMES} lifetimes of {LIFETIME} s credentials of an agency (the emulator's IAM, `temporary_credential_seconds = {LIFETIME}`), while the holder renews them in the background when a third of the lifetime is left; then the same against static keys. One IAM request (a fresh holder's first credential) gives the scale of a wait: a call that waited for a renewal takes about that long.\n\n"
     ));

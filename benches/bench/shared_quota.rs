@@ -4,14 +4,53 @@
 //! section 5. The quota is per user, not per process, so the K providers share one POST
 //! quota (and one of every other API) without seeing each other's use. Wall time of the
 //! whole run against the floor the shared quota sets, requests and refusals per API,
-//! one job per instance, and how far apart the workspaces finish.
+//! one job per instance, and how far apart the workspaces finish. Section 8 runs the
+//! same in real one-minute windows with each provider told nothing ([`Metering::REAL`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use crate::flow::{JOB_SECONDS, LIMIT, TOLD_QUOTA_PER_MINUTE, WINDOW_SECONDS, later, values};
+use crate::flow::{
+    JOB_SECONDS, LIMIT, TOLD_QUOTA_PER_MINUTE, WINDOW_SECONDS, burst_floor, later, values,
+};
 use crate::stats::{duration, error_block, header, median, number};
 use crate::terraform::{Emulator, Tools, instance_ids, ours_workspace};
+
+/// How the emulator meters the account, how long jobs take, and what each provider is
+/// told of the quota.
+pub struct Metering {
+    pub limit: f64,
+    /// The window, in seconds.
+    pub window: f64,
+    /// Job time, in seconds.
+    pub job: f64,
+    /// `HWRDS_API_QUOTA_PER_MINUTE` for each provider; `None`: told nothing, so it paces
+    /// by its default, the documented policy.
+    pub told: Option<&'static str>,
+}
+
+impl Metering {
+    /// Section 5's: time scaled ten-fold, each provider told ten times too much.
+    pub const SCALED: Metering = Metering {
+        limit: LIMIT,
+        window: WINDOW_SECONDS,
+        job: JOB_SECONDS,
+        told: Some(TOLD_QUOTA_PER_MINUTE),
+    };
+
+    /// The documented policy in real one-minute windows, jobs of half a window, each
+    /// provider told nothing.
+    pub const REAL: Metering = Metering {
+        limit: 60.0,
+        window: 60.0,
+        job: 30.0,
+        told: None,
+    };
+
+    fn flow_control(&self) -> serde_json::Value {
+        serde_json::json!({"enabled": true, "limit": self.limit as u32, "window_seconds": self.window})
+    }
+}
 
 /// One workspace's apply, timed from the start of the whole run.
 struct WorkspaceRun {
@@ -45,7 +84,8 @@ impl SharedRun {
     }
 
     fn refused(&self) -> f64 {
-        self.throttled.values().sum()
+        // `+ 0.0`: an empty sum is -0.0, which prints as "-0".
+        self.throttled.values().sum::<f64>() + 0.0
     }
 
     fn failed(&self) -> usize {
@@ -64,15 +104,26 @@ impl SharedRun {
 
 /// Runs the K applies of `k` workspaces over `n` instances at once and reads the
 /// emulator's counters once all have ended.
-fn shared_apply(tools: &Tools, n: usize, k: usize) -> Result<SharedRun, String> {
+fn shared_apply(
+    tools: &Tools,
+    n: usize,
+    k: usize,
+    metering: &Metering,
+) -> Result<SharedRun, String> {
     let ids = instance_ids(n);
-    let emulator = Emulator::start_with(tools, &ids, JOB_SECONDS, crate::flow::scaled_policy())?;
+    let emulator = Emulator::start_with(tools, &ids, metering.job, metering.flow_control())?;
     let per_workspace = n / k;
     let workspaces = ids
         .chunks(per_workspace)
         .map(|chunk| {
             let mut workspace = ours_workspace(tools, chunk, &emulator.url)?;
-            workspace.set_env("HWRDS_API_QUOTA_PER_MINUTE", TOLD_QUOTA_PER_MINUTE);
+            match metering.told {
+                Some(told) => workspace.set_env("HWRDS_API_QUOTA_PER_MINUTE", told),
+                None => {
+                    workspace.unset_env("HWRDS_API_QUOTA_PER_MINUTE");
+                    workspace.unset_env("HWRDS_MAX_REQUESTS_PER_SECOND");
+                }
+            }
             Ok(workspace)
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -134,7 +185,7 @@ fn shared_apply(tools: &Tools, n: usize, k: usize) -> Result<SharedRun, String> 
         k,
         n,
         wall: last_finish - first_start,
-        floor: (n as f64 - 1.0) / LIMIT * WINDOW_SECONDS + JOB_SECONDS,
+        floor: burst_floor(n, metering.limit, metering.window, metering.job),
         workspaces: runs,
         requests: values(&stats["requests"]),
         throttled: values(&stats["throttled"]),
@@ -148,13 +199,23 @@ fn shared_apply(tools: &Tools, n: usize, k: usize) -> Result<SharedRun, String> 
     })
 }
 
+/// How long after the first workspace the last one finished.
+fn spread(run: &SharedRun) -> f64 {
+    let finishes = run.finishes();
+    match (finishes.first(), finishes.last()) {
+        (Some(first), Some(last)) => last - first,
+        _ => f64::NAN,
+    }
+}
+
 /// The upgrade POSTs among per-API counts.
 fn upgrade_posts(counts: &BTreeMap<String, f64>) -> f64 {
     counts
         .iter()
         .filter(|(api, _)| api.starts_with("POST") && api.ends_with("db-upgrade"))
         .map(|(_, v)| v)
-        .sum()
+        .sum::<f64>()
+        + 0.0
 }
 
 /// `refused` of `refused + accepted` as a percentage, with the counts.
@@ -168,18 +229,25 @@ fn share(refused: f64, accepted: f64) -> String {
 }
 
 /// What section 6 runs: a fleet of `n` instances split over each number of workspaces
-/// in `splits`, then the largest split `repeats` more times.
+/// in `splits`, then each split of `repeated` `repeats` more times.
 pub struct Split {
     pub n: usize,
     pub splits: &'static [usize],
+    pub repeated: &'static [usize],
     pub repeats: usize,
 }
 
 /// One run of `k` workspaces, its progress printed; a run that could not be made is an
 /// error block in `text`.
-fn run_split(tools: &Tools, n: usize, k: usize, text: &mut String) -> Option<SharedRun> {
-    println!("section 6: {n} instances in {k} workspaces, one account");
-    match shared_apply(tools, n, k) {
+fn run_split(
+    tools: &Tools,
+    n: usize,
+    k: usize,
+    metering: &Metering,
+    text: &mut String,
+) -> Option<SharedRun> {
+    println!("{n} instances in {k} workspaces, one account");
+    match shared_apply(tools, n, k, metering) {
         Ok(run) => {
             println!(
                 "  K = {k}: {:.1}s (floor {:.1}s), {} of {k} applies failed, {:.0} accepted, {:.0} throttled",
@@ -202,7 +270,12 @@ fn run_split(tools: &Tools, n: usize, k: usize, text: &mut String) -> Option<Sha
 /// Section 6 (see [`Split`]). Each run takes a few minutes with no repetitions to leave
 /// out, so the time budget does not shorten it.
 pub fn section(tools: &Tools, split: &Split, available: bool) -> String {
-    let Split { n, splits, repeats } = *split;
+    let Split {
+        n,
+        splits,
+        repeated,
+        repeats,
+    } = *split;
     let mut text = String::from("## 6. Many workspaces, one account\n\n");
     if !available {
         text.push_str("skipped: resource not available\n\n");
@@ -221,28 +294,83 @@ pub fn section(tools: &Tools, split: &Split, available: bool) -> String {
          quota as in section 5, ten times too high (`api_quota_per_minute = \
          {TOLD_QUOTA_PER_MINUTE}`), and learns the policy from the 429 bodies; the default \
          (60 per minute) would be a tenth of the scaled policy, and nothing would correct it \
-         since it draws no 429. The floor is the account's, whatever K: the shared POST quota \
-         lets the last of N submissions leave (N−1)/{LIMIT} windows after the first, then its \
-         job runs (a sliding window admits a burst of {LIMIT} at once, so the last could leave \
-         after ⌊(N−1)/{LIMIT}⌋ windows: N = {n} keeps that within {:.1} s of the floor). \
-         Wall time runs from the first apply's start to the last one's end; requests and \
-         refusals are the emulator's counts for the one user, all processes together.\n\n",
-        ((n as f64 - 1.0) / LIMIT).fract() * WINDOW_SECONDS
+         since it draws no 429 (section 8 runs the default in real windows). The floor is the \
+         account's, whatever K: the gateway admits a burst of its whole limit, so the shared \
+         POST quota lets the last of N submissions leave ⌊(N−1)/{LIMIT}⌋ windows after the \
+         first; then its job runs. Wall time runs from the first apply's start to the last \
+         one's end; requests and refusals are the emulator's counts for the one user, all \
+         processes together.\n\n"
     ));
     let started = Instant::now();
+    let metering = Metering::SCALED;
     let runs: Vec<SharedRun> = splits
         .iter()
-        .filter_map(|&k| run_split(tools, n, k, &mut text))
+        .filter_map(|&k| run_split(tools, n, k, &metering, &mut text))
         .collect();
-    let largest = splits.iter().copied().max().unwrap_or(1);
-    let again: Vec<SharedRun> = (0..repeats)
-        .filter_map(|_| run_split(tools, n, largest, &mut text))
+    let again: Vec<(usize, Vec<SharedRun>)> = repeated
+        .iter()
+        .map(|&k| {
+            let more = (0..repeats)
+                .filter_map(|_| run_split(tools, n, k, &metering, &mut text))
+                .collect();
+            (k, more)
+        })
         .collect();
     println!("section 6: {:.0} s", started.elapsed().as_secs_f64());
+    text.push_str(&table(&runs));
+    for (k, more) in &again {
+        text.push_str(&run_to_run(&runs, more, *k));
+        text.push_str(&failures(more));
+    }
+    text.push_str(
+        "\nThe refusals are the whole account's: every process starts from a quota ten times \
+         too high and meets its first 429 in an API's first window, but after that window a \
+         refusal means the processes together asked for more than the account's quota. The \
+         spread shows how evenly they shared it: processes that each took a fair share finish \
+         together.\n",
+    );
+    text
+}
+
+/// Section 8: `runs` of (N, K) in real one-minute windows at the documented policy, jobs
+/// of half a window, each provider told nothing of the quota.
+pub fn real_windows(tools: &Tools, runs: &[(usize, usize)], available: bool) -> String {
+    let mut text = String::from("## 8. Real one-minute windows, providers told nothing\n\n");
+    if !available {
+        text.push_str("skipped: resource not available\n\n");
+        return text;
+    }
+    let metering = Metering::REAL;
+    text.push_str(&format!(
+        "As section 6, in real time: the emulator enforces the documented policy, {} requests \
+         per user per API per {} s window (sliding), jobs take {} s, and each provider is told \
+         nothing of the quota (no `api_quota_per_minute`, no `max_requests_per_second`): it \
+         paces by its default, the documented policy, and draws no 429 to learn from unless \
+         other processes spend the quota. Scaled time cannot show this case, since the \
+         default does not scale. K = 1 is one apply alone. The floor: ⌊(N−1)/{}⌋ windows, \
+         then the job.\n\n",
+        metering.limit, metering.window, metering.job, metering.limit
+    ));
+    let started = Instant::now();
+    let done: Vec<SharedRun> = runs
+        .iter()
+        .filter_map(|&(n, k)| run_split(tools, n, k, &metering, &mut text))
+        .collect();
+    println!("section 8: {:.0} s", started.elapsed().as_secs_f64());
+    text.push_str(&table(&done));
+    text
+}
+
+/// The tables of `runs`: one column each.
+fn table(runs: &[SharedRun]) -> String {
+    let mut text = String::new();
     if runs.is_empty() {
         return text;
     }
-    let names: Vec<String> = runs.iter().map(|r| format!("K = {}", r.k)).collect();
+    let names: Vec<String> = runs
+        .iter()
+        .map(|r| format!("K = {}, N = {}", r.k, r.n))
+        .collect();
     let mut columns = vec!["measurement"];
     columns.extend(names.iter().map(String::as_str));
     let table_header = header(&columns);
@@ -290,6 +418,9 @@ pub fn section(tools: &Tools, split: &Split, available: bool) -> String {
             (Some(first), Some(last)) => duration(last - first),
             _ => "–".into(),
         }
+    }));
+    text.push_str(&row("spread / wall (target ≤ 10 %)", &|r| {
+        format!("{:.1} %", 100.0 * spread(r) / r.wall)
     }));
     text.push_str(&row("accepted requests per instance (all APIs)", &|r| {
         number(r.accepted() / r.n as f64)
@@ -346,8 +477,14 @@ pub fn section(tools: &Tools, split: &Split, available: bool) -> String {
             format!("{accepted:.0} / {refused:.0}")
         }));
     }
-    text.push_str(&run_to_run(&runs, &again, largest));
-    for run in runs.iter().chain(&again) {
+    text.push_str(&failures(runs));
+    text
+}
+
+/// The failed applies of `runs`, one error block each.
+fn failures(runs: &[SharedRun]) -> String {
+    let mut text = String::new();
+    for run in runs {
         for (i, workspace) in run.workspaces.iter().enumerate() {
             if let Some(failure) = &workspace.failure {
                 text.push_str(&error_block(
@@ -357,13 +494,6 @@ pub fn section(tools: &Tools, split: &Split, available: bool) -> String {
             }
         }
     }
-    text.push_str(
-        "\nThe refusals are the whole account's: every process starts from a quota ten times \
-         too high and meets its first 429 in an API's first window, but after that window a \
-         refusal means the processes together asked for more than the account's quota. The \
-         spread shows how evenly they shared it: processes that each took a fair share finish \
-         together.\n",
-    );
     text
 }
 
@@ -374,7 +504,7 @@ struct Figure {
     show: fn(f64) -> String,
 }
 
-/// The largest split's run in the table above and its repeats side by side, with the
+/// A split's run in the table above and its repeats side by side, with the
 /// median and range of each figure: how far one run of it can be trusted.
 fn run_to_run(runs: &[SharedRun], again: &[SharedRun], k: usize) -> String {
     let in_table = runs.iter().find(|r| r.k == k);
@@ -415,6 +545,11 @@ fn run_to_run(runs: &[SharedRun], again: &[SharedRun], k: usize) -> String {
         Figure {
             label: "429 refusals / all requests after each API's first window (%)",
             of: |r| 100.0 * r.later_throttled / (r.later_throttled + r.later_requests).max(1.0),
+            show: percent,
+        },
+        Figure {
+            label: "spread, first → last workspace to finish / wall (%)",
+            of: |r| 100.0 * spread(r) / r.wall,
             show: percent,
         },
         Figure {

@@ -120,6 +120,11 @@ impl Workspace {
         self.env.push((key.to_string(), value.to_string()));
     }
 
+    /// Leaves `key` out of Terraform's environment (and so the provider's).
+    pub fn unset_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
     pub fn write(&self, name: &str, content: &str) -> Result<(), String> {
         std::fs::write(self.path().join(name), content).map_err(|e| e.to_string())
     }

@@ -16,11 +16,16 @@
 //!   share (a fixed ratio is what makes shares of unequal size converge); never below
 //!   [`Share::floor`]; at most once per window, since the window still holds what was
 //!   sent before the cut;
-//! - **grow** (each full window of use without a cut): back towards the share held
-//!   when cut, half the gap per window (at least [`Share::step`]), then beyond it by
-//!   `step`, 2·`step`, 4·`step`… per window, or a quarter of the share when more (slow
-//!   near the point where the gateway refused, faster once past it), up to the
-//!   policy's limit.
+//! - **grow** (each full window in which the share limited us: a request waited because
+//!   our log held the whole share; a share nobody fills proves nothing, and growing it
+//!   anyway is how K processes grew back past the account's limit together): half the
+//!   way back per window towards the point of the last cut (what we held at the first;
+//!   after that, 0.9 × the share that was refused, as CUBIC's fast convergence), then
+//!   beyond it by half a [`Share::step`], one `step`, two, four… per window
+//!   (slow near the point where the gateway refused, faster once past it, as CUBIC), up
+//!   to the policy's limit. Past the cut point the steps are the same for every share,
+//!   small or large, while cuts take a ratio: shares of unequal size converge, as
+//!   additive-increase / multiplicative-decrease's do.
 //!
 //! Pure bookkeeping on instants given by the caller; the pacing that follows the share
 //! is `quota`'s.
@@ -31,11 +36,6 @@ use tokio::time::Instant;
 
 /// What a cut keeps of the share held when refused.
 pub const BETA: f64 = 0.8;
-
-/// Past the share held when cut, a window of use grows the share by at least this part
-/// of itself: a share left small by an unlucky start (others filled the window first)
-/// takes the quota a finished process leaves within a few windows.
-pub const GROWTH: f64 = 0.25;
 
 /// The learned share of one API's quota, in requests per window.
 #[derive(Debug, Clone)]
@@ -49,6 +49,11 @@ pub struct Share {
     counting_since: Instant,
     /// Windows grown past `held_at_cut` in a row (the step doubles with each).
     beyond: u32,
+    /// Whether the share held a request back since `counting_since`.
+    limited: bool,
+    /// Whether the last cut counted the requests then in flight as held (the first
+    /// cut): those refused after it come off the share.
+    counted_in_flight: bool,
 }
 
 /// How a share changed, for the log.
@@ -69,6 +74,8 @@ impl Share {
             cut_at: None,
             counting_since: now,
             beyond: 0,
+            limited: false,
+            counted_in_flight: false,
         }
     }
 
@@ -82,9 +89,10 @@ impl Share {
         self.current < self.limit
     }
 
-    /// The least share: one twelfth of the policy (5 of 60), at least one request.
+    /// The least share: a thirtieth of the policy (2 of 60), at least one request, so
+    /// that 16 processes at the floor still fit in the standard policy.
     pub fn floor(&self) -> f64 {
-        (self.limit / 12.0).floor().max(1.0)
+        (self.limit / 30.0).floor().max(1.0)
     }
 
     /// The growth unit: a sixtieth of the policy per window (one request of 60), a
@@ -117,6 +125,17 @@ impl Share {
         if let Some(cut) = self.cut_at
             && (sent_at <= cut || now < cut + window)
         {
+            // A request in flight when the first cut counted it as held, refused after
+            // all: the share is one less than counted.
+            if self.counted_in_flight && sent_at <= cut {
+                let from = self.current;
+                self.current = (from - 1.0).max(self.floor());
+                self.held_at_cut = (self.held_at_cut - 1.0).max(self.floor());
+                return (self.current < from).then_some(Change::Cut {
+                    from,
+                    to: self.current,
+                });
+            }
             return None;
         }
         let from = self.current;
@@ -128,52 +147,51 @@ impl Share {
         } else {
             BETA * from
         };
-        self.held_at_cut = if first { to } else { from }.max(self.floor());
+        // Later cuts aim the recovery below the share that was refused, so processes
+        // that grew past the account's limit together do not all return to it (CUBIC's
+        // fast convergence).
+        self.held_at_cut = if first { to } else { from * (1.0 + BETA) / 2.0 }.max(self.floor());
         self.current = to.max(self.floor()).min(from);
         self.cut_at = Some(now);
+        self.counted_in_flight = first;
         self.counting_since = now;
         self.beyond = 0;
+        self.limited = false;
         Some(Change::Cut {
             from,
             to: self.current,
         })
     }
 
-    /// Grows by every full window since the last change in which the API was used (a
-    /// share nobody spends proves nothing): those up to one window after `last_use`,
-    /// when our last request was sent.
-    pub fn grow(
-        &mut self,
-        now: Instant,
-        window: Duration,
-        last_use: Option<Instant>,
-    ) -> Option<Change> {
+    /// The share held a request back at `now` (our log held all of it).
+    pub fn limits(&mut self, now: Instant) {
+        if now >= self.counting_since {
+            self.limited = true;
+        }
+    }
+
+    /// Grows by one step once a full window has passed since the last change, if the
+    /// share limited us in it ([`Share::limits`]); a window in which it did not starts
+    /// the count again.
+    pub fn grow(&mut self, now: Instant, window: Duration) -> Option<Change> {
         if now < self.counting_since + window {
             return None;
         }
-        let used = last_use.filter(|t| *t >= self.counting_since);
-        let (Some(last), true) = (used, self.is_reduced()) else {
-            self.counting_since = now;
+        let limited = std::mem::take(&mut self.limited);
+        self.counting_since = now;
+        if !limited || !self.is_reduced() {
             return None;
-        };
-        let until = now.min(last + window);
+        }
         let from = self.current;
-        while self.counting_since + window <= until && self.current < self.limit {
-            self.counting_since += window;
-            let step = if self.current < self.held_at_cut {
-                ((self.held_at_cut - self.current) / 2.0).max(self.step())
-            } else {
-                let step = (self.step() * f64::from(1u32 << self.beyond.min(10)))
-                    .max(self.current * GROWTH);
-                self.beyond += 1;
-                step
-            };
-            self.current = (self.current + step).min(self.limit);
-        }
-        if self.current >= self.limit {
-            self.counting_since = now;
-        }
-        (self.current > from).then_some(Change::Grown {
+        let step = if self.current < self.held_at_cut {
+            ((self.held_at_cut - self.current) / 2.0).max(self.step() / 4.0)
+        } else {
+            let step = self.step() / 2.0 * f64::from(1u32 << self.beyond.min(12));
+            self.beyond += 1;
+            step
+        };
+        self.current = (self.current + step).min(self.limit);
+        Some(Change::Grown {
             from,
             to: self.current,
         })
@@ -200,86 +218,134 @@ mod tests {
                 to: 20.0
             })
         );
-        // Requests sent before the cut, or refused within the window after it, do not
-        // cut again: the window still holds what was sent before.
+        // A request sent before the cut, counted among the 20 held then and refused
+        // after all, comes off the share; refused within the window after the cut, one
+        // sent after it does not cut again: the window still holds what was sent before.
         assert_eq!(
             share.refused(at + Duration::from_secs(1), at, 16, MINUTE),
-            None
+            Some(Change::Cut {
+                from: 20.0,
+                to: 19.0
+            })
         );
         let later = at + Duration::from_secs(30);
         assert_eq!(share.refused(later, later, 16, MINUTE), None);
         // Later cuts take a fixed part of the share, whatever we held.
         let next = at + MINUTE;
+        let cut = share.refused(next, next, 2, MINUTE);
+        assert!(
+            matches!(cut, Some(Change::Cut { from: 19.0, .. })),
+            "{cut:?}"
+        );
+        assert!((share.current() - 0.8 * 19.0).abs() < 1e-9);
+        // Requests in flight at a later cut were not counted: they cut nothing more.
         assert_eq!(
-            share.refused(next, next, 2, MINUTE),
-            Some(Change::Cut {
-                from: 20.0,
-                to: 16.0
-            })
+            share.refused(next + Duration::from_secs(1), next, 2, MINUTE),
+            None
         );
         let mut last = next;
-        for _ in 0..8 {
+        for _ in 0..20 {
             last += MINUTE;
             share.refused(last, last, 0, MINUTE);
         }
-        assert_eq!(share.current(), 5.0, "never below the floor");
-        assert_eq!(share.floor(), 5.0);
+        assert_eq!(share.current(), 2.0, "never below the floor");
+        assert_eq!(share.floor(), 2.0);
+    }
+
+    /// A window in which the share held a request back, ending at `at`.
+    fn limited_window(share: &mut Share, at: Instant) -> Option<Change> {
+        share.limits(at - Duration::from_secs(1));
+        share.grow(at, MINUTE)
     }
 
     #[test]
-    fn windows_of_use_grow_it_back_then_beyond() {
+    fn only_windows_in_which_it_limited_grow_it() {
         let t0 = Instant::now();
         let mut share = Share::new(60, t0);
         share.refused(t0, t0, 20, MINUTE);
-        assert_eq!(share.current(), 20.0);
-        // Not a full window yet; then an idle window proves nothing.
+        share.limits(t0 + Duration::from_secs(10));
+        // Not a full window yet.
+        assert_eq!(share.grow(t0 + Duration::from_secs(59), MINUTE), None);
         assert_eq!(
-            share.grow(t0 + Duration::from_secs(59), MINUTE, Some(t0)),
-            None
-        );
-        assert_eq!(share.grow(t0 + MINUTE, MINUTE, None), None);
-        assert_eq!(share.current(), 20.0);
-        let mut at = t0 + MINUTE;
-        let mut seen = Vec::new();
-        for _ in 0..5 {
-            at += MINUTE;
-            share.grow(at, MINUTE, Some(at - Duration::from_secs(1)));
-            seen.push(share.current());
-        }
-        // Past the share held when cut: a quarter of the share per window (more than
-        // the doubling steps of one, two, four… requests), up to the policy.
-        assert_eq!(seen, [25.0, 31.25, 39.0625, 48.828125, 60.0]);
-        assert!(!share.is_reduced());
-        // After a later cut, half the gap to the share held before it per window (at
-        // least one request); several windows at once count up to one window after
-        // the last request.
-        let cut_twice = || {
-            let mut share = Share::new(60, t0);
-            share.refused(t0, t0, 40, MINUTE);
-            share.refused(t0 + MINUTE, t0 + MINUTE, 3, MINUTE);
-            assert_eq!(share.current(), 32.0);
-            share
-        };
-        let mut share = cut_twice();
-        let now = t0 + MINUTE * 4;
-        assert_eq!(
-            share.grow(now, MINUTE, Some(now)),
+            share.grow(t0 + MINUTE, MINUTE),
             Some(Change::Grown {
-                from: 32.0,
-                to: 39.0
+                from: 20.0,
+                to: 20.5
             })
         );
-        let mut idle = cut_twice();
-        let last = t0 + Duration::from_secs(70);
+        // A window of use in which the share never held a request back proves nothing:
+        // processes that grew then would grow past the account's limit together.
+        assert_eq!(share.grow(t0 + MINUTE * 2, MINUTE), None);
+        assert_eq!(share.grow(t0 + MINUTE * 5, MINUTE), None);
+        assert_eq!(share.current(), 20.5);
+        // Several windows at once count as one.
+        share.limits(t0 + MINUTE * 5);
         assert_eq!(
-            idle.grow(t0 + MINUTE * 5, MINUTE, Some(last)),
+            share.grow(t0 + MINUTE * 9, MINUTE),
             Some(Change::Grown {
-                from: 32.0,
-                to: 36.0
-            }),
-            "one window: the one the last request was sent in"
+                from: 20.5,
+                to: 21.5
+            })
         );
-        assert_eq!(idle.grow(t0 + MINUTE * 9, MINUTE, Some(last)), None);
+    }
+
+    #[test]
+    fn it_grows_back_fast_then_slowly_past_the_cut_then_faster() {
+        let t0 = Instant::now();
+        let mut share = Share::new(60, t0);
+        share.refused(t0, t0, 40, MINUTE);
+        share.refused(t0 + MINUTE, t0 + MINUTE, 3, MINUTE);
+        assert_eq!(share.current(), 32.0);
+        let mut at = t0 + MINUTE;
+        let mut seen = Vec::new();
+        for _ in 0..9 {
+            at += MINUTE;
+            limited_window(&mut share, at);
+            seen.push(share.current());
+        }
+        // Half the way back per window (at least a quarter of a request) to 0.9 × the 40
+        // refused, then a half, one, two, four… past it, up to the policy.
+        assert_eq!(
+            seen,
+            [34.0, 35.0, 35.5, 35.75, 36.0, 36.5, 37.5, 39.5, 43.5]
+        );
+        for _ in 0..2 {
+            at += MINUTE;
+            limited_window(&mut share, at);
+        }
+        assert_eq!(share.current(), 60.0);
+        assert!(!share.is_reduced());
+    }
+
+    #[test]
+    fn shares_of_unequal_size_converge() {
+        // Two processes on one quota of 60: one took 50 of the first window, the other
+        // started late and was cut to the floor. Both are limited every window; when
+        // their shares together pass the limit, both are refused and cut.
+        let t0 = Instant::now();
+        let (mut big, mut late) = (Share::new(60, t0), Share::new(60, t0));
+        big.refused(t0, t0, 50, MINUTE);
+        late.refused(t0, t0, 0, MINUTE);
+        assert_eq!((big.current(), late.current()), (50.0, 2.0));
+        let mut at = t0;
+        for _ in 0..40 {
+            at += MINUTE;
+            if big.current() + late.current() > 60.0 {
+                big.refused(at, at, 0, MINUTE);
+                late.refused(at, at, 0, MINUTE);
+            } else {
+                limited_window(&mut big, at);
+                limited_window(&mut late, at);
+            }
+        }
+        // Slowly: each cycle of cuts and growth narrows the gap (1 against 50 at first).
+        let ratio = late.current() / big.current();
+        assert!(
+            ratio > 0.4,
+            "after 40 windows: {} and {}",
+            big.current(),
+            late.current()
+        );
     }
 
     #[test]
@@ -293,7 +359,7 @@ mod tests {
         share.rescale(120);
         assert_eq!(
             (share.current(), share.step(), share.floor()),
-            (30.0, 2.0, 10.0)
+            (30.0, 2.0, 4.0)
         );
         share.rescale(10);
         assert_eq!(share.current(), 10.0);
@@ -311,9 +377,10 @@ mod tests {
         let mut seen = Vec::new();
         for _ in 0..5 {
             at += window;
-            share.grow(at, window, Some(at));
+            share.limits(at - Duration::from_secs(1));
+            share.grow(at, window);
             seen.push((share.current() * 100.0).round() / 100.0);
         }
-        assert_eq!(seen, [1.25, 1.56, 1.96, 2.76, 4.36]);
+        assert_eq!(seen, [1.05, 1.15, 1.35, 1.75, 2.55]);
     }
 }

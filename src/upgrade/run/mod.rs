@@ -22,7 +22,7 @@ use super::facts::InstanceFacts;
 use super::fleet_gate::{FleetGate, Slot};
 use super::job::lookup::new_job_times;
 use super::job::{JobSnapshot, JobStatus};
-use super::submission::adopt_or_submit::{Begun, NotSubmitted, adopt_or_submit, on_target};
+use super::submission::adopt_or_submit::{Ahead, Begun, NotSubmitted, adopt_or_submit, on_target};
 use super::submission::{Obtained, Origin, Upgrade};
 use super::tracking::{Followed, JobTracker, PollCadence, WaitError};
 use crate::rds::{CallCtx, RdsClient, RdsError};
@@ -148,15 +148,19 @@ impl Upgrades {
         let deadline = Instant::now() + waiting.limit;
         let call = CallCtx::new(waiting.cancel.clone()).with_deadline(deadline);
         let instance_id = upgrade.instance_id;
-        if let Some(facts) = on_target(&self.catalog, &self.client, &call, upgrade).await {
-            tracing::info!(
-                instance_id,
-                instance_name = %facts.name,
-                version = facts.complete_version.as_deref().unwrap_or(""),
-                "already on its latest minor version: nothing submitted"
-            );
-            return Ok(Ran::UpToDate(Box::new(facts)));
-        }
+        let recent = match on_target(&self.catalog, &self.client, &call, upgrade).await {
+            Ahead::NothingToInstall(facts) => {
+                tracing::info!(
+                    instance_id,
+                    instance_name = %facts.name,
+                    version = facts.complete_version.as_deref().unwrap_or(""),
+                    "already on its latest minor version: nothing submitted"
+                );
+                return Ok(Ran::UpToDate(Box::new(facts)));
+            }
+            Ahead::RecentUpgrade(job) => Some(job),
+            Ahead::Undecided => None,
+        };
         let slot = self
             .gate
             .acquire(&call, instance_id)
@@ -169,6 +173,7 @@ impl Upgrades {
             &call,
             upgrade,
             self.accept_newer_target,
+            recent,
         )
         .await?;
         let (facts, obtained) = match begun {

@@ -63,7 +63,8 @@ pub enum NotSubmitted {
 
 /// Checks, then adopts or submits `upgrade` (newer targets than the reviewed one
 /// submitted when `accept_newer_target`). `gate` stops it when the failure budget was
-/// spent while it was checked.
+/// spent while it was checked. `recent`: the upgrade of the last day [`on_target`] found
+/// for an instance on its latest version, adopted without reading the task center again.
 pub async fn adopt_or_submit(
     catalog: &Arc<Catalog>,
     gate: &FleetGate,
@@ -71,6 +72,7 @@ pub async fn adopt_or_submit(
     call: &CallCtx,
     upgrade: &Upgrade<'_>,
     accept_newer_target: bool,
+    recent: Option<JobSnapshot>,
 ) -> Result<Begun, NotSubmitted> {
     let Upgrade {
         instance_id,
@@ -109,7 +111,11 @@ pub async fn adopt_or_submit(
         return upgraded_since_plan(client, call, facts, planned).await;
     }
     if facts.on_latest() == Some(true) {
-        match recent_upgrade(client, call, &facts, previous_job).await {
+        let recent = match recent {
+            Some(job) => Ok(Some(job)),
+            None => recent_upgrade(client, call, &facts, previous_job).await,
+        };
+        match recent {
             // Already on the latest version right after an upgrade: most likely the job
             // of an apply that died before recording it. Adopt it, do not upgrade again.
             Ok(Some(done)) => {
@@ -166,31 +172,46 @@ pub async fn adopt_or_submit(
     }
 }
 
+/// What [`on_target`] tells before the caller asks the fleet gate for a slot.
+#[derive(Debug)]
+pub enum Ahead {
+    /// The instance passes the checks and already runs its latest minor version, the
+    /// version the plan showed, with no upgrade of it under way or in the last day.
+    NothingToInstall(InstanceFacts),
+    /// It runs its latest minor version after an upgrade of the last day: most likely
+    /// the job of an apply that died before recording it, for [`adopt_or_submit`] to
+    /// adopt (it is handed over, not read again).
+    RecentUpgrade(JobSnapshot),
+    /// Anything else: [`adopt_or_submit`] decides.
+    Undecided,
+}
+
 /// Whether `upgrade` has nothing to install, told before the caller asks the fleet gate
-/// for a slot: the facts of an instance that passes the checks and already runs its
-/// latest minor version, with no upgrade of it under way or in the last day, and the
-/// version the plan showed. None otherwise, when [`adopt_or_submit`] decides (it tells
-/// the same case after the slot, should the instance reach it meanwhile). Costs no
-/// request for an instance below its latest version (the facts are the shared
-/// listing's), one look at the task center for one on it.
+/// for a slot ([`Ahead`]); [`adopt_or_submit`] tells the same case after the slot,
+/// should the instance reach it meanwhile. Costs no request for an instance below its
+/// latest version (the facts are the shared listing's), one look at the task center for
+/// one on it.
 pub async fn on_target(
     catalog: &Arc<Catalog>,
     client: &RdsClient,
     call: &CallCtx,
     upgrade: &Upgrade<'_>,
-) -> Option<InstanceFacts> {
-    let facts = catalog
+) -> Ahead {
+    let Ok(facts) = catalog
         .checked_facts(client, call, upgrade.instance_id)
         .await
-        .ok()?;
+    else {
+        return Ahead::Undecided;
+    };
     if !nothing_to_install(&facts, upgrade) {
-        return None;
+        return Ahead::Undecided;
     }
     // Only a task center that shows no recent upgrade says so: one that cannot be read
     // leaves the instance to adopt_or_submit, which looks again.
     match recent_upgrade(client, call, &facts, upgrade.previous_job).await {
-        Ok(None) => Some(facts),
-        Ok(Some(_)) | Err(_) => None,
+        Ok(None) => Ahead::NothingToInstall(facts),
+        Ok(Some(job)) => Ahead::RecentUpgrade(job),
+        Err(_) => Ahead::Undecided,
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`cadence`]: how often a job is looked at (pure).
 //! - [`registry`]: what the tracker knows of each job it follows.
 //! - [`sweep_plan`]: what one sweep lists (pure).
+//! - [`sweep_budget`]: how much of the task center's quota sweeps may spend (pure).
 //! - [`tracker`]: the registry, the one tracking loop and its sweeps ([`JobTracker`]).
 //! - [`follow`]: a waiter's side: following one job, and why a wait ended.
 //!
@@ -13,6 +14,7 @@
 pub mod cadence;
 pub mod follow;
 pub mod registry;
+pub mod sweep_budget;
 pub mod sweep_plan;
 pub mod tracker;
 

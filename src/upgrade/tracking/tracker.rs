@@ -8,9 +8,9 @@
 //! further apart than the regular cadence (so a job that fails on the way is still
 //! noticed); a job whose progress predicts nothing keeps the regular cadence (a share of
 //! the time waited). A sweep comes when the first window closes, never sooner than the
-//! quota allows (at most half of the task center's quota; the rest is left to
-//! submissions' checks and to other processes of the same user) nor than the shortest
-//! wait of the jobs' cadences, and serves every job whose window is open.
+//! quota allows (at most half of the task center's quota in any window, see
+//! [`super::sweep_budget`]) nor than the jobs' cadences allow after the last sweep, and
+//! serves every job whose window is open.
 //!
 //! [`CHECK_IN_STRETCH`]: super::cadence::CHECK_IN_STRETCH
 //!
@@ -43,6 +43,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::cadence::{Pace, PollCadence};
 use super::registry::{CLOCK_MARGIN, Finished, Followed, JobState, Registry};
+use super::sweep_budget::SweepBudget;
 use super::sweep_plan::{Sweep, created_stretch, pages, plan_sweep};
 use crate::rds::models::{Job, Task};
 use crate::rds::{Api, CallCtx, RdsClient, RdsError, TaskFilter};
@@ -155,7 +156,8 @@ impl Shared {
     /// The loop: sweeps when a followed job's look is due, until none is followed or
     /// the tracker is cancelled (its waiters are then told so).
     async fn track(&self) {
-        let mut last_sweep: Option<(Instant, usize)> = None;
+        let mut budget = SweepBudget::default();
+        let mut last_sweep: Option<(Instant, bool)> = None;
         let mut failures = 0;
         loop {
             let wake = {
@@ -170,7 +172,7 @@ impl Shared {
                     registry.running = false;
                     return;
                 }
-                self.next_sweep(&registry, last_sweep)
+                self.next_sweep(&registry, &mut budget, last_sweep)
             };
             tokio::select! {
                 _ = tokio::time::sleep_until(wake) => {}
@@ -181,12 +183,14 @@ impl Shared {
             match self.sweep(started).await {
                 Ok(requests) => {
                     failures = 0;
-                    last_sweep = Some((started, requests));
+                    budget.spent(started, requests);
+                    last_sweep = Some((started, true));
                 }
                 Err(e) => {
                     failures += 1;
                     tracing::debug!(error = %e, failures, "sweeping the task center failed");
-                    last_sweep = Some((started, 1));
+                    budget.spent(started, 1);
+                    last_sweep = Some((started, false));
                     if e.is_auth() || failures >= MAX_FAILED_SWEEPS {
                         let mut registry = self.lock();
                         for (_, followed) in registry.jobs.drain() {
@@ -198,30 +202,39 @@ impl Shared {
         }
     }
 
-    /// When the next sweep comes: when the first look falls due, but no sooner after the
-    /// last sweep than the task center's quota allows (half of it) and than the shortest
-    /// wait the jobs' cadences know.
-    fn next_sweep(&self, registry: &Registry, last: Option<(Instant, usize)>) -> Instant {
-        let due = registry
-            .jobs
-            .values()
-            .map(|f| f.due)
-            .min()
-            .unwrap_or_else(Instant::now);
-        let Some((at, requests)) = last else {
+    /// When the next sweep comes: when the first look falls due, but no sooner than
+    /// the sweeps' part of the task center's quota has room ([`SweepBudget`]), and no
+    /// sooner after the last sweep than the jobs' cadences allow: their quick second look
+    /// while the sweeps of the window spent little (jobs registered together are served
+    /// together), else their shortest regular wait, as after a sweep that failed.
+    fn next_sweep(
+        &self,
+        registry: &Registry,
+        budget: &mut SweepBudget,
+        last: Option<(Instant, bool)>,
+    ) -> Instant {
+        let now = Instant::now();
+        let due = registry.jobs.values().map(|f| f.due).min().unwrap_or(now);
+        let Some((at, worked)) = last else {
             return due;
         };
         // Half of this process's share of the task center's quota: K processes of one
         // access key sweeping together stay inside it once their shares are learned.
         let pace = self.client.api_pace(Api::ListTasks);
-        let quota_gap = pace.spacing().mul_f64(2.0 * requests.max(1) as f64);
-        let shortest = registry
+        let quick = worked && budget.quick(now, pace);
+        let gap = registry
             .jobs
             .values()
-            .map(|f| f.cadence.min)
+            .map(|f| {
+                if quick {
+                    f.cadence.second
+                } else {
+                    f.cadence.min
+                }
+            })
             .min()
             .unwrap_or_default();
-        due.max(at + quota_gap.max(shortest))
+        due.max(at + gap).max(budget.next_allowed(now, pace))
     }
 
     /// One sweep at `now`; returns the number of requests it made.
