@@ -307,20 +307,27 @@ async fn a_token_bucket_refills_at_limit_per_window() {
     assert_throttled(status, &body, &throttle_message("user", 4, "8 second"));
 }
 
-/// The `throttle` fault under flow control is a refusal by the policy in force (another
-/// user of the key crowded the request out): its answer names that policy, as the
-/// gateway's does; without flow control it names a policy of its own.
+/// The `throttle` and `throttle_user` faults under flow control are refusals by a policy
+/// in force, the API's over all users (other tenants flood the API) or this user's
+/// (another user of the key crowded the request out): their answers name it, as the
+/// gateway's do; without flow control they name policies of their own.
 #[tokio::test]
-async fn a_throttle_fault_names_the_policy_in_force() {
+async fn throttle_faults_name_the_policy_in_force() {
     let emu = Emulator::start(
         json!({"flow_control": {"limit": 4, "window_seconds": 4, "total": 100}}),
         false,
     );
     emu.faults(json!({"probability": 1.0, "kinds": ["throttle"], "seed": 1}));
     let (status, body) = list(&emu).await;
+    assert_throttled(status, &body, &throttle_message("api", 100, "4 second"));
+    emu.faults(json!({"probability": 1.0, "kinds": ["throttle_user"], "seed": 1}));
+    let (status, body) = list(&emu).await;
     assert_throttled(status, &body, &throttle_message("user", 4, "4 second"));
     let off = Emulator::start(json!({}), false);
     off.faults(json!({"probability": 1.0, "kinds": ["throttle"], "seed": 1}));
+    let (status, body) = list(&off).await;
+    assert_throttled(status, &body, &throttle_message("api", 8000, "1 minute"));
+    off.faults(json!({"probability": 1.0, "kinds": ["throttle_user"], "seed": 1}));
     let (status, body) = list(&off).await;
     assert_throttled(status, &body, &throttle_message("user", 200, "5 minute"));
 }

@@ -14,7 +14,8 @@ use common::client::{EmulatorClient, FAST_POLL, NOW, client, ctx, follow, submit
 use common::{Emulator, PROJECT_ID, SECRET_KEY};
 use hwrds::rds::models::Instance;
 use hwrds::rds::{
-    Api, CallCtx, ClientConfig, InstanceFilter, RdsClient, RdsError, TaskFilter, UpgradeRequest,
+    Api, CallCtx, ClientConfig, InstanceFilter, Policy, RdsClient, RdsError, TaskFilter,
+    UpgradeRequest,
 };
 use hwrds::upgrade::job::JobStatus;
 use hwrds::upgrade::tracking::{JobTracker, WaitError};
@@ -300,10 +301,11 @@ async fn a_throttled_submit_is_retried_until_one_gets_through() {
     assert_eq!(emu.upgrade_jobs("i2"), 1);
 }
 
-/// The emulator's `throttle` fault: a 429 `APIGW.0308` with `Retry-After: 1`, whose
-/// message names a policy of 200 per 5 minutes, refusing at random whatever the quota.
+/// The emulator's `throttle_user` fault: a 429 `APIGW.0308` with `Retry-After: 1`, whose
+/// message names this user's policy of 200 per 5 minutes (another user of the key spent
+/// it), refusing at random whatever the quota.
 fn throttling(emu: &Emulator, probability: f64, seed: u64) {
-    emu.faults(json!({"probability": probability, "kinds": ["throttle"], "seed": seed}));
+    emu.faults(json!({"probability": probability, "kinds": ["throttle_user"], "seed": seed}));
 }
 
 fn requests(emu: &Emulator, route: &str) -> u64 {
@@ -385,7 +387,8 @@ async fn a_429_never_surfaces_while_the_deadline_allows() {
     let log = Captured::default();
     let _installed = log.install();
     let (emu, c) = retrying_nothing().await;
-    throttling(&emu, 0.5, 11);
+    // Half the requests refused by the API's quota over all users (other tenants).
+    emu.faults(json!({"probability": 0.5, "kinds": ["throttle"], "seed": 11}));
     let deadline = || ctx().with_deadline(Instant::now() + Duration::from_secs(60));
     let started = Instant::now();
     for _ in 0..6 {
@@ -394,16 +397,56 @@ async fn a_429_never_surfaces_while_the_deadline_allows() {
     }
     let listings = requests(&emu, "GET /v3/{project_id}/instances");
     assert!(listings > 6, "some reads were refused first: {listings}");
-    // Each refusal holds the API back for at least the policy's spacing (5 min / 200 =
-    // 1.5 s, more than the Retry-After of 1 s), twice that for each 429 in a row.
+    // Each refusal holds the API back for the Retry-After of 1 s.
     let refusals = listings - 6;
     assert!(
-        started.elapsed() >= Duration::from_millis(1500 * refusals - 100),
+        started.elapsed() >= Duration::from_millis(1000 * refusals - 100),
         "{refusals} refusals in {:?}",
         started.elapsed()
     );
+    // 8000 per minute is everyone's quota, not this key's: nothing is learned from it,
+    // and the client keeps the quota it was told (this emulator meters nothing).
+    let told = Policy::per_minute(1_000_000);
+    assert_eq!(
+        c.api_policy(Api::ListInstances),
+        (told, false),
+        "the assumed policy stays"
+    );
+    // Each wait is logged at INFO with the API, the policy and the wait.
+    let waits = log.events(WAITING);
+    assert_eq!(waits.len() as u64, refusals, "one line per 429");
+    for (level, fields) in &waits {
+        assert_eq!(*level, tracing::Level::INFO);
+        assert_eq!(field(fields, "api"), "GET /v3/{project_id}/instances");
+        assert_eq!(field(fields, "policy"), told.to_string());
+        assert_eq!(field(fields, "policy_source"), "assumed");
+        assert_eq!(field(fields, "scope"), "Some(Api)");
+        assert_eq!(field(fields, "wait_ms"), "1000", "the Retry-After: {fields:?}");
+        // Other tenants' use: this process's share of the key's quota is not cut.
+        assert_eq!(field(fields, "explained_by_our_use"), "false", "{fields:?}");
+        assert_eq!(field(fields, "share"), "1000000.0", "{fields:?}");
+        assert!(field(fields, "error").contains("APIGW.0308"), "{fields:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_429_of_the_keys_policy_teaches_it_and_cuts_this_processs_share() {
+    let log = Captured::default();
+    let _installed = log.install();
+    let (emu, c) = retrying_nothing().await;
+    // Another user of the access key crowds half the requests out.
+    throttling(&emu, 0.5, 11);
+    let mut reads = 0;
+    while reads < 10 && requests(&emu, "GET /v3/{project_id}/instances") == reads {
+        let deadline = ctx().with_deadline(Instant::now() + Duration::from_secs(60));
+        let found = c.instance(&deadline, "i1").await;
+        assert!(found.as_ref().is_ok_and(|i| i.is_some()), "{found:?}");
+        reads += 1;
+    }
+    let refusals = requests(&emu, "GET /v3/{project_id}/instances") - reads;
+    assert!(refusals >= 1, "the seed refuses a read within ten");
     let (policy, learned) = c.api_policy(Api::ListInstances);
-    assert!(learned, "the gateway named its policy");
+    assert!(learned, "the gateway named the key's policy");
     assert_eq!(
         (policy.limit, policy.window),
         (200, Duration::from_secs(300))
@@ -412,25 +455,17 @@ async fn a_429_never_surfaces_while_the_deadline_allows() {
         !c.api_policy(Api::ShowJob).1,
         "another API keeps the assumed policy"
     );
-    // Each wait is logged at INFO with the API, the policy and the wait.
     let waits = log.events(WAITING);
     assert_eq!(waits.len() as u64, refusals, "one line per 429");
-    for (level, fields) in &waits {
-        assert_eq!(*level, tracing::Level::INFO);
-        assert_eq!(field(fields, "api"), "GET /v3/{project_id}/instances");
+    for (_, fields) in &waits {
         assert_eq!(field(fields, "policy"), "200 per 300 s");
         assert_eq!(field(fields, "policy_source"), "gateway");
-        let wait: u64 = field(fields, "wait_ms").parse().unwrap();
-        assert!(
-            [1500, 3000, 6000, 12000, 18750].contains(&wait),
-            "the policy's spacing, doubled per 429 in a row up to the share's: {fields:?}"
-        );
-        // The log holds one or two of our requests, not the policy's 200: others (here
-        // the fault) fill the window, and this process's share is cut.
+        assert_eq!(field(fields, "scope"), "Some(User)");
+        // The log holds none of our requests, not the policy's 200: others fill the
+        // window, and this process's share is cut, to its floor (a thirtieth).
         assert_eq!(field(fields, "explained_by_our_use"), "false", "{fields:?}");
         let share: f64 = field(fields, "share").parse().unwrap();
-        assert!((16.0..200.0).contains(&share), "{fields:?}");
-        assert!(field(fields, "error").contains("APIGW.0308"), "{fields:?}");
+        assert!((6.0..200.0).contains(&share), "{fields:?}");
     }
 }
 

@@ -264,17 +264,22 @@ impl FlowControl {
         }
     }
 
-    /// The refusal the gateway gives a request of `api` that another user of the
-    /// access key crowded out (the `throttle` fault): the per-user policy in force, when
-    /// flow control is on; none when it is off (the fault then names its own policy).
-    pub fn crowded_out(&self, api: &str) -> Option<Throttled> {
+    /// The refusal of a request of `api` by flow control at random (the `throttle` and
+    /// `throttle_user` faults), naming the policy `by` in force: the API's quota over
+    /// all users (others flood the API), or this user's (another user of the access key
+    /// crowded the request out). None when flow control is off (the fault then names a
+    /// policy of its own).
+    pub fn crowded_out(&self, api: &str, by: Policy) -> Option<Throttled> {
         if !self.config.enabled {
             return None;
         }
         let quota = self.config.quota(api);
         Some(Throttled {
-            policy: Policy::User,
-            limit: quota.limit,
+            policy: by,
+            limit: match by {
+                Policy::User => quota.limit,
+                Policy::Api => quota.total,
+            },
             window_seconds: quota.window_seconds,
             retry_after: Some(1),
         })

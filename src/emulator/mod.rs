@@ -83,9 +83,13 @@
 //!
 //! Faults (`POST /__emulator/faults`, `{"probability", "kinds", "seed"}`; each signed API
 //! request draws one kind with that probability, after its signature was checked):
-//! - `throttle`: 429 `APIGW.0308` with `Retry-After: 1`, naming the route's per-user
-//!   policy under flow control (another user of the key crowded the request out), else
-//!   a policy of 200 per 5 minutes; not processed.
+//! - `throttle`: 429 `APIGW.0308` with `Retry-After: 1` from the API's quota over all
+//!   users (`policy api over ratelimit`: other tenants flood the API, which from one
+//!   access key looks random), naming the route's total under flow control, else 8000
+//!   per minute; not processed.
+//! - `throttle_user`: the same from this user's quota (`policy user over ratelimit`:
+//!   another user of the key crowded the request out), naming the route's per-user
+//!   policy under flow control, else 200 per 5 minutes; not processed.
 //! - `server_error`: 500 or 503 `DBS.200001`; not processed.
 //! - `reset_after_processing`: processed, then the connection is closed with no answer.
 //! - `latency`: processed after a 0.2–2 s delay.
@@ -478,14 +482,20 @@ async fn checked_and_processed(
     let abort = parts.extensions.get::<ConnectionAbort>().cloned();
     let request = Request::from_parts(parts, axum::body::Body::from(body));
     let response = match fault.as_deref() {
-        Some("throttle") => {
+        Some(kind @ ("throttle" | "throttle_user")) => {
             // Under flow control the gateway names the policy in force, as it does for
             // any refusal; without it, a policy of its own.
-            let crowded_out = shared.flow().crowded_out(&key);
-            let message = crowded_out.map_or_else(
-                || {
-                    "The throttling threshold has been reached: policy user over ratelimit,limit:200,time:5 minute".to_string()
-                },
+            let by = if kind == "throttle" {
+                flow_control::Policy::Api
+            } else {
+                flow_control::Policy::User
+            };
+            let message = shared.flow().crowded_out(&key, by).map_or_else(
+                || match by {
+                    flow_control::Policy::Api => "The throttling threshold has been reached: policy api over ratelimit,limit:8000,time:1 minute",
+                    flow_control::Policy::User => "The throttling threshold has been reached: policy user over ratelimit,limit:200,time:5 minute",
+                }
+                .to_string(),
                 |refusal| refusal.message(),
             );
             let mut r = gateway_error(StatusCode::TOO_MANY_REQUESTS, "APIGW.0308", &message);
@@ -631,8 +641,9 @@ async fn add_instances(
 }
 
 async fn set_faults(State(shared): State<Arc<Shared>>, Json(faults): Json<Faults>) -> Response {
-    const KINDS: [&str; 8] = [
+    const KINDS: [&str; 9] = [
         "throttle",
+        "throttle_user",
         "server_error",
         "reset_after_processing",
         "latency",

@@ -127,6 +127,23 @@ struct Window {
     /// 429s since a request was last accepted: the hold after each doubles, from the
     /// policy's spacing up to our share's.
     refusals_in_a_row: u32,
+    /// The last cut, while a request in flight when it came may still contradict it.
+    contestable: Option<Contestable>,
+}
+
+/// A cut of the share and what it took: a request of ours sent after the refused one
+/// and before the refusal came that the gateway accepts shows the window had room then.
+/// The refusal was not the quota's (a gateway's transient refusal, whatever it names),
+/// and the share goes back to what it was. When others really fill the window, no room
+/// appears in the milliseconds between two requests of one burst.
+#[derive(Debug)]
+struct Contestable {
+    /// When the earliest request refused by the cut was sent.
+    refused_sent: Instant,
+    /// When the last refusal of the cut came.
+    refused_at: Instant,
+    /// The share before the cut.
+    before: Share,
 }
 
 /// When the bucket may grant next.
@@ -154,6 +171,7 @@ impl Window {
             refused_since: None,
             probe: None,
             refusals_in_a_row: 0,
+            contestable: None,
         }
     }
 
@@ -219,6 +237,45 @@ impl Window {
             .count()
     }
 
+    /// A request sent at `sent_at` was accepted: a cut it contradicts is undone.
+    fn contest(&mut self, api: Api, sent_at: Instant) {
+        let Some(cut) = self
+            .contestable
+            .take_if(|c| sent_at > c.refused_sent && sent_at <= c.refused_at)
+        else {
+            return;
+        };
+        let from = self.share.current();
+        self.share = cut.before;
+        log_change(
+            api,
+            self.policy,
+            Change::Restored {
+                from,
+                to: self.share.current(),
+            },
+        );
+    }
+
+    /// Notes a cut made by the refusal at `now` of a request sent at `sent_at`, from the
+    /// share `before`, so that a request in flight then may contradict it.
+    fn contestable_cut(&mut self, sent_at: Instant, now: Instant, before: Share) {
+        match &mut self.contestable {
+            // Refusals of one burst: one cut to contest, from the share before the first.
+            Some(c) if sent_at < c.refused_at => {
+                c.refused_sent = c.refused_sent.min(sent_at);
+                c.refused_at = now;
+            }
+            _ => {
+                self.contestable = Some(Contestable {
+                    refused_sent: sent_at,
+                    refused_at: now,
+                    before,
+                })
+            }
+        }
+    }
+
     /// Grows the share after a window in which it limited us.
     fn grow(&mut self, api: Api, now: Instant) {
         if let Some(change) = self.share.grow(now, self.policy.window) {
@@ -264,6 +321,7 @@ fn log_change(api: Api, policy: Policy, change: Change) {
     let (what, from, to) = match change {
         Change::Cut { from, to } => ("cut", from, to),
         Change::Grown { from, to } => ("grown", from, to),
+        Change::Restored { from, to } => ("restored", from, to),
     };
     tracing::info!(
         %api,
@@ -333,6 +391,7 @@ impl Sent {
         let mut w = self.bucket.lock();
         w.end_probe(self.id);
         w.answered(true);
+        w.contest(self.bucket.api, self.at);
         if w.refused_since.is_some_and(|since| self.at >= since) {
             w.refused_since = None;
             w.refusals_in_a_row = 0;
@@ -341,16 +400,12 @@ impl Sent {
         self.bucket.changed.notify_one();
     }
 
-    /// The gateway refused the request with a 429: learn its policy when it told us,
-    /// cut our share when our log does not explain the refusal, and hold the next
+    /// The gateway refused the request with a 429: learn the key's policy when it told
+    /// us, cut our share when our log does not explain the refusal, and hold the next
     /// grant back (see the module doc).
-    pub fn refused(
-        mut self,
-        policy: Option<Policy>,
-        retry_after: Option<Duration>,
-    ) -> QuotaRefusal {
+    pub fn refused(mut self, by: RefusedBy, retry_after: Option<Duration>) -> QuotaRefusal {
         self.settled = true;
-        self.bucket.refused(self.id, self.at, policy, retry_after)
+        self.bucket.refused(self.id, self.at, by, retry_after)
     }
 }
 
@@ -365,6 +420,18 @@ impl Drop for Sent {
         drop(w);
         self.bucket.changed.notify_one();
     }
+}
+
+/// Whose quota a 429 says was spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusedBy {
+    /// The access key's (`policy user`, or a policy the gateway did not say whose), with
+    /// the policy when the gateway named it: our use and that of the key's other users.
+    Key(Option<Policy>),
+    /// The API's quota over every user (`policy api`): other tenants' use, which no
+    /// share of ours changes and whose policy is not the key's. The bucket holds back
+    /// and probes, and neither learns nor cuts.
+    AllUsers,
 }
 
 /// What the bucket concluded from a 429.
@@ -466,7 +533,7 @@ impl ApiBucket {
         &self,
         id: u64,
         sent_at: Instant,
-        policy: Option<Policy>,
+        by: RefusedBy,
         retry_after: Option<Duration>,
     ) -> QuotaRefusal {
         let now = Instant::now();
@@ -478,6 +545,10 @@ impl ApiBucket {
         w.answered(false);
         // Slow start again: the gateway's window has no room for a round.
         w.ramp = 1;
+        let policy = match by {
+            RefusedBy::Key(policy) => policy,
+            RefusedBy::AllUsers => None,
+        };
         if let Some(policy) = policy.filter(|p| p.limit > 0 && !p.window.is_zero()) {
             if policy != w.policy {
                 w.share.rescale(policy.limit);
@@ -490,8 +561,12 @@ impl ApiBucket {
         let held = w.held(now);
         let explained = held >= w.policy.limit as usize;
         let policy = w.policy;
-        if !explained && let Some(change) = w.share.refused(now, sent_at, held, policy.window) {
-            log_change(self.api, policy, change);
+        if !explained && by != RefusedBy::AllUsers {
+            let before = w.share.clone();
+            if let Some(change) = w.share.refused(now, sent_at, held, policy.window) {
+                log_change(self.api, policy, change);
+                w.contestable_cut(sent_at, now, before);
+            }
         }
         w.refused_since.get_or_insert(now);
         w.refusals_in_a_row = w.refusals_in_a_row.saturating_add(1);
@@ -658,7 +733,7 @@ mod tests {
                             }
                             *gateway.refused.lock().unwrap() += 1;
                             let named = Policy::per_minute(gateway.limit as u32);
-                            sent.refused(Some(named), None);
+                            sent.refused(RefusedBy::Key(Some(named)), None);
                         }
                     })
                 })
@@ -760,7 +835,7 @@ mod tests {
             limit: 3,
             window: Duration::from_secs(2),
         };
-        let refusal = refused.refused(Some(learned), None);
+        let refusal = refused.refused(RefusedBy::Key(Some(learned)), None);
         assert_eq!(refusal.policy, learned);
         assert!(refusal.learned && refusal.explained);
         assert_eq!(refusal.share, 3.0);
@@ -774,7 +849,7 @@ mod tests {
         // A looser policy is learned too: the gateway knows best.
         let refused = send(&bucket).await;
         let looser = Policy::per_minute(6000);
-        let refusal = refused.refused(Some(looser), None);
+        let refusal = refused.refused(RefusedBy::Key(Some(looser)), None);
         assert!(!refusal.explained);
         assert_eq!(
             refusal.share, 200.0,
@@ -791,7 +866,9 @@ mod tests {
         }
         assert_eq!(ms_since(t0), 0, "at once while the window has room");
         // Two other workspaces took the rest of the window: the 21st is refused.
-        let refusal = send(&bucket).await.refused(Some(Policy::STANDARD), None);
+        let refusal = send(&bucket)
+            .await
+            .refused(RefusedBy::Key(Some(Policy::STANDARD)), None);
         assert!(refusal.learned && !refusal.explained);
         assert_eq!(refusal.share, 20.0, "the 20 we held");
         assert_eq!(bucket.pace().limit, 20);
@@ -814,6 +891,65 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_cut_that_a_later_request_of_the_burst_contradicts_is_undone() {
+        let bucket = Arc::new(ApiBucket::new(Api::Upgrade, Policy::STANDARD));
+        for _ in 0..4 {
+            pass(&bucket).await;
+        }
+        // Three requests of one burst: the first refused, the next two sent after it
+        // and still in flight when the refusal comes.
+        let refused = send(&bucket).await;
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let later = send(&bucket).await;
+        let last = send(&bucket).await;
+        let refusal = refused.refused(RefusedBy::Key(Some(Policy::STANDARD)), None);
+        assert!(!refusal.explained);
+        assert_eq!(refusal.share, 6.0, "cut to the 6 held then");
+        // The gateway let the later one through: the window had room after all.
+        later.accepted();
+        assert_eq!(bucket.pace().limit, 60, "the cut is undone");
+        last.accepted();
+        // When every request sent after the refused one is refused too, the cut stands.
+        let refused = send(&bucket).await;
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let later = send(&bucket).await;
+        let refusal = refused.refused(RefusedBy::Key(Some(Policy::STANDARD)), None);
+        assert_eq!(refusal.share, 7.0, "the 6 accepted and the one in flight");
+        later.refused(RefusedBy::Key(Some(Policy::STANDARD)), None);
+        let probe = bucket.acquire(&never(), None).await.unwrap().sent();
+        probe.accepted();
+        assert_eq!(
+            bucket.pace().limit,
+            6,
+            "the refused one in flight came off it"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_by_the_apis_quota_over_all_users_holds_back_and_cuts_nothing() {
+        let bucket = Arc::new(ApiBucket::new(Api::ListInstances, Policy::STANDARD));
+        let t0 = Instant::now();
+        pass(&bucket).await;
+        let refusal = send(&bucket)
+            .await
+            .refused(RefusedBy::AllUsers, Some(Duration::from_secs(2)));
+        assert!(!refusal.learned && !refusal.explained);
+        assert_eq!(
+            refusal.policy,
+            Policy::STANDARD,
+            "8000 per minute is not ours"
+        );
+        assert_eq!(
+            refusal.share, 60.0,
+            "other tenants' use: no share changes it"
+        );
+        assert_eq!(refusal.wait, Duration::from_secs(2), "the Retry-After");
+        pass(&bucket).await;
+        assert_eq!(ms_since(t0), 2_000);
+        assert_eq!(bucket.policy(), (Policy::STANDARD, false));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn while_refused_one_request_probes_at_a_time() {
         let bucket = Arc::new(ApiBucket::new(
             Api::ListTasks,
@@ -824,7 +960,7 @@ mod tests {
         ));
         let t0 = Instant::now();
         // Another client spent the quota: our first request is refused at once.
-        let refusal = send(&bucket).await.refused(None, None);
+        let refusal = send(&bucket).await.refused(RefusedBy::Key(None), None);
         assert!(!refusal.learned && !refusal.explained);
         assert_eq!(
             refusal.share, 1.0,
@@ -852,7 +988,7 @@ mod tests {
         assert!(!second.is_finished(), "queued behind the probe");
         // Refused again: still one at a time, the next probe twice as far (up to our
         // share's spacing, 10 s).
-        let refusal = probe.refused(None, None);
+        let refusal = probe.refused(RefusedBy::Key(None), None);
         assert_eq!(refusal.wait, Duration::from_secs(2));
         let at = second.await.unwrap().unwrap();
         assert_eq!(at - t0, Duration::from_secs(103));
@@ -864,7 +1000,7 @@ mod tests {
         // A probe dropped unanswered (cancelled) lets the next one go.
         let dropped = send(&bucket)
             .await
-            .refused(None, Some(Duration::from_secs(1)));
+            .refused(RefusedBy::Key(None), Some(Duration::from_secs(1)));
         assert!(dropped.wait >= Duration::from_secs(1));
         let lost = send(&bucket).await;
         drop(lost);
@@ -898,10 +1034,10 @@ mod tests {
         // holds nothing, others spend the quota: our share is cut to one per second, and
         // the first hold is one spacing of the policy (0.1 s).
         let refusal = refused.refused(
-            Some(Policy {
+            RefusedBy::Key(Some(Policy {
                 limit: 10,
                 window: Duration::from_secs(1),
-            }),
+            })),
             None,
         );
         assert!(!refusal.explained);

@@ -14,9 +14,9 @@ use super::call_log::{self, CallOutcome, CallRecord};
 use super::client::RdsClient;
 use super::context::{CallCtx, sleep_until};
 use super::credentials::Credentials;
-use super::error::{RdsError, describe_body, from_response};
+use super::error::{RdsError, ThrottleScope, describe_body, from_response};
 use super::limiter::Lane;
-use super::quota::Denied;
+use super::quota::{Denied, RefusedBy};
 use super::request::Request;
 use super::reservation::{Reply, RequestProgress, Reservation, SentBack};
 use super::retry::parse_retry_after;
@@ -152,7 +152,11 @@ impl RdsClient {
         let (error, retry_after) = match outcome {
             Attempt::Retry(e, retry_after) if e.is_throttled() => {
                 let named = e.throttle_policy();
-                let refusal = sent.refused(named.map(|p| p.policy), retry_after);
+                let by = match named {
+                    Some(p) if p.scope == ThrottleScope::Api => RefusedBy::AllUsers,
+                    named => RefusedBy::Key(named.map(|p| p.policy)),
+                };
+                let refusal = sent.refused(by, retry_after);
                 tracing::info!(
                     api = %api,
                     policy = %refusal.policy,

@@ -59,8 +59,20 @@ pub struct Share {
 /// How a share changed, for the log.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Change {
-    Cut { from: f64, to: f64 },
-    Grown { from: f64, to: f64 },
+    Cut {
+        from: f64,
+        to: f64,
+    },
+    Grown {
+        from: f64,
+        to: f64,
+    },
+    /// A request accepted after the refused one showed the window had room: the cut
+    /// is undone.
+    Restored {
+        from: f64,
+        to: f64,
+    },
 }
 
 impl Share {
