@@ -421,7 +421,11 @@ async fn a_429_never_surfaces_while_the_deadline_allows() {
         assert_eq!(field(fields, "policy"), told.to_string());
         assert_eq!(field(fields, "policy_source"), "assumed");
         assert_eq!(field(fields, "scope"), "Some(Api)");
-        assert_eq!(field(fields, "wait_ms"), "1000", "the Retry-After: {fields:?}");
+        assert_eq!(
+            field(fields, "wait_ms"),
+            "1000",
+            "the Retry-After: {fields:?}"
+        );
         // Other tenants' use: this process's share of the key's quota is not cut.
         assert_eq!(field(fields, "explained_by_our_use"), "false", "{fields:?}");
         assert_eq!(field(fields, "share"), "1000000.0", "{fields:?}");

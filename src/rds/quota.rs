@@ -129,6 +129,34 @@ struct Window {
     refusals_in_a_row: u32,
     /// The last cut, while a request in flight when it came may still contradict it.
     contestable: Option<Contestable>,
+    /// Looking for room beyond a reduced share (see [`Next::RoomProbe`]).
+    room: RoomSearch,
+}
+
+/// The search for room beyond a reduced share: others of the key may have finished, and
+/// a share only grows a step per window. While the share holds requests back, one
+/// request at a time goes beyond it; each one accepted adds one to the share at once
+/// (the window had room), and the next goes after its answer; one refused (the window is
+/// full: the share is right) costs nothing of the share, and the next search waits a
+/// window, twice as long after each refused one in a row (up to [`RoomSearch::MAX_WAIT`]
+/// windows), so processes at their parts spend few refusals on it.
+#[derive(Debug, Default)]
+struct RoomSearch {
+    /// The request beyond the share in flight.
+    probe: Option<u64>,
+    /// No search before this (set by cuts and refused probes).
+    not_before: Option<Instant>,
+    /// Windows to wait after the next refused probe.
+    wait_windows: u32,
+}
+
+impl RoomSearch {
+    const MAX_WAIT: u32 = 8;
+
+    /// The share was cut at `now`: no search within the window after.
+    fn after_cut(&mut self, now: Instant, window: Duration) {
+        self.not_before = Some(now + window);
+    }
 }
 
 /// A cut of the share and what it took: a request of ours sent after the refused one
@@ -154,6 +182,8 @@ enum Next {
     AfterProbe,
     /// After a request in flight is answered (slow start).
     AfterAnswer,
+    /// Now, beyond our share, as the search for room ([`RoomSearch`]).
+    RoomProbe,
 }
 
 impl Window {
@@ -172,6 +202,10 @@ impl Window {
             probe: None,
             refusals_in_a_row: 0,
             contestable: None,
+            room: RoomSearch {
+                wait_windows: 1,
+                ..RoomSearch::default()
+            },
         }
     }
 
@@ -235,6 +269,35 @@ impl Window {
             .iter()
             .filter(|(_, t)| *t + self.policy.window > now)
             .count()
+    }
+
+    /// Whether a request held back by our share may go now as a search for room: the
+    /// share is reduced, nothing refused us lately, no search is in flight.
+    fn may_search_room(&self, now: Instant) -> bool {
+        self.share.is_reduced()
+            && self.room.probe.is_none()
+            && self.refused_since.is_none()
+            && self.blocked_until.is_none_or(|b| b <= now)
+            && self.room.not_before.is_none_or(|t| t <= now)
+    }
+
+    /// The search for room `id` was answered: accepted, the share has one more and the
+    /// search goes on; refused, it waits.
+    fn end_room_search(&mut self, api: Api, id: u64, accepted: bool, now: Instant) -> bool {
+        if self.room.probe != Some(id) {
+            return false;
+        }
+        self.room.probe = None;
+        if accepted {
+            self.room.wait_windows = 1;
+            if let Some(change) = self.share.found_room() {
+                log_change(api, self.policy, change);
+            }
+        } else {
+            self.room.not_before = Some(now + self.policy.window * self.room.wait_windows);
+            self.room.wait_windows = (self.room.wait_windows * 2).min(RoomSearch::MAX_WAIT);
+        }
+        true
     }
 
     /// A request sent at `sent_at` was accepted: a cut it contradicts is undone.
@@ -313,6 +376,9 @@ impl Window {
         if let Some(blocked) = self.blocked_until {
             at = at.max(blocked);
         }
+        if at > now && self.may_search_room(now) {
+            return Next::RoomProbe;
+        }
         Next::At(at)
     }
 }
@@ -322,6 +388,7 @@ fn log_change(api: Api, policy: Policy, change: Change) {
         Change::Cut { from, to } => ("cut", from, to),
         Change::Grown { from, to } => ("grown", from, to),
         Change::Restored { from, to } => ("restored", from, to),
+        Change::FoundRoom { from, to } => ("grown (the window had room)", from, to),
     };
     tracing::info!(
         %api,
@@ -354,6 +421,8 @@ pub struct ApiBucket {
 pub struct Permit {
     bucket: Arc<ApiBucket>,
     _turn: OwnedMutexGuard<()>,
+    /// Whether the request goes beyond our share, searching for room.
+    room_probe: bool,
 }
 
 impl Permit {
@@ -364,6 +433,9 @@ impl Permit {
         let id = w.record(at);
         if w.refused_since.is_some() {
             w.probe = Some(id);
+        }
+        if self.room_probe {
+            w.room.probe = Some(id);
         }
         drop(w);
         Sent {
@@ -392,6 +464,7 @@ impl Sent {
         w.end_probe(self.id);
         w.answered(true);
         w.contest(self.bucket.api, self.at);
+        w.end_room_search(self.bucket.api, self.id, true, Instant::now());
         if w.refused_since.is_some_and(|since| self.at >= since) {
             w.refused_since = None;
             w.refusals_in_a_row = 0;
@@ -417,6 +490,9 @@ impl Drop for Sent {
         let mut w = self.bucket.lock();
         w.end_probe(self.id);
         w.answered(false);
+        if w.room.probe == Some(self.id) {
+            w.room.probe = None;
+        }
         drop(w);
         self.bucket.changed.notify_one();
     }
@@ -503,6 +579,14 @@ impl ApiBucket {
                     return Ok(Permit {
                         bucket: self.clone(),
                         _turn: turn,
+                        room_probe: false,
+                    });
+                }
+                Next::RoomProbe => {
+                    return Ok(Permit {
+                        bucket: self.clone(),
+                        _turn: turn,
+                        room_probe: true,
                     });
                 }
                 Next::At(at) => {
@@ -543,6 +627,34 @@ impl ApiBucket {
         }
         w.end_probe(id);
         w.answered(false);
+        if w.end_room_search(self.api, id, false, now) {
+            // Beyond our share, into a full window: the share is right, nothing to cut
+            // nor to hold back (the next request is within the share).
+            let policy = match by {
+                RefusedBy::Key(Some(p)) if p.limit > 0 && !p.window.is_zero() => p,
+                _ => w.policy,
+            };
+            if policy != w.policy {
+                w.share.rescale(policy.limit);
+                w.even = None;
+                w.policy = policy;
+                w.learned = true;
+            }
+            let wait = match w.next_grant(now) {
+                Next::At(at) => at.saturating_duration_since(now),
+                _ => Duration::ZERO,
+            };
+            let refusal = QuotaRefusal {
+                policy: w.policy,
+                learned: w.learned,
+                explained: true,
+                share: w.share.current(),
+                wait,
+            };
+            drop(w);
+            self.changed.notify_one();
+            return refusal;
+        }
         // Slow start again: the gateway's window has no room for a round.
         w.ramp = 1;
         let policy = match by {
@@ -566,6 +678,7 @@ impl ApiBucket {
             if let Some(change) = w.share.refused(now, sent_at, held, policy.window) {
                 log_change(self.api, policy, change);
                 w.contestable_cut(sent_at, now, before);
+                w.room.after_cut(now, policy.window);
             }
         }
         w.refused_since.get_or_insert(now);
@@ -580,7 +693,7 @@ impl ApiBucket {
         w.blocked_until = Some(w.blocked_until.map_or(blocked, |b| b.max(blocked)));
         let wait = match w.next_grant(now) {
             Next::At(at) => at - now,
-            Next::AfterProbe | Next::AfterAnswer => penalty,
+            Next::AfterProbe | Next::AfterAnswer | Next::RoomProbe => penalty,
         };
         let refusal = QuotaRefusal {
             policy: w.policy,
@@ -874,20 +987,36 @@ mod tests {
         assert_eq!(bucket.pace().limit, 20);
         // Our 20 leave the window at 60 s + margin.
         assert_eq!(refusal.wait, Duration::from_millis(61_200));
-        // The share held requests back in that window, so it grew past the point it was
-        // cut, slowly: by half a request. Half of it (rounded up, 11) goes at once, the
-        // rest evenly, a window / 20.5 apart.
+        // A window after the cut, with nothing refused since, the share searches for room
+        // beyond itself: half of it (rounded up, 11) goes at once, and each request the
+        // share holds back then goes as a search, one at a time, each accepted adding one
+        // to the share. This gateway accepts them all: the 20 go when our 20 leave the
+        // window (the share also grew half a request for the window it limited us).
         let mut got = Vec::new();
         for _ in 0..20 {
             pass(&bucket).await;
             got.push(ms_since(t0));
         }
-        assert_eq!(got[..11], [61_200; 11]);
-        let spacing = Duration::from_secs(60).div_f64(20.5).as_millis() as u64;
-        for pair in got[10..].windows(2) {
-            assert!((pair[1] - pair[0]).abs_diff(spacing) <= 1, "{got:?}");
-        }
-        assert_eq!(bucket.pace().limit, 20);
+        assert_eq!(got, [61_200; 20]);
+        let share = bucket.pace().limit;
+        assert_eq!(share, 29);
+        // A search refused (the window is full after all) cuts nothing and is not
+        // explained away as others' use; the next one waits a window.
+        let search = bucket.acquire(&never(), None).await.unwrap();
+        assert!(search.room_probe, "beyond the share");
+        let refusal = search
+            .sent()
+            .refused(RefusedBy::Key(Some(Policy::STANDARD)), None);
+        assert!(refusal.explained);
+        assert_eq!(bucket.pace().limit, share);
+        let next = bucket.acquire(&never(), None).await.unwrap();
+        assert!(!next.room_probe);
+        assert!(
+            ms_since(t0) > 61_200 + 2_000,
+            "within the share, on its even schedule: {}",
+            ms_since(t0)
+        );
+        next.sent().accepted();
     }
 
     #[tokio::test(start_paused = true)]
@@ -1062,7 +1191,11 @@ mod tests {
         held.sent().accepted();
         let deadline = Instant::now() + Duration::from_millis(20);
         pass(&bucket).await;
+        // The share (one per second) is used: one request goes beyond it, searching for
+        // room, and the next must wait for the window.
+        let search = send(&bucket).await;
         let late = bucket.acquire(&never(), Some(deadline)).await;
+        drop(search);
         assert!(matches!(late, Err(Denied::Deadline(_))), "told at once");
     }
 

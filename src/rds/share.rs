@@ -73,6 +73,11 @@ pub enum Change {
         from: f64,
         to: f64,
     },
+    /// A request beyond the share was accepted: one more.
+    FoundRoom {
+        from: f64,
+        to: f64,
+    },
 }
 
 impl Share {
@@ -170,6 +175,16 @@ impl Share {
         self.beyond = 0;
         self.limited = false;
         Some(Change::Cut {
+            from,
+            to: self.current,
+        })
+    }
+
+    /// A request sent beyond the share was accepted: the window had room for one more.
+    pub fn found_room(&mut self) -> Option<Change> {
+        let from = self.current;
+        self.current = (self.current + 1.0).min(self.limit);
+        (self.current > from).then_some(Change::FoundRoom {
             from,
             to: self.current,
         })
