@@ -253,6 +253,33 @@ async fn reads_survive_every_fault_kind() {
     tokio::join!(a, b, c, d);
 }
 
+/// A listing of several pages: the first tells how many there are, the others are asked
+/// for together; every instance comes once, in the listing's order.
+#[tokio::test]
+async fn a_listing_of_many_pages_comes_whole_and_in_order() {
+    let ids: Vec<String> = (0..250).map(|i| format!("pg{i:030}in01")).collect();
+    let instances: Vec<serde_json::Value> = ids.iter().map(|id| instance(id, json!({}))).collect();
+    let emu = Emulator::start(json!({"instances": instances}), false);
+    let c = client(&emu);
+    c.project_id(&ctx()).await.unwrap();
+    let listed = c
+        .instances(&ctx(), &InstanceFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        requests(&emu, "GET /v3/{project_id}/instances"),
+        3,
+        "pages of 100"
+    );
+    let got: Vec<&str> = listed.iter().map(|i| i.id.as_str()).collect();
+    // The emulator lists instances in the order they were made.
+    assert_eq!(got, ids);
+    let mut unique = got.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 250, "each instance once");
+}
+
 /// An emulator of the one instance `id`, and a client of it that has looked up its
 /// project (so that faults meet only the calls under test).
 async fn one_instance_client(id: &str) -> (Emulator, RdsClient) {

@@ -389,8 +389,10 @@ impl RdsClient {
     }
 
     /// Follows `offset`/`limit` pagination of a listing, pages of the API's size, until
-    /// `total_count` items came.
-    async fn paginate<P: DeserializeOwned, T>(
+    /// `total_count` items came. The first page tells how many there are: the others are
+    /// asked for together (the API's quota paces them, and lets a burst go at once), then
+    /// one by one if the listing grew meanwhile.
+    async fn paginate<P: DeserializeOwned + Send + 'static, T>(
         &self,
         ctx: &CallCtx,
         api: Api,
@@ -398,23 +400,69 @@ impl RdsClient {
         filters: &[(&str, &Option<String>)],
         items: impl Fn(P) -> (Vec<T>, Option<u64>),
     ) -> Result<Vec<T>, RdsError> {
-        let limit = api.page_size().to_string();
-        let mut all = Vec::new();
-        loop {
-            let offset = all.len().to_string();
-            let mut query: Vec<(&str, &str)> = vec![("offset", &offset), ("limit", &limit)];
+        let size = api.page_size();
+        let query = |offset: usize| -> Vec<(String, String)> {
+            let mut query = vec![
+                ("offset".to_string(), offset.to_string()),
+                ("limit".to_string(), size.to_string()),
+            ];
             query.extend(
                 filters
                     .iter()
-                    .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v))),
+                    .filter_map(|(k, v)| v.as_deref().map(|v| (k.to_string(), v.to_string()))),
             );
-            let (page, total) = items(self.rds_get(ctx, api, path, &query).await?);
-            let got = page.len();
-            all.extend(page);
-            if got == 0 || all.len() >= total.unwrap_or(0) as usize {
-                return Ok(all);
-            }
+            query
+        };
+        let (mut all, total) = items(self.get_page(ctx, api, path, query(0)).await?);
+        let mut total = total.unwrap_or(0) as usize;
+        if all.is_empty() || all.len() >= total {
+            return Ok(all);
         }
+        let mut pages = tokio::task::JoinSet::new();
+        for (index, offset) in (all.len()..total).step_by(size).enumerate() {
+            let (client, ctx, path, query) =
+                (self.clone(), ctx.clone(), path.to_string(), query(offset));
+            pages
+                .spawn(async move { (index, client.get_page::<P>(&ctx, api, &path, query).await) });
+        }
+        let mut got: Vec<Option<P>> = Vec::new();
+        got.resize_with(pages.len(), || None);
+        while let Some(done) = pages.join_next().await {
+            let (index, page) = done.map_err(|e| {
+                RdsError::Transport(format!("{api}: the request of a page ended early: {e}"))
+            })?;
+            got[index] = Some(page?);
+        }
+        for page in got.into_iter().flatten() {
+            let (page, count) = items(page);
+            total = count.map_or(total, |c| c as usize);
+            all.extend(page);
+        }
+        // The listing grew while it was read: the rest, one page after another.
+        while all.len() < total {
+            let (page, count) = items(self.get_page(ctx, api, path, query(all.len())).await?);
+            if page.is_empty() {
+                break;
+            }
+            total = count.map_or(total, |c| c as usize);
+            all.extend(page);
+        }
+        Ok(all)
+    }
+
+    /// One page of a listing.
+    async fn get_page<P: DeserializeOwned>(
+        &self,
+        ctx: &CallCtx,
+        api: Api,
+        path: &str,
+        query: Vec<(String, String)>,
+    ) -> Result<P, RdsError> {
+        let query: Vec<(&str, &str)> = query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.rds_get(ctx, api, path, &query).await
     }
 
     /// One instance by id (None when it does not exist).

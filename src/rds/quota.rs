@@ -1093,7 +1093,7 @@ mod tests {
         assert!(!refusal.learned && !refusal.explained);
         assert_eq!(
             refusal.share, 1.0,
-            "nothing held: the floor, one twelfth of 10"
+            "nothing held: the floor, one request (a thirtieth of 10 is less)"
         );
         assert_eq!(
             refusal.wait,
