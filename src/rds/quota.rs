@@ -134,33 +134,26 @@ struct Window {
 }
 
 /// The search for room beyond a reduced share: others of the key may have finished, and
-/// a share only grows a step per window. While the share holds requests back, from an
-/// eighth of the window after the oldest request our log holds (processes sharing the
-/// window burst as it opens for them; what they leave after is room), one request at a
-/// time goes beyond it; each one accepted adds one to the share at once
+/// a share only grows a step per window. While the share holds requests back, one
+/// request at a time goes beyond it; each one accepted adds one to the share at once
 /// (the window had room), and the next goes after its answer; one refused (the window is
 /// full: the share is right) costs nothing of the share, and the next search waits a
-/// window, twice as long after each refused one in a row (up to [`RoomSearch::MAX_WAIT`]
-/// windows), so processes at their parts spend few refusals on it.
+/// quarter of the window (a sliding window frees room as the requests of the last one
+/// leave it), twice as long after each refused one in a row (up to
+/// [`RoomSearch::MAX_WAIT`] quarters, eight windows), so processes at their parts spend
+/// few refusals on it.
 #[derive(Debug, Default)]
 struct RoomSearch {
     /// The request beyond the share in flight.
     probe: Option<u64>,
     /// No search before this (set by cuts and refused probes).
     not_before: Option<Instant>,
-    /// Windows to wait after the next refused probe.
-    wait_windows: u32,
+    /// Quarters of the window to wait after the next refused probe.
+    wait_quarters: u32,
 }
 
 impl RoomSearch {
-    const MAX_WAIT: u32 = 8;
-
-    /// How long after the oldest request of our log a search may go: the part of the
-    /// window in which processes that share it send their bursts is over, and what they
-    /// left is room.
-    fn after_opening(window: Duration) -> Duration {
-        window / 8
-    }
+    const MAX_WAIT: u32 = 32;
 
     /// The share was cut at `now`: no search within the window after.
     fn after_cut(&mut self, now: Instant, window: Duration) {
@@ -212,7 +205,7 @@ impl Window {
             refusals_in_a_row: 0,
             contestable: None,
             room: RoomSearch {
-                wait_windows: 1,
+                wait_quarters: 1,
                 ..RoomSearch::default()
             },
         }
@@ -288,10 +281,6 @@ impl Window {
             && self.refused_since.is_none()
             && self.blocked_until.is_none_or(|b| b <= now)
             && self.room.not_before.is_none_or(|t| t <= now)
-            && self
-                .sent
-                .front()
-                .is_none_or(|(_, t)| *t + RoomSearch::after_opening(self.policy.window) <= now)
     }
 
     /// The search for room `id` was answered: accepted, the share has one more and the
@@ -302,13 +291,13 @@ impl Window {
         }
         self.room.probe = None;
         if accepted {
-            self.room.wait_windows = 1;
+            self.room.wait_quarters = 1;
             if let Some(change) = self.share.found_room() {
                 log_change(api, self.policy, change);
             }
         } else {
-            self.room.not_before = Some(now + self.policy.window * self.room.wait_windows);
-            self.room.wait_windows = (self.room.wait_windows * 2).min(RoomSearch::MAX_WAIT);
+            self.room.not_before = Some(now + self.policy.window / 4 * self.room.wait_quarters);
+            self.room.wait_quarters = (self.room.wait_quarters * 2).min(RoomSearch::MAX_WAIT);
         }
         true
     }
@@ -1001,27 +990,20 @@ mod tests {
         // Our 20 leave the window at 60 s + margin.
         assert_eq!(refusal.wait, Duration::from_millis(61_200));
         // A window after the cut, with nothing refused since, the share searches for room
-        // beyond itself. Half of it (rounded up, 11) goes at once, the rest evenly (the
-        // share grew half a request for the window it limited us), until an eighth of
-        // the window after the oldest of our requests in the window: from then on each
-        // request the share holds back goes as a search, one at a time, each accepted
-        // adding one to the share. This gateway accepts them all: the rest go at once.
+        // beyond itself: half of it (rounded up, 11) goes at once, and each request the
+        // share holds back then goes as a search, one at a time, each accepted adding one
+        // to the share. This gateway accepts them all: the 20 go when our 20 leave the
+        // window (the share also grew half a request for the window it limited us).
         let mut got = Vec::new();
         for _ in 0..20 {
             pass(&bucket).await;
             got.push(ms_since(t0));
         }
-        assert_eq!(got[..11], [61_200; 11]);
-        let spacing = Duration::from_secs(60).div_f64(20.5).as_millis() as u64;
-        for pair in got[10..14].windows(2) {
-            assert!((pair[1] - pair[0]).abs_diff(spacing) <= 1, "{got:?}");
-        }
-        assert!(got[13] >= 61_200 + 7_500, "{got:?}");
-        assert!(got[13..].iter().all(|t| *t == got[13]), "{got:?}");
+        assert_eq!(got, [61_200; 20]);
         let share = bucket.pace().limit;
-        assert_eq!(share, 26, "20.5 and one for each of the 6 searches");
+        assert_eq!(share, 29, "20.5 and one for each of the 9 searches");
         // A search refused (the window is full after all) is explained by our going
-        // beyond the share: it cuts nothing, and the next search waits a window.
+        // beyond the share: it cuts nothing, and the next search waits a quarter window.
         let search = bucket.acquire(&never(), None).await.unwrap();
         assert!(search.room_probe, "beyond the share");
         let refusal = search
