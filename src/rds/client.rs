@@ -220,6 +220,13 @@ impl RdsClient {
         self.bucket(api).pace()
     }
 
+    /// A caller paced by [`Self::api_pace`] held a request of `api` back for this
+    /// process's share (the tracker's sweeps): the share may grow, as when the quota's
+    /// bucket holds one back itself.
+    pub fn api_held_back(&self, api: Api) {
+        self.bucket(api).held_back();
+    }
+
     pub(super) fn bucket(&self, api: Api) -> Arc<ApiBucket> {
         self.inner.quotas.bucket(api)
     }

@@ -557,6 +557,12 @@ impl ApiBucket {
         w.pace()
     }
 
+    /// A caller outside the bucket held a request back for our share (see
+    /// [`Share::limits`]).
+    pub fn held_back(&self) {
+        self.lock().share.limits(Instant::now());
+    }
+
     /// Waits for this API's next grant, in turn with the other callers. Ends at once on
     /// cancellation, or when the grant would come after `deadline`.
     pub async fn acquire(

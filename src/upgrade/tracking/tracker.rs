@@ -43,7 +43,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::cadence::{Pace, PollCadence};
 use super::registry::{CLOCK_MARGIN, Finished, Followed, JobState, Registry};
-use super::sweep_budget::SweepBudget;
+use super::sweep_budget::{Share, SweepBudget};
 use super::sweep_plan::{Sweep, created_stretch, pages, plan_sweep};
 use crate::rds::models::{Job, Task};
 use crate::rds::{Api, CallCtx, RdsClient, RdsError, TaskFilter};
@@ -218,10 +218,16 @@ impl Shared {
         let Some((at, worked)) = last else {
             return due;
         };
-        // Half of this process's share of the task center's quota: K processes of one
-        // access key sweeping together stay inside it once their shares are learned.
+        // Half of this process's share of the task center's quota while it is the whole
+        // policy, all of it once learned: K processes of one access key sweeping
+        // together stay inside it.
         let pace = self.client.api_pace(Api::ListTasks);
-        let quick = worked && budget.quick(now, pace);
+        let share = if pace.limit < self.client.api_policy(Api::ListTasks).0.limit {
+            Share::Learned
+        } else {
+            Share::Whole
+        };
+        let quick = worked && budget.quick(now, pace, share);
         let gap = registry
             .jobs
             .values()
@@ -234,7 +240,13 @@ impl Shared {
             })
             .min()
             .unwrap_or_default();
-        due.max(at + gap).max(budget.next_allowed(now, pace))
+        let allowed = budget.next_allowed(now, pace, share);
+        if allowed > now.max(due) {
+            // The share holds a sweep back: it may grow (and search for room) as when
+            // the bucket itself holds a request back.
+            self.client.api_held_back(Api::ListTasks);
+        }
+        due.max(at + gap).max(allowed)
     }
 
     /// One sweep at `now`; returns the number of requests it made.
