@@ -24,13 +24,18 @@
 //!
 //! Other processes may spend the same quota (it is per user, not per process). A 429
 //! our log explains (it holds `limit` requests of the window) only says the window is
-//! full; one it does not explain cuts this process's share (`share`). Either way the
-//! refused request is dropped from the log (the gateway did not accept it), the bucket
-//! grants nothing for a while (`Retry-After` when it asks for more; else the policy's
-//! spacing, `window / limit`, doubling with each 429 in a row up to our share's spacing,
-//! `window / share`, or a quarter of the window when that is more), and until a request sent after the refusal is accepted, one
-//! request at a time probes the gateway: the others queue behind it instead of each
-//! asking.
+//! full; one it does not explain cuts this process's share (`share`), unless a request
+//! of the same burst sent after it is accepted (the window had room: the cut is undone)
+//! or it names the API's quota over all users (other tenants: nothing to learn or cut).
+//! While a reduced share holds requests back and nothing was refused for a window, the
+//! bucket searches for the room others left: one request at a time beyond the share,
+//! each accepted adding one to it; one refused is explained by its going beyond the
+//! share. Otherwise a refused request is dropped from the log (the gateway did not accept
+//! it), the bucket grants nothing for a while (`Retry-After` when it asks for more; else
+//! the policy's spacing, `window / limit`, doubling with each 429 in a row up to our
+//! share's spacing, `window / share`, or a quarter of the window when that is more), and
+//! until a request sent after the refusal is accepted, one request at a time probes the
+//! gateway: the others queue behind it instead of each asking.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -271,6 +276,23 @@ impl Window {
             .iter()
             .filter(|(_, t)| *t + self.policy.window > now)
             .count()
+    }
+
+    /// Learns the key's policy when a 429 named it.
+    fn learn(&mut self, by: RefusedBy) {
+        let RefusedBy::Key(Some(policy)) = by else {
+            return;
+        };
+        if policy.limit == 0 || policy.window.is_zero() {
+            return;
+        }
+        if policy != self.policy {
+            self.share.rescale(policy.limit);
+            // The even schedule was the old policy's.
+            self.even = None;
+        }
+        self.policy = policy;
+        self.learned = true;
     }
 
     /// Whether a request held back by our share may go now as a search for room: the
@@ -638,16 +660,7 @@ impl ApiBucket {
         if w.end_room_search(self.api, id, false, now) {
             // Beyond our share, into a full window: the share is right, nothing to cut
             // nor to hold back (the next request is within the share).
-            let policy = match by {
-                RefusedBy::Key(Some(p)) if p.limit > 0 && !p.window.is_zero() => p,
-                _ => w.policy,
-            };
-            if policy != w.policy {
-                w.share.rescale(policy.limit);
-                w.even = None;
-                w.policy = policy;
-                w.learned = true;
-            }
+            w.learn(by);
             let wait = match w.next_grant(now) {
                 Next::At(at) => at.saturating_duration_since(now),
                 _ => Duration::ZERO,
@@ -665,19 +678,7 @@ impl ApiBucket {
         }
         // Slow start again: the gateway's window has no room for a round.
         w.ramp = 1;
-        let policy = match by {
-            RefusedBy::Key(policy) => policy,
-            RefusedBy::AllUsers => None,
-        };
-        if let Some(policy) = policy.filter(|p| p.limit > 0 && !p.window.is_zero()) {
-            if policy != w.policy {
-                w.share.rescale(policy.limit);
-                // The even schedule was the old policy's.
-                w.even = None;
-            }
-            w.policy = policy;
-            w.learned = true;
-        }
+        w.learn(by);
         let held = w.held(now);
         let explained = held >= w.policy.limit as usize;
         let policy = w.policy;
