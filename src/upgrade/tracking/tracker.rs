@@ -8,9 +8,9 @@
 //! further apart than the regular cadence (so a job that fails on the way is still
 //! noticed); a job whose progress predicts nothing keeps the regular cadence (a share of
 //! the time waited). A sweep comes when the first window closes, never sooner than the
-//! quota allows (at most half of the task center's quota in any window, see
-//! [`super::sweep_budget`]) nor than the jobs' cadences allow after the last sweep, and
-//! serves every job whose window is open.
+//! quota allows (at most half of the task center's quota in any window, or all of a
+//! share refusals have cut, see [`super::sweep_budget`]) nor than the jobs' cadences
+//! allow after the last sweep, and serves every job whose window is open.
 //!
 //! [`CHECK_IN_STRETCH`]: super::cadence::CHECK_IN_STRETCH
 //!
