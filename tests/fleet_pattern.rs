@@ -94,21 +94,10 @@ fn fleet_workspace(emu: &Emulator) -> Workspace {
 
 /// The planned actions of each `hwrds_db_minor_upgrade.fleet` instance, by key.
 fn actions(plan: &Value) -> BTreeMap<String, String> {
-    plan["resource_changes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| c["type"] == "hwrds_db_minor_upgrade")
+    common::upgrade_changes(plan)
         .map(|c| {
             let key = c["index"].as_str().expect("a name key").to_string();
-            let actions = c["change"]["actions"]
-                .as_array()
-                .expect("actions")
-                .iter()
-                .map(|a| a.as_str().unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join(",");
-            (key, actions)
+            (key, common::change_actions(c))
         })
         .collect()
 }
@@ -190,11 +179,7 @@ fn all_keys(extra: &[Value]) -> BTreeSet<String> {
 
 /// The planned `status` of each upgrade, by key (null when known only after apply).
 fn planned_status(plan: &Value) -> BTreeMap<String, Value> {
-    plan["resource_changes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| c["type"] == "hwrds_db_minor_upgrade")
+    common::upgrade_changes(plan)
         .map(|c| {
             let key = c["index"].as_str().expect("a name key").to_string();
             (key, c["change"]["after"]["status"].clone())

@@ -61,20 +61,10 @@ resource "hwrds_db_minor_upgrade" "{name}" {{
 
 /// The planned actions of each upgrade, by resource name.
 fn actions(plan: &Value) -> Vec<(String, String)> {
-    plan["resource_changes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| c["type"] == "hwrds_db_minor_upgrade")
+    common::upgrade_changes(plan)
         .map(|c| {
-            let actions = c["change"]["actions"]
-                .as_array()
-                .expect("actions")
-                .iter()
-                .map(|a| a.as_str().unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join(",");
-            (c["name"].as_str().unwrap_or_default().to_string(), actions)
+            let name = c["name"].as_str().unwrap_or_default().to_string();
+            (name, common::change_actions(c))
         })
         .collect()
 }

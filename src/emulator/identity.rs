@@ -155,17 +155,7 @@ impl Identity {
 pub fn iam_time(at: f64) -> String {
     let whole = at.floor();
     let micros = ((at - whole) * 1_000_000.0).round().min(999_999.0) as u32;
-    let t = time::OffsetDateTime::from_unix_timestamp(whole as i64)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{}.{micros:06}Z", super::state::utc_seconds(whole as i64))
 }
 
 #[cfg(test)]

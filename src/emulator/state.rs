@@ -19,10 +19,16 @@ pub fn now() -> f64 {
 
 /// `2021-07-12T09:22:04+0000`: Huawei's time format (offset without a colon).
 pub fn huawei_time(at: f64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(at as i64)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!("{}+0000", utc_seconds(at as i64))
+}
+
+/// `2021-07-12T09:22:04`: the UTC date and time of `unix` seconds (the epoch if out of
+/// range), the part Huawei's and IAM's time formats share.
+pub fn utc_seconds(unix: i64) -> String {
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+0000",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
         t.year(),
         u8::from(t.month()),
         t.day(),

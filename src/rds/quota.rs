@@ -657,52 +657,45 @@ impl ApiBucket {
         }
         w.end_probe(id);
         w.answered(false);
-        if w.end_room_search(self.api, id, false, now) {
+        let searched = w.end_room_search(self.api, id, false, now);
+        w.learn(by);
+        let (explained, wait) = if searched {
             // Beyond our share, into a full window: the share is right, nothing to cut
             // nor to hold back (the next request is within the share).
-            w.learn(by);
             let wait = match w.next_grant(now) {
                 Next::At(at) => at.saturating_duration_since(now),
                 _ => Duration::ZERO,
             };
-            let refusal = QuotaRefusal {
-                policy: w.policy,
-                learned: w.learned,
-                explained: true,
-                share: w.share.current(),
-                wait,
-            };
-            drop(w);
-            self.changed.notify_one();
-            return refusal;
-        }
-        // Slow start again: the gateway's window has no room for a round.
-        w.ramp = 1;
-        w.learn(by);
-        let held = w.held(now);
-        let explained = held >= w.policy.limit as usize;
-        let policy = w.policy;
-        if !explained && by != RefusedBy::AllUsers {
-            let before = w.share.clone();
-            if let Some(change) = w.share.refused(now, sent_at, held, policy.window) {
-                log_change(self.api, policy, change);
-                w.contestable_cut(sent_at, now, before);
-                w.room.after_cut(now, policy.window);
+            (true, wait)
+        } else {
+            // Slow start again: the gateway's window has no room for a round.
+            w.ramp = 1;
+            let held = w.held(now);
+            let explained = held >= w.policy.limit as usize;
+            let policy = w.policy;
+            if !explained && by != RefusedBy::AllUsers {
+                let before = w.share.clone();
+                if let Some(change) = w.share.refused(now, sent_at, held, policy.window) {
+                    log_change(self.api, policy, change);
+                    w.contestable_cut(sent_at, now, before);
+                    w.room.after_cut(now, policy.window);
+                }
             }
-        }
-        w.refused_since.get_or_insert(now);
-        w.refusals_in_a_row = w.refusals_in_a_row.saturating_add(1);
-        let backoff = w.policy.spacing() * 2u32.pow((w.refusals_in_a_row - 1).min(16));
-        // Up to a quarter of the window: bursts free the window in chunks, not one
-        // request at a time, so probing at our share's spacing would mostly be refused.
-        let penalty = backoff
-            .min(w.pace().spacing().max(w.policy.window / 4))
-            .max(retry_after.unwrap_or_default());
-        let blocked = now + penalty;
-        w.blocked_until = Some(w.blocked_until.map_or(blocked, |b| b.max(blocked)));
-        let wait = match w.next_grant(now) {
-            Next::At(at) => at - now,
-            Next::AfterProbe | Next::AfterAnswer | Next::RoomProbe => penalty,
+            w.refused_since.get_or_insert(now);
+            w.refusals_in_a_row = w.refusals_in_a_row.saturating_add(1);
+            let backoff = w.policy.spacing() * 2u32.pow((w.refusals_in_a_row - 1).min(16));
+            // Up to a quarter of the window: bursts free the window in chunks, not one
+            // request at a time, so probing at our share's spacing would mostly be refused.
+            let penalty = backoff
+                .min(w.pace().spacing().max(w.policy.window / 4))
+                .max(retry_after.unwrap_or_default());
+            let blocked = now + penalty;
+            w.blocked_until = Some(w.blocked_until.map_or(blocked, |b| b.max(blocked)));
+            let wait = match w.next_grant(now) {
+                Next::At(at) => at - now,
+                Next::AfterProbe | Next::AfterAnswer | Next::RoomProbe => penalty,
+            };
+            (explained, wait)
         };
         let refusal = QuotaRefusal {
             policy: w.policy,

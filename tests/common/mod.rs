@@ -574,3 +574,24 @@ pub fn hwrds_workspace(terraform: PathBuf, emu: &Emulator, body: &str) -> Worksp
 pub fn hwrds_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-hwrds"))
 }
+
+/// The planned changes of `hwrds_db_minor_upgrade` resources in a plan as `terraform show
+/// -json` prints it.
+pub fn upgrade_changes(plan: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+    plan["resource_changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["type"] == "hwrds_db_minor_upgrade")
+}
+
+/// A planned change's actions, joined: `update`, `delete,create`.
+pub fn change_actions(change: &serde_json::Value) -> String {
+    change["change"]["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| a.as_str().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(",")
+}
